@@ -1,0 +1,404 @@
+"""Broker and topic configuration, with Apache Kafka's key names, types and defaults.
+
+One table per scope. A topic config's default comes from its broker synonym (for
+example `retention.ms` from `log.retention.ms`, itself derived from
+`log.retention.hours`), exactly as Kafka resolves it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+LONG_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that Kafka would refuse."""
+
+
+class ConfigType(enum.IntEnum):
+    # Codes of DescribeConfigs' config_type field.
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigSource(enum.IntEnum):
+    # Codes of DescribeConfigs' config_source field.
+    UNKNOWN = 0
+    DYNAMIC_TOPIC_CONFIG = 1
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+    DYNAMIC_BROKER_LOGGER_CONFIG = 6
+    CLIENT_METRICS_CONFIG = 7
+
+
+Validator = Callable[[object], str | None]
+
+
+def at_least(low: float) -> Validator:
+    return lambda v: None if v is None or v >= low else f"Value must be at least {low}"
+
+
+def between(low: float, high: float) -> Validator:
+    return lambda v: None if low <= v <= high else f"Value must be in [{low}, {high}]"
+
+
+def one_of(*allowed: str) -> Validator:
+    def check(v: object) -> str | None:
+        values = v if isinstance(v, list) else [v]
+        bad = [x for x in values if x not in allowed]
+        return f"Value must be one of {list(allowed)}" if bad else None
+
+    return check
+
+
+@dataclass(frozen=True)
+class ConfigDef:
+    name: str
+    type: ConfigType
+    default: object
+    doc: str
+    validator: Validator | None = None
+    synonyms: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def parse(self, text: object) -> object:
+        """Turns a string (or an already typed value) into this key's type, validated."""
+        value = _parse_typed(self, text)
+        problem = self.validator(value) if self.validator and value is not None else None
+        if problem:
+            raise ConfigError(f"Invalid value {text} for configuration {self.name}: {problem}")
+        return value
+
+    def render(self, value: object) -> str | None:
+        """The string form DescribeConfigs reports."""
+        if value is None:
+            return None
+        if self.type is ConfigType.BOOLEAN:
+            return "true" if value else "false"
+        if self.type is ConfigType.LIST:
+            return ",".join(value)  # type: ignore[arg-type]
+        return str(value)
+
+
+def _parse_typed(d: ConfigDef, text: object) -> object:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        if d.type is ConfigType.LIST and isinstance(text, (list, tuple)):
+            return [str(x) for x in text]
+        text = str(text).lower() if isinstance(text, bool) else str(text)
+    s = text.strip()
+    try:
+        match d.type:
+            case ConfigType.BOOLEAN:
+                if s.lower() not in ("true", "false"):
+                    raise ValueError
+                return s.lower() == "true"
+            case ConfigType.INT | ConfigType.SHORT | ConfigType.LONG:
+                n = int(s)
+                bound = LONG_MAX if d.type is ConfigType.LONG else INT_MAX
+                if not -bound - 1 <= n <= bound:
+                    raise ValueError
+                return n
+            case ConfigType.DOUBLE:
+                return float(s)
+            case ConfigType.LIST:
+                return [x.strip() for x in s.split(",") if x.strip()]
+            case _:
+                return s
+    except ValueError:
+        raise ConfigError(
+            f"Invalid value {text} for configuration {d.name}: "
+            f"expected a value of type {d.type.name}"
+        ) from None
+
+
+def _table(defs: Iterable[ConfigDef]) -> dict[str, ConfigDef]:
+    return {d.name: d for d in defs}
+
+
+B, S, I, L, D, LST = (
+    ConfigType.BOOLEAN,
+    ConfigType.STRING,
+    ConfigType.INT,
+    ConfigType.LONG,
+    ConfigType.DOUBLE,
+    ConfigType.LIST,
+)
+
+# Topic-level configs: name, type, default, doc, validator, broker synonyms.
+TOPIC_CONFIGS: dict[str, ConfigDef] = _table(
+    [
+        ConfigDef("cleanup.policy", LST, ["delete"], "Retention policy for old segments: delete, compact, or both.", one_of("delete", "compact"), ("log.cleanup.policy",)),
+        ConfigDef("compression.type", S, "producer", "Final compression of the topic's data; 'producer' keeps the producer's codec.", one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), ("compression.type",)),
+        ConfigDef("compression.gzip.level", I, -1, "Compression level for gzip.", lambda v: None if v == -1 or 1 <= v <= 9 else "Value must be -1 or in [1, 9]", ("compression.gzip.level",)),
+        ConfigDef("compression.lz4.level", I, 9, "Compression level for lz4.", between(1, 17), ("compression.lz4.level",)),
+        ConfigDef("compression.zstd.level", I, 3, "Compression level for zstd.", between(-131072, 22), ("compression.zstd.level",)),
+        ConfigDef("delete.retention.ms", L, 86_400_000, "How long tombstones are kept in a compacted topic.", at_least(0), ("log.cleaner.delete.retention.ms",)),
+        ConfigDef("file.delete.delay.ms", L, 60_000, "Wait before deleting a file from the filesystem.", at_least(0), ("log.segment.delete.delay.ms",)),
+        ConfigDef("flush.messages", L, LONG_MAX, "Force an fsync after this many messages.", at_least(1), ("log.flush.interval.messages",)),
+        ConfigDef("flush.ms", L, LONG_MAX, "Force an fsync after this much time.", at_least(0), ("log.flush.interval.ms", "log.flush.scheduler.interval.ms")),
+        ConfigDef("follower.replication.throttled.replicas", LST, [], "Replicas whose log replication is throttled on the follower side.", None),
+        ConfigDef("index.interval.bytes", I, 4096, "Bytes of log between offset index entries.", at_least(0), ("log.index.interval.bytes",)),
+        ConfigDef("leader.replication.throttled.replicas", LST, [], "Replicas whose log replication is throttled on the leader side.", None),
+        ConfigDef("local.retention.bytes", L, -2, "Local retention size when tiered storage is enabled.", at_least(-2), ("log.local.retention.bytes",)),
+        ConfigDef("local.retention.ms", L, -2, "Local retention time when tiered storage is enabled.", at_least(-2), ("log.local.retention.ms",)),
+        ConfigDef("max.compaction.lag.ms", L, LONG_MAX, "Longest time a message stays ineligible for compaction.", at_least(1), ("log.cleaner.max.compaction.lag.ms",)),
+        ConfigDef("max.message.bytes", I, 1_048_588, "Largest record batch size allowed, after compression.", at_least(0), ("message.max.bytes",)),
+        ConfigDef("message.timestamp.after.max.ms", L, LONG_MAX, "How far a record's timestamp may be ahead of the broker's time.", at_least(0), ("log.message.timestamp.after.max.ms",)),
+        ConfigDef("message.timestamp.before.max.ms", L, LONG_MAX, "How far a record's timestamp may be behind the broker's time.", at_least(0), ("log.message.timestamp.before.max.ms",)),
+        ConfigDef("message.timestamp.type", S, "CreateTime", "Whether record timestamps are the producer's (CreateTime) or the broker's (LogAppendTime).", one_of("CreateTime", "LogAppendTime"), ("log.message.timestamp.type",)),
+        ConfigDef("min.cleanable.dirty.ratio", D, 0.5, "Minimum dirty share of the log before it is compacted.", between(0, 1), ("log.cleaner.min.cleanable.ratio",)),
+        ConfigDef("min.compaction.lag.ms", L, 0, "Shortest time a message stays uncompacted.", at_least(0), ("log.cleaner.min.compaction.lag.ms",)),
+        ConfigDef("min.insync.replicas", I, 1, "Minimum in-sync replicas for acks=all writes.", at_least(1), ("min.insync.replicas",)),
+        ConfigDef("preallocate", B, False, "Preallocate the file when creating a new segment.", None, ("log.preallocate",)),
+        ConfigDef("remote.log.copy.disable", B, False, "Stop copying segments to tiered storage.", None),
+        ConfigDef("remote.log.delete.on.disable", B, False, "Delete tiered data when tiered storage is turned off.", None),
+        ConfigDef("remote.storage.enable", B, False, "Enable tiered storage for the topic.", None),
+        ConfigDef("retention.bytes", L, -1, "Largest size a partition may grow to before old segments are deleted; -1 for no limit.", None, ("log.retention.bytes",)),
+        ConfigDef("retention.ms", L, 604_800_000, "Longest time a segment is kept before it is deleted; -1 for no limit.", at_least(-1), ("log.retention.ms", "log.retention.minutes", "log.retention.hours")),
+        ConfigDef("segment.bytes", I, 1_073_741_824, "Size of a segment file.", at_least(14), ("log.segment.bytes",)),
+        ConfigDef("segment.index.bytes", I, 10_485_760, "Size of a segment's offset index.", at_least(4), ("log.index.size.max.bytes",)),
+        ConfigDef("segment.jitter.ms", L, 0, "Random jitter subtracted from segment.ms.", at_least(0), ("log.roll.jitter.ms", "log.roll.jitter.hours")),
+        ConfigDef("segment.ms", L, 604_800_000, "Time after which a segment is rolled even if not full.", at_least(1), ("log.roll.ms", "log.roll.hours")),
+        ConfigDef("unclean.leader.election.enable", B, False, "Allow out-of-sync replicas to become leader.", None, ("unclean.leader.election.enable",)),
+    ]
+)
+
+# Broker keys that are topic-config synonyms, in units other than the topic's.
+_HOURS = 3_600_000
+_MINUTES = 60_000
+
+BROKER_CONFIGS: dict[str, ConfigDef] = _table(
+    [
+        ConfigDef("node.id", I, 1, "This node's id in the cluster.", at_least(0), read_only=True),
+        ConfigDef("broker.id", I, None, "Older name of node.id.", at_least(-1), read_only=True),
+        ConfigDef("process.roles", LST, ["broker", "controller"], "Roles of this node: broker, controller or both.", one_of("broker", "controller"), read_only=True),
+        ConfigDef("controller.quorum.voters", LST, [], "The metadata quorum's voters as id@host:port.", None, read_only=True),
+        ConfigDef("controller.listener.names", LST, ["CONTROLLER"], "Listener names used by the controller.", None, read_only=True),
+        ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"], "Addresses to listen on, as NAME://host:port.", None, read_only=True),
+        ConfigDef("advertised.listeners", LST, None, "Addresses given to clients; defaults to listeners.", None, read_only=True),
+        ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"], "Security protocol of each listener name.", None, read_only=True),
+        ConfigDef("inter.broker.listener.name", S, None, "Listener used between brokers.", None, read_only=True),
+        ConfigDef("log.dirs", LST, None, "Directories holding log data; defaults to log.dir.", None, read_only=True),
+        ConfigDef("log.dir", S, "kafkapy-data", "Directory holding log data when log.dirs is not set.", None, read_only=True),
+        ConfigDef("num.partitions", I, 1, "Default number of partitions of an auto-created topic.", at_least(1)),
+        ConfigDef("default.replication.factor", I, 1, "Default replication factor of auto-created topics.", at_least(1)),
+        ConfigDef("auto.create.topics.enable", B, True, "Create a topic when a client asks for its metadata.", None, read_only=True),
+        ConfigDef("delete.topic.enable", B, True, "Allow topics to be deleted.", None, read_only=True),
+        ConfigDef("message.max.bytes", I, 1_048_588, "Largest record batch size allowed.", at_least(0)),
+        ConfigDef("socket.request.max.bytes", I, 104_857_600, "Largest request the broker reads.", at_least(1), read_only=True),
+        ConfigDef("socket.send.buffer.bytes", I, 102_400, "SO_SNDBUF of server sockets; -1 for the OS default.", None, read_only=True),
+        ConfigDef("socket.receive.buffer.bytes", I, 102_400, "SO_RCVBUF of server sockets; -1 for the OS default.", None, read_only=True),
+        ConfigDef("connections.max.idle.ms", L, 600_000, "Close connections idle for longer than this.", None, read_only=True),
+        ConfigDef("log.segment.bytes", I, 1_073_741_824, "Size of a segment file.", at_least(14)),
+        ConfigDef("log.roll.ms", L, None, "Time after which a segment is rolled; overrides log.roll.hours.", None),
+        ConfigDef("log.roll.hours", I, 168, "Time in hours after which a segment is rolled.", at_least(1)),
+        ConfigDef("log.roll.jitter.ms", L, None, "Jitter subtracted from log.roll.ms.", None),
+        ConfigDef("log.roll.jitter.hours", I, 0, "Jitter in hours subtracted from log.roll.hours.", at_least(0)),
+        ConfigDef("log.index.size.max.bytes", I, 10_485_760, "Size of a segment's offset index.", at_least(4)),
+        ConfigDef("log.index.interval.bytes", I, 4096, "Bytes of log between offset index entries.", at_least(0)),
+        ConfigDef("log.flush.interval.messages", L, LONG_MAX, "Force an fsync after this many messages.", at_least(1)),
+        ConfigDef("log.flush.interval.ms", L, None, "Force an fsync after this much time; defaults to log.flush.scheduler.interval.ms.", None),
+        ConfigDef("log.flush.scheduler.interval.ms", L, LONG_MAX, "How often the flusher checks whether a log needs an fsync.", None),
+        ConfigDef("log.flush.offset.checkpoint.interval.ms", I, 60_000, "How often recovery points are written.", at_least(0), read_only=True),
+        ConfigDef("log.flush.start.offset.checkpoint.interval.ms", I, 60_000, "How often log start offsets are written.", at_least(0), read_only=True),
+        ConfigDef("log.retention.ms", L, None, "Retention time in ms; overrides minutes and hours.", None),
+        ConfigDef("log.retention.minutes", I, None, "Retention time in minutes; overrides hours.", None),
+        ConfigDef("log.retention.hours", I, 168, "Retention time in hours.", None),
+        ConfigDef("log.retention.bytes", L, -1, "Largest size a partition may grow to.", None),
+        ConfigDef("log.retention.check.interval.ms", L, 300_000, "How often retention is checked.", at_least(1), read_only=True),
+        ConfigDef("log.cleanup.policy", LST, ["delete"], "Default cleanup policy.", one_of("delete", "compact")),
+        ConfigDef("log.cleaner.enable", B, True, "Run the log cleaner for compacted topics.", None, read_only=True),
+        ConfigDef("log.cleaner.backoff.ms", L, 15_000, "Sleep of the cleaner when there is nothing to clean.", at_least(0)),
+        ConfigDef("log.cleaner.threads", I, 1, "Number of cleaner threads.", at_least(0)),
+        ConfigDef("log.cleaner.delete.retention.ms", L, 86_400_000, "How long tombstones are kept.", at_least(0)),
+        ConfigDef("log.cleaner.min.cleanable.ratio", D, 0.5, "Minimum dirty ratio before cleaning.", between(0, 1)),
+        ConfigDef("log.cleaner.min.compaction.lag.ms", L, 0, "Shortest time a message stays uncompacted.", at_least(0)),
+        ConfigDef("log.cleaner.max.compaction.lag.ms", L, LONG_MAX, "Longest time a message stays ineligible for compaction.", at_least(1)),
+        ConfigDef("log.segment.delete.delay.ms", L, 60_000, "Wait before deleting a file.", at_least(0)),
+        ConfigDef("log.preallocate", B, False, "Preallocate new segment files.", None),
+        ConfigDef("log.message.timestamp.type", S, "CreateTime", "Default timestamp type.", one_of("CreateTime", "LogAppendTime")),
+        ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, "How far a timestamp may be behind.", at_least(0)),
+        ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, "How far a timestamp may be ahead.", at_least(0)),
+        ConfigDef("log.local.retention.ms", L, -2, "Local retention time with tiered storage.", at_least(-2)),
+        ConfigDef("log.local.retention.bytes", L, -2, "Local retention size with tiered storage.", at_least(-2)),
+        ConfigDef("min.insync.replicas", I, 1, "Minimum in-sync replicas for acks=all writes.", at_least(1)),
+        ConfigDef("unclean.leader.election.enable", B, False, "Allow out-of-sync replicas to become leader.", None),
+        ConfigDef("compression.type", S, "producer", "Default compression of topics.", one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")),
+        ConfigDef("compression.gzip.level", I, -1, "Default gzip level.", None),
+        ConfigDef("compression.lz4.level", I, 9, "Default lz4 level.", between(1, 17)),
+        ConfigDef("compression.zstd.level", I, 3, "Default zstd level.", between(-131072, 22)),
+        ConfigDef("num.network.threads", I, 3, "Accepted for compatibility; kafkapy serves all connections on one event loop.", at_least(1), read_only=True),
+        ConfigDef("num.io.threads", I, 8, "Accepted for compatibility; kafkapy serves all connections on one event loop.", at_least(1), read_only=True),
+        ConfigDef("num.recovery.threads.per.data.dir", I, 1, "Accepted for compatibility.", at_least(1), read_only=True),
+        ConfigDef("offsets.topic.num.partitions", I, 50, "Partitions of __consumer_offsets.", at_least(1), read_only=True),
+        ConfigDef("offsets.topic.replication.factor", I, 3, "Replication factor of __consumer_offsets (capped by the number of brokers).", at_least(1), read_only=True),
+        ConfigDef("offsets.topic.segment.bytes", I, 104_857_600, "Segment size of __consumer_offsets.", at_least(1), read_only=True),
+        ConfigDef("offsets.retention.minutes", I, 10_080, "How long committed offsets of an empty group are kept.", at_least(1), read_only=True),
+        ConfigDef("offsets.retention.check.interval.ms", L, 600_000, "How often expired offsets are looked for.", at_least(1), read_only=True),
+        ConfigDef("offsets.commit.timeout.ms", I, 5000, "Timeout of an offset commit.", at_least(1), read_only=True),
+        ConfigDef("group.initial.rebalance.delay.ms", I, 3000, "Wait for more members before the first rebalance of an empty group.", None, read_only=True),
+        ConfigDef("group.min.session.timeout.ms", I, 6000, "Smallest session timeout a member may ask for.", None, read_only=True),
+        ConfigDef("group.max.session.timeout.ms", I, 1_800_000, "Largest session timeout a member may ask for.", None, read_only=True),
+        ConfigDef("group.max.size", I, INT_MAX, "Largest number of members of a classic group.", at_least(1), read_only=True),
+        ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic", "consumer"], "Group protocols the coordinator accepts.", one_of("classic", "consumer", "share", "streams"), read_only=True),
+        ConfigDef("group.consumer.session.timeout.ms", I, 45_000, "Session timeout of consumer-protocol members.", at_least(1), read_only=True),
+        ConfigDef("group.consumer.heartbeat.interval.ms", I, 5000, "Heartbeat interval of consumer-protocol members.", at_least(1), read_only=True),
+        ConfigDef("group.consumer.max.size", I, INT_MAX, "Largest number of members of a consumer-protocol group.", at_least(1), read_only=True),
+        ConfigDef("group.consumer.assignors", LST, ["uniform", "range"], "Server-side assignors, the first being the default.", one_of("uniform", "range"), read_only=True),
+        ConfigDef("transaction.max.timeout.ms", I, 900_000, "Largest transaction timeout a producer may ask for.", at_least(1), read_only=True),
+        ConfigDef("transactional.id.expiration.ms", I, 604_800_000, "How long an idle transactional id is remembered.", at_least(1), read_only=True),
+        ConfigDef("transaction.state.log.num.partitions", I, 50, "Partitions of __transaction_state.", at_least(1), read_only=True),
+        ConfigDef("transaction.state.log.replication.factor", I, 3, "Replication factor of __transaction_state (capped by the number of brokers).", at_least(1), read_only=True),
+        ConfigDef("transaction.state.log.min.isr", I, 2, "min.insync.replicas of __transaction_state.", at_least(1), read_only=True),
+        ConfigDef("transaction.state.log.segment.bytes", I, 104_857_600, "Segment size of __transaction_state.", at_least(1), read_only=True),
+        ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", I, 10_000, "How often timed-out transactions are looked for.", at_least(1), read_only=True),
+        ConfigDef("producer.id.expiration.ms", I, 86_400_000, "How long an idle producer id's state is kept.", at_least(1)),
+    ]
+)
+
+# How a broker key with another unit feeds a millisecond synonym.
+_SCALED_SYNONYMS = {
+    "log.retention.minutes": _MINUTES,
+    "log.retention.hours": _HOURS,
+    "log.roll.hours": _HOURS,
+    "log.roll.jitter.hours": _HOURS,
+}
+
+
+def load_properties(text: str) -> dict[str, str]:
+    """Parses a server.properties-style file: key=value or key: value, # and ! comments."""
+    props: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        parts = re.split(r"\s*[=:]\s*|\s+", line, maxsplit=1)
+        key, value = parts[0], parts[1] if len(parts) > 1 else ""
+        props[key] = value
+    return props
+
+
+class BrokerConfig:
+    """The broker's static configuration: explicit values over Kafka's defaults."""
+
+    def __init__(self, values: Mapping[str, object] | None = None) -> None:
+        self.explicit: dict[str, object] = {}
+        for key, raw in (values or {}).items():
+            d = BROKER_CONFIGS.get(key)
+            if d is None:
+                raise ConfigError(f"Unknown configuration key '{key}'")
+            self.explicit[key] = d.parse(raw)
+        if self.get("node.id") is None:
+            raise ConfigError("node.id must be set")
+
+    @classmethod
+    def from_sources(cls, properties_file: str | Path | None, overrides: Iterable[str]) -> "BrokerConfig":
+        values: dict[str, object] = {}
+        if properties_file is not None:
+            values.update(load_properties(Path(properties_file).read_text()))
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"Override '{item}' is not of the form key=value")
+            values[key.strip()] = value.strip()
+        return cls(values)
+
+    def with_overrides(self, **overrides: object) -> "BrokerConfig":
+        merged: dict[str, object] = dict(self.explicit)
+        merged.update(overrides)
+        return BrokerConfig(merged)
+
+    def get(self, key: str) -> object:
+        if key in self.explicit:
+            return self.explicit[key]
+        match key:
+            case "node.id" if "broker.id" in self.explicit:
+                return self.explicit["broker.id"]
+            case "log.retention.ms":
+                return self._first_ms("log.retention.minutes", "log.retention.hours")
+            case "log.roll.ms":
+                return self._first_ms("log.roll.hours")
+            case "log.roll.jitter.ms":
+                return self._first_ms("log.roll.jitter.hours")
+            case "log.flush.interval.ms":
+                return self.get("log.flush.scheduler.interval.ms")
+            case "log.dirs":
+                return [self.get("log.dir")]
+            case "advertised.listeners":
+                return self.get("listeners")
+        return BROKER_CONFIGS[key].default
+
+    def _first_ms(self, *keys: str) -> int:
+        for key in keys:
+            if key in self.explicit:
+                return int(self.explicit[key]) * _SCALED_SYNONYMS[key]  # type: ignore[call-overload]
+        last = keys[-1]
+        return int(BROKER_CONFIGS[last].default) * _SCALED_SYNONYMS[last]  # type: ignore[call-overload]
+
+    def source_of(self, key: str) -> ConfigSource:
+        return ConfigSource.STATIC_BROKER_CONFIG if key in self.explicit else ConfigSource.DEFAULT_CONFIG
+
+    # Typed accessors for what the broker uses most.
+    @property
+    def node_id(self) -> int:
+        return int(self.get("node.id"))  # type: ignore[call-overload]
+
+    @property
+    def log_dirs(self) -> list[Path]:
+        return [Path(p) for p in self.get("log.dirs")]  # type: ignore[union-attr]
+
+    def int(self, key: str) -> int:
+        return int(self.get(key))  # type: ignore[call-overload]
+
+    def bool(self, key: str) -> bool:
+        return bool(self.get(key))
+
+    def topic_default(self, name: str) -> tuple[object, ConfigSource, str | None]:
+        """A topic config's value when the topic does not override it: (value, source, broker key)."""
+        d = TOPIC_CONFIGS[name]
+        for synonym in d.synonyms:
+            if synonym in self.explicit:
+                value = self.explicit[synonym]
+                if synonym in _SCALED_SYNONYMS:
+                    value = int(value) * _SCALED_SYNONYMS[synonym]  # type: ignore[call-overload]
+                return d.parse(value), ConfigSource.STATIC_BROKER_CONFIG, synonym
+        if d.synonyms:
+            return d.parse(self.get(d.synonyms[0])), ConfigSource.DEFAULT_CONFIG, d.synonyms[0]
+        return d.default, ConfigSource.DEFAULT_CONFIG, None
+
+
+def parse_topic_configs(configs: Mapping[str, str | None]) -> dict[str, object]:
+    """Validates topic config overrides given as strings; raises ConfigError."""
+    parsed: dict[str, object] = {}
+    for name, value in configs.items():
+        d = TOPIC_CONFIGS.get(name)
+        if d is None:
+            raise ConfigError(f"Unknown topic config name: {name}")
+        if value is None:
+            raise ConfigError(f"Null value not supported for topic configs: {name}")
+        parsed[name] = d.parse(value)
+    return parsed
+
+
+def effective_topic_configs(overrides: Mapping[str, str], broker: BrokerConfig) -> dict[str, object]:
+    """Every topic config's value for a topic with these (string) overrides."""
+    values = {name: broker.topic_default(name)[0] for name in TOPIC_CONFIGS}
+    values.update(parse_topic_configs(overrides))
+    return values

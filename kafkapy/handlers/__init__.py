@@ -1,0 +1,52 @@
+"""One module per Kafka API, each registering its handler in `registry.APIS`.
+
+`dispatch` turns one request frame into one response frame: it reads the header,
+finds the handler, decodes the body with kio, and builds the handler's
+version-independent answer into the response entity of the request's version.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..wire.build import build
+from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
+from . import (  # noqa: F401  (each module registers its handler)
+    api_versions,
+    create_topics,
+    delete_topics,
+    describe_cluster,
+    fetch,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    produce,
+)
+from .context import Broker, CloseConnection, RequestContext
+from .registry import APIS
+
+__all__ = ["APIS", "Broker", "CloseConnection", "dispatch"]
+
+log = logging.getLogger(__name__)
+API_VERSIONS_KEY = 18
+
+
+async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -> tuple[list[Chunk], int] | None:
+    """The response to one request (None when the request wants none).
+
+    Raises InvalidRequest or CloseConnection when the connection must be closed."""
+    api_key, version, correlation_id = peek_header(frame)
+    handler = APIS.get(api_key)
+    if handler is None:
+        raise InvalidRequest(f"unknown api key {api_key}")
+    if not handler.min_version <= version <= handler.max_version:
+        if api_key == API_VERSIONS_KEY:
+            response = build(response_type(API_VERSIONS_KEY, 0), api_versions.unsupported_version_response())
+            return encode_response(correlation_id, response)
+        raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
+    header, request = decode_request(frame, api_key, version)
+    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host)
+    answer = await handler.handle(broker, ctx, request)
+    if answer is None:
+        return None
+    return encode_response(correlation_id, build(response_type(api_key, version), answer))

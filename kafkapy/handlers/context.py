@@ -1,0 +1,45 @@
+"""What a handler sees: the broker's services and the request's own context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+
+from ..clock import Clock
+from ..coordinator.producer_ids import ProducerIdManager
+from ..config import BrokerConfig
+from ..metadata.controller import Controller
+from ..metadata.image import MetadataImage
+from ..metadata.manager import MetadataManager
+from .replicas import ReplicaManager
+
+
+class CloseConnection(Exception):
+    """Raised by a handler when Kafka would close the client's connection instead of answering."""
+
+
+@dataclass
+class Broker:
+    config: BrokerConfig
+    clock: Clock
+    node_id: int
+    cluster_id: str
+    metadata: MetadataManager
+    controller: Controller
+    replicas: ReplicaManager
+    producer_ids: ProducerIdManager
+    stopping: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def image(self) -> MetadataImage:
+        return self.metadata.image
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    client_host: str

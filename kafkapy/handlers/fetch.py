@@ -1,0 +1,114 @@
+"""Fetch (1): reads whole batches as file ranges; waits for min_bytes, woken by appends.
+
+Fetch sessions (KIP-227) are not kept: a client asking for one is told session id 0,
+which means "fetch sessionless", and an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..log.manager import TopicPartition
+from ..log.partition import LogError
+from ..wire.build import ms
+from .context import Broker, RequestContext
+from .registry import api
+
+READ_COMMITTED = 1
+FINAL_EPOCH = -1
+
+
+def partition_error(index: int, error: ErrorCode) -> dict[str, Any]:
+    return {
+        "partition_index": index, "error_code": error, "high_watermark": -1, "last_stable_offset": -1,
+        "log_start_offset": -1, "aborted_transactions": None, "preferred_read_replica": -1, "records": b"",
+    }
+
+
+def leader_epoch_error(requested: int, current: int) -> ErrorCode | None:
+    """Kafka's check of a client's idea of the leader epoch (-1 means no opinion)."""
+    if requested == -1 or requested == current:
+        return None
+    return ErrorCode.fenced_leader_epoch if requested < current else ErrorCode.unknown_leader_epoch
+
+
+def read_partition(
+    broker: Broker, topic: str | None, p: Any, isolation: int, limit: int, min_one: bool, topic_id_error: bool
+) -> tuple[dict[str, Any], int]:
+    index = p.partition
+    if topic is None:
+        return partition_error(index, ErrorCode.unknown_topic_id if topic_id_error else ErrorCode.unknown_topic_or_partition), 0
+    topic_image = broker.image.topics.get(topic)
+    if topic_image is None or index not in topic_image.partitions:
+        return partition_error(index, ErrorCode.unknown_topic_or_partition), 0
+    partition = topic_image.partitions[index]
+    log = broker.replicas.get(topic, index)
+    if log is None or partition.leader != broker.node_id:
+        return partition_error(index, ErrorCode.not_leader_or_follower), 0
+    epoch_error = leader_epoch_error(getattr(p, "current_leader_epoch", -1), partition.leader_epoch)
+    if epoch_error:
+        return partition_error(index, epoch_error), 0
+    last_stable = log.last_stable_offset
+    upper = last_stable if isolation == READ_COMMITTED else log.high_watermark
+    try:
+        records = log.read(p.fetch_offset, min(p.partition_max_bytes, limit), upper, min_one)
+    except LogError as e:
+        return partition_error(index, e.code), 0
+    size = len(records) if records is not None else 0
+    return {
+        "partition_index": index,
+        "error_code": ErrorCode.none,
+        "high_watermark": log.high_watermark,
+        "last_stable_offset": last_stable,
+        "log_start_offset": log.log_start_offset,
+        "aborted_transactions": [] if isolation == READ_COMMITTED else None,
+        "preferred_read_replica": -1,
+        "records": records if records is not None else b"",
+    }, size
+
+
+@api(1, 4, 18)
+async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    version = ctx.api_version
+    session_id = getattr(request, "session_id", 0)
+    session_epoch = getattr(request, "session_epoch", FINAL_EPOCH)
+    if session_epoch > 0:
+        return {"throttle_time": 0, "error_code": ErrorCode.fetch_session_id_not_found, "session_id": session_id, "responses": []}
+    by_topic_id = version >= 13
+    topics: list[tuple[str | None, Any, Any]] = []
+    for t in request.topics:
+        if by_topic_id:
+            image_topic = broker.image.topic_by_id(t.topic_id)
+            topics.append((image_topic.name if image_topic else None, t, t.partitions))
+        else:
+            topics.append((t.topic, t, t.partitions))
+    isolation = getattr(request, "isolation_level", 0)
+    max_bytes = getattr(request, "max_bytes", 2**31 - 1)
+    min_bytes = request.min_bytes
+    clock = broker.clock
+    deadline = clock.monotonic_ms() + max(ms(request.max_wait), 0)
+    while True:
+        limit = max_bytes
+        min_one = True
+        total = 0
+        failed = False
+        responses = []
+        for name, t, partitions in topics:
+            entries = []
+            for p in partitions:
+                entry, size = read_partition(broker, name, p, isolation, limit, min_one, by_topic_id)
+                if size:
+                    min_one = False
+                limit = max(0, limit - size)
+                total += size
+                failed = failed or entry["error_code"] != ErrorCode.none
+                entries.append(entry)
+            responses.append({"topic": getattr(t, "topic", None), "topic_id": getattr(t, "topic_id", None), "partitions": entries})
+        remaining = deadline - clock.monotonic_ms()
+        if total >= min_bytes or failed or remaining <= 0 or broker.stopping.is_set():
+            break
+        watched = [TopicPartition(name, p.partition) for name, _, ps in topics if name is not None for p in ps]
+        await broker.replicas.wait_for_append(watched, remaining / 1000)
+    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": responses, "node_endpoints": []}

@@ -1,0 +1,94 @@
+"""Produce (0): validates the request's batches and appends them, one partition at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..log.partition import LogError
+from ..metadata.controller import INTERNAL_TOPICS
+from ..wire.compression import Codec
+from ..wire.records import iter_headers
+from .context import Broker, CloseConnection, RequestContext
+from .registry import api
+
+
+def partition_error(index: int, error: ErrorCode, message: str | None = None, record_errors: list[tuple[int, str]] | None = None) -> dict[str, Any]:
+    return {
+        "index": index, "error_code": error, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1,
+        "record_errors": [{"batch_index": i, "batch_index_error_message": m} for i, m in (record_errors or [])],
+        "error_message": message,
+    }
+
+
+def request_records_error(version: int, records: bytes | None) -> tuple[ErrorCode, str] | None:
+    """Kafka's checks of a produce request's records before they reach the log."""
+    batches = list(iter_headers(records or b""))
+    if not batches:
+        return ErrorCode.invalid_record, f"Produce requests with version {version} must have at least one record batch per partition"
+    header = batches[0][1]
+    if header.magic != 2:
+        return ErrorCode.invalid_record, f"Produce requests with version {version} are only allowed to contain record batches with magic version 2"
+    if version < 7 and header.codec == Codec.ZSTD:
+        return ErrorCode.unsupported_compression_type, f"Produce requests with version {version} are not allowed to use ZStandard compression"
+    if len(batches) > 1:
+        return ErrorCode.invalid_record, f"Produce requests with version {version} are only allowed to contain exactly one record batch per partition"
+    return None
+
+
+async def produce_partition(broker: Broker, ctx: RequestContext, topic: str | None, index: int, records: bytes | None, acks: int) -> dict[str, Any]:
+    image = broker.image
+    if topic is None:
+        return partition_error(index, ErrorCode.unknown_topic_id)
+    topic_image = image.topics.get(topic)
+    if topic_image is None or index not in topic_image.partitions:
+        return partition_error(index, ErrorCode.unknown_topic_or_partition)
+    if topic in INTERNAL_TOPICS:
+        return partition_error(index, ErrorCode.invalid_topic_exception, f"Cannot append to internal topic {topic}")
+    problem = request_records_error(ctx.api_version, records)
+    if problem:
+        return partition_error(index, *problem)
+    partition = topic_image.partitions[index]
+    log = broker.replicas.get(topic, index)
+    if log is None or partition.leader != broker.node_id:
+        return partition_error(index, ErrorCode.not_leader_or_follower)
+    if acks == -1 and len(partition.isr) < log.config.min_insync_replicas:
+        return partition_error(index, ErrorCode.not_enough_replicas)
+    try:
+        result = await broker.replicas.append(topic, index, log, records or b"")
+    except LogError as e:
+        return partition_error(index, e.code, e.message, e.record_errors)
+    return {
+        "index": index, "error_code": ErrorCode.none, "base_offset": result.base_offset,
+        "log_append_time": result.log_append_time, "log_start_offset": result.log_start_offset,
+        "record_errors": [], "error_message": None,
+    }
+
+
+@api(0, 3, 13)
+async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any] | None:
+    acks = request.acks
+    responses = []
+    failed = False
+    for topic_data in request.topic_data:
+        if ctx.api_version >= 13:
+            topic_image = broker.image.topic_by_id(topic_data.topic_id)
+            name = topic_image.name if topic_image else None
+        else:
+            name = topic_data.name
+        partitions = []
+        for data in topic_data.partition_data:
+            if acks not in (-1, 0, 1):
+                result = partition_error(data.index, ErrorCode.invalid_required_acks)
+            else:
+                result = await produce_partition(broker, ctx, name, data.index, data.records, acks)
+            failed = failed or result["error_code"] != ErrorCode.none
+            partitions.append(result)
+        responses.append({"name": topic_data.name if ctx.api_version < 13 else "", "topic_id": getattr(topic_data, "topic_id", None), "partition_responses": partitions})
+    if acks == 0:
+        if failed:
+            # With acks=0 the client hears of an error only through its connection closing.
+            raise CloseConnection("produce with acks=0 failed")
+        return None
+    return {"responses": responses, "throttle_time": 0}

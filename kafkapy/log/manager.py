@@ -1,0 +1,187 @@
+"""The partition logs of this node, spread over its log directories.
+
+Keeps Kafka's on-disk conventions: one directory per partition named topic-partition,
+checkpoint files for recovery points and log start offsets, a clean-shutdown marker,
+and deleted partitions renamed to a `-delete` directory and removed after a delay so
+that reads already under way finish from the open files.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import LogConfig
+from .partition import PartitionLog
+
+CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
+RECOVERY_POINTS = "recovery-point-offset-checkpoint"
+LOG_START_OFFSETS = "log-start-offset-checkpoint"
+METADATA_PARTITION = ("__cluster_metadata", 0)
+
+
+@dataclass(frozen=True, order=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    entries = {}
+    for line in lines[2:]:
+        topic, partition, offset = line.rsplit(" ", 2)
+        entries[TopicPartition(topic, int(partition))] = int(offset)
+    return entries
+
+
+def write_checkpoint(path: Path, entries: dict[TopicPartition, int]) -> None:
+    lines = ["0", str(len(entries))] + [f"{tp.topic} {tp.partition} {o}" for tp, o in sorted(entries.items())]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def parse_partition_dir(name: str) -> TopicPartition | None:
+    topic, sep, partition = name.rpartition("-")
+    if not sep or not partition.isdigit() or not topic:
+        return None
+    return TopicPartition(topic, int(partition))
+
+
+def kafka_uuid(value: uuid.UUID) -> str:
+    """A Uuid as Kafka prints it: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+class LogManager:
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = [Path(d) for d in dirs]
+        self.logs: dict[TopicPartition, PartitionLog] = {}
+        self._dir_of: dict[TopicPartition, Path] = {}
+        self._pending_deletes: list[tuple[int, Path, PartitionLog]] = []
+        self.clean_shutdown = True
+        self._recovery_points: dict[TopicPartition, int] = {}
+        self._log_start_offsets: dict[TopicPartition, int] = {}
+        self._found: dict[TopicPartition, Path] = {}
+
+    def startup(self) -> None:
+        """Looks at the directories: which partitions exist, and whether the last stop was clean."""
+        for d in self.dirs:
+            d.mkdir(parents=True, exist_ok=True)
+            marker = d / CLEAN_SHUTDOWN
+            if marker.exists():
+                marker.unlink()
+            elif any(self._partition_dirs(d)):
+                self.clean_shutdown = False
+            self._recovery_points.update(read_checkpoint(d / RECOVERY_POINTS))
+            self._log_start_offsets.update(read_checkpoint(d / LOG_START_OFFSETS))
+            for child in d.iterdir():
+                if child.is_dir() and child.name.endswith("-delete"):
+                    shutil.rmtree(child, ignore_errors=True)
+            for tp, path in self._partition_dirs(d):
+                self._found[tp] = path
+
+    @staticmethod
+    def _partition_dirs(d: Path) -> Iterator[tuple[TopicPartition, Path]]:
+        for child in d.iterdir():
+            if child.is_dir():
+                tp = parse_partition_dir(child.name)
+                if tp is not None:
+                    yield tp, child
+
+    def existing(self) -> set[TopicPartition]:
+        """Partitions that have a directory on disk, opened or not (the metadata log aside)."""
+        return (set(self._found) | set(self.logs)) - {TopicPartition(*METADATA_PARTITION)}
+
+    def get(self, tp: TopicPartition) -> PartitionLog | None:
+        return self.logs.get(tp)
+
+    def open(self, tp: TopicPartition, config: LogConfig, now_ms: int, topic_id: uuid.UUID | None = None) -> PartitionLog:
+        """The partition's log: loaded (and recovered) from disk, or created empty."""
+        log = self.logs.get(tp)
+        if log is not None:
+            return log
+        directory = self._found.pop(tp, None)
+        if directory is None:
+            directory = self._least_loaded_dir() / str(tp)
+        log = PartitionLog.open(
+            directory,
+            config,
+            now_ms,
+            log_start_offset=self._log_start_offsets.get(tp, 0),
+            recovery_point=self._recovery_points.get(tp, 0),
+            clean_shutdown=self.clean_shutdown,
+        )
+        if topic_id is not None:
+            meta = directory / "partition.metadata"
+            if not meta.exists():
+                meta.write_text(f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n")
+        self.logs[tp] = log
+        self._dir_of[tp] = directory.parent
+        return log
+
+    def _least_loaded_dir(self) -> Path:
+        counts = {d: 0 for d in self.dirs}
+        for d in self._dir_of.values():
+            counts[d] = counts.get(d, 0) + 1
+        return min(self.dirs, key=lambda d: counts[d])
+
+    def delete(self, tp: TopicPartition, now_ms: int, delay_ms: int) -> None:
+        """Renames the partition away at once and removes its files after delay_ms."""
+        log = self.logs.pop(tp, None)
+        self._dir_of.pop(tp, None)
+        directory = log.directory if log else self._found.pop(tp, None)
+        if directory is None:
+            return
+        graveyard = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}-delete")
+        directory.rename(graveyard)
+        if log is not None:
+            log.directory = graveyard
+            for segment in log.segments:
+                segment.directory = graveyard
+            self._pending_deletes.append((now_ms + delay_ms, graveyard, log))
+        else:
+            shutil.rmtree(graveyard, ignore_errors=True)
+
+    def remove_deleted(self, now_ms: int, force: bool = False) -> None:
+        keep = []
+        for due, path, log in self._pending_deletes:
+            if force or due <= now_ms:
+                for segment in log.segments:
+                    segment.close()
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                keep.append((due, path, log))
+        self._pending_deletes = keep
+
+    def checkpoint(self) -> None:
+        for d in self.dirs:
+            in_dir = {tp: log for tp, log in self.logs.items() if self._dir_of.get(tp) == d}
+            write_checkpoint(d / RECOVERY_POINTS, {tp: log.recovery_point for tp, log in in_dir.items()})
+            write_checkpoint(d / LOG_START_OFFSETS, {tp: log.log_start_offset for tp, log in in_dir.items()})
+
+    def shutdown(self) -> None:
+        """Flushes and closes every log, writes checkpoints and the clean-shutdown marker."""
+        for log in self.logs.values():
+            log.close()
+            log.recovery_point = log.next_offset
+        self.checkpoint()
+        self.remove_deleted(0, force=True)
+        for d in self.dirs:
+            (d / CLEAN_SHUTDOWN).touch()
+        self.logs.clear()

@@ -1,0 +1,390 @@
+"""A partition's log: segments, appends with Kafka's validation, reads, recovery.
+
+Knows nothing of the network: appends take batches as bytes and reads return file
+ranges. Time comes from the caller (`now_ms`), so tests drive it with a fake clock.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kio.schema.errors import ErrorCode
+
+from ..wire.compression import Codec, CompressionError
+from ..wire.protocol import FileSlice
+from ..wire.records import (
+    TIMESTAMP_TYPE_BIT,
+    BatchHeader,
+    InvalidRecords,
+    crc_ok,
+    decode_records,
+    encode_batch,
+    iter_headers,
+    set_base_offset,
+    set_log_append_time,
+)
+from .config import LONG_MAX, LogConfig
+from .segment import Segment
+
+NO_TIMESTAMP = -1
+
+
+class LogError(Exception):
+    """An append or read refused with a Kafka error code."""
+
+    def __init__(self, code: ErrorCode, message: str = "", record_errors: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message or code.name)
+        self.code = code
+        self.message = message
+        self.record_errors = record_errors or []
+
+
+@dataclass
+class AppendResult:
+    base_offset: int
+    last_offset: int
+    log_append_time: int  # -1 unless the topic uses LogAppendTime
+    log_start_offset: int
+    records_count: int
+    batches: list[tuple[int, BatchHeader]] = field(default_factory=list)  # as appended
+
+
+class PartitionLog:
+    def __init__(self, directory: Path, config: LogConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self.segments: list[Segment] = []
+        self._bases: list[int] = []  # base offsets of segments, for bisection
+        self.log_start_offset = 0
+        self.high_watermark = 0
+        self.recovery_point = 0
+        self.unflushed_messages = 0
+        self.last_flush_ms = 0
+        self.leader_epoch = 0
+
+    # Opening
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        config: LogConfig,
+        now_ms: int,
+        *,
+        log_start_offset: int = 0,
+        recovery_point: int = 0,
+        clean_shutdown: bool = False,
+    ) -> "PartitionLog":
+        directory.mkdir(parents=True, exist_ok=True)
+        log = cls(directory, config)
+        for stale in directory.glob("*.tmp"):
+            stale.unlink()
+        bases = sorted(int(p.name[:-4]) for p in directory.glob("*.log") if p.name[:-4].isdigit())
+        if not bases:
+            log._add_segment(Segment.create(directory, log_start_offset, now_ms))
+        previous_next = 0
+        for i, base in enumerate(bases):
+            segment = Segment.open(directory, base, now_ms)
+            trusted = clean_shutdown or (i + 1 < len(bases) and bases[i + 1] <= recovery_point)
+            if trusted and segment.load_indexes() and segment.base_offset >= previous_next:
+                log._add_segment(segment)
+                previous_next = segment.next_offset
+                continue
+            truncated = segment.recover(config.index_interval_bytes, previous_next)
+            log._add_segment(segment)
+            previous_next = segment.next_offset
+            if truncated:
+                # Whatever follows a torn or corrupt batch was written after it: drop it.
+                for later in bases[i + 1 :]:
+                    Segment.open(directory, later, now_ms).delete_files()
+                break
+        log.log_start_offset = max(log_start_offset, log.segments[0].base_offset)
+        log.recovery_point = min(recovery_point, log.next_offset)
+        log.high_watermark = log.next_offset
+        log.last_flush_ms = now_ms
+        return log
+
+    def _add_segment(self, segment: Segment) -> None:
+        self.segments.append(segment)
+        self._bases.append(segment.base_offset)
+
+    # State
+
+    @property
+    def active(self) -> Segment:
+        return self.segments[-1]
+
+    @property
+    def next_offset(self) -> int:
+        """The log end offset."""
+        return self.active.next_offset
+
+    @property
+    def last_stable_offset(self) -> int:
+        """No transaction is open yet: every committed record is stable."""
+        return self.high_watermark
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    # Appending
+
+    def append(
+        self,
+        records: bytes | bytearray,
+        now_ms: int,
+        *,
+        from_client: bool = True,
+    ) -> AppendResult:
+        """Validates batches as Kafka's LogValidator does, assigns offsets and appends.
+
+        `from_client` is False for batches the broker wrote itself (coordinators, control
+        markers), which skip the checks aimed at producers."""
+        data = records if isinstance(records, bytearray) else bytearray(records)
+        config = self.config
+        headers = self._validate(data, now_ms, from_client)
+        data, headers = self._maybe_recompress(data, headers, from_client)
+        log_append_time = now_ms if config.log_append_time else NO_TIMESTAMP
+        next_offset = self.next_offset
+        stamped: list[tuple[int, BatchHeader]] = []
+        count = 0
+        for pos, header in headers:
+            set_base_offset(data, pos, next_offset, self.leader_epoch)
+            header = header._replace(base_offset=next_offset, partition_leader_epoch=self.leader_epoch)
+            if config.log_append_time and not header.is_control:
+                set_log_append_time(data, pos, header, now_ms)
+                header = header._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_BIT)
+            stamped.append((pos, header))
+            count += header.records_count
+            next_offset = header.next_offset
+        self._maybe_roll(len(data), stamped[0][1], now_ms)
+        position = self.active.append(data, stamped, config.index_interval_bytes, now_ms)
+        self.unflushed_messages += count
+        return AppendResult(
+            base_offset=stamped[0][1].base_offset,
+            last_offset=stamped[-1][1].last_offset,
+            log_append_time=log_append_time,
+            log_start_offset=self.log_start_offset,
+            records_count=count,
+            batches=[(position + pos, h) for pos, h in stamped],
+        )
+
+    def _validate(self, data: bytearray, now_ms: int, from_client: bool) -> list[tuple[int, BatchHeader]]:
+        config = self.config
+        headers = list(iter_headers(data))
+        consumed = headers[-1][0] + headers[-1][1].size if headers else 0
+        if not headers or consumed != len(data):
+            raise LogError(ErrorCode.corrupt_message, "Record batch is truncated or malformed")
+        for pos, header in headers:
+            if header.magic != 2:
+                raise LogError(ErrorCode.invalid_record, f"Unsupported record batch magic {header.magic}")
+            if header.size > config.max_message_bytes and from_client:
+                raise LogError(
+                    ErrorCode.message_too_large,
+                    f"The record batch of {header.size} bytes is larger than max.message.bytes {config.max_message_bytes}",
+                )
+            if not crc_ok(data, pos, header):
+                raise LogError(ErrorCode.corrupt_message, "Record batch failed its CRC check")
+            if not from_client:
+                continue
+            if header.records_count <= 0 or header.last_offset_delta + 1 != header.records_count:
+                raise LogError(
+                    ErrorCode.invalid_record,
+                    f"Inconsistent batch offset range and record count {header.records_count}",
+                )
+            if header.is_control:
+                raise LogError(ErrorCode.invalid_record, "Clients are not allowed to write control records")
+            if header.producer_id >= 0 and header.base_sequence < 0:
+                raise LogError(ErrorCode.invalid_record, f"Invalid sequence number {header.base_sequence}")
+            if header.log_append_time and not config.log_append_time:
+                raise LogError(ErrorCode.invalid_timestamp, "Producer should not set timestamp type to LogAppendTime")
+            if config.compact or self._checks_timestamps():
+                self._validate_records(data, pos, header, now_ms)
+        return headers
+
+    def _checks_timestamps(self) -> bool:
+        c = self.config
+        return not c.log_append_time and (
+            c.message_timestamp_before_max_ms != LONG_MAX or c.message_timestamp_after_max_ms != LONG_MAX
+        )
+
+    def _validate_records(self, data: bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
+        config = self.config
+        try:
+            records = decode_records(memoryview(data)[pos : pos + header.size], header)
+        except (InvalidRecords, CompressionError) as e:
+            raise LogError(ErrorCode.corrupt_message, str(e)) from e
+        errors: list[tuple[int, str]] = []
+        code = ErrorCode.none
+        for index, record in enumerate(records):
+            if config.compact and record.key is None:
+                code = ErrorCode.invalid_record
+                errors.append((index, "Compacted topic cannot accept message without key"))
+            elif self._checks_timestamps() and record.timestamp != NO_TIMESTAMP and not (
+                now_ms - config.message_timestamp_before_max_ms <= record.timestamp <= now_ms + config.message_timestamp_after_max_ms
+            ):
+                code = code or ErrorCode.invalid_timestamp
+                errors.append((index, f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range"))
+        if errors:
+            raise LogError(code, errors[0][1], errors)
+
+    def _maybe_recompress(self, data: bytearray, headers: list[tuple[int, BatchHeader]], from_client: bool) -> tuple[bytearray, list[tuple[int, BatchHeader]]]:
+        """Re-encodes batches when the topic's compression.type names a codec other than the producer's."""
+        wanted = self.config.compression_type
+        if not from_client or wanted == "producer":
+            return data, headers
+        codec = Codec.from_name(wanted)
+        if all(h.codec == codec for _, h in headers):
+            return data, headers
+        out = bytearray()
+        for pos, h in headers:
+            records = decode_records(memoryview(data)[pos : pos + h.size], h)
+            level = {Codec.GZIP: self.config.compression_gzip_level, Codec.LZ4: self.config.compression_lz4_level, Codec.ZSTD: self.config.compression_zstd_level}.get(codec)
+            out += encode_batch(
+                records, base_offset=h.base_offset, last_offset_delta=h.last_offset_delta,
+                base_timestamp=h.base_timestamp, max_timestamp=h.max_timestamp, codec=codec, level=level,
+                producer_id=h.producer_id, producer_epoch=h.producer_epoch, base_sequence=h.base_sequence,
+                transactional=h.is_transactional, partition_leader_epoch=h.partition_leader_epoch,
+            )
+        return out, list(iter_headers(out))
+
+    def _maybe_roll(self, incoming: int, first: BatchHeader, now_ms: int) -> None:
+        active = self.active
+        config = self.config
+        if active.size == 0:
+            return
+        rolling = active.rolling_timestamp if active.rolling_timestamp is not None else active.created_ms
+        index_full = (len(active.index) + 1) * 8 > config.segment_index_bytes
+        offset_overflow = first.base_offset + first.last_offset_delta - active.base_offset > 2**31 - 1
+        if (
+            active.size + incoming > config.segment_bytes
+            or now_ms - rolling > config.segment_ms - config.segment_jitter_ms
+            or index_full
+            or offset_overflow
+        ):
+            self.roll(now_ms)
+
+    def roll(self, now_ms: int) -> Segment:
+        """Starts a new active segment; the old one is flushed with its indexes."""
+        previous = self.active
+        previous.flush()
+        self.recovery_point = max(self.recovery_point, previous.next_offset)
+        segment = Segment.create(self.directory, previous.next_offset, now_ms)
+        self._add_segment(segment)
+        return segment
+
+    # Durability
+
+    def needs_flush(self, now_ms: int) -> bool:
+        if self.recovery_point >= self.next_offset:
+            return False
+        return self.unflushed_messages >= self.config.flush_messages or now_ms - self.last_flush_ms >= self.config.flush_ms
+
+    def flush(self, now_ms: int) -> None:
+        """fsyncs every segment holding data past the recovery point. Safe to call from a
+        worker thread while the event loop appends."""
+        target = self.next_offset
+        self.unflushed_messages = 0
+        for segment in self.segments[self._segment_index(self.recovery_point) :]:
+            os.fsync(segment.fd)
+        self.recovery_point = max(self.recovery_point, target)
+        self.last_flush_ms = now_ms
+
+    # Reading
+
+    def _segment_index(self, offset: int) -> int:
+        return max(bisect_right(self._bases, offset) - 1, 0)
+
+    def check_offset(self, offset: int) -> None:
+        if offset < self.log_start_offset or offset > self.next_offset:
+            raise LogError(
+                ErrorCode.offset_out_of_range,
+                f"Offset {offset} is outside [{self.log_start_offset}, {self.next_offset}]",
+            )
+
+    def read(self, offset: int, max_bytes: int, upper_bound: int, min_one_batch: bool) -> FileSlice | None:
+        """Whole batches from the one holding offset, below upper_bound, at most max_bytes
+        (the last may be cut short, as in Kafka) but at least one batch if min_one_batch."""
+        self.check_offset(offset)
+        if offset >= upper_bound:
+            return None
+        for segment in self.segments[self._segment_index(offset) :]:
+            found = segment.find(offset)
+            if found is None:
+                continue
+            position, header = found
+            if header.base_offset >= upper_bound:
+                return None
+            end = segment.size if upper_bound >= segment.next_offset else segment.position_of(upper_bound)
+            length = min(end - position, max_bytes)
+            if min_one_batch and length < header.size:
+                length = min(header.size, end - position)
+            if length <= 0:
+                return None
+            return FileSlice(segment.fd, position, length)
+        return None
+
+    def iter_batches(self, start_offset: int = 0, upper_bound: int | None = None) -> Iterator[tuple[BatchHeader, bytes]]:
+        """Every batch holding offsets at or after start_offset and below upper_bound, read whole."""
+        upper = self.next_offset if upper_bound is None else upper_bound
+        for segment in self.segments[self._segment_index(start_offset) :]:
+            found = segment.find(start_offset)
+            if found is None:
+                continue
+            for position, header in segment.batches(found[0]):
+                if header.base_offset >= upper:
+                    return
+                yield header, segment.read(position, header.size)
+
+    def offset_for_timestamp(self, timestamp: int, upper_bound: int) -> tuple[int, int] | None:
+        """(timestamp, offset) of the first record at or after timestamp, below upper_bound."""
+        for segment in self.segments:
+            if segment.max_timestamp < timestamp or segment.next_offset <= self.log_start_offset:
+                continue
+            start = max(segment.time_index.lookup(timestamp), self.log_start_offset)
+            for position, header in segment.batches(segment.index.lookup(start)):
+                if header.base_offset >= upper_bound:
+                    return None
+                if header.max_timestamp < timestamp or header.last_offset < start or header.is_control:
+                    continue
+                for record in decode_records(segment.read(position, header.size), header):
+                    if record.timestamp >= timestamp and start <= record.offset < upper_bound:
+                        return record.timestamp, record.offset
+        return None
+
+    def max_timestamp_offset(self) -> tuple[int, int] | None:
+        """(timestamp, offset) of the record with the largest timestamp."""
+        best = max(
+            (s for s in self.segments if s.size and s.next_offset > self.log_start_offset),
+            key=lambda s: s.max_timestamp,
+            default=None,
+        )
+        if best is None:
+            return None
+        found = best.find(best.offset_of_max_timestamp)
+        if found is None:
+            return None
+        position, header = found
+        for record in decode_records(best.read(position, header.size), header):
+            if record.timestamp == best.max_timestamp:
+                return record.timestamp, record.offset
+        return best.max_timestamp, header.last_offset
+
+    # Lifecycle
+
+    def close(self) -> None:
+        for segment in self.segments:
+            segment.flush()
+            segment.close()
+
+    def delete(self) -> None:
+        for segment in self.segments:
+            segment.delete_files()
+        for leftover in self.directory.iterdir():
+            leftover.unlink()
+        self.directory.rmdir()

@@ -1,0 +1,187 @@
+"""One segment of a partition log: a file of record batches and its two indexes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, crc_ok, read_header
+from .index import OffsetIndex, TimeIndex
+
+_READ_CHUNK = 64 * 1024
+
+
+def segment_name(base_offset: int, suffix: str) -> str:
+    return f"{base_offset:020d}{suffix}"
+
+
+class Segment:
+    def __init__(self, directory: Path, base_offset: int, fd: int, size: int) -> None:
+        self.directory = directory
+        self.base_offset = base_offset
+        self.fd = fd
+        self.size = size
+        self.next_offset = base_offset
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = base_offset  # the batch holding it
+        self.rolling_timestamp: int | None = None  # first batch's max timestamp: drives segment.ms
+        self.created_ms = 0
+        self.bytes_since_index_entry = 0
+        self.index = OffsetIndex(directory / segment_name(base_offset, ".index"), base_offset)
+        self.time_index = TimeIndex(directory / segment_name(base_offset, ".timeindex"), base_offset)
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / segment_name(self.base_offset, ".log")
+
+    @classmethod
+    def create(cls, directory: Path, base_offset: int, now_ms: int) -> "Segment":
+        path = directory / segment_name(base_offset, ".log")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        segment = cls(directory, base_offset, fd, 0)
+        segment.created_ms = now_ms
+        return segment
+
+    @classmethod
+    def open(cls, directory: Path, base_offset: int, now_ms: int) -> "Segment":
+        path = directory / segment_name(base_offset, ".log")
+        fd = os.open(path, os.O_RDWR)
+        segment = cls(directory, base_offset, fd, os.fstat(fd).st_size)
+        segment.created_ms = now_ms
+        return segment
+
+    # Writing
+
+    def append(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], index_interval: int, now_ms: int) -> int:
+        """Appends batches whose offsets are already assigned; returns their position."""
+        position = self.size
+        written = os.pwrite(self.fd, data, position)
+        if written != len(data):
+            raise OSError(f"short write to {self.log_path}: {written} of {len(data)} bytes")
+        self.size += len(data)
+        for rel, header in headers:
+            self._track(position + rel, header, index_interval, now_ms)
+        return position
+
+    def _track(self, position: int, header: BatchHeader, index_interval: int, now_ms: int) -> None:
+        if self.bytes_since_index_entry > index_interval:
+            self.index.append(header.base_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_index_entry = 0
+        self.bytes_since_index_entry += header.size
+        if header.max_timestamp > self.max_timestamp:
+            self.max_timestamp = header.max_timestamp
+            self.offset_of_max_timestamp = header.last_offset
+        if self.rolling_timestamp is None:
+            self.rolling_timestamp = header.max_timestamp if header.max_timestamp >= 0 else now_ms
+        self.next_offset = header.next_offset
+
+    def flush(self) -> None:
+        os.fsync(self.fd)
+        self.index.write()
+        self.time_index.write()
+
+    def truncate_to_position(self, position: int) -> None:
+        os.ftruncate(self.fd, position)
+        self.size = position
+        self.index.truncate_to_position(position)
+
+    # Reading
+
+    def batches(self, position: int = 0, end: int | None = None) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of each whole batch from position on, read in chunks."""
+        end = self.size if end is None else end
+        while end - position >= HEADER_SIZE:
+            buf = os.pread(self.fd, min(_READ_CHUNK, end - position), position)
+            offset = 0
+            while len(buf) - offset >= HEADER_SIZE:
+                header = read_header(buf, offset)
+                if header.batch_length < HEADER_SIZE - LOG_OVERHEAD or position + offset + header.size > end:
+                    return
+                yield position + offset, header
+                offset += header.size
+            if offset == 0:
+                return
+            position += offset
+
+    def read(self, position: int, length: int) -> bytes:
+        return os.pread(self.fd, length, position)
+
+    def find(self, offset: int) -> tuple[int, BatchHeader] | None:
+        """The first batch whose last offset is at or after offset."""
+        for position, header in self.batches(self.index.lookup(offset)):
+            if header.last_offset >= offset:
+                return position, header
+        return None
+
+    def position_of(self, offset: int) -> int:
+        """Where the first batch holding offset or later starts; the segment's size if none."""
+        found = self.find(offset)
+        return found[0] if found else self.size
+
+    # Loading
+
+    def load_indexes(self) -> bool:
+        """Trusts the index files after a clean shutdown, if they look right."""
+        if not self.index.load(self.size):
+            return False
+        last = None
+        for last in self.batches(self.index.positions[-1] if len(self.index) else 0):
+            pass
+        if last is None:
+            return self.size == 0 and self.time_index.load(self.base_offset + 1)
+        position, header = last
+        if position + header.size != self.size:
+            return False
+        self.next_offset = header.next_offset
+        if not self.time_index.load(self.next_offset):
+            return False
+        if len(self.time_index):
+            self.max_timestamp = self.time_index.timestamps[-1]
+            self.offset_of_max_timestamp = self.time_index.offsets[-1]
+        # Batches after the last time index entry may hold a larger timestamp.
+        for _, h in self.batches(self.index.lookup(self.offset_of_max_timestamp)):
+            if h.max_timestamp > self.max_timestamp:
+                self.max_timestamp, self.offset_of_max_timestamp = h.max_timestamp, h.last_offset
+        first = next(self.batches(0), None)
+        self.rolling_timestamp = first[1].max_timestamp if first else None
+        self.bytes_since_index_entry = self.size - (self.index.positions[-1] if len(self.index) else 0)
+        return True
+
+    def recover(self, index_interval: int, min_offset: int) -> int:
+        """Rebuilds the indexes from the batches, verifying each one, and cuts the file
+        after the last valid batch. Returns how many bytes were cut."""
+        self.index.clear()
+        self.time_index.clear()
+        self.next_offset = self.base_offset
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = self.base_offset
+        self.rolling_timestamp = None
+        self.bytes_since_index_entry = 0
+        file_size = os.fstat(self.fd).st_size
+        valid = 0
+        expected = max(min_offset, self.base_offset)
+        for position, header in self.batches(0, file_size):
+            if header.magic != 2 or header.base_offset < expected or header.last_offset_delta < 0:
+                break
+            if not crc_ok(self.read(position, header.size), 0, header):
+                break
+            self._track(position, header, index_interval, self.created_ms)
+            expected = header.next_offset
+            valid = position + header.size
+        truncated = file_size - valid
+        if truncated:
+            os.ftruncate(self.fd, valid)
+        self.size = valid
+        return truncated
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def delete_files(self) -> None:
+        self.close()
+        for path in (self.log_path, self.index.path, self.time_index.path):
+            path.unlink(missing_ok=True)

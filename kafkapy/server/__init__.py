@@ -1,0 +1,5 @@
+"""The I/O shell: sockets, the event loop, timers. Everything below it is plain objects."""
+
+from .broker import BrokerServer
+
+__all__ = ["BrokerServer"]

@@ -1,0 +1,221 @@
+"""Assembles a broker from its parts and runs it: listeners, connections, background
+work, and a graceful stop (stop accepting, finish requests in flight, flush, close)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from ..clock import Clock, SystemClock
+from ..config import BrokerConfig, ConfigError
+from ..coordinator.producer_ids import ProducerIdManager
+from ..handlers import Broker
+from ..handlers.replicas import ReplicaManager
+from ..log.config import LogConfig
+from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
+from ..metadata.controller import Controller
+from ..metadata.manager import MetadataManager
+from ..raft.local import LocalQuorum
+from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+META_PROPERTIES = "meta.properties"
+_BACKGROUND_TICK_S = 0.5
+_STOP_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    host: str
+    port: int
+
+
+def parse_listeners(values: list[str]) -> list[Listener]:
+    listeners = []
+    for value in values:
+        name, sep, address = value.partition("://")
+        host, colon, port = address.rpartition(":")
+        if not sep or not colon or not port.isdigit():
+            raise ConfigError(f"Invalid listener '{value}': expected NAME://host:port")
+        listeners.append(Listener(name, host.strip("[]"), int(port)))
+    return listeners
+
+
+def load_meta_properties(dirs: list[Path], node_id: int) -> str:
+    """The cluster id from meta.properties, written on first start as Kafka's `format` would."""
+    cluster_id = None
+    for d in dirs:
+        path = d / META_PROPERTIES
+        if not path.exists():
+            continue
+        props = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+        if int(props.get("node.id", node_id)) != node_id:
+            raise ConfigError(f"{path} belongs to node {props['node.id']}, but node.id is {node_id}")
+        if cluster_id is not None and props.get("cluster.id") != cluster_id:
+            raise ConfigError(f"{path} names cluster {props.get('cluster.id')}, other log dirs name {cluster_id}")
+        cluster_id = props.get("cluster.id")
+    if cluster_id is None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    for d in dirs:
+        path = d / META_PROPERTIES
+        if not path.exists():
+            path.write_text(f"#\n#{time.ctime()}\nnode.id={node_id}\nversion=1\ncluster.id={cluster_id}\n")
+    return cluster_id
+
+
+class BrokerServer:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.listeners = parse_listeners(config.get("listeners"))  # type: ignore[arg-type]
+        self.advertised = parse_listeners(config.get("advertised.listeners"))  # type: ignore[arg-type]
+        self.bound: list[Listener] = []
+        self.broker: Broker | None = None
+        self._sockets: list[socket.socket] = []
+        self._connections: set[Connection] = set()
+        self._stop = anyio.Event()
+        self._logs: LogManager | None = None
+
+    @property
+    def port(self) -> int:
+        return self.bound[0].port
+
+    def _open(self) -> Broker:
+        config, clock = self.config, self.clock
+        node_id = config.node_id
+        for d in config.log_dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        cluster_id = load_meta_properties(config.log_dirs, node_id)
+        logs = LogManager(config.log_dirs)
+        logs.startup()
+        self._logs = logs
+        metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), LogConfig(), clock.wall_ms())
+        metadata = MetadataManager(LocalQuorum(metadata_log, clock))
+        metadata.load()
+        replicas = ReplicaManager(logs, config, clock, node_id)
+        replicas.load(metadata.image)
+        metadata.listeners.append(replicas.on_metadata)
+        advertised = self._advertised_endpoint()
+        metadata.register_broker(node_id, advertised.name, advertised.host, advertised.port, None)
+        controller = Controller(config)
+
+        def reserve_producer_ids(size: int) -> int:
+            epoch = metadata.image.brokers[node_id].epoch
+            first, records = controller.reserve_producer_ids(metadata.image, node_id, epoch, size)
+            metadata.commit(records)
+            return first
+
+        return Broker(
+            config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
+            metadata=metadata, controller=controller, replicas=replicas,
+            producer_ids=ProducerIdManager(reserve_producer_ids),
+        )
+
+    def _bind(self) -> None:
+        for listener in self.listeners:
+            if listener.name in self.config.get("controller.listener.names"):  # type: ignore[operator]
+                continue
+            sock = socket.create_server((listener.host or "0.0.0.0", listener.port), backlog=1024)
+            sock.setblocking(False)
+            self._sockets.append(sock)
+            self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
+
+    def _advertised_endpoint(self) -> Listener:
+        bound = self.bound[0]
+        for a in self.advertised:
+            if a.name == bound.name:
+                host = a.host if a.host not in ("", "0.0.0.0", "::") else socket.gethostname()
+                return Listener(a.name, host, a.port or bound.port)
+        return bound
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
+        self._bind()
+        try:
+            self.broker = self._open()
+        except BaseException:
+            for sock in self._sockets:
+                sock.close()
+            raise
+        log.info("kafkapy broker %s started, listening on %s", self.broker.node_id,
+                 ", ".join(f"{b.name}://{b.host}:{b.port}" for b in self.bound))
+        try:
+            async with anyio.create_task_group() as tg:
+                for sock in self._sockets:
+                    tg.start_soon(self._accept, sock, tg)
+                tg.start_soon(self._background)
+                task_status.started()
+                await self._stop.wait()
+                await self._shutdown(tg)
+        finally:
+            self._close_files()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
+        max_request = self.config.int("socket.request.max.bytes")
+        while True:
+            await anyio.wait_readable(listener)
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, ConnectionAbortedError):
+                continue
+            except OSError:
+                return  # the listener was closed
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for key, option in (("socket.send.buffer.bytes", socket.SO_SNDBUF), ("socket.receive.buffer.bytes", socket.SO_RCVBUF)):
+                if key in self.config.explicit and self.config.int(key) > 0:
+                    sock.setsockopt(socket.SOL_SOCKET, option, self.config.int(key))
+            assert self.broker is not None
+            connection = Connection(self.broker, sock, max_request)
+            self._connections.add(connection)
+            tg.start_soon(self._serve, connection)
+
+    async def _serve(self, connection: Connection) -> None:
+        try:
+            await connection.serve()
+        finally:
+            self._connections.discard(connection)
+
+    async def _background(self) -> None:
+        assert self.broker is not None and self._logs is not None
+        checkpoint_every = self.config.int("log.flush.offset.checkpoint.interval.ms")
+        last_checkpoint = self.clock.monotonic_ms()
+        while True:
+            await anyio.sleep(_BACKGROUND_TICK_S)
+            self.broker.replicas.flush_due()
+            self._logs.remove_deleted(self.clock.wall_ms())
+            if self.clock.monotonic_ms() - last_checkpoint >= checkpoint_every:
+                self._logs.checkpoint()
+                last_checkpoint = self.clock.monotonic_ms()
+
+    async def _shutdown(self, tg: anyio.abc.TaskGroup) -> None:
+        assert self.broker is not None
+        log.info("Stopping: no new connections; finishing requests in flight")
+        for sock in self._sockets:
+            sock.close()
+        self.broker.stopping.set()
+        self.broker.replicas.wake_all()
+        with anyio.move_on_after(_STOP_GRACE_S):
+            while self._connections:
+                for connection in list(self._connections):
+                    connection.stop_if_idle()
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+
+    def _close_files(self) -> None:
+        if self._logs is not None:
+            self._logs.shutdown()
+            self._logs = None
+            log.info("Stopped: logs flushed and closed")

@@ -1,0 +1,1 @@
+"""Tools for testing with kafkapy."""

@@ -1,0 +1,106 @@
+"""A kafkapy broker in its own process, for tests that need a real process: restarts,
+kill -9, several clients over real sockets. Binds 127.0.0.1 only, on a port the
+operating system picks the first time and keeps across restarts."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+_READY = re.compile(r"started, listening on \w+://[^:]+:(\d+)")
+
+
+class BrokerProcess:
+    def __init__(self, data_dir: str | Path, overrides: Mapping[str, object] | None = None, start_timeout: float = 30.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.overrides = dict(overrides or {})
+        self.start_timeout = start_timeout
+        self.port = 0
+        self.process: subprocess.Popen[str] | None = None
+        self._output: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "".join(self._output)
+
+    def start(self) -> "BrokerProcess":
+        args = [sys.executable, "-m", "kafkapy", "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "--override", f"log.dirs={self.data_dir}"]
+        for key, value in self.overrides.items():
+            args += ["--override", f"{key}={value}"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ready = threading.Event()
+        threading.Thread(target=self._drain, args=(self.process, ready), daemon=True).start()
+        if not ready.wait(self.start_timeout) or self.process.poll() is not None:
+            self.kill()
+            raise RuntimeError(f"kafkapy did not start:\n{self.output}")
+        return self
+
+    def _drain(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            with self._lock:
+                self._output.append(line)
+            match = _READY.search(line)
+            if match and not ready.is_set():
+                self.port = int(match.group(1))
+                ready.set()
+        ready.set()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait for the graceful stop; returns the exit status."""
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"kafkapy did not stop within {timeout}s:\n{self.output}") from None
+        finally:
+            self.process = None
+
+    def kill(self) -> None:
+        """kill -9: no flush, no clean-shutdown marker."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def restart(self) -> "BrokerProcess":
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> "BrokerProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.stop()
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
+    """Polls predicate until it returns a truthy value, or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+__all__ = ["BrokerProcess", "wait_until"]

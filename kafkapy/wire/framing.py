@@ -1,0 +1,77 @@
+"""Kafka's length-prefixed framing, sans-IO.
+
+The shell asks `recv_buffer()` where to receive into, reports how many bytes arrived
+with `received(n)`, and gets back the complete frames. Small frames are cut out of a
+shared chunk; a large frame gets its own buffer that the socket fills directly, so its
+bytes are copied once, by the kernel.
+"""
+
+from __future__ import annotations
+
+import struct
+
+_SIZE = struct.Struct(">i")
+_CHUNK = 64 * 1024
+
+
+class FrameError(Exception):
+    """A frame whose size prefix is negative or larger than allowed."""
+
+
+class FrameReader:
+    def __init__(self, max_frame_size: int) -> None:
+        self.max_frame_size = max_frame_size
+        self._chunk = bytearray(_CHUNK)
+        self._view = memoryview(self._chunk)
+        self._start = 0  # first unconsumed byte in the chunk
+        self._end = 0  # end of received bytes in the chunk
+        self._big: bytearray | None = None  # a frame too large for the chunk
+        self._big_filled = 0
+
+    def recv_buffer(self) -> memoryview:
+        if self._big is not None:
+            return memoryview(self._big)[self._big_filled :]
+        if self._end == len(self._chunk):
+            self._compact()
+        return self._view[self._end :]
+
+    def received(self, n: int) -> list[bytes | bytearray]:
+        frames: list[bytes | bytearray] = []
+        if self._big is not None:
+            self._big_filled += n
+            if self._big_filled < len(self._big):
+                return frames
+            frames.append(self._big)
+            self._big = None
+            return frames
+        self._end += n
+        while self._end - self._start >= 4:
+            (size,) = _SIZE.unpack_from(self._chunk, self._start)
+            if size < 0 or size > self.max_frame_size:
+                raise FrameError(f"frame size {size} outside [0, {self.max_frame_size}]")
+            body = self._start + 4
+            available = self._end - body
+            if available >= size:
+                frames.append(bytes(self._view[body : body + size]))
+                self._start = body + size
+                continue
+            if size > len(self._chunk) // 2:
+                # Hand the socket a buffer of the frame's own size for the rest.
+                self._big = bytearray(size)
+                self._big[:available] = self._view[body : self._end]
+                self._big_filled = available
+                self._start = self._end = 0
+            break
+        if self._start == self._end:
+            self._start = self._end = 0
+        return frames
+
+    def _compact(self) -> None:
+        remaining = self._end - self._start
+        self._chunk[:remaining] = self._view[self._start : self._end]
+        self._start, self._end = 0, remaining
+
+    @property
+    def mid_frame(self) -> bool:
+        """True when bytes of an incomplete frame are buffered."""
+        return self._big is not None or self._end > self._start

@@ -1,0 +1,303 @@
+"""Record batches (magic v2) as bytes.
+
+The hot path reads only the 61-byte batch header. Records are decoded, and batches
+built, only where a feature needs them: compaction, internal topics, control markers,
+ListOffsets by timestamp, and validation a client relies on.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from crc32c import crc32c
+
+from .compression import Codec, compress, decompress
+
+# base offset, batch length, partition leader epoch, magic, crc, attributes,
+# last offset delta, base timestamp, max timestamp, producer id, producer epoch,
+# base sequence, record count
+_HEADER = struct.Struct(">qiibIhiqqqhii")
+HEADER_SIZE = _HEADER.size  # 61
+LOG_OVERHEAD = 12  # base offset and batch length precede what batch length counts
+_CRC_START = 21  # the CRC covers attributes onwards
+_PREFIX = struct.Struct(">qi")
+_INT64 = struct.Struct(">q")
+_INT32 = struct.Struct(">i")
+_UINT32 = struct.Struct(">I")
+
+TIMESTAMP_TYPE_BIT = 0x08
+TRANSACTIONAL_BIT = 0x10
+CONTROL_BIT = 0x20
+DELETE_HORIZON_BIT = 0x40
+NO_TIMESTAMP = -1
+NO_PRODUCER_ID = -1
+
+
+class BatchHeader(NamedTuple):
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records_count: int
+
+    @property
+    def size(self) -> int:
+        """Bytes of the whole batch, offset and length fields included."""
+        return self.batch_length + LOG_OVERHEAD
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta + 1
+
+    @property
+    def codec(self) -> int:
+        return self.attributes & 0x07
+
+    @property
+    def log_append_time(self) -> bool:
+        return bool(self.attributes & TIMESTAMP_TYPE_BIT)
+
+    @property
+    def is_transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_BIT)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & CONTROL_BIT)
+
+    @property
+    def last_sequence(self) -> int:
+        if self.base_sequence < 0:
+            return -1
+        return (self.base_sequence + self.last_offset_delta) % (2**31)
+
+
+def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    return BatchHeader._make(_HEADER.unpack_from(buf, pos))
+
+
+def read_size(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[int, int]:
+    """(base offset, whole batch size) from the 12 bytes at pos."""
+    base_offset, batch_length = _PREFIX.unpack_from(buf, pos)
+    return base_offset, batch_length + LOG_OVERHEAD
+
+
+def crc_ok(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader) -> bool:
+    view = memoryview(buf)[pos + _CRC_START : pos + header.size]
+    return crc32c(view) == header.crc
+
+
+def iter_headers(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | None = None) -> Iterator[tuple[int, BatchHeader]]:
+    """(position, header) of each complete batch in buf[pos:end]."""
+    end = len(buf) if end is None else end
+    while end - pos >= HEADER_SIZE:
+        header = read_header(buf, pos)
+        if header.batch_length < HEADER_SIZE - LOG_OVERHEAD or pos + header.size > end:
+            return
+        yield pos, header
+        pos += header.size
+
+
+def set_base_offset(buf: bytearray, pos: int, base_offset: int, leader_epoch: int) -> None:
+    """Stamps offsets and the leader epoch into a batch; neither is covered by its CRC."""
+    _PREFIX.pack_into(buf, pos, base_offset, _INT32.unpack_from(buf, pos + 8)[0])
+    _INT32.pack_into(buf, pos + 12, leader_epoch)
+
+
+def set_log_append_time(buf: bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
+    """Marks a batch as LogAppendTime with the broker's time, and reseals its CRC."""
+    struct.pack_into(">h", buf, pos + 21, header.attributes | TIMESTAMP_TYPE_BIT)
+    _INT64.pack_into(buf, pos + 35, now_ms)
+    _UINT32.pack_into(buf, pos + 17, crc32c(memoryview(buf)[pos + _CRC_START : pos + header.size]))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    attributes: int = 0
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _bytes_field(buf: bytes, pos: int) -> tuple[bytes | None, int]:
+    length, pos = _varint(buf, pos)
+    if length < 0:
+        return None, pos
+    end = pos + length
+    if end > len(buf):
+        raise ValueError("record field runs past the batch")
+    return buf[pos:end], end
+
+
+class InvalidRecords(ValueError):
+    """Records inside a batch that do not decode."""
+
+
+def decode_records(batch: bytes | bytearray | memoryview, header: BatchHeader | None = None) -> list[Record]:
+    """Every record of one batch (decompressing it if needed), with absolute offsets and timestamps."""
+    header = header or read_header(batch)
+    payload = bytes(memoryview(batch)[HEADER_SIZE : header.size])
+    try:
+        data = decompress(header.codec, payload) if header.codec else payload
+        records = []
+        pos = 0
+        for _ in range(header.records_count):
+            length, pos = _varint(data, pos)
+            end = pos + length
+            attributes = data[pos]
+            ts_delta, p = _varint(data, pos + 1)
+            offset_delta, p = _varint(data, p)
+            key, p = _bytes_field(data, p)
+            value, p = _bytes_field(data, p)
+            count, p = _varint(data, p)
+            headers = []
+            for _ in range(count):
+                hkey, p = _bytes_field(data, p)
+                hvalue, p = _bytes_field(data, p)
+                headers.append(((hkey or b"").decode(), hvalue))
+            if p != end:
+                raise ValueError("record length does not match its fields")
+            timestamp = header.max_timestamp if header.log_append_time else header.base_timestamp + ts_delta
+            records.append(Record(header.base_offset + offset_delta, timestamp, key, value, tuple(headers), attributes))
+            pos = end
+    except (IndexError, ValueError, UnicodeDecodeError) as e:
+        raise InvalidRecords(f"batch at offset {header.base_offset}: {e}") from e
+    if pos != len(data):
+        raise InvalidRecords(f"batch at offset {header.base_offset}: trailing bytes after its records")
+    return records
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    value = (value << 1) ^ (value >> 63)
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _put_bytes(out: bytearray, value: bytes | None) -> None:
+    if value is None:
+        _put_varint(out, -1)
+    else:
+        _put_varint(out, len(value))
+        out += value
+
+
+def encode_batch(
+    records: Sequence[Record],
+    *,
+    base_offset: int | None = None,
+    last_offset_delta: int | None = None,
+    base_timestamp: int | None = None,
+    max_timestamp: int | None = None,
+    codec: int = Codec.NONE,
+    level: int | None = None,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    transactional: bool = False,
+    control: bool = False,
+    log_append_time: bool = False,
+    partition_leader_epoch: int = -1,
+    delete_horizon_ms: int | None = None,
+) -> bytes:
+    """One v2 batch. Record offsets are absolute; gaps between them are kept, so a
+    compacted batch keeps its offsets. A delete horizon is carried in the base
+    timestamp field, and record timestamps are then deltas from it, as in Kafka."""
+    if base_offset is None:
+        base_offset = records[0].offset if records else 0
+    if last_offset_delta is None:
+        last_offset_delta = records[-1].offset - base_offset if records else 0
+    if base_timestamp is None:
+        base_timestamp = records[0].timestamp if records else NO_TIMESTAMP
+    if delete_horizon_ms is not None:
+        base_timestamp = delete_horizon_ms
+    if max_timestamp is None:
+        max_timestamp = max((r.timestamp for r in records), default=NO_TIMESTAMP)
+    body = bytearray()
+    for r in records:
+        rec = bytearray()
+        rec.append(r.attributes)
+        _put_varint(rec, r.timestamp - base_timestamp)
+        _put_varint(rec, r.offset - base_offset)
+        _put_bytes(rec, r.key)
+        _put_bytes(rec, r.value)
+        _put_varint(rec, len(r.headers))
+        for hkey, hvalue in r.headers:
+            _put_bytes(rec, hkey.encode())
+            _put_bytes(rec, hvalue)
+        _put_varint(body, len(rec))
+        body += rec
+    payload = compress(codec, bytes(body), level) if codec else bytes(body)
+    attributes = (
+        codec
+        | (TIMESTAMP_TYPE_BIT if log_append_time else 0)
+        | (TRANSACTIONAL_BIT if transactional else 0)
+        | (CONTROL_BIT if control else 0)
+        | (DELETE_HORIZON_BIT if delete_horizon_ms is not None else 0)
+    )
+    batch_length = HEADER_SIZE - LOG_OVERHEAD + len(payload)
+    out = bytearray(
+        _HEADER.pack(
+            base_offset, batch_length, partition_leader_epoch, 2, 0, attributes,
+            last_offset_delta, base_timestamp, max_timestamp, producer_id,
+            producer_epoch, base_sequence, len(records),
+        )
+    )
+    out += payload
+    _UINT32.pack_into(out, 17, crc32c(memoryview(out)[_CRC_START:]))
+    return bytes(out)
+
+
+# Control records (transaction markers): key is (version, type), value (version, coordinator epoch).
+CONTROL_ABORT = 0
+CONTROL_COMMIT = 1
+_CONTROL_KEY = struct.Struct(">hh")
+_CONTROL_VALUE = struct.Struct(">hi")
+
+
+def encode_control_batch(
+    marker: int, *, offset: int, timestamp: int, producer_id: int, producer_epoch: int,
+    coordinator_epoch: int, partition_leader_epoch: int = -1,
+) -> bytes:
+    record = Record(offset, timestamp, _CONTROL_KEY.pack(0, marker), _CONTROL_VALUE.pack(0, coordinator_epoch))
+    return encode_batch(
+        [record], producer_id=producer_id, producer_epoch=producer_epoch, transactional=True,
+        control=True, partition_leader_epoch=partition_leader_epoch,
+    )
+
+
+def control_marker(record: Record) -> int:
+    """CONTROL_ABORT or CONTROL_COMMIT of a control record."""
+    _, marker = _CONTROL_KEY.unpack_from(record.key or b"\0\0\0\0")
+    return marker
