@@ -56,7 +56,13 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": run}
+def dump_log(argv: list[str]) -> int:
+    from .tools.dump_log import main as dump_log_main
+
+    return dump_log_main(argv)
+
+
+COMMANDS = {"run": run, "dump-log": dump_log}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -296,7 +296,8 @@ def load_properties(text: str) -> dict[str, str]:
 
 
 class BrokerConfig:
-    """The broker's static configuration: explicit values over Kafka's defaults."""
+    """The broker's configuration: dynamic values (per broker, then cluster-wide) over
+    static ones (file and overrides) over Kafka's defaults."""
 
     def __init__(self, values: Mapping[str, object] | None = None) -> None:
         self.explicit: dict[str, object] = {}
@@ -305,6 +306,8 @@ class BrokerConfig:
             if d is None:
                 raise ConfigError(f"Unknown configuration key '{key}'")
             self.explicit[key] = d.parse(raw)
+        self.dynamic_node: dict[str, object] = {}
+        self.dynamic_default: dict[str, object] = {}
         if self.get("node.id") is None:
             raise ConfigError("node.id must be set")
 
@@ -325,12 +328,36 @@ class BrokerConfig:
         merged.update(overrides)
         return BrokerConfig(merged)
 
+    def with_dynamic(self, cluster_default: Mapping[str, str], node: Mapping[str, str]) -> "BrokerConfig":
+        """This configuration under dynamic broker configs (already validated when set)."""
+        copy = BrokerConfig.__new__(BrokerConfig)
+        copy.explicit = self.explicit
+        copy.dynamic_default = {k: BROKER_CONFIGS[k].parse(v) for k, v in cluster_default.items() if k in BROKER_CONFIGS}
+        copy.dynamic_node = {k: BROKER_CONFIGS[k].parse(v) for k, v in node.items() if k in BROKER_CONFIGS}
+        return copy
+
+    def _layers(self) -> tuple[tuple[ConfigSource, dict[str, object]], ...]:
+        """Where values are set, most specific first."""
+        return (
+            (ConfigSource.DYNAMIC_BROKER_CONFIG, self.dynamic_node),
+            (ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, self.dynamic_default),
+            (ConfigSource.STATIC_BROKER_CONFIG, self.explicit),
+        )
+
+    def lookup(self, key: str) -> tuple[object, ConfigSource] | None:
+        """The value set for key and where it was set, or None if it was not set anywhere."""
+        for source, layer in self._layers():
+            if key in layer:
+                return layer[key], source
+        return None
+
     def get(self, key: str) -> object:
-        if key in self.explicit:
-            return self.explicit[key]
+        found = self.lookup(key)
+        if found is not None:
+            return found[0]
         match key:
-            case "node.id" if "broker.id" in self.explicit:
-                return self.explicit["broker.id"]
+            case "node.id" if self.lookup("broker.id"):
+                return self.get("broker.id")
             case "log.retention.ms":
                 return self._first_ms("log.retention.minutes", "log.retention.hours")
             case "log.roll.ms":
@@ -347,13 +374,15 @@ class BrokerConfig:
 
     def _first_ms(self, *keys: str) -> int:
         for key in keys:
-            if key in self.explicit:
-                return int(self.explicit[key]) * _SCALED_SYNONYMS[key]  # type: ignore[call-overload]
+            found = self.lookup(key)
+            if found is not None:
+                return int(found[0]) * _SCALED_SYNONYMS[key]  # type: ignore[call-overload]
         last = keys[-1]
         return int(BROKER_CONFIGS[last].default) * _SCALED_SYNONYMS[last]  # type: ignore[call-overload]
 
     def source_of(self, key: str) -> ConfigSource:
-        return ConfigSource.STATIC_BROKER_CONFIG if key in self.explicit else ConfigSource.DEFAULT_CONFIG
+        found = self.lookup(key)
+        return found[1] if found else ConfigSource.DEFAULT_CONFIG
 
     # Typed accessors for what the broker uses most.
     @property
@@ -374,14 +403,28 @@ class BrokerConfig:
         """A topic config's value when the topic does not override it: (value, source, broker key)."""
         d = TOPIC_CONFIGS[name]
         for synonym in d.synonyms:
-            if synonym in self.explicit:
-                value = self.explicit[synonym]
-                if synonym in _SCALED_SYNONYMS:
-                    value = int(value) * _SCALED_SYNONYMS[synonym]  # type: ignore[call-overload]
-                return d.parse(value), ConfigSource.STATIC_BROKER_CONFIG, synonym
+            found = self.lookup(synonym)
+            if found is not None:
+                return d.parse(self._in_topic_units(synonym, found[0])), found[1], synonym
         if d.synonyms:
             return d.parse(self.get(d.synonyms[0])), ConfigSource.DEFAULT_CONFIG, d.synonyms[0]
         return d.default, ConfigSource.DEFAULT_CONFIG, None
+
+    @staticmethod
+    def _in_topic_units(synonym: str, value: object) -> object:
+        return int(value) * _SCALED_SYNONYMS[synonym] if synonym in _SCALED_SYNONYMS else value  # type: ignore[call-overload]
+
+    def broker_synonyms(self, names: Iterable[str]) -> list[tuple[str, object, ConfigSource]]:
+        """(key, value, source) of each of these broker keys that has a value, most specific first."""
+        out: list[tuple[str, object, ConfigSource]] = []
+        for name in names:
+            for source, layer in self._layers():
+                if name in layer:
+                    out.append((name, layer[name], source))
+            default = BROKER_CONFIGS[name].default if name in BROKER_CONFIGS else None
+            if default is not None:
+                out.append((name, default, ConfigSource.DEFAULT_CONFIG))
+        return out
 
 
 def parse_topic_configs(configs: Mapping[str, str | None]) -> dict[str, object]:

@@ -13,13 +13,18 @@ from ..wire.build import build
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
 from . import (  # noqa: F401  (each module registers its handler)
     api_versions,
+    configs,
+    create_partitions,
+    delete_records,
     create_topics,
     delete_topics,
+    describe_log_dirs,
     describe_cluster,
     fetch,
     init_producer_id,
     list_offsets,
     metadata,
+    offset_for_leader_epoch,
     produce,
 )
 from .context import Broker, CloseConnection, RequestContext
@@ -28,7 +33,6 @@ from .registry import APIS
 __all__ = ["APIS", "Broker", "CloseConnection", "dispatch"]
 
 log = logging.getLogger(__name__)
-API_VERSIONS_KEY = 18
 
 
 async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -> tuple[list[Chunk], int] | None:
@@ -40,8 +44,8 @@ async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -
     if handler is None:
         raise InvalidRequest(f"unknown api key {api_key}")
     if not handler.min_version <= version <= handler.max_version:
-        if api_key == API_VERSIONS_KEY:
-            response = build(response_type(API_VERSIONS_KEY, 0), api_versions.unsupported_version_response())
+        if api_key == api_versions.API_VERSIONS_KEY:
+            response = build(response_type(api_key, 0), api_versions.unsupported_version_response())
             return encode_response(correlation_id, response)
         raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
     header, request = decode_request(frame, api_key, version)

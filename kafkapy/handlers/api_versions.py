@@ -10,6 +10,7 @@ from kio.schema.errors import ErrorCode
 from .context import Broker, RequestContext
 from .registry import APIS, api
 
+API_VERSIONS_KEY = 18
 _SOFTWARE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$")
 
 
@@ -18,11 +19,13 @@ def api_keys() -> list[dict[str, int]]:
 
 
 def unsupported_version_response() -> dict[str, Any]:
-    """The v0 answer Kafka gives to an ApiVersions version it does not know."""
-    return {"error_code": ErrorCode.unsupported_version, "api_keys": api_keys(), "throttle_time": 0}
+    """The v0 answer Kafka gives to an ApiVersions version it does not know: since KIP-511
+    it names the ApiVersions versions it does know, and no other API."""
+    own = [a for a in api_keys() if a["api_key"] == API_VERSIONS_KEY]
+    return {"error_code": ErrorCode.unsupported_version, "api_keys": own, "throttle_time": 0}
 
 
-@api(18, 0, 4)
+@api(API_VERSIONS_KEY, 0, 4)
 async def handle_api_versions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     error = ErrorCode.none
     if ctx.api_version >= 3 and not (

@@ -27,8 +27,12 @@ class ReplicaManager:
         self._waiters: dict[TopicPartition, set[anyio.Event]] = defaultdict(set)
         self._flush_locks: dict[TopicPartition, anyio.Lock] = defaultdict(anyio.Lock)
 
+    def broker_config(self, image: MetadataImage) -> BrokerConfig:
+        """The static configuration under the image's dynamic broker configs."""
+        return self.config.with_dynamic(*image.dynamic_broker_configs(self.node_id))
+
     def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
-        return LogConfig.from_topic_configs(effective_topic_configs(image.topic_configs(topic), self.config))
+        return LogConfig.from_topic_configs(effective_topic_configs(image.topic_configs(topic), self.broker_config(image)))
 
     # Following the metadata image
 
@@ -56,9 +60,10 @@ class ReplicaManager:
                     tp = TopicPartition(name, p)
                     self.logs.delete(tp, now, delay)
                     self.notify(tp)
+        brokers_changed = old.dynamic_broker_configs(self.node_id) != new.dynamic_broker_configs(self.node_id)
         for topic in new.topics.values():
             config = self.log_config(new, topic.name)
-            config_changed = old.topic_configs(topic.name) != new.topic_configs(topic.name)
+            config_changed = brokers_changed or old.topic_configs(topic.name) != new.topic_configs(topic.name)
             for p in topic.partitions.values():
                 if self.node_id not in p.replicas:
                     continue
@@ -76,9 +81,9 @@ class ReplicaManager:
     def get(self, topic: str, partition: int) -> PartitionLog | None:
         return self.logs.get(TopicPartition(topic, partition))
 
-    async def append(self, topic: str, partition: int, log: PartitionLog, records: bytes) -> AppendResult:
+    async def append(self, topic: str, partition: int, log: PartitionLog, records: bytes, from_client: bool = True) -> AppendResult:
         now = self.clock.wall_ms()
-        result = log.append(records, now)
+        result = log.append(records, now, from_client=from_client)
         # The only replica is in sync at once: everything appended is committed.
         log.high_watermark = log.next_offset
         tp = TopicPartition(topic, partition)

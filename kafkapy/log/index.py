@@ -26,7 +26,7 @@ class OffsetIndex:
         self.base_offset = base_offset
         self.offsets = array("q")
         self.positions = array("q")
-        self._written = 0  # entries already in the file
+        self._written = 0  # entries already in the file; -1 when it holds stale ones
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -39,12 +39,6 @@ class OffsetIndex:
         """Position of the last indexed batch that starts at or before offset (0 if none)."""
         i = bisect_right(self.offsets, offset)
         return self.positions[i - 1] if i else 0
-
-    def truncate_to_position(self, position: int) -> None:
-        """Drops entries pointing at or past position."""
-        i = bisect_right(self.positions, position - 1)
-        del self.offsets[i:], self.positions[i:]
-        self._written = min(self._written, i)
 
     def load(self, log_size: int) -> bool:
         """Reads the file; False (and nothing loaded) if it is missing or inconsistent."""
@@ -76,7 +70,7 @@ class OffsetIndex:
 
     def clear(self) -> None:
         self.offsets, self.positions = array("q"), array("q")
-        self._written = 0
+        self._written = -1
 
 
 class TimeIndex:
@@ -103,11 +97,6 @@ class TimeIndex:
         base offset."""
         i = bisect_right(self.timestamps, timestamp - 1)
         return self.offsets[i - 1] if i else self.base_offset
-
-    def truncate_to_offset(self, offset: int) -> None:
-        i = bisect_right(self.offsets, offset - 1)
-        del self.timestamps[i:], self.offsets[i:]
-        self._written = min(self._written, i)
 
     def load(self, next_offset: int) -> bool:
         try:
@@ -137,7 +126,7 @@ class TimeIndex:
 
     def clear(self) -> None:
         self.timestamps, self.offsets = array("q"), array("q")
-        self._written = 0
+        self._written = -1
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -135,6 +135,9 @@ class LogManager:
         self._dir_of[tp] = directory.parent
         return log
 
+    def dir_of(self, tp: TopicPartition) -> Path | None:
+        return self._dir_of.get(tp)
+
     def _least_loaded_dir(self) -> Path:
         counts = {d: 0 for d in self.dirs}
         for d in self._dir_of.values():
@@ -158,7 +161,21 @@ class LogManager:
         else:
             shutil.rmtree(graveyard, ignore_errors=True)
 
+    def enforce_retention(self, now_ms: int) -> int:
+        """Deletes the segments retention says must go, in every log; returns how many."""
+        deleted = 0
+        for tp, log in self.logs.items():
+            if tp == TopicPartition(*METADATA_PARTITION):
+                continue
+            expired = log.expired_segments(now_ms)
+            log.delete_segments(expired, now_ms)
+            deleted += len(expired)
+        return deleted
+
     def remove_deleted(self, now_ms: int, force: bool = False) -> None:
+        """Removes the files of deleted partitions and segments whose delay has passed."""
+        for log in self.logs.values():
+            log.remove_retired(now_ms, force)
         keep = []
         for due, path, log in self._pending_deletes:
             if force or due <= now_ms:

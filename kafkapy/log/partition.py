@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from ..wire.records import (
     set_log_append_time,
 )
 from .config import LONG_MAX, LogConfig
+from .leader_epochs import LeaderEpochCache
 from .segment import Segment
 
 NO_TIMESTAMP = -1
@@ -65,6 +66,8 @@ class PartitionLog:
         self.unflushed_messages = 0
         self.last_flush_ms = 0
         self.leader_epoch = 0
+        self.epochs = LeaderEpochCache(directory)
+        self.retired: list[tuple[int, Segment]] = []  # (when to delete, segment) of deleted segments
 
     # Opening
 
@@ -81,7 +84,8 @@ class PartitionLog:
     ) -> "PartitionLog":
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config)
-        for stale in directory.glob("*.tmp"):
+        log.epochs = LeaderEpochCache.load(directory)
+        for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
             stale.unlink()
         bases = sorted(int(p.name[:-4]) for p in directory.glob("*.log") if p.name[:-4].isdigit())
         if not bases:
@@ -102,6 +106,7 @@ class PartitionLog:
                 for later in bases[i + 1 :]:
                     Segment.open(directory, later, now_ms).delete_files()
                 break
+        log.epochs.truncate_from(log.next_offset)
         log.log_start_offset = max(log_start_offset, log.segments[0].base_offset)
         log.recovery_point = min(recovery_point, log.next_offset)
         log.high_watermark = log.next_offset
@@ -162,8 +167,8 @@ class PartitionLog:
             stamped.append((pos, header))
             count += header.records_count
             next_offset = header.next_offset
-        self._maybe_roll(len(data), stamped[0][1], now_ms)
-        position = self.active.append(data, stamped, config.index_interval_bytes, now_ms)
+        self._maybe_roll(len(data), stamped, now_ms)
+        position = self.active.append(data, stamped, config.index_interval_bytes)
         self.unflushed_messages += count
         return AppendResult(
             base_offset=stamped[0][1].base_offset,
@@ -253,17 +258,23 @@ class PartitionLog:
             )
         return out, list(iter_headers(out))
 
-    def _maybe_roll(self, incoming: int, first: BatchHeader, now_ms: int) -> None:
+    def _maybe_roll(self, incoming: int, batches: list[tuple[int, BatchHeader]], now_ms: int) -> None:
         active = self.active
         config = self.config
         if active.size == 0:
             return
-        rolling = active.rolling_timestamp if active.rolling_timestamp is not None else active.created_ms
+        # As Kafka: once the segment's first batch has a timestamp, time waited is the
+        # incoming records' time since it; otherwise the clock's since the segment was made.
+        rolling = active.rolling_timestamp
+        if rolling is not None and rolling >= 0:
+            waited = max(h.max_timestamp for _, h in batches) - rolling
+        else:
+            waited = now_ms - active.created_ms
         index_full = (len(active.index) + 1) * 8 > config.segment_index_bytes
-        offset_overflow = first.base_offset + first.last_offset_delta - active.base_offset > 2**31 - 1
+        offset_overflow = batches[-1][1].last_offset - active.base_offset > 2**31 - 1
         if (
             active.size + incoming > config.segment_bytes
-            or now_ms - rolling > config.segment_ms - config.segment_jitter_ms
+            or waited > config.segment_ms - config.segment_jitter_ms
             or index_full
             or offset_overflow
         ):
@@ -375,9 +386,81 @@ class PartitionLog:
                 return record.timestamp, record.offset
         return best.max_timestamp, header.last_offset
 
+    # Retention
+
+    def delete_records_before(self, offset: int) -> int:
+        """Moves the log start offset forward (DeleteRecords); returns the new one.
+        Whole segments below it go at the next retention pass."""
+        if offset > self.high_watermark:
+            raise LogError(
+                ErrorCode.offset_out_of_range,
+                f"Cannot delete records before offset {offset}, beyond the high watermark {self.high_watermark}",
+            )
+        self.log_start_offset = max(self.log_start_offset, offset)
+        return self.log_start_offset
+
+    def expired_segments(self, now_ms: int) -> list[Segment]:
+        """The oldest segments that Kafka's retention would delete now: those wholly below
+        the log start offset and, with cleanup.policy=delete, those past retention.ms or
+        beyond retention.bytes. Only data below the high watermark may go."""
+        config = self.config
+        uppers = [s.base_offset for s in self.segments[1:]] + [self.next_offset]
+        deletable = [
+            (segment, upper) for segment, upper in zip(self.segments, uppers)
+            if segment.size and upper <= self.high_watermark
+        ]
+
+        def prefix(keep_going: Callable[[Segment, int], bool]) -> int:
+            n = 0
+            for segment, upper in deletable:
+                if not keep_going(segment, upper):
+                    break
+                n += 1
+            return n
+
+        count = prefix(lambda _, upper: upper <= self.log_start_offset)
+        if config.delete and config.retention_ms >= 0:
+            count = max(count, prefix(lambda s, _: now_ms - s.largest_timestamp() > config.retention_ms))
+        if config.delete and config.retention_bytes >= 0:
+            excess = self.size - config.retention_bytes
+
+            def within_excess(segment: Segment, _: int) -> bool:
+                nonlocal excess
+                if excess - segment.size < 0:
+                    return False
+                excess -= segment.size
+                return True
+
+            count = max(count, prefix(within_excess))
+        return [segment for segment, _ in deletable[:count]]
+
+    def delete_segments(self, segments: list[Segment], now_ms: int) -> None:
+        """Takes segments out of the log. Their files are renamed `.deleted` and stay open
+        until `file.delete.delay.ms` has passed, so reads already under way finish."""
+        if not segments:
+            return
+        if self.active in segments:
+            self.roll(now_ms)
+        for segment in segments:
+            self.segments.remove(segment)
+            segment.retire()
+            self.retired.append((now_ms + self.config.file_delete_delay_ms, segment))
+        self._bases = [s.base_offset for s in self.segments]
+        self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+
+    def remove_retired(self, now_ms: int, force: bool = False) -> None:
+        keep = []
+        for due, segment in self.retired:
+            if force or due <= now_ms:
+                segment.delete_files()
+            else:
+                keep.append((due, segment))
+        self.retired = keep
+
     # Lifecycle
 
     def close(self) -> None:
+        self.remove_retired(0, force=True)
         for segment in self.segments:
             segment.flush()
             segment.close()

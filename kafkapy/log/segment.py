@@ -25,9 +25,11 @@ class Segment:
         self.next_offset = base_offset
         self.max_timestamp = -1
         self.offset_of_max_timestamp = base_offset  # the batch holding it
-        self.rolling_timestamp: int | None = None  # first batch's max timestamp: drives segment.ms
+        # The first batch's max timestamp (-1 if it has none): drives segment.ms.
+        self.rolling_timestamp: int | None = None
         self.created_ms = 0
         self.bytes_since_index_entry = 0
+        self.deleted = False
         self.index = OffsetIndex(directory / segment_name(base_offset, ".index"), base_offset)
         self.time_index = TimeIndex(directory / segment_name(base_offset, ".timeindex"), base_offset)
 
@@ -53,7 +55,7 @@ class Segment:
 
     # Writing
 
-    def append(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], index_interval: int, now_ms: int) -> int:
+    def append(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], index_interval: int) -> int:
         """Appends batches whose offsets are already assigned; returns their position."""
         position = self.size
         written = os.pwrite(self.fd, data, position)
@@ -61,10 +63,10 @@ class Segment:
             raise OSError(f"short write to {self.log_path}: {written} of {len(data)} bytes")
         self.size += len(data)
         for rel, header in headers:
-            self._track(position + rel, header, index_interval, now_ms)
+            self._track(position + rel, header, index_interval)
         return position
 
-    def _track(self, position: int, header: BatchHeader, index_interval: int, now_ms: int) -> None:
+    def _track(self, position: int, header: BatchHeader, index_interval: int) -> None:
         if self.bytes_since_index_entry > index_interval:
             self.index.append(header.base_offset, position)
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
@@ -74,18 +76,13 @@ class Segment:
             self.max_timestamp = header.max_timestamp
             self.offset_of_max_timestamp = header.last_offset
         if self.rolling_timestamp is None:
-            self.rolling_timestamp = header.max_timestamp if header.max_timestamp >= 0 else now_ms
+            self.rolling_timestamp = header.max_timestamp
         self.next_offset = header.next_offset
 
     def flush(self) -> None:
         os.fsync(self.fd)
         self.index.write()
         self.time_index.write()
-
-    def truncate_to_position(self, position: int) -> None:
-        os.ftruncate(self.fd, position)
-        self.size = position
-        self.index.truncate_to_position(position)
 
     # Reading
 
@@ -167,7 +164,7 @@ class Segment:
                 break
             if not crc_ok(self.read(position, header.size), 0, header):
                 break
-            self._track(position, header, index_interval, self.created_ms)
+            self._track(position, header, index_interval)
             expected = header.next_offset
             valid = position + header.size
         truncated = file_size - valid
@@ -176,6 +173,19 @@ class Segment:
         self.size = valid
         return truncated
 
+    def largest_timestamp(self) -> int:
+        """The largest record timestamp, or the file's modification time if no record has one."""
+        if self.max_timestamp >= 0:
+            return self.max_timestamp
+        return int(os.fstat(self.fd).st_mtime * 1000)
+
+    def retire(self) -> None:
+        """Renames the files to `.deleted`: gone from the log, still readable through the open fd."""
+        for path in (self.log_path, self.index.path, self.time_index.path):
+            if path.exists():
+                path.rename(path.with_name(path.name + ".deleted"))
+        self.deleted = True
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -183,5 +193,6 @@ class Segment:
 
     def delete_files(self) -> None:
         self.close()
+        suffix = ".deleted" if self.deleted else ""
         for path in (self.log_path, self.index.path, self.time_index.path):
-            path.unlink(missing_ok=True)
+            path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -12,9 +12,11 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..config import BrokerConfig, ConfigError, parse_topic_configs
+from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, ConfigType, parse_topic_configs
+from ..log.manager import METADATA_PARTITION
 from .image import MetadataImage
 from .records import (
+    RESOURCE_BROKER,
     RESOURCE_TOPIC,
     ConfigRecord,
     PartitionRecord,
@@ -80,20 +82,22 @@ class Controller:
         names = [t.name for t in topics]
         duplicates = {n for n in names if names.count(n) > 1}
         taken = {_collision_key(n): n for n in image.topics}
-        for topic in topics:
+        for i, topic in enumerate(topics):
             if topic.name in duplicates:
-                results.append(TopicResult(topic.name, ErrorCode.invalid_request, "Duplicate topic name."))
+                # As Kafka: one result per duplicated name, and none of its topics made.
+                if names.index(topic.name) == i:
+                    results.append(TopicResult(topic.name, ErrorCode.invalid_request, "Duplicate topic name."))
                 continue
             result, new_records = self._create_one(image, topic, taken)
             results.append(result)
-            if result.error == ErrorCode.none:
-                taken[_collision_key(topic.name)] = topic.name
-                if not validate_only:
-                    records.extend(new_records)
+            if result.error == ErrorCode.none and not validate_only:
+                records.extend(new_records)
         return results, records
 
     def _create_one(self, image: MetadataImage, topic: NewTopic, taken: dict[str, str]) -> tuple[TopicResult, list[Any]]:
         name = topic.name
+        if name == METADATA_PARTITION[0]:
+            return TopicResult(name, ErrorCode.invalid_request, f"Creation of internal topic {name} is prohibited."), []
         problem = topic_name_error(name)
         if problem:
             return TopicResult(name, ErrorCode.invalid_topic_exception, problem), []
@@ -104,6 +108,11 @@ class Controller:
                 name, ErrorCode.invalid_topic_exception,
                 f"Topic '{name}' collides with existing topic: {taken[_collision_key(name)]}",
             ), []
+        # Kafka validates the configs before the partitions and replicas.
+        try:
+            configs = parse_topic_configs(topic.configs)
+        except ConfigError as e:
+            return TopicResult(name, ErrorCode.invalid_config, str(e)), []
         brokers = sorted(b.node_id for b in image.brokers.values() if not b.fenced)
         if topic.assignments:
             if topic.num_partitions != -1 or topic.replication_factor != -1:
@@ -121,13 +130,18 @@ class Controller:
                         name, ErrorCode.invalid_replica_assignment,
                         f"The manual partition assignment includes a partition with no replicas, duplicate or unknown brokers: partition {p}",
                     ), []
+            if len({len(replicas) for replicas in assignment.values()}) > 1:
+                return TopicResult(
+                    name, ErrorCode.invalid_replica_assignment,
+                    "The manual partition assignment includes partitions with different numbers of replicas.",
+                ), []
         else:
             partitions = topic.num_partitions if topic.num_partitions != -1 else self.config.int("num.partitions")
             factor = topic.replication_factor if topic.replication_factor != -1 else self.config.int("default.replication.factor")
-            if partitions <= 0:
-                return TopicResult(name, ErrorCode.invalid_partitions, "Number of partitions was set to an invalid non-positive value."), []
             if factor <= 0:
                 return TopicResult(name, ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0, or -1 to use the default value."), []
+            if partitions <= 0:
+                return TopicResult(name, ErrorCode.invalid_partitions, "Number of partitions was set to an invalid non-positive value."), []
             if factor > len(brokers):
                 return TopicResult(
                     name, ErrorCode.invalid_replication_factor,
@@ -135,10 +149,6 @@ class Controller:
                     f"cannot be reached because only {len(brokers)} broker(s) are registered.",
                 ), []
             assignment = {p: [brokers[(p + i) % len(brokers)] for i in range(factor)] for p in range(partitions)}
-        try:
-            configs = parse_topic_configs(topic.configs)
-        except ConfigError as e:
-            return TopicResult(name, ErrorCode.invalid_config, str(e)), []
         topic_id = uuid.uuid4()
         records: list[Any] = [TopicRecord(name=name, topic_id=topic_id)]
         for key, value in topic.configs.items():
@@ -157,6 +167,54 @@ class Controller:
             for p, replicas in sorted(assignment.items())
         ]
 
+    def create_partitions(
+        self, image: MetadataImage, requests: Sequence[tuple[str, int, Sequence[Sequence[int]] | None]], validate_only: bool
+    ) -> tuple[list[TopicResult], list[Any]]:
+        """Grows topics to the requested partition counts: (name, count, assignments of the new partitions)."""
+        results: list[TopicResult] = []
+        records: list[Any] = []
+        names = [name for name, _, _ in requests]
+        brokers = sorted(b.node_id for b in image.brokers.values() if not b.fenced)
+        for name, count, assignments in requests:
+            topic = image.topics.get(name)
+            if names.count(name) > 1:
+                results.append(TopicResult(name, ErrorCode.invalid_request, "Duplicate topic name."))
+                continue
+            if topic is None:
+                results.append(TopicResult(name, ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist."))
+                continue
+            current = len(topic.partitions)
+            if count < current:
+                results.append(TopicResult(name, ErrorCode.invalid_partitions,
+                                           f"Topic currently has {current} partitions, which is higher than the requested {count}."))
+                continue
+            if count == current:
+                results.append(TopicResult(name, ErrorCode.invalid_partitions, f"Topic already has {current} partitions."))
+                continue
+            added = count - current
+            factor = len(topic.partitions[0].replicas)
+            if assignments is not None:
+                if len(assignments) != added:
+                    results.append(TopicResult(name, ErrorCode.invalid_replica_assignment,
+                                               f"Attempted to add {added} additional partitions, but only {len(assignments)} assignments were supplied."))
+                    continue
+                bad = [r for a in assignments for r in a if r not in brokers]
+                if bad or any(len(set(a)) != len(a) or not a for a in assignments):
+                    results.append(TopicResult(name, ErrorCode.invalid_replica_assignment,
+                                               f"The manual partition assignment includes unknown or duplicate brokers: {bad}"))
+                    continue
+                new = {current + i: list(a) for i, a in enumerate(assignments)}
+            else:
+                if factor > len(brokers):
+                    results.append(TopicResult(name, ErrorCode.invalid_replication_factor,
+                                               f"Unable to replicate the partition {factor} time(s): only {len(brokers)} broker(s) are registered."))
+                    continue
+                new = {p: [brokers[(p + i) % len(brokers)] for i in range(factor)] for p in range(current, count)}
+            results.append(TopicResult(name, topic_id=topic.topic_id, num_partitions=count, replication_factor=factor))
+            if not validate_only:
+                records.extend(self.partition_records(topic.topic_id, new))
+        return results, records
+
     def delete_topics(
         self, image: MetadataImage, names: Sequence[str], ids: Sequence[uuid.UUID]
     ) -> tuple[list[TopicResult], list[Any]]:
@@ -166,25 +224,35 @@ class Controller:
             all_results = [TopicResult(n, ErrorCode.topic_deletion_disabled) for n in names]
             all_results += [TopicResult(None, ErrorCode.topic_deletion_disabled, topic_id=i) for i in ids]
             return all_results, []
-        deleting: set[uuid.UUID] = set()
-        for name in names:
-            topic = image.topics.get(name)
-            if name in names[names.index(name) + 1 :] or (topic and topic.topic_id in deleting):
-                results.append(TopicResult(name, ErrorCode.invalid_request, "Duplicate topic name."))
-            elif topic is None:
-                results.append(TopicResult(name, ErrorCode.unknown_topic_or_partition, "This server does not host this topic-partition."))
-            else:
-                deleting.add(topic.topic_id)
-                results.append(TopicResult(name, topic_id=topic.topic_id))
-        for topic_id in ids:
+        # As Kafka's ControllerApis: a name or id given twice gets one invalid_request and
+        # is not deleted; nor is a topic given both by id and by name.
+        duplicate_names = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+        duplicate_ids = {i for i in ids if ids.count(i) > 1}
+        results += [TopicResult(n, ErrorCode.invalid_request, "Duplicate topic name.") for n in duplicate_names]
+        results += [TopicResult(None, ErrorCode.invalid_request, "Duplicate topic id.", i) for i in dict.fromkeys(ids) if i in duplicate_ids]
+        deleting: dict[uuid.UUID, str] = {}
+        for topic_id in dict.fromkeys(ids):
+            if topic_id in duplicate_ids:
+                continue
             topic = image.topic_by_id(topic_id)
             if topic is None:
                 results.append(TopicResult(None, ErrorCode.unknown_topic_id, "This server does not host this topic ID.", topic_id))
-            elif topic.topic_id in deleting:
-                results.append(TopicResult(topic.name, ErrorCode.invalid_request, "Duplicate topic id.", topic_id))
             else:
-                deleting.add(topic.topic_id)
-                results.append(TopicResult(topic.name, topic_id=topic_id))
+                deleting[topic_id] = topic.name
+        for name in dict.fromkeys(names):
+            if name in duplicate_names:
+                continue
+            topic = image.topics.get(name)
+            if topic is None:
+                results.append(TopicResult(name, ErrorCode.unknown_topic_or_partition, "This server does not host this topic-partition."))
+            elif topic.topic_id in deleting or topic.topic_id in duplicate_ids:
+                deleting.pop(topic.topic_id, None)
+                results.append(TopicResult(
+                    name, ErrorCode.invalid_request, "The provided topic name maps to an ID that was already supplied.", topic.topic_id,
+                ))
+            else:
+                deleting[topic.topic_id] = name
+        results += [TopicResult(name, topic_id=topic_id) for topic_id, name in deleting.items()]
         records.extend(RemoveTopicRecord(topic_id=t) for t in sorted(deleting))
         return results, records
 
@@ -193,3 +261,112 @@ class Controller:
         """The first id of a new block for broker_id, and the record that reserves it."""
         first = image.next_producer_id
         return first, [ProducerIdsRecord(broker_id=broker_id, broker_epoch=broker_epoch, next_producer_id=first + size)]
+
+
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+@dataclass
+class ConfigOp:
+    name: str
+    op: int
+    value: str | None
+
+
+@dataclass
+class ConfigChange:
+    resource_type: int
+    resource_name: str
+    ops: list[ConfigOp]
+
+
+@dataclass
+class ConfigResult:
+    resource_type: int
+    resource_name: str
+    error: ErrorCode = ErrorCode.none
+    message: str | None = None
+
+
+class ConfigChangeError(Exception):
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+def _apply_ops(current: Mapping[str, str], ops: Sequence[ConfigOp], defs: Mapping[str, Any], kind: str) -> dict[str, str | None]:
+    """The new value (None: removed) of each config the ops touch, validated."""
+    changed: dict[str, str | None] = {}
+    for op in ops:
+        d = defs.get(op.name)
+        if d is None:
+            raise ConfigChangeError(ErrorCode.invalid_config, f"Unknown {kind} config name: {op.name}")
+        if op.op == DELETE:
+            changed[op.name] = None
+            continue
+        if op.op in (APPEND, SUBTRACT):
+            if d.type is not ConfigType.LIST:
+                verb = "append" if op.op == APPEND else "subtract"
+                raise ConfigChangeError(ErrorCode.invalid_config, f"Config value {verb} is not allowed for config key: {op.name}")
+            old = current.get(op.name)
+            old_items = [x for x in (old.split(",") if old is not None else list(d.default or [])) if x]
+            given = [x for x in (op.value or "").split(",") if x]
+            items = old_items + [x for x in given if x not in old_items] if op.op == APPEND else [x for x in old_items if x not in given]
+            value = ",".join(items)
+        else:
+            value = op.value or ""
+        try:
+            d.parse(value)
+        except ConfigError as e:
+            raise ConfigChangeError(ErrorCode.invalid_config, str(e)) from e
+        changed[op.name] = value
+    return changed
+
+
+def alter_configs_records(
+    image: MetadataImage, changes: Sequence[ConfigChange], validate_only: bool
+) -> tuple[list[ConfigResult], list[Any]]:
+    """Validates config changes to topics and brokers, and the records that make them."""
+    results: list[ConfigResult] = []
+    records: list[Any] = []
+    seen = [(c.resource_type, c.resource_name) for c in changes]
+    for change in changes:
+        result = ConfigResult(change.resource_type, change.resource_name)
+        results.append(result)
+        try:
+            if seen.count((change.resource_type, change.resource_name)) > 1:
+                raise ConfigChangeError(ErrorCode.invalid_request, "Each resource must appear at most once.")
+            names = [op.name for op in change.ops]
+            if len(set(names)) != len(names):
+                raise ConfigChangeError(ErrorCode.invalid_request, "Error due to duplicate config keys")
+            nulls = [op.name for op in change.ops if op.op != DELETE and op.value is None]
+            if nulls:
+                raise ConfigChangeError(ErrorCode.invalid_request, "Null value not supported for : " + ", ".join(nulls))
+            if change.resource_type == RESOURCE_TOPIC:
+                if change.resource_name not in image.topics:
+                    raise ConfigChangeError(ErrorCode.unknown_topic_or_partition, f"The topic '{change.resource_name}' does not exist.")
+                defs: Mapping[str, Any] = TOPIC_CONFIGS
+                kind = "topic"
+            elif change.resource_type == RESOURCE_BROKER:
+                if change.resource_name and not change.resource_name.isdigit():
+                    raise ConfigChangeError(ErrorCode.invalid_request, "Unable to parse broker name as a base 10 number.")
+                static = [op.name for op in change.ops if op.name in BROKER_CONFIGS and BROKER_CONFIGS[op.name].read_only]
+                if static:
+                    raise ConfigChangeError(ErrorCode.invalid_config, f"Cannot update these configs dynamically: Set({', '.join(static)})")
+                defs = BROKER_CONFIGS
+                kind = "broker"
+            else:
+                raise ConfigChangeError(ErrorCode.invalid_request, f"Unsupported resource type {change.resource_type}")
+            current = image.configs.get((change.resource_type, change.resource_name), {})
+            changed = _apply_ops(current, change.ops, defs, kind)
+        except ConfigChangeError as e:
+            result.error, result.message = e.error, e.message
+            continue
+        if not validate_only:
+            records.extend(
+                ConfigRecord(resource_type=change.resource_type, resource_name=change.resource_name, name=n, value=v)
+                for n, v in changed.items()
+                if current.get(n) != v
+            )
+    return results, records

@@ -72,6 +72,10 @@ class MetadataImage:
     def topic_configs(self, name: str) -> Mapping[str, str]:
         return self.configs.get((2, name), _EMPTY)
 
+    def dynamic_broker_configs(self, node_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """(cluster-wide defaults, this node's own) dynamic broker configs."""
+        return self.configs.get((4, ""), _EMPTY), self.configs.get((4, str(node_id)), _EMPTY)
+
     def apply(self, records: Iterable[Any], offset: int) -> "MetadataImage":
         """A new image with the records applied in order."""
         brokers = dict(self.brokers)
@@ -101,13 +105,15 @@ class MetadataImage:
                 case PartitionChangeRecord():
                     topic = topics[topic_names[record.topic_id]]
                     old = topic.partitions[record.partition_id]
-                    leader = old.leader if record.leader == -2 else record.leader
+                    # As Kafka's PartitionRegistration.merge: any leader but -2 (no change)
+                    # starts a new leader epoch, even when it names the same broker.
+                    new_leader = record.leader != -2
                     changed = replace(
                         old,
                         isr=tuple(record.isr) if record.isr is not None else old.isr,
                         replicas=tuple(record.replicas) if record.replicas is not None else old.replicas,
-                        leader=leader,
-                        leader_epoch=old.leader_epoch + 1 if leader != old.leader else old.leader_epoch,
+                        leader=record.leader if new_leader else old.leader,
+                        leader_epoch=old.leader_epoch + 1 if new_leader else old.leader_epoch,
                         partition_epoch=old.partition_epoch + 1,
                     )
                     topics[topic.name] = replace(

@@ -191,14 +191,21 @@ class BrokerServer:
     async def _background(self) -> None:
         assert self.broker is not None and self._logs is not None
         checkpoint_every = self.config.int("log.flush.offset.checkpoint.interval.ms")
-        last_checkpoint = self.clock.monotonic_ms()
+        retention_every = self.config.int("log.retention.check.interval.ms")
+        last_checkpoint = last_retention = self.clock.monotonic_ms()
         while True:
-            await anyio.sleep(_BACKGROUND_TICK_S)
+            await anyio.sleep(min(_BACKGROUND_TICK_S, retention_every / 1000))
+            now = self.clock.monotonic_ms()
             self.broker.replicas.flush_due()
+            if now - last_retention >= retention_every:
+                deleted = self._logs.enforce_retention(self.clock.wall_ms())
+                if deleted:
+                    log.info("Retention deleted %d segment(s)", deleted)
+                last_retention = now
             self._logs.remove_deleted(self.clock.wall_ms())
-            if self.clock.monotonic_ms() - last_checkpoint >= checkpoint_every:
+            if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
-                last_checkpoint = self.clock.monotonic_ms()
+                last_checkpoint = now
 
     async def _shutdown(self, tg: anyio.abc.TaskGroup) -> None:
         assert self.broker is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import gzip
+import io
 import struct
 import zlib
 
@@ -48,8 +49,9 @@ def decompress(codec: int, data: bytes | memoryview) -> bytes:
             case Codec.LZ4:
                 return bytes(cramjam.lz4.decompress(data))
             case Codec.ZSTD:
-                # Producers stream zstd frames without a content size, so read it whole.
-                return _zstd_decompressor.decompressobj().decompress(bytes(data))
+                # Producers stream frames without a content size, and may write several.
+                with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
+                    return reader.read()
     except (OSError, EOFError, zlib.error, cramjam.DecompressionError, zstandard.ZstdError) as e:
         raise CompressionError(f"cannot decompress {Codec(codec).name}: {e}") from e
     raise CompressionError(f"unknown compression codec {codec}")

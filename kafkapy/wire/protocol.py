@@ -64,9 +64,11 @@ def decode_request(frame: bytes | bytearray, api_key: int, version: int) -> tupl
     body_type = request_type(api_key, version)
     if body_type is None:
         raise InvalidRequest(f"unknown request: api key {api_key} version {version}")
+    # kio's native reader refuses writable buffers, and a large frame arrives as a bytearray.
+    view = memoryview(frame).toreadonly()
     try:
-        header, header_size = entity_reader(body_type.__header_schema__)(frame, 0)
-        body, _ = entity_reader(body_type)(frame, header_size)
+        header, header_size = entity_reader(body_type.__header_schema__)(view, 0)
+        body, _ = entity_reader(body_type)(view, header_size)
     except (BufferUnderflow, ValueError, TypeError, UnicodeDecodeError) as e:
         raise InvalidRequest(f"cannot decode {api_name(api_key)} v{version}: {e}") from e
     except Exception as e:  # the native reader raises its own types for malformed input

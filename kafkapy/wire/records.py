@@ -183,8 +183,10 @@ def decode_records(batch: bytes | bytearray | memoryview, header: BatchHeader | 
             headers = []
             for _ in range(count):
                 hkey, p = _bytes_field(data, p)
+                if hkey is None:
+                    raise ValueError("header key is null")
                 hvalue, p = _bytes_field(data, p)
-                headers.append(((hkey or b"").decode(), hvalue))
+                headers.append((hkey.decode(), hvalue))
             if p != end:
                 raise ValueError("record length does not match its fields")
             timestamp = header.max_timestamp if header.log_append_time else header.base_timestamp + ts_delta

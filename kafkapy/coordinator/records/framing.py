@@ -1,0 +1,120 @@
+"""Kafka's framing of coordinator records (CoordinatorRecordSerde, TransactionLog): a
+big-endian int16 version, then the struct encoded at that version. A key's version
+names the record type; a value's version is the version of its schema; a null value
+is a tombstone (handled by the callers, which see the key first).
+"""
+
+import io
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from functools import cache
+from typing import Any, Self, get_args, get_origin
+
+from kio.serial import entity_reader, entity_writer
+from kio.serial.writers import Writer
+
+_VERSION = struct.Struct(">h")
+
+
+class UnknownRecordType(ValueError):
+    """A key version that names no record type known here. Kafka's loaders skip such
+    records with a warning: a newer broker may have left them."""
+
+
+class UnknownRecordVersion(ValueError):
+    """A value version that its record type does not have."""
+
+
+def encode_key(record_type: int, key: Any) -> bytes:
+    return _frame(record_type, entity_writer(type(key)), key)
+
+
+def decode_key(data: bytes, key_types: Mapping[int, type]) -> Any:
+    record_type = _read_version(data)
+    key_type = key_types.get(record_type)
+    if key_type is None:
+        raise UnknownRecordType(f"unknown coordinator record type {record_type}")
+    return _read_struct(key_type, data)
+
+
+@dataclass(frozen=True)
+class ValueSchema:
+    """A record type's value: the type callers build and decoding returns, the kio
+    struct of each version, and the version Kafka writes a given value at."""
+
+    value_type: type
+    version_structs: Mapping[int, type]
+    default_version: Callable[[Any], int]
+    write: Writer | None = None
+    """Replaces kio's writer of the struct, where kio's is not Kafka's."""
+
+    @classmethod
+    def single_version(cls, value_type: type, write: Writer | None = None) -> Self:
+        """A value with only version 0, whose struct is the value type itself."""
+        return cls(value_type, {0: value_type}, lambda _: 0, write)
+
+    def encode(self, value: Any, version: int | None) -> bytes:
+        if version is None:
+            version = self.default_version(value)
+        struct_type = self._struct_type(version)
+        return _frame(version, self.write or entity_writer(struct_type), convert(value, struct_type))
+
+    def decode(self, data: bytes) -> Any:
+        struct_type = self._struct_type(_read_version(data))
+        return convert(_read_struct(struct_type, data), self.value_type)
+
+    def _struct_type(self, version: int) -> type:
+        struct_type = self.version_structs.get(version)
+        if struct_type is None:
+            raise UnknownRecordVersion(f"{self.value_type.__name__} has no version {version}")
+        return struct_type
+
+
+def convert(source: Any, target: type) -> Any:
+    """`source` as an instance of the dataclass `target`, copying fields by name: fields
+    `target` lacks are dropped (as Kafka drops a field the written version lacks), fields
+    `source` lacks keep `target`'s default; arrays of structs are converted item by item."""
+    if type(source) is target:
+        return source
+    values = {}
+    for name, item_type in _field_plan(target):
+        if not hasattr(source, name):
+            continue
+        value = getattr(source, name)
+        if item_type is not None and value is not None:
+            value = tuple(convert(item, item_type) for item in value)
+        values[name] = value
+    return target(**values)
+
+
+@cache
+def _field_plan(target: type) -> tuple[tuple[str, type | None], ...]:
+    """Each field of `target`, with its item type if it is an array of structs."""
+    return tuple((field.name, _struct_item_type(field.type)) for field in fields(target))
+
+
+def _struct_item_type(annotation: Any) -> type | None:
+    """S, for an annotation `tuple[S, ...]` or `tuple[S, ...] | None` where S is a struct."""
+    for candidate in (annotation, *get_args(annotation)):
+        if get_origin(candidate) is tuple and is_dataclass(item := get_args(candidate)[0]):
+            return item
+    return None
+
+
+def _frame(version: int, write: Writer, value: Any) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(_VERSION.pack(version))
+    write(buffer, value)
+    return buffer.getvalue()
+
+
+def _read_version(data: bytes) -> int:
+    if len(data) < _VERSION.size:
+        raise ValueError(f"a coordinator record of {len(data)} bytes cannot hold its version")
+    return _VERSION.unpack_from(data)[0]
+
+
+def _read_struct(struct_type: type, data: bytes) -> Any:
+    value, _ = entity_reader(struct_type)(data, _VERSION.size)
+    return value

@@ -1,0 +1,77 @@
+"""Which leader epoch wrote which offsets: the `leader-epoch-checkpoint` of a partition.
+
+Answers OffsetForLeaderEpoch: where an epoch's log ended, so a client (or a follower)
+can tell whether its position still lies on the leader's log.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left, bisect_right
+from pathlib import Path
+
+FILE_NAME = "leader-epoch-checkpoint"
+UNDEFINED = -1
+
+
+class LeaderEpochCache:
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / FILE_NAME
+        self.epochs: list[int] = []
+        self.start_offsets: list[int] = []
+
+    @classmethod
+    def load(cls, directory: Path) -> "LeaderEpochCache":
+        cache = cls(directory)
+        try:
+            lines = cache.path.read_text().splitlines()
+        except FileNotFoundError:
+            return cache
+        for line in lines[2:]:
+            epoch, offset = line.split()
+            cache.epochs.append(int(epoch))
+            cache.start_offsets.append(int(offset))
+        return cache
+
+    @property
+    def latest_epoch(self) -> int:
+        return self.epochs[-1] if self.epochs else UNDEFINED
+
+    def assign(self, epoch: int, start_offset: int) -> None:
+        """Records that `epoch` wrote its first batch at `start_offset`."""
+        if epoch < 0 or epoch <= self.latest_epoch:
+            return
+        self.epochs.append(epoch)
+        self.start_offsets.append(start_offset)
+        self._write()
+
+    def end_offset_for(self, requested: int, log_end_offset: int) -> tuple[int, int]:
+        """(epoch, end offset) as Kafka answers OffsetForLeaderEpoch: the largest epoch at
+        or below the requested one, and the offset where the epoch after it began."""
+        if requested == UNDEFINED or not self.epochs:
+            return UNDEFINED, UNDEFINED
+        if requested == self.latest_epoch:
+            return requested, log_end_offset
+        higher = bisect_right(self.epochs, requested)
+        if higher == len(self.epochs):
+            return UNDEFINED, UNDEFINED
+        floor = higher - 1
+        if floor < 0:
+            return requested, self.start_offsets[higher]
+        return self.epochs[floor], self.start_offsets[higher]
+
+    def truncate_from(self, offset: int) -> None:
+        """Forgets epochs that began at or after offset (the log was cut there)."""
+        keep = bisect_left(self.start_offsets, offset)
+        if keep < len(self.epochs):
+            del self.epochs[keep:], self.start_offsets[keep:]
+            self._write()
+
+    def _write(self) -> None:
+        lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets)]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
