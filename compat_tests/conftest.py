@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from clients import CLIENTS, Client
 
 from kafkapy.testing.process import BrokerProcess
 
@@ -18,7 +19,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def own_broker(tmp_path):
-    """A broker of the test's own, for tests that restart or kill it."""
+    """A broker of the test's own, for tests that restart or kill it; started by the test."""
     process = BrokerProcess(tmp_path / "data")
     yield process
     if process.process is not None:
@@ -28,3 +29,14 @@ def own_broker(tmp_path):
 @pytest.fixture
 def topic_name() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=CLIENTS, ids=lambda cls: cls.name)
+def client_class(request: pytest.FixtureRequest) -> type[Client]:
+    """Each client library in turn, for scenarios that are the same with both."""
+    return request.param
+
+
+@pytest.fixture
+def client(client_class: type[Client], broker: BrokerProcess) -> Client:
+    return client_class(broker.bootstrap)
