@@ -44,12 +44,7 @@ def assert_stored_with(data_dir: Path, topic: str, partitions: int, compression:
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-def test_keyed_records_round_trip(broker, client, topic_name, compression, request):
-    if isinstance(client, ConfluentKafka) and compression == "lz4":
-        request.applymarker(pytest.mark.xfail(
-            raises=NotCompressedAsAsked, strict=True,
-            reason="librdkafka enables lz4 only when the broker advertises FindCoordinator, which it does not serve yet",
-        ))
+def test_keyed_records_round_trip(broker, client, topic_name, compression):
     client.create_topic(topic_name, PARTITIONS)
     sent = keyed_records(10_000)
 

@@ -21,10 +21,13 @@ from . import (  # noqa: F401  (each module registers its handler)
     describe_log_dirs,
     describe_cluster,
     fetch,
+    find_coordinator,
+    groups,
     init_producer_id,
     list_offsets,
     metadata,
     offset_for_leader_epoch,
+    offsets,
     produce,
 )
 from .context import Broker, CloseConnection, RequestContext

@@ -12,6 +12,7 @@ from ..config import BrokerConfig
 from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
+from .group_runtime import GroupRuntime
 from .replicas import ReplicaManager
 
 
@@ -29,6 +30,7 @@ class Broker:
     controller: Controller
     replicas: ReplicaManager
     producer_ids: ProducerIdManager
+    groups: GroupRuntime
     stopping: anyio.Event = field(default_factory=anyio.Event)
 
     @property

@@ -17,6 +17,8 @@ from ..clock import Clock, SystemClock
 from ..config import BrokerConfig, ConfigError
 from ..coordinator.producer_ids import ProducerIdManager
 from ..handlers import Broker
+from ..coordinator.group_coordinator import GroupCoordinator
+from ..handlers.group_runtime import OFFSETS_TOPIC, GroupRuntime
 from ..handlers.replicas import ReplicaManager
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
@@ -114,10 +116,14 @@ class BrokerServer:
             metadata.commit(records)
             return first
 
+        offsets_topic = metadata.image.topics.get(OFFSETS_TOPIC)
+        offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int("offsets.topic.num.partitions")
+        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, controller, replicas)
+        groups.load()
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
             metadata=metadata, controller=controller, replicas=replicas,
-            producer_ids=ProducerIdManager(reserve_producer_ids),
+            producer_ids=ProducerIdManager(reserve_producer_ids), groups=groups,
         )
 
     def _bind(self) -> None:
@@ -153,6 +159,8 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
+                await self.broker.groups.apply(self.broker.groups.coordinator.loaded())
+                tg.start_soon(self.broker.groups.run_timers)
                 task_status.started()
                 await self._stop.wait()
                 await self._shutdown(tg)

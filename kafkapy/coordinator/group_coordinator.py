@@ -1,0 +1,920 @@
+"""The group coordinator, sans-IO: classic groups (JoinGroup, SyncGroup, Heartbeat,
+LeaveGroup, DescribeGroups, ListGroups, DeleteGroups) and committed offsets
+(OffsetCommit, OffsetFetch, OffsetDelete), with the semantics of Kafka's
+GroupMetadataManager and OffsetMetadataManager.
+
+Every call returns a Result: the `__consumer_offsets` records to append, and the
+replies to deliver once those records are durable. A request may be answered later,
+in the Result of another call or of `tick` (a JoinGroup parked until the rebalance
+completes, a follower's SyncGroup parked until the leader's). The coordinator updates
+its own state as it writes records, as Kafka's coordinator replays its own writes;
+`replay` rebuilds that state from the records at startup.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..clock import Clock
+from ..config import BrokerConfig
+from ..wire.build import ms
+from . import group_records
+from .classic_group import (
+    ClassicGroup,
+    ClassicGroupMember,
+    GroupError,
+    GroupState,
+    Protocols,
+    Waiter,
+    protocol_names,
+)
+from .offsets import OffsetAndMetadata, OffsetStore
+from .timers import Timers
+
+# Kafka's internal default of how long a new member's parked JoinGroup may wait.
+NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
+# Kafka's default offset.metadata.max.bytes (compared with the metadata's length in UTF-16 units, as Java does).
+OFFSET_METADATA_MAX_SIZE = 4096
+# OffsetCommit v2-v4's retention time meaning "the broker's retention".
+DEFAULT_RETENTION_TIME = -1
+# With no authorizer, every operation a group resource supports: READ(3), DELETE(6),
+# DESCRIBE(8), DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11).
+GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
+AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+CLASSIC_GROUP_TYPE = "classic"
+
+
+@dataclass
+class Result:
+    records: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
+    replies: list[tuple[object, dict]] = field(default_factory=list)
+
+
+def java_string_hash(text: str) -> int:
+    """Java's String.hashCode: over UTF-16 code units, in signed 32-bit arithmetic."""
+    units = text.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def java_length(text: str) -> int:
+    """Java's String.length(): UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class _Join:
+    """A JoinGroup request, normalized across versions."""
+
+    waiter: Waiter
+    group_id: str
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    protocol_type: str
+    protocols: Protocols
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+
+
+def _join_response(
+    version: int, error: ErrorCode, *, member_id: str, generation_id: int = -1, protocol_type: str | None = None,
+    protocol_name: str | None = None, leader: str = "", skip_assignment: bool = False,
+    members: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    # Before v7 the protocol name is not nullable; from v7 on, "no protocol" is null.
+    if version < 7 and protocol_name is None:
+        protocol_name = ""
+    elif version >= 7 and protocol_name == "":
+        protocol_name = None
+    return {
+        "throttle_time": 0, "error_code": error, "generation_id": generation_id, "protocol_type": protocol_type,
+        "protocol_name": protocol_name, "leader": leader, "skip_assignment": skip_assignment,
+        "member_id": member_id, "members": list(members),
+    }
+
+
+def _sync_response(
+    error: ErrorCode, protocol_type: str | None = None, protocol_name: str | None = None, assignment: bytes = b"",
+) -> dict[str, Any]:
+    return {"throttle_time": 0, "error_code": error, "protocol_type": protocol_type, "protocol_name": protocol_name,
+            "assignment": assignment}
+
+
+def _leave_response(version: int, error: ErrorCode, members: list[dict[str, Any]]) -> dict[str, Any]:
+    if version <= 2 and error is ErrorCode.none:
+        # One member per request before v3: its error is the response's.
+        error = next((m["error_code"] for m in members if m["error_code"] is not ErrorCode.none), ErrorCode.none)
+    return {"throttle_time": 0, "error_code": error, "members": members}
+
+
+def _fetched_partition(partition: int, offset: OffsetAndMetadata | None) -> dict[str, Any]:
+    if offset is None:
+        return {"partition_index": partition, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
+                "error_code": ErrorCode.none}
+    return {"partition_index": partition, "committed_offset": offset.committed_offset,
+            "committed_leader_epoch": offset.leader_epoch, "metadata": offset.metadata, "error_code": ErrorCode.none}
+
+
+class GroupCoordinator:
+    def __init__(self, config: BrokerConfig, clock: Clock, num_partitions: int) -> None:
+        self._clock = clock
+        self._num_partitions = num_partitions
+        self._initial_rebalance_delay_ms = config.int("group.initial.rebalance.delay.ms")
+        self._min_session_timeout_ms = config.int("group.min.session.timeout.ms")
+        self._max_session_timeout_ms = config.int("group.max.session.timeout.ms")
+        self._max_group_size = config.int("group.max.size")
+        self._offsets_retention_ms = config.int("offsets.retention.minutes") * 60_000
+        self._retention_check_interval_ms = config.int("offsets.retention.check.interval.ms")
+        self.groups: dict[str, ClassicGroup] = {}
+        self.offsets = OffsetStore()
+        self._timers = Timers()
+        self._out = Result()
+        self._schedule_offset_expiration()
+
+    # The coordinator's API. Calls that change state return a Result: records to append,
+    # then replies to deliver once those records are durable.
+
+    def partition_for(self, group_id: str) -> int:
+        # Kafka's Utils.abs: the absolute value, except 0 for Integer.MIN_VALUE.
+        return abs(java_string_hash(group_id)) % (1 << 31) % self._num_partitions
+
+    def replay(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Applies one __consumer_offsets record, at startup."""
+        record = group_records.decode(key, value)
+        if isinstance(record, group_records.OffsetRecord):
+            if record.offset is None:
+                self.offsets.remove(record.group_id, record.topic, record.partition)
+            else:
+                if record.group_id not in self.groups:
+                    # Offsets committed outside of any membership belong to a "simple" group.
+                    self._create_group(record.group_id)
+                self.offsets.put(record.group_id, record.topic, record.partition, record.offset)
+        elif isinstance(record, group_records.GroupRecord):
+            if record.group is None:
+                self._remove_group(record.group_id)
+            else:
+                self.groups[record.group_id] = record.group
+
+    def loaded(self) -> Result:
+        """After replay: the loaded members' sessions start now."""
+        return self._run(self._loaded)
+
+    def join_group(self, version: int, client_id: str, client_host: str, request: Any, token: object) -> Result:
+        return self._run(self._join_group, version, client_id, client_host, request, token)
+
+    def sync_group(self, version: int, request: Any, token: object) -> Result:
+        return self._run(self._sync_group, version, request, token)
+
+    def heartbeat(self, version: int, request: Any, token: object) -> Result:
+        return self._run(self._heartbeat, version, request, token)
+
+    def leave_group(self, version: int, request: Any, token: object) -> Result:
+        return self._run(self._leave_group, version, request, token)
+
+    def commit_offsets(self, version: int, request: Any, token: object) -> Result:
+        return self._run(self._commit_offsets, version, request, token)
+
+    def fetch_offsets(self, version: int, request: Any) -> dict:
+        if version >= 8:
+            return {"throttle_time": 0, "groups": [
+                {**self._fetch_group_offsets(g.group_id, g.topics), "error_code": ErrorCode.none} for g in request.groups
+            ]}
+        group = self._fetch_group_offsets(request.group_id, request.topics)
+        return {"throttle_time": 0, "error_code": ErrorCode.none, "topics": group["topics"]}
+
+    def delete_offsets(self, version: int, request: Any, token: object) -> Result:
+        return self._run(self._delete_offsets, version, request, token)
+
+    def delete_groups(self, version: int, group_ids: list[str], token: object) -> Result:
+        return self._run(self._delete_groups, version, group_ids, token)
+
+    def list_groups(self, version: int, request: Any) -> dict:
+        states = {s.strip().lower() for s in getattr(request, "states_filter", ())}
+        types = {t.lower() for t in getattr(request, "types_filter", ())}
+        return {"throttle_time": 0, "error_code": ErrorCode.none, "groups": [
+            {"group_id": group.group_id, "protocol_type": group.protocol_type or "", "group_state": group.state.value,
+             "group_type": CLASSIC_GROUP_TYPE}
+            for group in self.groups.values()
+            if (not states or group.state.value.lower() in states) and (not types or CLASSIC_GROUP_TYPE in types)
+        ]}
+
+    def describe_groups(self, version: int, request: Any) -> dict:
+        with_operations = version >= 3 and getattr(request, "include_authorized_operations", False)
+        described = [self._describe(version, group_id) for group_id in request.groups]
+        for group in described:
+            if with_operations and group["error_code"] is ErrorCode.none:
+                group["authorized_operations"] = GROUP_AUTHORIZED_OPERATIONS
+        return {"throttle_time": 0, "groups": described}
+
+    def tick(self) -> Result:
+        """Fires every timer due now."""
+        return self._run(self._timers.fire_due, self._clock.monotonic_ms())
+
+    def next_deadline(self) -> int | None:
+        """When tick is next needed, on the monotonic clock."""
+        return self._timers.next_deadline()
+
+    def _run(self, operation: Callable[..., None], *args: Any) -> Result:
+        self._out = Result()
+        operation(*args)
+        out, self._out = self._out, Result()
+        return out
+
+    # Loading
+
+    def _loaded(self) -> None:
+        for group in list(self.groups.values()):
+            for member in group.members.values():
+                self._schedule_heartbeat(group.group_id, member.member_id, member.session_timeout_ms)
+            if len(group.members) > self._max_group_size:
+                # group.max.size was lowered while the group was away: let its members go.
+                self._prepare_rebalance(group)
+
+    # JoinGroup
+
+    def _join_group(self, version: int, client_id: str, client_host: str, request: Any, token: object) -> None:
+        session_timeout_ms = ms(request.session_timeout)
+        join = _Join(
+            waiter=Waiter(token, version),
+            group_id=request.group_id,
+            member_id=request.member_id,
+            group_instance_id=getattr(request, "group_instance_id", None),
+            client_id=client_id,
+            # Kafka reports a client's address as Java's InetAddress prints it.
+            client_host=f"/{client_host}",
+            protocol_type=request.protocol_type,
+            protocols=tuple((p.name, bytes(p.metadata)) for p in request.protocols),
+            session_timeout_ms=session_timeout_ms,
+            # v0 has no rebalance timeout: the session timeout serves as both.
+            rebalance_timeout_ms=ms(getattr(request, "rebalance_timeout", request.session_timeout)),
+        )
+        if not join.group_id:
+            self._reply_join(join.waiter, ErrorCode.invalid_group_id, member_id=join.member_id)
+            return
+        if not self._min_session_timeout_ms <= session_timeout_ms <= self._max_session_timeout_ms:
+            self._reply_join(join.waiter, ErrorCode.invalid_session_timeout, member_id=join.member_id)
+            return
+        group = self.groups.get(join.group_id)
+        is_new_group = group is None
+        if group is None:
+            if join.member_id:
+                self._reply_join(join.waiter, ErrorCode.unknown_member_id, member_id=join.member_id)
+                return
+            group = self._create_group(join.group_id)
+        records_before = len(self._out.records)
+        if not self._accept_joining_member(group, join.member_id):
+            self._remove_member(group, join.member_id)
+            self._reply_join(join.waiter, ErrorCode.group_max_size_reached, member_id="")
+        elif not join.member_id:
+            self._join_new_member(group, join)
+        else:
+            self._join_existing_member(group, join)
+        if is_new_group and len(self._out.records) == records_before:
+            # A group that nothing else recorded yet is recorded as empty, so it exists in the log.
+            self._write(group.group_id, *group_records.empty_group_metadata(group))
+
+    def _accept_joining_member(self, group: ClassicGroup, member_id: str) -> bool:
+        if group.is_in(GroupState.EMPTY):
+            return True
+        member = group.members.get(member_id)
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            # Counting members that rejoined (not all members) lets a lowered max size
+            # shrink the group, turning away the last ones to rejoin.
+            return (member is not None and member.awaiting_join is not None) or group.num_awaiting_join() < self._max_group_size
+        return member is not None or len(group.members) < self._max_group_size
+
+    def _join_new_member(self, group: ClassicGroup, join: _Join) -> None:
+        if not group.supports_protocols(join.protocol_type, protocol_names(join.protocols)):
+            self._reply_join(join.waiter, ErrorCode.inconsistent_group_protocol, member_id="")
+            return
+        new_member_id = group.generate_member_id(join.client_id, join.group_instance_id)
+        if join.group_instance_id is not None:
+            existing_member_id = group.static_members.get(join.group_instance_id)
+            if existing_member_id is not None:
+                self._replace_static_member_then_rebalance_or_complete_join(group, join, existing_member_id, new_member_id)
+            else:
+                self._add_member_then_rebalance_or_complete_join(group, join, new_member_id)
+        elif join.waiter.version >= 4:
+            # The member must come back with this id; until then it is pending, and
+            # expires like a member that stops heartbeating.
+            group.add_pending_member(new_member_id)
+            self._schedule_heartbeat(group.group_id, new_member_id, join.session_timeout_ms)
+            self._reply_join(join.waiter, ErrorCode.member_id_required, member_id=new_member_id)
+        else:
+            self._add_member_then_rebalance_or_complete_join(group, join, new_member_id)
+
+    def _join_existing_member(self, group: ClassicGroup, join: _Join) -> None:
+        member_id = join.member_id
+        if not group.supports_protocols(join.protocol_type, protocol_names(join.protocols)):
+            self._reply_join(join.waiter, ErrorCode.inconsistent_group_protocol, member_id=member_id)
+            return
+        if member_id in group.pending_join_members:
+            if join.group_instance_id is not None:
+                # Pending members are dynamic by construction: Kafka fails such a request.
+                self._reply_join(join.waiter, ErrorCode.unknown_server_error, member_id=member_id)
+            else:
+                self._add_member_then_rebalance_or_complete_join(group, join, member_id)
+            return
+        try:
+            group.validate_member(member_id, join.group_instance_id)
+        except GroupError as e:
+            self._reply_join(join.waiter, e.code, member_id=member_id)
+            return
+        member = group.members[member_id]
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            self._update_member_then_rebalance_or_complete_join(group, member, join)
+        elif group.is_in(GroupState.COMPLETING_REBALANCE):
+            if member.matches(join.protocols):
+                # Most likely the member missed its JoinGroup response: send it again.
+                self._reply_join(join.waiter, ErrorCode.none, **self._generation(group, member_id, group.is_leader(member_id)))
+            else:
+                self._update_member_then_rebalance_or_complete_join(group, member, join)
+        elif group.is_leader(member_id) or not member.matches(join.protocols):  # Stable, as the group has members
+            # A leader's JoinGroup always rebalances: it is how the leader asks for a
+            # new assignment when something outside the member metadata changed.
+            self._update_member_then_rebalance_or_complete_join(group, member, join)
+        else:
+            self._reply_join(join.waiter, ErrorCode.none, **self._generation(group, member_id, False))
+
+    def _update_member_then_rebalance_or_complete_join(self, group: ClassicGroup, member: ClassicGroupMember, join: _Join) -> None:
+        self._update_member(group, member, join)
+        self._maybe_prepare_rebalance_or_complete_join(group)
+
+    def _update_member(self, group: ClassicGroup, member: ClassicGroupMember, join: _Join) -> None:
+        # A JoinGroup already parked for this member is superseded (its client gave up on it).
+        self._complete_join(member, ErrorCode.rebalance_in_progress, member_id=member.member_id)
+        group.update_member(member, join.protocols, join.rebalance_timeout_ms, join.session_timeout_ms, join.waiter)
+
+    def _add_member_then_rebalance_or_complete_join(self, group: ClassicGroup, join: _Join, member_id: str) -> None:
+        member = ClassicGroupMember(
+            member_id, join.group_instance_id, join.client_id, join.client_host, join.rebalance_timeout_ms,
+            join.session_timeout_ms, join.protocol_type, join.protocols, is_new=True,
+        )
+        if group.is_in(GroupState.PREPARING_REBALANCE) and group.previous_state is GroupState.EMPTY:
+            group.new_member_added = True
+        group.add(member, join.waiter)
+        # A new member cannot heartbeat while its JoinGroup is parked, and a client that
+        # gave up and retried would leave it behind: bound how long it may wait.
+        self._schedule_heartbeat(group.group_id, member_id, NEW_MEMBER_JOIN_TIMEOUT_MS)
+        self._maybe_prepare_rebalance_or_complete_join(group)
+
+    def _replace_static_member_then_rebalance_or_complete_join(
+        self, group: ClassicGroup, join: _Join, old_member_id: str, new_member_id: str,
+    ) -> None:
+        assert join.group_instance_id is not None
+        leader_before = group.leader_id
+        old = group.members[old_member_id]
+        # Whoever still waits as the old member id is a duplicate instance: fence it.
+        self._complete_join(old, ErrorCode.fenced_instance_id, member_id=old_member_id)
+        self._complete_sync(old, ErrorCode.fenced_instance_id)
+        self._timers.cancel(("heartbeat", group.group_id, old_member_id))
+        member = group.replace_static_member(join.group_instance_id, old_member_id, new_member_id)
+        self._schedule_heartbeat(group.group_id, new_member_id, member.session_timeout_ms)
+        group.update_member(member, join.protocols, join.rebalance_timeout_ms, join.session_timeout_ms, join.waiter)
+        if group.is_in(GroupState.STABLE):
+            if group.protocol_name == group.select_protocol():
+                # The restarted instance takes its old place: record its new id, no rebalance.
+                self._write(group.group_id, *group_records.group_metadata(group, group.group_assignment()))
+                if join.waiter.version >= 9:
+                    # The leader learns it leads, but may keep the current assignment.
+                    is_leader = group.is_leader(new_member_id)
+                    self._complete_join(member, ErrorCode.none, skip_assignment=is_leader,
+                                        **self._generation(group, new_member_id, is_leader))
+                else:
+                    self._complete_join(member, ErrorCode.none, **{**self._generation(group, new_member_id, False),
+                                                                   "leader": leader_before or ""})
+            else:
+                self._maybe_prepare_rebalance_or_complete_join(group)
+        elif group.is_in(GroupState.COMPLETING_REBALANCE):
+            # The leader may be assigning to the old member id: assign again.
+            self._prepare_rebalance(group)
+        else:
+            self._maybe_complete_join_phase(group)
+
+    def _generation(self, group: ClassicGroup, member_id: str, with_members: bool) -> dict[str, Any]:
+        """JoinGroup response fields describing the current generation to a member."""
+        members = []
+        if with_members:
+            assert group.protocol_name is not None
+            members = [
+                {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "metadata": m.metadata(group.protocol_name)}
+                for m in group.members.values()
+            ]
+        return {"member_id": member_id, "generation_id": group.generation_id, "protocol_type": group.protocol_type,
+                "protocol_name": group.protocol_name, "leader": group.leader_id or "", "members": members}
+
+    # Rebalancing
+
+    def _maybe_prepare_rebalance_or_complete_join(self, group: ClassicGroup) -> None:
+        if group.can_rebalance():
+            self._prepare_rebalance(group)
+        else:
+            self._maybe_complete_join_phase(group)
+
+    def _prepare_rebalance(self, group: ClassicGroup) -> None:
+        if group.is_in(GroupState.COMPLETING_REBALANCE):
+            self._reset_and_propagate_assignment_with_error(group, ErrorCode.rebalance_in_progress)
+        self._remove_sync_expiration(group)
+        is_initial_rebalance = group.is_in(GroupState.EMPTY)
+        if is_initial_rebalance:
+            # A new group waits a little for more members, to avoid a rebalance per member.
+            delay_ms = self._initial_rebalance_delay_ms
+            remaining_ms = max(group.rebalance_timeout_ms() - delay_ms, 0)
+            self._schedule_join(group.group_id, delay_ms, functools.partial(
+                self._try_complete_initial_rebalance, group.group_id, delay_ms, remaining_ms))
+        group.transition_to(GroupState.PREPARING_REBALANCE, self._clock.wall_ms())
+        if not is_initial_rebalance:
+            self._maybe_complete_join_else_schedule(group)
+
+    def _maybe_complete_join_else_schedule(self, group: ClassicGroup) -> None:
+        if group.has_all_members_joined():
+            self._complete_join_phase(group)
+        else:
+            self._schedule_join(group.group_id, group.rebalance_timeout_ms(),
+                                functools.partial(self._complete_join_phase_of, group.group_id))
+
+    def _try_complete_initial_rebalance(self, group_id: str, delay_ms: int, remaining_ms: int) -> None:
+        group = self.groups.get(group_id)
+        if group is None:
+            return
+        if group.new_member_added and remaining_ms != 0:
+            # Someone joined during the delay: wait again, within the rebalance timeout.
+            group.new_member_added = False
+            new_delay_ms = min(self._initial_rebalance_delay_ms, remaining_ms)
+            new_remaining_ms = max(remaining_ms - delay_ms, 0)
+            self._schedule_join(group_id, new_delay_ms, functools.partial(
+                self._try_complete_initial_rebalance, group_id, new_delay_ms, new_remaining_ms))
+        else:
+            self._complete_join_phase(group)
+
+    def _maybe_complete_join_phase(self, group: ClassicGroup) -> None:
+        if (
+            group.is_in(GroupState.PREPARING_REBALANCE)
+            and group.previous_state is not GroupState.EMPTY  # the initial rebalance ends by its timer
+            and group.has_all_members_joined()
+        ):
+            self._complete_join_phase(group)
+
+    def _complete_join_phase_of(self, group_id: str) -> None:
+        group = self.groups.get(group_id)
+        if group is not None:
+            self._complete_join_phase(group)
+
+    def _complete_join_phase(self, group: ClassicGroup) -> None:
+        """Ends the join phase: dynamic members that did not rejoin are removed, and the
+        next generation starts with a selected protocol and leader."""
+        self._timers.cancel(("join", group.group_id))
+        for member in group.not_yet_rejoined_members():
+            if not member.is_static:
+                self._remove_member(group, member.member_id)
+        if not group.maybe_elect_new_joined_leader() and group.members:
+            # Nobody rejoined: wait until the session timeouts remove the silent members.
+            self._schedule_join(group.group_id, group.rebalance_timeout_ms(),
+                                functools.partial(self._complete_join_phase_of, group.group_id))
+            return
+        group.init_next_generation(self._clock.wall_ms())
+        if group.is_in(GroupState.EMPTY):
+            self._write(group.group_id, *group_records.group_metadata(group, {}))
+            return
+        for member in list(group.members.values()):
+            is_leader = group.is_leader(member.member_id)
+            self._complete_join(member, ErrorCode.none, **self._generation(group, member.member_id, is_leader))
+            self._schedule_heartbeat(group.group_id, member.member_id, member.session_timeout_ms)
+            member.is_new = False
+            group.pending_sync_members.add(member.member_id)
+        # Members that do not send their SyncGroup within the rebalance timeout are removed.
+        self._timers.schedule(("sync", group.group_id), self._clock.monotonic_ms() + group.rebalance_timeout_ms(),
+                              functools.partial(self._expire_pending_sync, group.group_id, group.generation_id))
+
+    def _expire_pending_sync(self, group_id: str, generation_id: int) -> None:
+        group = self.groups.get(group_id)
+        if group is None or generation_id != group.generation_id:
+            return
+        if group.is_in(GroupState.COMPLETING_REBALANCE, GroupState.STABLE) and group.pending_sync_members:
+            for member_id in list(group.pending_sync_members):
+                self._remove_member(group, member_id)
+            self._prepare_rebalance(group)
+
+    def _remove_sync_expiration(self, group: ClassicGroup) -> None:
+        group.pending_sync_members.clear()
+        self._timers.cancel(("sync", group.group_id))
+
+    def _reset_and_propagate_assignment_with_error(self, group: ClassicGroup, error: ErrorCode) -> None:
+        for member in group.members.values():
+            member.assignment = b""
+        self._propagate_assignment(group, error)
+
+    def _set_and_propagate_assignment(self, group: ClassicGroup, assignment: dict[str, bytes]) -> None:
+        for member in group.members.values():
+            member.assignment = assignment.get(member.member_id, b"")
+        self._propagate_assignment(group, ErrorCode.none)
+
+    def _propagate_assignment(self, group: ClassicGroup, error: ErrorCode) -> None:
+        ok = error is ErrorCode.none
+        for member in group.members.values():
+            if self._complete_sync(member, error, protocol_type=group.protocol_type if ok else None,
+                                   protocol_name=group.protocol_name if ok else None, assignment=member.assignment):
+                # The session restarts now: an expiry while the member waited was ignored.
+                self._schedule_heartbeat(group.group_id, member.member_id, member.session_timeout_ms)
+
+    # Members leaving, by request or by silence
+
+    def _remove_member(self, group: ClassicGroup, member_id: str) -> None:
+        """Removes a member (or pending member), answering its parked requests."""
+        member = group.members.get(member_id)
+        if member is not None:
+            # The client retries its JoinGroup from scratch if it is still alive.
+            self._complete_join(member, ErrorCode.unknown_member_id, member_id="")
+            self._complete_sync(member, ErrorCode.unknown_member_id)
+        self._timers.cancel(("heartbeat", group.group_id, member_id))
+        group.remove(member_id)
+
+    def _expire_heartbeat(self, group_id: str, member_id: str) -> None:
+        group = self.groups.get(group_id)
+        if group is None:
+            return
+        if member_id in group.pending_join_members:
+            self._remove_member(group, member_id)
+            if group.is_in(GroupState.PREPARING_REBALANCE) and group.has_all_members_joined():
+                self._complete_join_phase(group)
+            return
+        member = group.members.get(member_id)
+        if member is not None and not member.has_satisfied_heartbeat():
+            self._remove_member(group, member_id)
+            if group.is_in(GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
+                self._maybe_prepare_rebalance_or_complete_join(group)
+            elif group.is_in(GroupState.PREPARING_REBALANCE) and group.has_all_members_joined():
+                self._complete_join_phase(group)
+
+    # SyncGroup
+
+    def _sync_group(self, version: int, request: Any, token: object) -> None:
+        waiter = Waiter(token, version)
+        protocol_type = getattr(request, "protocol_type", None)
+        protocol_name = getattr(request, "protocol_name", None)
+        if not request.group_id:
+            self._reply(waiter, _sync_response(ErrorCode.invalid_group_id))
+            return
+        if version >= 5 and (protocol_type is None or protocol_name is None):
+            self._reply(waiter, _sync_response(ErrorCode.inconsistent_group_protocol))
+            return
+        group = self.groups.get(request.group_id)
+        if group is None or group.is_in(GroupState.EMPTY):
+            self._reply(waiter, _sync_response(ErrorCode.unknown_member_id))
+            return
+        member_id = request.member_id
+        try:
+            self._validate_sync(group, member_id, getattr(request, "group_instance_id", None), request.generation_id,
+                                protocol_type, protocol_name)
+        except GroupError as e:
+            self._reply(waiter, _sync_response(e.code))
+            return
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            self._reply(waiter, _sync_response(ErrorCode.rebalance_in_progress))
+        elif group.is_in(GroupState.COMPLETING_REBALANCE):
+            member = group.members[member_id]
+            # A SyncGroup already parked for this member is superseded (its client gave up on it).
+            self._complete_sync(member, ErrorCode.rebalance_in_progress)
+            member.awaiting_sync = waiter
+            self._remove_pending_sync_member(group, member_id)
+            if group.is_leader(member_id):
+                assignment = {a.member_id: bytes(a.assignment) for a in request.assignments}
+                for other_id in group.members:
+                    assignment.setdefault(other_id, b"")
+                self._write(group.group_id, *group_records.group_metadata(group, assignment))
+                self._set_and_propagate_assignment(group, assignment)
+                group.transition_to(GroupState.STABLE, self._clock.wall_ms())
+        else:
+            self._remove_pending_sync_member(group, member_id)
+            self._reply(waiter, _sync_response(ErrorCode.none, group.protocol_type, group.protocol_name,
+                                               group.members[member_id].assignment))
+
+    @staticmethod
+    def _validate_sync(
+        group: ClassicGroup, member_id: str, group_instance_id: str | None, generation_id: int,
+        protocol_type: str | None, protocol_name: str | None,
+    ) -> None:
+        group.validate_member(member_id, group_instance_id)
+        if generation_id != group.generation_id:
+            raise GroupError(ErrorCode.illegal_generation)
+        if _inconsistent(protocol_type, group.protocol_type) or _inconsistent(protocol_name, group.protocol_name):
+            raise GroupError(ErrorCode.inconsistent_group_protocol)
+
+    def _remove_pending_sync_member(self, group: ClassicGroup, member_id: str) -> None:
+        group.pending_sync_members.discard(member_id)
+        if not group.pending_sync_members:
+            self._timers.cancel(("sync", group.group_id))
+
+    # Heartbeat
+
+    def _heartbeat(self, version: int, request: Any, token: object) -> None:
+        waiter = Waiter(token, version)
+        self._reply(waiter, {"throttle_time": 0, "error_code": self._heartbeat_error(request)})
+
+    def _heartbeat_error(self, request: Any) -> ErrorCode:
+        if not request.group_id:
+            return ErrorCode.invalid_group_id
+        group = self.groups.get(request.group_id)
+        if group is None:
+            return ErrorCode.unknown_member_id
+        try:
+            group.validate_member(request.member_id, getattr(request, "group_instance_id", None))
+        except GroupError as e:
+            return e.code
+        if request.generation_id != group.generation_id:
+            return ErrorCode.illegal_generation
+        member = group.members[request.member_id]
+        self._schedule_heartbeat(group.group_id, member.member_id, member.session_timeout_ms)
+        if group.is_in(GroupState.PREPARING_REBALANCE):
+            return ErrorCode.rebalance_in_progress
+        return ErrorCode.none
+
+    # LeaveGroup
+
+    def _leave_group(self, version: int, request: Any, token: object) -> None:
+        waiter = Waiter(token, version)
+        if version >= 3:
+            identities = [(m.member_id, m.group_instance_id) for m in request.members]
+        else:
+            identities = [(request.member_id, None)]
+        if not request.group_id:
+            self._reply(waiter, _leave_response(version, ErrorCode.invalid_group_id, []))
+            return
+        group = self.groups.get(request.group_id)
+        if group is None:
+            responses = [_left(member_id, instance_id, ErrorCode.unknown_member_id) for member_id, instance_id in identities]
+            self._reply(waiter, _leave_response(version, ErrorCode.none, responses))
+            return
+        responses = [self._leave(group, member_id, instance_id) for member_id, instance_id in identities]
+        if any(r["error_code"] is ErrorCode.none for r in responses):
+            if group.is_in(GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
+                self._maybe_prepare_rebalance_or_complete_join(group)
+            elif group.is_in(GroupState.PREPARING_REBALANCE):
+                self._maybe_complete_join_phase(group)
+        self._reply(waiter, _leave_response(version, ErrorCode.none, responses))
+
+    def _leave(self, group: ClassicGroup, member_id: str, group_instance_id: str | None) -> dict[str, Any]:
+        if not member_id:
+            # An admin removing a static member by its instance id alone.
+            static_member_id = group.static_members.get(group_instance_id) if group_instance_id is not None else None
+            if static_member_id is None:
+                return _left(member_id, group_instance_id, ErrorCode.unknown_member_id)
+            self._remove_member(group, static_member_id)
+        elif member_id in group.pending_join_members:
+            self._remove_member(group, member_id)
+        else:
+            try:
+                group.validate_member(member_id, group_instance_id)
+            except GroupError as e:
+                return _left(member_id, group_instance_id, e.code)
+            self._remove_member(group, member_id)
+        return _left(member_id, group_instance_id, ErrorCode.none)
+
+    # OffsetCommit
+
+    def _commit_offsets(self, version: int, request: Any, token: object) -> None:
+        waiter = Waiter(token, version)
+        member_id = request.member_id
+        try:
+            group = self._validate_offset_commit(version, request.group_id, member_id,
+                                                 getattr(request, "group_instance_id", None),
+                                                 request.generation_id_or_member_epoch)
+        except GroupError as e:
+            self._reply(waiter, {"throttle_time": 0, "topics": [
+                {"name": t.name, "partitions": [{"partition_index": p.partition_index, "error_code": e.code} for p in t.partitions]}
+                for t in request.topics
+            ]})
+            return
+        if group.is_in(GroupState.STABLE, GroupState.PREPARING_REBALANCE):
+            # A commit keeps the member's session alive.
+            member = group.members[member_id]
+            self._schedule_heartbeat(group.group_id, member_id, member.session_timeout_ms)
+        now_ms = self._clock.wall_ms()
+        retention_ms = ms(getattr(request, "retention_time", None))
+        expire_timestamp_ms = None if retention_ms == DEFAULT_RETENTION_TIME else now_ms + retention_ms
+        topics = []
+        for topic in request.topics:
+            partitions = []
+            for p in topic.partitions:
+                metadata = p.committed_metadata
+                if metadata is not None and java_length(metadata) > OFFSET_METADATA_MAX_SIZE:
+                    partitions.append({"partition_index": p.partition_index, "error_code": ErrorCode.offset_metadata_too_large})
+                    continue
+                offset = OffsetAndMetadata(p.committed_offset, getattr(p, "committed_leader_epoch", -1), metadata or "",
+                                           now_ms, expire_timestamp_ms)
+                self.offsets.put(group.group_id, topic.name, p.partition_index, offset)
+                self._write(group.group_id, *group_records.offset_commit(group.group_id, topic.name, p.partition_index, offset))
+                partitions.append({"partition_index": p.partition_index, "error_code": ErrorCode.none})
+            topics.append({"name": topic.name, "partitions": partitions})
+        self._reply(waiter, {"throttle_time": 0, "topics": topics})
+
+    def _validate_offset_commit(
+        self, version: int, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
+    ) -> ClassicGroup:
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                # From v9 the missing group is named; older clients expect ILLEGAL_GENERATION.
+                raise GroupError(ErrorCode.group_id_not_found if version >= 9 else ErrorCode.illegal_generation)
+            # A consumer committing without membership (or an admin): a simple group holds its offsets.
+            group = self._create_group(group_id)
+        group.validate_offset_commit(member_id, group_instance_id, generation_id)
+        return group
+
+    # OffsetFetch
+
+    def _fetch_group_offsets(self, group_id: str, topics: Any) -> dict[str, Any]:
+        """Offsets of the requested partitions, or of every partition if topics is None.
+        Offsets are never pending here (transactional commits come later), so require_stable
+        needs no special answer."""
+        stored = self.offsets.of_group(group_id) if group_id in self.groups else {}
+        if topics is None:
+            response_topics = [
+                {"name": topic, "partitions": [_fetched_partition(p, offset) for p, offset in partitions.items()]}
+                for topic, partitions in stored.items()
+            ]
+        else:
+            response_topics = [
+                {"name": t.name, "partitions": [_fetched_partition(p, stored.get(t.name, {}).get(p)) for p in t.partition_indexes]}
+                for t in topics
+            ]
+        return {"group_id": group_id, "topics": response_topics}
+
+    # OffsetDelete
+
+    def _delete_offsets(self, version: int, request: Any, token: object) -> None:
+        waiter = Waiter(token, version)
+        try:
+            group = self._validate_offset_delete(request.group_id)
+        except GroupError as e:
+            self._reply(waiter, {"error_code": e.code, "throttle_time": 0, "topics": []})
+            return
+        topics = []
+        for topic in request.topics:
+            if group.is_subscribed_to_topic(topic.name):
+                error = ErrorCode.group_subscribed_to_topic
+            else:
+                error = ErrorCode.none
+                for p in topic.partitions:
+                    self._delete_offset(group.group_id, topic.name, p.partition_index)
+            topics.append({"name": topic.name, "partitions": [
+                {"partition_index": p.partition_index, "error_code": error} for p in topic.partitions
+            ]})
+        self._reply(waiter, {"error_code": ErrorCode.none, "throttle_time": 0, "topics": topics})
+
+    def _validate_offset_delete(self, group_id: str) -> ClassicGroup:
+        if not group_id:
+            raise GroupError(ErrorCode.invalid_group_id)
+        group = self.groups.get(group_id)
+        if group is None:
+            raise GroupError(ErrorCode.group_id_not_found)
+        group.validate_offset_delete()
+        return group
+
+    # DeleteGroups, ListGroups, DescribeGroups
+
+    def _delete_groups(self, version: int, group_ids: list[str], token: object) -> None:
+        waiter = Waiter(token, version)
+        results = []
+        for group_id in dict.fromkeys(group_ids):  # duplicates are answered once, as Kafka does
+            group = self.groups.get(group_id)
+            try:
+                if group is None:
+                    raise GroupError(ErrorCode.group_id_not_found)
+                group.validate_delete_group()
+            except GroupError as e:
+                results.append({"group_id": group_id, "error_code": e.code})
+                continue
+            for topic, partition in self.offsets.partitions_of_group(group_id):
+                self._delete_offset(group_id, topic, partition)
+            self._delete_group(group_id)
+            results.append({"group_id": group_id, "error_code": ErrorCode.none})
+        self._reply(waiter, {"throttle_time": 0, "results": results})
+
+    def _describe(self, version: int, group_id: str) -> dict[str, Any]:
+        group = self.groups.get(group_id)
+        if group is None:
+            # From v6 a missing group is an error; before, it looks like a dead group.
+            return {
+                "error_code": ErrorCode.group_id_not_found if version >= 6 else ErrorCode.none,
+                "error_message": f"Group {group_id} not found." if version >= 6 else None,
+                "group_id": group_id, "group_state": GroupState.DEAD.value, "protocol_type": "", "protocol_data": "",
+                "members": [], "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+            }
+        # The protocol, and the members' metadata for it, are only shown once settled.
+        protocol = group.protocol_name if group.is_in(GroupState.STABLE) else None
+        return {
+            "error_code": ErrorCode.none, "error_message": None, "group_id": group_id, "group_state": group.state.value,
+            "protocol_type": group.protocol_type or "", "protocol_data": protocol or "",
+            "members": [
+                {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
+                 "client_host": m.client_host, "member_metadata": b"" if protocol is None else m.metadata(protocol),
+                 "member_assignment": m.assignment}
+                for m in group.members.values()
+            ],
+            "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+        }
+
+    # Offset retention
+
+    def _schedule_offset_expiration(self) -> None:
+        self._timers.schedule(("offset-expiration",), self._clock.monotonic_ms() + self._retention_check_interval_ms,
+                              self._expire_offsets_and_groups)
+
+    def _expire_offsets_and_groups(self) -> None:
+        """Drops expired offsets, and empty groups left with no offsets."""
+        now_ms = self._clock.wall_ms()
+        for group_id in list(self.groups):
+            if self._expire_offsets(group_id, now_ms) and self.groups[group_id].is_in(GroupState.EMPTY):
+                self._delete_group(group_id)
+        self._schedule_offset_expiration()
+
+    def _expire_offsets(self, group_id: str, now_ms: int) -> bool:
+        """Deletes the group's expired offsets; True if it has none left."""
+        stored = self.offsets.of_group(group_id)
+        if not stored:
+            return True
+        group = self.groups[group_id]
+        base_timestamp = group.offset_expiration_base()
+        if base_timestamp is None:
+            return False
+        all_expired = True
+        for topic, partitions in list(stored.items()):
+            if group.is_subscribed_to_topic(topic):
+                all_expired = False
+                continue
+            for partition, offset in list(partitions.items()):
+                if offset.is_expired(now_ms, self._offsets_retention_ms, base_timestamp(offset.commit_timestamp_ms)):
+                    self._delete_offset(group_id, topic, partition)
+                else:
+                    all_expired = False
+        return all_expired
+
+    # State and records
+
+    def _create_group(self, group_id: str) -> ClassicGroup:
+        group = ClassicGroup(group_id, self._clock.wall_ms())
+        self.groups[group_id] = group
+        return group
+
+    def _remove_group(self, group_id: str) -> None:
+        group = self.groups.pop(group_id, None)
+        if group is not None:
+            group.transition_to(GroupState.DEAD, self._clock.wall_ms())
+
+    def _delete_group(self, group_id: str) -> None:
+        self._write(group_id, *group_records.group_tombstone(group_id))
+        self._remove_group(group_id)
+
+    def _delete_offset(self, group_id: str, topic: str, partition: int) -> None:
+        if self.offsets.get(group_id, topic, partition) is not None:
+            self.offsets.remove(group_id, topic, partition)
+            self._write(group_id, *group_records.offset_tombstone(group_id, topic, partition))
+
+    def _write(self, group_id: str, key: bytes, value: bytes | None) -> None:
+        self._out.records.append((self.partition_for(group_id), key, value))
+
+    # Timers and replies
+
+    def _schedule_heartbeat(self, group_id: str, member_id: str, timeout_ms: int) -> None:
+        self._timers.schedule(("heartbeat", group_id, member_id), self._clock.monotonic_ms() + timeout_ms,
+                              functools.partial(self._expire_heartbeat, group_id, member_id))
+
+    def _schedule_join(self, group_id: str, delay_ms: int, action: Callable[[], None]) -> None:
+        self._timers.schedule(("join", group_id), self._clock.monotonic_ms() + delay_ms, action)
+
+    def _reply(self, waiter: Waiter, response: dict[str, Any]) -> None:
+        self._out.replies.append((waiter.token, response))
+
+    def _reply_join(self, waiter: Waiter, error: ErrorCode, **fields: Any) -> None:
+        self._reply(waiter, _join_response(waiter.version, error, **fields))
+
+    def _complete_join(self, member: ClassicGroupMember, error: ErrorCode, **fields: Any) -> None:
+        waiter, member.awaiting_join = member.awaiting_join, None
+        if waiter is not None:
+            self._reply_join(waiter, error, **fields)
+
+    def _complete_sync(self, member: ClassicGroupMember, error: ErrorCode, **fields: Any) -> bool:
+        """Answers the member's parked SyncGroup, if any; whether there was one."""
+        waiter, member.awaiting_sync = member.awaiting_sync, None
+        if waiter is None:
+            return False
+        self._reply(waiter, _sync_response(error, **fields))
+        return True
+
+
+def _inconsistent(requested: str | None, current: str | None) -> bool:
+    return requested is not None and current is not None and requested != current
+
+
+def _left(member_id: str, group_instance_id: str | None, error: ErrorCode) -> dict[str, Any]:
+    return {"member_id": member_id, "group_instance_id": group_instance_id, "error_code": error}

@@ -1,0 +1,69 @@
+"""The classic group APIs, each handed to the group coordinator once this broker is
+known to coordinate the group: JoinGroup (11), Heartbeat (12), LeaveGroup (13),
+SyncGroup (14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from .context import Broker, RequestContext
+from .registry import api
+
+
+@api(11, 0, 9)
+async def handle_join_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.groups.coordinator_error(request.group_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error, "generation_id": -1, "protocol_type": None, "protocol_name": None,
+                "leader": "", "skip_assignment": False, "member_id": request.member_id, "members": []}
+    coordinator = broker.groups.coordinator
+    return await broker.groups.call(
+        lambda token: coordinator.join_group(ctx.api_version, ctx.client_id or "", ctx.client_host, request, token)
+    )
+
+
+@api(12, 0, 4)
+async def handle_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.groups.coordinator_error(request.group_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error}
+    coordinator = broker.groups.coordinator
+    return await broker.groups.call(lambda token: coordinator.heartbeat(ctx.api_version, request, token))
+
+
+@api(13, 0, 5)
+async def handle_leave_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.groups.coordinator_error(request.group_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error, "members": []}
+    coordinator = broker.groups.coordinator
+    return await broker.groups.call(lambda token: coordinator.leave_group(ctx.api_version, request, token))
+
+
+@api(14, 0, 5)
+async def handle_sync_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.groups.coordinator_error(request.group_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error, "protocol_type": None, "protocol_name": None, "assignment": b""}
+    coordinator = broker.groups.coordinator
+    return await broker.groups.call(lambda token: coordinator.sync_group(ctx.api_version, request, token))
+
+
+@api(15, 0, 6)
+async def handle_describe_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    return broker.groups.coordinator.describe_groups(ctx.api_version, request)
+
+
+@api(16, 0, 5)
+async def handle_list_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    return broker.groups.coordinator.list_groups(ctx.api_version, request)
+
+
+@api(42, 0, 2)
+async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    coordinator = broker.groups.coordinator
+    if not broker.groups.offsets_topic_ready():
+        return {"throttle_time": 0, "results": [{"group_id": g, "error_code": ErrorCode.coordinator_not_available} for g in request.groups_names]}
+    return await broker.groups.call(lambda token: coordinator.delete_groups(ctx.api_version, list(request.groups_names), token))
