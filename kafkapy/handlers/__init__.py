@@ -23,12 +23,12 @@ from . import (  # noqa: F401  (each module registers its handler)
     fetch,
     find_coordinator,
     groups,
-    init_producer_id,
     list_offsets,
     metadata,
     offset_for_leader_epoch,
     offsets,
     produce,
+    txn,
 )
 from .context import Broker, CloseConnection, RequestContext
 from .registry import APIS

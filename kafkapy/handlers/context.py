@@ -14,6 +14,7 @@ from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from .group_runtime import GroupRuntime
 from .replicas import ReplicaManager
+from .txn_runtime import TransactionRuntime
 
 
 class CloseConnection(Exception):
@@ -31,6 +32,7 @@ class Broker:
     replicas: ReplicaManager
     producer_ids: ProducerIdManager
     groups: GroupRuntime
+    transactions: TransactionRuntime
     stopping: anyio.Event = field(default_factory=anyio.Event)
 
     @property

@@ -17,8 +17,7 @@ def find(broker: Broker, key_type: int, key: str) -> dict[str, Any]:
     if key_type == GROUP:
         error = broker.groups.coordinator_error(key)
     elif key_type == TRANSACTION:
-        # Transactions need the transaction coordinator, which this broker does not run yet.
-        error = ErrorCode.coordinator_not_available
+        error = broker.transactions.coordinator_error(key)
     else:
         error = ErrorCode.invalid_request
     if error:

@@ -18,8 +18,10 @@ from ..config import BrokerConfig, ConfigError
 from ..coordinator.producer_ids import ProducerIdManager
 from ..handlers import Broker
 from ..coordinator.group_coordinator import GroupCoordinator
+from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers.group_runtime import OFFSETS_TOPIC, GroupRuntime
 from ..handlers.replicas import ReplicaManager
+from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
 from ..metadata.controller import Controller
@@ -120,10 +122,18 @@ class BrokerServer:
         offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int("offsets.topic.num.partitions")
         groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, controller, replicas)
         groups.load()
+        producer_ids = ProducerIdManager(reserve_producer_ids)
+        txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
+        txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
+        transactions = TransactionRuntime(
+            TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
+            metadata, controller, replicas,
+        )
+        transactions.load()
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
             metadata=metadata, controller=controller, replicas=replicas,
-            producer_ids=ProducerIdManager(reserve_producer_ids), groups=groups,
+            producer_ids=producer_ids, groups=groups, transactions=transactions,
         )
 
     def _bind(self) -> None:
@@ -159,8 +169,9 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
-                await self.broker.groups.apply(self.broker.groups.coordinator.loaded())
-                tg.start_soon(self.broker.groups.run_timers)
+                for runtime in (self.broker.groups, self.broker.transactions):
+                    await runtime.apply(runtime.coordinator.loaded())
+                    tg.start_soon(runtime.run_timers)
                 task_status.started()
                 await self._stop.wait()
                 await self._shutdown(tg)

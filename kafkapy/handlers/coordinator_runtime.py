@@ -1,0 +1,152 @@
+"""The shell around a sans-IO coordinator: creates and loads its internal topic,
+appends the records the coordinator asks for, then delivers its replies, and fires
+its timers. The group and transaction coordinators both run in one of these."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+from kio.schema.errors import ErrorCode
+
+from ..config import BrokerConfig
+from ..metadata.controller import Controller, NewTopic
+from ..metadata.manager import MetadataManager
+from ..wire.records import Record, decode_records, encode_batch
+from .replicas import ReplicaManager
+
+log = logging.getLogger(__name__)
+
+
+class Pending:
+    """A reply the coordinator gives now or later (a parked JoinGroup, an EndTxn)."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self.value: Any = None
+
+    def set(self, value: Any) -> None:
+        self.value = value
+        self._event.set()
+
+    async def wait(self) -> Any:
+        await self._event.wait()
+        return self.value
+
+
+class CoordinatorResult(Protocol):
+    records: list[tuple[int, bytes, bytes | None]]
+    replies: list[tuple[Any, dict[str, Any]]]
+
+
+class Coordinator(Protocol):
+    def partition_for(self, key: str) -> int: ...
+    def replay(self, partition: int, key: bytes, value: bytes | None) -> None: ...
+    def tick(self) -> Any: ...
+    def next_deadline(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class InternalTopic:
+    """How Kafka creates a coordinator's topic: its name, the broker keys giving its
+    partition count and replication factor, and its topic configs."""
+
+    name: str
+    partitions_key: str
+    replication_key: str
+    configs: Callable[[BrokerConfig, int], dict[str, str]]  # (broker config, replication factor) -> topic configs
+
+
+class CoordinatorRuntime:
+    def __init__(
+        self, topic: InternalTopic, config: BrokerConfig, coordinator: Any, metadata: MetadataManager,
+        controller: Controller, replicas: ReplicaManager,
+    ) -> None:
+        self.topic = topic
+        self.config = config
+        self.coordinator = coordinator
+        self.metadata = metadata
+        self.controller = controller
+        self.replicas = replicas
+        self._timers_changed = anyio.Event()
+
+    def topic_ready(self) -> bool:
+        """Creates the internal topic on first use, as Kafka does; False if it cannot be."""
+        if self.topic.name in self.metadata.image.topics:
+            return True
+        image = self.metadata.image
+        factor = min(self.config.int(self.topic.replication_key), max(len(image.brokers), 1))
+        new = NewTopic(self.topic.name, self.config.int(self.topic.partitions_key), factor, configs=self.topic.configs(self.config, factor))
+        results, records = self.controller.create_topics(image, [new])
+        if results[0].error:
+            log.error("Cannot create %s: %s", self.topic.name, results[0].message)
+            return False
+        self.metadata.commit(records)
+        return True
+
+    def coordinator_error(self, key: str) -> ErrorCode | None:
+        """Why this broker cannot coordinate `key` now, as Kafka would say it."""
+        if not self.topic_ready():
+            return ErrorCode.coordinator_not_available
+        partition = self.metadata.image.topics[self.topic.name].partitions.get(self.coordinator.partition_for(key))
+        if partition is None or partition.leader != self.replicas.node_id:
+            return ErrorCode.not_coordinator
+        return None
+
+    def load(self) -> None:
+        """Replays the internal topic into the coordinator (at startup, before serving)."""
+        topic = self.metadata.image.topics.get(self.topic.name)
+        if topic is None:
+            return
+        count = 0
+        for partition in topic.partitions:
+            partition_log = self.replicas.get(self.topic.name, partition)
+            if partition_log is None:
+                continue
+            for header, batch in partition_log.iter_batches(partition_log.log_start_offset):
+                if header.is_control:
+                    continue
+                for record in decode_records(batch, header):
+                    if record.key is not None:
+                        self.coordinator.replay(partition, record.key, record.value)
+                        count += 1
+        log.info("Loaded %d records of %s", count, self.topic.name)
+
+    async def call(self, operation: Callable[[Pending], Any]) -> Any:
+        """Runs one coordinator operation and waits for its reply."""
+        token = Pending()
+        await self.apply(operation(token))
+        return await token.wait()
+
+    async def apply(self, result: CoordinatorResult) -> None:
+        """Makes the result's records durable, then delivers its replies."""
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        for partition, key, value in result.records:
+            by_partition[partition].append((key, value))
+        now = self.replicas.clock.wall_ms()
+        for partition, records in by_partition.items():
+            partition_log = self.replicas.get(self.topic.name, partition)
+            if partition_log is None:
+                raise RuntimeError(f"{self.topic.name}-{partition} is not hosted here")
+            base = partition_log.next_offset
+            batch = encode_batch([Record(base + i, now, k, v) for i, (k, v) in enumerate(records)])
+            await self.replicas.append(self.topic.name, partition, partition_log, batch, from_client=False)
+        for token, response in result.replies:
+            token.set(response)
+        self._timers_changed.set()
+
+    async def run_timers(self) -> None:
+        """Fires the coordinator's timers when they are due, for as long as the broker runs."""
+        clock = self.replicas.clock
+        while True:
+            deadline = self.coordinator.next_deadline()
+            delay = math.inf if deadline is None else max(0, deadline - clock.monotonic_ms()) / 1000
+            with anyio.move_on_after(delay):
+                await self._timers_changed.wait()
+            self._timers_changed = anyio.Event()
+            await self.apply(self.coordinator.tick())

@@ -1,0 +1,86 @@
+"""Transactions: InitProducerId (22), AddPartitionsToTxn (24), AddOffsetsToTxn (25),
+EndTxn (26), DescribeTransactions (65), ListTransactions (66), DescribeProducers (61)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..metadata.controller import INTERNAL_TOPICS
+from .context import Broker, RequestContext
+from .registry import api
+
+
+@api(22, 0, 5)
+async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if request.transactional_id is None:
+        # Without a transactional id Kafka always hands out a fresh id at epoch 0.
+        return {"throttle_time": 0, "error_code": ErrorCode.none, "producer_id": broker.producer_ids.generate(), "producer_epoch": 0}
+    error = broker.transactions.coordinator_error(request.transactional_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
+    coordinator = broker.transactions.coordinator
+    return await broker.transactions.call(lambda token: coordinator.init_producer_id(ctx.api_version, request, token))
+
+
+def _partition_errors(broker: Broker, version: int, topics: Any) -> dict[tuple[str, int], ErrorCode]:
+    """What Kafka's request handler finds wrong before the coordinator sees the partitions."""
+    errors = {}
+    for topic in topics:
+        existing = broker.image.topics.get(topic.name)
+        for p in topic.partitions:
+            if existing is None or p not in existing.partitions:
+                errors[(topic.name, p)] = ErrorCode.unknown_topic_or_partition
+            elif topic.name in INTERNAL_TOPICS and version < 4:
+                errors[(topic.name, p)] = ErrorCode.topic_authorization_failed
+    return errors
+
+
+@api(24, 0, 5)
+async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    version = ctx.api_version
+    if version < 4:
+        ids, topics = [request.v3_and_below_transactional_id], list(request.v3_and_below_topics)
+    else:
+        ids, topics = [t.transactional_id for t in request.transactions], [x for t in request.transactions for x in t.topics]
+    error = next((e for e in map(broker.transactions.coordinator_error, ids) if e), None)
+    if error:
+        return {"throttle_time": 0, "error_code": error, "results_by_transaction": [], "results_by_topic_v3_and_below": [
+            {"name": t.name, "results_by_partition": [{"partition_index": p, "partition_error_code": error} for p in t.partitions]}
+            for t in topics
+        ]}
+    errors = _partition_errors(broker, version, topics)
+    coordinator = broker.transactions.coordinator
+    return await broker.transactions.call(lambda token: coordinator.add_partitions_to_txn(version, request, token, errors))
+
+
+@api(25, 0, 4)
+async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.transactions.coordinator_error(request.transactional_id) or broker.groups.coordinator_error(request.group_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error}
+    coordinator = broker.transactions.coordinator
+    group_partition = broker.groups.coordinator.partition_for(request.group_id)
+    return await broker.transactions.call(
+        lambda token: coordinator.add_offsets_to_txn(ctx.api_version, request, token, group_partition)
+    )
+
+
+@api(26, 0, 4)
+async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.transactions.coordinator_error(request.transactional_id)
+    if error:
+        return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
+    coordinator = broker.transactions.coordinator
+    return await broker.transactions.call(lambda token: coordinator.end_txn(ctx.api_version, request, token))
+
+
+@api(65, 0, 0)
+async def handle_describe_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    return broker.transactions.coordinator.describe_transactions(ctx.api_version, request)
+
+
+@api(66, 0, 2)
+async def handle_list_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    return broker.transactions.coordinator.list_transactions(ctx.api_version, request)
