@@ -1,0 +1,127 @@
+"""kafkapy inside your process: a real broker on an ephemeral 127.0.0.1 port, for tests.
+
+    with kafkapy.Broker() as broker:
+        Producer({"bootstrap.servers": broker.bootstrap_servers})
+
+`Broker` runs the server on its own event loop in a background thread, so it works from
+plain synchronous tests. `AsyncBroker` runs it as a task of the caller's anyio or
+asyncio event loop. Both take broker configs as keyword arguments, with Kafka's key
+names (`Broker(**{"num.partitions": 3})`, or with underscores: `num_partitions=3`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ..clock import Clock
+from ..config import BROKER_CONFIGS, BrokerConfig
+from ..server import BrokerServer
+
+
+def _config(data_dir: Path, overrides: Mapping[str, object]) -> BrokerConfig:
+    values: dict[str, object] = {"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir)}
+    for key, value in overrides.items():
+        name = key if key in BROKER_CONFIGS else key.replace("_", ".")
+        values[name] = value
+    return BrokerConfig(values)
+
+
+class _Base:
+    def __init__(self, data_dir: str | Path | None, clock: Clock | None, overrides: Mapping[str, object]) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) if data_dir is None else Path(data_dir)
+        self.clock = clock
+        self.config = _config(self.data_dir, overrides)
+        self.server: BrokerServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None, "the broker is not running"
+        return self.server.port
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _remove_dir(self) -> None:
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Broker(_Base):
+    """A broker on a background thread; a context manager."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides)
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._task: Future[Any] | None = None
+
+    def start(self) -> "Broker":
+        self._portal_cm = start_blocking_portal(backend="asyncio")
+        self._portal = self._portal_cm.__enter__()
+        # Built on the broker's own event loop, where its events live.
+        self.server = self._portal.call(BrokerServer, self.config, self.clock)
+        try:
+            self._task, _ = self._portal.start_task(self.server.run)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stops gracefully (requests in flight are answered, logs flushed) and cleans up."""
+        if self._portal is None or self.server is None or self._task is None:
+            return
+        self._portal.call(self.server.stop)
+        self._task.result()
+        assert self._portal_cm is not None
+        self._portal_cm.__exit__(None, None, None)
+        self._portal = self._portal_cm = self._task = None
+        self._remove_dir()
+
+    def restart(self) -> "Broker":
+        """Stops and starts again on the same port, keeping the data."""
+        port = self.port
+        own_dir, self._own_dir = self._own_dir, False
+        self.stop()
+        self._own_dir = own_dir
+        self.config = self.config.with_overrides(listeners=f"PLAINTEXT://127.0.0.1:{port}")
+        return self.start()
+
+    def __enter__(self) -> "Broker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class AsyncBroker(_Base):
+    """A broker as a task of the caller's event loop; an async context manager."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides)
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> "AsyncBroker":
+        self.server = BrokerServer(self.config, self.clock)
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self._tg.start(self.server.run)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None and self._tg is not None
+        self.server.stop()
+        await self._tg.__aexit__(None, None, None)
+        self._remove_dir()
