@@ -282,6 +282,19 @@ _SCALED_SYNONYMS = {
 }
 
 
+def _applicable(dynamic: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, text in dynamic.items():
+        d = BROKER_CONFIGS.get(key)
+        if d is None or d.read_only:
+            continue
+        try:
+            values[key] = d.parse(text)
+        except ConfigError:
+            continue
+    return values
+
+
 def load_properties(text: str) -> dict[str, str]:
     """Parses a server.properties-style file: key=value or key: value, # and ! comments."""
     props: dict[str, str] = {}
@@ -329,11 +342,12 @@ class BrokerConfig:
         return BrokerConfig(merged)
 
     def with_dynamic(self, cluster_default: Mapping[str, str], node: Mapping[str, str]) -> "BrokerConfig":
-        """This configuration under dynamic broker configs (already validated when set)."""
+        """This configuration under dynamic broker configs. As Kafka, a stored value it
+        cannot apply (unknown, not dynamic, or invalid) is ignored rather than fatal."""
         copy = BrokerConfig.__new__(BrokerConfig)
         copy.explicit = self.explicit
-        copy.dynamic_default = {k: BROKER_CONFIGS[k].parse(v) for k, v in cluster_default.items() if k in BROKER_CONFIGS}
-        copy.dynamic_node = {k: BROKER_CONFIGS[k].parse(v) for k, v in node.items() if k in BROKER_CONFIGS}
+        copy.dynamic_default = _applicable(cluster_default)
+        copy.dynamic_node = _applicable(node)
         return copy
 
     def _layers(self) -> tuple[tuple[ConfigSource, dict[str, object]], ...]:

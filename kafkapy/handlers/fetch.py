@@ -57,13 +57,18 @@ def read_partition(
     except LogError as e:
         return partition_error(index, e.code), 0
     size = len(records) if records is not None else 0
+    aborted = None
+    if isolation == READ_COMMITTED:
+        # The client drops the records of these producers from their first offsets on.
+        found = log.aborted_transactions(p.fetch_offset, upper) if records is not None else []
+        aborted = [{"producer_id": t.producer_id, "first_offset": t.first_offset} for t in found]
     return {
         "partition_index": index,
         "error_code": ErrorCode.none,
         "high_watermark": log.high_watermark,
         "last_stable_offset": last_stable,
         "log_start_offset": log.log_start_offset,
-        "aborted_transactions": [] if isolation == READ_COMMITTED else None,
+        "aborted_transactions": aborted,
         "preferred_read_replica": -1,
         "records": records if records is not None else b"",
     }, size

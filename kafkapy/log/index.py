@@ -59,8 +59,9 @@ class OffsetIndex:
         return True
 
     def write(self) -> None:
-        """Brings the file up to date with the entries in memory."""
-        if self._written == len(self.offsets) and self.path.exists():
+        """Brings the file up to date with the entries in memory (an index with no entry
+        needs no file: loading a missing one rebuilds it from the log)."""
+        if self._written == len(self.offsets) and (self.path.exists() or not self.offsets):
             return
         data = b"".join(
             _OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in zip(self.offsets, self.positions)
@@ -116,7 +117,7 @@ class TimeIndex:
         return True
 
     def write(self) -> None:
-        if self._written == len(self.offsets) and self.path.exists():
+        if self._written == len(self.offsets) and (self.path.exists() or not self.offsets):
             return
         data = b"".join(
             _TIME_ENTRY.pack(t, o - self.base_offset) for t, o in zip(self.timestamps, self.offsets)

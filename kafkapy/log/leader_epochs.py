@@ -38,9 +38,16 @@ class LeaderEpochCache:
         return self.epochs[-1] if self.epochs else UNDEFINED
 
     def assign(self, epoch: int, start_offset: int) -> None:
-        """Records that `epoch` wrote its first batch at `start_offset`."""
-        if epoch < 0 or epoch <= self.latest_epoch:
+        """Records that `epoch` wrote its first batch at `start_offset`. As Kafka: only a
+        new epoch, or an earlier start for the latest one, changes anything, and the
+        entries at or after it (by epoch or by offset) give way to it."""
+        if epoch < 0 or start_offset < 0:
             return
+        if self.epochs and epoch == self.epochs[-1] and start_offset >= self.start_offsets[-1]:
+            return
+        while self.epochs and (self.epochs[-1] >= epoch or self.start_offsets[-1] >= start_offset):
+            self.epochs.pop()
+            self.start_offsets.pop()
         self.epochs.append(epoch)
         self.start_offsets.append(start_offset)
         self._write()
@@ -66,6 +73,17 @@ class LeaderEpochCache:
         if keep < len(self.epochs):
             del self.epochs[keep:], self.start_offsets[keep:]
             self._write()
+
+    def truncate_from_start(self, offset: int) -> None:
+        """The log now starts at offset: the epochs that began at or below it are
+        forgotten but the latest of them, which is taken to begin at offset."""
+        below = bisect_right(self.start_offsets, offset)
+        if below == 0 or (below == 1 and self.start_offsets[0] == offset):
+            return
+        epoch = self.epochs[below - 1]
+        self.epochs[:below] = [epoch]
+        self.start_offsets[:below] = [offset]
+        self._write()
 
     def _write(self) -> None:
         lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets)]

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cleaner import LogToClean, filthiest
 from .config import LogConfig
 from .partition import PartitionLog
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
 RECOVERY_POINTS = "recovery-point-offset-checkpoint"
 LOG_START_OFFSETS = "log-start-offset-checkpoint"
+CLEANER_OFFSETS = "cleaner-offset-checkpoint"
 METADATA_PARTITION = ("__cluster_metadata", 0)
 
 
@@ -78,6 +80,10 @@ class LogManager:
         self._recovery_points: dict[TopicPartition, int] = {}
         self._log_start_offsets: dict[TopicPartition, int] = {}
         self._found: dict[TopicPartition, Path] = {}
+        # Per log directory: where the last clean of each compacted partition stopped.
+        self._cleaner_offsets: dict[Path, dict[TopicPartition, int]] = {d: {} for d in self.dirs}
+        self._cleaning: dict[TopicPartition, PartitionLog] = {}
+        self._uncleanable: set[TopicPartition] = set()
 
     def startup(self) -> None:
         """Looks at the directories: which partitions exist, and whether the last stop was clean."""
@@ -90,6 +96,7 @@ class LogManager:
                 self.clean_shutdown = False
             self._recovery_points.update(read_checkpoint(d / RECOVERY_POINTS))
             self._log_start_offsets.update(read_checkpoint(d / LOG_START_OFFSETS))
+            self._cleaner_offsets[d] = read_checkpoint(d / CLEANER_OFFSETS)
             for child in d.iterdir():
                 if child.is_dir() and child.name.endswith("-delete"):
                     shutil.rmtree(child, ignore_errors=True)
@@ -148,9 +155,13 @@ class LogManager:
         """Renames the partition away at once and removes its files after delay_ms."""
         log = self.logs.pop(tp, None)
         self._dir_of.pop(tp, None)
+        self._uncleanable.discard(tp)
         directory = log.directory if log else self._found.pop(tp, None)
         if directory is None:
             return
+        offsets = self._cleaner_offsets.get(directory.parent, {})
+        if offsets.pop(tp, None) is not None:
+            write_checkpoint(directory.parent / CLEANER_OFFSETS, offsets)
         graveyard = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}-delete")
         directory.rename(graveyard)
         if log is not None:
@@ -161,11 +172,17 @@ class LogManager:
         else:
             shutil.rmtree(graveyard, ignore_errors=True)
 
+    def expire_producers(self, now_ms: int, expiration_ms: int) -> None:
+        """Forgets idle producers in every log (producer.id.expiration.ms)."""
+        for log in self.logs.values():
+            log.producers.remove_expired(now_ms, expiration_ms)
+
     def enforce_retention(self, now_ms: int) -> int:
-        """Deletes the segments retention says must go, in every log; returns how many."""
+        """Deletes the segments retention says must go, in every log but those being
+        cleaned (the next pass gets them); returns how many."""
         deleted = 0
         for tp, log in self.logs.items():
-            if tp == TopicPartition(*METADATA_PARTITION):
+            if tp == TopicPartition(*METADATA_PARTITION) or tp in self._cleaning:
                 continue
             expired = log.expired_segments(now_ms)
             log.delete_segments(expired, now_ms)
@@ -177,14 +194,47 @@ class LogManager:
         for log in self.logs.values():
             log.remove_retired(now_ms, force)
         keep = []
+        cleaning = [id(log) for log in self._cleaning.values()]
         for due, path, log in self._pending_deletes:
-            if force or due <= now_ms:
+            # A clean under way still reads the files: they go once it is done.
+            if force or (due <= now_ms and id(log) not in cleaning):
                 for segment in log.segments:
                     segment.close()
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 keep.append((due, path, log))
         self._pending_deletes = keep
+
+    # Cleaning
+
+    def grab_filthiest_compacted_log(self, now_ms: int) -> tuple[TopicPartition, LogToClean] | None:
+        """The compacted log most in need of cleaning, now marked as being cleaned (until
+        done_cleaning): retention leaves it alone meanwhile, and a deleted partition's
+        files stay until the clean lets go of them."""
+        candidates = (
+            (tp, log, self._cleaner_offsets[self._dir_of[tp]].get(tp))
+            for tp, log in self.logs.items()
+            if tp not in self._cleaning and tp not in self._uncleanable and tp != TopicPartition(*METADATA_PARTITION)
+        )
+        picked = filthiest(candidates, now_ms)
+        if picked is not None:
+            self._cleaning[picked[0]] = picked[1].log
+        return picked
+
+    def done_cleaning(self, tp: TopicPartition, log: PartitionLog, end_offset: int | None) -> None:
+        """Ends a clean of log: the next one starts at end_offset, written to the log
+        directory's cleaner-offset-checkpoint. None for a clean that failed: as Kafka
+        does, the partition is not cleaned again (until a restart)."""
+        if self._cleaning.get(tp) is log:
+            del self._cleaning[tp]
+        if self.logs.get(tp) is not log:
+            return  # deleted meanwhile
+        if end_offset is None:
+            self._uncleanable.add(tp)
+            return
+        directory = self._dir_of[tp]
+        self._cleaner_offsets[directory][tp] = end_offset
+        write_checkpoint(directory / CLEANER_OFFSETS, self._cleaner_offsets[directory])
 
     def checkpoint(self) -> None:
         for d in self.dirs:

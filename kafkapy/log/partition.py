@@ -22,6 +22,7 @@ from ..wire.records import (
     InvalidRecords,
     crc_ok,
     decode_records,
+    read_marker,
     encode_batch,
     iter_headers,
     set_base_offset,
@@ -29,9 +30,14 @@ from ..wire.records import (
 )
 from .config import LONG_MAX, LogConfig
 from .leader_epochs import LeaderEpochCache
+from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import Segment
+from .transaction_index import AbortedTxn
 
 NO_TIMESTAMP = -1
+# The stages of a cleaned segment's files before they take a live segment's name.
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
 
 
 class LogError(Exception):
@@ -67,6 +73,7 @@ class PartitionLog:
         self.last_flush_ms = 0
         self.leader_epoch = 0
         self.epochs = LeaderEpochCache(directory)
+        self.producers = ProducerStateManager(directory)
         self.retired: list[tuple[int, Segment]] = []  # (when to delete, segment) of deleted segments
 
     # Opening
@@ -87,6 +94,7 @@ class PartitionLog:
         log.epochs = LeaderEpochCache.load(directory)
         for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
             stale.unlink()
+        _finish_interrupted_swaps(directory, now_ms)
         bases = sorted(int(p.name[:-4]) for p in directory.glob("*.log") if p.name[:-4].isdigit())
         if not bases:
             log._add_segment(Segment.create(directory, log_start_offset, now_ms))
@@ -107,11 +115,33 @@ class PartitionLog:
                     Segment.open(directory, later, now_ms).delete_files()
                 break
         log.epochs.truncate_from(log.next_offset)
+        log.epochs.truncate_from_start(log_start_offset)
         log.log_start_offset = max(log_start_offset, log.segments[0].base_offset)
         log.recovery_point = min(recovery_point, log.next_offset)
         log.high_watermark = log.next_offset
         log.last_flush_ms = now_ms
+        log._load_producer_state()
         return log
+
+    def _load_producer_state(self) -> None:
+        """Rebuilds producer state from the latest snapshot and the batches after it. The
+        aborted-transaction entries of the replayed range are rebuilt along with it."""
+        producers = self.producers
+        producers.delete_snapshots(below=self.log_start_offset, above=self.next_offset)
+        if not producers.load_snapshot(at_most=self.next_offset):
+            producers.truncate()
+        start = max(producers.last_map_offset, self.log_start_offset)
+        for segment in self.segments:
+            kept = [t for t in segment.txn_index.entries if t.last_offset < start]
+            if len(kept) != len(segment.txn_index.entries):
+                segment.txn_index.rewrite(kept)
+        for segment in self.segments[self._segment_index(start) :]:
+            found = segment.find(start)
+            if found is None:
+                continue
+            for position, header in segment.batches(found[0]):
+                marker = read_marker(segment.read(position, header.size), header) if header.is_control else None
+                self._apply_producer_batch(segment, header, marker)
 
     def _add_segment(self, segment: Segment) -> None:
         self.segments.append(segment)
@@ -130,8 +160,9 @@ class PartitionLog:
 
     @property
     def last_stable_offset(self) -> int:
-        """No transaction is open yet: every committed record is stable."""
-        return self.high_watermark
+        """Where read_committed consumers stop: the first offset of the oldest open transaction."""
+        first_unstable = self.producers.first_unstable_offset
+        return self.high_watermark if first_unstable is None else min(first_unstable, self.high_watermark)
 
     @property
     def size(self) -> int:
@@ -153,6 +184,19 @@ class PartitionLog:
         data = records if isinstance(records, bytearray) else bytearray(records)
         config = self.config
         headers = self._validate(data, now_ms, from_client)
+        if from_client and len(headers) == 1 and headers[0][1].producer_id >= 0:
+            duplicate = self.producers.duplicate(headers[0][1])
+            if duplicate is not None:
+                # A producer retry of a batch already written: answer with its offsets.
+                return AppendResult(duplicate.first_offset, duplicate.last_offset, NO_TIMESTAMP, self.log_start_offset, 0)
+        markers = {pos: read_marker(memoryview(data)[pos : pos + h.size], h) for pos, h in headers if h.is_control}
+        try:
+            self.producers.check([h for _, h in headers], from_client)
+            for pos, h in headers:
+                if markers.get(pos) is not None:
+                    self.producers.check_marker(h.producer_id, h.producer_epoch, markers[pos][1])
+        except ProducerStateError as e:
+            raise LogError(e.code, e.message) from e
         data, headers = self._maybe_recompress(data, headers, from_client)
         log_append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         next_offset = self.next_offset
@@ -168,7 +212,11 @@ class PartitionLog:
             count += header.records_count
             next_offset = header.next_offset
         self._maybe_roll(len(data), stamped, now_ms)
-        position = self.active.append(data, stamped, config.index_interval_bytes)
+        active = self.active
+        position = active.append(data, stamped, config.index_interval_bytes)
+        self.epochs.assign(self.leader_epoch, stamped[0][1].base_offset)
+        for pos, header in stamped:
+            self._apply_producer_batch(active, header, markers.get(pos))
         self.unflushed_messages += count
         return AppendResult(
             base_offset=stamped[0][1].base_offset,
@@ -178,6 +226,13 @@ class PartitionLog:
             records_count=count,
             batches=[(position + pos, h) for pos, h in stamped],
         )
+
+    def _apply_producer_batch(self, segment: Segment, header: BatchHeader, marker: tuple[bool, int] | None) -> None:
+        completed = self.producers.apply(header, marker)
+        if completed is not None and completed.aborted:
+            first_unstable = self.producers.first_unstable_offset
+            last_stable = completed.last_offset + 1 if first_unstable is None else first_unstable
+            segment.txn_index.append(AbortedTxn(completed.producer_id, completed.first_offset, completed.last_offset, last_stable))
 
     def _validate(self, data: bytearray, now_ms: int, from_client: bool) -> list[tuple[int, BatchHeader]]:
         config = self.config
@@ -287,6 +342,7 @@ class PartitionLog:
         self.recovery_point = max(self.recovery_point, previous.next_offset)
         segment = Segment.create(self.directory, previous.next_offset, now_ms)
         self._add_segment(segment)
+        self.producers.take_snapshot()
         return segment
 
     # Durability
@@ -352,6 +408,15 @@ class PartitionLog:
                     return
                 yield header, segment.read(position, header.size)
 
+    def aborted_transactions(self, start: int, upper_bound: int) -> list[AbortedTxn]:
+        """Aborted transactions with data in [start, upper_bound), for read_committed fetches."""
+        return [
+            txn
+            for segment in self.segments[self._segment_index(start) :]
+            if segment.base_offset < upper_bound
+            for txn in segment.txn_index.overlapping(start, upper_bound)
+        ]
+
     def offset_for_timestamp(self, timestamp: int, upper_bound: int) -> tuple[int, int] | None:
         """(timestamp, offset) of the first record at or after timestamp, below upper_bound."""
         for segment in self.segments:
@@ -396,18 +461,24 @@ class PartitionLog:
                 ErrorCode.offset_out_of_range,
                 f"Cannot delete records before offset {offset}, beyond the high watermark {self.high_watermark}",
             )
-        self.log_start_offset = max(self.log_start_offset, offset)
+        self._move_log_start_offset(offset)
         return self.log_start_offset
+
+    def _move_log_start_offset(self, offset: int) -> None:
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self.epochs.truncate_from_start(offset)
 
     def expired_segments(self, now_ms: int) -> list[Segment]:
         """The oldest segments that Kafka's retention would delete now: those wholly below
         the log start offset and, with cleanup.policy=delete, those past retention.ms or
-        beyond retention.bytes. Only data below the high watermark may go."""
+        beyond retention.bytes. Only data below the high watermark may go, and never an
+        empty last segment (an empty segment the cleaner left in the middle may go)."""
         config = self.config
         uppers = [s.base_offset for s in self.segments[1:]] + [self.next_offset]
         deletable = [
-            (segment, upper) for segment, upper in zip(self.segments, uppers)
-            if segment.size and upper <= self.high_watermark
+            (segment, upper) for i, (segment, upper) in enumerate(zip(self.segments, uppers))
+            if upper <= self.high_watermark and (segment.size or i + 1 < len(self.segments))
         ]
 
         def prefix(keep_going: Callable[[Segment, int], bool]) -> int:
@@ -446,7 +517,32 @@ class PartitionLog:
             segment.retire()
             self.retired.append((now_ms + self.config.file_delete_delay_ms, segment))
         self._bases = [s.base_offset for s in self.segments]
-        self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+        self._move_log_start_offset(self.segments[0].base_offset)
+
+    def replace_segments(self, replacements: list[tuple[Segment, list[Segment]]], now_ms: int) -> None:
+        """Swaps cleaned segments (files suffixed `.cleaned`) in for the consecutive
+        segments each was made from, as Kafka's replaceSegments: the new files become
+        `.swap`, the old segments are retired as `delete_segments` retires them, and
+        only then do the new files take the live names. open() completes or drops
+        whatever a crash interrupts."""
+        for new, _ in replacements:
+            new.change_suffix(SWAP_SUFFIX)
+        _fsync_directory(self.directory)
+        segments = list(self.segments)
+        due = now_ms + self.config.file_delete_delay_ms
+        for new, old in replacements:
+            first = segments.index(old[0])
+            segments[first : first + len(old)] = [new]
+            for segment in old:
+                segment.retire()
+                self.retired.append((due, segment))
+        for new, _ in replacements:
+            new.change_suffix("")
+        _fsync_directory(self.directory)
+        # Bases first: flush() in a worker reads segments, then bases, and a stale list
+        # with fresh bases only makes it fsync more.
+        self._bases = [s.base_offset for s in segments]
+        self.segments = segments
 
     def remove_retired(self, now_ms: int, force: bool = False) -> None:
         keep = []
@@ -460,9 +556,15 @@ class PartitionLog:
     # Lifecycle
 
     def close(self) -> None:
+        """Flushes what is not durable yet, snapshots producer state, and closes the files."""
         self.remove_retired(0, force=True)
+        if self.next_offset > self.log_start_offset:
+            self.producers.take_snapshot()
+        for segment in self.segments[self._segment_index(self.recovery_point) :]:
+            os.fsync(segment.fd)
         for segment in self.segments:
-            segment.flush()
+            segment.index.write()
+            segment.time_index.write()
             segment.close()
 
     def delete(self) -> None:
@@ -471,3 +573,54 @@ class PartitionLog:
         for leftover in self.directory.iterdir():
             leftover.unlink()
         self.directory.rmdir()
+
+
+def _offset_of(path: Path) -> int | None:
+    """The base offset a segment file's name starts with, or None for other files."""
+    prefix = path.name[:20]
+    return int(prefix) if prefix.isdigit() and path.name[20:21] == "." else None
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _finish_interrupted_swaps(directory: Path, now_ms: int) -> None:
+    """Recovers from a crash during a clean, as Kafka's LogLoader: `.cleaned` files are an
+    unfinished clean and go, and with them any `.swap` file at or above the lowest of
+    them (a set of swaps that never got whole). Each remaining `.swap` log is finished
+    work: the segment files within the offsets it holds are deleted, then every `.swap`
+    file takes its live name. Kafka deletes over one span from the lowest swap to the
+    highest; each swap's own span is used here, which never takes a segment that lies
+    between two swaps."""
+    cleaned = list(directory.glob("*" + CLEANED_SUFFIX))
+    lowest_cleaned = min((_offset_of(p) for p in cleaned if _offset_of(p) is not None), default=None)
+    for path in cleaned:
+        path.unlink()
+    swaps = []
+    for path in directory.glob("*" + SWAP_SUFFIX):
+        offset = _offset_of(path)
+        if offset is None or (lowest_cleaned is not None and offset >= lowest_cleaned):
+            path.unlink()
+        else:
+            swaps.append(path)
+    for path in swaps:
+        if not path.name.endswith(".log" + SWAP_SUFFIX):
+            continue
+        base = _offset_of(path)
+        assert base is not None
+        swapped = Segment.open(directory, base, now_ms, SWAP_SUFFIX)
+        end = base
+        for _, header in swapped.batches():
+            end = header.next_offset
+        swapped.close()
+        for other in directory.iterdir():
+            offset = _offset_of(other)
+            if offset is not None and base <= offset < end and not other.name.endswith(SWAP_SUFFIX):
+                other.unlink()
+    for path in swaps:
+        path.rename(path.with_name(path.name[: -len(SWAP_SUFFIX)]))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, crc_ok, read_header
 from .index import OffsetIndex, TimeIndex
+from .transaction_index import TransactionIndex
 
 _READ_CHUNK = 64 * 1024
 
@@ -17,9 +18,12 @@ def segment_name(base_offset: int, suffix: str) -> str:
 
 
 class Segment:
-    def __init__(self, directory: Path, base_offset: int, fd: int, size: int) -> None:
+    def __init__(self, directory: Path, base_offset: int, fd: int, size: int, suffix: str = "") -> None:
         self.directory = directory
         self.base_offset = base_offset
+        # After each file name: "" for a live segment, or a stage of the cleaner's swap
+        # (`.cleaned`, `.swap`) or of deletion (`.deleted`).
+        self.suffix = suffix
         self.fd = fd
         self.size = size
         self.next_offset = base_offset
@@ -29,28 +33,32 @@ class Segment:
         self.rolling_timestamp: int | None = None
         self.created_ms = 0
         self.bytes_since_index_entry = 0
-        self.deleted = False
-        self.index = OffsetIndex(directory / segment_name(base_offset, ".index"), base_offset)
-        self.time_index = TimeIndex(directory / segment_name(base_offset, ".timeindex"), base_offset)
+        self.index = OffsetIndex(self._path(".index", suffix), base_offset)
+        self.time_index = TimeIndex(self._path(".timeindex", suffix), base_offset)
+        self.txn_index = TransactionIndex(self._path(".txnindex", suffix))
+
+    def _path(self, kind: str, suffix: str) -> Path:
+        return self.directory / (segment_name(self.base_offset, kind) + suffix)
 
     @property
     def log_path(self) -> Path:
-        return self.directory / segment_name(self.base_offset, ".log")
+        return self._path(".log", self.suffix)
 
     @classmethod
-    def create(cls, directory: Path, base_offset: int, now_ms: int) -> "Segment":
-        path = directory / segment_name(base_offset, ".log")
+    def create(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> "Segment":
+        path = directory / (segment_name(base_offset, ".log") + suffix)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        segment = cls(directory, base_offset, fd, 0)
+        segment = cls(directory, base_offset, fd, 0, suffix)
         segment.created_ms = now_ms
         return segment
 
     @classmethod
-    def open(cls, directory: Path, base_offset: int, now_ms: int) -> "Segment":
-        path = directory / segment_name(base_offset, ".log")
+    def open(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> "Segment":
+        path = directory / (segment_name(base_offset, ".log") + suffix)
         fd = os.open(path, os.O_RDWR)
-        segment = cls(directory, base_offset, fd, os.fstat(fd).st_size)
+        segment = cls(directory, base_offset, fd, os.fstat(fd).st_size, suffix)
         segment.created_ms = now_ms
+        segment.txn_index.load()
         return segment
 
     # Writing
@@ -179,12 +187,25 @@ class Segment:
             return self.max_timestamp
         return int(os.fstat(self.fd).st_mtime * 1000)
 
+    def change_suffix(self, suffix: str) -> None:
+        """Renames the segment's files (those that exist) to end in `suffix` instead."""
+        for kind, current in self._files():
+            if current.exists():
+                current.rename(self._path(kind, suffix))
+        self.suffix = suffix
+        self.index.path = self._path(".index", suffix)
+        self.time_index.path = self._path(".timeindex", suffix)
+        self.txn_index.path = self._path(".txnindex", suffix)
+
+    def _files(self) -> tuple[tuple[str, Path], ...]:
+        return (
+            (".log", self.log_path), (".index", self.index.path),
+            (".timeindex", self.time_index.path), (".txnindex", self.txn_index.path),
+        )
+
     def retire(self) -> None:
         """Renames the files to `.deleted`: gone from the log, still readable through the open fd."""
-        for path in (self.log_path, self.index.path, self.time_index.path):
-            if path.exists():
-                path.rename(path.with_name(path.name + ".deleted"))
-        self.deleted = True
+        self.change_suffix(".deleted")
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -193,6 +214,5 @@ class Segment:
 
     def delete_files(self) -> None:
         self.close()
-        suffix = ".deleted" if self.deleted else ""
-        for path in (self.log_path, self.index.path, self.time_index.path):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        for _, path in self._files():
+            path.unlink(missing_ok=True)

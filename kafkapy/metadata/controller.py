@@ -70,6 +70,15 @@ class TopicResult:
     configs: dict[str, object] = field(default_factory=dict)
 
 
+class Refused(Exception):
+    """One item of a request refused with a Kafka error."""
+
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
 class Controller:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
@@ -158,14 +167,18 @@ class Controller:
         return TopicResult(name, ErrorCode.none, None, topic_id, len(assignment), factor, configs), records
 
     @staticmethod
-    def partition_records(topic_id: uuid.UUID, assignment: Mapping[int, Sequence[int]]) -> list[PartitionRecord]:
-        return [
-            PartitionRecord(
-                partition_id=p, topic_id=topic_id, replicas=tuple(replicas), isr=tuple(replicas),
-                leader=replicas[0], leader_epoch=0, partition_epoch=0,
-            )
-            for p, replicas in sorted(assignment.items())
-        ]
+    def partition_records(
+        topic_id: uuid.UUID, assignment: Mapping[int, Sequence[int]], fenced: frozenset[int] = frozenset()
+    ) -> list[PartitionRecord]:
+        """New partitions: the unfenced replicas are the ISR, the first of them the leader."""
+        records = []
+        for p, replicas in sorted(assignment.items()):
+            isr = tuple(r for r in replicas if r not in fenced)
+            records.append(PartitionRecord(
+                partition_id=p, topic_id=topic_id, replicas=tuple(replicas), isr=isr,
+                leader=isr[0], leader_epoch=0, partition_epoch=0,
+            ))
+        return records
 
     def create_partitions(
         self, image: MetadataImage, requests: Sequence[tuple[str, int, Sequence[Sequence[int]] | None]], validate_only: bool
@@ -174,46 +187,74 @@ class Controller:
         results: list[TopicResult] = []
         records: list[Any] = []
         names = [name for name, _, _ in requests]
-        brokers = sorted(b.node_id for b in image.brokers.values() if not b.fenced)
+        # As Kafka's ControllerApis: one invalid_request per duplicated name, and none of its requests done.
+        results += [TopicResult(n, ErrorCode.invalid_request, "Duplicate topic name.") for n in dict.fromkeys(names) if names.count(n) > 1]
         for name, count, assignments in requests:
-            topic = image.topics.get(name)
             if names.count(name) > 1:
-                results.append(TopicResult(name, ErrorCode.invalid_request, "Duplicate topic name."))
                 continue
-            if topic is None:
-                results.append(TopicResult(name, ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist."))
+            try:
+                result, new_records = self._create_partitions_of(image, name, count, assignments)
+            except Refused as e:
+                results.append(TopicResult(name, e.error, e.message))
                 continue
-            current = len(topic.partitions)
-            if count < current:
-                results.append(TopicResult(name, ErrorCode.invalid_partitions,
-                                           f"Topic currently has {current} partitions, which is higher than the requested {count}."))
-                continue
-            if count == current:
-                results.append(TopicResult(name, ErrorCode.invalid_partitions, f"Topic already has {current} partitions."))
-                continue
-            added = count - current
-            factor = len(topic.partitions[0].replicas)
-            if assignments is not None:
-                if len(assignments) != added:
-                    results.append(TopicResult(name, ErrorCode.invalid_replica_assignment,
-                                               f"Attempted to add {added} additional partitions, but only {len(assignments)} assignments were supplied."))
-                    continue
-                bad = [r for a in assignments for r in a if r not in brokers]
-                if bad or any(len(set(a)) != len(a) or not a for a in assignments):
-                    results.append(TopicResult(name, ErrorCode.invalid_replica_assignment,
-                                               f"The manual partition assignment includes unknown or duplicate brokers: {bad}"))
-                    continue
-                new = {current + i: list(a) for i, a in enumerate(assignments)}
-            else:
-                if factor > len(brokers):
-                    results.append(TopicResult(name, ErrorCode.invalid_replication_factor,
-                                               f"Unable to replicate the partition {factor} time(s): only {len(brokers)} broker(s) are registered."))
-                    continue
-                new = {p: [brokers[(p + i) % len(brokers)] for i in range(factor)] for p in range(current, count)}
-            results.append(TopicResult(name, topic_id=topic.topic_id, num_partitions=count, replication_factor=factor))
+            results.append(result)
             if not validate_only:
-                records.extend(self.partition_records(topic.topic_id, new))
+                records.extend(new_records)
         return results, records
+
+    def _create_partitions_of(
+        self, image: MetadataImage, name: str, count: int, assignments: Sequence[Sequence[int]] | None
+    ) -> tuple[TopicResult, list[PartitionRecord]]:
+        topic = image.topics.get(name)
+        if topic is None:
+            raise Refused(ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist.")
+        current = len(topic.partitions)
+        if count == current:
+            raise Refused(ErrorCode.invalid_partitions, f"Topic already has {current} partition(s).")
+        if count < current:
+            raise Refused(ErrorCode.invalid_partitions,
+                          f"The topic {name} currently has {current} partition(s); {count} would not be an increase.")
+        added = count - current
+        factor = len(topic.partitions[0].replicas)
+        if assignments is not None:
+            if len(assignments) != added:
+                raise Refused(ErrorCode.invalid_replica_assignment,
+                              f"Attempted to add {added} additional partition(s), but only {len(assignments)} assignment(s) were specified.")
+            for i, replicas in enumerate(assignments):
+                self._check_manual_assignment(image, current + i, replicas, factor)
+            new = {current + i: list(a) for i, a in enumerate(assignments)}
+        else:
+            brokers = sorted(b.node_id for b in image.brokers.values() if not b.fenced)
+            if factor > len(brokers):
+                raise Refused(ErrorCode.invalid_replication_factor,
+                              f"The target replication factor of {factor} cannot be reached because only {len(brokers)} broker(s) are registered.")
+            new = {p: [brokers[(p + i) % len(brokers)] for i in range(factor)] for p in range(current, count)}
+        result = TopicResult(name, topic_id=topic.topic_id, num_partitions=count, replication_factor=factor)
+        fenced = frozenset(b.node_id for b in image.brokers.values() if b.fenced)
+        return result, self.partition_records(topic.topic_id, new, fenced)
+
+    @staticmethod
+    def _check_manual_assignment(image: MetadataImage, partition: int, replicas: Sequence[int], factor: int) -> None:
+        """Kafka's validateManualPartitionAssignment, for partitions added to a topic."""
+        if not replicas:
+            raise Refused(ErrorCode.invalid_replica_assignment, "The manual partition assignment includes an empty replica list.")
+        previous = None
+        for broker in sorted(replicas):
+            if broker not in image.brokers:
+                raise Refused(ErrorCode.invalid_replica_assignment,
+                              f"The manual partition assignment includes broker {broker}, but no such broker is registered.")
+            if broker == previous:
+                raise Refused(ErrorCode.invalid_replica_assignment,
+                              f"The manual partition assignment includes the broker {broker} more than once.")
+            previous = broker
+        if len(replicas) != factor:
+            raise Refused(ErrorCode.invalid_replica_assignment,
+                          f"The manual partition assignment includes a partition with {len(replicas)} replica(s), but this is "
+                          f"not consistent with previous partitions, which have {factor} replica(s).")
+        if all(image.brokers[b].fenced for b in replicas):
+            raise Refused(ErrorCode.invalid_replica_assignment,
+                          f"All brokers specified in the manual partition assignment for partition {partition} "
+                          "are fenced or in controlled shutdown.")
 
     def delete_topics(
         self, image: MetadataImage, names: Sequence[str], ids: Sequence[uuid.UUID]
@@ -288,39 +329,67 @@ class ConfigResult:
     message: str | None = None
 
 
-class ConfigChangeError(Exception):
-    def __init__(self, error: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.error = error
-        self.message = message
-
-
-def _apply_ops(current: Mapping[str, str], ops: Sequence[ConfigOp], defs: Mapping[str, Any], kind: str) -> dict[str, str | None]:
-    """The new value (None: removed) of each config the ops touch, validated."""
+def _apply_ops(current: Mapping[str, str], ops: Sequence[ConfigOp], defs: Mapping[str, Any], not_a_list: str) -> dict[str, str | None]:
+    """The new value (None: removed) of each config the ops touch, not yet validated.
+    APPEND and SUBTRACT work on a list config's items, starting from its default when
+    it is not set; on any other config they are refused with `not_a_list`."""
     changed: dict[str, str | None] = {}
     for op in ops:
-        d = defs.get(op.name)
-        if d is None:
-            raise ConfigChangeError(ErrorCode.invalid_config, f"Unknown {kind} config name: {op.name}")
         if op.op == DELETE:
             changed[op.name] = None
-            continue
-        if op.op in (APPEND, SUBTRACT):
-            if d.type is not ConfigType.LIST:
-                verb = "append" if op.op == APPEND else "subtract"
-                raise ConfigChangeError(ErrorCode.invalid_config, f"Config value {verb} is not allowed for config key: {op.name}")
+        elif op.op in (APPEND, SUBTRACT):
+            d = defs.get(op.name)
+            if d is None or d.type is not ConfigType.LIST:
+                verb = "APPEND" if op.op == APPEND else "SUBTRACT"
+                raise Refused(ErrorCode.invalid_config, not_a_list.format(op=verb, lower=verb.lower(), key=op.name))
             old = current.get(op.name)
             old_items = [x for x in (old.split(",") if old is not None else list(d.default or [])) if x]
             given = [x for x in (op.value or "").split(",") if x]
             items = old_items + [x for x in given if x not in old_items] if op.op == APPEND else [x for x in old_items if x not in given]
-            value = ",".join(items)
+            changed[op.name] = ",".join(items)
         else:
-            value = op.value or ""
-        try:
-            d.parse(value)
-        except ConfigError as e:
-            raise ConfigChangeError(ErrorCode.invalid_config, str(e)) from e
-        changed[op.name] = value
+            changed[op.name] = op.value or ""
+    return changed
+
+
+def _topic_changes(image: MetadataImage, name: str, ops: Sequence[ConfigOp], current: Mapping[str, str]) -> dict[str, str | None]:
+    """As Kafka's controller: the name, then the ops, then the resulting values, and
+    only then whether the topic exists. Only values that change make records."""
+    if not name:
+        raise Refused(ErrorCode.invalid_request, "Default topic resources are not allowed.")
+    problem = topic_name_error(name)
+    if problem:
+        raise Refused(ErrorCode.invalid_topic_exception, problem)
+    changed = _apply_ops(current, ops, TOPIC_CONFIGS, "Can't {op} to key {key} because its type is not LIST.")
+    try:
+        parse_topic_configs({n: v for n, v in changed.items() if v is not None})
+    except ConfigError as e:
+        raise Refused(ErrorCode.invalid_config, str(e)) from e
+    if name not in image.topics:
+        raise Refused(ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist.")
+    return {n: v for n, v in changed.items() if current.get(n) != v}
+
+
+def _broker_changes(name: str, ops: Sequence[ConfigOp], current: Mapping[str, str]) -> dict[str, str | None]:
+    """As Kafka's broker and controller checks. Unlike Kafka, which keeps any name, an
+    unknown broker config is refused. Every op makes a record, changed or not, so that
+    brokers reload (KAFKA-14136)."""
+    if name and not name.isdigit():
+        raise Refused(ErrorCode.invalid_request, "Unable to parse broker name as a base 10 number.")
+    changed = _apply_ops(current, ops, BROKER_CONFIGS, "Config value {lower} is not allowed for config key: {key}")
+    kept = {n: v for n, v in changed.items() if v is not None}
+    unknown = [n for n in kept if n not in BROKER_CONFIGS]
+    if unknown:
+        raise Refused(ErrorCode.invalid_config, f"Unknown broker config name: {unknown[0]}")
+    static = [n for n in kept if BROKER_CONFIGS[n].read_only]
+    if static:
+        raise Refused(ErrorCode.invalid_request, f"Cannot update these configs dynamically: Set({', '.join(static)})")
+    try:
+        for n, v in kept.items():
+            BROKER_CONFIGS[n].parse(v)
+    except ConfigError as e:
+        # Kafka reports a broker config it cannot apply as invalid_request (KAFKA-13609).
+        raise Refused(ErrorCode.invalid_request, str(e)) from e
     return changed
 
 
@@ -334,39 +403,28 @@ def alter_configs_records(
     for change in changes:
         result = ConfigResult(change.resource_type, change.resource_name)
         results.append(result)
+        current = image.configs.get((change.resource_type, change.resource_name), {})
         try:
             if seen.count((change.resource_type, change.resource_name)) > 1:
-                raise ConfigChangeError(ErrorCode.invalid_request, "Each resource must appear at most once.")
+                raise Refused(ErrorCode.invalid_request, "Each resource must appear at most once.")
             names = [op.name for op in change.ops]
             if len(set(names)) != len(names):
-                raise ConfigChangeError(ErrorCode.invalid_request, "Error due to duplicate config keys")
+                raise Refused(ErrorCode.invalid_request, "Error due to duplicate config keys")
             nulls = [op.name for op in change.ops if op.op != DELETE and op.value is None]
             if nulls:
-                raise ConfigChangeError(ErrorCode.invalid_request, "Null value not supported for : " + ", ".join(nulls))
+                raise Refused(ErrorCode.invalid_request, "Null value not supported for : " + ", ".join(nulls))
             if change.resource_type == RESOURCE_TOPIC:
-                if change.resource_name not in image.topics:
-                    raise ConfigChangeError(ErrorCode.unknown_topic_or_partition, f"The topic '{change.resource_name}' does not exist.")
-                defs: Mapping[str, Any] = TOPIC_CONFIGS
-                kind = "topic"
+                changed = _topic_changes(image, change.resource_name, change.ops, current)
             elif change.resource_type == RESOURCE_BROKER:
-                if change.resource_name and not change.resource_name.isdigit():
-                    raise ConfigChangeError(ErrorCode.invalid_request, "Unable to parse broker name as a base 10 number.")
-                static = [op.name for op in change.ops if op.name in BROKER_CONFIGS and BROKER_CONFIGS[op.name].read_only]
-                if static:
-                    raise ConfigChangeError(ErrorCode.invalid_config, f"Cannot update these configs dynamically: Set({', '.join(static)})")
-                defs = BROKER_CONFIGS
-                kind = "broker"
+                changed = _broker_changes(change.resource_name, change.ops, current)
             else:
-                raise ConfigChangeError(ErrorCode.invalid_request, f"Unsupported resource type {change.resource_type}")
-            current = image.configs.get((change.resource_type, change.resource_name), {})
-            changed = _apply_ops(current, change.ops, defs, kind)
-        except ConfigChangeError as e:
+                raise Refused(ErrorCode.invalid_request, f"Unsupported resource type {change.resource_type}")
+        except Refused as e:
             result.error, result.message = e.error, e.message
             continue
         if not validate_only:
             records.extend(
                 ConfigRecord(resource_type=change.resource_type, resource_name=change.resource_name, name=n, value=v)
                 for n, v in changed.items()
-                if current.get(n) != v
             )
     return results, records

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig, ConfigError
@@ -22,6 +23,7 @@ from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers.group_runtime import OFFSETS_TOPIC, GroupRuntime
 from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
+from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
 from ..metadata.controller import Controller
@@ -169,6 +171,8 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
+                if self.config.bool("log.cleaner.enable"):
+                    tg.start_soon(self._clean_logs)
                 for runtime in (self.broker.groups, self.broker.transactions):
                     await runtime.apply(runtime.coordinator.loaded())
                     tg.start_soon(runtime.run_timers)
@@ -220,11 +224,38 @@ class BrokerServer:
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
                     log.info("Retention deleted %d segment(s)", deleted)
+                self._logs.expire_producers(self.clock.wall_ms(), self.config.int("producer.id.expiration.ms"))
                 last_retention = now
             self._logs.remove_deleted(self.clock.wall_ms())
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+
+    async def _clean_logs(self) -> None:
+        """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.
+        The heavy part runs in a worker thread; the swap happens on the event loop."""
+        assert self._logs is not None
+        logs, clock = self._logs, self.clock
+        cleaner = LogCleaner(producer_id_expiration_ms=self.config.int("producer.id.expiration.ms"))
+        backoff_s = self.config.int("log.cleaner.backoff.ms") / 1000
+        while True:
+            picked = logs.grab_filthiest_compacted_log(clock.wall_ms())
+            if picked is None:
+                await anyio.sleep(backoff_s)
+                continue
+            tp, target = picked
+            end: int | None = None
+            try:
+                # Shielded: a stop waits for the files being written rather than leaking them.
+                with anyio.CancelScope(shield=True):
+                    plan = await anyio.to_thread.run_sync(cleaner.prepare, target, clock.wall_ms())
+                if self._stop.is_set():
+                    cleaner.abort(plan)
+                else:
+                    end = cleaner.commit(plan, clock.wall_ms())
+            except Exception:
+                log.exception("Cleaning %s failed; it will not be cleaned again until a restart", tp)
+            logs.done_cleaning(tp, target.log, end)
 
     async def _shutdown(self, tg: anyio.abc.TaskGroup) -> None:
         assert self.broker is not None

@@ -299,6 +299,16 @@ def encode_control_batch(
     )
 
 
+def read_marker(batch: bytes | bytearray | memoryview, header: BatchHeader) -> tuple[bool, int] | None:
+    """(aborted, coordinator epoch) of a control batch, or None if it holds no record
+    (the cleaner empties markers whose transaction is gone)."""
+    records = decode_records(batch, header)
+    if not records:
+        return None
+    _, coordinator_epoch = _CONTROL_VALUE.unpack_from(records[0].value or b"\0" * 6)
+    return control_marker(records[0]) == CONTROL_ABORT, coordinator_epoch
+
+
 def control_marker(record: Record) -> int:
     """CONTROL_ABORT or CONTROL_COMMIT of a control record."""
     _, marker = _CONTROL_KEY.unpack_from(record.key or b"\0\0\0\0")
