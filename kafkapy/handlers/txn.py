@@ -84,3 +84,31 @@ async def handle_describe_transactions(broker: Broker, ctx: RequestContext, requ
 @api(66, 0, 2)
 async def handle_list_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     return broker.transactions.coordinator.list_transactions(ctx.api_version, request)
+
+
+def _producers_of(broker: Broker, topic: str, index: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"partition_index": index, "error_code": ErrorCode.none, "error_message": None, "active_producers": []}
+    topic_image = broker.image.topics.get(topic)
+    if topic_image is None or index not in topic_image.partitions:
+        return {**result, "error_code": ErrorCode.unknown_topic_or_partition}
+    log = broker.replicas.get(topic, index)
+    if log is None or topic_image.partitions[index].leader != broker.node_id:
+        return {**result, "error_code": ErrorCode.not_leader_or_follower}
+    result["active_producers"] = [
+        {
+            "producer_id": p.producer_id, "producer_epoch": p.epoch, "last_sequence": p.last_seq,
+            "last_timestamp": p.last_timestamp, "coordinator_epoch": p.coordinator_epoch,
+            "current_txn_start_offset": -1 if p.current_txn_first_offset is None else p.current_txn_first_offset,
+        }
+        for p in log.producers.producers.values()
+    ]
+    return result
+
+
+@api(61, 0, 0)
+async def handle_describe_producers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    topics = [
+        {"name": t.name, "partitions": [_producers_of(broker, t.name, p) for p in t.partition_indexes]}
+        for t in request.topics
+    ]
+    return {"throttle_time": 0, "topics": topics}
