@@ -269,6 +269,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("transaction.state.log.min.isr", I, 2, "min.insync.replicas of __transaction_state.", at_least(1), read_only=True),
         ConfigDef("transaction.state.log.segment.bytes", I, 104_857_600, "Segment size of __transaction_state.", at_least(1), read_only=True),
         ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", I, 10_000, "How often timed-out transactions are looked for.", at_least(1), read_only=True),
+        ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
+        ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         ConfigDef("producer.id.expiration.ms", I, 86_400_000, "How long an idle producer id's state is kept.", at_least(1)),
     ]
 )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from ..wire.build import build
+import anyio
+
+from ..wire.build import build, error_response
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
 from . import (  # noqa: F401  (each module registers its handler)
     api_versions,
@@ -53,7 +55,16 @@ async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -
         raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
     header, request = decode_request(frame, api_key, version)
     ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host)
-    answer = await handler.handle(broker, ctx, request)
-    if answer is None:
-        return None
-    return encode_response(correlation_id, build(response_type(api_key, version), answer))
+    faults = broker.faults
+    if delay := faults.latency_ms(api_key):
+        await anyio.sleep(delay / 1000)
+    if error := faults.request_error(api_key):
+        response = error_response(response_type(api_key, version), error)
+    else:
+        answer = await handler.handle(broker, ctx, request)
+        if answer is None:
+            return None
+        response = build(response_type(api_key, version), answer)
+    if faults.drop_connection(api_key):
+        raise CloseConnection(f"fault injected: connection dropped after {api_name(api_key)}")
+    return encode_response(correlation_id, response)

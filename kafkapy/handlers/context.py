@@ -12,6 +12,7 @@ from ..config import BrokerConfig
 from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
+from .faults import Faults
 from .group_runtime import GroupRuntime
 from .replicas import ReplicaManager
 from .txn_runtime import TransactionRuntime
@@ -33,6 +34,7 @@ class Broker:
     producer_ids: ProducerIdManager
     groups: GroupRuntime
     transactions: TransactionRuntime
+    faults: Faults
     stopping: anyio.Event = field(default_factory=anyio.Event)
 
     @property

@@ -140,6 +140,10 @@ class CoordinatorRuntime:
             token.set(response)
         self._timers_changed.set()
 
+    def wake(self) -> None:
+        """Makes the timer loop look at the coordinator's deadlines again (the clock moved)."""
+        self._timers_changed.set()
+
     async def run_timers(self) -> None:
         """Fires the coordinator's timers when they are due, for as long as the broker runs."""
         clock = self.replicas.clock

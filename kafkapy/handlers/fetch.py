@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition
@@ -43,6 +45,8 @@ def read_partition(
     topic_image = broker.image.topics.get(topic)
     if topic_image is None or index not in topic_image.partitions:
         return partition_error(index, ErrorCode.unknown_topic_or_partition), 0
+    if fault := broker.faults.partition_error(1, topic, index):
+        return partition_error(index, fault), 0
     partition = topic_image.partitions[index]
     log = broker.replicas.get(topic, index)
     if log is None or partition.leader != broker.node_id:
@@ -92,8 +96,8 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
     isolation = getattr(request, "isolation_level", 0)
     max_bytes = getattr(request, "max_bytes", 2**31 - 1)
     min_bytes = request.min_bytes
-    clock = broker.clock
-    deadline = clock.monotonic_ms() + max(ms(request.max_wait), 0)
+    # Real time, not the broker's clock: a client's wait is real even when the broker's clock is manual.
+    deadline = anyio.current_time() + max(ms(request.max_wait), 0) / 1000
     while True:
         limit = max_bytes
         min_one = True
@@ -111,9 +115,9 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
                 failed = failed or entry["error_code"] != ErrorCode.none
                 entries.append(entry)
             responses.append({"topic": getattr(t, "topic", None), "topic_id": getattr(t, "topic_id", None), "partitions": entries})
-        remaining = deadline - clock.monotonic_ms()
+        remaining = deadline - anyio.current_time()
         if total >= min_bytes or failed or remaining <= 0 or broker.stopping.is_set():
             break
         watched = [TopicPartition(name, p.partition) for name, _, ps in topics if name is not None for p in ps]
-        await broker.replicas.wait_for_append(watched, remaining / 1000)
+        await broker.replicas.wait_for_append(watched, remaining)
     return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": responses, "node_endpoints": []}

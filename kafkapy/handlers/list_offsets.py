@@ -28,6 +28,8 @@ def list_partition(broker: Broker, topic: str, p: Any, isolation: int) -> dict[s
     topic_image = broker.image.topics.get(topic)
     if topic_image is None or index not in topic_image.partitions:
         return partition_result(index, ErrorCode.unknown_topic_or_partition)
+    if fault := broker.faults.partition_error(2, topic, index):
+        return partition_result(index, fault)
     partition = topic_image.partitions[index]
     log = broker.replicas.get(topic, index)
     if log is None or partition.leader != broker.node_id:

@@ -7,8 +7,9 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..metadata.controller import INTERNAL_TOPICS, NewTopic, topic_name_error
-from ..metadata.image import MetadataImage, TopicImage
+from ..metadata.image import MetadataImage, PartitionImage, TopicImage
 from .context import Broker, RequestContext
+from .faults import Faults
 from .registry import api
 
 # Bit fields of AclOperation codes allowed on each resource when no authorizer is set.
@@ -30,23 +31,27 @@ def controller_id(broker: Broker) -> int:
     return broker.node_id
 
 
-def topic_entry(topic: TopicImage, include_operations: bool) -> dict[str, Any]:
+def partition_entry(topic: str, p: PartitionImage, faults: Faults) -> dict[str, Any]:
+    leaderless = faults.leaderless(topic, p.partition_id)
+    return {
+        "error_code": ErrorCode.leader_not_available if leaderless else ErrorCode.none,
+        "partition_index": p.partition_id,
+        "leader_id": -1 if leaderless else p.leader,
+        "leader_epoch": p.leader_epoch,
+        "replica_nodes": p.replicas,
+        "isr_nodes": p.isr,
+        "offline_replicas": (),
+    }
+
+
+def topic_entry(topic: TopicImage, include_operations: bool, faults: Faults) -> dict[str, Any]:
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.topic_id,
         "is_internal": topic.name in INTERNAL_TOPICS,
         "partitions": [
-            {
-                "error_code": ErrorCode.none,
-                "partition_index": p.partition_id,
-                "leader_id": p.leader,
-                "leader_epoch": p.leader_epoch,
-                "replica_nodes": p.replicas,
-                "isr_nodes": p.isr,
-                "offline_replicas": (),
-            }
-            for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id)
+            partition_entry(topic.name, p, faults) for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id)
         ],
         "topic_authorized_operations": TOPIC_OPERATIONS if include_operations else OPERATIONS_NOT_ASKED,
     }
@@ -73,7 +78,7 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
     allow_create = getattr(request, "allow_auto_topic_creation", True) and broker.config.bool("auto.create.topics.enable")
     image = broker.image
     if request.topics is None or (version == 0 and not request.topics):
-        topics = [topic_entry(t, include_ops) for t in image.topics.values()]
+        topics = [topic_entry(t, include_ops, broker.faults) for t in image.topics.values()]
     else:
         wanted: list[tuple[str | None, Any]] = [(t.name, getattr(t, "topic_id", None)) for t in request.topics]
         missing = [
@@ -88,11 +93,11 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
         for name, topic_id in wanted:
             if name is None:
                 topic = image.topic_by_id(topic_id)
-                topics.append(topic_entry(topic, include_ops) if topic else error_entry(None, ErrorCode.unknown_topic_id, topic_id))
+                topics.append(topic_entry(topic, include_ops, broker.faults) if topic else error_entry(None, ErrorCode.unknown_topic_id, topic_id))
             elif topic_name_error(name):
                 topics.append(error_entry(name, ErrorCode.invalid_topic_exception))
             elif name in image.topics:
-                topics.append(topic_entry(image.topics[name], include_ops))
+                topics.append(topic_entry(image.topics[name], include_ops, broker.faults))
             else:
                 topics.append(error_entry(name, failures.get(name, ErrorCode.unknown_topic_or_partition)))
     return {

@@ -46,6 +46,8 @@ async def produce_partition(broker: Broker, ctx: RequestContext, topic: str | No
         return partition_error(index, ErrorCode.unknown_topic_or_partition)
     if topic in INTERNAL_TOPICS:
         return partition_error(index, ErrorCode.invalid_topic_exception, f"Cannot append to internal topic {topic}")
+    if fault := broker.faults.partition_error(0, topic, index):
+        return partition_error(index, fault)
     problem = request_records_error(ctx.api_version, records)
     if problem:
         return partition_error(index, *problem)

@@ -21,6 +21,7 @@ from ..handlers import Broker
 from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers.group_runtime import OFFSETS_TOPIC, GroupRuntime
+from ..handlers.faults import Faults
 from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..log.cleaner import LogCleaner
@@ -79,9 +80,10 @@ def load_meta_properties(dirs: list[Path], node_id: int) -> str:
 
 
 class BrokerServer:
-    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None, faults: Faults | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self.faults = faults or Faults(self.clock.monotonic_ms)
         self.listeners = parse_listeners(config.get("listeners"))  # type: ignore[arg-type]
         self.advertised = parse_listeners(config.get("advertised.listeners"))  # type: ignore[arg-type]
         self.bound: list[Listener] = []
@@ -135,7 +137,7 @@ class BrokerServer:
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
             metadata=metadata, controller=controller, replicas=replicas,
-            producer_ids=producer_ids, groups=groups, transactions=transactions,
+            producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
         )
 
     def _bind(self) -> None:

@@ -25,7 +25,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..clock import Clock
 from ..config import BROKER_CONFIGS, BrokerConfig
-from ..server import BrokerServer
+from ..handlers.faults import Faults
+from ..server import Supervisor
 
 
 def _config(data_dir: Path, overrides: Mapping[str, object]) -> BrokerConfig:
@@ -42,12 +43,24 @@ class _Base:
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) if data_dir is None else Path(data_dir)
         self.clock = clock
         self.config = _config(self.data_dir, overrides)
-        self.server: BrokerServer | None = None
+        self.supervisor: Supervisor | None = None
 
     @property
     def port(self) -> int:
-        assert self.server is not None, "the broker is not running"
-        return self.server.port
+        assert self.supervisor is not None, "the broker is not running"
+        return self.supervisor.port
+
+    @property
+    def faults(self) -> Faults:
+        """Faults to inject: `broker.faults.add("error", api_key=0, error="NOT_LEADER_OR_FOLLOWER", count=2)`."""
+        assert self.supervisor is not None, "the broker is not running"
+        return self.supervisor.faults
+
+    @property
+    def control_url(self) -> str:
+        """The control channel's address (start the broker with kafkapy_control_port=0)."""
+        assert self.supervisor is not None and self.supervisor.control is not None, "the control channel is off"
+        return f"http://127.0.0.1:{self.supervisor.control.port}"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -71,9 +84,9 @@ class Broker(_Base):
         self._portal_cm = start_blocking_portal(backend="asyncio")
         self._portal = self._portal_cm.__enter__()
         # Built on the broker's own event loop, where its events live.
-        self.server = self._portal.call(BrokerServer, self.config, self.clock)
+        self.supervisor = self._portal.call(Supervisor, self.config, self.clock)
         try:
-            self._task, _ = self._portal.start_task(self.server.run)
+            self._task, _ = self._portal.start_task(self.supervisor.run)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             raise
@@ -81,9 +94,9 @@ class Broker(_Base):
 
     def stop(self) -> None:
         """Stops gracefully (requests in flight are answered, logs flushed) and cleans up."""
-        if self._portal is None or self.server is None or self._task is None:
+        if self._portal is None or self.supervisor is None or self._task is None:
             return
-        self._portal.call(self.server.stop)
+        self._portal.call(self.supervisor.stop)
         self._task.result()
         assert self._portal_cm is not None
         self._portal_cm.__exit__(None, None, None)
@@ -91,13 +104,15 @@ class Broker(_Base):
         self._remove_dir()
 
     def restart(self) -> "Broker":
-        """Stops and starts again on the same port, keeping the data."""
-        port = self.port
-        own_dir, self._own_dir = self._own_dir, False
-        self.stop()
-        self._own_dir = own_dir
-        self.config = self.config.with_overrides(listeners=f"PLAINTEXT://127.0.0.1:{port}")
-        return self.start()
+        """Stops gracefully and starts again on the same port, keeping data and faults."""
+        assert self._portal is not None and self.supervisor is not None, "the broker is not running"
+        self._portal.call(self.supervisor.restart)
+        return self
+
+    def advance_clock(self, ms: int) -> None:
+        """Moves the broker's manual clock (Broker(clock=FakeClock())) and lets timers fire."""
+        assert self._portal is not None and self.supervisor is not None, "the broker is not running"
+        self._portal.call(self.supervisor.advance_clock, ms)
 
     def __enter__(self) -> "Broker":
         return self.start()
@@ -114,14 +129,14 @@ class AsyncBroker(_Base):
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> "AsyncBroker":
-        self.server = BrokerServer(self.config, self.clock)
+        self.supervisor = Supervisor(self.config, self.clock)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        await self._tg.start(self.server.run)
+        await self._tg.start(self.supervisor.run)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None and self._tg is not None
-        self.server.stop()
+        assert self.supervisor is not None and self._tg is not None
+        self.supervisor.stop()
         await self._tg.__aexit__(None, None, None)
         self._remove_dir()

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 _READY = re.compile(r"started, listening on \w+://[^:]+:(\d+)")
+_CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+)")
 
 
 class BrokerProcess:
@@ -22,6 +23,7 @@ class BrokerProcess:
         self.overrides = dict(overrides or {})
         self.start_timeout = start_timeout
         self.port = 0
+        self.control_url = ""
         self.process: subprocess.Popen[str] | None = None
         self._output: list[str] = []
         self._lock = threading.Lock()
@@ -53,6 +55,8 @@ class BrokerProcess:
         for line in process.stderr:
             with self._lock:
                 self._output.append(line)
+            if control := _CONTROL.search(line):
+                self.control_url = control.group(1)
             match = _READY.search(line)
             if match and not ready.is_set():
                 self.port = int(match.group(1))

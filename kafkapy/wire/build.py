@@ -118,3 +118,29 @@ def to_dict(entity: Any) -> dict[str, Any]:
             value = [to_dict(v) for v in value]
         out[f.name] = value
     return out
+
+
+def error_response(cls: type, error: ErrorCode) -> Any:
+    """A response entity carrying `error` and nothing else: every required field is
+    empty, zero or -1, as Kafka's generic error responses are."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            continue
+        kind = f.metadata.get("kafka_type", "")
+        nested, is_array = _nested_type(f.type)
+        if is_array:
+            kwargs[f.name] = ()
+        elif nested is not None:
+            kwargs[f.name] = error_response(nested, error)
+        elif kind == "error_code":
+            kwargs[f.name] = error
+        else:
+            kwargs[f.name] = _EMPTY_VALUES.get(kind, -1)
+    return cls(**kwargs)
+
+
+_EMPTY_VALUES: dict[str, Any] = {
+    "string": "", "bytes": b"", "records": b"", "bool": False, "uuid": _ZERO_UUID,
+    "timedelta_i32": datetime.timedelta(0), "timedelta_i64": datetime.timedelta(0), "datetime_i64": None,
+}

@@ -1,0 +1,41 @@
+"""Faults from any language: a broker process with its HTTP control channel on, driven
+here by a child process that knows only HTTP (it could be a Go or Java test).
+
+Run: pytest examples/test_control_channel.py
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+from confluent_kafka import Producer
+
+from kafkapy.testing.process import BrokerProcess
+
+# What a test in another language would do: inject a fault over HTTP.
+INJECT = textwrap.dedent("""
+    import json, sys, urllib.request
+    spec = {"kind": "error", "api_key": 0, "error": "NOT_LEADER_OR_FOLLOWER", "count": 2}
+    request = urllib.request.Request(sys.argv[1] + "/faults", data=json.dumps(spec).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    print(urllib.request.urlopen(request, timeout=10).read().decode())
+""")
+
+
+def test_a_fault_injected_over_http_fires_and_is_reported(tmp_path):
+    with BrokerProcess(tmp_path, {"kafkapy.control.port": 0}) as broker:
+        created = subprocess.run([sys.executable, "-c", INJECT, broker.control_url], capture_output=True, text=True, timeout=30, check=True)
+        fault = json.loads(created.stdout)["fault"]
+        assert fault["error_name"] == "NOT_LEADER_OR_FOLLOWER"
+
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "retry.backoff.ms": 10})
+        delivered = []
+        producer.produce("orders", b"first", on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+        assert producer.flush(30) == 0
+        assert delivered == [(None, 0)]  # retried past the two injected errors
+
+        with urllib.request.urlopen(broker.control_url + "/faults", timeout=10) as response:
+            (listed,) = json.loads(response.read())["faults"]
+        assert listed["fired"] == 2 and listed["count"] == 0

@@ -1,0 +1,83 @@
+"""Runs a broker for as long as wanted, restarting it on request with the same data,
+port, faults and clock; and serves the fault-injection control channel beside it."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import anyio.abc
+
+from ..clock import Clock, FakeClock, SystemClock
+from ..config import BrokerConfig
+from ..handlers.faults import Faults
+from .broker import BrokerServer
+from .control import ControlChannel
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
+        if clock is None:
+            clock = FakeClock() if config.get("kafkapy.clock") == "manual" else SystemClock()
+        self.config = config
+        self.clock = clock
+        self.faults = Faults(clock.monotonic_ms)
+        self.server: BrokerServer | None = None
+        self.control: ControlChannel | None = None
+        self._stopping = False
+        self._wake = anyio.Event()  # stop or restart asked for
+        self._restarted: list[anyio.Event] = []
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            control_port = self.config.int("kafkapy.control.port")
+            if control_port >= 0:
+                self.control = ControlChannel(self, control_port)
+                await tg.start(self.control.serve)
+            first = True
+            while not self._stopping:
+                self.server = BrokerServer(self.config, self.clock, self.faults)
+                async with anyio.create_task_group() as broker_tg:
+                    await broker_tg.start(self.server.run)
+                    if first:
+                        # Restarts keep the port that clients already know.
+                        bound = self.server.bound[0]
+                        self.config = self.config.with_overrides(listeners=f"{bound.name}://{bound.host}:{bound.port}")
+                        task_status.started()
+                        first = False
+                    for done in self._restarted:
+                        done.set()
+                    self._restarted = []
+                    await self._wake.wait()
+                    self._wake = anyio.Event()
+                    self.server.stop()
+                if not self._stopping:
+                    log.info("Restarting the broker")
+            tg.cancel_scope.cancel()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def restart(self) -> None:
+        """Stops the broker gracefully and starts it again; returns once it serves."""
+        done = anyio.Event()
+        self._restarted.append(done)
+        self._wake.set()
+        await done.wait()
+
+    def advance_clock(self, ms: int) -> None:
+        """Moves a manual clock forward and lets the coordinators act on it at once."""
+        if not isinstance(self.clock, FakeClock):
+            raise TypeError("the broker's clock is the system clock; start it with kafkapy.clock=manual")
+        self.clock.advance(ms)
+        if self.server is not None and self.server.broker is not None:
+            self.server.broker.groups.wake()
+            self.server.broker.transactions.wake()
