@@ -21,9 +21,9 @@ def _configure_logging() -> None:
 
 
 async def _serve(config: BrokerConfig) -> None:
-    from .server import BrokerServer
+    from .server import Supervisor
 
-    server = BrokerServer(config)
+    server = Supervisor(config)
 
     async def stop_on_signal() -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
