@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import uuid
 from typing import Any
 
 from kio.schema.consumer_protocol_subscription.v1.data import ConsumerProtocolSubscription
@@ -23,6 +24,7 @@ from kafkapy.wire.protocol import request_type, response_type
 
 OFFSET_COMMIT, OFFSET_FETCH, JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 8, 9, 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS, OFFSET_DELETE = 15, 16, 42, 47
+CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 68, 69
 
 SESSION_MS = 10_000
 REBALANCE_MS = 30_000
@@ -68,6 +70,8 @@ class Harness:
         self.coordinator = GroupCoordinator(self.config, self.clock, NUM_PARTITIONS)
         self.records: list[tuple[int, bytes, bytes | None]] = []
         self.replies: dict[Token, dict[str, Any]] = {}
+        self.topic_ids: dict[str, uuid.UUID] = {}
+        self.topics: dict[str, int] = {}  # partition counts, as last set
 
     # Plumbing
 
@@ -95,6 +99,19 @@ class Harness:
                 return
             self.tick()
         raise AssertionError("timers keep firing")
+
+    def restarted(self, config: dict[str, object] | None = None) -> Harness:
+        """A coordinator started again, as the broker does: told the topics, then replaying
+        every record written so far, then loaded; on the same clock."""
+        fresh = Harness(config)
+        fresh.clock = self.clock
+        fresh.coordinator = GroupCoordinator(fresh.config, self.clock, NUM_PARTITIONS)
+        fresh.topic_ids = dict(self.topic_ids)
+        fresh.set_topics(**self.topics)
+        for partition, key, value in self.records:
+            fresh.coordinator.replay(partition, key, value)
+        fresh.apply(fresh.coordinator.loaded())
+        return fresh
 
     def group(self, group_id: str) -> Any:
         return self.coordinator.groups[group_id]
@@ -189,9 +206,13 @@ class Harness:
         encodes(OFFSET_FETCH, version, response)
         return response
 
-    def fetch_groups(self, groups: dict[str, dict[str, list[int]] | None], *, version: int = 8) -> dict[str, Any]:
+    def fetch_groups(
+        self, groups: dict[str, dict[str, list[int]] | None], *, version: int = 8, member_id: str | None = None,
+        member_epoch: int = -1,
+    ) -> dict[str, Any]:
         request = build(request_type(OFFSET_FETCH, version), {"groups": [
-            {"group_id": g, "topics": None if t is None else [{"name": n, "partition_indexes": p} for n, p in t.items()]}
+            {"group_id": g, "topics": None if t is None else [{"name": n, "partition_indexes": p} for n, p in t.items()],
+             "member_id": member_id, "member_epoch": member_epoch}
             for g, t in groups.items()
         ]})
         response = self.coordinator.fetch_offsets(version, request)
@@ -229,8 +250,56 @@ class Harness:
         request = build(request_type(LIST_GROUPS, version), {"states_filter": states, "types_filter": types})
         response = self.coordinator.list_groups(version, request)
         encodes(LIST_GROUPS, version, response)
-        assert all(g["group_type"] == "classic" for g in response["groups"])
+        assert all(g["group_type"] in ("classic", "consumer") for g in response["groups"])
         return {g["group_id"]: (g["group_state"], g["protocol_type"]) for g in response["groups"]}
+
+    # Consumer groups (KIP-848)
+
+    def set_topics(self, **partitions: int) -> None:
+        """The cluster's topics, as the shell tells the coordinator; ids are 1, 2, ... in the
+        order given (which is Kafka's Uuid order too), and kept for topics named again."""
+        for name in partitions:
+            self.topic_ids.setdefault(name, uuid.UUID(int=len(self.topic_ids) + 1))
+        self.topics = dict(partitions)
+        self.coordinator.on_topics_changed({name: (self.topic_ids[name], count) for name, count in partitions.items()})
+
+    def consumer_heartbeat(
+        self, group_id: str, member_id: str, member_epoch: int, *, version: int = 1, instance: str | None = None,
+        rack: str | None = None, rebalance_ms: int = -1, topics: list[str] | None = None, regex: str | None = None,
+        assignor: str | None = None, owned: dict[str, list[int]] | None = None, client_id: str = "client",
+    ) -> dict[str, Any]:
+        """A ConsumerGroupHeartbeat; `owned` by topic name."""
+        request = build(request_type(CONSUMER_GROUP_HEARTBEAT, version), {
+            "group_id": group_id, "member_id": member_id, "member_epoch": member_epoch, "instance_id": instance,
+            "rack_id": rack, "rebalance_timeout": rebalance_ms, "subscribed_topic_names": topics,
+            "subscribed_topic_regex": regex, "server_assignor": assignor,
+            "topic_partitions": None if owned is None else [
+                {"topic_id": self.topic_ids[name], "partitions": partitions} for name, partitions in owned.items()
+            ],
+        })
+        token = Token(CONSUMER_GROUP_HEARTBEAT, version, f"consumer heartbeat {member_id or instance or 'new'}")
+        self.apply(self.coordinator.consumer_group_heartbeat(version, request, token, client_id=client_id,
+                                                             client_host="10.0.0.1"))
+        return self._answered(token)
+
+    def consumer_join(self, group_id: str, member_id: str, topics: list[str], **kwargs: Any) -> dict[str, Any]:
+        """A full join request: member epoch 0, a rebalance timeout, the subscription, no partitions."""
+        kwargs.setdefault("rebalance_ms", REBALANCE_MS)
+        return self.consumer_heartbeat(group_id, member_id, 0, topics=topics, owned={}, **kwargs)
+
+    def assignment(self, response: dict[str, Any]) -> dict[str, set[int]] | None:
+        """The assignment of a ConsumerGroupHeartbeat response by topic name; None if it has none."""
+        if response["assignment"] is None:
+            return None
+        names = {topic_id: name for name, topic_id in self.topic_ids.items()}
+        return {names[tp["topic_id"]]: set(tp["partitions"]) for tp in response["assignment"]["topic_partitions"]}
+
+    def consumer_describe(self, *group_ids: str, version: int = 1, authorized_operations: bool = False) -> list[dict[str, Any]]:
+        request = build(request_type(CONSUMER_GROUP_DESCRIBE, version),
+                        {"group_ids": list(group_ids), "include_authorized_operations": authorized_operations})
+        response = self.coordinator.consumer_group_describe(version, request)
+        encodes(CONSUMER_GROUP_DESCRIBE, version, response)
+        return response["groups"]
 
     def _answered(self, token: Token) -> dict[str, Any]:
         response = self.reply(token)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
 
-from group_harness import NUM_PARTITIONS, SESSION_MS, Harness, subscription
+from group_harness import SESSION_MS, Harness, subscription
 from kafkapy.coordinator.classic_group import decode_subscription
 from kafkapy.coordinator.group_coordinator import GROUP_AUTHORIZED_OPERATIONS, GroupCoordinator
 from kafkapy.coordinator.offsets import OffsetAndMetadata
@@ -353,16 +353,6 @@ def snapshot(coordinator: GroupCoordinator) -> dict[str, Any]:
     return groups
 
 
-def restarted(h: Harness, config: dict[str, object] | None = None) -> Harness:
-    fresh = Harness(config)
-    fresh.clock = h.clock
-    fresh.coordinator = GroupCoordinator(fresh.config, h.clock, NUM_PARTITIONS)
-    for partition, key, value in h.records:
-        fresh.coordinator.replay(partition, key, value)
-    fresh.apply(fresh.coordinator.loaded())
-    return fresh
-
-
 def test_replay_rebuilds_groups_and_offsets():
     h = Harness()
     _, b = h.form_group("consumers", 2)
@@ -379,7 +369,7 @@ def test_replay_rebuilds_groups_and_offsets():
     [lonely] = h.form_group("deserted", 1)
     h.leave("deserted", [(lonely, None)])
 
-    fresh = restarted(h)
+    fresh = h.restarted()
     assert snapshot(fresh.coordinator) == snapshot(h.coordinator)
     assert set(fresh.coordinator.groups) == {"consumers", "statics", "simple", "deserted"}
     assert fresh.state("consumers") == "Stable" and fresh.state("deserted") == "Empty"
@@ -388,7 +378,7 @@ def test_replay_rebuilds_groups_and_offsets():
 def test_members_of_a_replayed_group_carry_on_or_expire():
     h = Harness()
     a, b = h.form_group("g", 2)
-    fresh = restarted(h)
+    fresh = h.restarted()
     # The members keep their generation: no rebalance after a coordinator restart.
     assert fresh.heartbeat("g", a, 1) is E.none
     assert fresh.reply(fresh.sync("g", b, 1))["assignment"] == b.encode()  # type: ignore[index]
@@ -402,5 +392,5 @@ def test_members_of_a_replayed_group_carry_on_or_expire():
 def test_a_replayed_group_over_the_max_size_rebalances():
     h = Harness()
     h.form_group("g", 3)
-    fresh = restarted(h, {"group.max.size": 2})
+    fresh = h.restarted({"group.max.size": 2})
     assert fresh.state("g") == "PreparingRebalance"

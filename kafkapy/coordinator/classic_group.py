@@ -17,6 +17,7 @@ from kio.serial import entity_reader
 from kio.serial.errors import SerialError
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
+CLASSIC_GROUP_TYPE = "classic"
 
 # (protocol name, metadata) pairs in the member's order of preference.
 Protocols = tuple[tuple[str, bytes], ...]
@@ -27,11 +28,13 @@ def protocol_names(protocols: Protocols) -> set[str]:
 
 
 class GroupError(Exception):
-    """A request refused with a Kafka error code."""
+    """A request refused with a Kafka error code, and the message Kafka gives with it
+    where a response carries one."""
 
-    def __init__(self, code: ErrorCode) -> None:
-        super().__init__(code.name)
+    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+        super().__init__(message or code.name)
         self.code = code
+        self.message = message
 
 
 class GroupState(enum.Enum):
@@ -110,6 +113,8 @@ class ClassicGroupMember:
 
 
 class ClassicGroup:
+    group_type = CLASSIC_GROUP_TYPE
+
     def __init__(
         self,
         group_id: str,
@@ -145,6 +150,14 @@ class ClassicGroup:
 
     def is_in(self, *states: GroupState) -> bool:
         return self.state in states
+
+    def is_empty(self) -> bool:
+        return self.state is GroupState.EMPTY
+
+    def is_simple(self) -> bool:
+        """Created by an offset commit outside of any membership, and never joined: such a
+        group has no record of its own."""
+        return self.protocol_type is None and self.is_empty() and not self.pending_join_members
 
     def transition_to(self, target: GroupState, now_ms: int) -> None:
         if self.state not in _VALID_PREVIOUS_STATES[target]:

@@ -1,5 +1,6 @@
 """The group coordinator, sans-IO: classic groups (JoinGroup, SyncGroup, Heartbeat,
-LeaveGroup, DescribeGroups, ListGroups, DeleteGroups) and committed offsets
+LeaveGroup, DescribeGroups, ListGroups, DeleteGroups), consumer groups of the KIP-848
+protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) and committed offsets
 (OffsetCommit, OffsetFetch, OffsetDelete), with the semantics of Kafka's
 GroupMetadataManager and OffsetMetadataManager.
 
@@ -7,15 +8,21 @@ Every call returns a Result: the `__consumer_offsets` records to append, and the
 replies to deliver once those records are durable. A request may be answered later,
 in the Result of another call or of `tick` (a JoinGroup parked until the rebalance
 completes, a follower's SyncGroup parked until the leader's). The coordinator updates
-its own state as it writes records, as Kafka's coordinator replays its own writes;
+its own state as it writes records, as Kafka's coordinator replays its own writes
+(consumer groups literally so: their records are replayed as they are written);
 `replay` rebuilds that state from the records at startup.
+
+Consumer groups need the cluster's topics: the shell hands them over with
+`on_topics_changed` at startup and whenever they change.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -24,6 +31,7 @@ from ..clock import Clock
 from ..config import BrokerConfig
 from ..wire.build import ms
 from . import group_records
+from .assignors import ASSIGNORS, Assignment, PartitionAssignorError, SubscriptionType, java_uuid_order
 from .classic_group import (
     ClassicGroup,
     ClassicGroupMember,
@@ -33,7 +41,30 @@ from .classic_group import (
     Waiter,
     protocol_names,
 )
+from .consumer_group import (
+    LEAVE_GROUP_MEMBER_EPOCH,
+    LEAVE_GROUP_STATIC_MEMBER_EPOCH,
+    NO_ASSIGNMENT_EPOCH,
+    ConsumerGroup,
+    ConsumerGroupMember,
+    MemberState,
+    TopicMetadata,
+    assignment_from_record,
+    owned_partitions,
+    reconcile,
+    subscription_metadata,
+    subscription_type,
+    target_assignment,
+)
 from .offsets import OffsetAndMetadata, OffsetStore
+from .records.consumer_offsets import (
+    ConsumerGroupCurrentMemberAssignmentKey,
+    ConsumerGroupMemberMetadataKey,
+    ConsumerGroupMetadataKey,
+    ConsumerGroupPartitionMetadataKey,
+    ConsumerGroupTargetAssignmentMemberKey,
+    ConsumerGroupTargetAssignmentMetadataKey,
+)
 from .timers import Timers
 
 # Kafka's internal default of how long a new member's parked JoinGroup may wait.
@@ -46,7 +77,8 @@ DEFAULT_RETENTION_TIME = -1
 # DESCRIBE(8), DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11).
 GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
-CLASSIC_GROUP_TYPE = "classic"
+# Java's String.trim: what a blank string is made of.
+_JAVA_TRIMMED = "".join(map(chr, range(33)))
 
 
 @dataclass
@@ -124,6 +156,14 @@ def _fetched_partition(partition: int, offset: OffsetAndMetadata | None) -> dict
             "committed_leader_epoch": offset.leader_epoch, "metadata": offset.metadata, "error_code": ErrorCode.none}
 
 
+def _random_member_id() -> str:
+    """Kafka's Uuid.randomUuid().toString(): url-safe base64, never starting with '-'."""
+    while True:
+        member_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not member_id.startswith("-"):
+            return member_id
+
+
 class GroupCoordinator:
     def __init__(self, config: BrokerConfig, clock: Clock, num_partitions: int) -> None:
         self._clock = clock
@@ -134,8 +174,17 @@ class GroupCoordinator:
         self._max_group_size = config.int("group.max.size")
         self._offsets_retention_ms = config.int("offsets.retention.minutes") * 60_000
         self._retention_check_interval_ms = config.int("offsets.retention.check.interval.ms")
-        self.groups: dict[str, ClassicGroup] = {}
+        self._consumer_session_timeout_ms = config.int("group.consumer.session.timeout.ms")
+        self._consumer_heartbeat_interval_ms = config.int("group.consumer.heartbeat.interval.ms")
+        self._consumer_max_group_size = config.int("group.consumer.max.size")
+        assignor_names: list[str] = config.get("group.consumer.assignors")  # type: ignore[assignment]
+        self._consumer_assignors = {name: ASSIGNORS[name] for name in assignor_names}
+        self._default_consumer_assignor = assignor_names[0]
+        self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
         self.offsets = OffsetStore()
+        # The cluster's topics: name -> (topic id, partition count), and names by id.
+        self._topics: dict[str, tuple[uuid.UUID, int]] = {}
+        self._topic_names: dict[uuid.UUID, str] = {}
         self._timers = Timers()
         self._out = Result()
         self._schedule_offset_expiration()
@@ -149,20 +198,20 @@ class GroupCoordinator:
 
     def replay(self, partition: int, key: bytes, value: bytes | None) -> None:
         """Applies one __consumer_offsets record, at startup."""
-        record = group_records.decode(key, value)
-        if isinstance(record, group_records.OffsetRecord):
-            if record.offset is None:
-                self.offsets.remove(record.group_id, record.topic, record.partition)
-            else:
-                if record.group_id not in self.groups:
-                    # Offsets committed outside of any membership belong to a "simple" group.
-                    self._create_group(record.group_id)
-                self.offsets.put(record.group_id, record.topic, record.partition, record.offset)
-        elif isinstance(record, group_records.GroupRecord):
-            if record.group is None:
-                self._remove_group(record.group_id)
-            else:
-                self.groups[record.group_id] = record.group
+        self._replay(key, value)
+
+    def on_topics_changed(self, topics: Mapping[str, tuple[uuid.UUID, int]]) -> None:
+        """The cluster's topics, name -> (topic id, partition count): at startup, and again
+        whenever they change. Consumer groups subscribed to a topic that changed check
+        their subscriptions at their next heartbeat, as Kafka's onNewMetadataImage asks."""
+        changed = {name for name in self._topics.keys() | topics.keys() if self._topics.get(name) != topics.get(name)}
+        if not changed:
+            return
+        self._topics = dict(topics)
+        self._topic_names = {topic_id: name for name, (topic_id, _) in topics.items()}
+        for group in self.groups.values():
+            if isinstance(group, ConsumerGroup) and not changed.isdisjoint(group.subscribed_topic_names):
+                group.metadata_refresh_needed = True
 
     def loaded(self) -> Result:
         """After replay: the loaded members' sessions start now."""
@@ -180,16 +229,29 @@ class GroupCoordinator:
     def leave_group(self, version: int, request: Any, token: object) -> Result:
         return self._run(self._leave_group, version, request, token)
 
+    def consumer_group_heartbeat(
+        self, version: int, request: Any, token: object, *, client_id: str = "", client_host: str = "",
+    ) -> Result:
+        """ConsumerGroupHeartbeat: joins, heartbeats and leaves of consumer group members."""
+        return self._run(self._consumer_group_heartbeat, version, request, token, client_id, client_host)
+
+    def consumer_group_describe(self, version: int, request: Any) -> dict:
+        with_operations = request.include_authorized_operations
+        return {"throttle_time": 0, "groups": [
+            self._describe_consumer_group(group_id, with_operations) for group_id in request.group_ids
+        ]}
+
     def commit_offsets(self, version: int, request: Any, token: object) -> Result:
         return self._run(self._commit_offsets, version, request, token)
 
     def fetch_offsets(self, version: int, request: Any) -> dict:
         if version >= 8:
             return {"throttle_time": 0, "groups": [
-                {**self._fetch_group_offsets(g.group_id, g.topics), "error_code": ErrorCode.none} for g in request.groups
+                self._fetch_group_offsets(g.group_id, g.topics, getattr(g, "member_id", None), getattr(g, "member_epoch", -1))
+                for g in request.groups
             ]}
-        group = self._fetch_group_offsets(request.group_id, request.topics)
-        return {"throttle_time": 0, "error_code": ErrorCode.none, "topics": group["topics"]}
+        group = self._fetch_group_offsets(request.group_id, request.topics, None, -1)
+        return {"throttle_time": 0, "error_code": group["error_code"], "topics": group["topics"]}
 
     def delete_offsets(self, version: int, request: Any, token: object) -> Result:
         return self._run(self._delete_offsets, version, request, token)
@@ -202,9 +264,9 @@ class GroupCoordinator:
         types = {t.lower() for t in getattr(request, "types_filter", ())}
         return {"throttle_time": 0, "error_code": ErrorCode.none, "groups": [
             {"group_id": group.group_id, "protocol_type": group.protocol_type or "", "group_state": group.state.value,
-             "group_type": CLASSIC_GROUP_TYPE}
+             "group_type": group.group_type}
             for group in self.groups.values()
-            if (not states or group.state.value.lower() in states) and (not types or CLASSIC_GROUP_TYPE in types)
+            if (not states or group.state.value.lower() in states) and (not types or group.group_type in types)
         ]}
 
     def describe_groups(self, version: int, request: Any) -> dict:
@@ -233,6 +295,12 @@ class GroupCoordinator:
 
     def _loaded(self) -> None:
         for group in list(self.groups.values()):
+            if isinstance(group, ConsumerGroup):
+                for consumer in group.members.values():
+                    self._schedule_consumer_session(group.group_id, consumer.member_id)
+                    if consumer.state is MemberState.UNREVOKED_PARTITIONS:
+                        self._schedule_consumer_rebalance(group.group_id, consumer)
+                continue
             for member in group.members.values():
                 self._schedule_heartbeat(group.group_id, member.member_id, member.session_timeout_ms)
             if len(group.members) > self._max_group_size:
@@ -264,6 +332,15 @@ class GroupCoordinator:
             self._reply_join(join.waiter, ErrorCode.invalid_session_timeout, member_id=join.member_id)
             return
         group = self.groups.get(join.group_id)
+        if isinstance(group, ConsumerGroup):
+            if not group.is_empty():
+                # Kafka would take the member into the consumer group (an online migration):
+                # not supported here, the member is refused.
+                self._reply_join(join.waiter, ErrorCode.inconsistent_group_protocol, member_id=join.member_id)
+                return
+            # An empty consumer group gives way to the classic group.
+            self._apply(join.group_id, group_records.consumer_group_tombstones(join.group_id, []))
+            group = None
         is_new_group = group is None
         if group is None:
             if join.member_id:
@@ -443,7 +520,7 @@ class GroupCoordinator:
                                 functools.partial(self._complete_join_phase_of, group.group_id))
 
     def _try_complete_initial_rebalance(self, group_id: str, delay_ms: int, remaining_ms: int) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic_group(group_id)
         if group is None:
             return
         if group.new_member_added and remaining_ms != 0:
@@ -465,7 +542,7 @@ class GroupCoordinator:
             self._complete_join_phase(group)
 
     def _complete_join_phase_of(self, group_id: str) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic_group(group_id)
         if group is not None:
             self._complete_join_phase(group)
 
@@ -496,7 +573,7 @@ class GroupCoordinator:
                               functools.partial(self._expire_pending_sync, group.group_id, group.generation_id))
 
     def _expire_pending_sync(self, group_id: str, generation_id: int) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic_group(group_id)
         if group is None or generation_id != group.generation_id:
             return
         if group.is_in(GroupState.COMPLETING_REBALANCE, GroupState.STABLE) and group.pending_sync_members:
@@ -539,7 +616,7 @@ class GroupCoordinator:
         group.remove(member_id)
 
     def _expire_heartbeat(self, group_id: str, member_id: str) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic_group(group_id)
         if group is None:
             return
         if member_id in group.pending_join_members:
@@ -568,8 +645,12 @@ class GroupCoordinator:
             self._reply(waiter, _sync_response(ErrorCode.inconsistent_group_protocol))
             return
         group = self.groups.get(request.group_id)
-        if group is None or group.is_in(GroupState.EMPTY):
+        if group is None or group.is_empty():
             self._reply(waiter, _sync_response(ErrorCode.unknown_member_id))
+            return
+        if isinstance(group, ConsumerGroup):
+            self._reply(waiter, _sync_response(_classic_member_refusal(group, request.member_id,
+                                                                       getattr(request, "group_instance_id", None))))
             return
         member_id = request.member_id
         try:
@@ -626,6 +707,8 @@ class GroupCoordinator:
         group = self.groups.get(request.group_id)
         if group is None:
             return ErrorCode.unknown_member_id
+        if isinstance(group, ConsumerGroup):
+            return _classic_member_refusal(group, request.member_id, getattr(request, "group_instance_id", None))
         try:
             group.validate_member(request.member_id, getattr(request, "group_instance_id", None))
         except GroupError as e:
@@ -652,6 +735,15 @@ class GroupCoordinator:
         group = self.groups.get(request.group_id)
         if group is None:
             responses = [_left(member_id, instance_id, ErrorCode.unknown_member_id) for member_id, instance_id in identities]
+            self._reply(waiter, _leave_response(version, ErrorCode.none, responses))
+            return
+        if isinstance(group, ConsumerGroup):
+            # An admin removing a static member by instance id alone is not fenced for its member id.
+            responses = [
+                _left(member_id, instance_id, _classic_member_refusal(group, member_id, instance_id) if member_id
+                      else ErrorCode.unknown_member_id)
+                for member_id, instance_id in identities
+            ]
             self._reply(waiter, _leave_response(version, ErrorCode.none, responses))
             return
         responses = [self._leave(group, member_id, instance_id) for member_id, instance_id in identities]
@@ -694,7 +786,7 @@ class GroupCoordinator:
                 for t in request.topics
             ]})
             return
-        if group.is_in(GroupState.STABLE, GroupState.PREPARING_REBALANCE):
+        if isinstance(group, ClassicGroup) and group.is_in(GroupState.STABLE, GroupState.PREPARING_REBALANCE):
             # A commit keeps the member's session alive.
             member = group.members[member_id]
             self._schedule_heartbeat(group.group_id, member_id, member.session_timeout_ms)
@@ -719,7 +811,7 @@ class GroupCoordinator:
 
     def _validate_offset_commit(
         self, version: int, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
-    ) -> ClassicGroup:
+    ) -> ClassicGroup | ConsumerGroup:
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
@@ -727,16 +819,26 @@ class GroupCoordinator:
                 raise GroupError(ErrorCode.group_id_not_found if version >= 9 else ErrorCode.illegal_generation)
             # A consumer committing without membership (or an admin): a simple group holds its offsets.
             group = self._create_group(group_id)
-        group.validate_offset_commit(member_id, group_instance_id, generation_id)
+        if isinstance(group, ConsumerGroup):
+            group.validate_offset_commit(member_id, generation_id, version)
+        else:
+            group.validate_offset_commit(member_id, group_instance_id, generation_id)
         return group
 
     # OffsetFetch
 
-    def _fetch_group_offsets(self, group_id: str, topics: Any) -> dict[str, Any]:
-        """Offsets of the requested partitions, or of every partition if topics is None.
-        Offsets are never pending here (transactional commits come later), so require_stable
-        needs no special answer."""
-        stored = self.offsets.of_group(group_id) if group_id in self.groups else {}
+    def _fetch_group_offsets(self, group_id: str, topics: Any, member_id: str | None, member_epoch: int) -> dict[str, Any]:
+        """Offsets of the requested partitions, or of every partition if topics is None; a
+        consumer group's member (OffsetFetch v9) must name its current epoch. Offsets are
+        never pending here (transactional commits come later), so require_stable needs no
+        special answer."""
+        group = self.groups.get(group_id)
+        if isinstance(group, ConsumerGroup):
+            try:
+                group.validate_offset_fetch(member_id, member_epoch)
+            except GroupError as e:
+                return {"group_id": group_id, "topics": [], "error_code": e.code}
+        stored = self.offsets.of_group(group_id) if group is not None else {}
         if topics is None:
             response_topics = [
                 {"name": topic, "partitions": [_fetched_partition(p, offset) for p, offset in partitions.items()]}
@@ -747,7 +849,7 @@ class GroupCoordinator:
                 {"name": t.name, "partitions": [_fetched_partition(p, stored.get(t.name, {}).get(p)) for p in t.partition_indexes]}
                 for t in topics
             ]
-        return {"group_id": group_id, "topics": response_topics}
+        return {"group_id": group_id, "topics": response_topics, "error_code": ErrorCode.none}
 
     # OffsetDelete
 
@@ -771,7 +873,7 @@ class GroupCoordinator:
             ]})
         self._reply(waiter, {"error_code": ErrorCode.none, "throttle_time": 0, "topics": topics})
 
-    def _validate_offset_delete(self, group_id: str) -> ClassicGroup:
+    def _validate_offset_delete(self, group_id: str) -> ClassicGroup | ConsumerGroup:
         if not group_id:
             raise GroupError(ErrorCode.invalid_group_id)
         group = self.groups.get(group_id)
@@ -802,11 +904,13 @@ class GroupCoordinator:
 
     def _describe(self, version: int, group_id: str) -> dict[str, Any]:
         group = self.groups.get(group_id)
-        if group is None:
-            # From v6 a missing group is an error; before, it looks like a dead group.
+        if not isinstance(group, ClassicGroup):
+            # From v6 a missing group is an error; before, it looks like a dead group. A
+            # consumer group is missing to this API.
+            message = f"Group {group_id} not found." if group is None else f"Group {group_id} is not a classic group."
             return {
                 "error_code": ErrorCode.group_id_not_found if version >= 6 else ErrorCode.none,
-                "error_message": f"Group {group_id} not found." if version >= 6 else None,
+                "error_message": message if version >= 6 else None,
                 "group_id": group_id, "group_state": GroupState.DEAD.value, "protocol_type": "", "protocol_data": "",
                 "members": [], "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
             }
@@ -824,6 +928,383 @@ class GroupCoordinator:
             "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
         }
 
+    # ConsumerGroupHeartbeat (KIP-848)
+
+    def _consumer_group_heartbeat(self, version: int, request: Any, token: object, client_id: str, client_host: str) -> None:
+        waiter = Waiter(token, version)
+        try:
+            self._validate_consumer_heartbeat(version, request)
+            if request.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH):
+                response = self._consumer_group_leave(request)
+            else:
+                # Kafka reports a client's address as Java's InetAddress prints it.
+                response = self._consumer_group_member_heartbeat(request, client_id, f"/{client_host}")
+        except GroupError as e:
+            response = consumer_group_heartbeat_response(e.code, error_message=e.message)
+        self._reply(waiter, response)
+
+    def _validate_consumer_heartbeat(self, version: int, request: Any) -> None:
+        """Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid."""
+        def invalid(message: str) -> GroupError:
+            return GroupError(ErrorCode.invalid_request, message)
+
+        epoch = request.member_epoch
+        regex = getattr(request, "subscribed_topic_regex", None)
+        # From v1 the consumer generates its member id; in v0 the coordinator does, on join.
+        if (version >= 1 or epoch > 0 or epoch == LEAVE_GROUP_MEMBER_EPOCH) and _blank(request.member_id):
+            raise invalid("MemberId can't be empty.")
+        for value, name in ((request.group_id, "GroupId"), (request.instance_id, "InstanceId"), (request.rack_id, "RackId")):
+            if value is not None and _blank(value):
+                raise invalid(f"{name} can't be empty.")
+        if regex:
+            # Kafka resolves regular expressions in the background and records the result,
+            # which this coordinator does not do (yet). An empty one, as librdkafka sends
+            # with topic names, subscribes to nothing more.
+            raise invalid("SubscribedTopicRegex is not supported.")
+        if epoch == 0:
+            if ms(request.rebalance_timeout) == -1:
+                raise invalid("RebalanceTimeoutMs must be provided in first request.")
+            if request.topic_partitions is None or request.topic_partitions:
+                raise invalid("TopicPartitions must be empty when (re-)joining.")
+            if request.subscribed_topic_names is None:
+                raise invalid("Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.")
+        elif epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+            if request.instance_id is None:
+                raise invalid("InstanceId can't be null.")
+        elif epoch < LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+            raise invalid("MemberEpoch is invalid.")
+        if request.server_assignor is not None and request.server_assignor not in self._consumer_assignors:
+            raise GroupError(ErrorCode.unsupported_assignor,
+                             f"ServerAssignor {request.server_assignor} is not supported. Supported assignors: "
+                             f"{', '.join(self._consumer_assignors)}.")
+
+    def _consumer_group_member_heartbeat(self, request: Any, client_id: str, client_host: str) -> dict[str, Any]:
+        """A join (member epoch 0) or a heartbeat: (1) the member is created or updated, and the
+        group epoch bumped if its subscription changed; (2) a new target assignment is computed
+        if the group epoch passed it; (3) the member reconciles towards its target."""
+        records: list[tuple[bytes, bytes | None]] = []
+        group_id = request.group_id
+        joining = request.member_epoch == 0
+        owned = owned_partitions(request.topic_partitions)
+        group = self._consumer_group_to_join(group_id, joining, records)
+        member_id = request.member_id
+        if len(group.members) >= self._consumer_max_group_size and (not member_id or member_id not in group.members):
+            raise GroupError(ErrorCode.group_max_size_reached,
+                             f"The consumer group has reached its maximum capacity of {self._consumer_max_group_size} members.")
+        if not member_id:
+            member_id = _random_member_id()
+        if request.instance_id is None:
+            member = self._dynamic_member(group, member_id, request.member_epoch, owned, joining)
+        else:
+            member = self._static_member(group, member_id, request.member_epoch, request.instance_id, owned, joining, records)
+
+        rebalance_timeout_ms = ms(request.rebalance_timeout)
+        names = request.subscribed_topic_names
+        updated = replace(
+            member,
+            instance_id=_updated(request.instance_id, member.instance_id),
+            rack_id=_updated(request.rack_id, member.rack_id),
+            rebalance_timeout_ms=member.rebalance_timeout_ms if rebalance_timeout_ms == -1 else rebalance_timeout_ms,
+            server_assignor=_updated(request.server_assignor, member.server_assignor),
+            subscribed_topic_names=member.subscribed_topic_names if names is None else frozenset(names),
+            client_id=client_id,
+            client_host=client_host,
+        )
+        bump_group_epoch = False
+        if updated != member:
+            records.append(group_records.consumer_member_subscription(group_id, updated))
+            bump_group_epoch = updated.subscribed_topic_names != member.subscribed_topic_names
+
+        # (1) The group epoch, bumped if the subscriptions, or the topics they name, changed.
+        group_epoch = group.group_epoch
+        metadata = group.subscription_metadata
+        subscribed = group.subscribed_topic_names
+        num_members = len(group.members)
+        if bump_group_epoch or group.metadata_refresh_needed:
+            subscribed = group.subscribed_topic_names_with(member, updated)
+            metadata = subscription_metadata(subscribed, self._topics)
+            if updated.member_id not in group.members and updated.instance_id not in group.static_members:
+                num_members += 1
+            if metadata != group.subscription_metadata:
+                bump_group_epoch = True
+                records.append(group_records.consumer_subscription_metadata(group_id, metadata))
+            if bump_group_epoch:
+                group_epoch += 1
+                records.append(group_records.consumer_group_epoch(group_id, group_epoch))
+            group.metadata_refresh_needed = False
+
+        # (2) The target assignment, computed again if the group epoch moved past it.
+        if group_epoch > group.target_assignment_epoch:
+            kind = subscription_type(subscribed, num_members)
+            target = self._update_target_assignment(group, group_epoch, member, updated, metadata, kind, records)
+            target_epoch = group_epoch
+        else:
+            target_epoch = group.target_assignment_epoch
+            target = group.target_assignment_of(updated.member_id, updated.instance_id)
+
+        # (3) The member's next step towards its target.
+        reconciled = self._maybe_reconcile(group, updated, target_epoch, target, owned, records)
+        self._apply(group_id, records)
+        self._schedule_consumer_session(group_id, member_id)
+
+        response = consumer_group_heartbeat_response(
+            ErrorCode.none, member_id=reconciled.member_id, member_epoch=reconciled.member_epoch,
+            heartbeat_interval=self._consumer_heartbeat_interval_ms,
+        )
+        # A full request (a join, or a member resending everything after an error) always
+        # gets the assignment; otherwise only a changed one is sent.
+        full_request = joining or (rebalance_timeout_ms != -1 and names is not None and owned is not None)
+        if full_request or reconciled.assigned_partitions != member.assigned_partitions:
+            response["assignment"] = {"topic_partitions": [
+                {"topic_id": topic_id, "partitions": sorted(partitions)}
+                for topic_id, partitions in _sorted_by_topic_id(reconciled.assigned_partitions)
+            ]}
+        return response
+
+    def _consumer_group_to_join(self, group_id: str, create: bool, records: list[tuple[bytes, bytes | None]]) -> ConsumerGroup:
+        """The consumer group, or (when joining) a new one, which its records will bring into
+        being. An empty classic group gives way to it."""
+        group = self.groups.get(group_id)
+        if create and group is None:
+            return ConsumerGroup(group_id)
+        if create and isinstance(group, ClassicGroup) and group.is_empty():
+            records.append(group_records.group_tombstone(group_id))
+            return ConsumerGroup(group_id)
+        # Kafka could convert a busy classic group of the consumer protocol online: not supported here.
+        return self._existing_consumer_group(group_id)
+
+    def _dynamic_member(
+        self, group: ConsumerGroup, member_id: str, member_epoch: int, owned: Mapping[uuid.UUID, frozenset[int]] | None,
+        create: bool,
+    ) -> ConsumerGroupMember:
+        member = (group.members.get(member_id) or ConsumerGroupMember(member_id)) if create else group.member(member_id)
+        _check_member_epoch(member, member_epoch, owned)
+        return member
+
+    def _static_member(
+        self, group: ConsumerGroup, member_id: str, member_epoch: int, instance_id: str,
+        owned: Mapping[uuid.UUID, frozenset[int]] | None, create: bool, records: list[tuple[bytes, bytes | None]],
+    ) -> ConsumerGroupMember:
+        existing = group.static_member(instance_id)
+        if create:
+            if existing is None:
+                return group.members.get(member_id) or ConsumerGroupMember(member_id)
+            if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
+                raise GroupError(ErrorCode.unreleased_instance_id,
+                                 f"Static member {member_id} with instance id {instance_id} cannot join the group because "
+                                 f"the instance id is owned by {existing.member_id} member.")
+            # The instance comes back (its previous incarnation left with epoch -2): it takes
+            # over the member's place, assignment included, under its new member id.
+            new = replace(existing, member_id=member_id, member_epoch=0, previous_member_epoch=0)
+            records.extend(group_records.consumer_member_tombstones(group.group_id, existing.member_id))
+            records.append(group_records.consumer_member_subscription(group.group_id, new))
+            records.append(group_records.consumer_target_assignment(
+                group.group_id, member_id, group.target_assignment.get(existing.member_id, {})))
+            records.append(group_records.consumer_current_assignment(group.group_id, new))
+            return new
+        if existing is None:
+            raise GroupError(ErrorCode.unknown_member_id, f"Instance id {instance_id} is unknown.")
+        if existing.member_id != member_id:
+            raise _fenced_instance(member_id, instance_id, existing.member_id)
+        _check_member_epoch(existing, member_epoch, owned)
+        return existing
+
+    def _update_target_assignment(
+        self, group: ConsumerGroup, group_epoch: int, member: ConsumerGroupMember, updated: ConsumerGroupMember,
+        metadata: Mapping[str, TopicMetadata], kind: SubscriptionType, records: list[tuple[bytes, bytes | None]],
+    ) -> Assignment:
+        """Records the delta to the group's new target assignment; the member's part of it."""
+        preferred = group.preferred_server_assignor_with(member, updated)
+        assignor = self._consumer_assignors.get(preferred or "", self._consumer_assignors[self._default_consumer_assignor])
+        replaced = group.static_members.get(updated.instance_id) if updated.instance_id is not None else None
+        try:
+            new = target_assignment(group, assignor, metadata, kind, updated,
+                                    None if replaced == updated.member_id else replaced)
+        except PartitionAssignorError as e:
+            raise GroupError(ErrorCode.unknown_server_error,
+                             f"Failed to compute a new target assignment for epoch {group_epoch}: {e}") from e
+        for member_id, assignment in new.items():
+            if assignment != group.target_assignment.get(member_id):
+                records.append(group_records.consumer_target_assignment(group.group_id, member_id, assignment))
+        records.append(group_records.consumer_target_assignment_epoch(group.group_id, group_epoch))
+        return new.get(updated.member_id, {})
+
+    def _maybe_reconcile(
+        self, group: ConsumerGroup, member: ConsumerGroupMember, target_epoch: int, target: Assignment,
+        owned: Mapping[uuid.UUID, frozenset[int]] | None, records: list[tuple[bytes, bytes | None]],
+    ) -> ConsumerGroupMember:
+        if member.is_reconciled_to(target_epoch):
+            return member
+        reconciled = reconcile(member, target_epoch, target, group.current_partition_epoch, owned)
+        if reconciled != member:
+            records.append(group_records.consumer_current_assignment(group.group_id, reconciled))
+            if reconciled.state is MemberState.UNREVOKED_PARTITIONS:
+                self._schedule_consumer_rebalance(group.group_id, reconciled)
+            else:
+                self._timers.cancel(("consumer-rebalance", group.group_id, reconciled.member_id))
+        return reconciled
+
+    def _consumer_group_leave(self, request: Any) -> dict[str, Any]:
+        """Epoch -1: the member leaves. Epoch -2: a static member leaves for a while, keeping
+        its partitions until it is back or its session expires."""
+        group_id, member_id, epoch = request.group_id, request.member_id, request.member_epoch
+        group = self._existing_consumer_group(group_id)
+        if request.instance_id is None:
+            self._fence_consumer_member(group, group.member(member_id))
+            return consumer_group_heartbeat_response(ErrorCode.none, member_id=member_id, member_epoch=epoch)
+        member = group.static_member(request.instance_id)
+        if member is None:
+            raise GroupError(ErrorCode.unknown_member_id, f"Instance id {request.instance_id} is unknown.")
+        if member.member_id != member_id:
+            raise _fenced_instance(member_id, request.instance_id, member.member_id)
+        if epoch == LEAVE_GROUP_MEMBER_EPOCH:
+            self._fence_consumer_member(group, member)
+            return consumer_group_heartbeat_response(ErrorCode.none, member_id=member_id, member_epoch=epoch)
+        away = replace(member, member_epoch=LEAVE_GROUP_STATIC_MEMBER_EPOCH, partitions_pending_revocation={})
+        self._apply(group_id, [group_records.consumer_current_assignment(group_id, away)])
+        return consumer_group_heartbeat_response(ErrorCode.none, member_id=member.member_id,
+                                                 member_epoch=LEAVE_GROUP_STATIC_MEMBER_EPOCH)
+
+    def _fence_consumer_member(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
+        """Removes the member and bumps the group epoch: the others get its partitions."""
+        records: list[tuple[bytes, bytes | None]] = list(group_records.consumer_member_tombstones(group.group_id, member.member_id))
+        metadata = subscription_metadata(group.subscribed_topic_names_with(member, None), self._topics)
+        if metadata != group.subscription_metadata:
+            records.append(group_records.consumer_subscription_metadata(group.group_id, metadata))
+        records.append(group_records.consumer_group_epoch(group.group_id, group.group_epoch + 1))
+        self._timers.cancel(("consumer-session", group.group_id, member.member_id))
+        self._timers.cancel(("consumer-rebalance", group.group_id, member.member_id))
+        self._apply(group.group_id, records)
+
+    def _schedule_consumer_session(self, group_id: str, member_id: str) -> None:
+        self._timers.schedule(("consumer-session", group_id, member_id),
+                              self._clock.monotonic_ms() + self._consumer_session_timeout_ms,
+                              functools.partial(self._expire_consumer_session, group_id, member_id))
+
+    def _expire_consumer_session(self, group_id: str, member_id: str) -> None:
+        group = self._consumer_group(group_id)
+        if group is not None and member_id in group.members:
+            self._fence_consumer_member(group, group.members[member_id])
+
+    def _schedule_consumer_rebalance(self, group_id: str, member: ConsumerGroupMember) -> None:
+        """A member has its rebalance timeout to revoke partitions, or it is fenced."""
+        self._timers.schedule(("consumer-rebalance", group_id, member.member_id),
+                              self._clock.monotonic_ms() + member.rebalance_timeout_ms,
+                              functools.partial(self._expire_consumer_rebalance, group_id, member.member_id, member.member_epoch))
+
+    def _expire_consumer_rebalance(self, group_id: str, member_id: str, member_epoch: int) -> None:
+        group = self._consumer_group(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if group is not None and member is not None and member.member_epoch == member_epoch:
+            self._fence_consumer_member(group, member)
+
+    # ConsumerGroupDescribe
+
+    def _describe_consumer_group(self, group_id: str, with_operations: bool) -> dict[str, Any]:
+        if not group_id:
+            return consumer_group_describe_error(group_id, ErrorCode.invalid_group_id, None)
+        try:
+            group = self._existing_consumer_group(group_id)
+        except GroupError as e:
+            return consumer_group_describe_error(group_id, e.code, e.message)
+        return {
+            "error_code": ErrorCode.none, "error_message": None, "group_id": group_id, "group_state": group.state.value,
+            "group_epoch": group.group_epoch, "assignment_epoch": group.target_assignment_epoch,
+            "assignor_name": group.preferred_server_assignor() or self._default_consumer_assignor,
+            "members": [
+                {"member_id": m.member_id, "instance_id": m.instance_id, "rack_id": m.rack_id, "member_epoch": m.member_epoch,
+                 "client_id": m.client_id, "client_host": m.client_host,
+                 "subscribed_topic_names": sorted(m.subscribed_topic_names), "subscribed_topic_regex": m.subscribed_topic_regex,
+                 "assignment": self._described_assignment(m.assigned_partitions),
+                 "target_assignment": self._described_assignment(group.target_assignment.get(m.member_id, {})),
+                 "member_type": 1}  # a member of the consumer protocol (0 would be a classic one)
+                for m in group.members.values()
+            ],
+            "authorized_operations": GROUP_AUTHORIZED_OPERATIONS if with_operations else AUTHORIZED_OPERATIONS_OMITTED,
+        }
+
+    def _described_assignment(self, assignment: Assignment) -> dict[str, Any]:
+        """Partitions of topics that still exist, named."""
+        return {"topic_partitions": [
+            {"topic_id": topic_id, "topic_name": self._topic_names[topic_id], "partitions": sorted(partitions)}
+            for topic_id, partitions in _sorted_by_topic_id(assignment) if topic_id in self._topic_names
+        ]}
+
+    # Replay
+
+    def _replay(self, key: bytes, value: bytes | None) -> None:
+        record = group_records.decode(key, value)
+        if isinstance(record, group_records.OffsetRecord):
+            if record.offset is None:
+                self.offsets.remove(record.group_id, record.topic, record.partition)
+            else:
+                if record.group_id not in self.groups:
+                    # Offsets committed outside of any membership belong to a "simple" group.
+                    self._create_group(record.group_id)
+                self.offsets.put(record.group_id, record.topic, record.partition, record.offset)
+        elif isinstance(record, group_records.GroupRecord):
+            if record.group is None:
+                self._remove_group(record.group_id)
+            else:
+                self.groups[record.group_id] = record.group
+        elif isinstance(record, group_records.ConsumerGroupRecord):
+            self._replay_consumer_group(record.key, record.value)
+
+    def _replay_consumer_group(self, key: group_records.ConsumerGroupKey, value: Any) -> None:
+        group = self._persisted_consumer_group(key.group_id, create=value is not None)
+        if group is None:
+            return  # a tombstone of what is already gone
+        if isinstance(key, ConsumerGroupMetadataKey):
+            if value is not None:
+                group.group_epoch = value.epoch
+            else:
+                if group.members or group.target_assignment or group.target_assignment_epoch != NO_ASSIGNMENT_EPOCH:
+                    raise RuntimeError(f"Consumer group {key.group_id} is deleted before its members and assignment")
+                del self.groups[key.group_id]
+        elif isinstance(key, ConsumerGroupPartitionMetadataKey):
+            group.subscription_metadata = {} if value is None else {
+                t.topic_name: TopicMetadata(t.topic_id, t.topic_name, t.num_partitions) for t in value.topics
+            }
+        elif isinstance(key, ConsumerGroupMemberMetadataKey):
+            member = group.members.get(key.member_id)
+            if value is not None:
+                group.update_member((member or ConsumerGroupMember(key.member_id)).with_metadata(value))
+            elif member is not None:
+                if member.member_epoch != LEAVE_GROUP_MEMBER_EPOCH or key.member_id in group.target_assignment:
+                    raise RuntimeError(f"Member {key.member_id} of {key.group_id} is deleted before its assignments")
+                group.remove_member(key.member_id)
+        elif isinstance(key, ConsumerGroupTargetAssignmentMemberKey):
+            if value is not None:
+                group.update_target_assignment(key.member_id, assignment_from_record(value.topic_partitions))
+            elif key.member_id in group.target_assignment:
+                group.remove_target_assignment(key.member_id)
+        elif isinstance(key, ConsumerGroupTargetAssignmentMetadataKey):
+            if value is None and group.target_assignment:
+                raise RuntimeError(f"The target assignment of {key.group_id} is deleted before its members' parts")
+            group.target_assignment_epoch = NO_ASSIGNMENT_EPOCH if value is None else value.assignment_epoch
+        elif isinstance(key, ConsumerGroupCurrentMemberAssignmentKey):
+            member = group.members.get(key.member_id)
+            if value is not None:
+                group.update_member((member or ConsumerGroupMember(key.member_id)).with_assignment(value))
+            elif member is not None:
+                # The member is on its way out: it owns nothing any more.
+                group.update_member(replace(member, member_epoch=LEAVE_GROUP_MEMBER_EPOCH,
+                                            previous_member_epoch=LEAVE_GROUP_MEMBER_EPOCH,
+                                            assigned_partitions={}, partitions_pending_revocation={}))
+
+    def _persisted_consumer_group(self, group_id: str, create: bool) -> ConsumerGroup | None:
+        group = self.groups.get(group_id)
+        if isinstance(group, ConsumerGroup):
+            return group
+        if group is None and not create:
+            return None
+        if group is not None and not group.is_simple():
+            raise RuntimeError(f"Group {group_id} is not a consumer group")
+        # A simple group has no record of its own, only offsets: the consumer group takes its place.
+        consumer_group = ConsumerGroup(group_id)
+        self.groups[group_id] = consumer_group
+        return consumer_group
+
     # Offset retention
 
     def _schedule_offset_expiration(self) -> None:
@@ -834,7 +1315,7 @@ class GroupCoordinator:
         """Drops expired offsets, and empty groups left with no offsets."""
         now_ms = self._clock.wall_ms()
         for group_id in list(self.groups):
-            if self._expire_offsets(group_id, now_ms) and self.groups[group_id].is_in(GroupState.EMPTY):
+            if self._expire_offsets(group_id, now_ms) and self.groups[group_id].is_empty():
                 self._delete_group(group_id)
         self._schedule_offset_expiration()
 
@@ -868,12 +1349,34 @@ class GroupCoordinator:
 
     def _remove_group(self, group_id: str) -> None:
         group = self.groups.pop(group_id, None)
-        if group is not None:
+        if isinstance(group, ClassicGroup):
             group.transition_to(GroupState.DEAD, self._clock.wall_ms())
 
     def _delete_group(self, group_id: str) -> None:
-        self._write(group_id, *group_records.group_tombstone(group_id))
-        self._remove_group(group_id)
+        group = self.groups[group_id]
+        if isinstance(group, ConsumerGroup):
+            self._apply(group_id, group_records.consumer_group_tombstones(group_id, list(group.members)))
+        else:
+            self._write(group_id, *group_records.group_tombstone(group_id))
+            self._remove_group(group_id)
+
+    def _classic_group(self, group_id: str) -> ClassicGroup | None:
+        """The group if it is classic: timers of a group that was since replaced by one
+        of another type find nothing to do."""
+        group = self.groups.get(group_id)
+        return group if isinstance(group, ClassicGroup) else None
+
+    def _consumer_group(self, group_id: str) -> ConsumerGroup | None:
+        group = self.groups.get(group_id)
+        return group if isinstance(group, ConsumerGroup) else None
+
+    def _existing_consumer_group(self, group_id: str) -> ConsumerGroup:
+        group = self.groups.get(group_id)
+        if group is None:
+            raise GroupError(ErrorCode.group_id_not_found, f"Group {group_id} not found.")
+        if not isinstance(group, ConsumerGroup):
+            raise GroupError(ErrorCode.group_id_not_found, f"Group {group_id} is not a consumer group.")
+        return group
 
     def _delete_offset(self, group_id: str, topic: str, partition: int) -> None:
         if self.offsets.get(group_id, topic, partition) is not None:
@@ -882,6 +1385,12 @@ class GroupCoordinator:
 
     def _write(self, group_id: str, key: bytes, value: bytes | None) -> None:
         self._out.records.append((self.partition_for(group_id), key, value))
+
+    def _apply(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Writes records and replays them, as Kafka's coordinator does with its writes."""
+        for key, value in records:
+            self._write(group_id, key, value)
+            self._replay(key, value)
 
     # Timers and replies
 
@@ -910,6 +1419,68 @@ class GroupCoordinator:
             return False
         self._reply(waiter, _sync_response(error, **fields))
         return True
+
+
+def consumer_group_heartbeat_response(
+    error: ErrorCode, *, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0,
+    heartbeat_interval: int = 0,
+) -> dict[str, Any]:
+    return {"throttle_time": 0, "error_code": error, "error_message": error_message, "member_id": member_id,
+            "member_epoch": member_epoch, "heartbeat_interval": heartbeat_interval, "assignment": None}
+
+
+def consumer_group_describe_error(group_id: str, error: ErrorCode, message: str | None) -> dict[str, Any]:
+    return {"error_code": error, "error_message": message, "group_id": group_id, "group_state": "", "group_epoch": 0,
+            "assignment_epoch": 0, "assignor_name": "", "members": [], "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
+
+
+def _check_member_epoch(member: ConsumerGroupMember, received: int, owned: Mapping[uuid.UUID, frozenset[int]] | None) -> None:
+    """A member must heartbeat with its epoch, or with the previous one if it owns no more
+    than its assignment (the response bumping its epoch may have been lost)."""
+    if received > member.member_epoch:
+        raise GroupError(ErrorCode.fenced_member_epoch,
+                         f"The consumer group member has a greater member epoch ({received}) than the one known by the "
+                         f"group coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+    if received < member.member_epoch and (
+        received != member.previous_member_epoch or not _is_subset(owned, member.assigned_partitions)
+    ):
+        raise GroupError(ErrorCode.fenced_member_epoch,
+                         f"The consumer group member has a smaller member epoch ({received}) than the one known by the "
+                         f"group coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+
+
+def _fenced_instance(member_id: str, instance_id: str, owner_id: str) -> GroupError:
+    return GroupError(ErrorCode.fenced_instance_id,
+                      f"Static member {member_id} with instance id {instance_id} was fenced by member {owner_id}.")
+
+
+def _is_subset(owned: Mapping[uuid.UUID, frozenset[int]] | None, assigned: Assignment) -> bool:
+    if owned is None:
+        return False
+    return all(topic_id in assigned and partitions <= assigned[topic_id] for topic_id, partitions in owned.items())
+
+
+def _classic_member_refusal(group: ConsumerGroup, member_id: str, instance_id: str | None) -> ErrorCode:
+    """Why a classic SyncGroup, Heartbeat or LeaveGroup of a consumer group's member fails: no
+    member speaks the classic protocol here, but a wrong instance's member id is fenced first."""
+    if instance_id is not None:
+        static = group.static_member(instance_id)
+        if static is not None and static.member_id != member_id:
+            return ErrorCode.fenced_instance_id
+    return ErrorCode.unknown_member_id
+
+
+def _sorted_by_topic_id(assignment: Assignment) -> list[tuple[uuid.UUID, frozenset[int]]]:
+    return sorted(assignment.items(), key=lambda item: java_uuid_order(item[0]))
+
+
+def _updated(value: Any, current: Any) -> Any:
+    """A heartbeat field: null means unchanged."""
+    return current if value is None else value
+
+
+def _blank(value: str) -> bool:
+    return not value.strip(_JAVA_TRIMMED)
 
 
 def _inconsistent(requested: str | None, current: str | None) -> bool:

@@ -4,23 +4,41 @@ and the replay of GroupMetadataManager and OffsetMetadataManager)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from kio.static.primitive import i32
+from kio.static.primitive import i8, i32
 
+from .assignors import Assignment, java_uuid_order
 from .classic_group import ClassicGroup, ClassicGroupMember, GroupState
+from .consumer_group import ConsumerGroupMember, TopicMetadata
 from .offsets import OffsetAndMetadata
 from .records.consumer_offsets import (
+    ConsumerGroupCurrentMemberAssignmentKey,
+    ConsumerGroupCurrentMemberAssignmentValue,
+    ConsumerGroupMemberMetadataKey,
+    ConsumerGroupMemberMetadataValue,
+    ConsumerGroupMetadataKey,
+    ConsumerGroupMetadataValue,
+    ConsumerGroupPartitionMetadataKey,
+    ConsumerGroupPartitionMetadataValue,
+    ConsumerGroupTargetAssignmentMemberKey,
+    ConsumerGroupTargetAssignmentMemberValue,
+    ConsumerGroupTargetAssignmentMetadataKey,
+    ConsumerGroupTargetAssignmentMetadataValue,
     GroupMetadataKey,
     GroupMetadataValue,
     MemberMetadata,
     OffsetCommitKey,
     OffsetCommitValue,
+    TopicPartitions,
     decode_offsets_key,
     decode_offsets_value,
     encode_offsets_key,
     encode_offsets_value,
 )
+from .records.consumer_offsets import TopicMetadata as TopicMetadataRecord
 from .records.framing import UnknownRecordType
 
 NO_TIMESTAMP = -1
@@ -38,6 +56,21 @@ class OffsetRecord:
 class GroupRecord:
     group_id: str
     group: ClassicGroup | None  # None: deleted
+
+
+ConsumerGroupKey = (
+    ConsumerGroupMetadataKey | ConsumerGroupPartitionMetadataKey | ConsumerGroupMemberMetadataKey
+    | ConsumerGroupTargetAssignmentMetadataKey | ConsumerGroupTargetAssignmentMemberKey
+    | ConsumerGroupCurrentMemberAssignmentKey
+)
+
+
+@dataclass(frozen=True)
+class ConsumerGroupRecord:
+    """One of the six records of a consumer group, replayed as the coordinator's own writes are."""
+
+    key: ConsumerGroupKey
+    value: Any  # the key's value type; None: deleted
 
 
 def offset_commit(group_id: str, topic: str, partition: int, offset: OffsetAndMetadata) -> tuple[bytes, bytes]:
@@ -97,7 +130,91 @@ def group_tombstone(group_id: str) -> tuple[bytes, None]:
     return _group_key(group_id), None
 
 
-def decode(key: bytes, value: bytes | None) -> OffsetRecord | GroupRecord | None:
+# Consumer group records, written where Kafka's GroupMetadataManager writes them.
+
+
+def consumer_group_epoch(group_id: str, epoch: int) -> tuple[bytes, bytes]:
+    return encode_offsets_key(ConsumerGroupMetadataKey(group_id=group_id)), encode_offsets_value(
+        ConsumerGroupMetadataValue(epoch=i32(epoch)))
+
+
+def consumer_subscription_metadata(group_id: str, metadata: Mapping[str, TopicMetadata]) -> tuple[bytes, bytes]:
+    topics = tuple(
+        TopicMetadataRecord(topic_id=t.topic_id, topic_name=t.name, num_partitions=i32(t.num_partitions), partition_metadata=())
+        for t in sorted(metadata.values(), key=lambda t: t.name)
+    )
+    return encode_offsets_key(ConsumerGroupPartitionMetadataKey(group_id=group_id)), encode_offsets_value(
+        ConsumerGroupPartitionMetadataValue(topics=topics))
+
+
+def consumer_member_subscription(group_id: str, member: ConsumerGroupMember) -> tuple[bytes, bytes]:
+    value = ConsumerGroupMemberMetadataValue(
+        instance_id=member.instance_id, rack_id=member.rack_id, client_id=member.client_id,
+        client_host=member.client_host, subscribed_topic_names=tuple(sorted(member.subscribed_topic_names)),
+        subscribed_topic_regex=member.subscribed_topic_regex, rebalance_timeout_ms=i32(member.rebalance_timeout_ms),
+        server_assignor=member.server_assignor,
+    )
+    return _consumer_member_key(ConsumerGroupMemberMetadataKey, group_id, member.member_id), encode_offsets_value(value)
+
+
+def consumer_target_assignment(group_id: str, member_id: str, assignment: Assignment) -> tuple[bytes, bytes]:
+    value = ConsumerGroupTargetAssignmentMemberValue(topic_partitions=_topic_partitions(assignment))
+    return _consumer_member_key(ConsumerGroupTargetAssignmentMemberKey, group_id, member_id), encode_offsets_value(value)
+
+
+def consumer_target_assignment_epoch(group_id: str, epoch: int) -> tuple[bytes, bytes]:
+    return encode_offsets_key(ConsumerGroupTargetAssignmentMetadataKey(group_id=group_id)), encode_offsets_value(
+        ConsumerGroupTargetAssignmentMetadataValue(assignment_epoch=i32(epoch)))
+
+
+def consumer_current_assignment(group_id: str, member: ConsumerGroupMember) -> tuple[bytes, bytes]:
+    value = ConsumerGroupCurrentMemberAssignmentValue(
+        member_epoch=i32(member.member_epoch), previous_member_epoch=i32(member.previous_member_epoch),
+        state=i8(member.state.value), assigned_partitions=_topic_partitions(member.assigned_partitions),
+        partitions_pending_revocation=_topic_partitions(member.partitions_pending_revocation),
+    )
+    return _consumer_member_key(ConsumerGroupCurrentMemberAssignmentKey, group_id, member.member_id), encode_offsets_value(value)
+
+
+def consumer_member_tombstones(group_id: str, member_id: str) -> list[tuple[bytes, None]]:
+    """A member's three records deleted, in the order Kafka's replay expects them."""
+    return [
+        (_consumer_member_key(key_type, group_id, member_id), None)
+        for key_type in (ConsumerGroupCurrentMemberAssignmentKey, ConsumerGroupTargetAssignmentMemberKey,
+                         ConsumerGroupMemberMetadataKey)
+    ]
+
+
+def consumer_group_tombstones(group_id: str, member_ids: list[str]) -> list[tuple[bytes, None]]:
+    """A whole consumer group deleted, in Kafka's order: each kind of member record for
+    every member, then the group's own records."""
+    member_keys = [
+        (_consumer_member_key(key_type, group_id, member_id), None)
+        for key_type in (ConsumerGroupCurrentMemberAssignmentKey, ConsumerGroupTargetAssignmentMemberKey)
+        for member_id in member_ids
+    ]
+    subscription_keys = [(_consumer_member_key(ConsumerGroupMemberMetadataKey, group_id, m), None) for m in member_ids]
+    return [
+        *member_keys,
+        (encode_offsets_key(ConsumerGroupTargetAssignmentMetadataKey(group_id=group_id)), None),
+        *subscription_keys,
+        (encode_offsets_key(ConsumerGroupPartitionMetadataKey(group_id=group_id)), None),
+        (encode_offsets_key(ConsumerGroupMetadataKey(group_id=group_id)), None),
+    ]
+
+
+def _topic_partitions(assignment: Assignment) -> tuple[TopicPartitions, ...]:
+    return tuple(
+        TopicPartitions(topic_id=topic_id, partitions=tuple(i32(p) for p in sorted(assignment[topic_id])))
+        for topic_id in sorted(assignment, key=java_uuid_order)
+    )
+
+
+def _consumer_member_key(key_type: type, group_id: str, member_id: str) -> bytes:
+    return encode_offsets_key(key_type(group_id=group_id, member_id=member_id))
+
+
+def decode(key: bytes, value: bytes | None) -> OffsetRecord | GroupRecord | ConsumerGroupRecord | None:
     """A record of __consumer_offsets; None for records of other group types, which
     this coordinator does not host (Kafka's loader skips unknown types too)."""
     try:
@@ -112,7 +229,16 @@ def decode(key: bytes, value: bytes | None) -> OffsetRecord | GroupRecord | None
         group_value = decode_offsets_value(record_key, value)
         assert group_value is None or isinstance(group_value, GroupMetadataValue)
         return GroupRecord(record_key.group, None if group_value is None else _group(record_key.group, group_value))
+    if isinstance(record_key, _CONSUMER_GROUP_KEYS):
+        return ConsumerGroupRecord(record_key, decode_offsets_value(record_key, value))
     return None
+
+
+_CONSUMER_GROUP_KEYS = (
+    ConsumerGroupMetadataKey, ConsumerGroupPartitionMetadataKey, ConsumerGroupMemberMetadataKey,
+    ConsumerGroupTargetAssignmentMetadataKey, ConsumerGroupTargetAssignmentMemberKey,
+    ConsumerGroupCurrentMemberAssignmentKey,
+)
 
 
 def _offset(value: OffsetCommitValue | None) -> OffsetAndMetadata | None:

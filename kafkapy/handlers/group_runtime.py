@@ -1,6 +1,6 @@
 """The shell around the sans-IO group coordinator: creates and loads
 `__consumer_offsets`, appends the records the coordinator asks for, then delivers its
-replies, and fires its timers."""
+replies, fires its timers, and tells it the cluster's topics as they change."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator, Result
 from ..metadata.controller import Controller, NewTopic
+from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from ..wire.records import Record, decode_records, encode_batch
 from .replicas import ReplicaManager
@@ -52,6 +53,12 @@ class GroupRuntime:
         self.metadata = metadata
         self.replicas = replicas
         self._timers_changed = anyio.Event()
+        self._tell_topics(metadata.image)
+        metadata.listeners.append(lambda _old, new: self._tell_topics(new))
+
+    def _tell_topics(self, image: MetadataImage) -> None:
+        """Consumer groups resolve their subscriptions against the cluster's topics."""
+        self.coordinator.on_topics_changed({name: (t.topic_id, len(t.partitions)) for name, t in image.topics.items()})
 
     # The offsets topic
 
@@ -130,6 +137,10 @@ class GroupRuntime:
             await self.replicas.append(OFFSETS_TOPIC, partition, log_, batch, from_client=False)
         for token, response in result.replies:
             token.set(response)
+        self._timers_changed.set()
+
+    def wake(self) -> None:
+        """Makes the timer loop look at the coordinator's deadlines again (the clock moved)."""
         self._timers_changed.set()
 
     async def run_timers(self) -> None:

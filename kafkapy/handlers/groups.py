@@ -1,15 +1,21 @@
-"""The classic group APIs, each handed to the group coordinator once this broker is
-known to coordinate the group: JoinGroup (11), Heartbeat (12), LeaveGroup (13),
-SyncGroup (14)."""
+"""The group APIs, each handed to the group coordinator once this broker is known to
+coordinate the group: the classic JoinGroup (11), Heartbeat (12), LeaveGroup (13),
+SyncGroup (14), DescribeGroups (15), ListGroups (16), DeleteGroups (42), and the
+consumer group protocol's ConsumerGroupHeartbeat (68) and ConsumerGroupDescribe (69)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..coordinator.group_coordinator import consumer_group_describe_error, consumer_group_heartbeat_response
 from .context import Broker, RequestContext
 from .registry import api
+
+# The group.coordinator.rebalance.protocols value enabling ConsumerGroupHeartbeat.
+CONSUMER_PROTOCOL = "consumer"
 
 
 @api(11, 0, 9)
@@ -67,3 +73,26 @@ async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any
     if not broker.groups.offsets_topic_ready():
         return {"throttle_time": 0, "results": [{"group_id": g, "error_code": ErrorCode.coordinator_not_available} for g in request.groups_names]}
     return await broker.groups.call(lambda token: coordinator.delete_groups(ctx.api_version, list(request.groups_names), token))
+
+
+@api(68, 0, 1)
+async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if CONSUMER_PROTOCOL not in broker.config.get("group.coordinator.rebalance.protocols"):  # type: ignore[operator]
+        return consumer_group_heartbeat_response(ErrorCode.unsupported_version)
+    error = broker.groups.coordinator_error(request.group_id)
+    if error:
+        return consumer_group_heartbeat_response(error)
+    coordinator = broker.groups.coordinator
+    return await broker.groups.call(lambda token: coordinator.consumer_group_heartbeat(
+        ctx.api_version, request, token, client_id=ctx.client_id or "", client_host=ctx.client_host))
+
+
+@api(69, 0, 1)
+async def handle_consumer_group_describe(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    errors = {g: broker.groups.coordinator_error(g) for g in request.group_ids if g}
+    served = tuple(g for g in request.group_ids if not errors.get(g))
+    response = broker.groups.coordinator.consumer_group_describe(ctx.api_version, dataclasses.replace(request, group_ids=served))
+    response["groups"] = list(response["groups"]) + [
+        consumer_group_describe_error(g, error, None) for g, error in errors.items() if error
+    ]
+    return response
