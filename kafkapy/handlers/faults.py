@@ -147,9 +147,10 @@ class Faults:
                 return True
         return False
 
-    def ignore_heartbeat(self, group_id: str) -> bool:
+    def heartbeat_hold_ms(self, group_id: str) -> int:
+        """How long a heartbeat of this group goes unanswered (0: answer it now)."""
         for fault in self._active("no_heartbeats"):
             if fault.group in (None, group_id):
                 fault.fired += 1
-                return True
-        return False
+                return max(0, (fault.expires_ms or 0) - self.now_ms())
+        return 0

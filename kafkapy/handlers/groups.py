@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import anyio
 from kio.schema.errors import ErrorCode
 
 from ..coordinator.group_coordinator import consumer_group_describe_error, consumer_group_heartbeat_response
@@ -35,6 +36,9 @@ async def handle_heartbeat(broker: Broker, ctx: RequestContext, request: Any) ->
     error = broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "error_code": error}
+    if hold_ms := broker.faults.heartbeat_hold_ms(request.group_id):
+        # Injected: the coordinator does not hear of this heartbeat, and the client waits.
+        await anyio.sleep(hold_ms / 1000)
     coordinator = broker.groups.coordinator
     return await broker.groups.call(lambda token: coordinator.heartbeat(ctx.api_version, request, token))
 
@@ -70,7 +74,7 @@ async def handle_list_groups(broker: Broker, ctx: RequestContext, request: Any) 
 @api(42, 0, 2)
 async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
-    if not broker.groups.offsets_topic_ready():
+    if not broker.groups.topic_ready():
         return {"throttle_time": 0, "results": [{"group_id": g, "error_code": ErrorCode.coordinator_not_available} for g in request.groups_names]}
     return await broker.groups.call(lambda token: coordinator.delete_groups(ctx.api_version, list(request.groups_names), token))
 

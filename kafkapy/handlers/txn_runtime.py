@@ -9,7 +9,7 @@ from collections.abc import Callable, Awaitable
 from typing import Any
 
 from ..config import BrokerConfig
-from ..coordinator.transaction_coordinator import MarkerRequest, TxnResult
+from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest, TxnResult
 from ..log.partition import LogError
 from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
 from .coordinator_runtime import CoordinatorRuntime, InternalTopic
@@ -62,5 +62,5 @@ class TransactionRuntime(CoordinatorRuntime):
             except LogError as e:
                 log.warning("Marker for %s of %s-%d refused: %s", marker.transactional_id, topic, partition, e.message)
                 continue
-            if topic == "__consumer_offsets" and self.offsets_marker_written is not None:
+            if topic == CONSUMER_OFFSETS_TOPIC and self.offsets_marker_written is not None:
                 await self.offsets_marker_written(partition, marker.producer_id, marker.commit)

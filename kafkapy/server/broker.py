@@ -20,7 +20,7 @@ from ..coordinator.producer_ids import ProducerIdManager
 from ..handlers import Broker
 from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.transaction_coordinator import TransactionCoordinator
-from ..handlers.group_runtime import OFFSETS_TOPIC, GroupRuntime
+from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..handlers.faults import Faults
 from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
@@ -122,8 +122,8 @@ class BrokerServer:
             metadata.commit(records)
             return first
 
-        offsets_topic = metadata.image.topics.get(OFFSETS_TOPIC)
-        offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int("offsets.topic.num.partitions")
+        offsets_topic = metadata.image.topics.get(CONSUMER_OFFSETS.name)
+        offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int(CONSUMER_OFFSETS.partitions_key)
         groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, controller, replicas)
         groups.load()
         producer_ids = ProducerIdManager(reserve_producer_ids)
