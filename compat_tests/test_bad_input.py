@@ -8,15 +8,18 @@ import random
 import struct
 
 import pytest
-from clients import ConfluentKafka
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
 from kio.schema.metadata.v12.request import MetadataRequest
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
-from raw_client import RawConnection, assert_served, frame_with_header, length_prefixed
+from raw_client import assert_served, frame_with_header, length_prefixed
 
+from kafkapy.compat.adapters.confluent import ConfluentKafka
+from kafkapy.compat.raw import RawConnection
 from kafkapy.wire.protocol import encode_request
+
+pytestmark = pytest.mark.kafkapy_internals
 
 SOCKET_REQUEST_MAX_BYTES = 104_857_600  # Kafka's default, which the shared broker keeps
 API_VERSIONS_KEY = 18

@@ -7,9 +7,13 @@ import time
 from collections import Counter
 
 import confluent_kafka
-from clients import TIMEOUT_S, Record, by_position
+import pytest
 
+from kafkapy.compat.adapters.base import TIMEOUT_S, Record
+from kafkapy.compat.checks import by_position
 from kafkapy.testing.process import wait_until
+
+pytestmark = pytest.mark.kafkapy_internals
 
 PARTITIONS = 2
 ACKED_BEFORE_KILL = 3_000

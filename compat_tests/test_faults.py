@@ -13,6 +13,8 @@ from kafkapy import Broker
 from kafkapy.clock import FakeClock
 from kafkapy.testing.process import wait_until
 
+pytestmark = pytest.mark.kafkapy_internals
+
 PRODUCE, METADATA = 0, 3
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from clients import Record, assert_same_records, end_offsets, keyed_records
+import pytest
+
+from kafkapy.compat.adapters.base import Record
+from kafkapy.compat.checks import assert_same_records, end_offsets, keyed_records
+
+pytestmark = pytest.mark.kafkapy_internals
 
 PARTITIONS = 3
 

@@ -62,7 +62,13 @@ def dump_log(argv: list[str]) -> int:
     return dump_log_main(argv)
 
 
-COMMANDS = {"run": run, "dump-log": dump_log}
+def compat(argv: list[str]) -> int:
+    from .compat.command import main as compat_main
+
+    return compat_main(argv)
+
+
+COMMANDS = {"run": run, "dump-log": dump_log, "compat": compat}
 
 
 def main(argv: list[str] | None = None) -> int:

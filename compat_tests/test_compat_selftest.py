@@ -1,0 +1,77 @@
+"""The scenarios can fail: against a kafkapy with a feature disabled or a fault injected,
+the scenarios that depend on it report FAIL, with a reason that names the cause, with
+every client; a client that hangs fails at its deadline; a scenario that acts on the
+broker is skipped on one the suite did not start."""
+
+from __future__ import annotations
+
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from kafkapy.compat.adapters import ADAPTERS
+from kafkapy.compat.adapters.base import TIMEOUT_S
+from kafkapy.compat.outcome import Outcome, Status
+from kafkapy.compat.runner import EmbeddedBroker, ExternalBroker, run_matrix, run_one
+from kafkapy.compat.scenarios import load
+
+pytestmark = pytest.mark.kafkapy_internals
+
+SCENARIOS = load()
+
+CLIENTS = [name for name, adapter in ADAPTERS.items() if adapter.installed()]
+
+BROKEN = {
+    # Smaller than some single keyed records: a producer that splits refused batches still fails.
+    "small message.max.bytes": ({"message.max.bytes": 300}, "produce.codec_none", "MESSAGE_TOO_LARGE"),
+    "no auto-creation": ({"auto.create.topics.enable": "false"}, "metadata.auto_create_topic", "and did not create it"),
+    "topics recompressed": ({"compression.type": "gzip"}, "produce.codec_zstd", "serves batches compressed with ['gzip'], not zstd"),
+    "broker timestamps": ({"log.message.timestamp.type": "LogAppendTime"}, "list_offsets.by_time", "first offset at or after timestamp"),
+}
+
+
+@pytest.fixture(scope="module")
+def broken_outcomes() -> dict[str, list[Outcome]]:
+    """The outcomes of every case of BROKEN, made at once, each on a kafkapy of its own (the
+    slowest case waits out the clients' own timeouts)."""
+
+    def run(case: str) -> list[Outcome]:
+        overrides, scenario, _ = BROKEN[case]
+        with EmbeddedBroker(overrides) as target:
+            return run_matrix(target, [(SCENARIOS[scenario], client) for client in CLIENTS], jobs=len(CLIENTS))
+
+    with ThreadPoolExecutor(len(BROKEN)) as pool:
+        return dict(zip(BROKEN, pool.map(run, BROKEN)))
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_scenario_fails_with_its_cause_on_a_broker_that_breaks_it(broken_outcomes, case):
+    reason = BROKEN[case][2]
+    for outcome in broken_outcomes[case]:
+        assert outcome.status is Status.FAIL, outcome
+        assert reason in outcome.reason, f"{outcome.client}: {outcome.reason}"
+
+
+def test_a_client_that_hangs_fails_at_its_deadline():
+    deadline = 5.0
+    with EmbeddedBroker() as target:
+        # A stopped broker accepts connections and never answers: the client waits on it.
+        os.kill(target.shared.process.pid, signal.SIGSTOP)
+        try:
+            outcomes = run_matrix(target, [(SCENARIOS["metadata.cluster"], c) for c in CLIENTS], len(CLIENTS), deadline=deadline)
+        finally:
+            os.kill(target.shared.process.pid, signal.SIGCONT)
+
+    for outcome in outcomes:
+        assert outcome.status is Status.FAIL, outcome
+        assert f"no outcome within the {deadline:g}s deadline" in outcome.reason
+        assert outcome.seconds < TIMEOUT_S, "the run waited for the client's own timeouts, not the deadline"
+
+
+def test_a_scenario_that_acts_on_the_broker_is_skipped_on_an_external_one(broker):
+    outcome = run_one(ExternalBroker(broker.bootstrap), SCENARIOS["broker.restart"], CLIENTS[0])
+
+    assert outcome.status is Status.SKIPPED
+    assert "only a broker the suite started" in outcome.reason

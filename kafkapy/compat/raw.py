@@ -1,0 +1,103 @@
+"""A bare Kafka protocol connection over a plain socket, for what no client library shows:
+requests are kio entities or raw bytes, responses are kio entities."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import struct
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
+from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+
+from ..wire.protocol import decode_response, encode_request
+from ..wire.records import iter_headers
+from .adapters.base import TIMEOUT_S, BrokerError
+
+_SIZE = struct.Struct(">i")
+# Kafka's numbering of the codec in a batch's attributes.
+CODEC_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+
+
+class RawConnection:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT_S)
+        self.correlation_id = 0
+
+    def __enter__(self) -> "RawConnection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def request(self, entity: Any) -> Any:
+        self.correlation_id += 1
+        self.send(encode_request(entity, self.correlation_id))
+        return self.response(entity.__api_key__, entity.__version__, self.correlation_id)
+
+    def response(self, api_key: int, version: int, correlation_id: int) -> Any:
+        (size,) = _SIZE.unpack(self._read(4))
+        answered, body = decode_response(self._read(size), api_key, version)
+        assert answered == correlation_id, f"response to correlation id {answered}, expected {correlation_id}"
+        return body
+
+    def _read(self, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("the broker closed the connection")
+            data += chunk
+        return bytes(data)
+
+    def closed_by_broker(self) -> bool:
+        """Whether the broker closes the connection, without answering, within the timeout."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+
+def _leader(bootstrap: str, topic: str, partition: int) -> tuple[str, int]:
+    host, port = bootstrap.rsplit(":", 1)
+    with RawConnection(int(port), host) as connection:
+        metadata = connection.request(MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=topic),), allow_auto_topic_creation=False,
+            include_topic_authorized_operations=False,
+        ))
+    [found] = metadata.topics
+    if found.error_code != ErrorCode.none:
+        raise BrokerError(found.error_code, f"metadata of {topic}")
+    [leader] = [p.leader_id for p in found.partitions if p.partition_index == partition]
+    [address] = [(b.host, b.port) for b in metadata.brokers if b.node_id == leader]
+    return address
+
+
+def served_codecs(bootstrap: str, topic: str, partition: int) -> set[str]:
+    """The codecs of the batches the partition's leader serves, from offset 0 to the end."""
+    host, port = _leader(bootstrap, topic, partition)
+    codecs: set[str] = set()
+    offset = 0
+    with RawConnection(port, host) as connection:
+        while True:
+            response = connection.request(FetchRequest(
+                max_wait=datetime.timedelta(0), min_bytes=0, max_bytes=8 << 20, forgotten_topics_data=(),
+                topics=(FetchTopic(topic=topic, partitions=(FetchPartition(
+                    partition=partition, fetch_offset=offset, partition_max_bytes=8 << 20),)),),
+            ))
+            [data] = response.responses[0].partitions
+            if data.error_code != ErrorCode.none:
+                raise BrokerError(data.error_code, f"fetch of {topic}-{partition} at offset {offset}")
+            headers = [h for _, h in iter_headers(data.records or b"")]
+            codecs.update(CODEC_NAMES.get(h.codec, f"codec {h.codec}") for h in headers)
+            if headers:
+                offset = headers[-1].next_offset
+            if not headers or offset >= data.high_watermark:
+                return codecs
