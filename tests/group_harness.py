@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.consumer_protocol_subscription.v1.data import ConsumerProtocolSubscription
@@ -23,6 +24,7 @@ from kafkapy.wire.build import build
 from kafkapy.wire.protocol import request_type, response_type
 
 OFFSET_COMMIT, OFFSET_FETCH, JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 8, 9, 11, 12, 13, 14
+TXN_OFFSET_COMMIT = 28
 DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS, OFFSET_DELETE = 15, 16, 42, 47
 CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 68, 69
 
@@ -61,6 +63,25 @@ def encodes(api_key: int, version: int, response: dict[str, Any]) -> None:
     entity_writer(type(entity))(io.BytesIO(), entity)
 
 
+@dataclass(frozen=True)
+class Marker:
+    """A transaction marker the transaction coordinator wrote into a partition."""
+
+    partition: int
+    producer_id: int
+    commit: bool
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A record as the shell appended it: in a transactional batch of a producer, or not (-1)."""
+
+    partition: int
+    key: bytes
+    value: bytes | None
+    producer_id: int
+
+
 class Harness:
     def __init__(self, config: dict[str, object] | None = None) -> None:
         self.clock = FakeClock()
@@ -69,6 +90,8 @@ class Harness:
         self.config = BrokerConfig(settings)
         self.coordinator = GroupCoordinator(self.config, self.clock, NUM_PARTITIONS)
         self.records: list[tuple[int, bytes, bytes | None]] = []
+        # What __consumer_offsets holds, in order: the records and the transaction markers.
+        self.log: list[Appended | Marker] = []
         self.replies: dict[Token, dict[str, Any]] = {}
         self.topic_ids: dict[str, uuid.UUID] = {}
         self.topics: dict[str, int] = {}  # partition counts, as last set
@@ -76,7 +99,14 @@ class Harness:
     # Plumbing
 
     def apply(self, result: Result) -> Result:
+        """As the shell does: the records are appended, transactional ones replayed once
+        appended, then the replies delivered."""
+        producer_id = -1 if result.transactional is None else result.transactional[0]
         self.records.extend(result.records)
+        self.log.extend(Appended(partition, key, value, producer_id) for partition, key, value in result.records)
+        if result.transactional is not None:
+            for partition, key, value in result.records:
+                self.coordinator.replay(partition, key, value, producer_id=producer_id)
         for token, response in result.replies:
             assert isinstance(token, Token)
             assert token not in self.replies, f"{token} answered twice"
@@ -108,8 +138,14 @@ class Harness:
         fresh.coordinator = GroupCoordinator(fresh.config, self.clock, NUM_PARTITIONS)
         fresh.topic_ids = dict(self.topic_ids)
         fresh.set_topics(**self.topics)
-        for partition, key, value in self.records:
-            fresh.coordinator.replay(partition, key, value)
+        fresh.log = list(self.log)
+        for entry in self.log:
+            if isinstance(entry, Marker):
+                fresh.coordinator.replay_end_transaction(entry.partition, entry.producer_id, entry.commit)
+            elif entry.producer_id == -1:
+                fresh.coordinator.replay(entry.partition, entry.key, entry.value)
+            else:
+                fresh.coordinator.replay(entry.partition, entry.key, entry.value, producer_id=entry.producer_id)
         fresh.apply(fresh.coordinator.loaded())
         return fresh
 
@@ -195,13 +231,51 @@ class Harness:
         self.apply(self.coordinator.commit_offsets(version, request, token))
         return self._answered(token)
 
+    def txn_commit(
+        self, group_id: str, offsets: dict[tuple[str, int], int | tuple[int, str | None]], producer_id: int, *,
+        producer_epoch: int = 0, generation_id: int = -1, member_id: str = "", instance: str | None = None,
+        version: int = 3, leader_epoch: int = -1, appended: bool = True,
+    ) -> dict[str, Any]:
+        """A TxnOffsetCommit's response; `appended=False`: the log refuses its batch (a fenced
+        producer), so the shell neither replays its records nor delivers the response."""
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for (topic, partition), value in offsets.items():
+            offset, metadata = value if isinstance(value, tuple) else (value, "")
+            topics.setdefault(topic, []).append({
+                "partition_index": partition, "committed_offset": offset, "committed_leader_epoch": leader_epoch,
+                "committed_metadata": metadata,
+            })
+        request = build(request_type(TXN_OFFSET_COMMIT, version), {
+            "transactional_id": f"txn-{producer_id}", "group_id": group_id, "producer_id": producer_id,
+            "producer_epoch": producer_epoch, "generation_id": generation_id, "member_id": member_id,
+            "group_instance_id": instance,
+            "topics": [{"name": name, "partitions": partitions} for name, partitions in topics.items()],
+        })
+        token = Token(TXN_OFFSET_COMMIT, version, "txn commit")
+        result = self.coordinator.txn_commit_offsets(version, request, token)
+        if not appended:
+            [(_, response)] = result.replies
+            return response
+        self.apply(result)
+        return self._answered(token)
+
+    def end_transaction(self, group_id: str, producer_id: int, commit: bool) -> None:
+        """The transaction coordinator writes the marker into the group's partition, then says so."""
+        partition = self.coordinator.partition_for(group_id)
+        self.log.append(Marker(partition, producer_id, commit))
+        result = self.apply(self.coordinator.complete_transaction(partition, producer_id, commit))
+        assert result.records == [] and result.replies == []
+
     def committed(self, response: dict[str, Any]) -> dict[tuple[str, int], ErrorCode]:
         """{(topic, partition): error} of an OffsetCommit or OffsetDelete response."""
         return {(t["name"], p["partition_index"]): p["error_code"] for t in response["topics"] for p in t["partitions"]}
 
-    def fetch(self, group_id: str, topics: dict[str, list[int]] | None, *, version: int = 7) -> dict[str, Any]:
+    def fetch(
+        self, group_id: str, topics: dict[str, list[int]] | None, *, version: int = 7, require_stable: bool = False,
+    ) -> dict[str, Any]:
         request_topics = None if topics is None else [{"name": t, "partition_indexes": p} for t, p in topics.items()]
-        body = {"group_id": group_id, "topics": request_topics, "groups": [{"group_id": group_id, "topics": request_topics}]}
+        body = {"group_id": group_id, "topics": request_topics, "require_stable": require_stable,
+                "groups": [{"group_id": group_id, "topics": request_topics}]}
         response = self.coordinator.fetch_offsets(version, build(request_type(OFFSET_FETCH, version), body))
         encodes(OFFSET_FETCH, version, response)
         return response

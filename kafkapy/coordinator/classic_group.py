@@ -322,16 +322,24 @@ class ClassicGroup:
 
     # Validation of the offset and admin APIs
 
-    def validate_offset_commit(self, member_id: str, group_instance_id: str | None, generation_id: int) -> None:
+    def validate_offset_commit(
+        self, member_id: str, group_instance_id: str | None, generation_id: int, is_transactional: bool = False,
+    ) -> None:
         if generation_id < 0 and self.is_in(GroupState.EMPTY):
             # An admin client or a consumer that assigns its partitions itself: commits
             # without membership are only taken while the group is empty.
             return
-        self.validate_member(member_id, group_instance_id)
-        if generation_id != self.generation_id:
-            raise GroupError(ErrorCode.illegal_generation)
-        if self.is_in(GroupState.COMPLETING_REBALANCE):
-            # The member has its new generation but no assignment yet.
+        if generation_id >= 0 or member_id or group_instance_id is not None:
+            self.validate_member(member_id, group_instance_id)
+            if generation_id != self.generation_id:
+                raise GroupError(ErrorCode.illegal_generation)
+        elif not is_transactional:
+            # A commit naming no member needs the group empty; TxnOffsetCommit before v3
+            # names none, and is taken anyway.
+            raise GroupError(ErrorCode.unknown_member_id)
+        if not is_transactional and self.is_in(GroupState.COMPLETING_REBALANCE):
+            # The member has its new generation but no assignment yet (a transaction's
+            # offsets do not depend on the group's state).
             raise GroupError(ErrorCode.rebalance_in_progress)
 
     def validate_offset_delete(self) -> None:

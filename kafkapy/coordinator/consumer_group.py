@@ -258,12 +258,12 @@ class ConsumerGroup:
 
     # Validation of the offset and admin APIs
 
-    def validate_offset_commit(self, member_id: str, member_epoch: int, version: int) -> None:
+    def validate_offset_commit(self, member_id: str, member_epoch: int, version: int, is_transactional: bool = False) -> None:
         if member_epoch < 0 and not self.members:
             # An admin client, or a consumer assigning partitions itself, while the group is empty.
             return
         member = self.member(member_id)
-        if version < 9:
+        if version < 9 and not is_transactional:
             raise GroupError(ErrorCode.unsupported_version,
                              "OffsetCommit version 9 or above must be used by members using the modern group protocol")
         _validate_member_epoch(member_epoch, member)

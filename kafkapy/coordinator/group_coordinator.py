@@ -1,7 +1,7 @@
 """The group coordinator, sans-IO: classic groups (JoinGroup, SyncGroup, Heartbeat,
 LeaveGroup, DescribeGroups, ListGroups, DeleteGroups), consumer groups of the KIP-848
 protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) and committed offsets
-(OffsetCommit, OffsetFetch, OffsetDelete), with the semantics of Kafka's
+(OffsetCommit, TxnOffsetCommit, OffsetFetch, OffsetDelete), with the semantics of Kafka's
 GroupMetadataManager and OffsetMetadataManager.
 
 Every call returns a Result: the `__consumer_offsets` records to append, and the
@@ -12,6 +12,13 @@ its own state as it writes records, as Kafka's coordinator replays its own write
 (consumer groups literally so: their records are replayed as they are written);
 `replay` rebuilds that state from the records at startup.
 
+Offsets committed in a transaction are the exception: they are written as one
+transactional batch of the producer (Result.transactional), which the log refuses if
+the producer is fenced, so the coordinator takes them only when the shell replays them,
+once appended. They stay pending, invisible to OffsetFetch, until the transaction's
+marker in their partition: `complete_transaction` (or `replay_end_transaction` at
+startup) commits or drops them.
+
 Consumer groups need the cluster's topics: the shell hands them over with
 `on_topics_changed` at startup and whenever they change.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,6 +38,7 @@ from kio.schema.errors import ErrorCode
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..wire.build import ms
+from ..wire.records import NO_PRODUCER_ID
 from . import group_records
 from .assignors import ASSIGNORS, Assignment, PartitionAssignorError, SubscriptionType, java_uuid_order
 from .classic_group import (
@@ -56,7 +65,7 @@ from .consumer_group import (
     subscription_type,
     target_assignment,
 )
-from .offsets import OffsetAndMetadata, OffsetStore
+from .offsets import OffsetAndMetadata, OffsetStore, PendingOffsets
 from .records.consumer_offsets import (
     ConsumerGroupCurrentMemberAssignmentKey,
     ConsumerGroupMemberMetadataKey,
@@ -85,6 +94,9 @@ _JAVA_TRIMMED = "".join(map(chr, range(33)))
 class Result:
     records: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
     replies: list[tuple[object, dict]] = field(default_factory=list)
+    transactional: tuple[int, int] | None = None
+    """(producer id, producer epoch) when the records are a transaction's offsets: the shell
+    appends them as a transactional batch of that producer, then replays them."""
 
 
 def java_string_hash(text: str) -> int:
@@ -182,6 +194,10 @@ class GroupCoordinator:
         self._default_consumer_assignor = assignor_names[0]
         self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
         self.offsets = OffsetStore()
+        self.pending_offsets = PendingOffsets()
+        # The order of offset records as written or replayed, which is their order in the
+        # log: the shell appends records in the order the coordinator writes them.
+        self._record_order = itertools.count()
         # The cluster's topics: name -> (topic id, partition count), and names by id.
         self._topics: dict[str, tuple[uuid.UUID, int]] = {}
         self._topic_names: dict[uuid.UUID, str] = {}
@@ -196,9 +212,14 @@ class GroupCoordinator:
         # Kafka's Utils.abs: the absolute value, except 0 for Integer.MIN_VALUE.
         return abs(java_string_hash(group_id)) % (1 << 31) % self._num_partitions
 
-    def replay(self, partition: int, key: bytes, value: bytes | None) -> None:
-        """Applies one __consumer_offsets record, at startup."""
-        self._replay(key, value)
+    def replay(self, partition: int, key: bytes, value: bytes | None, producer_id: int = NO_PRODUCER_ID) -> None:
+        """Applies one __consumer_offsets record: at startup, and once appended for the
+        records of a transactional Result. `producer_id`: of its batch if transactional."""
+        self._replay(key, value, None if producer_id == NO_PRODUCER_ID else (partition, producer_id))
+
+    def replay_end_transaction(self, partition: int, producer_id: int, commit: bool) -> None:
+        """Applies a transaction marker of the partition, at startup."""
+        self._end_transaction(partition, producer_id, commit)
 
     def on_topics_changed(self, topics: Mapping[str, tuple[uuid.UUID, int]]) -> None:
         """The cluster's topics, name -> (topic id, partition count): at startup, and again
@@ -244,13 +265,26 @@ class GroupCoordinator:
     def commit_offsets(self, version: int, request: Any, token: object) -> Result:
         return self._run(self._commit_offsets, version, request, token)
 
+    def txn_commit_offsets(self, version: int, request: Any, token: object) -> Result:
+        """TxnOffsetCommit: the offsets are pending until their transaction ends."""
+        return self._run(self._txn_commit_offsets, version, request, token)
+
+    def complete_transaction(self, partition: int, producer_id: int, commit: bool) -> Result:
+        """The transaction's marker is written in the partition: its offsets there are
+        committed, or dropped if it aborted."""
+        return self._run(self._end_transaction, partition, producer_id, commit)
+
     def fetch_offsets(self, version: int, request: Any) -> dict:
+        """Committed offsets; with require_stable (v7+), a partition with offsets pending
+        in a transaction is answered UNSTABLE_OFFSET_COMMIT (the client retries)."""
+        require_stable = getattr(request, "require_stable", False)
         if version >= 8:
             return {"throttle_time": 0, "groups": [
-                self._fetch_group_offsets(g.group_id, g.topics, getattr(g, "member_id", None), getattr(g, "member_epoch", -1))
+                self._fetch_group_offsets(g.group_id, g.topics, getattr(g, "member_id", None),
+                                          getattr(g, "member_epoch", -1), require_stable)
                 for g in request.groups
             ]}
-        group = self._fetch_group_offsets(request.group_id, request.topics, None, -1)
+        group = self._fetch_group_offsets(request.group_id, request.topics, None, -1, require_stable)
         return {"throttle_time": 0, "error_code": group["error_code"], "topics": group["topics"]}
 
     def delete_offsets(self, version: int, request: Any, token: object) -> Result:
@@ -781,10 +815,7 @@ class GroupCoordinator:
                                                  getattr(request, "group_instance_id", None),
                                                  request.generation_id_or_member_epoch)
         except GroupError as e:
-            self._reply(waiter, {"throttle_time": 0, "topics": [
-                {"name": t.name, "partitions": [{"partition_index": p.partition_index, "error_code": e.code} for p in t.partitions]}
-                for t in request.topics
-            ]})
+            self._reply(waiter, {"throttle_time": 0, "topics": offset_commit_errors(request.topics, e.code)})
             return
         if isinstance(group, ClassicGroup) and group.is_in(GroupState.STABLE, GroupState.PREPARING_REBALANCE):
             # A commit keeps the member's session alive.
@@ -793,8 +824,19 @@ class GroupCoordinator:
         now_ms = self._clock.wall_ms()
         retention_ms = ms(getattr(request, "retention_time", None))
         expire_timestamp_ms = None if retention_ms == DEFAULT_RETENTION_TIME else now_ms + retention_ms
-        topics = []
-        for topic in request.topics:
+        records, topics = self._offset_commit_records(group.group_id, request.topics, now_ms, expire_timestamp_ms)
+        self._apply(group.group_id, records)
+        self._reply(waiter, {"throttle_time": 0, "topics": topics})
+
+    @staticmethod
+    def _offset_commit_records(
+        group_id: str, topics: Any, now_ms: int, expire_timestamp_ms: int | None,
+    ) -> tuple[list[tuple[bytes, bytes | None]], list[dict[str, Any]]]:
+        """An offset commit record for each partition whose metadata is not too large, and
+        the response's topics."""
+        records: list[tuple[bytes, bytes | None]] = []
+        response_topics = []
+        for topic in topics:
             partitions = []
             for p in topic.partitions:
                 metadata = p.committed_metadata
@@ -803,11 +845,10 @@ class GroupCoordinator:
                     continue
                 offset = OffsetAndMetadata(p.committed_offset, getattr(p, "committed_leader_epoch", -1), metadata or "",
                                            now_ms, expire_timestamp_ms)
-                self.offsets.put(group.group_id, topic.name, p.partition_index, offset)
-                self._write(group.group_id, *group_records.offset_commit(group.group_id, topic.name, p.partition_index, offset))
+                records.append(group_records.offset_commit(group_id, topic.name, p.partition_index, offset))
                 partitions.append({"partition_index": p.partition_index, "error_code": ErrorCode.none})
-            topics.append({"name": topic.name, "partitions": partitions})
-        self._reply(waiter, {"throttle_time": 0, "topics": topics})
+            response_topics.append({"name": topic.name, "partitions": partitions})
+        return records, response_topics
 
     def _validate_offset_commit(
         self, version: int, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
@@ -825,13 +866,60 @@ class GroupCoordinator:
             group.validate_offset_commit(member_id, group_instance_id, generation_id)
         return group
 
+    # TxnOffsetCommit
+
+    def _txn_commit_offsets(self, version: int, request: Any, token: object) -> None:
+        waiter = Waiter(token, version)
+        try:
+            self._validate_txn_offset_commit(version, request)
+        except GroupError as e:
+            self._reply(waiter, {"throttle_time": 0, "topics": offset_commit_errors(request.topics, e.code)})
+            return
+        records, topics = self._offset_commit_records(request.group_id, request.topics, self._clock.wall_ms(), None)
+        for key, value in records:
+            self._write(request.group_id, key, value)
+        self._out.transactional = (request.producer_id, request.producer_epoch)
+        self._reply(waiter, {"throttle_time": 0, "topics": topics})
+
+    def _validate_txn_offset_commit(self, version: int, request: Any) -> None:
+        group_id = request.group_id
+        # Before v3 the request names no member and no generation.
+        generation_id = getattr(request, "generation_id", -1)
+        member_id = getattr(request, "member_id", "")
+        if not group_id:
+            raise GroupError(ErrorCode.invalid_group_id)
+        if request.producer_id < 0:
+            # No transaction has it (Kafka's verification of the transaction says so).
+            raise GroupError(ErrorCode.invalid_producer_id_mapping)
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                raise GroupError(ErrorCode.illegal_generation)
+            return  # a simple group, which the replay of its offsets creates
+        if isinstance(group, ClassicGroup):
+            group.validate_offset_commit(member_id, getattr(request, "group_instance_id", None), generation_id,
+                                         is_transactional=True)
+            return
+        try:
+            group.validate_offset_commit(member_id, generation_id, version, is_transactional=True)
+        except GroupError as e:
+            # TxnOffsetCommit has no STALE_MEMBER_EPOCH: the member epoch is its generation.
+            if e.code is ErrorCode.stale_member_epoch:
+                raise GroupError(ErrorCode.illegal_generation) from e
+            raise
+
+    def _end_transaction(self, partition: int, producer_id: int, commit: bool) -> None:
+        offsets = self.pending_offsets.end((partition, producer_id))
+        if commit:
+            self.offsets.take_later(offsets)
+
     # OffsetFetch
 
-    def _fetch_group_offsets(self, group_id: str, topics: Any, member_id: str | None, member_epoch: int) -> dict[str, Any]:
+    def _fetch_group_offsets(
+        self, group_id: str, topics: Any, member_id: str | None, member_epoch: int, require_stable: bool,
+    ) -> dict[str, Any]:
         """Offsets of the requested partitions, or of every partition if topics is None; a
-        consumer group's member (OffsetFetch v9) must name its current epoch. Offsets are
-        never pending here (transactional commits come later), so require_stable needs no
-        special answer."""
+        consumer group's member (OffsetFetch v9) must name its current epoch."""
         group = self.groups.get(group_id)
         if isinstance(group, ConsumerGroup):
             try:
@@ -839,14 +927,20 @@ class GroupCoordinator:
             except GroupError as e:
                 return {"group_id": group_id, "topics": [], "error_code": e.code}
         stored = self.offsets.of_group(group_id) if group is not None else {}
+
+        def fetched(topic: str, partition: int, offset: OffsetAndMetadata | None) -> dict[str, Any]:
+            if require_stable and self.pending_offsets.has(group_id, topic, partition):
+                return {**_fetched_partition(partition, None), "error_code": ErrorCode.unstable_offset_commit}
+            return _fetched_partition(partition, offset)
+
         if topics is None:
             response_topics = [
-                {"name": topic, "partitions": [_fetched_partition(p, offset) for p, offset in partitions.items()]}
+                {"name": topic, "partitions": [fetched(topic, p, offset) for p, offset in partitions.items()]}
                 for topic, partitions in stored.items()
             ]
         else:
             response_topics = [
-                {"name": t.name, "partitions": [_fetched_partition(p, stored.get(t.name, {}).get(p)) for p in t.partition_indexes]}
+                {"name": t.name, "partitions": [fetched(t.name, p, stored.get(t.name, {}).get(p)) for p in t.partition_indexes]}
                 for t in topics
             ]
         return {"group_id": group_id, "topics": response_topics, "error_code": ErrorCode.none}
@@ -896,7 +990,8 @@ class GroupCoordinator:
             except GroupError as e:
                 results.append({"group_id": group_id, "error_code": e.code})
                 continue
-            for topic, partition in self.offsets.partitions_of_group(group_id):
+            for topic, partition in dict.fromkeys(self.offsets.partitions_of_group(group_id)
+                                                  + self.pending_offsets.partitions_of_group(group_id)):
                 self._delete_offset(group_id, topic, partition)
             self._delete_group(group_id)
             results.append({"group_id": group_id, "error_code": ErrorCode.none})
@@ -1232,16 +1327,22 @@ class GroupCoordinator:
 
     # Replay
 
-    def _replay(self, key: bytes, value: bytes | None) -> None:
+    def _replay(self, key: bytes, value: bytes | None, transaction: tuple[int, int] | None = None) -> None:
+        """transaction: (partition, producer id) of the transactional batch holding the record."""
         record = group_records.decode(key, value)
         if isinstance(record, group_records.OffsetRecord):
             if record.offset is None:
-                self.offsets.remove(record.group_id, record.topic, record.partition)
+                self._remove_offset(record.group_id, record.topic, record.partition)
             else:
                 if record.group_id not in self.groups:
                     # Offsets committed outside of any membership belong to a "simple" group.
                     self._create_group(record.group_id)
-                self.offsets.put(record.group_id, record.topic, record.partition, record.offset)
+                record_order = next(self._record_order)
+                if transaction is None:
+                    self.offsets.put(record.group_id, record.topic, record.partition, record.offset, record_order)
+                else:
+                    self.pending_offsets.put(transaction, record.group_id, record.topic, record.partition, record.offset,
+                                             record_order)
         elif isinstance(record, group_records.GroupRecord):
             if record.group is None:
                 self._remove_group(record.group_id)
@@ -1322,8 +1423,10 @@ class GroupCoordinator:
     def _expire_offsets(self, group_id: str, now_ms: int) -> bool:
         """Deletes the group's expired offsets; True if it has none left."""
         stored = self.offsets.of_group(group_id)
+        # A transaction in flight keeps the group: its offsets may yet be committed.
+        in_transactions = set(self.pending_offsets.partitions_of_group(group_id))
         if not stored:
-            return True
+            return not in_transactions
         group = self.groups[group_id]
         base_timestamp = group.offset_expiration_base()
         if base_timestamp is None:
@@ -1334,11 +1437,14 @@ class GroupCoordinator:
                 all_expired = False
                 continue
             for partition, offset in list(partitions.items()):
-                if offset.is_expired(now_ms, self._offsets_retention_ms, base_timestamp(offset.commit_timestamp_ms)):
+                if (
+                    offset.is_expired(now_ms, self._offsets_retention_ms, base_timestamp(offset.commit_timestamp_ms))
+                    and (topic, partition) not in in_transactions
+                ):
                     self._delete_offset(group_id, topic, partition)
                 else:
                     all_expired = False
-        return all_expired
+        return all_expired and not in_transactions
 
     # State and records
 
@@ -1379,9 +1485,14 @@ class GroupCoordinator:
         return group
 
     def _delete_offset(self, group_id: str, topic: str, partition: int) -> None:
-        if self.offsets.get(group_id, topic, partition) is not None:
-            self.offsets.remove(group_id, topic, partition)
+        if self.offsets.get(group_id, topic, partition) is not None or self.pending_offsets.has(group_id, topic, partition):
+            self._remove_offset(group_id, topic, partition)
             self._write(group_id, *group_records.offset_tombstone(group_id, topic, partition))
+
+    def _remove_offset(self, group_id: str, topic: str, partition: int) -> None:
+        """What a tombstone does: the offset goes, and so do those pending in transactions."""
+        self.offsets.remove(group_id, topic, partition)
+        self.pending_offsets.remove(group_id, topic, partition)
 
     def _write(self, group_id: str, key: bytes, value: bytes | None) -> None:
         self._out.records.append((self.partition_for(group_id), key, value))
@@ -1427,6 +1538,14 @@ def consumer_group_heartbeat_response(
 ) -> dict[str, Any]:
     return {"throttle_time": 0, "error_code": error, "error_message": error_message, "member_id": member_id,
             "member_epoch": member_epoch, "heartbeat_interval": heartbeat_interval, "assignment": None}
+
+
+def offset_commit_errors(topics: Any, error: ErrorCode) -> list[dict[str, Any]]:
+    """The response topics of an OffsetCommit or TxnOffsetCommit refused as a whole."""
+    return [
+        {"name": t.name, "partitions": [{"partition_index": p.partition_index, "error_code": error} for p in t.partitions]}
+        for t in topics
+    ]
 
 
 def consumer_group_describe_error(group_id: str, error: ErrorCode, message: str | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from kio.schema.errors import ErrorCode
 from ..config import BrokerConfig
 from ..metadata.controller import Controller, NewTopic
 from ..metadata.manager import MetadataManager
-from ..wire.records import Record, decode_records, encode_batch
+from ..wire.records import NO_PRODUCER_ID, Record, decode_records, encode_batch, read_marker
 from .replicas import ReplicaManager
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,13 @@ class Pending:
 class CoordinatorResult(Protocol):
     records: list[tuple[int, bytes, bytes | None]]
     replies: list[tuple[Any, dict[str, Any]]]
+    transactional: tuple[int, int] | None  # (producer id, producer epoch) of transactional records
 
 
 class Coordinator(Protocol):
+    """A coordinator whose topic holds transactional batches (the group coordinator's)
+    also takes `replay(..., producer_id=)` and `replay_end_transaction`."""
+
     def partition_for(self, key: str) -> int: ...
     def replay(self, partition: int, key: bytes, value: bytes | None) -> None: ...
     def tick(self) -> Any: ...
@@ -110,11 +114,19 @@ class CoordinatorRuntime:
                 continue
             for header, batch in partition_log.iter_batches(partition_log.log_start_offset):
                 if header.is_control:
+                    marker = read_marker(batch, header)
+                    if marker is not None:
+                        aborted, _ = marker
+                        self.coordinator.replay_end_transaction(partition, header.producer_id, not aborted)
                     continue
                 for record in decode_records(batch, header):
-                    if record.key is not None:
+                    if record.key is None:
+                        continue
+                    if header.is_transactional:
+                        self.coordinator.replay(partition, record.key, record.value, producer_id=header.producer_id)
+                    else:
                         self.coordinator.replay(partition, record.key, record.value)
-                        count += 1
+                    count += 1
         log.info("Loaded %d records of %s", count, self.topic.name)
 
     async def call(self, operation: Callable[[Pending], Any]) -> Any:
@@ -124,19 +136,38 @@ class CoordinatorRuntime:
         return await token.wait()
 
     async def apply(self, result: CoordinatorResult) -> None:
-        """Makes the result's records durable, then delivers its replies."""
+        """Makes the result's records durable, then delivers its replies. Transactional
+        records are replayed into the coordinator once appended; if the log refuses them
+        (a fenced producer), the LogError is raised and nothing is replied."""
+        await self.append(result.records, result.transactional)
+        self.deliver(result.replies)
+
+    async def append(
+        self, records: list[tuple[int, bytes, bytes | None]], transactional: tuple[int, int] | None = None,
+    ) -> None:
+        """Appends records, one batch per partition; `transactional`: (producer id, epoch)."""
         by_partition: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        for partition, key, value in result.records:
+        for partition, key, value in records:
             by_partition[partition].append((key, value))
+        producer_id, producer_epoch = transactional or (NO_PRODUCER_ID, -1)
         now = self.replicas.clock.wall_ms()
-        for partition, records in by_partition.items():
+        for partition, partition_records in by_partition.items():
             partition_log = self.replicas.get(self.topic.name, partition)
             if partition_log is None:
                 raise RuntimeError(f"{self.topic.name}-{partition} is not hosted here")
             base = partition_log.next_offset
-            batch = encode_batch([Record(base + i, now, k, v) for i, (k, v) in enumerate(records)])
+            batch = encode_batch(
+                [Record(base + i, now, k, v) for i, (k, v) in enumerate(partition_records)],
+                producer_id=producer_id, producer_epoch=producer_epoch, transactional=transactional is not None,
+            )
             await self.replicas.append(self.topic.name, partition, partition_log, batch, from_client=False)
-        for token, response in result.replies:
+            if transactional is not None:
+                for key, value in partition_records:
+                    self.coordinator.replay(partition, key, value, producer_id=producer_id)
+
+    def deliver(self, replies: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Answers the requests; the coordinator's timers may have changed with them."""
+        for token, response in replies:
             token.set(response)
         self._timers_changed.set()
 
@@ -152,5 +183,7 @@ class CoordinatorRuntime:
             delay = math.inf if deadline is None else max(0, deadline - clock.monotonic_ms()) / 1000
             with anyio.move_on_after(delay):
                 await self._timers_changed.wait()
-            self._timers_changed = anyio.Event()
             await self.apply(self.coordinator.tick())
+            # Only now: what the tick itself changed is in the deadline read next, and a
+            # wake-up it signalled must not end the next wait at once.
+            self._timers_changed = anyio.Event()

@@ -1,4 +1,5 @@
-"""Committed offsets: OffsetCommit (8), OffsetFetch (9), OffsetDelete (47).
+"""Committed offsets: OffsetCommit (8), OffsetFetch (9), TxnOffsetCommit (28),
+OffsetDelete (47).
 
 Partitions of topics that do not exist are answered here with
 UNKNOWN_TOPIC_OR_PARTITION, as Kafka's request handler does; the rest goes to the
@@ -11,6 +12,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..coordinator.group_coordinator import offset_commit_errors
+from ..log.partition import LogError
 from .context import Broker, RequestContext
 from .registry import api
 
@@ -46,10 +49,7 @@ def _merge(response_topics: list[dict[str, Any]], unknown: dict[str, list[int]])
 async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     error = broker.groups.coordinator_error(request.group_id)
     if error:
-        return {"throttle_time": 0, "topics": [
-            {"name": t.name, "partitions": [{"partition_index": p.partition_index, "error_code": error} for p in t.partitions]}
-            for t in request.topics
-        ]}
+        return {"throttle_time": 0, "topics": offset_commit_errors(request.topics, error)}
     known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
     response: dict[str, Any] = {"throttle_time": 0, "topics": []}
     if known:
@@ -74,6 +74,25 @@ async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any)
     response["groups"] = list(response["groups"]) + [
         {"group_id": g, "topics": [], "error_code": error} for g, error in errors.items() if error
     ]
+    return response
+
+
+@api(28, 0, 4)
+async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    error = broker.groups.coordinator_error(request.group_id)
+    if error:
+        return {"throttle_time": 0, "topics": offset_commit_errors(request.topics, error)}
+    known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
+    response: dict[str, Any] = {"throttle_time": 0, "topics": []}
+    if known:
+        coordinator = broker.groups.coordinator
+        filtered = dataclasses.replace(request, topics=tuple(known))
+        try:
+            response = await broker.groups.call(lambda token: coordinator.txn_commit_offsets(ctx.api_version, filtered, token))
+        except LogError as e:
+            # The log refused the transactional batch: the producer's epoch is fenced there.
+            response = {"throttle_time": 0, "topics": offset_commit_errors(filtered.topics, e.code)}
+    response["topics"] = _merge(list(response["topics"]), unknown)
     return response
 
 

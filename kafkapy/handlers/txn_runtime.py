@@ -40,7 +40,8 @@ class TransactionRuntime(CoordinatorRuntime):
     offsets_marker_written: OffsetsMarkerHook | None = None
 
     async def apply(self, result: TxnResult) -> None:  # type: ignore[override]
-        await super().apply(result)
+        await self.append(result.records)
+        self.deliver(result.replies)
         for marker in result.markers:
             await self.write_markers(marker)
             await self.apply(self.coordinator.markers_written(marker))

@@ -133,6 +133,9 @@ class BrokerServer:
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
             metadata, controller, replicas,
         )
+        # Offsets committed in a transaction take effect with its marker in __consumer_offsets.
+        transactions.offsets_marker_written = lambda partition, producer_id, commit: groups.apply(
+            groups.coordinator.complete_transaction(partition, producer_id, commit))
         transactions.load()
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
