@@ -8,6 +8,7 @@ import os
 import socket
 
 import anyio
+import anyio.lowlevel
 
 from ..handlers import Broker, CloseConnection, dispatch
 from ..wire.framing import FrameError, FrameReader
@@ -36,6 +37,9 @@ class Connection:
                     response = await dispatch(self.broker, frame, self.peer)
                     if response is not None:
                         await self._send(response[0])
+                    # Reads and writes that never block never yield: let the other
+                    # connections and the broker's timers have their turn.
+                    await anyio.lowlevel.checkpoint()
         except (InvalidRequest, FrameError, CloseConnection) as e:
             log.info("Closing connection from %s: %s", self.peer, e)
         except (ConnectionError, TimeoutError):
