@@ -68,7 +68,34 @@ def compat(argv: list[str]) -> int:
     return compat_main(argv)
 
 
-COMMANDS = {"run": run, "dump-log": dump_log, "compat": compat}
+def topics(argv: list[str]) -> int:
+    from .tools.topics import main as topics_main
+
+    return topics_main(argv)
+
+
+def produce(argv: list[str]) -> int:
+    from .tools.produce import main as produce_main
+
+    return produce_main(argv)
+
+
+def consume(argv: list[str]) -> int:
+    from .tools.consume import main as consume_main
+
+    return consume_main(argv)
+
+
+def groups(argv: list[str]) -> int:
+    from .tools.groups import main as groups_main
+
+    return groups_main(argv)
+
+
+COMMANDS = {
+    "run": run, "dump-log": dump_log, "compat": compat,
+    "topics": topics, "produce": produce, "consume": consume, "groups": groups,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[argv[0]](argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print("usage: kafkapy [run] [server.properties] [--override KEY=VALUE ...]\n"
-              f"commands: {', '.join(COMMANDS)}")
+              "       kafkapy COMMAND [--help] ...\n\n"
+              "commands:\n"
+              "  run        start a broker (the default)\n"
+              "  dump-log   print the batches and records of log segment files\n"
+              "  compat     run the cross-client compatibility suite\n"
+              "  topics     list, create, describe, alter and delete topics of any Kafka broker\n"
+              "  produce    produce lines of stdin as records\n"
+              "  consume    print a topic's records, alone or as a consumer group member\n"
+              "  groups     list and describe consumer groups, reset their offsets\n\n"
+              "The console tools speak the Kafka protocol to --bootstrap HOST:PORT (default 127.0.0.1:9092).")
         return 0
     return run(argv)
 

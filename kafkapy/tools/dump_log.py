@@ -11,12 +11,7 @@ from typing import TextIO
 
 from ..wire.compression import Codec, CompressionError
 from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, InvalidRecords, control_marker, crc_ok, decode_records, read_header
-
-
-def _text(value: bytes | None) -> str:
-    if value is None:
-        return "null"
-    return value.decode("utf-8", errors="backslashreplace")
+from .common import text
 
 
 def dump_segment(path: Path, print_records: bool, out: TextIO) -> int:
@@ -58,11 +53,11 @@ def dump_segment(path: Path, print_records: bool, out: TextIO) -> int:
                     marker = "COMMIT" if control_marker(r) else "ABORT"
                     print(f"| offset: {r.offset} {timestamp_type}: {r.timestamp} endTxnMarker: {marker}", file=out)
                     continue
-                headers = ", ".join(f"{k}={_text(v)}" for k, v in r.headers)
+                headers = ", ".join(f"{k}={text(v)}" for k, v in r.headers)
                 print(
                     f"| offset: {r.offset} {timestamp_type}: {r.timestamp} keySize: {len(r.key) if r.key is not None else -1} "
                     f"valueSize: {len(r.value) if r.value is not None else -1} headers: [{headers}] "
-                    f"key: {_text(r.key)} payload: {_text(r.value)}",
+                    f"key: {text(r.key)} payload: {text(r.value)}",
                     file=out,
                 )
         position += header.size
