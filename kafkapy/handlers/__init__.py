@@ -15,13 +15,8 @@ from ..wire.build import build, error_response
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
 from . import (  # noqa: F401  (each module registers its handler)
     api_versions,
+    cluster,
     configs,
-    create_partitions,
-    delete_records,
-    create_topics,
-    delete_topics,
-    describe_log_dirs,
-    describe_cluster,
     fetch,
     find_coordinator,
     groups,
@@ -30,6 +25,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     offset_for_leader_epoch,
     offsets,
     produce,
+    topics,
     txn,
 )
 from .context import Broker, CloseConnection, RequestContext

@@ -1,0 +1,122 @@
+"""Topic administration: CreateTopics (19), DeleteTopics (20), DeleteRecords (21),
+CreatePartitions (37). The controller decides; its records change the cluster."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..config import TOPIC_CONFIGS, ConfigSource
+from ..log.partition import LogError
+from ..metadata.controller import NewTopic, TopicResult
+from .context import Broker, RequestContext
+from .registry import api
+
+_ZERO = uuid.UUID(int=0)
+HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
+
+
+def config_entries(broker: Broker, result: TopicResult) -> list[dict[str, Any]]:
+    entries = []
+    for name, d in TOPIC_CONFIGS.items():
+        if name in result.configs:
+            value, source = result.configs[name], ConfigSource.DYNAMIC_TOPIC_CONFIG
+        else:
+            value, source, _ = broker.config.topic_default(name)
+        entries.append({"name": name, "value": d.render(value), "read_only": False, "config_source": int(source), "is_sensitive": False})
+    return entries
+
+
+@api(19, 2, 7)
+async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    new_topics = [
+        NewTopic(
+            name=t.name,
+            num_partitions=t.num_partitions,
+            replication_factor=t.replication_factor,
+            assignments={a.partition_index: list(a.broker_ids) for a in t.assignments},
+            configs={c.name: c.value for c in t.configs},
+        )
+        for t in request.topics
+    ]
+    results, records = broker.controller.create_topics(broker.image, new_topics, request.validate_only)
+    broker.metadata.commit(records)
+    topics = []
+    for r in results:
+        ok = r.error == ErrorCode.none
+        topics.append({
+            "name": r.name,
+            "topic_id": r.topic_id,
+            "error_code": r.error,
+            "error_message": r.message,
+            "topic_config_error_code": ErrorCode.none,
+            "num_partitions": r.num_partitions if ok else -1,
+            "replication_factor": r.replication_factor if ok else -1,
+            "configs": config_entries(broker, r) if ok else None,
+        })
+    return {"throttle_time": 0, "topics": topics}
+
+
+@api(20, 1, 6)
+async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if ctx.api_version >= 6:
+        names, ids, invalid = [], [], []
+        for t in request.topics:
+            if t.name is not None and t.topic_id not in (None, _ZERO):
+                invalid.append({"name": t.name, "topic_id": t.topic_id, "error_code": ErrorCode.invalid_request,
+                                "error_message": "You may not specify both topic name and topic id."})
+            elif t.name is not None:
+                names.append(t.name)
+            elif t.topic_id not in (None, _ZERO):
+                ids.append(t.topic_id)
+            else:
+                invalid.append({"name": None, "topic_id": _ZERO, "error_code": ErrorCode.invalid_request,
+                                "error_message": "Neither topic name nor id were specified."})
+    else:
+        names, ids, invalid = list(request.topic_names), [], []
+    results, records = broker.controller.delete_topics(broker.image, names, ids)
+    broker.metadata.commit(records)
+    responses = invalid + [
+        {"name": r.name, "topic_id": r.topic_id, "error_code": r.error, "error_message": r.message} for r in results
+    ]
+    return {"throttle_time": 0, "responses": responses}
+
+
+def delete_partition(broker: Broker, topic: str, index: int, offset: int) -> dict[str, Any]:
+    topic_image = broker.image.topics.get(topic)
+    if topic_image is None or index not in topic_image.partitions:
+        return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.unknown_topic_or_partition}
+    log = broker.replicas.get(topic, index)
+    if log is None or topic_image.partitions[index].leader != broker.node_id:
+        return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.not_leader_or_follower}
+    if not log.config.delete:
+        return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.policy_violation}
+    if offset < HIGH_WATERMARK:
+        return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.offset_out_of_range}
+    try:
+        low = log.delete_records_before(log.high_watermark if offset == HIGH_WATERMARK else offset)
+    except LogError as e:
+        return {"partition_index": index, "low_watermark": -1, "error_code": e.code}
+    return {"partition_index": index, "low_watermark": low, "error_code": ErrorCode.none}
+
+
+@api(21, 0, 2)
+async def handle_delete_records(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    topics = [
+        {"name": t.name, "partitions": [delete_partition(broker, t.name, p.partition_index, p.offset) for p in t.partitions]}
+        for t in request.topics
+    ]
+    return {"throttle_time": 0, "topics": topics}
+
+
+@api(37, 0, 3)
+async def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    requests = [
+        (t.name, t.count, [list(a.broker_ids) for a in t.assignments] if t.assignments is not None else None)
+        for t in request.topics
+    ]
+    results, records = broker.controller.create_partitions(broker.image, requests, request.validate_only)
+    broker.metadata.commit(records)
+    return {"throttle_time": 0, "results": [{"name": r.name, "error_code": r.error, "error_message": r.message} for r in results]}
