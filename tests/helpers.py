@@ -36,8 +36,11 @@ def open_log(directory: Path, config: LogConfig | None = None, now_ms: int = 0, 
 
 def crash(log: PartitionLog) -> None:
     """Leaves the log as a killed process would: its data written, nothing flushed or
-    closed cleanly. Only the file descriptors go, as the OS would close them."""
+    closed cleanly. Only the file descriptors go (deleted segments' too), as the OS
+    would close them."""
     for segment in log.segments:
+        segment.close()
+    for _, segment in log.retired:
         segment.close()
 
 

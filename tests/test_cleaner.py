@@ -36,30 +36,9 @@ def no_fsync(monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
-@pytest.fixture
-def log_dir(tmp_path):
-    return tmp_path / "topic-0"
-
-
-@pytest.fixture
-def opened():
-    logs: list[PartitionLog] = []
-
-    def open_(*args, **kwargs) -> PartitionLog:
-        log = open_log(*args, **kwargs)
-        logs.append(log)
-        return log
-
-    yield open_
-    for log in logs:
-        release(log)
-
-
 def release(log: PartitionLog, plan: CleanPlan | None = None) -> None:
     """Closes every file the log (and a plan for it) holds, as a killed process would."""
     crash(log)
-    for _, segment in log.retired:
-        segment.close()
     for cleaned, old in plan.replacements if plan else []:
         cleaned.close()
         for segment in old:

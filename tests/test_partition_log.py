@@ -24,26 +24,6 @@ from kafkapy.wire.records import (
 )
 
 
-@pytest.fixture
-def log_dir(tmp_path):
-    return tmp_path / "topic-0"
-
-
-@pytest.fixture
-def opened():
-    """Opens logs and closes whatever the test left open."""
-    logs: list[PartitionLog] = []
-
-    def open_(*args, **kwargs) -> PartitionLog:
-        log = open_log(*args, **kwargs)
-        logs.append(log)
-        return log
-
-    yield open_
-    for log in logs:
-        crash(log)  # only releases the file descriptors; the test's files go with tmp_path
-
-
 def offsets_of(log: PartitionLog) -> list[int]:
     return [record.offset for header, data in log.iter_batches() for record in decode_records(data, header)]
 

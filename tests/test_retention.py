@@ -6,7 +6,7 @@ import os
 import pytest
 from kio.schema.errors import ErrorCode
 
-from helpers import client_batch, crash, open_log
+from helpers import client_batch
 from kafkapy.log.cleaner import LogCleaner, to_clean
 from kafkapy.log.config import LogConfig
 from kafkapy.log.manager import LOG_START_OFFSETS, METADATA_PARTITION, LogManager, TopicPartition, read_checkpoint
@@ -15,27 +15,6 @@ from kafkapy.log.segment import segment_name
 from kafkapy.wire.records import Record, encode_batch, read_header
 
 BATCH = client_batch(2, value_size=100)
-
-
-@pytest.fixture
-def log_dir(tmp_path):
-    return tmp_path / "topic-0"
-
-
-@pytest.fixture
-def opened():
-    logs: list[PartitionLog] = []
-
-    def open_(*args, **kwargs) -> PartitionLog:
-        log = open_log(*args, **kwargs)
-        logs.append(log)
-        return log
-
-    yield open_
-    for log in logs:
-        crash(log)
-        for _, segment in log.retired:
-            segment.close()
 
 
 def append(log: PartitionLog, batch: bytes = BATCH, now: int = 0) -> int:

@@ -5,8 +5,7 @@ partition of the transaction, then tells the coordinator they are written."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Awaitable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from ..config import BrokerConfig
 from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest, TxnResult
