@@ -7,7 +7,7 @@ from pathlib import Path
 from kafkapy.log.config import LogConfig
 from kafkapy.log.partition import PartitionLog
 from kafkapy.wire.compression import Codec
-from kafkapy.wire.records import Record, encode_batch, set_base_offset
+from kafkapy.wire.records import HEADER_SIZE, Record, encode_batch, read_header, stamped_header
 
 
 def make_records(count: int, *, offset: int = 0, timestamp: int = 1_000, value_size: int = 10, key: bytes | None = b"k") -> list[Record]:
@@ -25,9 +25,7 @@ def client_batch(count: int = 1, *, timestamp: int = 1_000, value_size: int = 10
 
 def as_stored(batch: bytes, base_offset: int, leader_epoch: int = 0) -> bytes:
     """The bytes a log holds for a client batch appended at base_offset."""
-    stored = bytearray(batch)
-    set_base_offset(stored, 0, base_offset, leader_epoch)
-    return bytes(stored)
+    return stamped_header(batch, read_header(batch), base_offset, leader_epoch) + batch[HEADER_SIZE:]
 
 
 def open_log(directory: Path, config: LogConfig | None = None, now_ms: int = 0, **kwargs: object) -> PartitionLog:

@@ -24,8 +24,7 @@ from kafkapy.wire.records import (
     encode_control_batch,
     iter_headers,
     read_header,
-    set_base_offset,
-    set_log_append_time,
+    stamped_header,
 )
 
 with warnings.catch_warnings():
@@ -132,32 +131,26 @@ def test_crc_is_checked_at_a_position_inside_a_larger_buffer():
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.name)
-def test_set_base_offset_keeps_the_crc(codec):
-    first = encode_batch(make_records(2))
-    second = encode_batch(make_records(3), codec=codec)
-    buf = bytearray(first + second)
-    set_base_offset(buf, len(first), 1_000_000, 7)
-    header = read_header(buf, len(first))
+def test_stamped_offsets_keep_the_crc(codec):
+    batch = encode_batch(make_records(3), codec=codec)
+    stored = stamped_header(batch, read_header(batch), 1_000_000, 7) + batch[HEADER_SIZE:]
+    header = read_header(stored)
     assert (header.base_offset, header.partition_leader_epoch) == (1_000_000, 7)
-    assert header.crc == read_header(second).crc
-    assert crc_ok(buf, len(first), header)
-    assert [r.offset for r in decode_records(buf[len(first) :])] == [1_000_000, 1_000_001, 1_000_002]
-    assert buf[: len(first)] == first
+    assert header.crc == read_header(batch).crc
+    assert crc_ok(stored, 0, header)
+    assert [r.offset for r in decode_records(stored)] == [1_000_000, 1_000_001, 1_000_002]
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.name)
-def test_set_log_append_time_reseals_the_crc(codec):
-    first = encode_batch(make_records(1))
-    second = encode_batch(make_records(3, timestamp=1_000), codec=codec)
-    buf = bytearray(first + second)
-    set_log_append_time(buf, len(first), read_header(second), 123_456)
-    header = read_header(buf, len(first))
+def test_stamped_log_append_time_reseals_the_crc(codec):
+    batch = encode_batch(make_records(3, timestamp=1_000), codec=codec)
+    stored = stamped_header(batch, read_header(batch), 5, 0, log_append_time=123_456) + batch[HEADER_SIZE:]
+    header = read_header(stored)
     assert header.log_append_time and header.codec == codec
     assert header.max_timestamp == 123_456
     assert header.base_timestamp == 1_000  # Kafka leaves the producer's base timestamp
-    assert crc_ok(buf, len(first), header)
-    assert [r.timestamp for r in decode_records(buf[len(first) :])] == [123_456] * 3
-    assert buf[: len(first)] == first
+    assert crc_ok(stored, 0, header)
+    assert [r.timestamp for r in decode_records(stored)] == [123_456] * 3
 
 
 @pytest.mark.parametrize("marker", [CONTROL_COMMIT, CONTROL_ABORT], ids=["commit", "abort"])

@@ -304,10 +304,10 @@ class LogCleaner:
                     headers.append((len(out), read_header(kept)))
                     out += kept
                     if len(out) >= _WRITE_CHUNK:
-                        cleaned.append(out, headers, interval)
+                        cleaned.append([out], len(out), headers, interval)
                         out, headers = bytearray(), []
             if out:
-                cleaned.append(out, headers, interval)
+                cleaned.append([out], len(out), headers, interval)
             # Aborted transactions stay readable as such: their data is kept as it was.
             aborted = [t for segment in group for t in segment.txn_index.entries]
             if aborted:

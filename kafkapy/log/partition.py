@@ -17,6 +17,7 @@ from kio.schema.errors import ErrorCode
 from ..wire.compression import Codec, CompressionError
 from ..wire.protocol import FileSlice
 from ..wire.records import (
+    HEADER_SIZE,
     TIMESTAMP_TYPE_BIT,
     BatchHeader,
     InvalidRecords,
@@ -25,8 +26,7 @@ from ..wire.records import (
     read_marker,
     encode_batch,
     iter_headers,
-    set_base_offset,
-    set_log_append_time,
+    stamped_header,
 )
 from .config import LONG_MAX, LogConfig
 from .leader_epochs import LeaderEpochCache
@@ -181,7 +181,7 @@ class PartitionLog:
 
         `from_client` is False for batches the broker wrote itself (coordinators, control
         markers), which skip the checks aimed at producers."""
-        data = records if isinstance(records, bytearray) else bytearray(records)
+        data = records
         config = self.config
         headers = self._validate(data, now_ms, from_client)
         if from_client and len(headers) == 1 and headers[0][1].producer_id >= 0:
@@ -201,19 +201,22 @@ class PartitionLog:
         log_append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         next_offset = self.next_offset
         stamped: list[tuple[int, BatchHeader]] = []
+        pieces: list[bytes | memoryview] = []  # each batch: its stamped header, then its untouched rest
+        view = memoryview(data)
         count = 0
         for pos, header in headers:
-            set_base_offset(data, pos, next_offset, self.leader_epoch)
+            appended_at = now_ms if config.log_append_time and not header.is_control else None
+            pieces.append(stamped_header(view[pos : pos + header.size], header, next_offset, self.leader_epoch, appended_at))
+            pieces.append(view[pos + HEADER_SIZE : pos + header.size])
             header = header._replace(base_offset=next_offset, partition_leader_epoch=self.leader_epoch)
-            if config.log_append_time and not header.is_control:
-                set_log_append_time(data, pos, header, now_ms)
+            if appended_at is not None:
                 header = header._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_BIT)
             stamped.append((pos, header))
             count += header.records_count
             next_offset = header.next_offset
         self._maybe_roll(len(data), stamped, now_ms)
         active = self.active
-        position = active.append(data, stamped, config.index_interval_bytes)
+        position = active.append(pieces, len(data), stamped, config.index_interval_bytes)
         self.epochs.assign(self.leader_epoch, stamped[0][1].base_offset)
         for pos, header in stamped:
             self._apply_producer_batch(active, header, markers.get(pos))
@@ -234,7 +237,7 @@ class PartitionLog:
             last_stable = completed.last_offset + 1 if first_unstable is None else first_unstable
             segment.txn_index.append(AbortedTxn(completed.producer_id, completed.first_offset, completed.last_offset, last_stable))
 
-    def _validate(self, data: bytearray, now_ms: int, from_client: bool) -> list[tuple[int, BatchHeader]]:
+    def _validate(self, data: bytes | bytearray, now_ms: int, from_client: bool) -> list[tuple[int, BatchHeader]]:
         config = self.config
         headers = list(iter_headers(data))
         consumed = headers[-1][0] + headers[-1][1].size if headers else 0

@@ -11,6 +11,7 @@ from .index import OffsetIndex, TimeIndex
 from .transaction_index import TransactionIndex
 
 _READ_CHUNK = 64 * 1024
+_MAX_PIECES = 512  # well under the IOV_MAX of one pwritev
 
 
 def segment_name(base_offset: int, suffix: str) -> str:
@@ -63,13 +64,17 @@ class Segment:
 
     # Writing
 
-    def append(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], index_interval: int) -> int:
-        """Appends batches whose offsets are already assigned; returns their position."""
+    def append(self, pieces: list[bytes | memoryview], size: int, headers: list[tuple[int, BatchHeader]], index_interval: int) -> int:
+        """Appends batches whose offsets are already assigned, given as pieces written in
+        one call, at their `headers`' positions within them; returns where they start."""
         position = self.size
-        written = os.pwrite(self.fd, data, position)
-        if written != len(data):
-            raise OSError(f"short write to {self.log_path}: {written} of {len(data)} bytes")
-        self.size += len(data)
+        if len(pieces) > _MAX_PIECES:
+            pieces = [b"".join(pieces)]
+        written = os.pwritev(self.fd, pieces, position)
+        while written < size:  # a short write: write the rest
+            rest = memoryview(b"".join(pieces))[written:]
+            written += os.pwrite(self.fd, rest, position + written)
+        self.size += size
         for rel, header in headers:
             self._track(position + rel, header, index_interval)
         return position

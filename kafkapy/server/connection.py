@@ -17,6 +17,7 @@ from ..wire.protocol import Chunk, FileSlice, InvalidRequest
 log = logging.getLogger(__name__)
 
 _HAS_SENDFILE = hasattr(os, "sendfile")
+_HAS_CORK = hasattr(socket, "TCP_CORK")
 
 
 class Connection:
@@ -79,6 +80,11 @@ class Connection:
 
     async def _send(self, chunks: list[Chunk]) -> None:
         sock = self.sock
+        # A response in pieces (bytes between file ranges) goes out corked, in full
+        # segments, rather than as a small packet per piece.
+        corked = len(chunks) > 1 and _HAS_CORK
+        if corked:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         for chunk in chunks:
             if type(chunk) is FileSlice:
                 if _HAS_SENDFILE:
@@ -87,6 +93,8 @@ class Connection:
                     await _sendall(sock, memoryview(chunk.read()))
             else:
                 await _sendall(sock, memoryview(chunk))
+        if corked:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
 
 async def _sendall(sock: socket.socket, view: memoryview) -> None:

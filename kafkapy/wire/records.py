@@ -113,17 +113,23 @@ def iter_headers(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | N
         pos += header.size
 
 
-def set_base_offset(buf: bytearray, pos: int, base_offset: int, leader_epoch: int) -> None:
-    """Stamps offsets and the leader epoch into a batch; neither is covered by its CRC."""
-    _PREFIX.pack_into(buf, pos, base_offset, _INT32.unpack_from(buf, pos + 8)[0])
-    _INT32.pack_into(buf, pos + 12, leader_epoch)
-
-
-def set_log_append_time(buf: bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
-    """Marks a batch as LogAppendTime with the broker's time, and reseals its CRC."""
-    struct.pack_into(">h", buf, pos + 21, header.attributes | TIMESTAMP_TYPE_BIT)
-    _INT64.pack_into(buf, pos + 35, now_ms)
-    _UINT32.pack_into(buf, pos + 17, crc32c(memoryview(buf)[pos + _CRC_START : pos + header.size]))
+def stamped_header(
+    batch: bytes | bytearray | memoryview, header: BatchHeader, base_offset: int, leader_epoch: int,
+    log_append_time: int | None = None,
+) -> bytes:
+    """A batch's first 61 bytes as the log stores them: with its base offset and leader
+    epoch (neither covered by the CRC) and, for LogAppendTime, the broker's time as its
+    max timestamp and a resealed CRC. The rest of the batch is stored untouched, so the
+    batch is never copied to be stamped."""
+    head = bytearray(memoryview(batch)[:HEADER_SIZE])
+    _PREFIX.pack_into(head, 0, base_offset, header.batch_length)
+    _INT32.pack_into(head, 12, leader_epoch)
+    if log_append_time is not None:
+        struct.pack_into(">h", head, 21, header.attributes | TIMESTAMP_TYPE_BIT)
+        _INT64.pack_into(head, 35, log_append_time)
+        crc = crc32c(memoryview(batch)[HEADER_SIZE : header.size], crc32c(memoryview(head)[_CRC_START:]))
+        _UINT32.pack_into(head, 17, crc)
+    return bytes(head)
 
 
 @dataclass(frozen=True, slots=True)
