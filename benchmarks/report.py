@@ -174,16 +174,21 @@ def environment() -> dict[str, Any]:
     }
 
 
+def portable(text: str) -> str:
+    """A command as anyone could run it: no path of this machine's in it."""
+    return text.replace(sys.executable, "python").replace(str(REPO), ".")
+
+
 def build(args: argparse.Namespace, specs: list[BrokerSpec], samples: list[dict[str, Any]], loads: list[dict[str, Any]],
           machine: dict[str, Any] | None, env: dict[str, Any], started: float, ended: float, argv: list[str]) -> dict[str, Any]:
     brokers = [s.name for s in specs] + ([CEILING] if args.ceiling else [])
     summary = summarise(samples, brokers)
     return {
-        "command": "benchmarks/harness.py " + " ".join(argv),
+        "command": portable("benchmarks/harness.py " + " ".join(argv)),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)), "minutes": (ended - started) / 60,
         "environment": env, "load": loads, "limits": machine,
-        "brokers": [{"name": s.name, "command": s.template, "address": s.address} for s in specs],
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "brokers": [{"name": s.name, "command": s.template and portable(s.template), "address": s.address} for s in specs],
+        "settings": {k: (portable(str(v)) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "summary": summary, "targets": targets(summary, specs[0].name, [s.name for s in specs[1:]], args.idle_connections),
         "samples": samples,
     }
