@@ -10,10 +10,13 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
+from kio.schema.find_coordinator.v4.request import FindCoordinatorRequest
 from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+from kio.schema.offset_commit.v8.request import OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic
+from kio.static.primitive import i8, i32, i64
 
 from ..wire.protocol import decode_response, encode_request
-from ..wire.records import iter_headers
+from ..wire.records import BatchHeader, iter_headers
 from .adapters.base import TIMEOUT_S, BrokerError
 
 _SIZE = struct.Struct(">i")
@@ -80,10 +83,10 @@ def _leader(bootstrap: str, topic: str, partition: int) -> tuple[str, int]:
     return address
 
 
-def served_codecs(bootstrap: str, topic: str, partition: int) -> set[str]:
-    """The codecs of the batches the partition's leader serves, from offset 0 to the end."""
+def served_batches(bootstrap: str, topic: str, partition: int) -> list[BatchHeader]:
+    """The headers of the batches the partition's leader serves, from offset 0 to the end."""
     host, port = _leader(bootstrap, topic, partition)
-    codecs: set[str] = set()
+    batches: list[BatchHeader] = []
     offset = 0
     with RawConnection(port, host) as connection:
         while True:
@@ -96,8 +99,37 @@ def served_codecs(bootstrap: str, topic: str, partition: int) -> set[str]:
             if data.error_code != ErrorCode.none:
                 raise BrokerError(data.error_code, f"fetch of {topic}-{partition} at offset {offset}")
             headers = [h for _, h in iter_headers(data.records or b"")]
-            codecs.update(CODEC_NAMES.get(h.codec, f"codec {h.codec}") for h in headers)
+            batches += headers
             if headers:
                 offset = headers[-1].next_offset
             if not headers or offset >= data.high_watermark:
-                return codecs
+                return batches
+
+
+def served_codecs(bootstrap: str, topic: str, partition: int) -> set[str]:
+    """The codecs of the batches the partition's leader serves."""
+    return {CODEC_NAMES.get(h.codec, f"codec {h.codec}") for h in served_batches(bootstrap, topic, partition)}
+
+
+def _coordinator(bootstrap: str, group: str) -> tuple[str, int]:
+    host, port = bootstrap.rsplit(":", 1)
+    with RawConnection(int(port), host) as connection:
+        [found] = connection.request(FindCoordinatorRequest(key_type=i8(0), coordinator_keys=(group,))).coordinators
+    if found.error_code != ErrorCode.none:
+        raise BrokerError(found.error_code, f"coordinator of group {group}")
+    return found.host, found.port
+
+
+def commit_as_member(bootstrap: str, group: str, member_id: str, generation: int, topic: str, partition: int, offset: int) -> None:
+    """An OffsetCommit that says it comes from member_id in the given generation of the group;
+    BrokerError with the partition's error, if any."""
+    host, port = _coordinator(bootstrap, group)
+    with RawConnection(port, host) as connection:
+        response = connection.request(OffsetCommitRequest(
+            group_id=group, generation_id_or_member_epoch=i32(generation), member_id=member_id,
+            topics=(OffsetCommitRequestTopic(name=topic, partitions=(OffsetCommitRequestPartition(
+                partition_index=i32(partition), committed_offset=i64(offset), committed_metadata=""),)),),
+        ))
+    [answer] = response.topics[0].partitions
+    if answer.error_code != ErrorCode.none:
+        raise BrokerError(answer.error_code, f"commit to group {group} as member {member_id} of generation {generation}")

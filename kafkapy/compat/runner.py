@@ -72,13 +72,25 @@ class ExternalBroker:
         yield self.bootstrap, None
 
 
+# Broker configs of the suite's own kafkapy, so that what scenarios wait for comes as soon
+# as Kafka's semantics allow: a group's first rebalance without waiting for more members, a
+# cleaner that looks for dirty logs every 0.2s, timed-out transactions looked for every
+# second. The scenarios are written to work with Apache Kafka's defaults too, only more slowly.
+SUITE_OVERRIDES: Mapping[str, object] = {
+    "group.initial.rebalance.delay.ms": 0,
+    "log.cleaner.backoff.ms": 200,
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": 1000,
+}
+
+
 class EmbeddedBroker:
     """kafkapy brokers of the suite's own on 127.0.0.1: one shared by the scenarios that only
-    talk to it, and a fresh one for each run of a scenario that acts on its broker."""
+    talk to it, and a fresh one for each run of a scenario that acts on its broker. They run
+    with SUITE_OVERRIDES, then the overrides given (which the description names)."""
 
     def __init__(self, overrides: Mapping[str, object] | None = None) -> None:
-        self.overrides = dict(overrides or {})
-        self.description = "embedded kafkapy" + "".join(f" {k}={v}" for k, v in self.overrides.items())
+        self.overrides = {**SUITE_OVERRIDES, **(overrides or {})}
+        self.description = "embedded kafkapy" + "".join(f" {k}={v}" for k, v in (overrides or {}).items())
         self._own_brokers = 0
         self._lock = threading.Lock()
 

@@ -11,7 +11,7 @@ Every call is bounded by TIMEOUT_S; the runner's deadline bounds the whole scena
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,6 +25,17 @@ TOPIC = "topic"
 BROKER = "broker"
 # Operations of IncrementalAlterConfigs, as Kafka names them.
 SET, DELETE, APPEND, SUBTRACT = "SET", "DELETE", "APPEND", "SUBTRACT"
+# A consumer's isolation.level.
+READ_UNCOMMITTED, READ_COMMITTED = "read_uncommitted", "read_committed"
+# Group protocols (group.protocol) and the classic protocol's partition assignors.
+CLASSIC, CONSUMER = "classic", "consumer"
+RANGE, COOPERATIVE_STICKY = "range", "cooperative-sticky"
+# Kafka's default group.min.session.timeout.ms: the shortest session a member may ask for.
+MIN_SESSION_TIMEOUT_MS = 6000
+# Heartbeats this often let the members of a classic group learn of a rebalance quickly.
+HEARTBEAT_INTERVAL_MS = 500
+# What a rebalance did to a member's partitions, as the rebalance listener calls name it.
+ASSIGNED, REVOKED, LOST = "assigned", "revoked", "lost"
 
 
 class Unsupported(Exception):
@@ -82,10 +93,123 @@ class ConfigValue:
     read_only: bool
 
 
+@dataclass(frozen=True)
+class Committed:
+    """A committed offset: the next offset to consume, and the metadata string committed with it."""
+
+    offset: int
+    metadata: str = ""
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    member_id: str
+    instance_id: str | None
+    assignment: frozenset[tuple[str, int]]  # (topic, partition)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group as DescribeGroups tells it; state is Kafka's name for it, e.g. Stable, Empty."""
+
+    state: str
+    assignor: str
+    members: tuple[GroupMember, ...]
+
+
+@dataclass(frozen=True)
+class Membership:
+    """How a group consumer joins its group. The session timeout is Kafka's minimum by
+    default, so that a dead member's partitions move as soon as Kafka allows."""
+
+    group: str
+    topic: str
+    assignor: str = RANGE
+    protocol: str = CLASSIC
+    instance_id: str | None = None  # group.instance.id: a static member
+    session_timeout_ms: int = MIN_SESSION_TIMEOUT_MS
+    isolation: str = READ_UNCOMMITTED
+
+
+@dataclass(frozen=True)
+class Rebalance:
+    """What one call of the rebalance listener did: ASSIGNED, REVOKED or LOST partitions
+    (all of the member's with the eager protocol, only those moving with the cooperative one)."""
+
+    kind: str
+    partitions: frozenset[int]
+
+
+class GroupConsumer:
+    """A member of a consumer group, subscribed to one topic. It reads from the earliest
+    offset of partitions the group has committed nothing for, commits only when told, and
+    records each call of its rebalance listener in `rebalances`."""
+
+    def __init__(self) -> None:
+        self.rebalances: list[Rebalance] = []
+        # Partition -> the offset after the last record poll returned.
+        self.positions: dict[int, int] = {}
+
+    def _consumed(self, records: list[Record]) -> list[Record]:
+        for r in records:
+            self.positions[r.partition] = r.offset + 1  # type: ignore[index,operator]
+        return records
+
+    def _to_commit(self, offsets: Mapping[int, Committed] | None, assigned: Iterable[int]) -> dict[int, Committed]:
+        """offsets, or (None) the positions of what poll returned in the assigned partitions."""
+        if offsets is not None:
+            return dict(offsets)
+        held = set(assigned)
+        return {p: Committed(offset) for p, offset in self.positions.items() if p in held}
+
+    def poll(self, timeout_s: float) -> list[Record]:
+        """The records fetched within timeout_s (none is not an error); also runs the group
+        protocol, rebalance listener included."""
+        raise NotImplementedError
+
+    def commit(self, offsets: Mapping[int, Committed] | None = None) -> None:
+        """Commits synchronously the given offsets of the topic's partitions, or (None) the
+        positions of what poll returned in the partitions assigned now."""
+        raise NotImplementedError
+
+    def member_id(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Leaves the group (a static member does not) and releases the consumer."""
+        raise NotImplementedError
+
+
+class ProducerSession:
+    """An idempotent producer (acks=all, retries, up to 5 requests in flight), transactional
+    when made with a transactional id, its transactions initialized."""
+
+    def produce(self, topic: str, records: Sequence[Record]) -> list[Record]:
+        """Sends the records and waits for their acknowledgement, as Client.produce does."""
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def send_offsets(self, consumer: GroupConsumer, offsets: Mapping[int, int]) -> None:
+        """Adds the consumer group's offsets of its topic's partitions to the transaction."""
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
 class Client:
     """One client library. An instance may keep an admin client open between calls (as
-    applications do); `close` releases it. Producers and consumers last one call, so that
-    each starts from the broker's current metadata."""
+    applications do); `close` releases it. The producers and consumers of `produce` and
+    `consume` last one call, so that each starts from the broker's current metadata; the
+    sessions of `producer` and `group_consumer` last until the scenario closes them."""
 
     name: ClassVar[str]
 
@@ -134,10 +258,42 @@ class Client:
         with the first error a record was refused with."""
         raise self._lacks("producer")
 
-    def consume(self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int] | None = None) -> list[Record]:
+    def consume(self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int] | None = None,
+                isolation: str = READ_UNCOMMITTED) -> list[Record]:
         """Every record from starts[partition] (default 0; below the log start the consumer
-        resets to the earliest offset) up to ends[partition], in the order fetched."""
+        resets to the earliest offset) up to ends[partition], in the order fetched. A gap
+        (compaction, control records, aborted transactions) may put a partition's last
+        record below its end: it is complete once the consumer's position reaches the end."""
         raise self._lacks("consumer")
+
+    # Idempotent and transactional producers
+
+    def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
+        """BrokerError if the broker refuses to initialize the transactions."""
+        raise self._lacks("idempotent producer")
+
+    # Consumer groups
+
+    def group_consumer(self, membership: Membership) -> GroupConsumer:
+        raise self._lacks("group consumer")
+
+    def list_groups(self) -> dict[str, str]:
+        """Group id -> state, of every group."""
+        raise self._lacks("ListGroups call")
+
+    def describe_group(self, group: str) -> Group:
+        raise self._lacks("DescribeGroups call")
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], Committed]:
+        """The group's committed offsets, by (topic, partition)."""
+        raise self._lacks("call that lists a group's committed offsets")
+
+    def alter_group_offsets(self, group: str, offsets: Mapping[tuple[str, int], Committed]) -> None:
+        """Commits offsets for the group as an administrator (the group must be empty)."""
+        raise self._lacks("call that alters a group's committed offsets")
+
+    def delete_group(self, group: str) -> None:
+        raise self._lacks("DeleteGroups call")
 
     # ListOffsets
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -20,22 +20,60 @@ from confluent_kafka.admin import (
 )
 
 from .base import (
+    ASSIGNED,
     CLIENT_MAX_REQUEST_BYTES,
+    CONSUMER,
+    HEARTBEAT_INTERVAL_MS,
+    LOST,
+    READ_UNCOMMITTED,
+    REVOKED,
     TIMEOUT_S,
     BrokerError,
     Client,
     Cluster,
+    Committed,
     ConfigValue,
+    Group,
+    GroupConsumer,
+    GroupMember,
+    Membership,
     Partition,
+    ProducerSession,
+    Rebalance,
     Record,
 )
 
+PRODUCER_FENCED = 90
+# librdkafka's names of group states -> Kafka's.
+_GROUP_STATES = {"STABLE": "Stable", "EMPTY": "Empty", "DEAD": "Dead", "PREPARING_REBALANCING": "PreparingRebalance",
+                 "COMPLETING_REBALANCING": "CompletingRebalance"}
+
 
 def _raise(error: KafkaError) -> None:
-    # librdkafka numbers broker errors as Kafka does; its own errors are negative.
+    # librdkafka numbers broker errors as Kafka does; its own errors are negative, and it
+    # reports a broker's PRODUCER_FENCED or INVALID_PRODUCER_EPOCH as its own _FENCED.
+    if error.code() == KafkaError._FENCED:
+        raise BrokerError(PRODUCER_FENCED, error.str())
     if error.code() > 0:
         raise BrokerError(error.code(), error.str())
     raise KafkaException(error)
+
+
+def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return method(*args, **kwargs)
+    except KafkaException as e:
+        _raise(e.args[0])
+
+
+def _check(partitions: list[TopicPartition]) -> None:
+    for tp in partitions:
+        if tp.error is not None:
+            _raise(tp.error)
+
+
+def _record(m: confluent_kafka.Message) -> Record:
+    return Record(m.key(), m.value(), tuple(m.headers() or ()), m.timestamp()[1], m.partition(), m.offset())
 
 
 def _result(future: Any) -> Any:
@@ -59,10 +97,10 @@ class ConfluentKafka(Client):
             self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "allow.auto.create.topics": False})
         return self._admin
 
-    def _consumer(self) -> confluent_kafka.Consumer:
+    def _consumer(self, isolation: str = READ_UNCOMMITTED) -> confluent_kafka.Consumer:
         return confluent_kafka.Consumer({
             "bootstrap.servers": self.bootstrap, "group.id": "kafkapy-compat", "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "isolation.level": isolation,
         })
 
     def cluster(self) -> Cluster:
@@ -92,37 +130,15 @@ class ConfluentKafka(Client):
         _result(self.admin.create_partitions([NewPartitions(topic, total)], request_timeout=TIMEOUT_S)[topic])
 
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
-        producer = confluent_kafka.Producer({
+        return _deliver(confluent_kafka.Producer({
             "bootstrap.servers": self.bootstrap, "acks": "all", "compression.type": compression, "linger.ms": 5,
             "message.max.bytes": CLIENT_MAX_REQUEST_BYTES, "message.timeout.ms": int(TIMEOUT_S * 1000),
-        })
-        acked: list[Record | None] = [None] * len(records)
-        errors: list[KafkaError] = []
+        }), topic, records)
 
-        def on_delivery(index: int):  # type: ignore[no-untyped-def]
-            def report(error: KafkaError | None, message: confluent_kafka.Message) -> None:
-                if error is not None:
-                    errors.append(error)
-                else:
-                    acked[index] = replace(records[index], timestamp=message.timestamp()[1], partition=message.partition(),
-                                           offset=message.offset())
-            return report
-
-        for index, r in enumerate(records):
-            kwargs = {} if r.partition is None else {"partition": r.partition}
-            # Timestamp 0 asks librdkafka to stamp the current time.
-            producer.produce(topic, r.value, r.key, headers=list(r.headers), timestamp=r.timestamp or 0,
-                             on_delivery=on_delivery(index), **kwargs)
-            producer.poll(0)
-        unsent = producer.flush(TIMEOUT_S)
-        if errors:
-            _raise(errors[0])
-        assert unsent == 0, f"{unsent} records not delivered within {TIMEOUT_S}s"
-        return acked  # type: ignore[return-value]
-
-    def consume(self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int] | None = None) -> list[Record]:
+    def consume(self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int] | None = None,
+                isolation: str = READ_UNCOMMITTED) -> list[Record]:
         starts = starts or {}
-        consumer = self._consumer()
+        consumer = self._consumer(isolation)
         try:
             consumer.assign([TopicPartition(topic, p, starts.get(p, 0)) for p, end in ends.items() if end > 0])
             got: list[Record] = []
@@ -133,11 +149,49 @@ class ConfluentKafka(Client):
                 for m in consumer.consume(num_messages=1000, timeout=0.1):
                     if m.error() is not None:
                         _raise(m.error())
-                    got.append(Record(m.key(), m.value(), tuple(m.headers() or ()), m.timestamp()[1], m.partition(), m.offset()))
-                    positions[m.partition()] = m.offset() + 1
+                    got.append(_record(m))
+                # The position passes what the consumer skips: gaps, control records, aborted transactions.
+                for tp in consumer.position([TopicPartition(topic, p) for p in positions]):
+                    positions[tp.partition] = max(positions[tp.partition], tp.offset)
             return got
         finally:
             consumer.close()
+
+    def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
+        return _ProducerSession(self.bootstrap, transactional_id, transaction_timeout_ms)
+
+    def group_consumer(self, membership: Membership) -> GroupConsumer:
+        return _GroupConsumer(self.bootstrap, membership)
+
+    def list_groups(self) -> dict[str, str]:
+        found = _result(self.admin.list_consumer_groups(request_timeout=TIMEOUT_S))
+        assert not found.errors, f"ListGroups failed on some brokers: {found.errors}"
+        return {g.group_id: _GROUP_STATES.get(g.state.name, g.state.name) for g in found.valid}
+
+    def describe_group(self, group: str) -> Group:
+        [future] = self.admin.describe_consumer_groups([group], request_timeout=TIMEOUT_S).values()
+        found = _result(future)
+        members = tuple(
+            GroupMember(m.member_id, m.group_instance_id, frozenset((tp.topic, tp.partition) for tp in m.assignment.topic_partitions))
+            for m in found.members
+        )
+        return Group(_GROUP_STATES.get(found.state.name, found.state.name), found.partition_assignor, members)
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], Committed]:
+        [future] = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
+                                                          request_timeout=TIMEOUT_S).values()
+        partitions = _result(future).topic_partitions
+        _check(partitions)
+        return {(tp.topic, tp.partition): Committed(tp.offset, tp.metadata or "") for tp in partitions}
+
+    def alter_group_offsets(self, group: str, offsets: Mapping[tuple[str, int], Committed]) -> None:
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, c.offset, metadata=c.metadata)
+                                                       for (t, p), c in offsets.items()])
+        [future] = self.admin.alter_consumer_group_offsets([request], request_timeout=TIMEOUT_S).values()
+        _check(_result(future).topic_partitions)
+
+    def delete_group(self, group: str) -> None:
+        _result(self.admin.delete_consumer_groups([group], request_timeout=TIMEOUT_S)[group])
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         consumer = self._consumer()
@@ -176,3 +230,119 @@ class ConfluentKafka(Client):
         [future] = self.admin.delete_records([TopicPartition(topic, partition, before)],
                                              request_timeout=TIMEOUT_S).values()
         return _result(future).low_watermark
+
+
+def _deliver(producer: confluent_kafka.Producer, topic: str, records: Sequence[Record]) -> list[Record]:
+    """Sends the records; returns them as acknowledged, in the order given."""
+    acked: list[Record | None] = [None] * len(records)
+    errors: list[KafkaError] = []
+
+    def on_delivery(index: int):  # type: ignore[no-untyped-def]
+        def report(error: KafkaError | None, message: confluent_kafka.Message) -> None:
+            if error is not None:
+                errors.append(error)
+            else:
+                acked[index] = replace(records[index], timestamp=message.timestamp()[1], partition=message.partition(),
+                                       offset=message.offset())
+        return report
+
+    for index, r in enumerate(records):
+        kwargs = {} if r.partition is None else {"partition": r.partition}
+        # Timestamp 0 asks librdkafka to stamp the current time.
+        _call(producer.produce, topic, r.value, r.key, headers=list(r.headers), timestamp=r.timestamp or 0,
+              on_delivery=on_delivery(index), **kwargs)
+        producer.poll(0)
+    unsent = producer.flush(TIMEOUT_S)
+    if errors:
+        _raise(errors[0])
+    assert unsent == 0, f"{unsent} records not delivered within {TIMEOUT_S}s"
+    return acked  # type: ignore[return-value]
+
+
+class _ProducerSession(ProducerSession):
+    def __init__(self, bootstrap: str, transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
+        config: dict[str, Any] = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
+                                  "message.timeout.ms": int(TIMEOUT_S * 1000)}
+        if transactional_id is not None:
+            config["transactional.id"] = transactional_id
+        if transaction_timeout_ms is not None:
+            config["transaction.timeout.ms"] = transaction_timeout_ms
+            # librdkafka refuses a message timeout longer than the transaction's.
+            config["message.timeout.ms"] = min(config["message.timeout.ms"], transaction_timeout_ms)
+        self.producer = confluent_kafka.Producer(config)
+        if transactional_id is not None:
+            _call(self.producer.init_transactions, TIMEOUT_S)
+
+    def produce(self, topic: str, records: Sequence[Record]) -> list[Record]:
+        return _deliver(self.producer, topic, records)
+
+    def begin(self) -> None:
+        _call(self.producer.begin_transaction)
+
+    def send_offsets(self, consumer: GroupConsumer, offsets: Mapping[int, int]) -> None:
+        assert isinstance(consumer, _GroupConsumer)
+        _call(self.producer.send_offsets_to_transaction,
+              [TopicPartition(consumer.topic, p, offset) for p, offset in offsets.items()],
+              consumer.consumer.consumer_group_metadata(), TIMEOUT_S)
+
+    def commit(self) -> None:
+        _call(self.producer.commit_transaction, TIMEOUT_S)
+
+    def abort(self) -> None:
+        _call(self.producer.abort_transaction, TIMEOUT_S)
+
+    def close(self) -> None:
+        try:
+            self.producer.close()
+        except KafkaException as e:
+            # A producer fenced, or whose transaction the broker aborted, raises its fatal
+            # error again when it closes: the scenario has already seen what it did.
+            if not e.args[0].fatal():
+                raise
+
+
+class _GroupConsumer(GroupConsumer):
+    def __init__(self, bootstrap: str, membership: Membership) -> None:
+        super().__init__()
+        self.topic = membership.topic
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap, "group.id": membership.group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "isolation.level": membership.isolation,
+        }
+        if membership.protocol == CONSUMER:
+            # The broker assigns and times sessions out: librdkafka refuses the classic settings.
+            config["group.protocol"] = CONSUMER
+        else:
+            config.update({"partition.assignment.strategy": membership.assignor,
+                           "session.timeout.ms": membership.session_timeout_ms,
+                           "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS})
+        if membership.instance_id is not None:
+            config["group.instance.id"] = membership.instance_id
+        self.consumer = confluent_kafka.Consumer(config)
+        self.consumer.subscribe([membership.topic], on_assign=self._listener(ASSIGNED), on_revoke=self._listener(REVOKED),
+                                on_lost=self._listener(LOST))
+
+    def _listener(self, kind: str):  # type: ignore[no-untyped-def]
+        def called(consumer: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
+            self.rebalances.append(Rebalance(kind, frozenset(tp.partition for tp in partitions)))
+        return called
+
+    def poll(self, timeout_s: float) -> list[Record]:
+        records = []
+        for m in self.consumer.consume(num_messages=1000, timeout=timeout_s):
+            if m.error() is not None:
+                _raise(m.error())
+            records.append(_record(m))
+        return self._consumed(records)
+
+    def commit(self, offsets: Mapping[int, Committed] | None = None) -> None:
+        offsets = self._to_commit(offsets, (tp.partition for tp in self.consumer.assignment()))
+        if offsets:
+            _check(_call(self.consumer.commit, offsets=[TopicPartition(self.topic, p, c.offset, metadata=c.metadata)
+                                                        for p, c in offsets.items()], asynchronous=False))
+
+    def member_id(self) -> str:
+        return self.consumer.memberid()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.consumer.close()

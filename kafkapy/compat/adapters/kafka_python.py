@@ -11,23 +11,45 @@ from typing import Any, TypeVar
 
 import kafka
 import kafka.errors
-from kafka import TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.admin import ConfigResource, KafkaAdminClient
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.structs import OffsetAndMetadata
 
 from .base import (
+    ASSIGNED,
     CLIENT_MAX_REQUEST_BYTES,
+    CLASSIC,
+    COOPERATIVE_STICKY,
+    HEARTBEAT_INTERVAL_MS,
+    LOST,
+    RANGE,
+    READ_UNCOMMITTED,
+    REVOKED,
     TIMEOUT_S,
     BrokerError,
     Client,
     Cluster,
+    Committed,
     ConfigValue,
+    Group,
+    GroupConsumer,
+    GroupMember,
+    Membership,
     Partition,
+    ProducerSession,
+    Rebalance,
     Record,
+    Unsupported,
 )
 
 _TIMEOUT_MS = int(TIMEOUT_S * 1000)
-# kafka-python reports a resource's AlterConfigs error as a string, e.g. "[Error 40] InvalidConfigurationError: ...".
+_ASSIGNORS = {RANGE: RangePartitionAssignor, COOPERATIVE_STICKY: CooperativeStickyAssignor}
+# kafka-python reports a resource's AlterConfigs error as a string, e.g. "[Error 40] InvalidConfigurationError: ...",
+# and some other broker errors in the message of a plain KafkaError, e.g. "... [Error 50] InvalidTransactionTimeoutError".
 _ERROR_TEXT = re.compile(r"\[Error (-?\d+)\] \w+: ?(.*)", re.DOTALL)
+_ERROR_CODE = re.compile(r"\[Error (-?\d+)\]")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +72,12 @@ def _check_code(code: int, message: str | None = None) -> None:
         raise BrokerError(code, message)
 
 
+def _named_error(text: str) -> BrokerError | None:
+    """The broker error a kafka-python message names, if it names one."""
+    found = _ERROR_CODE.search(text)
+    return None if found is None else BrokerError(int(found.group(1)), text)
+
+
 class KafkaPython(Client):
     name = "kafka-python"
 
@@ -68,10 +96,10 @@ class KafkaPython(Client):
             self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=_TIMEOUT_MS)
         return self._admin
 
-    def _consumer(self) -> kafka.KafkaConsumer:
+    def _consumer(self, isolation: str = READ_UNCOMMITTED) -> kafka.KafkaConsumer:
         return kafka.KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100,
+            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100, isolation_level=isolation,
         )
 
     @_broker_errors
@@ -112,30 +140,21 @@ class KafkaPython(Client):
 
     @_broker_errors
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
-        if any(value is None for r in records for _, value in r.headers):
-            raise self._lacks("way to send a header with a null value (it insists on bytes)")
         producer = kafka.KafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
             compression_type=None if compression == "none" else compression,
             max_request_size=CLIENT_MAX_REQUEST_BYTES, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS,
         )
         try:
-            futures = [
-                producer.send(topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition, timestamp_ms=r.timestamp)
-                for r in records
-            ]
-            # Waiting on each future rather than on flush: a batch the broker refuses as too
-            # large is split and resent, and flush can return before the halves are answered.
-            deadline = time.monotonic() + TIMEOUT_S
-            acked = [f.get(max(0.0, deadline - time.monotonic())) for f in futures]
-            return [replace(r, timestamp=m.timestamp, partition=m.partition, offset=m.offset) for r, m in zip(records, acked)]
+            return _deliver(producer, topic, records)
         finally:
             producer.close(timeout=TIMEOUT_S)
 
     @_broker_errors
-    def consume(self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int] | None = None) -> list[Record]:
+    def consume(self, topic: str, ends: Mapping[int, int], starts: Mapping[int, int] | None = None,
+                isolation: str = READ_UNCOMMITTED) -> list[Record]:
         starts = starts or {}
-        consumer = self._consumer()
+        consumer = self._consumer(isolation)
         try:
             partitions = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
             consumer.assign(partitions)
@@ -146,13 +165,58 @@ class KafkaPython(Client):
             deadline = time.monotonic() + TIMEOUT_S
             while any(positions[p] < end for p, end in ends.items()):
                 assert time.monotonic() < deadline, f"consumed up to {positions} in {TIMEOUT_S}s, wanted {dict(ends)}"
-                for batch in consumer.poll(timeout_ms=500, max_records=1000).values():
-                    for m in batch:
-                        got.append(Record(m.key, m.value, tuple(m.headers), m.timestamp, m.partition, m.offset))
-                        positions[m.partition] = m.offset + 1
+                for batch in consumer.poll(timeout_ms=100, max_records=1000).values():
+                    got += map(_record, batch)
+                # The position passes what the consumer skips: gaps, control records, aborted transactions.
+                for tp in partitions:
+                    positions[tp.partition] = max(positions[tp.partition], consumer.position(tp, _TIMEOUT_MS) or 0)
             return got
         finally:
             consumer.close()
+
+    def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
+        return _ProducerSession(self.bootstrap, transactional_id, transaction_timeout_ms)
+
+    def group_consumer(self, membership: Membership) -> GroupConsumer:
+        if membership.protocol != CLASSIC:
+            raise self._lacks(f"{membership.protocol!r} group protocol (KIP-848), only the classic one")
+        return _GroupConsumer(self.bootstrap, membership)
+
+    @_broker_errors
+    def list_groups(self) -> dict[str, str]:
+        return {g["group_id"]: g["group_state"] for g in self.admin.list_groups()}
+
+    @_broker_errors
+    def describe_group(self, group: str) -> Group:
+        found = self.admin.describe_groups([group])[group]
+        if found["error"]:
+            raise _named_error(found["error"]) or RuntimeError(f"DescribeGroups of {group}: {found['error']}")
+        members = tuple(
+            GroupMember(m["member_id"], m["group_instance_id"],
+                        frozenset((t["topic"], p) for t in (m["member_assignment"] or {}).get("assigned_partitions", ())
+                                  for p in t["partitions"]))
+            for m in found["members"]
+        )
+        return Group(found["group_state"], found["protocol_data"], members)
+
+    @_broker_errors
+    def group_offsets(self, group: str) -> dict[tuple[str, int], Committed]:
+        return {(tp.topic, tp.partition): Committed(c.offset, c.metadata or "")
+                for tp, c in self.admin.list_group_offsets({group: None})[group].items()}
+
+    @_broker_errors
+    def alter_group_offsets(self, group: str, offsets: Mapping[tuple[str, int], Committed]) -> None:
+        answers = self.admin.alter_group_offsets(
+            group, {TopicPartition(t, p): OffsetAndMetadata(c.offset, c.metadata, -1) for (t, p), c in offsets.items()})
+        for error in answers.values():
+            if error is not kafka.errors.NoError:
+                raise BrokerError(error.errno)
+
+    @_broker_errors
+    def delete_group(self, group: str) -> None:
+        answer = self.admin.delete_groups([group])[group]
+        if answer != "OK":
+            raise BrokerError(getattr(kafka.errors, answer).errno)
 
     @_broker_errors
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
@@ -202,3 +266,125 @@ class KafkaPython(Client):
         [answer] = self.admin.delete_records({TopicPartition(topic, partition): before}, timeout_ms=_TIMEOUT_MS).values()
         _check_code(answer["error_code"])
         return answer["low_watermark"]
+
+
+def _record(m: Any) -> Record:
+    return Record(m.key, m.value, tuple(m.headers), m.timestamp, m.partition, m.offset)
+
+
+def _deliver(producer: kafka.KafkaProducer, topic: str, records: Sequence[Record]) -> list[Record]:
+    """Sends the records; returns them as acknowledged, in the order given."""
+    if any(value is None for r in records for _, value in r.headers):
+        raise Unsupported("kafka-python has no way to send a header with a null value (it insists on bytes)")
+    futures = [
+        producer.send(topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition, timestamp_ms=r.timestamp)
+        for r in records
+    ]
+    # Waiting on each future rather than on flush: a batch the broker refuses as too
+    # large is split and resent, and flush can return before the halves are answered.
+    deadline = time.monotonic() + TIMEOUT_S
+    acked = [f.get(max(0.0, deadline - time.monotonic())) for f in futures]
+    return [replace(r, timestamp=m.timestamp, partition=m.partition, offset=m.offset) for r, m in zip(records, acked)]
+
+
+class _ProducerSession(ProducerSession):
+    def __init__(self, bootstrap: str, transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
+        options: dict[str, Any] = {} if transaction_timeout_ms is None else {"transaction_timeout_ms": transaction_timeout_ms}
+        self.producer = kafka.KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, transactional_id=transactional_id,
+            linger_ms=5, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS, **options,
+        )
+        if transactional_id is not None:
+            self.init_transactions()
+
+    @_broker_errors
+    def init_transactions(self) -> None:
+        try:
+            self.producer.init_transactions()
+        except kafka.errors.KafkaError as e:
+            # kafka-python reports some refusals of InitProducerId as a plain KafkaError.
+            named = _named_error(str(e)) if type(e) is kafka.errors.KafkaError else None
+            if named is None:
+                raise
+            raise named from e
+
+    @_broker_errors
+    def produce(self, topic: str, records: Sequence[Record]) -> list[Record]:
+        return _deliver(self.producer, topic, records)
+
+    @_broker_errors
+    def begin(self) -> None:
+        self.producer.begin_transaction()
+
+    @_broker_errors
+    def send_offsets(self, consumer: GroupConsumer, offsets: Mapping[int, int]) -> None:
+        assert isinstance(consumer, _GroupConsumer)
+        self.producer.send_offsets_to_transaction(
+            {TopicPartition(consumer.topic, p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()},
+            consumer.consumer.group_metadata())
+
+    @_broker_errors
+    def commit(self) -> None:
+        self.producer.commit_transaction()
+
+    @_broker_errors
+    def abort(self) -> None:
+        self.producer.abort_transaction()
+
+    def close(self) -> None:
+        self.producer.close(timeout=TIMEOUT_S)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, rebalances: list[Rebalance]) -> None:
+        self.rebalances = rebalances
+
+    def _called(self, kind: str, partitions: Any) -> None:
+        self.rebalances.append(Rebalance(kind, frozenset(tp.partition for tp in partitions)))
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._called(REVOKED, revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._called(ASSIGNED, assigned)
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self._called(LOST, lost)
+
+
+class _GroupConsumer(GroupConsumer):
+    def __init__(self, bootstrap: str, membership: Membership) -> None:
+        super().__init__()
+        self.topic = membership.topic
+        self.consumer = kafka.KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=membership.group, group_instance_id=membership.instance_id,
+            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level=membership.isolation,
+            partition_assignment_strategy=[_ASSIGNORS[membership.assignor]],
+            session_timeout_ms=membership.session_timeout_ms, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100,
+        )
+        self.consumer.subscribe([membership.topic], listener=_Listener(self.rebalances))
+        # kafka-python 3.0.12 can lose an assignment: a leader whose first JoinGroup comes
+        # before its subscription's metadata joins again once the metadata comes, and if a
+        # poll's timeout ends within that join, the join is never completed: the member
+        # holds no partitions while the group gives it some. Fetching the metadata before
+        # the first poll (where it joins) spares the second join.
+        self.consumer.topics()
+
+    @_broker_errors
+    def poll(self, timeout_s: float) -> list[Record]:
+        batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=1000)
+        return self._consumed([_record(m) for batch in batches.values() for m in batch])
+
+    @_broker_errors
+    def commit(self, offsets: Mapping[int, Committed] | None = None) -> None:
+        offsets = self._to_commit(offsets, (tp.partition for tp in self.consumer.assignment()))
+        if offsets:
+            self.consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(c.offset, c.metadata, -1)
+                                  for p, c in offsets.items()}, timeout_ms=_TIMEOUT_MS)
+
+    def member_id(self) -> str:
+        return self.consumer.group_metadata().member_id  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -10,7 +10,8 @@ from ..registry import SCENARIOS, Scenario
 
 __all__ = ["AREAS", "Scenario", "load"]
 
-AREAS = ("metadata", "topics", "produce", "list_offsets", "configs", "delete_records", "broker")
+AREAS = ("metadata", "topics", "produce", "list_offsets", "configs", "delete_records", "groups", "idempotence",
+         "transactions", "compaction", "broker")
 
 
 def load(*areas: str) -> dict[str, Scenario]:
