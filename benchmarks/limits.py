@@ -61,6 +61,16 @@ def disk_write_mb_s(directory: Path, size_mb: int = 1024) -> dict[str, float]:
     return {"buffered_mb_s": total / (written - started), "durable_mb_s": total / (synced - started)}
 
 
+def _filesystem_of(directory: Path) -> str:
+    """The type of the filesystem holding directory, as /proc/mounts names it."""
+    best, kind = "", "unknown"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount_point, fs_type, *_ = line.split()
+        if str(directory.resolve()).startswith(mount_point) and len(mount_point) > len(best):
+            best, kind = mount_point, fs_type
+    return kind
+
+
 def measure(directory: Path, repeats: int, disk_size_mb: int) -> dict[str, object]:
     loopback = [loopback_mb_s() for _ in range(repeats)]
     disk = [disk_write_mb_s(directory, disk_size_mb) for _ in range(repeats)]
@@ -68,5 +78,7 @@ def measure(directory: Path, repeats: int, disk_size_mb: int) -> dict[str, objec
         "loopback_mb_s": statistics.median(loopback), "loopback_samples": loopback,
         "disk_durable_mb_s": statistics.median(d["durable_mb_s"] for d in disk),
         "disk_buffered_mb_s": statistics.median(d["buffered_mb_s"] for d in disk),
-        "disk_samples": disk, "disk_file_mb": disk_size_mb * _CHUNK / 1e6, "directory": str(directory),
+        "disk_samples": disk, "disk_file_mb": disk_size_mb * _CHUNK / 1e6,
+        # The filesystem measured, not the (temporary) directory: reports name no path of the machine.
+        "filesystem": _filesystem_of(directory),
     }
