@@ -8,6 +8,7 @@ group coordinator."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -45,19 +46,29 @@ def _merge(response_topics: list[dict[str, Any]], unknown: dict[str, list[int]])
     return list(merged.values())
 
 
-@api(8, 2, 9)
-async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def _commit(broker: Broker, request: Any, commit: Callable[[Any, Any], Any]) -> dict[str, Any]:
+    """An offset commit, plain or transactional: partitions of unknown topics answered
+    here, the others by the coordinator through `commit(request, token)`."""
     error = broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "topics": offset_commit_errors(request.topics, error)}
     known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
     response: dict[str, Any] = {"throttle_time": 0, "topics": []}
     if known:
-        coordinator = broker.groups.coordinator
         filtered = dataclasses.replace(request, topics=tuple(known))
-        response = await broker.groups.call(lambda token: coordinator.commit_offsets(ctx.api_version, filtered, token))
+        try:
+            response = await broker.groups.call(lambda token: commit(filtered, token))
+        except LogError as e:
+            # The log refused a transactional batch: the producer's epoch is fenced there.
+            response = {"throttle_time": 0, "topics": offset_commit_errors(filtered.topics, e.code)}
     response["topics"] = _merge(list(response["topics"]), unknown)
     return response
+
+
+@api(8, 2, 9)
+async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    coordinator = broker.groups.coordinator
+    return await _commit(broker, request, lambda r, token: coordinator.commit_offsets(ctx.api_version, r, token))
 
 
 @api(9, 1, 9)
@@ -79,21 +90,8 @@ async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any)
 
 @api(28, 0, 4)
 async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.groups.coordinator_error(request.group_id)
-    if error:
-        return {"throttle_time": 0, "topics": offset_commit_errors(request.topics, error)}
-    known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
-    response: dict[str, Any] = {"throttle_time": 0, "topics": []}
-    if known:
-        coordinator = broker.groups.coordinator
-        filtered = dataclasses.replace(request, topics=tuple(known))
-        try:
-            response = await broker.groups.call(lambda token: coordinator.txn_commit_offsets(ctx.api_version, filtered, token))
-        except LogError as e:
-            # The log refused the transactional batch: the producer's epoch is fenced there.
-            response = {"throttle_time": 0, "topics": offset_commit_errors(filtered.topics, e.code)}
-    response["topics"] = _merge(list(response["topics"]), unknown)
-    return response
+    coordinator = broker.groups.coordinator
+    return await _commit(broker, request, lambda r, token: coordinator.txn_commit_offsets(ctx.api_version, r, token))
 
 
 @api(47, 0, 0)
