@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from confluent_kafka import Producer
 from kafkapy.client import API_KEYS, LATEST, TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, Client, Connection, GroupMember
 from kafkapy.testing.process import BrokerProcess, wait_until
 from kafkapy.wire.build import build
+from kafkapy.wire.framing import recv_frame
 from kafkapy.wire.protocol import encode_response, kio_versions, peek_header, response_type
 
 pytestmark = [pytest.mark.kafkapy_internals, pytest.mark.timeout(60)]
@@ -305,18 +305,11 @@ def test_api_versions_falls_back_to_a_version_the_broker_knows() -> None:
     api_versions, metadata = API_KEYS["api_versions"], API_KEYS["metadata"]
     asked_versions = []
 
-    def read_exactly(connection: socket.socket, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            data += connection.recv(n - len(data))
-        return data
-
     def answer(server: socket.socket) -> None:
         connection, _ = server.accept()
         with connection:
             for _ in range(2):
-                (size,) = struct.unpack(">i", read_exactly(connection, 4))
-                _, version, correlation_id = peek_header(read_exactly(connection, size))
+                _, version, correlation_id = peek_header(recv_frame(connection))
                 asked_versions.append(version)
                 if version > 2:
                     response = build(response_type(api_versions, 0), {

@@ -34,6 +34,7 @@ from kio.serial import entity_reader, entity_writer
 from . import __version__
 from .wire.build import build
 from .wire.compression import Codec, CompressionError
+from .wire.framing import recv_frame
 from .wire.protocol import decode_response, encode_request, kio_versions, request_type
 from .wire.records import InvalidRecords, Record, decode_records, encode_batch, iter_headers
 
@@ -176,8 +177,7 @@ class Connection:
             try:
                 self._sock.settimeout(timeout or self.timeout)
                 self._sock.sendall(encode_request(entity, correlation_id, self._client_id))
-                (size,) = _SIZE.unpack(self._read(4))
-                frame = self._read(size)
+                frame = recv_frame(self._sock)
             except OSError as e:
                 self.close()
                 raise BrokerUnreachable(f"lost the connection to the broker at {self.address}: {_reason(e)}") from None
@@ -189,15 +189,6 @@ class Connection:
             self.close()
             raise ClientError(f"the broker at {self.address} answered request {correlation_id} with {answered}")
         return frame
-
-    def _read(self, n: int) -> bytes:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self._sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionResetError(0, "the broker closed the connection")
-            data += chunk
-        return bytes(data)
 
     def _negotiate_versions(self) -> dict[int, tuple[int, int]]:
         """For each API both sides know, the range of versions both support."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import socket
-import struct
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -15,11 +14,11 @@ from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopi
 from kio.schema.offset_commit.v8.request import OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic
 from kio.static.primitive import i8, i32, i64
 
+from ..wire.framing import recv_frame
 from ..wire.protocol import decode_response, encode_request
 from ..wire.records import BatchHeader, iter_headers
 from .adapters.base import TIMEOUT_S, BrokerError
 
-_SIZE = struct.Struct(">i")
 # Kafka's numbering of the codec in a batch's attributes.
 CODEC_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 
@@ -44,19 +43,9 @@ class RawConnection:
         return self.response(entity.__api_key__, entity.__version__, self.correlation_id)
 
     def response(self, api_key: int, version: int, correlation_id: int) -> Any:
-        (size,) = _SIZE.unpack(self._read(4))
-        answered, body = decode_response(self._read(size), api_key, version)
+        answered, body = decode_response(recv_frame(self.sock), api_key, version)
         assert answered == correlation_id, f"response to correlation id {answered}, expected {correlation_id}"
         return body
-
-    def _read(self, n: int) -> bytes:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("the broker closed the connection")
-            data += chunk
-        return bytes(data)
 
     def closed_by_broker(self) -> bool:
         """Whether the broker closes the connection, without answering, within the timeout."""

@@ -8,10 +8,28 @@ bytes are copied once, by the kernel.
 
 from __future__ import annotations
 
+import socket
 import struct
 
 _SIZE = struct.Struct(">i")
 _CHUNK = 64 * 1024
+
+
+def recv_frame(sock: socket.socket) -> bytes:
+    """One whole frame (without its size prefix) from a blocking socket: the client side
+    of the framing, for tools and tests."""
+    (size,) = _SIZE.unpack(_recv_exactly(sock, 4))
+    return _recv_exactly(sock, size)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionResetError(0, "the broker closed the connection")
+        data += chunk
+    return bytes(data)
 
 
 class FrameError(Exception):
