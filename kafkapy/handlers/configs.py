@@ -7,6 +7,7 @@ live and survive restarts. Broker logger levels are this process's logging level
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -39,8 +40,8 @@ def _entry(d: ConfigDef, value: object, source: ConfigSource, read_only: bool,
     }
 
 
-def describe_topic(broker: Broker, config: BrokerConfig, name: str, keys: set[str] | None, request: Any) -> list[dict[str, Any]]:
-    overrides = broker.image.topic_configs(name)
+def describe_topic(config: BrokerConfig, overrides: Mapping[str, str], keys: set[str] | None, request: Any) -> list[dict[str, Any]]:
+    """Every topic config (or those named in keys) of a topic with these overrides."""
     entries = []
     for key, d in TOPIC_CONFIGS.items():
         if keys is not None and key not in keys:
@@ -105,7 +106,7 @@ async def handle_describe_configs(broker: Broker, ctx: RequestContext, request: 
         error, message, configs = ErrorCode.none, None, []
         if kind == RESOURCE_TOPIC:
             if name in broker.image.topics:
-                configs = describe_topic(broker, config, name, keys, request)
+                configs = describe_topic(config, broker.image.topic_configs(name), keys, request)
             else:
                 error, message = ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist."
         elif kind in (RESOURCE_BROKER, RESOURCE_BROKER_LOGGER):

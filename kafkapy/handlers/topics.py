@@ -8,25 +8,14 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..config import TOPIC_CONFIGS, ConfigSource
 from ..log.partition import LogError
-from ..metadata.controller import NewTopic, TopicResult
+from ..metadata.controller import NewTopic
+from .configs import describe_topic
 from .context import Broker, RequestContext
 from .registry import api
 
 _ZERO = uuid.UUID(int=0)
 HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
-
-
-def config_entries(broker: Broker, result: TopicResult) -> list[dict[str, Any]]:
-    entries = []
-    for name, d in TOPIC_CONFIGS.items():
-        if name in result.configs:
-            value, source = result.configs[name], ConfigSource.DYNAMIC_TOPIC_CONFIG
-        else:
-            value, source, _ = broker.config.topic_default(name)
-        entries.append({"name": name, "value": d.render(value), "read_only": False, "config_source": int(source), "is_sensitive": False})
-    return entries
 
 
 @api(19, 2, 7)
@@ -43,6 +32,8 @@ async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any
     ]
     results, records = broker.controller.create_topics(broker.image, new_topics, request.validate_only)
     broker.metadata.commit(records)
+    config = broker.replicas.broker_config(broker.image)
+    overrides = {t.name: t.configs for t in new_topics}
     topics = []
     for r in results:
         ok = r.error == ErrorCode.none
@@ -54,7 +45,8 @@ async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any
             "topic_config_error_code": ErrorCode.none,
             "num_partitions": r.num_partitions if ok else -1,
             "replication_factor": r.replication_factor if ok else -1,
-            "configs": config_entries(broker, r) if ok else None,
+            # As DescribeConfigs would show them, the topic's own overrides included.
+            "configs": describe_topic(config, overrides[r.name], None, request) if ok else None,
         })
     return {"throttle_time": 0, "topics": topics}
 
