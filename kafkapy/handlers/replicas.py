@@ -98,12 +98,13 @@ class ReplicaManager:
             if log.recovery_point < through:
                 await anyio.to_thread.run_sync(log.flush, self.clock.wall_ms())
 
-    def flush_due(self) -> None:
-        """Time-based flushes (flush.ms); called periodically by the server."""
+    async def flush_due(self) -> None:
+        """Time-based flushes (flush.ms), off the event loop as the append path's are;
+        called periodically by the server."""
         now = self.clock.wall_ms()
         for tp, log in list(self.logs.logs.items()):
             if log.needs_flush(now):
-                log.flush(now)
+                await self.flush(tp, log, log.next_offset)
 
     def notify(self, tp: TopicPartition) -> None:
         waiters = self._waiters.pop(tp, None)

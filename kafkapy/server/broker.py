@@ -224,7 +224,7 @@ class BrokerServer:
         while True:
             await anyio.sleep(min(_BACKGROUND_TICK_S, retention_every / 1000))
             now = self.clock.monotonic_ms()
-            self.broker.replicas.flush_due()
+            await self.broker.replicas.flush_due()
             if now - last_retention >= retention_every:
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
