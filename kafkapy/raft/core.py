@@ -1,0 +1,597 @@
+"""KIP-595 Raft as a plain object: messages and clock ticks in, what to do out.
+
+`RaftCore` never performs I/O. Each call returns an `Output` that the I/O shell carries
+out in field order: persist the quorum state, make the log operations durable, send
+the messages, then hand the newly committed records to the state machine. Nothing of
+a later field may happen before an earlier one is durable; that order is what makes a
+granted vote or a fetched offset a promise.
+
+What it implements, as Apache Kafka's KafkaRaftClient does:
+- pull replication: followers and observers Fetch from the leader; the leader answers
+  a fetch that names an offset and epoch its log does not have with the diverging
+  epoch, and the follower truncates to it;
+- the high watermark advances when a majority of voters has fetched past an offset,
+  and only once the leader's own LeaderChange record (its epoch's first) is committed;
+- elections with pre-vote (KIP-996) so a node cut off from the leader cannot disturb
+  the quorum when it returns, randomized election timeouts, exponential backoff;
+- check-quorum: a leader that has not been fetched from by a majority within 1.5 fetch
+  timeouts resigns, so an isolated leader stops acting as one;
+- BeginQuorumEpoch to announce a leader and EndQuorumEpoch for a graceful resignation.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kio.schema.errors import ErrorCode
+
+from .log import OffsetAndEpoch, RaftLog
+from .messages import (
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    DivergingEpoch,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    Entry,
+    FetchRequest,
+    FetchResponse,
+    Message,
+    VoteRequest,
+    VoteResponse,
+)
+
+NO_LEADER = -1
+
+
+class Role(enum.Enum):
+    UNATTACHED = "unattached"
+    PROSPECTIVE = "prospective"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    RESIGNED = "resigned"
+
+
+@dataclass(frozen=True)
+class RaftConfig:
+    """Timeouts with the defaults of Kafka's `controller.quorum.*` keys."""
+
+    election_timeout_ms: int = 1000
+    fetch_timeout_ms: int = 2000
+    election_backoff_max_ms: int = 1000
+    request_timeout_ms: int = 2000
+    retry_backoff_ms: int = 20
+    fetch_max_wait_ms: int = 500
+    max_fetch_entries: int = 4096
+
+
+@dataclass(frozen=True)
+class QuorumState:
+    """What a voter persists before it acts on it (Kafka's `quorum-state` file)."""
+
+    epoch: int = 0
+    leader_id: int = NO_LEADER
+    voted_id: int = NO_LEADER
+
+
+@dataclass(frozen=True)
+class Truncate:
+    offset: int
+
+
+@dataclass(frozen=True)
+class Append:
+    base_offset: int
+    entries: tuple[Entry, ...]
+
+
+LogOp = Truncate | Append
+
+
+@dataclass
+class Output:
+    state: QuorumState | None = None
+    log: list[LogOp] = field(default_factory=list)
+    send: list[tuple[int, Message]] = field(default_factory=list)
+    committed: list[tuple[int, bytes]] = field(default_factory=list)
+    high_watermark: int | None = None
+
+
+class NotLeader(Exception):
+    def __init__(self, epoch: int, leader_id: int) -> None:
+        super().__init__(f"not the leader of epoch {epoch} (leader: {leader_id})")
+        self.epoch = epoch
+        self.leader_id = leader_id
+
+
+@dataclass
+class ReplicaProgress:
+    """The leader's view of one replica: where it has fetched to, and when it last did."""
+
+    end_offset: int = -1
+    last_fetch_ms: int = -1
+
+
+class RaftCore:
+    def __init__(
+        self,
+        node_id: int,
+        voters: Sequence[int],
+        log: RaftLog,
+        state: QuorumState,
+        config: RaftConfig,
+        rng: random.Random,
+    ) -> None:
+        self.node_id = node_id
+        self.voters = frozenset(voters)
+        self.log = log
+        self.config = config
+        self.rng = rng
+        self.epoch = state.epoch
+        self.leader_id = state.leader_id
+        self.voted_id = state.voted_id
+        self._persisted = state
+        self.role = Role.UNATTACHED
+        self.high_watermark: int | None = None
+        self._delivered = log.start_offset
+        self._correlation = 0
+        self._out = Output()
+        # Deadlines in milliseconds of the clock the shell passes in; None when not running.
+        self._election_deadline: int | None = None
+        self._fetch_deadline: int | None = None
+        self._check_quorum_deadline: int | None = None
+        self._election_retries = 0
+        self._heard_from_leader = False
+        # Follower and observer: the fetch in flight (correlation, deadline), or when to send the next.
+        self._inflight_fetch: tuple[int, int] | None = None
+        self._next_fetch_ms: int | None = None
+        # Prospective and candidate: the requests of this round, and the answers.
+        self._vote_round: set[int] = set()
+        self._granted: set[int] = set()
+        self._rejected: set[int] = set()
+        # Leader.
+        self._epoch_start_offset = -1
+        self.replicas: dict[int, ReplicaProgress] = {}
+        self._fetched_since_check: set[int] = set()
+        self._unannounced: set[int] = set()
+        self._announce_deadline: int | None = None
+        self._parked: dict[int, tuple[FetchRequest, int]] = {}
+
+    # -- what the shell calls --------------------------------------------------
+
+    @property
+    def is_voter(self) -> bool:
+        return self.node_id in self.voters
+
+    @property
+    def majority(self) -> int:
+        return len(self.voters) // 2 + 1
+
+    def start(self, now: int) -> Output:
+        """Takes up the role the persisted state implies, as Kafka does on start-up."""
+        self._out = Output()
+        if self.leader_id == self.node_id:
+            # A leader before the restart cannot know what it missed: it resigns its epoch.
+            self._become_resigned(now)
+        elif self.leader_id != NO_LEADER:
+            self._become_follower(now, self.epoch, self.leader_id)
+        else:
+            self._become_unattached(now, self.epoch, self.voted_id)
+        self._on_timers(now)  # a single voter elects itself at once
+        return self._out
+
+    def tick(self, now: int) -> Output:
+        self._out = Output()
+        self._on_timers(now)
+        return self._out
+
+    def receive(self, now: int, source: int, message: Message) -> Output:
+        self._out = Output()
+        match message:
+            case VoteRequest():
+                self._on_vote_request(now, source, message)
+            case VoteResponse():
+                self._on_vote_response(now, source, message)
+            case BeginQuorumEpochRequest():
+                self._on_begin_quorum_epoch(now, source, message)
+            case BeginQuorumEpochResponse():
+                if not self._maybe_newer_epoch(now, message.epoch, message.leader_id):
+                    self._unannounced.discard(source)
+            case EndQuorumEpochRequest():
+                self._on_end_quorum_epoch(now, source, message)
+            case EndQuorumEpochResponse():
+                self._maybe_newer_epoch(now, message.epoch, message.leader_id)
+            case FetchRequest():
+                self._on_fetch_request(now, source, message)
+            case FetchResponse():
+                self._on_fetch_response(now, message)
+        return self._out
+
+    def append(self, now: int, values: Sequence[bytes]) -> tuple[int, Output]:
+        """Appends records on the leader; returns the offset of the last one. They are
+        committed when a later Output's high watermark passes it."""
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.epoch, self.leader_id)
+        self._out = Output()
+        last = self._append_as_leader([Entry(self.epoch, v) for v in values])
+        self._maybe_advance_high_watermark(now)
+        self._complete_parked_fetches()
+        return last, self._out
+
+    def resign(self, now: int) -> Output:
+        """Gives up leadership gracefully (controlled shutdown): the voters are told to elect."""
+        self._out = Output()
+        if self.role is Role.LEADER:
+            self._become_resigned(now)
+        return self._out
+
+    def next_deadline(self) -> int | None:
+        """When `tick` next has something to do."""
+        deadlines = [
+            self._election_deadline, self._fetch_deadline, self._check_quorum_deadline,
+            self._next_fetch_ms, self._announce_deadline,
+            self._inflight_fetch[1] if self._inflight_fetch else None,
+            *(deadline for _, deadline in self._parked.values()),
+        ]
+        present = [d for d in deadlines if d is not None]
+        return min(present) if present else None
+
+    # -- output ------------------------------------------------------------------
+
+    def _send(self, destination: int, message: Message) -> None:
+        self._out.send.append((destination, message))
+
+    def _next_correlation(self) -> int:
+        self._correlation += 1
+        return self._correlation
+
+    def _persist(self) -> None:
+        state = QuorumState(self.epoch, self.leader_id, self.voted_id)
+        if state != self._persisted:
+            self._persisted = state
+            self._out.state = state
+
+    # -- transitions -------------------------------------------------------------
+
+    def _reset_role(self, role: Role) -> None:
+        self.role = role
+        self._election_deadline = self._fetch_deadline = self._check_quorum_deadline = None
+        self._inflight_fetch = None
+        self._next_fetch_ms = None
+        self._vote_round.clear()
+        self._granted.clear()
+        self._rejected.clear()
+        self._unannounced.clear()
+        self._announce_deadline = None
+        self._parked.clear()
+        self.replicas.clear()
+
+    def _randomized_election_timeout(self) -> int:
+        return self.config.election_timeout_ms + self.rng.randrange(self.config.election_timeout_ms)
+
+    def _become_unattached(self, now: int, epoch: int, voted_id: int = NO_LEADER, timeout_ms: int | None = None) -> None:
+        # A voter keeps the leader it knows of in this epoch: forgetting it would let a stale
+        # candidate of the same epoch win its vote, and the epoch would have two leaders.
+        # An observer forgets it, to look for the leader afresh.
+        if epoch != self.epoch or not self.is_voter:
+            self.leader_id = NO_LEADER
+        self._reset_role(Role.UNATTACHED)
+        self.epoch, self.voted_id = epoch, voted_id
+        self._persist()
+        if self.is_voter:
+            self._election_deadline = now + (timeout_ms if timeout_ms is not None else self._randomized_election_timeout())
+        else:
+            self._next_fetch_ms = now  # an observer looks for the leader by asking a voter
+
+    def _become_follower(self, now: int, epoch: int, leader_id: int) -> None:
+        if epoch != self.epoch:
+            self.voted_id = NO_LEADER
+        self._reset_role(Role.FOLLOWER)
+        self.epoch, self.leader_id = epoch, leader_id
+        self._persist()
+        self._election_retries = 0
+        self._heard_from_leader = False
+        self._fetch_deadline = now + self.config.fetch_timeout_ms
+        self._send_fetch(now)
+
+    def _become_prospective(self, now: int) -> None:
+        """KIP-996: ask for pre-votes before raising the epoch, so a node that cannot win
+        (cut off, or with a stale log) does not force the others into a new epoch."""
+        self._reset_role(Role.PROSPECTIVE)
+        self._start_vote_round(now, pre_vote=True)
+
+    def _become_candidate(self, now: int) -> None:
+        self._reset_role(Role.CANDIDATE)
+        self.epoch, self.leader_id, self.voted_id = self.epoch + 1, NO_LEADER, self.node_id
+        self._persist()
+        self._start_vote_round(now, pre_vote=False)
+
+    def _start_vote_round(self, now: int, *, pre_vote: bool) -> None:
+        self._granted.add(self.node_id)
+        self._election_deadline = now + self._randomized_election_timeout()
+        # A pre-vote names the prospective's current epoch (Kafka's replicaEpoch): a voter stranded
+        # in a higher epoch than the leader's thereby brings the quorum up to it.
+        for voter in sorted(self.voters - {self.node_id}):
+            correlation = self._next_correlation()
+            self._vote_round.add(correlation)
+            self._send(voter, VoteRequest(correlation, self.epoch, self.node_id, self.log.last_epoch, self.log.end_offset, pre_vote))
+        self._maybe_won_vote_round(now)
+
+    def _become_leader(self, now: int) -> None:
+        self._reset_role(Role.LEADER)
+        self.leader_id = self.node_id
+        self._persist()
+        self._election_retries = 0
+        self.high_watermark = None  # unknown until this epoch's first record is committed
+        self.replicas = {r: ReplicaProgress() for r in self.voters - {self.node_id}}
+        # Kafka's leader writes a LeaderChangeMessage first; committing it commits all before it.
+        self._epoch_start_offset = self._append_as_leader([Entry(self.epoch, b"", control=True)])
+        if len(self.voters) > 1:
+            self._check_quorum_deadline = now + self._check_quorum_timeout()
+        self._unannounced = set(self.voters - {self.node_id})
+        self._announce(now)
+        self._maybe_advance_high_watermark(now)
+
+    def _become_resigned(self, now: int) -> None:
+        successors = tuple(sorted(self.voters - {self.node_id}, key=lambda r: -self.replicas.get(r, ReplicaProgress()).end_offset))
+        self._reset_role(Role.RESIGNED)
+        self.leader_id = self.node_id
+        self._persist()
+        for voter in successors:
+            self._send(voter, EndQuorumEpochRequest(self._next_correlation(), self.epoch, self.node_id, successors))
+        self._election_deadline = now + (0 if len(self.voters) == 1 else self._randomized_election_timeout())
+
+    def _maybe_newer_epoch(self, now: int, epoch: int, leader_id: int) -> bool:
+        """Every message names its sender's epoch: a newer one ends our role in ours."""
+        if epoch > self.epoch:
+            if leader_id >= 0 and leader_id != self.node_id:
+                self._become_follower(now, epoch, leader_id)
+            else:
+                self._become_unattached(now, epoch)
+            return True
+        if epoch == self.epoch and leader_id >= 0 and self.leader_id == NO_LEADER and leader_id != self.node_id:
+            self._become_follower(now, epoch, leader_id)
+            return True
+        return False
+
+    def _check_quorum_timeout(self) -> int:
+        return self.config.fetch_timeout_ms * 3 // 2
+
+    # -- timers ------------------------------------------------------------------
+
+    def _on_timers(self, now: int) -> None:
+        if self._election_deadline is not None and now >= self._election_deadline:
+            if self.role in (Role.PROSPECTIVE, Role.CANDIDATE):
+                self._back_off(now)
+            else:
+                self._become_prospective(now)
+            return
+        if self._fetch_deadline is not None and now >= self._fetch_deadline:
+            # No word from the leader within the fetch timeout: a voter stands for election,
+            # an observer looks for the leader again.
+            if self.is_voter:
+                self._become_prospective(now)
+            else:
+                self._become_unattached(now, self.epoch)
+            return
+        if self._check_quorum_deadline is not None and now >= self._check_quorum_deadline:
+            if len(self._fetched_since_check | {self.node_id}) >= self.majority:
+                self._fetched_since_check.clear()
+                self._check_quorum_deadline = now + self._check_quorum_timeout()
+            else:
+                self._become_resigned(now)
+                return
+        if self._inflight_fetch is not None and now >= self._inflight_fetch[1]:
+            self._send_fetch(now)
+        if self._next_fetch_ms is not None and now >= self._next_fetch_ms:
+            self._send_fetch(now)
+        if self._announce_deadline is not None and now >= self._announce_deadline:
+            self._announce(now)
+        expired = [r for r, (_, deadline) in self._parked.items() if now >= deadline]
+        for replica in expired:
+            request, _ = self._parked.pop(replica)
+            self._send(replica, self._fetch_response(request))
+
+    def _back_off(self, now: int) -> None:
+        """A lost round, or one with no answer by its deadline. With a leader known in this epoch
+        the node follows it again (KIP-996); otherwise it waits a random, growing while."""
+        if self.leader_id not in (NO_LEADER, self.node_id):
+            self._become_follower(now, self.epoch, self.leader_id)
+            return
+        self._election_retries += 1
+        # Kafka's binary exponential election backoff, with its 50 ms base.
+        backoff = min(50 * self.rng.randrange(2 << min(20, self._election_retries - 1)), self.config.election_backoff_max_ms)
+        self._become_unattached(now, self.epoch, self.voted_id, timeout_ms=backoff)
+
+    def _announce(self, now: int) -> None:
+        for voter in sorted(self._unannounced):
+            self._send(voter, BeginQuorumEpochRequest(self._next_correlation(), self.epoch, self.node_id))
+        self._announce_deadline = now + self.config.request_timeout_ms if self._unannounced else None
+
+    # -- elections ---------------------------------------------------------------
+
+    def _on_vote_request(self, now: int, source: int, request: VoteRequest) -> None:
+        if request.epoch < self.epoch:
+            self._send(source, VoteResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch,
+                                            self.leader_id, False, request.pre_vote))
+            return
+        # As Kafka: a higher epoch in any vote request, a pre-vote's too, ends our role in ours.
+        if request.epoch > self.epoch:
+            self._become_unattached(now, request.epoch)
+        granted = self._grants_pre_vote(request) if request.pre_vote else self._grants_vote(request)
+        if granted and not request.pre_vote:
+            self._become_unattached(now, self.epoch, request.candidate_id)
+        self._send(source, VoteResponse(request.correlation, ErrorCode.none, self.epoch, self.leader_id, granted, request.pre_vote))
+
+    def _grants_vote(self, request: VoteRequest) -> bool:
+        return (
+            self.is_voter
+            and self.leader_id == NO_LEADER
+            and self.voted_id in (NO_LEADER, request.candidate_id)
+            and self.log.is_up_to_date(request.last_epoch, request.last_offset)
+        )
+
+    def _grants_pre_vote(self, request: VoteRequest) -> bool:
+        # A follower that heard from its leader (within the fetch timeout, or it would have
+        # left the follower role) refuses: the leader is alive. A pre-vote promises nothing,
+        # so an earlier vote in this epoch does not stand in its way.
+        leader_alive = self.role in (Role.LEADER, Role.RESIGNED) or (self.role is Role.FOLLOWER and self._heard_from_leader)
+        return self.is_voter and not leader_alive and self.log.is_up_to_date(request.last_epoch, request.last_offset)
+
+    def _on_vote_response(self, now: int, source: int, response: VoteResponse) -> None:
+        if self._maybe_newer_epoch(now, response.epoch, response.leader_id):
+            return
+        if response.correlation not in self._vote_round:
+            return
+        self._vote_round.discard(response.correlation)
+        (self._granted if response.granted else self._rejected).add(source)
+        self._maybe_won_vote_round(now)
+
+    def _maybe_won_vote_round(self, now: int) -> None:
+        if len(self._granted) >= self.majority:
+            if self.role is Role.PROSPECTIVE:
+                self._become_candidate(now)
+            else:
+                self._become_leader(now)
+        elif len(self._rejected) > len(self.voters) - self.majority:
+            self._back_off(now)
+
+    def _on_begin_quorum_epoch(self, now: int, source: int, request: BeginQuorumEpochRequest) -> None:
+        if request.epoch < self.epoch:
+            self._send(source, BeginQuorumEpochResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch, self.leader_id))
+            return
+        if request.epoch > self.epoch or self.leader_id == NO_LEADER:
+            self._become_follower(now, request.epoch, request.leader_id)
+        self._send(source, BeginQuorumEpochResponse(request.correlation, ErrorCode.none, self.epoch, self.leader_id))
+
+    def _on_end_quorum_epoch(self, now: int, source: int, request: EndQuorumEpochRequest) -> None:
+        if request.epoch < self.epoch:
+            self._send(source, EndQuorumEpochResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch, self.leader_id))
+            return
+        if request.epoch > self.epoch:
+            self._become_unattached(now, request.epoch)
+        if self.role is Role.FOLLOWER and self.leader_id == request.leader_id:
+            # The leader's preferred successors stand first; the others wait their turn.
+            self._become_unattached(now, self.epoch, timeout_ms=self._successor_backoff(request.preferred_successors))
+        self._send(source, EndQuorumEpochResponse(request.correlation, ErrorCode.none, self.epoch, self.leader_id))
+
+    # -- replication: the leader -------------------------------------------------
+
+    def _successor_backoff(self, successors: tuple[int, ...]) -> int:
+        """Kafka's strict exponential backoff by place among the preferred successors: the first
+        stands at once, each next one waits twice as long, the unlisted the longest."""
+        position = successors.index(self.node_id) if self.node_id in successors else -1
+        longest = self.config.election_backoff_max_ms
+        if position == 0:
+            return 0
+        if position < 0:
+            return longest
+        return min(longest, (longest >> (len(successors) - 1)) << (position - 1))
+
+    def _append_as_leader(self, entries: list[Entry]) -> int:
+        base = self.log.end_offset
+        self.log.append(entries)
+        self._out.log.append(Append(base, tuple(entries)))
+        return self.log.end_offset - 1
+
+    def _on_fetch_request(self, now: int, source: int, request: FetchRequest) -> None:
+        if self.role is not Role.LEADER:
+            self._send(source, self._fetch_error(request, ErrorCode.not_leader_or_follower))
+            return
+        if request.epoch != self.epoch:
+            error = ErrorCode.fenced_leader_epoch if request.epoch < self.epoch else ErrorCode.unknown_leader_epoch
+            self._send(source, self._fetch_error(request, error))
+            return
+        known = self.log.end_offset_for_epoch(request.last_fetched_epoch)
+        if known.epoch != request.last_fetched_epoch or known.offset < request.fetch_offset:
+            self._send(source, self._fetch_response(request, diverging=known))
+            return
+        progress = self.replicas.setdefault(source, ReplicaProgress())
+        progress.end_offset, progress.last_fetch_ms = request.fetch_offset, now
+        if source in self.voters:
+            self._fetched_since_check.add(source)
+            self._unannounced.discard(source)
+        self._parked.pop(source, None)
+        self._maybe_advance_high_watermark(now)
+        if request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0:
+            self._send(source, self._fetch_response(request))
+        else:
+            self._parked[source] = (request, now + request.max_wait_ms)
+
+    def _fetch_error(self, request: FetchRequest, error: ErrorCode) -> FetchResponse:
+        return FetchResponse(request.correlation, error, self.epoch, self.leader_id, -1, self.log.start_offset, request.fetch_offset)
+
+    def _fetch_response(self, request: FetchRequest, diverging: OffsetAndEpoch | None = None) -> FetchResponse:
+        hw = self.high_watermark if self.high_watermark is not None else -1
+        if diverging is not None:
+            return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
+                                 request.fetch_offset, diverging=DivergingEpoch(diverging.epoch, diverging.offset))
+        entries = self.log.read(request.fetch_offset, self.config.max_fetch_entries)
+        return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
+                             request.fetch_offset, entries)
+
+    def _complete_parked_fetches(self) -> None:
+        for replica, (request, _) in list(self._parked.items()):
+            del self._parked[replica]
+            self._send(replica, self._fetch_response(request))
+
+    def _maybe_advance_high_watermark(self, now: int) -> None:
+        ends = sorted(
+            [self.log.end_offset] + [self.replicas[v].end_offset for v in self.voters if v != self.node_id],
+            reverse=True,
+        )
+        candidate = ends[self.majority - 1]
+        if candidate > self._epoch_start_offset and (self.high_watermark is None or candidate > self.high_watermark):
+            self._set_high_watermark(candidate)
+            # Followers learn the high watermark from fetch responses: answer the waiting ones.
+            self._complete_parked_fetches()
+
+    def _set_high_watermark(self, high_watermark: int) -> None:
+        self.high_watermark = high_watermark
+        self._out.high_watermark = high_watermark
+        for offset, entry in self.log.values_between(self._delivered, high_watermark):
+            if not entry.control:
+                self._out.committed.append((offset, entry.value))
+        self._delivered = max(self._delivered, high_watermark)
+
+    # -- replication: followers and observers ----------------------------------
+
+    def _send_fetch(self, now: int) -> None:
+        if self.leader_id != NO_LEADER:
+            destination = self.leader_id
+        elif not self.is_voter and self.voters:
+            destination = self.rng.choice(sorted(self.voters))
+        else:
+            return
+        correlation = self._next_correlation()
+        self._inflight_fetch = (correlation, now + self.config.request_timeout_ms)
+        self._next_fetch_ms = None
+        self._send(destination, FetchRequest(correlation, self.epoch, self.node_id, self.log.end_offset,
+                                             self.log.last_epoch, self.config.fetch_max_wait_ms))
+
+    def _on_fetch_response(self, now: int, response: FetchResponse) -> None:
+        if self._inflight_fetch is None or response.correlation != self._inflight_fetch[0]:
+            return
+        self._inflight_fetch = None
+        if self._maybe_newer_epoch(now, response.epoch, response.leader_id):
+            return
+        if response.error != ErrorCode.none or response.epoch != self.epoch or self.role is not Role.FOLLOWER:
+            self._next_fetch_ms = now + self.config.retry_backoff_ms
+            return
+        self._heard_from_leader = True
+        self._fetch_deadline = now + self.config.fetch_timeout_ms
+        if response.diverging is not None:
+            offset = self.log.truncation_offset(OffsetAndEpoch(response.diverging.end_offset, response.diverging.epoch))
+            self.log.truncate_to(offset)
+            self._out.log.append(Truncate(offset))
+        elif response.entries and response.base_offset == self.log.end_offset:
+            self.log.append(response.entries)
+            self._out.log.append(Append(response.base_offset, response.entries))
+        high_watermark = min(response.high_watermark, self.log.end_offset)
+        if high_watermark > (self.high_watermark if self.high_watermark is not None else -1):
+            self._set_high_watermark(high_watermark)
+        self._send_fetch(now)
+

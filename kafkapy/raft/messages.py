@@ -1,0 +1,114 @@
+"""The messages the Raft core exchanges, one class per KIP-595 request and response.
+
+They carry the fields of Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch and Fetch
+messages that the protocol needs, without the topic/partition nesting of the wire
+form: the I/O shell turns them into kio's generated messages and back. Every request
+has a `correlation` that its response echoes, so the core can tell a late answer to
+an old request from the answer it is waiting for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kio.schema.errors import ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record of the replicated log. Control entries (a leader's LeaderChangeMessage)
+    are replicated and committed like any other but never handed to the state machine."""
+
+    epoch: int
+    value: bytes
+    control: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRequest:
+    correlation: int
+    epoch: int
+    """The epoch the candidate stands in (for a pre-vote: the epoch it would stand in)."""
+    candidate_id: int
+    last_epoch: int
+    last_offset: int
+    """The candidate's log end offset."""
+    pre_vote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResponse:
+    correlation: int
+    error: ErrorCode
+    epoch: int
+    leader_id: int
+    granted: bool
+    pre_vote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BeginQuorumEpochRequest:
+    correlation: int
+    epoch: int
+    leader_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeginQuorumEpochResponse:
+    correlation: int
+    error: ErrorCode
+    epoch: int
+    leader_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndQuorumEpochRequest:
+    correlation: int
+    epoch: int
+    leader_id: int
+    preferred_successors: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EndQuorumEpochResponse:
+    correlation: int
+    error: ErrorCode
+    epoch: int
+    leader_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    correlation: int
+    epoch: int
+    replica_id: int
+    fetch_offset: int
+    last_fetched_epoch: int
+    max_wait_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DivergingEpoch:
+    """The leader's end offset for the largest epoch not above the follower's last fetched
+    epoch: the follower truncates to it (KIP-595's diverging epoch in the Fetch response)."""
+
+    epoch: int
+    end_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    correlation: int
+    error: ErrorCode
+    epoch: int
+    leader_id: int
+    high_watermark: int
+    log_start_offset: int
+    base_offset: int
+    entries: tuple[Entry, ...] = ()
+    diverging: DivergingEpoch | None = None
+
+
+Request = VoteRequest | BeginQuorumEpochRequest | EndQuorumEpochRequest | FetchRequest
+Response = VoteResponse | BeginQuorumEpochResponse | EndQuorumEpochResponse | FetchResponse
+Message = Request | Response
