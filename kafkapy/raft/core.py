@@ -281,7 +281,9 @@ class RaftCore:
         self._reset_role(Role.UNATTACHED)
         self.epoch, self.voted_id = epoch, voted_id
         self._persist()
-        if self.is_voter:
+        if self.voters == {self.node_id}:
+            self._election_deadline = now  # the only voter has nobody to wait for
+        elif self.is_voter:
             self._election_deadline = now + (timeout_ms if timeout_ms is not None else self._randomized_election_timeout())
         else:
             self._next_fetch_ms = now  # an observer looks for the leader by asking a voter
@@ -342,7 +344,7 @@ class RaftCore:
         self._persist()
         for voter in successors:
             self._send(voter, EndQuorumEpochRequest(self._next_correlation(), self.epoch, self.node_id, successors))
-        self._election_deadline = now + (0 if len(self.voters) == 1 else self._randomized_election_timeout())
+        self._election_deadline = now + (0 if self.voters == {self.node_id} else self._randomized_election_timeout())
 
     def _maybe_newer_epoch(self, now: int, epoch: int, leader_id: int) -> bool:
         """Every message names its sender's epoch: a newer one ends our role in ours."""
