@@ -8,14 +8,13 @@ import logging
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
 from ..clock import Clock, SystemClock
-from ..config import BrokerConfig, ConfigError
+from ..config import BrokerConfig, ConfigError, Listener, parse_listeners
 from ..coordinator.producer_ids import ProducerIdManager
 from ..handlers import Broker
 from ..coordinator.group_coordinator import GroupCoordinator
@@ -37,24 +36,6 @@ log = logging.getLogger(__name__)
 META_PROPERTIES = "meta.properties"
 _BACKGROUND_TICK_S = 0.5
 _STOP_GRACE_S = 10.0
-
-
-@dataclass(frozen=True)
-class Listener:
-    name: str
-    host: str
-    port: int
-
-
-def parse_listeners(values: list[str]) -> list[Listener]:
-    listeners = []
-    for value in values:
-        name, sep, address = value.partition("://")
-        host, colon, port = address.rpartition(":")
-        if not sep or not colon or not port.isdigit():
-            raise ConfigError(f"Invalid listener '{value}': expected NAME://host:port")
-        listeners.append(Listener(name, host.strip("[]"), int(port)))
-    return listeners
 
 
 def load_meta_properties(dirs: list[Path], node_id: int) -> str:

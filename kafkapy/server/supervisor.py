@@ -47,9 +47,12 @@ class Supervisor:
                 async with anyio.create_task_group() as broker_tg:
                     await broker_tg.start(self.server.run)
                     if first:
-                        # Restarts keep the port that clients already know.
-                        bound = self.server.bound[0]
-                        self.config = self.config.with_overrides(listeners=f"{bound.name}://{bound.host}:{bound.port}")
+                        # Restarts keep the ports that clients already know, and every
+                        # other listener (a controller's, not bound) as configured: the
+                        # restarted config is checked again, against all of them.
+                        ports = {b.name: b.port for b in self.server.bound}
+                        listeners = [f"{lst.name}://{lst.host}:{ports.get(lst.name, lst.port)}" for lst in self.server.listeners]
+                        self.config = self.config.with_overrides(listeners=",".join(listeners))
                         task_status.started()
                         first = False
                     for done in self._restarted:
