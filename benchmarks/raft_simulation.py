@@ -42,12 +42,12 @@ def main() -> int:
     failures = 0
     total_seeds = total_events = 0
     started = time.perf_counter()
-    seed = args.first
+    next_seed = args.first
     for name, config, share in SHAPES:
         count = max(1, round(args.seeds * share))
         shape_started = time.perf_counter()
         committed = events = 0
-        for seed in range(seed, seed + count):
+        for seed in range(next_seed, next_seed + count):
             try:
                 result = Simulation(seed, config).run()
             except Violation as violation:
@@ -56,7 +56,7 @@ def main() -> int:
                 continue
             committed += result.committed
             events += result.events
-        seed += 1
+        next_seed += count
         elapsed = time.perf_counter() - shape_started
         total_seeds += count
         total_events += events

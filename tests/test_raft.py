@@ -6,10 +6,12 @@ import random
 from collections import deque
 
 import pytest
+from kio.schema.errors import ErrorCode
 
-from kafkapy.raft.core import NO_LEADER, Append, NotLeader, Output, QuorumState, RaftConfig, RaftCore, Role
+from kafkapy.raft.core import RaftCore, Role
 from kafkapy.raft.log import RaftLog
 from kafkapy.raft.messages import Entry, Message, VoteRequest, VoteResponse
+from kafkapy.raft.output import NO_LEADER, Append, NotLeader, Output, QuorumState, RaftConfig
 from kafkapy.testing.raft_simulation import Simulation, SimulationConfig, Violation
 
 FAST = RaftConfig(election_timeout_ms=100, fetch_timeout_ms=200, election_backoff_max_ms=100, request_timeout_ms=100,
@@ -119,10 +121,10 @@ def test_a_vote_needs_a_log_at_least_as_up_to_date() -> None:
     core = RaftCore(2, [1, 2, 3], log, QuorumState(epoch=2, leader_id=NO_LEADER), RaftConfig(), random.Random(0))
     core.start(0)
     behind = core.receive(1, 1, VoteRequest(7, 3, 1, last_epoch=1, last_offset=5, pre_vote=False))
-    assert behind.send == [(1, VoteResponse(7, behind.send[0][1].error, 3, NO_LEADER, False, False))]
+    assert behind.send == [(1, VoteResponse(7, ErrorCode.none, 3, NO_LEADER, False, False))]
     assert core.voted_id == NO_LEADER
     current = core.receive(2, 3, VoteRequest(8, 3, 3, last_epoch=2, last_offset=3, pre_vote=False))
-    assert current.send[0][1] == VoteResponse(8, current.send[0][1].error, 3, NO_LEADER, True, False)
+    assert current.send == [(3, VoteResponse(8, ErrorCode.none, 3, NO_LEADER, True, False))]
     # The vote is persisted before it is sent, and not given twice in the epoch.
     assert current.state == QuorumState(epoch=3, leader_id=NO_LEADER, voted_id=3)
     again = core.receive(3, 1, VoteRequest(9, 3, 1, last_epoch=2, last_offset=3, pre_vote=False))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
@@ -38,12 +38,26 @@ from .messages import (
     Entry,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Message,
+    SnapshotId,
     VoteRequest,
     VoteResponse,
 )
-
-NO_LEADER = -1
+from .output import (
+    NO_LEADER,
+    Append,
+    DeleteBefore,
+    InstallSnapshot,
+    NotLeader,
+    Output,
+    QuorumState,
+    RaftConfig,
+    SaveSnapshot,
+    Snapshot,
+    Truncate,
+)
 
 
 class Role(enum.Enum):
@@ -53,58 +67,6 @@ class Role(enum.Enum):
     LEADER = "leader"
     FOLLOWER = "follower"
     RESIGNED = "resigned"
-
-
-@dataclass(frozen=True)
-class RaftConfig:
-    """Timeouts with the defaults of Kafka's `controller.quorum.*` keys."""
-
-    election_timeout_ms: int = 1000
-    fetch_timeout_ms: int = 2000
-    election_backoff_max_ms: int = 1000
-    request_timeout_ms: int = 2000
-    retry_backoff_ms: int = 20
-    fetch_max_wait_ms: int = 500
-    max_fetch_entries: int = 4096
-
-
-@dataclass(frozen=True)
-class QuorumState:
-    """What a voter persists before it acts on it (Kafka's `quorum-state` file)."""
-
-    epoch: int = 0
-    leader_id: int = NO_LEADER
-    voted_id: int = NO_LEADER
-
-
-@dataclass(frozen=True)
-class Truncate:
-    offset: int
-
-
-@dataclass(frozen=True)
-class Append:
-    base_offset: int
-    entries: tuple[Entry, ...]
-
-
-LogOp = Truncate | Append
-
-
-@dataclass
-class Output:
-    state: QuorumState | None = None
-    log: list[LogOp] = field(default_factory=list)
-    send: list[tuple[int, Message]] = field(default_factory=list)
-    committed: list[tuple[int, bytes]] = field(default_factory=list)
-    high_watermark: int | None = None
-
-
-class NotLeader(Exception):
-    def __init__(self, epoch: int, leader_id: int) -> None:
-        super().__init__(f"not the leader of epoch {epoch} (leader: {leader_id})")
-        self.epoch = epoch
-        self.leader_id = leader_id
 
 
 @dataclass
@@ -124,8 +86,10 @@ class RaftCore:
         state: QuorumState,
         config: RaftConfig,
         rng: random.Random,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self.node_id = node_id
+        self.snapshot = snapshot
         self.voters = frozenset(voters)
         self.log = log
         self.config = config
@@ -147,6 +111,8 @@ class RaftCore:
         self._heard_from_leader = False
         # Follower and observer: the fetch in flight (correlation, deadline), or when to send the next.
         self._inflight_fetch: tuple[int, int] | None = None
+        # The leader's snapshot being fetched, and the bytes so far.
+        self._snapshot_download: tuple[SnapshotId, bytearray] | None = None
         self._next_fetch_ms: int | None = None
         # Prospective and candidate: the requests of this round, and the answers.
         self._vote_round: set[int] = set()
@@ -208,6 +174,10 @@ class RaftCore:
                 self._on_fetch_request(now, source, message)
             case FetchResponse():
                 self._on_fetch_response(now, message)
+            case FetchSnapshotRequest():
+                self._on_fetch_snapshot_request(now, source, message)
+            case FetchSnapshotResponse():
+                self._on_fetch_snapshot_response(now, message)
         return self._out
 
     def append(self, now: int, values: Sequence[bytes]) -> tuple[int, Output]:
@@ -220,6 +190,26 @@ class RaftCore:
         self._maybe_advance_high_watermark(now)
         self._complete_parked_fetches()
         return last, self._out
+
+    def take_snapshot(self, end_offset: int, data: bytes) -> Output:
+        """The state machine's state up to end_offset (committed, so not above the high
+        watermark), to be saved and later sent to followers that fall behind the log start."""
+        if not self.log.start_offset <= end_offset <= (self.high_watermark or 0):
+            raise ValueError(f"a snapshot must end in [{self.log.start_offset}, {self.high_watermark}], not at {end_offset}")
+        epoch = self.log.entry(end_offset - 1).epoch if end_offset > self.log.start_offset else self.log.start_epoch
+        self._out = Output()
+        self.snapshot = Snapshot(SnapshotId(end_offset, epoch), data)
+        self._out.log.append(SaveSnapshot(self.snapshot))
+        return self._out
+
+    def delete_log_before_snapshot(self) -> Output:
+        """Lets the log start at the newest snapshot's end (retention decides when)."""
+        self._out = Output()
+        if self.snapshot is not None and self.snapshot.snapshot_id.end_offset > self.log.start_offset:
+            offset = self.snapshot.snapshot_id.end_offset
+            self.log.delete_before(offset)
+            self._out.log.append(DeleteBefore(offset))
+        return self._out
 
     def resign(self, now: int) -> Output:
         """Gives up leadership gracefully (controlled shutdown): the voters are told to elect."""
@@ -260,6 +250,7 @@ class RaftCore:
         self.role = role
         self._election_deadline = self._fetch_deadline = self._check_quorum_deadline = None
         self._inflight_fetch = None
+        self._snapshot_download = None
         self._next_fetch_ms = None
         self._vote_round.clear()
         self._granted.clear()
@@ -319,7 +310,8 @@ class RaftCore:
         for voter in sorted(self.voters - {self.node_id}):
             correlation = self._next_correlation()
             self._vote_round.add(correlation)
-            self._send(voter, VoteRequest(correlation, self.epoch, self.node_id, self.log.last_epoch, self.log.end_offset, pre_vote))
+            request = VoteRequest(correlation, self.epoch, self.node_id, self.log.last_epoch, self.log.end_offset, pre_vote)
+            self._send(voter, request)
         self._maybe_won_vote_round(now)
 
     def _become_leader(self, now: int) -> None:
@@ -338,7 +330,9 @@ class RaftCore:
         self._maybe_advance_high_watermark(now)
 
     def _become_resigned(self, now: int) -> None:
-        successors = tuple(sorted(self.voters - {self.node_id}, key=lambda r: -self.replicas.get(r, ReplicaProgress()).end_offset))
+        # The most caught-up followers first: they are the best successors.
+        others = self.voters - {self.node_id}
+        successors = tuple(sorted(others, key=lambda r: -self.replicas.get(r, ReplicaProgress()).end_offset))
         self._reset_role(Role.RESIGNED)
         self.leader_id = self.node_id
         self._persist()
@@ -426,7 +420,8 @@ class RaftCore:
         granted = self._grants_pre_vote(request) if request.pre_vote else self._grants_vote(request)
         if granted and not request.pre_vote:
             self._become_unattached(now, self.epoch, request.candidate_id)
-        self._send(source, VoteResponse(request.correlation, ErrorCode.none, self.epoch, self.leader_id, granted, request.pre_vote))
+        response = VoteResponse(request.correlation, ErrorCode.none, self.epoch, self.leader_id, granted, request.pre_vote)
+        self._send(source, response)
 
     def _grants_vote(self, request: VoteRequest) -> bool:
         return (
@@ -463,7 +458,8 @@ class RaftCore:
 
     def _on_begin_quorum_epoch(self, now: int, source: int, request: BeginQuorumEpochRequest) -> None:
         if request.epoch < self.epoch:
-            self._send(source, BeginQuorumEpochResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch, self.leader_id))
+            fenced = BeginQuorumEpochResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch, self.leader_id)
+            self._send(source, fenced)
             return
         if request.epoch > self.epoch or self.leader_id == NO_LEADER:
             self._become_follower(now, request.epoch, request.leader_id)
@@ -471,7 +467,8 @@ class RaftCore:
 
     def _on_end_quorum_epoch(self, now: int, source: int, request: EndQuorumEpochRequest) -> None:
         if request.epoch < self.epoch:
-            self._send(source, EndQuorumEpochResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch, self.leader_id))
+            fenced = EndQuorumEpochResponse(request.correlation, ErrorCode.fenced_leader_epoch, self.epoch, self.leader_id)
+            self._send(source, fenced)
             return
         if request.epoch > self.epoch:
             self._become_unattached(now, request.epoch)
@@ -507,15 +504,22 @@ class RaftCore:
             error = ErrorCode.fenced_leader_epoch if request.epoch < self.epoch else ErrorCode.unknown_leader_epoch
             self._send(source, self._fetch_error(request, error))
             return
+        if self.snapshot is not None and (
+            request.fetch_offset < self.log.start_offset or request.last_fetched_epoch < self.log.start_epoch
+        ):
+            # What the follower lacks, or where it diverges, lies below the log start: it
+            # must load the snapshot first (KIP-630).
+            self._send(source, FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id,
+                                             self._high_watermark_or_unknown(), self.log.start_offset,
+                                             request.fetch_offset, snapshot_id=self.snapshot.snapshot_id))
+            return
         known = self.log.end_offset_for_epoch(request.last_fetched_epoch)
         if known.epoch != request.last_fetched_epoch or known.offset < request.fetch_offset:
             self._send(source, self._fetch_response(request, diverging=known))
             return
         progress = self.replicas.setdefault(source, ReplicaProgress())
-        progress.end_offset, progress.last_fetch_ms = request.fetch_offset, now
-        if source in self.voters:
-            self._fetched_since_check.add(source)
-            self._unannounced.discard(source)
+        progress.end_offset = request.fetch_offset
+        self._heard_from_replica(now, source)
         self._parked.pop(source, None)
         self._maybe_advance_high_watermark(now)
         if request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0:
@@ -523,11 +527,40 @@ class RaftCore:
         else:
             self._parked[source] = (request, now + request.max_wait_ms)
 
+    def _heard_from_replica(self, now: int, replica: int) -> None:
+        self.replicas.setdefault(replica, ReplicaProgress()).last_fetch_ms = now
+        if replica in self.voters:
+            self._fetched_since_check.add(replica)
+            self._unannounced.discard(replica)
+
+    def _high_watermark_or_unknown(self) -> int:
+        return self.high_watermark if self.high_watermark is not None else -1
+
+    def _on_fetch_snapshot_request(self, now: int, source: int, request: FetchSnapshotRequest) -> None:
+        snapshot = self.snapshot
+        if self.role is not Role.LEADER:
+            error = ErrorCode.not_leader_or_follower
+        elif request.epoch != self.epoch:
+            error = ErrorCode.fenced_leader_epoch if request.epoch < self.epoch else ErrorCode.unknown_leader_epoch
+        elif snapshot is None or snapshot.snapshot_id != request.snapshot_id:
+            error = ErrorCode.snapshot_not_found
+        elif not 0 <= request.position <= len(snapshot.data):
+            error = ErrorCode.position_out_of_range
+        else:
+            self._heard_from_replica(now, source)
+            chunk = snapshot.data[request.position:request.position + max(request.max_bytes, 1)]
+            self._send(source, FetchSnapshotResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id,
+                                                     request.snapshot_id, len(snapshot.data), request.position, chunk))
+            return
+        self._send(source, FetchSnapshotResponse(request.correlation, error, self.epoch, self.leader_id,
+                                                 request.snapshot_id, -1, request.position))
+
     def _fetch_error(self, request: FetchRequest, error: ErrorCode) -> FetchResponse:
-        return FetchResponse(request.correlation, error, self.epoch, self.leader_id, -1, self.log.start_offset, request.fetch_offset)
+        return FetchResponse(request.correlation, error, self.epoch, self.leader_id, -1, self.log.start_offset,
+                             request.fetch_offset)
 
     def _fetch_response(self, request: FetchRequest, diverging: OffsetAndEpoch | None = None) -> FetchResponse:
-        hw = self.high_watermark if self.high_watermark is not None else -1
+        hw = self._high_watermark_or_unknown()
         if diverging is not None:
             return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
                                  request.fetch_offset, diverging=DivergingEpoch(diverging.epoch, diverging.offset))
@@ -571,6 +604,11 @@ class RaftCore:
         correlation = self._next_correlation()
         self._inflight_fetch = (correlation, now + self.config.request_timeout_ms)
         self._next_fetch_ms = None
+        if self._snapshot_download is not None:
+            snapshot_id, received = self._snapshot_download
+            self._send(destination, FetchSnapshotRequest(correlation, self.epoch, self.node_id, snapshot_id,
+                                                         len(received), self.config.fetch_snapshot_max_bytes))
+            return
         self._send(destination, FetchRequest(correlation, self.epoch, self.node_id, self.log.end_offset,
                                              self.log.last_epoch, self.config.fetch_max_wait_ms))
 
@@ -585,15 +623,50 @@ class RaftCore:
             return
         self._heard_from_leader = True
         self._fetch_deadline = now + self.config.fetch_timeout_ms
+        if response.snapshot_id is not None:
+            self._snapshot_download = (response.snapshot_id, bytearray())
+            self._send_fetch(now)
+            return
         if response.diverging is not None:
+            # The log up to the truncation point is not yet known to match the leader's (an
+            # older epoch may diverge too): the next fetch validates it, so the high
+            # watermark moves only on an answer without a diverging epoch, as in Kafka.
             offset = self.log.truncation_offset(OffsetAndEpoch(response.diverging.end_offset, response.diverging.epoch))
             self.log.truncate_to(offset)
             self._out.log.append(Truncate(offset))
-        elif response.entries and response.base_offset == self.log.end_offset:
-            self.log.append(response.entries)
-            self._out.log.append(Append(response.base_offset, response.entries))
-        high_watermark = min(response.high_watermark, self.log.end_offset)
-        if high_watermark > (self.high_watermark if self.high_watermark is not None else -1):
-            self._set_high_watermark(high_watermark)
+        else:
+            if response.entries and response.base_offset == self.log.end_offset:
+                self.log.append(response.entries)
+                self._out.log.append(Append(response.base_offset, response.entries))
+            high_watermark = min(response.high_watermark, self.log.end_offset)
+            if high_watermark > self._high_watermark_or_unknown():
+                self._set_high_watermark(high_watermark)
         self._send_fetch(now)
 
+    def _on_fetch_snapshot_response(self, now: int, response: FetchSnapshotResponse) -> None:
+        if self._inflight_fetch is None or response.correlation != self._inflight_fetch[0]:
+            return
+        self._inflight_fetch = None
+        if self._maybe_newer_epoch(now, response.epoch, response.leader_id):
+            return
+        download = self._snapshot_download
+        if (response.error != ErrorCode.none or download is None or self.role is not Role.FOLLOWER
+                or response.snapshot_id != download[0] or response.position != len(download[1])):
+            # The leader has a newer snapshot, or something moved: start again from a plain fetch.
+            self._snapshot_download = None
+            self._next_fetch_ms = now + self.config.retry_backoff_ms
+            return
+        self._heard_from_leader = True
+        self._fetch_deadline = now + self.config.fetch_timeout_ms
+        snapshot_id, received = download
+        received += response.data
+        if len(received) >= response.size:
+            self._snapshot_download = None
+            self.snapshot = Snapshot(snapshot_id, bytes(received))
+            self.log.reset(snapshot_id.end_offset, snapshot_id.epoch)
+            self._out.log.append(InstallSnapshot(self.snapshot))
+            # A snapshot holds only committed records: the state machine now stands at its end.
+            self._delivered = snapshot_id.end_offset
+            if snapshot_id.end_offset > self._high_watermark_or_unknown():
+                self.high_watermark = self._out.high_watermark = snapshot_id.end_offset
+        self._send_fetch(now)

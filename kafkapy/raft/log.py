@@ -61,6 +61,23 @@ class RaftLog:
         while self._epoch_starts and self._epoch_starts[-1][1] >= offset:
             self._epoch_starts.pop()
 
+    def delete_before(self, offset: int) -> None:
+        """Moves the log start up to offset (covered by a snapshot), dropping the entries below."""
+        if not self.start_offset <= offset <= self.end_offset:
+            raise ValueError(f"cannot start the log at {offset}: it holds [{self.start_offset}, {self.end_offset})")
+        if offset == self.start_offset:
+            return
+        kept = self.entries[offset - self.start_offset:]
+        start_epoch = self.entry(offset - 1).epoch
+        self.reset(offset, start_epoch)
+        self.append(kept)
+
+    def reset(self, offset: int, epoch: int) -> None:
+        """Empties the log so that it starts (and ends) at offset, after a snapshot of epoch."""
+        self.start_offset, self.start_epoch = offset, epoch
+        self.entries = []
+        self._epoch_starts = []
+
     def end_offset_for_epoch(self, epoch: int) -> OffsetAndEpoch:
         """The largest epoch not above `epoch` that this log has, and the offset where it ends
         (the first offset of the next epoch, or the log end), as Kafka's leader-epoch cache answers."""

@@ -97,6 +97,15 @@ class DivergingEpoch:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotId:
+    """A snapshot holds the state up to (not including) end_offset; epoch is the epoch of
+    the last record it covers (KIP-630)."""
+
+    end_offset: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResponse:
     correlation: int
     error: ErrorCode
@@ -107,8 +116,32 @@ class FetchResponse:
     base_offset: int
     entries: tuple[Entry, ...] = ()
     diverging: DivergingEpoch | None = None
+    snapshot_id: SnapshotId | None = None
+    """Set when the fetch offset is below the leader's log start: fetch this snapshot first."""
 
 
-Request = VoteRequest | BeginQuorumEpochRequest | EndQuorumEpochRequest | FetchRequest
-Response = VoteResponse | BeginQuorumEpochResponse | EndQuorumEpochResponse | FetchResponse
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotRequest:
+    correlation: int
+    epoch: int
+    replica_id: int
+    snapshot_id: SnapshotId
+    position: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotResponse:
+    correlation: int
+    error: ErrorCode
+    epoch: int
+    leader_id: int
+    snapshot_id: SnapshotId
+    size: int
+    position: int
+    data: bytes = b""
+
+
+Request = VoteRequest | BeginQuorumEpochRequest | EndQuorumEpochRequest | FetchRequest | FetchSnapshotRequest
+Response = VoteResponse | BeginQuorumEpochResponse | EndQuorumEpochResponse | FetchResponse | FetchSnapshotResponse
 Message = Request | Response

@@ -18,15 +18,26 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..raft.core import Append, NotLeader, Output, QuorumState, RaftConfig, RaftCore, Role, Truncate
+from ..raft.core import RaftCore, Role
 from ..raft.log import RaftLog
 from ..raft.messages import Entry, Message
+from ..raft.output import (
+    DeleteBefore,
+    InstallSnapshot,
+    NotLeader,
+    Output,
+    QuorumState,
+    RaftConfig,
+    SaveSnapshot,
+    Snapshot,
+    Truncate,
+)
 
-CoreFactory = Callable[[int, Sequence[int], RaftLog, QuorumState, RaftConfig, random.Random], RaftCore]
+CoreFactory = Callable[..., RaftCore]
 
 
 class Violation(AssertionError):
@@ -47,25 +58,40 @@ class SimulationConfig:
     append_every_ms: int = 60
     crash_every_ms: int = 2_500
     partition_every_ms: int = 4_000
-    raft: RaftConfig = RaftConfig()
+    snapshot_every: tuple[int | None, ...] = (None, 15, 60)
+    """Each seed picks one: committed entries between a node's snapshots (None: never)."""
+    # Small snapshot chunks, so that a transfer takes several FetchSnapshot round trips.
+    raft: RaftConfig = RaftConfig(fetch_snapshot_max_bytes=64)
 
 
 @dataclass
 class Disk:
-    """What a node made durable: its quorum state and its log."""
+    """What a node made durable: its quorum state, its newest snapshot and its log."""
 
     state: QuorumState = QuorumState()
-    entries: list[Entry] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    log: RaftLog = field(default_factory=RaftLog)
 
     def apply(self, output: Output) -> None:
         if output.state is not None:
             self.state = output.state
         for op in output.log:
-            if isinstance(op, Truncate):
-                del self.entries[op.offset:]
-            else:
-                assert op.base_offset == len(self.entries), "appends are contiguous"
-                self.entries.extend(op.entries)
+            match op:
+                case Truncate():
+                    self.log.truncate_to(op.offset)
+                case SaveSnapshot():
+                    self.snapshot = op.snapshot
+                case DeleteBefore():
+                    self.log.delete_before(op.offset)
+                case InstallSnapshot():
+                    self.snapshot = op.snapshot
+                    self.log.reset(op.snapshot.snapshot_id.end_offset, op.snapshot.snapshot_id.epoch)
+                case _:
+                    assert op.base_offset == self.log.end_offset, "appends are contiguous"
+                    self.log.append(op.entries)
+
+    def copy_of_log(self) -> RaftLog:
+        return RaftLog(self.log.entries, self.log.start_offset, self.log.start_epoch)
 
 
 @dataclass
@@ -87,6 +113,7 @@ class SimulationResult:
     leaders: int
     crashes: int
     partitions: int
+    snapshots_installed: int
 
 
 class Simulation:
@@ -111,6 +138,8 @@ class Simulation:
         self.acknowledged: set[bytes] = set()
         self._next_value = 0
         self.crashes = self.partitions = 0
+        self.snapshot_every = self.rng.choice(config.snapshot_every)
+        self.snapshots_installed = 0
 
     # -- running -------------------------------------------------------------------
 
@@ -125,7 +154,7 @@ class Simulation:
         self._check_liveness()
         self._check_acknowledged()
         return SimulationResult(self.seed, self.events, len(self.committed_log), len(self.acknowledged),
-                                len(self.leader_of_epoch), self.crashes, self.partitions)
+                                len(self.leader_of_epoch), self.crashes, self.partitions, self.snapshots_installed)
 
     def _at(self, time: int, action: Callable[[], None]) -> None:
         self._seq += 1
@@ -149,10 +178,9 @@ class Simulation:
     # -- nodes -----------------------------------------------------------------------
 
     def _start(self, node: Node) -> None:
-        log = RaftLog(node.disk.entries)
-        node.core = self.make_core(node.node_id, self.voter_ids, log, node.disk.state, self.config.raft,
-                                   random.Random(self.rng.random()))
-        node.checked_up_to = 0
+        node.core = self.make_core(node.node_id, self.voter_ids, node.disk.copy_of_log(), node.disk.state, self.config.raft,
+                                   random.Random(self.rng.random()), snapshot=node.disk.snapshot)
+        node.checked_up_to = node.disk.log.start_offset
         node.tick_at = None
         self._carry_out(node, node.core.start(self.now))
 
@@ -164,8 +192,12 @@ class Simulation:
             if isinstance(op, Truncate) and op.offset < node.checked_up_to:
                 self.fail(f"node {node.node_id} truncated to {op.offset}, below its high watermark {node.checked_up_to}")
         node.disk.apply(output)
-        if list(core.log.entries) != node.disk.entries:
+        view, durable = core.log, node.disk.log
+        if (view.start_offset, view.entries) != (durable.start_offset, durable.entries):
             self.fail(f"node {node.node_id}: its log view and its durable log differ")
+        for op in output.log:
+            if isinstance(op, InstallSnapshot):
+                self._check_snapshot(node, op.snapshot)
         for destination, message in output.send:
             self._transmit(node.node_id, destination, message)
         if core.role is Role.LEADER:
@@ -180,7 +212,31 @@ class Simulation:
             if self._pending.get(value) == (node.node_id, offset):
                 del self._pending[value]
                 self.acknowledged.add(value)
+        self._maybe_take_snapshot(node)
         self._schedule_tick(node)
+
+    def _state_up_to(self, end_offset: int) -> bytes:
+        """The simulated state machine's state: the committed values, in order."""
+        return b",".join(e.value for e in self.committed_log[:end_offset] if not e.control)
+
+    def _maybe_take_snapshot(self, node: Node) -> None:
+        core = node.core
+        assert core is not None
+        last = core.snapshot.snapshot_id.end_offset if core.snapshot else 0
+        if self.snapshot_every is None or node.checked_up_to - last < self.snapshot_every:
+            return
+        end = node.checked_up_to
+        node.disk.apply(core.take_snapshot(end, self._state_up_to(end)))
+        node.disk.apply(core.delete_log_before_snapshot())
+
+    def _check_snapshot(self, node: Node, snapshot: Snapshot) -> None:
+        end = snapshot.snapshot_id.end_offset
+        if end > len(self.committed_log) or snapshot.data != self._state_up_to(end):
+            self.fail(f"node {node.node_id} installed a snapshot ending at {end} that is not the committed state")
+        if end > 0 and self.committed_log[end - 1].epoch != snapshot.snapshot_id.epoch:
+            self.fail(f"node {node.node_id} installed snapshot {snapshot.snapshot_id} with the wrong epoch")
+        self.snapshots_installed += 1
+        node.checked_up_to = max(node.checked_up_to, end)
 
     def _check_committed(self, node: Node, high_watermark: int) -> None:
         core = node.core
@@ -318,10 +374,3 @@ class Simulation:
         if lost:
             self.fail(f"{len(lost)} acknowledged record(s) lost, e.g. {sorted(lost)[:3]}")
 
-
-def run_seeds(seeds: range, config: SimulationConfig = SimulationConfig(), core: CoreFactory = RaftCore) -> list[SimulationResult]:
-    return [Simulation(seed, config, core).run() for seed in seeds]
-
-
-def describe(result: SimulationResult) -> dict[str, Any]:
-    return dict(result.__dict__)
