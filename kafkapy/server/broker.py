@@ -28,7 +28,7 @@ from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
 from ..metadata.controller import Controller
-from ..metadata.manager import MetadataManager
+from ..metadata.manager import MetadataManager, SnapshotPolicy
 from ..raft.local import LocalQuorum
 from .connection import Connection
 
@@ -106,8 +106,18 @@ class BrokerServer:
         logs = LogManager(config.log_dirs)
         logs.startup()
         self._logs = logs
-        metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), LogConfig(), clock.wall_ms())
-        metadata = MetadataManager(LocalQuorum(metadata_log, clock))
+        # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
+        metadata_log = logs.open(
+            TopicPartition(*METADATA_PARTITION), LogConfig(retention_ms=-1, retention_bytes=-1), clock.wall_ms(),
+        )
+        quorum = LocalQuorum(
+            metadata_log, clock, retention_bytes=config.int("metadata.max.retention.bytes"),
+            retention_ms=config.int("metadata.max.retention.ms"),
+        )
+        metadata = MetadataManager(quorum, SnapshotPolicy(
+            max_bytes=config.int("metadata.log.max.record.bytes.between.snapshots"),
+            max_interval_ms=config.int("metadata.log.max.snapshot.interval.ms"),
+        ))
         metadata.load()
         replicas = ReplicaManager(logs, config, clock, node_id)
         replicas.load(metadata.image)
@@ -225,7 +235,9 @@ class BrokerServer:
             await anyio.sleep(min(_BACKGROUND_TICK_S, retention_every / 1000))
             now = self.clock.monotonic_ms()
             await self.broker.replicas.flush_due()
+            await self._maybe_snapshot_metadata()
             if now - last_retention >= retention_every:
+                self.broker.metadata.quorum.clean(self.clock.wall_ms())
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
                     log.info("Retention deleted %d segment(s)", deleted)
@@ -235,6 +247,28 @@ class BrokerServer:
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+
+    async def _maybe_snapshot_metadata(self) -> None:
+        """Writes a metadata snapshot when one is due, in a worker thread (serialising the
+        image and the fsync would hold the event loop), then cleans what it covers."""
+        assert self.broker is not None
+        metadata = self.broker.metadata
+        job = metadata.snapshot_due(self.clock.wall_ms())
+        if job is None:
+            return
+        ok = False
+        try:
+            # Shielded: a stop waits for the file rather than leaving a partial one.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(metadata.write_snapshot, job)
+            ok = True
+            log.info("Wrote metadata snapshot %s", job.snapshot_id)
+        except Exception:
+            log.exception("Writing metadata snapshot %s failed", job.snapshot_id)
+        finally:
+            metadata.snapshot_done(job, ok)
+        if ok:
+            metadata.quorum.clean(self.clock.wall_ms())
 
     async def _clean_logs(self) -> None:
         """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.
