@@ -186,6 +186,7 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
+                tg.start_soon(self._metadata_snapshots)
                 if self.config.bool("log.cleaner.enable"):
                     tg.start_soon(self._clean_logs)
                 for runtime in (self.broker.groups, self.broker.transactions):
@@ -235,7 +236,6 @@ class BrokerServer:
             await anyio.sleep(min(_BACKGROUND_TICK_S, retention_every / 1000))
             now = self.clock.monotonic_ms()
             await self.broker.replicas.flush_due()
-            await self._maybe_snapshot_metadata()
             if now - last_retention >= retention_every:
                 self.broker.metadata.quorum.clean(self.clock.wall_ms())
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
@@ -247,6 +247,13 @@ class BrokerServer:
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+
+    async def _metadata_snapshots(self) -> None:
+        """A task of its own, so that a long snapshot write never holds up the flushes
+        and retention of the background loop."""
+        while True:
+            await anyio.sleep(_BACKGROUND_TICK_S)
+            await self._maybe_snapshot_metadata()
 
     async def _maybe_snapshot_metadata(self) -> None:
         """Writes a metadata snapshot when one is due, in a worker thread (serialising the
