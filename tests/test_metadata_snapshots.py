@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +114,32 @@ def test_snapshot_file_is_laid_out_as_kafka_writes_it(tmp_path):
     ]
     snapshot = read_snapshot(path)
     assert (snapshot.id, snapshot.last_contained_log_timestamp, snapshot.values) == (SnapshotId(42, 3), 1234, values)
+
+
+def _zigzag(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def _kafka_control_batch(offset: int, epoch: int, timestamp: int, key: bytes, value: bytes) -> bytes:
+    """A one-record control batch laid out field by field as Kafka's DefaultRecordBatch
+    (v2), independently of kafkapy's encoder."""
+    body = b"\0" + _zigzag(0) + _zigzag(0) + _zigzag(len(key)) + key + _zigzag(len(value)) + value + _zigzag(0)
+    record = _zigzag(len(body)) + body
+    after_crc = struct.pack(">hiqqqhii", CONTROL_BIT, 0, timestamp, timestamp, -1, -1, -1, 1) + record
+    crc = crc32c(after_crc)
+    return struct.pack(">qiibI", offset, 4 + 1 + 4 + len(after_crc), epoch, 2, crc) + after_crc
+
+
+def test_snapshot_file_matches_kafkas_bytes(tmp_path):
+    path = write_snapshot(tmp_path, SnapshotId(9, 5), [], last_contained_log_timestamp=777, now_ms=NOW)
+    header = _kafka_control_batch(0, 5, NOW, struct.pack(">hh", 0, 3), struct.pack(">hqB", 0, 777, 0))
+    footer = _kafka_control_batch(1, 5, NOW, struct.pack(">hh", 0, 4), struct.pack(">hB", 0, 0))
+    assert path.read_bytes() == header + footer
 
 
 def test_snapshot_data_is_split_into_batches_of_bounded_size(tmp_path):

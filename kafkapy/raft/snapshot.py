@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,16 +181,19 @@ def read_snapshot(path: Path) -> Snapshot:
             values.extend(r.value for r in records if r.value is not None)
             continue
         for record in records:
-            kind = control_type(record)
-            if kind == CONTROL_SNAPSHOT_HEADER and timestamp is None and position == 0:
-                header_record, _ = _read_header(record.value or b"", 0)
-                timestamp = int(header_record.last_contained_log_timestamp)
-            elif kind == CONTROL_SNAPSHOT_FOOTER and timestamp is not None:
-                _read_footer(record.value or b"", 0)
-                footer = True
-            elif timestamp is None:
-                raise CorruptSnapshot(f"{path}: the first record is not a snapshot header")
-            # Other control records (KRaft version, voters) are the quorum's business.
+            try:
+                kind = control_type(record)
+                if kind == CONTROL_SNAPSHOT_HEADER and timestamp is None and position == 0:
+                    header_record, _ = _read_header(record.value or b"", 0)
+                    timestamp = int(header_record.last_contained_log_timestamp)
+                elif kind == CONTROL_SNAPSHOT_FOOTER and timestamp is not None:
+                    _read_footer(record.value or b"", 0)
+                    footer = True
+                elif timestamp is None:
+                    raise CorruptSnapshot(f"{path}: the first record is not a snapshot header")
+                # Other control records (KRaft version, voters) are the quorum's business.
+            except (ValueError, IndexError, struct.error) as e:  # CorruptSnapshot is a ValueError
+                raise e if isinstance(e, CorruptSnapshot) else CorruptSnapshot(f"{path}: {e}") from e
     if timestamp is None or not footer:
         raise CorruptSnapshot(f"{path}: no snapshot {'header' if timestamp is None else 'footer'}")
     return Snapshot(parsed[0], timestamp, values)
