@@ -65,6 +65,12 @@ def dump_log(argv: list[str]) -> int:
     return dump_log_main(argv)
 
 
+def metadata(argv: list[str]) -> int:
+    from .tools.metadata import main as metadata_main
+
+    return metadata_main(argv)
+
+
 def compat(argv: list[str]) -> int:
     from .compat.command import main as compat_main
 
@@ -96,7 +102,7 @@ def groups(argv: list[str]) -> int:
 
 
 COMMANDS = {
-    "run": run, "dump-log": dump_log, "compat": compat,
+    "run": run, "dump-log": dump_log, "metadata": metadata, "compat": compat,
     "topics": topics, "produce": produce, "consume": consume, "groups": groups,
 }
 
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
               "commands:\n"
               "  run        start a broker (the default)\n"
               "  dump-log   print the batches and records of log segment files\n"
+              "  metadata   dump PATH: print the metadata log or a snapshot, records decoded\n"
               "  compat     run the cross-client compatibility suite\n"
               "  topics     list, create, describe, alter and delete topics of any Kafka broker\n"
               "  produce    produce lines of stdin as records\n"

@@ -530,7 +530,7 @@ class PartitionLog:
         whatever a crash interrupts."""
         for new, _ in replacements:
             new.change_suffix(SWAP_SUFFIX)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         segments = list(self.segments)
         due = now_ms + self.config.file_delete_delay_ms
         for new, old in replacements:
@@ -541,7 +541,7 @@ class PartitionLog:
                 self.retired.append((due, segment))
         for new, _ in replacements:
             new.change_suffix("")
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         # Bases first: flush() in a worker reads segments, then bases, and a stale list
         # with fresh bases only makes it fsync more.
         self._bases = [s.base_offset for s in segments]
@@ -584,7 +584,7 @@ def _offset_of(path: Path) -> int | None:
     return int(prefix) if prefix.isdigit() and path.name[20:21] == "." else None
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from kio.static.primitive import i8, i16, i32, i64, u16
+
 from .records import (
+    BrokerEndpoint,
     ConfigRecord,
     FeatureLevelRecord,
     NoOpRecord,
@@ -27,6 +30,9 @@ from .records import (
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 
+_ZERO_UUID = uuid.UUID(int=0)
+
+
 @dataclass(frozen=True)
 class BrokerImage:
     node_id: int
@@ -35,6 +41,10 @@ class BrokerImage:
     rack: str | None
     fenced: bool
     epoch: int
+    # Kept so that a snapshot registers the broker exactly as its record did.
+    listener: str = "PLAINTEXT"
+    security_protocol: int = 0
+    incarnation_id: uuid.UUID = _ZERO_UUID
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,42 @@ class MetadataImage:
         """(cluster-wide defaults, this node's own) dynamic broker configs."""
         return self.configs.get((4, ""), _EMPTY), self.configs.get((4, str(node_id)), _EMPTY)
 
+    def to_records(self) -> list[Any]:
+        """The fewest records that rebuild this image from an empty one, in the order
+        Kafka's MetadataImage.write puts them: features first (metadata.version tells a
+        reader how to read the rest), then brokers, topics with their partitions,
+        configs and producer ids."""
+        records: list[Any] = [
+            FeatureLevelRecord(name=name, feature_level=i16(level))
+            for name, level in sorted(self.features.items(), key=lambda item: (item[0] != "metadata.version", item[0]))
+        ]
+        for broker in sorted(self.brokers.values(), key=lambda b: b.node_id):
+            records.append(RegisterBrokerRecord(
+                broker_id=i32(broker.node_id), incarnation_id=broker.incarnation_id, broker_epoch=i64(broker.epoch),
+                end_points=(BrokerEndpoint(
+                    name=broker.listener, host=broker.host, port=u16(broker.port),
+                    security_protocol=i16(broker.security_protocol),
+                ),),
+                features=(), rack=broker.rack, fenced=broker.fenced,
+            ))
+        for topic in sorted(self.topics.values(), key=lambda t: t.name):
+            records.append(TopicRecord(name=topic.name, topic_id=topic.topic_id))
+            for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id):
+                records.append(PartitionRecord(
+                    partition_id=i32(p.partition_id), topic_id=topic.topic_id,
+                    replicas=tuple(i32(r) for r in p.replicas), isr=tuple(i32(r) for r in p.isr),
+                    leader=i32(p.leader), leader_epoch=i32(p.leader_epoch), partition_epoch=i32(p.partition_epoch),
+                ))
+        for (resource_type, resource_name), values in sorted(self.configs.items()):
+            records.extend(
+                ConfigRecord(resource_type=i8(resource_type), resource_name=resource_name, name=name, value=value)
+                for name, value in sorted(values.items())
+            )
+        if self.next_producer_id != MetadataImage.next_producer_id:
+            # As Kafka's ProducerIdsImage: only the next id matters, not who reserved it.
+            records.append(ProducerIdsRecord(broker_id=i32(-1), broker_epoch=i64(-1), next_producer_id=i64(self.next_producer_id)))
+        return records
+
     def apply(self, records: Iterable[Any], offset: int) -> "MetadataImage":
         """A new image with the records applied in order."""
         brokers = dict(self.brokers)
@@ -89,7 +135,8 @@ class MetadataImage:
                 case RegisterBrokerRecord():
                     endpoint = record.end_points[0]
                     brokers[record.broker_id] = BrokerImage(
-                        record.broker_id, endpoint.host, endpoint.port, record.rack, record.fenced, record.broker_epoch
+                        record.broker_id, endpoint.host, endpoint.port, record.rack, record.fenced, record.broker_epoch,
+                        endpoint.name, endpoint.security_protocol, record.incarnation_id,
                     )
                 case TopicRecord():
                     topics[record.name] = TopicImage(record.name, record.topic_id, MappingProxyType({}))
@@ -130,7 +177,12 @@ class MetadataImage:
                         values.pop(record.name, None)
                     else:
                         values[record.name] = record.value
-                    configs[key] = MappingProxyType(values)
+                    # No entry rather than an empty one: the image is the same whichever
+                    # way its configs came and went, so a snapshot rebuilds it equal.
+                    if values:
+                        configs[key] = MappingProxyType(values)
+                    else:
+                        configs.pop(key, None)
                 case FeatureLevelRecord():
                     features[record.name] = record.feature_level
                 case ProducerIdsRecord():

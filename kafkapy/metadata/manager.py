@@ -1,13 +1,23 @@
-"""Keeps the current image: replays the committed metadata log on start, commits the
-controller's records through the quorum, and tells listeners of each new image."""
+"""Keeps the current image: loads it on start from the newest snapshot and the log after
+it, commits the controller's records through the quorum, tells listeners of each new
+image, and says when a new snapshot is due (KIP-630).
+
+Deciding is sans-IO (`snapshot_due` takes the time); writing the snapshot is a blocking
+job (`write_snapshot`) the I/O shell runs in a worker thread. Images are immutable, so
+the job reads its image while the event loop goes on applying records.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from kio.static.primitive import i16, i32, i64, u16
+
 from ..raft.local import LocalQuorum
+from ..raft.snapshot import SnapshotId
 from .image import MetadataImage
 from .records import (
     BrokerEndpoint,
@@ -23,44 +33,115 @@ Listener = Callable[[MetadataImage, MetadataImage], None]
 METADATA_VERSION = 21
 
 
+@dataclass(frozen=True)
+class SnapshotPolicy:
+    """When Kafka's SnapshotGenerator writes a snapshot: once this many bytes of batches
+    were committed since the last one (metadata.log.max.record.bytes.between.snapshots),
+    or this long has passed with anything new (metadata.log.max.snapshot.interval.ms,
+    0 turns the timer off)."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_interval_ms: int = 3_600_000
+
+
+@dataclass(frozen=True)
+class SnapshotJob:
+    image: MetadataImage
+    snapshot_id: SnapshotId
+    last_contained_log_timestamp: int
+
+
 class MetadataManager:
-    def __init__(self, quorum: LocalQuorum) -> None:
+    def __init__(self, quorum: LocalQuorum, policy: SnapshotPolicy | None = None) -> None:
         self.quorum = quorum
+        self.policy = policy or SnapshotPolicy()
         self.image = MetadataImage()
         self.listeners: list[Listener] = []
+        self.snapshot_id: SnapshotId | None = None  # the newest snapshot, loaded or written
+        self.bytes_since_snapshot = 0
+        self._last_timestamp = -1  # append time of the image's last record
+        self._last_snapshot_ms: int | None = None
+        self._writing: SnapshotJob | None = None
 
     def load(self) -> None:
-        """Replays every committed record into the image (listeners are not told)."""
+        """Loads the newest valid snapshot, then replays the committed records after it
+        (listeners are not told)."""
+        snapshot = self.quorum.latest_snapshot()
+        image, start = MetadataImage(), 0
+        if snapshot is not None:
+            image = image.apply((decode_record(v) for v in snapshot.values), snapshot.id.offset - 1)
+            start = snapshot.id.offset
+            self.snapshot_id = snapshot.id
+            self._last_timestamp = snapshot.last_contained_log_timestamp
         records: list[Any] = []
-        last = -1
-        for offset, value in self.quorum.committed():
-            records.append(decode_record(value))
-            last = offset
-        self.image = MetadataImage().apply(records, last)
+        last = image.offset
+        for batch in self.quorum.committed_batches(start):
+            self.bytes_since_snapshot += batch.size
+            for record in batch.records:
+                records.append(decode_record(record.value))  # type: ignore[arg-type]
+                last = record.offset
+                self._last_timestamp = record.timestamp
+        self.image = image.apply(records, last) if records else image
 
     def commit(self, records: Sequence[Any]) -> MetadataImage:
         """Makes the records durable in the quorum, then applies them."""
         if not records:
             return self.image
-        offset = self.quorum.append([encode_record(r) for r in records])
-        old, self.image = self.image, self.image.apply(records, offset)
+        appended = self.quorum.append([encode_record(r) for r in records])
+        self.bytes_since_snapshot += appended.size
+        self._last_timestamp = appended.timestamp
+        old, self.image = self.image, self.image.apply(records, appended.last_offset)
         for listener in self.listeners:
             listener(old, self.image)
         return self.image
+
+    # Snapshots
+
+    def snapshot_due(self, now_ms: int) -> SnapshotJob | None:
+        """A snapshot of the current image to write now, or None. The byte and time
+        counters restart when a job is handed out; one job at a time."""
+        if self._last_snapshot_ms is None:
+            self._last_snapshot_ms = now_ms  # as Kafka, the timer starts with the process
+        end_offset = self.image.offset + 1
+        if self._writing is not None or end_offset <= (self.snapshot_id.offset if self.snapshot_id else 0):
+            return None
+        interval = self.policy.max_interval_ms
+        if self.bytes_since_snapshot < self.policy.max_bytes and not (
+            interval > 0 and now_ms - self._last_snapshot_ms >= interval
+        ):
+            return None
+        self.bytes_since_snapshot = 0
+        self._last_snapshot_ms = now_ms
+        snapshot_id = SnapshotId(end_offset, self.quorum.epoch_of(self.image.offset))
+        self._writing = SnapshotJob(self.image, snapshot_id, self._last_timestamp)
+        return self._writing
+
+    def write_snapshot(self, job: SnapshotJob) -> SnapshotId:
+        """Serialises the job's image and writes the file. Blocking: run it in a worker thread."""
+        self.quorum.write_snapshot(
+            job.snapshot_id, (encode_record(r) for r in job.image.to_records()), job.last_contained_log_timestamp,
+        )
+        return job.snapshot_id
+
+    def snapshot_done(self, job: SnapshotJob, ok: bool) -> None:
+        """The shell reports the job's end; a failed one is due again at the next threshold."""
+        self._writing = None
+        if ok:
+            self.snapshot_id = job.snapshot_id
 
     def register_broker(self, node_id: int, listener: str, host: str, port: int, rack: str | None) -> None:
         """Records this node's endpoint (and, on a new cluster, the metadata version) if changed."""
         current = self.image.brokers.get(node_id)
         records: list[Any] = []
         if "metadata.version" not in self.image.features:
-            records.append(FeatureLevelRecord(name="metadata.version", feature_level=METADATA_VERSION))
+            records.append(FeatureLevelRecord(name="metadata.version", feature_level=i16(METADATA_VERSION)))
         if current is None or (current.host, current.port, current.rack, current.fenced) != (host, port, rack, False):
             records.append(
                 RegisterBrokerRecord(
-                    broker_id=node_id,
+                    broker_id=i32(node_id),
                     incarnation_id=uuid.uuid4(),
-                    broker_epoch=(current.epoch + 1) if current else 0,
-                    end_points=(BrokerEndpoint(name=listener, host=host, port=port, security_protocol=0),),
+                    broker_epoch=i64((current.epoch + 1) if current else 0),
+                    end_points=(BrokerEndpoint(name=listener, host=host, port=u16(port), security_protocol=i16(0)),),
                     features=(),
                     rack=rack,
                     fenced=False,

@@ -1,32 +1,184 @@
-"""A quorum of one: this node's own metadata log is the committed log."""
+"""A quorum of one: this node's own metadata log is the committed log.
+
+Besides the log it keeps the log's snapshots (KIP-630) in the log's directory, and
+cleans both as Kafka's KafkaMetadataLog does: the log start only ever moves up to a
+snapshot, so the newest snapshot plus the log after it always rebuild the state.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from ..clock import Clock
 from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
+from .snapshot import (
+    CorruptSnapshot,
+    Snapshot,
+    SnapshotId,
+    delete_snapshot,
+    delete_snapshots_before,
+    list_snapshots,
+    read_last_contained_log_timestamp,
+    read_snapshot,
+    remove_stray_files,
+    snapshot_path,
+    write_snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Appended(NamedTuple):
+    last_offset: int
+    timestamp: int
+    size: int
+    """Bytes of the batch, as Kafka counts metadata.log.max.record.bytes.between.snapshots."""
+
+
+class CommittedBatch(NamedTuple):
+    size: int
+    records: list[Record]
+
+
+class SnapshotUnusable(RuntimeError):
+    """The log starts past offset 0 and no valid snapshot covers what it lacks."""
 
 
 class LocalQuorum:
-    def __init__(self, log: PartitionLog, clock: Clock) -> None:
+    def __init__(self, log: PartitionLog, clock: Clock, *, retention_bytes: int = -1, retention_ms: int = -1) -> None:
         self.log = log
         self.clock = clock
+        self.directory = log.directory
+        # metadata.max.retention.bytes / .ms: below 0, that limit is off.
+        self.retention_bytes = retention_bytes
+        self.retention_ms = retention_ms
 
-    def append(self, values: list[bytes]) -> int:
-        """Appends records as one batch, durably; returns the offset of the last one."""
+    def append(self, values: list[bytes]) -> Appended:
+        """Appends records as one batch, durably."""
         now = self.clock.wall_ms()
         base = self.log.next_offset
         batch = encode_batch([Record(base + i, now, None, v) for i, v in enumerate(values)])
         result = self.log.append(batch, now, from_client=False)
         self.log.flush(now)
         self.log.high_watermark = self.log.next_offset
-        return result.last_offset
+        return Appended(result.last_offset, now, len(batch))
+
+    def committed_batches(self, start_offset: int = 0) -> Iterator[CommittedBatch]:
+        """Every committed batch from start_offset on, with its records at or past it."""
+        for header, batch in self.log.iter_batches(start_offset):
+            if header.is_control:
+                continue
+            records = [r for r in decode_records(batch, header) if r.offset >= start_offset and r.value is not None]
+            yield CommittedBatch(header.size, records)
 
     def committed(self, start_offset: int = 0) -> Iterator[tuple[int, bytes]]:
         """(offset, value) of every committed record from start_offset on."""
-        for header, batch in self.log.iter_batches(start_offset):
-            for record in decode_records(batch, header):
-                if record.offset >= start_offset and record.value is not None:
-                    yield record.offset, record.value
+        for batch in self.committed_batches(start_offset):
+            for record in batch.records:
+                yield record.offset, record.value  # type: ignore[misc]
+
+    def epoch_of(self, offset: int) -> int:
+        """The leader epoch that wrote offset (0 if none was ever recorded)."""
+        epochs = self.log.epochs
+        i = bisect_right(epochs.start_offsets, offset) - 1
+        return epochs.epochs[i] if i >= 0 else max(self.log.leader_epoch, 0)
+
+    # Snapshots
+
+    def snapshots(self) -> list[SnapshotId]:
+        return list_snapshots(self.directory)
+
+    def latest_snapshot(self) -> Snapshot | None:
+        """The newest snapshot that reads back whole and that the log can continue from;
+        a corrupt one is skipped for the one before it. None if the log alone must do
+        (it starts at 0); SnapshotUnusable if it cannot."""
+        remove_stray_files(self.directory)
+        for snapshot_id in reversed(self.snapshots()):
+            if not self.log.log_start_offset <= snapshot_id.offset <= self.log.next_offset:
+                log.warning("Snapshot %s does not meet the log [%d, %d); skipped",
+                            snapshot_id, self.log.log_start_offset, self.log.next_offset)
+                continue
+            try:
+                snapshot = read_snapshot(snapshot_path(self.directory, snapshot_id))
+            except (CorruptSnapshot, OSError) as e:
+                log.error("Snapshot %s cannot be read (%s); falling back to an older one", snapshot_id, e)
+                continue
+            # As Kafka on start: snapshots older than the log start are of no more use.
+            delete_snapshots_before(self.directory, self.log.log_start_offset)
+            return snapshot
+        if self.log.log_start_offset > 0:
+            raise SnapshotUnusable(
+                f"The metadata log starts at offset {self.log.log_start_offset} and no valid snapshot covers it"
+            )
+        return None
+
+    def write_snapshot(self, snapshot_id: SnapshotId, values: Iterable[bytes], last_contained_log_timestamp: int) -> None:
+        """Writes a snapshot file. Blocking, and safe in a worker thread: it only creates a
+        new file, while the event loop keeps appending."""
+        write_snapshot(
+            self.directory, snapshot_id, values,
+            last_contained_log_timestamp=last_contained_log_timestamp, now_ms=self.clock.wall_ms(),
+        )
+
+    # Retention
+
+    def clean(self, now_ms: int) -> bool:
+        """Kafka's KafkaMetadataLog.maybeClean: while the log and snapshots together exceed
+        retention_bytes, or the oldest snapshot is older than retention_ms, the log start
+        moves to the next snapshot, the segments wholly below it go and so do the
+        snapshots before it. The newest snapshot always stays. True if anything went."""
+        cleaned = False
+        if self.retention_bytes >= 0:
+            cleaned |= self._clean(self._over_size(now_ms))
+        if self.retention_ms >= 0:
+            cleaned |= self._clean(self._too_old(now_ms))
+        return cleaned
+
+    def _over_size(self, now_ms: int) -> Iterator[bool]:
+        sizes = {s: snapshot_path(self.directory, s).stat().st_size for s in self.snapshots()}
+        total = sum(sizes.values())
+        for snapshot_id in sorted(sizes):
+            yield self.log.size + total > self.retention_bytes
+            total -= sizes[snapshot_id]
+
+    def _too_old(self, now_ms: int) -> Iterator[bool]:
+        for snapshot_id in self.snapshots():
+            try:
+                timestamp = read_last_contained_log_timestamp(snapshot_path(self.directory, snapshot_id))
+            except (CorruptSnapshot, OSError):
+                yield False
+                return
+            yield now_ms - timestamp > self.retention_ms
+
+    def _clean(self, verdicts: Iterator[bool]) -> bool:
+        """Walks the snapshots oldest first with one verdict each: while it says go, the
+        log start moves to the next snapshot."""
+        snapshots = self.snapshots()
+        cleaned = False
+        for older, newer in zip(snapshots, snapshots[1:]):
+            if not next(verdicts, False) or not self._delete_before(newer):
+                break
+            log.info("Metadata retention: log start moved to snapshot %s, snapshot %s deleted", newer, older)
+            cleaned = True
+        return cleaned
+
+    def _delete_before(self, snapshot_id: SnapshotId) -> bool:
+        partition = self.log
+        if not partition.log_start_offset < snapshot_id.offset <= partition.high_watermark:
+            return False
+        now = self.clock.wall_ms()
+        partition.delete_records_before(snapshot_id.offset)
+        # Only segments wholly below the new log start go: whatever the log's own
+        # retention config says, metadata is deleted only once a snapshot covers it.
+        start = partition.log_start_offset
+        uppers = [s.base_offset for s in partition.segments[1:]] + [partition.next_offset]
+        covered = {id(s) for s, upper in zip(partition.segments, uppers) if upper <= start}
+        partition.delete_segments([s for s in partition.expired_segments(now) if id(s) in covered], now)
+        for old in self.snapshots():
+            if old.offset < snapshot_id.offset:
+                delete_snapshot(self.directory, old)
+        return True

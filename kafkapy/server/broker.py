@@ -27,7 +27,7 @@ from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
 from ..metadata.controller import Controller
-from ..metadata.manager import MetadataManager
+from ..metadata.manager import MetadataManager, SnapshotPolicy
 from ..raft.local import LocalQuorum
 from .connection import Connection
 
@@ -87,8 +87,18 @@ class BrokerServer:
         logs = LogManager(config.log_dirs)
         logs.startup()
         self._logs = logs
-        metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), LogConfig(), clock.wall_ms())
-        metadata = MetadataManager(LocalQuorum(metadata_log, clock))
+        # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
+        metadata_log = logs.open(
+            TopicPartition(*METADATA_PARTITION), LogConfig(retention_ms=-1, retention_bytes=-1), clock.wall_ms(),
+        )
+        quorum = LocalQuorum(
+            metadata_log, clock, retention_bytes=config.int("metadata.max.retention.bytes"),
+            retention_ms=config.int("metadata.max.retention.ms"),
+        )
+        metadata = MetadataManager(quorum, SnapshotPolicy(
+            max_bytes=config.int("metadata.log.max.record.bytes.between.snapshots"),
+            max_interval_ms=config.int("metadata.log.max.snapshot.interval.ms"),
+        ))
         metadata.load()
         replicas = ReplicaManager(logs, config, clock, node_id)
         replicas.load(metadata.image)
@@ -157,6 +167,7 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
+                tg.start_soon(self._metadata_snapshots)
                 if self.config.bool("log.cleaner.enable"):
                     tg.start_soon(self._clean_logs)
                 for runtime in (self.broker.groups, self.broker.transactions):
@@ -207,6 +218,7 @@ class BrokerServer:
             now = self.clock.monotonic_ms()
             await self.broker.replicas.flush_due()
             if now - last_retention >= retention_every:
+                self.broker.metadata.quorum.clean(self.clock.wall_ms())
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
                     log.info("Retention deleted %d segment(s)", deleted)
@@ -216,6 +228,35 @@ class BrokerServer:
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+
+    async def _metadata_snapshots(self) -> None:
+        """A task of its own, so that a long snapshot write never holds up the flushes
+        and retention of the background loop."""
+        while True:
+            await anyio.sleep(_BACKGROUND_TICK_S)
+            await self._maybe_snapshot_metadata()
+
+    async def _maybe_snapshot_metadata(self) -> None:
+        """Writes a metadata snapshot when one is due, in a worker thread (serialising the
+        image and the fsync would hold the event loop), then cleans what it covers."""
+        assert self.broker is not None
+        metadata = self.broker.metadata
+        job = metadata.snapshot_due(self.clock.wall_ms())
+        if job is None:
+            return
+        ok = False
+        try:
+            # Shielded: a stop waits for the file rather than leaving a partial one.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(metadata.write_snapshot, job)
+            ok = True
+            log.info("Wrote metadata snapshot %s", job.snapshot_id)
+        except Exception:
+            log.exception("Writing metadata snapshot %s failed", job.snapshot_id)
+        finally:
+            metadata.snapshot_done(job, ok)
+        if ok:
+            metadata.quorum.clean(self.clock.wall_ms())
 
     async def _clean_logs(self) -> None:
         """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.

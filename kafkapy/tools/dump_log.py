@@ -6,15 +6,43 @@ from __future__ import annotations
 import argparse
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from ..wire.compression import Codec, CompressionError
-from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, InvalidRecords, control_marker, crc_ok, decode_records, read_header
+from ..wire.records import (
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    BatchHeader,
+    InvalidRecords,
+    Record,
+    control_marker,
+    crc_ok,
+    decode_records,
+    read_header,
+)
 from .common import text
 
 
-def dump_segment(path: Path, print_records: bool, out: TextIO) -> int:
+# How one record is printed after its "| offset: N Time: T" prefix: given the batch
+# header and the record. kafkapy metadata dump passes the metadata decoder.
+RecordPrinter = Callable[[BatchHeader, Record], str]
+
+
+def print_record(header: BatchHeader, r: Record) -> str:
+    """A record as kafka-dump-log.sh prints one of a plain topic."""
+    if header.is_control:
+        return f"endTxnMarker: {'COMMIT' if control_marker(r) else 'ABORT'}"
+    headers = ", ".join(f"{k}={text(v)}" for k, v in r.headers)
+    return (
+        f"keySize: {len(r.key) if r.key is not None else -1} "
+        f"valueSize: {len(r.value) if r.value is not None else -1} headers: [{headers}] "
+        f"key: {text(r.key)} payload: {text(r.value)}"
+    )
+
+
+def dump_segment(path: Path, print_records: bool, out: TextIO, printer: RecordPrinter = print_record) -> int:
     """Prints every batch; returns the number of problems found (bad CRC, torn tail)."""
     data = path.read_bytes()
     base = int(path.stem) if path.stem.isdigit() else 0
@@ -49,17 +77,7 @@ def dump_segment(path: Path, print_records: bool, out: TextIO) -> int:
                 problems += 1
                 records = []
             for r in records:
-                if header.is_control:
-                    marker = "COMMIT" if control_marker(r) else "ABORT"
-                    print(f"| offset: {r.offset} {timestamp_type}: {r.timestamp} endTxnMarker: {marker}", file=out)
-                    continue
-                headers = ", ".join(f"{k}={text(v)}" for k, v in r.headers)
-                print(
-                    f"| offset: {r.offset} {timestamp_type}: {r.timestamp} keySize: {len(r.key) if r.key is not None else -1} "
-                    f"valueSize: {len(r.value) if r.value is not None else -1} headers: [{headers}] "
-                    f"key: {text(r.key)} payload: {text(r.value)}",
-                    file=out,
-                )
+                print(f"| offset: {r.offset} {timestamp_type}: {r.timestamp} {printer(header, r)}", file=out)
         position += header.size
     return problems
 

@@ -7,12 +7,16 @@ ListOffsets by timestamp, and validation a client relies on.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from crc32c import crc32c
+from kio.schema.control_record_type_schema.v0 import ControlRecordTypeSchema
+from kio.serial import entity_reader, entity_writer
+from kio.static.primitive import i16
 
 from .compression import Codec, compress, decompress
 
@@ -287,21 +291,61 @@ def encode_batch(
     return bytes(out)
 
 
-# Control records (transaction markers): key is (version, type), value (version, coordinator epoch).
+# Control records. The key is Kafka's version-prefixed ControlRecordTypeSchema (an int16
+# version, then the schema); the value's layout depends on the type: a transaction
+# marker's is EndTransactionMarker (version, coordinator epoch), KRaft's are the
+# kio messages the raft layer writes (SnapshotHeaderRecord, SnapshotFooterRecord).
 CONTROL_ABORT = 0
 CONTROL_COMMIT = 1
-_CONTROL_KEY = struct.Struct(">hh")
+CONTROL_LEADER_CHANGE = 2
+CONTROL_SNAPSHOT_HEADER = 3
+CONTROL_SNAPSHOT_FOOTER = 4
+CONTROL_UNKNOWN = -1
+_CONTROL_KEY_VERSION = 0
+_INT16 = struct.Struct(">h")
 _CONTROL_VALUE = struct.Struct(">hi")
+_write_control_key = entity_writer(ControlRecordTypeSchema)
+_read_control_key = entity_reader(ControlRecordTypeSchema)
+
+
+def control_key(control_type: int) -> bytes:
+    out = io.BytesIO()
+    out.write(_INT16.pack(_CONTROL_KEY_VERSION))
+    _write_control_key(out, ControlRecordTypeSchema(type_=i16(control_type)))
+    return out.getvalue()
+
+
+def control_type(record: Record) -> int:
+    """The type of a control record (CONTROL_*), CONTROL_UNKNOWN if its key is unreadable.
+    As Kafka, a newer key version is read as the current one."""
+    key = record.key
+    if key is None or len(key) < 4 or _INT16.unpack_from(key)[0] < 0:
+        return CONTROL_UNKNOWN
+    schema, _ = _read_control_key(key, 2)
+    return int(schema.type_)
+
+
+def encode_control_record_batch(
+    kind: int, value: bytes, *, offset: int, timestamp: int, producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1, transactional: bool = False, partition_leader_epoch: int = -1,
+) -> bytes:
+    """A control batch holding one control record of this type (Kafka writes each in a batch of its own)."""
+    record = Record(offset, timestamp, control_key(kind), value)
+    return encode_batch(
+        [record], producer_id=producer_id, producer_epoch=producer_epoch, transactional=transactional,
+        control=True, partition_leader_epoch=partition_leader_epoch,
+    )
 
 
 def encode_control_batch(
     marker: int, *, offset: int, timestamp: int, producer_id: int, producer_epoch: int,
     coordinator_epoch: int, partition_leader_epoch: int = -1,
 ) -> bytes:
-    record = Record(offset, timestamp, _CONTROL_KEY.pack(0, marker), _CONTROL_VALUE.pack(0, coordinator_epoch))
-    return encode_batch(
-        [record], producer_id=producer_id, producer_epoch=producer_epoch, transactional=True,
-        control=True, partition_leader_epoch=partition_leader_epoch,
+    """A transaction marker (CONTROL_COMMIT or CONTROL_ABORT)."""
+    return encode_control_record_batch(
+        marker, _CONTROL_VALUE.pack(0, coordinator_epoch), offset=offset, timestamp=timestamp,
+        producer_id=producer_id, producer_epoch=producer_epoch, transactional=True,
+        partition_leader_epoch=partition_leader_epoch,
     )
 
 
@@ -316,6 +360,5 @@ def read_marker(batch: bytes | bytearray | memoryview, header: BatchHeader) -> t
 
 
 def control_marker(record: Record) -> int:
-    """CONTROL_ABORT or CONTROL_COMMIT of a control record."""
-    _, marker = _CONTROL_KEY.unpack_from(record.key or b"\0\0\0\0")
-    return marker
+    """CONTROL_ABORT or CONTROL_COMMIT of a transaction marker."""
+    return control_type(record)
