@@ -76,7 +76,7 @@ class MetadataImage:
         """(cluster-wide defaults, this node's own) dynamic broker configs."""
         return self.configs.get((4, ""), _EMPTY), self.configs.get((4, str(node_id)), _EMPTY)
 
-    def apply(self, records: Iterable[Any], offset: int) -> "MetadataImage":
+    def apply(self, records: Iterable[Any], offset: int) -> MetadataImage:
         """A new image with the records applied in order."""
         brokers = dict(self.brokers)
         topics = dict(self.topics)

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kio.static.primitive import i16, i32, i64, u16
+
 from ..raft.local import LocalQuorum
 from .image import MetadataImage
 from .records import (
@@ -20,7 +22,7 @@ from .records import (
 Listener = Callable[[MetadataImage, MetadataImage], None]
 
 # The metadata.version this node writes its records at (Kafka 3.9's level).
-METADATA_VERSION = 21
+METADATA_VERSION = i16(21)
 
 
 class MetadataManager:
@@ -57,10 +59,10 @@ class MetadataManager:
         if current is None or (current.host, current.port, current.rack, current.fenced) != (host, port, rack, False):
             records.append(
                 RegisterBrokerRecord(
-                    broker_id=node_id,
+                    broker_id=i32(node_id),
                     incarnation_id=uuid.uuid4(),
-                    broker_epoch=(current.epoch + 1) if current else 0,
-                    end_points=(BrokerEndpoint(name=listener, host=host, port=port, security_protocol=0),),
+                    broker_epoch=i64((current.epoch + 1) if current else 0),
+                    end_points=(BrokerEndpoint(name=listener, host=host, port=u16(port), security_protocol=i16(0)),),
                     features=(),
                     rack=rack,
                     fenced=False,
