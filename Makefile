@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean browser
+.PHONY: run lint test clean browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kafkapy needs Python 3.11 or newer")'
@@ -28,7 +28,13 @@ browser:
 		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
 		|| echo "chromium is not installed: the browser test of the compatibility report will skip"; }
 
-test: $(VENV)/.installed-test browser
+# Static checks, run by `make test` before the tests (configured in pyproject.toml;
+# mypy checks the files it lists there, the package).
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check kafkapy tests compat_tests benchmarks examples
+	$(BIN)/mypy
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     start_to_ready()  # warm caches once
-    starts, stops = zip(*(start_to_ready() for _ in range(args.repeats)))
+    starts, stops = zip(*(start_to_ready() for _ in range(args.repeats)), strict=True)
     cycles = [full_cycle() for _ in range(max(3, args.repeats // 4))]
     for name, values in (("start to ready", starts), ("stop", stops), ("full cycle", cycles)):
         print(f"{name:15} median {statistics.median(values):7.1f} ms   min {min(values):7.1f}   max {max(values):7.1f}   (n={len(values)})")

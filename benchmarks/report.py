@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import confluent_kafka
+
 from brokers import BrokerSpec
 
 CEILING = "client ceiling"
@@ -295,7 +296,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
     panels = [p for p in panels if p[1]]
     colours = {name: f"C{i}" for i, name in enumerate(names)}
     figure, axes = plt.subplots(len(panels), 1, figsize=(14, 5 * len(panels)), squeeze=False)
-    for ax, (title, rows, log) in zip(axes[:, 0], panels):
+    for ax, (title, rows, log) in zip(axes[:, 0], panels, strict=True):
         shown = [n for n in names if any(r["brokers"].get(n, {}).get("n") for r in rows)]
         width = 0.8 / max(len(shown), 1)
         for i, name in enumerate(shown):

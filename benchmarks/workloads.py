@@ -23,9 +23,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import wire
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+import wire
 
 MOCK = "mock"  # bootstrap of librdkafka's in-process mock cluster: the client's own ceiling
 MOCK_PARTITIONS = 4  # the mock creates every topic with 4 partitions and has no CreateTopics

@@ -13,11 +13,11 @@ from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
 from kio.schema.metadata.v12.request import MetadataRequest
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
-from raw_client import assert_served, frame_with_header, length_prefixed
 
 from kafkapy.compat.adapters.confluent import ConfluentKafka
 from kafkapy.compat.raw import RawConnection
 from kafkapy.wire.protocol import encode_request
+from raw_client import assert_served, frame_with_header, length_prefixed
 
 pytestmark = pytest.mark.kafkapy_internals
 

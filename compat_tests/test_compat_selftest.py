@@ -43,7 +43,7 @@ def broken_outcomes() -> dict[str, list[Outcome]]:
             return run_matrix(target, [(SCENARIOS[scenario], client) for client in CLIENTS], jobs=len(CLIENTS))
 
     with ThreadPoolExecutor(len(BROKEN)) as pool:
-        return dict(zip(BROKEN, pool.map(run, BROKEN)))
+        return dict(zip(BROKEN, pool.map(run, BROKEN), strict=True))
 
 
 @pytest.mark.parametrize("case", BROKEN)

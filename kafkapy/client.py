@@ -304,7 +304,7 @@ class Client:
             connection.close()
         self._connections.clear()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 LONG_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -46,7 +47,8 @@ class ConfigSource(enum.IntEnum):
     CLIENT_METRICS_CONFIG = 7
 
 
-Validator = Callable[[object], str | None]
+# A validator sees a value already parsed to its ConfigDef's type: a number, a list, ...
+Validator = Callable[[Any], str | None]
 
 
 def at_least(low: float) -> Validator:
@@ -132,7 +134,8 @@ def _table(defs: Iterable[ConfigDef]) -> dict[str, ConfigDef]:
     return {d.name: d for d in defs}
 
 
-B, S, I, L, D, LST = (
+# One letter each keeps the rows of the tables below short.
+B, S, I, L, D, LST = (  # noqa: E741
     ConfigType.BOOLEAN,
     ConfigType.STRING,
     ConfigType.INT,
@@ -385,7 +388,7 @@ def parse_quorum_voters(entries: Iterable[str]) -> tuple[QuorumVoter, ...]:
     return tuple(voters.values())
 
 
-def _validate_roles_and_quorum(config: "BrokerConfig") -> None:
+def _validate_roles_and_quorum(config: BrokerConfig) -> None:
     """KRaft's start-up checks of process.roles, node.id, the quorum and the controller
     listeners (KafkaConfig.validateValues and parseProcessRoles in Apache Kafka 4), then
     kafkapy's refusal of what it cannot run yet: a multi-node quorum, a dynamic quorum,
@@ -474,7 +477,7 @@ class BrokerConfig:
         _validate_roles_and_quorum(self)
 
     @classmethod
-    def from_sources(cls, properties_file: str | Path | None, overrides: Iterable[str]) -> "BrokerConfig":
+    def from_sources(cls, properties_file: str | Path | None, overrides: Iterable[str]) -> BrokerConfig:
         values: dict[str, object] = {}
         if properties_file is not None:
             values.update(load_properties(Path(properties_file).read_text()))
@@ -485,12 +488,12 @@ class BrokerConfig:
             values[key.strip()] = value.strip()
         return cls(values)
 
-    def with_overrides(self, **overrides: object) -> "BrokerConfig":
+    def with_overrides(self, **overrides: object) -> BrokerConfig:
         merged: dict[str, object] = dict(self.explicit)
         merged.update(overrides)
         return BrokerConfig(merged)
 
-    def with_dynamic(self, cluster_default: Mapping[str, str], node: Mapping[str, str]) -> "BrokerConfig":
+    def with_dynamic(self, cluster_default: Mapping[str, str], node: Mapping[str, str]) -> BrokerConfig:
         """This configuration under dynamic broker configs. As Kafka, a stored value it
         cannot apply (unknown, not dynamic, or invalid) is ignored rather than fatal."""
         copy = BrokerConfig.__new__(BrokerConfig)
@@ -560,13 +563,17 @@ class BrokerConfig:
 
     @property
     def log_dirs(self) -> list[Path]:
-        return [Path(p) for p in self.get("log.dirs")]  # type: ignore[union-attr]
+        return [Path(p) for p in self.strings("log.dirs")]
 
     def int(self, key: str) -> int:
         return int(self.get(key))  # type: ignore[call-overload]
 
     def bool(self, key: str) -> bool:
         return bool(self.get(key))
+
+    def strings(self, key: str) -> list[str]:
+        """A LIST config's value (parsing makes it a list of str)."""
+        return cast("list[str]", self.get(key))
 
     def topic_default(self, name: str) -> tuple[object, ConfigSource, str | None]:
         """A topic config's value when the topic does not override it: (value, source, broker key)."""

@@ -470,7 +470,7 @@ def test_a_kill_at_any_step_of_a_commit_loses_nothing(tmp_path, monkeypatch):
         renames_in_commit = sum(existing) + new_files
         renames = 0
 
-        def rename(src, dst, *, real=os.rename):
+        def rename(src, dst, *, real=os.rename, step=step):
             nonlocal renames
             if renames == step:
                 raise Killed

@@ -57,11 +57,11 @@ def assignments(h: Harness, group_id: str, which: str = "assignment") -> dict[st
     }
 
 
-def stable_group(h: Harness, group_id: str, *member_ids: str, topics: list[str] = [ORDERS], **join: Any) -> int:
-    """Members join one after the other, then all the group's members heartbeat until it is
-    Stable; the group epoch."""
+def stable_group(h: Harness, group_id: str, *member_ids: str, topics: list[str] | None = None, **join: Any) -> int:
+    """Members join one after the other (subscribed to topics, by default ORDERS), then all
+    the group's members heartbeat until it is Stable; the group epoch."""
     for member_id in member_ids:
-        h.consumer_join(group_id, member_id, topics, **join)
+        h.consumer_join(group_id, member_id, [ORDERS] if topics is None else topics, **join)
     for _ in range(3):  # revoke, then pick up what was released
         for member_id in h.group(group_id).members:
             member = h.group(group_id).members[member_id]

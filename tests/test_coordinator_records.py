@@ -208,7 +208,7 @@ def test_transaction_log_bytes():
 @pytest.mark.parametrize(
     ("key", "record_type"),
     [(OFFSET_COMMIT_KEY, 1), (GROUP_METADATA_KEY, 2)]
-    + [(key, record_type) for (key, _), record_type in zip(SINGLE_VERSION_RECORDS, [3, 4, 5, 5, 6, 7, 8])],
+    + [(key, record_type) for (key, _), record_type in zip(SINGLE_VERSION_RECORDS, [3, 4, 5, 5, 6, 7, 8], strict=True)],
 )
 def test_offsets_key_round_trip(key, record_type):
     data = encode_offsets_key(key)

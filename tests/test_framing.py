@@ -1,3 +1,4 @@
+import itertools
 import random
 import struct
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ def deliver(reader: FrameReader, data: bytes, cuts: Iterable[int] = ()) -> list[
     the pieces that cuts delimit (a piece larger than a buffer takes several reads)."""
     frames: list[bytes] = []
     bounds = [0, *sorted(cuts), len(data)]
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         piece = memoryview(data)[start:end]
         while piece:
             buf = reader.recv_buffer()

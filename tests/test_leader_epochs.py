@@ -18,7 +18,7 @@ def cache_of(tmp_path, *entries: tuple[int, int]) -> LeaderEpochCache:
 
 
 def entries(cache: LeaderEpochCache) -> list[tuple[int, int]]:
-    return list(zip(cache.epochs, cache.start_offsets))
+    return list(zip(cache.epochs, cache.start_offsets, strict=True))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 """KIP-630 metadata snapshots: the file format, the image's records, loading, retention
 and the dump command."""
 
-import io
 import json
 import struct
 import uuid

@@ -326,7 +326,7 @@ def test_offset_index_after_many_small_batches(opened, log_dir):
         positions[result.base_offset] = result.batches[0][0]
     segment = log.active
     assert len(segment.index) > 50
-    for offset, position in zip(segment.index.offsets, segment.index.positions):
+    for offset, position in zip(segment.index.offsets, segment.index.positions, strict=True):
         assert positions[offset] == position
     bases = sorted(positions)
     for offset in range(log.next_offset):

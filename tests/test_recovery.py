@@ -72,7 +72,7 @@ def assert_recovered_to(directory: Path, written: Written, kept: int) -> None:
         log = PartitionLog.open(directory, CONFIG, 0, clean_shutdown=True)
         assert (stored_batches(log), log.next_offset) == (after, expected_next + 2)
         for segment in log.segments:
-            for offset, position in zip(segment.index.offsets, segment.index.positions):
+            for offset, position in zip(segment.index.offsets, segment.index.positions, strict=True):
                 assert read_header(segment.read(position, HEADER_SIZE)).base_offset == offset
     finally:
         crash(log)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from kio.schema.errors import ErrorCode
 
+from group_harness import Token, encodes
 from kafkapy.clock import FakeClock
 from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group_coordinator import java_string_hash
@@ -28,8 +29,6 @@ from kafkapy.coordinator.transaction_coordinator import MarkerRequest, Transacti
 from kafkapy.coordinator.transaction_metadata import TransactionState
 from kafkapy.wire.build import build
 from kafkapy.wire.protocol import request_type
-
-from group_harness import Token, encodes
 
 E = ErrorCode
 S = TransactionState

@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from .adapters import ADAPTERS, Client, Unsupported
 from .adapters.base import TIMEOUT_S, BrokerError, Record
@@ -132,7 +132,7 @@ class Child:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
-    def __enter__(self) -> "Child":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

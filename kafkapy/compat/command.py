@@ -6,7 +6,7 @@ import argparse
 import fnmatch
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     clients = args.client or list(ADAPTERS)
 
     console = Console()
-    started, began = datetime.now(timezone.utc), time.monotonic()
+    started, began = datetime.now(UTC), time.monotonic()
     target: Target = ExternalBroker(args.bootstrap) if args.bootstrap else EmbeddedBroker(overrides)
     try:
         with target, Progress([s.name for s in scenarios], clients, f"kafkapy compat: {target.description}", console) as progress:

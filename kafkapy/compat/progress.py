@@ -29,7 +29,7 @@ class Progress:
         self._live = Live(console=self.console, refresh_per_second=4,
                           vertical_overflow="visible", get_renderable=self._render) if self.console.is_terminal else None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self._live is not None:
             self._live.start()
         return self

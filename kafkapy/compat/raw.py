@@ -12,7 +12,8 @@ from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopi
 from kio.schema.find_coordinator.v4.request import FindCoordinatorRequest
 from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 from kio.schema.offset_commit.v8.request import OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic
-from kio.static.primitive import i8, i32, i64
+from kio.schema.types import GroupId, TopicName
+from kio.static.primitive import i8, i32, i32Timedelta, i64
 
 from ..wire.framing import recv_frame
 from ..wire.protocol import decode_response, encode_request
@@ -28,7 +29,7 @@ class RawConnection:
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT_S)
         self.correlation_id = 0
 
-    def __enter__(self) -> "RawConnection":
+    def __enter__(self) -> RawConnection:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -61,7 +62,7 @@ def _leader(bootstrap: str, topic: str, partition: int) -> tuple[str, int]:
     host, port = bootstrap.rsplit(":", 1)
     with RawConnection(int(port), host) as connection:
         metadata = connection.request(MetadataRequest(
-            topics=(MetadataRequestTopic(topic_id=None, name=topic),), allow_auto_topic_creation=False,
+            topics=(MetadataRequestTopic(topic_id=None, name=TopicName(topic)),), allow_auto_topic_creation=False,
             include_topic_authorized_operations=False,
         ))
     [found] = metadata.topics
@@ -80,9 +81,9 @@ def served_batches(bootstrap: str, topic: str, partition: int) -> list[BatchHead
     with RawConnection(port, host) as connection:
         while True:
             response = connection.request(FetchRequest(
-                max_wait=datetime.timedelta(0), min_bytes=0, max_bytes=8 << 20, forgotten_topics_data=(),
-                topics=(FetchTopic(topic=topic, partitions=(FetchPartition(
-                    partition=partition, fetch_offset=offset, partition_max_bytes=8 << 20),)),),
+                max_wait=i32Timedelta.parse(datetime.timedelta(0)), min_bytes=i32(0), max_bytes=i32(8 << 20), forgotten_topics_data=(),
+                topics=(FetchTopic(topic=TopicName(topic), partitions=(FetchPartition(
+                    partition=i32(partition), fetch_offset=i64(offset), partition_max_bytes=i32(8 << 20)),)),),
             ))
             [data] = response.responses[0].partitions
             if data.error_code != ErrorCode.none:
@@ -115,8 +116,8 @@ def commit_as_member(bootstrap: str, group: str, member_id: str, generation: int
     host, port = _coordinator(bootstrap, group)
     with RawConnection(port, host) as connection:
         response = connection.request(OffsetCommitRequest(
-            group_id=group, generation_id_or_member_epoch=i32(generation), member_id=member_id,
-            topics=(OffsetCommitRequestTopic(name=topic, partitions=(OffsetCommitRequestPartition(
+            group_id=GroupId(group), generation_id_or_member_epoch=i32(generation), member_id=member_id,
+            topics=(OffsetCommitRequestTopic(name=TopicName(topic), partitions=(OffsetCommitRequestPartition(
                 partition_index=i32(partition), committed_offset=i64(offset), committed_metadata=""),)),),
         ))
     [answer] = response.topics[0].partitions

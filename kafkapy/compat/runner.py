@@ -53,7 +53,7 @@ class ExternalBroker:
         self.bootstrap = bootstrap
         self.description = f"external broker at {bootstrap}"
 
-    def __enter__(self) -> "ExternalBroker":
+    def __enter__(self) -> ExternalBroker:
         """Fails at once if nothing listens there, rather than in every run."""
         host, _, port = self.bootstrap.rpartition(":")
         try:
@@ -94,7 +94,7 @@ class EmbeddedBroker:
         self._own_brokers = 0
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         self._root = Path(tempfile.mkdtemp(prefix="kafkapy-compat-"))
         self.shared = BrokerProcess(self._root / "shared", self.overrides)
         try:
@@ -189,7 +189,7 @@ def _conversation(worker: subprocess.Popen[str], control: BrokerProcess | None, 
             return {}
         message = json.loads(line)
         if "control" not in message:
-            return message  # type: ignore[no-any-return]
+            return message
         worker.stdin.write(json.dumps(_act(control, message["control"])) + "\n")
         worker.stdin.flush()
 

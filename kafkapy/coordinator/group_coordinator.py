@@ -189,7 +189,7 @@ class GroupCoordinator:
         self._consumer_session_timeout_ms = config.int("group.consumer.session.timeout.ms")
         self._consumer_heartbeat_interval_ms = config.int("group.consumer.heartbeat.interval.ms")
         self._consumer_max_group_size = config.int("group.consumer.max.size")
-        assignor_names: list[str] = config.get("group.consumer.assignors")  # type: ignore[assignment]
+        assignor_names = config.strings("group.consumer.assignors")
         self._consumer_assignors = {name: ASSIGNORS[name] for name in assignor_names}
         self._default_consumer_assignor = assignor_names[0]
         self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
@@ -1497,7 +1497,7 @@ class GroupCoordinator:
     def _write(self, group_id: str, key: bytes, value: bytes | None) -> None:
         self._out.records.append((self.partition_for(group_id), key, value))
 
-    def _apply(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:
+    def _apply(self, group_id: str, records: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Writes records and replays them, as Kafka's coordinator does with its writes."""
         for key, value in records:
             self._write(group_id, key, value)

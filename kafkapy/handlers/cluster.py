@@ -13,7 +13,6 @@ from .context import Broker, RequestContext
 from .metadata import CLUSTER_OPERATIONS, OPERATIONS_NOT_ASKED, controller_id
 from .registry import api
 
-
 BROKER_ENDPOINTS = 1
 
 

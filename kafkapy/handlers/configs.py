@@ -40,7 +40,7 @@ def _entry(d: ConfigDef, value: object, source: ConfigSource, read_only: bool,
     }
 
 
-def describe_topic(config: BrokerConfig, overrides: Mapping[str, str], keys: set[str] | None, request: Any) -> list[dict[str, Any]]:
+def describe_topic(config: BrokerConfig, overrides: Mapping[str, str | None], keys: set[str] | None, request: Any) -> list[dict[str, Any]]:
     """Every topic config (or those named in keys) of a topic with these overrides."""
     entries = []
     for key, d in TOPIC_CONFIGS.items():
@@ -150,7 +150,7 @@ async def alter(broker: Broker, changes: list[ConfigChange], validate_only: bool
             metadata_changes.append((i, change))
     results, records = alter_configs_records(broker.image, [c for _, c in metadata_changes], validate_only)
     broker.metadata.commit(records)
-    for (i, _), r in zip(metadata_changes, results):
+    for (i, _), r in zip(metadata_changes, results, strict=True):
         responses[i] = {"error_code": r.error, "error_message": r.message, "resource_type": r.resource_type,
                         "resource_name": r.resource_name}
     return {"throttle_time": 0, "responses": responses}

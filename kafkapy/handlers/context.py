@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import anyio
 
 from ..clock import Clock
-from ..coordinator.producer_ids import ProducerIdManager
 from ..config import BrokerConfig
+from ..coordinator.producer_ids import ProducerIdManager
 from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager

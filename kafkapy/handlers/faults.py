@@ -112,6 +112,7 @@ class Faults:
         for fault in self._active("error"):
             if fault.api_key == api_key:
                 self._fire(fault)
+                assert fault.error_code is not None  # add() gives every error fault its code
                 return ErrorCode(fault.error_code)
         return None
 
@@ -120,6 +121,7 @@ class Faults:
         for fault in self._active("error"):
             if fault.api_key == api_key and fault.topic in (None, topic) and fault.partition in (None, partition):
                 self._fire(fault)
+                assert fault.error_code is not None  # add() gives every error fault its code
                 return ErrorCode(fault.error_code)
         if self.leaderless(topic, partition):
             return ErrorCode.not_leader_or_follower

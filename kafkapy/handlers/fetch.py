@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-
 from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition

@@ -81,7 +81,7 @@ async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any
 
 @api(68, 0, 1)
 async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    if CONSUMER_PROTOCOL not in broker.config.get("group.coordinator.rebalance.protocols"):  # type: ignore[operator]
+    if CONSUMER_PROTOCOL not in broker.config.strings("group.coordinator.rebalance.protocols"):
         return consumer_group_heartbeat_response(ErrorCode.unsupported_version)
     error = broker.groups.coordinator_error(request.group_id)
     if error:

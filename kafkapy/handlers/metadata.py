@@ -68,7 +68,7 @@ async def auto_create(broker: Broker, names: list[str]) -> dict[str, ErrorCode]:
     """Creates topics with the broker's defaults; the error for each one that failed."""
     results, records = broker.controller.create_topics(broker.image, [NewTopic(n) for n in names])
     broker.metadata.commit(records)
-    return {r.name: r.error for r in results if r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}
+    return {r.name: r.error for r in results if r.name is not None and r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}
 
 
 @api(3, 0, 13)

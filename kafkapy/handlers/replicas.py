@@ -56,8 +56,8 @@ class ReplicaManager:
         for topic_id, name in old.topic_names.items():
             if topic_id not in new.topic_names:
                 delay = self.log_config(old, name).file_delete_delay_ms
-                for p in old.topics[name].partitions:
-                    tp = TopicPartition(name, p)
+                for partition in old.topics[name].partitions:
+                    tp = TopicPartition(name, partition)
                     self.logs.delete(tp, now, delay)
                     self.notify(tp)
         brokers_changed = old.dynamic_broker_configs(self.node_id) != new.dynamic_broker_configs(self.node_id)

@@ -4,6 +4,7 @@ CreatePartitions (37). The controller decides; its records change the cluster.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -33,7 +34,7 @@ async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any
     results, records = broker.controller.create_topics(broker.image, new_topics, request.validate_only)
     broker.metadata.commit(records)
     config = broker.replicas.broker_config(broker.image)
-    overrides = {t.name: t.configs for t in new_topics}
+    overrides: dict[str | None, Mapping[str, str | None]] = {t.name: t.configs for t in new_topics}
     topics = []
     for r in results:
         ok = r.error == ErrorCode.none

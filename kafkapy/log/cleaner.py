@@ -263,7 +263,7 @@ class LogCleaner:
         covered = start - 1
         dirty = segments_between(segments, start, upper)
         uppers = [s.base_offset for s in dirty[1:]] + [upper]
-        for segment, segment_upper in zip(dirty, uppers):
+        for segment, segment_upper in zip(dirty, uppers, strict=True):
             for position, header in segment.batches(segment.index.lookup(start)):
                 if not (header.is_control or header.is_transactional):
                     for record in decode_records(segment.read(position, header.size), header):

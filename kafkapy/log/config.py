@@ -36,14 +36,14 @@ class LogConfig:
     compression_zstd_level: int = 3
 
     @classmethod
-    def from_topic_configs(cls, values: Mapping[str, object]) -> "LogConfig":
+    def from_topic_configs(cls, values: Mapping[str, object]) -> LogConfig:
         """From topic config names (`segment.bytes`, ...) and typed values; others are ignored."""
         known = {f.name for f in fields(cls)}
         kwargs: dict[str, object] = {}
         for name, value in values.items():
             attr = name.replace(".", "_")
             if attr in known:
-                kwargs[attr] = tuple(value) if isinstance(value, list) else value  # type: ignore[arg-type]
+                kwargs[attr] = tuple(value) if isinstance(value, list) else value
         return cls(**kwargs)  # type: ignore[arg-type]
 
     @property

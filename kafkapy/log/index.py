@@ -64,7 +64,7 @@ class OffsetIndex:
         if self._written == len(self.offsets) and (self.path.exists() or not self.offsets):
             return
         data = b"".join(
-            _OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in zip(self.offsets, self.positions)
+            _OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in zip(self.offsets, self.positions, strict=True)
         )
         _write_file(self.path, data)
         self._written = len(self.offsets)
@@ -120,7 +120,7 @@ class TimeIndex:
         if self._written == len(self.offsets) and (self.path.exists() or not self.offsets):
             return
         data = b"".join(
-            _TIME_ENTRY.pack(t, o - self.base_offset) for t, o in zip(self.timestamps, self.offsets)
+            _TIME_ENTRY.pack(t, o - self.base_offset) for t, o in zip(self.timestamps, self.offsets, strict=True)
         )
         _write_file(self.path, data)
         self._written = len(self.offsets)

@@ -21,7 +21,7 @@ class LeaderEpochCache:
         self.start_offsets: list[int] = []
 
     @classmethod
-    def load(cls, directory: Path) -> "LeaderEpochCache":
+    def load(cls, directory: Path) -> LeaderEpochCache:
         cache = cls(directory)
         try:
             lines = cache.path.read_text().splitlines()
@@ -86,7 +86,7 @@ class LeaderEpochCache:
         self._write()
 
     def _write(self) -> None:
-        lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets)]
+        lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets, strict=True)]
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")

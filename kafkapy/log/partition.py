@@ -23,9 +23,9 @@ from ..wire.records import (
     InvalidRecords,
     crc_ok,
     decode_records,
-    read_marker,
     encode_batch,
     iter_headers,
+    read_marker,
     stamped_header,
 )
 from .config import LONG_MAX, LogConfig
@@ -88,7 +88,7 @@ class PartitionLog:
         log_start_offset: int = 0,
         recovery_point: int = 0,
         clean_shutdown: bool = False,
-    ) -> "PartitionLog":
+    ) -> PartitionLog:
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config)
         log.epochs = LeaderEpochCache.load(directory)
@@ -193,8 +193,8 @@ class PartitionLog:
         try:
             self.producers.check([h for _, h in headers], from_client)
             for pos, h in headers:
-                if markers.get(pos) is not None:
-                    self.producers.check_marker(h.producer_id, h.producer_epoch, markers[pos][1])
+                if (marker := markers.get(pos)) is not None:
+                    self.producers.check_marker(h.producer_id, h.producer_epoch, marker[1])
         except ProducerStateError as e:
             raise LogError(e.code, e.message) from e
         data, headers = self._maybe_recompress(data, headers, from_client)
@@ -276,7 +276,7 @@ class PartitionLog:
             c.message_timestamp_before_max_ms != LONG_MAX or c.message_timestamp_after_max_ms != LONG_MAX
         )
 
-    def _validate_records(self, data: bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
+    def _validate_records(self, data: bytes | bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
         config = self.config
         try:
             records = decode_records(memoryview(data)[pos : pos + header.size], header)
@@ -296,7 +296,7 @@ class PartitionLog:
         if errors:
             raise LogError(code, errors[0][1], errors)
 
-    def _maybe_recompress(self, data: bytearray, headers: list[tuple[int, BatchHeader]], from_client: bool) -> tuple[bytearray, list[tuple[int, BatchHeader]]]:
+    def _maybe_recompress(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], from_client: bool) -> tuple[bytes | bytearray, list[tuple[int, BatchHeader]]]:
         """Re-encodes batches when the topic's compression.type names a codec other than the producer's."""
         wanted = self.config.compression_type
         if not from_client or wanted == "producer":
@@ -480,7 +480,7 @@ class PartitionLog:
         config = self.config
         uppers = [s.base_offset for s in self.segments[1:]] + [self.next_offset]
         deletable = [
-            (segment, upper) for i, (segment, upper) in enumerate(zip(self.segments, uppers))
+            (segment, upper) for i, (segment, upper) in enumerate(zip(self.segments, uppers, strict=True))
             if upper <= self.high_watermark and (segment.size or i + 1 < len(self.segments))
         ]
 
@@ -601,7 +601,7 @@ def _finish_interrupted_swaps(directory: Path, now_ms: int) -> None:
     highest; each swap's own span is used here, which never takes a segment that lies
     between two swaps."""
     cleaned = list(directory.glob("*" + CLEANED_SUFFIX))
-    lowest_cleaned = min((_offset_of(p) for p in cleaned if _offset_of(p) is not None), default=None)
+    lowest_cleaned = min((o for p in cleaned if (o := _offset_of(p)) is not None), default=None)
     for path in cleaned:
         path.unlink()
     swaps = []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, crc_ok, read_header
@@ -46,7 +47,7 @@ class Segment:
         return self._path(".log", self.suffix)
 
     @classmethod
-    def create(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> "Segment":
+    def create(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> Segment:
         path = directory / (segment_name(base_offset, ".log") + suffix)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         segment = cls(directory, base_offset, fd, 0, suffix)
@@ -54,7 +55,7 @@ class Segment:
         return segment
 
     @classmethod
-    def open(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> "Segment":
+    def open(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> Segment:
         path = directory / (segment_name(base_offset, ".log") + suffix)
         fd = os.open(path, os.O_RDWR)
         segment = cls(directory, base_offset, fd, os.fstat(fd).st_size, suffix)
@@ -64,7 +65,7 @@ class Segment:
 
     # Writing
 
-    def append(self, pieces: list[bytes | memoryview], size: int, headers: list[tuple[int, BatchHeader]], index_interval: int) -> int:
+    def append(self, pieces: Sequence[bytes | bytearray | memoryview], size: int, headers: list[tuple[int, BatchHeader]], index_interval: int) -> int:
         """Appends batches whose offsets are already assigned, given as pieces written in
         one call, at their `headers`' positions within them; returns where they start."""
         position = self.size
@@ -136,12 +137,10 @@ class Segment:
         """Trusts the index files after a clean shutdown, if they look right."""
         if not self.index.load(self.size):
             return False
-        last = None
-        for last in self.batches(self.index.positions[-1] if len(self.index) else 0):
-            pass
-        if last is None:
+        last = deque(self.batches(self.index.positions[-1] if len(self.index) else 0), maxlen=1)
+        if not last:
             return self.size == 0 and self.time_index.load(self.base_offset + 1)
-        position, header = last
+        position, header = last[0]
         if position + header.size != self.size:
             return False
         self.next_offset = header.next_offset

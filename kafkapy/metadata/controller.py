@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kio.schema.errors import ErrorCode
+from kio.static.primitive import i8, i32, i64
 
 from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, ConfigType, parse_topic_configs
 from ..log.manager import METADATA_PARTITION
@@ -173,10 +174,10 @@ class Controller:
         """New partitions: the unfenced replicas are the ISR, the first of them the leader."""
         records = []
         for p, replicas in sorted(assignment.items()):
-            isr = tuple(r for r in replicas if r not in fenced)
+            isr = tuple(i32(r) for r in replicas if r not in fenced)
             records.append(PartitionRecord(
-                partition_id=p, topic_id=topic_id, replicas=tuple(replicas), isr=isr,
-                leader=isr[0], leader_epoch=0, partition_epoch=0,
+                partition_id=i32(p), topic_id=topic_id, replicas=tuple(i32(r) for r in replicas), isr=isr,
+                leader=isr[0], leader_epoch=i32(0), partition_epoch=i32(0),
             ))
         return records
 
@@ -301,7 +302,7 @@ class Controller:
     def reserve_producer_ids(image: MetadataImage, broker_id: int, broker_epoch: int, size: int) -> tuple[int, list[Any]]:
         """The first id of a new block for broker_id, and the record that reserves it."""
         first = image.next_producer_id
-        return first, [ProducerIdsRecord(broker_id=broker_id, broker_epoch=broker_epoch, next_producer_id=first + size)]
+        return first, [ProducerIdsRecord(broker_id=i32(broker_id), broker_epoch=i64(broker_epoch), next_producer_id=i64(first + size))]
 
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
@@ -424,7 +425,7 @@ def alter_configs_records(
             continue
         if not validate_only:
             records.extend(
-                ConfigRecord(resource_type=change.resource_type, resource_name=change.resource_name, name=n, value=v)
+                ConfigRecord(resource_type=i8(change.resource_type), resource_name=change.resource_name, name=n, value=v)
                 for n, v in changed.items()
             )
     return results, records

@@ -122,7 +122,7 @@ class MetadataImage:
             records.append(ProducerIdsRecord(broker_id=i32(-1), broker_epoch=i64(-1), next_producer_id=i64(self.next_producer_id)))
         return records
 
-    def apply(self, records: Iterable[Any], offset: int) -> "MetadataImage":
+    def apply(self, records: Iterable[Any], offset: int) -> MetadataImage:
         """A new image with the records applied in order."""
         brokers = dict(self.brokers)
         topics = dict(self.topics)

@@ -30,7 +30,7 @@ from .records import (
 Listener = Callable[[MetadataImage, MetadataImage], None]
 
 # The metadata.version this node writes its records at (Kafka 3.9's level).
-METADATA_VERSION = 21
+METADATA_VERSION = i16(21)
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from kio.serial import entity_reader, entity_writer
 from kio.serial.readers import read_unsigned_varint
 from kio.serial.writers import write_unsigned_varint
 from kio.static.constants import EntityType
-from kio.static.primitive import i8, i16, i32, i64, u16
+from kio.static.primitive import i8, i16, i32, i64, u16, uvarint
 
-_FRAME_VERSION = 1
+_FRAME_VERSION = uvarint(1)
 
 # ConfigRecord.resource_type values (Kafka's ConfigResource.Type).
-RESOURCE_TOPIC = 2
-RESOURCE_BROKER = 4
+RESOURCE_TOPIC = i8(2)
+RESOURCE_BROKER = i8(4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,7 +157,7 @@ class NoOpRecord:
     __record_type__: ClassVar[int] = 20
 
 
-RECORD_TYPES: dict[int, type] = {
+RECORD_TYPES: dict[int, type[Any]] = {
     cls.__record_type__: cls
     for cls in (
         RegisterBrokerRecord, TopicRecord, PartitionRecord, ConfigRecord, PartitionChangeRecord,

@@ -205,8 +205,8 @@ class RaftCore:
     def delete_log_before_snapshot(self) -> Output:
         """Lets the log start at the newest snapshot's end (retention decides when)."""
         self._out = Output()
-        if self.snapshot is not None and self.snapshot.snapshot_id.end_offset > self.log.start_offset:
-            offset = self.snapshot.snapshot_id.end_offset
+        if self.snapshot is not None and self.snapshot.snapshot_id.offset > self.log.start_offset:
+            offset = self.snapshot.snapshot_id.offset
             self.log.delete_before(offset)
             self._out.log.append(DeleteBefore(offset))
         return self._out
@@ -663,10 +663,10 @@ class RaftCore:
         if len(received) >= response.size:
             self._snapshot_download = None
             self.snapshot = Snapshot(snapshot_id, bytes(received))
-            self.log.reset(snapshot_id.end_offset, snapshot_id.epoch)
+            self.log.reset(snapshot_id.offset, snapshot_id.epoch)
             self._out.log.append(InstallSnapshot(self.snapshot))
             # A snapshot holds only committed records: the state machine now stands at its end.
-            self._delivered = snapshot_id.end_offset
-            if snapshot_id.end_offset > self._high_watermark_or_unknown():
-                self.high_watermark = self._out.high_watermark = snapshot_id.end_offset
+            self._delivered = snapshot_id.offset
+            if snapshot_id.offset > self._high_watermark_or_unknown():
+                self.high_watermark = self._out.high_watermark = snapshot_id.offset
         self._send_fetch(now)

@@ -7,6 +7,7 @@ snapshot, so the newest snapshot plus the log after it always rebuild the state.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -159,7 +160,7 @@ class LocalQuorum:
         log start moves to the next snapshot."""
         snapshots = self.snapshots()
         cleaned = False
-        for older, newer in zip(snapshots, snapshots[1:]):
+        for older, newer in itertools.pairwise(snapshots):
             if not next(verdicts, False) or not self._delete_before(newer):
                 break
             log.info("Metadata retention: log start moved to snapshot %s, snapshot %s deleted", newer, older)
@@ -176,7 +177,7 @@ class LocalQuorum:
         # retention config says, metadata is deleted only once a snapshot covers it.
         start = partition.log_start_offset
         uppers = [s.base_offset for s in partition.segments[1:]] + [partition.next_offset]
-        covered = {id(s) for s, upper in zip(partition.segments, uppers) if upper <= start}
+        covered = {id(s) for s, upper in zip(partition.segments, uppers, strict=True) if upper <= start}
         partition.delete_segments([s for s in partition.expired_segments(now) if id(s) in covered], now)
         for old in self.snapshots():
             if old.offset < snapshot_id.offset:

@@ -10,6 +10,7 @@ an old request from the answer it is waiting for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kio.schema.errors import ErrorCode
 
@@ -96,12 +97,11 @@ class DivergingEpoch:
     end_offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotId:
-    """A snapshot holds the state up to (not including) end_offset; epoch is the epoch of
-    the last record it covers (KIP-630)."""
+class SnapshotId(NamedTuple):
+    """Kafka's OffsetAndEpoch naming a snapshot (KIP-630): it holds the state up to, not
+    including, offset; epoch is the epoch of the last record it covers. Ordered by offset."""
 
-    end_offset: int
+    offset: int
     epoch: int
 
 

@@ -18,7 +18,6 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from kio.schema.snapshot_footer_record.v0 import SnapshotFooterRecord
 from kio.schema.snapshot_header_record.v0 import SnapshotHeaderRecord
@@ -41,6 +40,7 @@ from ..wire.records import (
     iter_headers,
     read_size,
 )
+from .messages import SnapshotId
 
 SUFFIX = ".checkpoint"
 PARTIAL_SUFFIX = ".checkpoint.part"
@@ -55,13 +55,6 @@ _write_header = entity_writer(SnapshotHeaderRecord)
 _write_footer = entity_writer(SnapshotFooterRecord)
 _read_header = entity_reader(SnapshotHeaderRecord)
 _read_footer = entity_reader(SnapshotFooterRecord)
-
-
-class SnapshotId(NamedTuple):
-    """Kafka's OffsetAndEpoch: the end offset (exclusive) and the epoch of the last record."""
-
-    offset: int
-    epoch: int
 
 
 class CorruptSnapshot(ValueError):

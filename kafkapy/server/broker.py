@@ -15,12 +15,12 @@ import anyio.to_thread
 
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig, ConfigError, Listener, parse_listeners
-from ..coordinator.producer_ids import ProducerIdManager
-from ..handlers import Broker
 from ..coordinator.group_coordinator import GroupCoordinator
+from ..coordinator.producer_ids import ProducerIdManager
 from ..coordinator.transaction_coordinator import TransactionCoordinator
-from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
+from ..handlers import Broker
 from ..handlers.faults import Faults
+from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..log.cleaner import LogCleaner
@@ -65,8 +65,8 @@ class BrokerServer:
         self.config = config
         self.clock = clock or SystemClock()
         self.faults = faults or Faults(self.clock.monotonic_ms)
-        self.listeners = parse_listeners(config.get("listeners"))  # type: ignore[arg-type]
-        self.advertised = parse_listeners(config.get("advertised.listeners"))  # type: ignore[arg-type]
+        self.listeners = parse_listeners(config.strings("listeners"))
+        self.advertised = parse_listeners(config.strings("advertised.listeners"))
         self.bound: list[Listener] = []
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
@@ -136,7 +136,7 @@ class BrokerServer:
 
     def _bind(self) -> None:
         for listener in self.listeners:
-            if listener.name in self.config.get("controller.listener.names"):  # type: ignore[operator]
+            if listener.name in self.config.strings("controller.listener.names"):
                 continue
             sock = socket.create_server((listener.host or "0.0.0.0", listener.port), backlog=1024)
             sock.setblocking(False)

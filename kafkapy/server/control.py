@@ -38,7 +38,7 @@ class HttpError(Exception):
 
 
 class ControlChannel:
-    def __init__(self, supervisor: "Supervisor", port: int) -> None:
+    def __init__(self, supervisor: Supervisor, port: int) -> None:
         self.supervisor = supervisor
         self.port = port
 

@@ -80,7 +80,7 @@ class Broker(_Base):
         self._portal: BlockingPortal | None = None
         self._task: Future[Any] | None = None
 
-    def start(self) -> "Broker":
+    def start(self) -> Broker:
         self._portal_cm = start_blocking_portal(backend="asyncio")
         self._portal = self._portal_cm.__enter__()
         # Built on the broker's own event loop, where its events live.
@@ -103,7 +103,7 @@ class Broker(_Base):
         self._portal = self._portal_cm = self._task = None
         self._remove_dir()
 
-    def restart(self) -> "Broker":
+    def restart(self) -> Broker:
         """Stops gracefully and starts again on the same port, keeping data and faults."""
         assert self._portal is not None and self.supervisor is not None, "the broker is not running"
         self._portal.call(self.supervisor.restart)
@@ -114,7 +114,7 @@ class Broker(_Base):
         assert self._portal is not None and self.supervisor is not None, "the broker is not running"
         self._portal.call(self.supervisor.advance_clock, ms)
 
-    def __enter__(self) -> "Broker":
+    def __enter__(self) -> Broker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -128,7 +128,7 @@ class AsyncBroker(_Base):
         super().__init__(data_dir, clock, overrides)
         self._tg: anyio.abc.TaskGroup | None = None
 
-    async def __aenter__(self) -> "AsyncBroker":
+    async def __aenter__(self) -> AsyncBroker:
         self.supervisor = Supervisor(self.config, self.clock)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()

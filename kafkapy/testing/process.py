@@ -10,8 +10,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 _READY = re.compile(r"started, listening on \w+://[^:]+:(\d+)")
 _CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+)")
@@ -37,7 +38,7 @@ class BrokerProcess:
         with self._lock:
             return "".join(self._output)
 
-    def start(self) -> "BrokerProcess":
+    def start(self) -> BrokerProcess:
         args = [sys.executable, "-m", "kafkapy", "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "--override", f"log.dirs={self.data_dir}"]
         for key, value in self.overrides.items():
@@ -83,11 +84,11 @@ class BrokerProcess:
             self.process.wait()
             self.process = None
 
-    def restart(self) -> "BrokerProcess":
+    def restart(self) -> BrokerProcess:
         self.stop()
         return self.start()
 
-    def __enter__(self) -> "BrokerProcess":
+    def __enter__(self) -> BrokerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -95,7 +96,10 @@ class BrokerProcess:
             self.stop()
 
 
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, message: str = "condition") -> T:
     """Polls predicate until it returns a truthy value, or fails after timeout."""
     deadline = time.monotonic() + timeout
     while True:

@@ -85,7 +85,7 @@ class Disk:
                     self.log.delete_before(op.offset)
                 case InstallSnapshot():
                     self.snapshot = op.snapshot
-                    self.log.reset(op.snapshot.snapshot_id.end_offset, op.snapshot.snapshot_id.epoch)
+                    self.log.reset(op.snapshot.snapshot_id.offset, op.snapshot.snapshot_id.epoch)
                 case _:
                     assert op.base_offset == self.log.end_offset, "appends are contiguous"
                     self.log.append(op.entries)
@@ -222,7 +222,7 @@ class Simulation:
     def _maybe_take_snapshot(self, node: Node) -> None:
         core = node.core
         assert core is not None
-        last = core.snapshot.snapshot_id.end_offset if core.snapshot else 0
+        last = core.snapshot.snapshot_id.offset if core.snapshot else 0
         if self.snapshot_every is None or node.checked_up_to - last < self.snapshot_every:
             return
         end = node.checked_up_to
@@ -230,7 +230,7 @@ class Simulation:
         node.disk.apply(core.delete_log_before_snapshot())
 
     def _check_snapshot(self, node: Node, snapshot: Snapshot) -> None:
-        end = snapshot.snapshot_id.end_offset
+        end = snapshot.snapshot_id.offset
         if end > len(self.committed_log) or snapshot.data != self._state_up_to(end):
             self.fail(f"node {node.node_id} installed a snapshot ending at {end} that is not the committed state")
         if end > 0 and self.committed_log[end - 1].epoch != snapshot.snapshot_id.epoch:

@@ -24,7 +24,6 @@ from ..wire.records import (
 )
 from .common import text
 
-
 # How one record is printed after its "| offset: N Time: T" prefix: given the batch
 # header and the record. kafkapy metadata dump passes the metadata decoder.
 RecordPrinter = Callable[[BatchHeader, Record], str]

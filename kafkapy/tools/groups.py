@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -60,7 +61,7 @@ def describe_group(args: argparse.Namespace) -> int:
             "lag": None if offset is None or end is None else end - offset,
             "member_id": owner.member_id if owner else None,
         })
-    members = [{"member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host,
+    members: list[dict[str, Any]] = [{"member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host,
                 "assignment": m.assignment} for m in group.members]
     if args.format == "json":
         print_json({"group_id": group.group_id, "state": group.state, "protocol_type": group.protocol_type,

@@ -75,8 +75,8 @@ def _nested_type(annotation: Any) -> tuple[type | None, bool]:
         return _nested_type(inner[0])
     if origin is tuple:
         inner_type = get_args(annotation)[0]
-        return (inner_type if is_dataclass(inner_type) else None), True
-    return (annotation if is_dataclass(annotation) else None), False
+        return (inner_type if isinstance(inner_type, type) and is_dataclass(inner_type) else None), True
+    return (annotation if isinstance(annotation, type) and is_dataclass(annotation) else None), False
 
 
 @cache

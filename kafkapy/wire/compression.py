@@ -21,7 +21,7 @@ class Codec(enum.IntEnum):
     ZSTD = 4
 
     @classmethod
-    def from_name(cls, name: str) -> "Codec":
+    def from_name(cls, name: str) -> Codec:
         return cls.NONE if name in ("none", "uncompressed") else cls[name.upper()]
 
 

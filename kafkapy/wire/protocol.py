@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import struct
 from functools import cache
-from typing import Any
+from typing import IO, Any, cast
 
 from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_response_schema
 from kio.schema.index import api_key_map, schema_name_map
@@ -82,10 +82,10 @@ def encode_request(entity: Any, correlation_id: int, client_id: str | None = "ka
     fields = {"request_api_key": entity.__api_key__, "request_api_version": entity.__version__,
               "correlation_id": correlation_id, "client_id": client_id}
     out = _Chunks()
-    entity_writer(header_type)(out, header_type(**fields))
-    entity_writer(type(entity))(out, entity)
+    out.put(header_type(**fields))
+    out.put(entity)
     chunks = out.finish()
-    body = b"".join(chunks)  # type: ignore[arg-type]
+    body = b"".join(chunks)
     return _SIZE.pack(len(body)) + body
 
 
@@ -100,7 +100,7 @@ class FileSlice(bytes):
     position: int
     length: int
 
-    def __new__(cls, fd: int, position: int, length: int) -> "FileSlice":
+    def __new__(cls, fd: int, position: int, length: int) -> FileSlice:
         obj = super().__new__(cls)
         obj.fd, obj.position, obj.length = fd, position, length
         return obj
@@ -129,6 +129,10 @@ class _Chunks:
         else:
             self._buf += data
 
+    def put(self, entity: Any) -> None:
+        """Encodes a kio entity here: kio's writers want an IO[bytes], and only call write()."""
+        entity_writer(type(entity))(cast(IO[bytes], self), entity)
+
     def finish(self) -> list[Chunk]:
         if self._buf:
             self.chunks.append(self._buf)
@@ -140,8 +144,8 @@ def encode_response(correlation_id: int, response: Any) -> tuple[list[Chunk], in
     out = _Chunks()
     out.write(b"\0\0\0\0")  # size prefix, filled in below
     header_type = response.__header_schema__
-    entity_writer(header_type)(out, header_type(correlation_id=correlation_id))
-    entity_writer(type(response))(out, response)
+    out.put(header_type(correlation_id=correlation_id))
+    out.put(response)
     chunks = out.finish()
     size = sum(len(c) for c in chunks)
     first = chunks[0]

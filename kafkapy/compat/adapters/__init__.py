@@ -27,7 +27,7 @@ class Adapter:
         return importlib.util.find_spec(self.library) is not None
 
     def load(self) -> type[Client]:
-        return getattr(importlib.import_module(self.module, __name__), self.class_name)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(self.module, __name__), self.class_name)
 
 
 ADAPTERS = {

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import confluent_kafka
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
@@ -73,7 +73,9 @@ def _check(partitions: list[TopicPartition]) -> None:
 
 
 def _record(m: confluent_kafka.Message) -> Record:
-    return Record(m.key(), m.value(), tuple(m.headers() or ()), m.timestamp()[1], m.partition(), m.offset())
+    # A consumed message's headers are (key, bytes) pairs; the stub's type is produce()'s.
+    headers = cast("list[tuple[str, bytes | None]]", m.headers() or ())
+    return Record(m.key(), m.value(), tuple(headers), m.timestamp()[1], m.partition(), m.offset())
 
 
 def _result(future: Any) -> Any:
@@ -106,7 +108,7 @@ class ConfluentKafka(Client):
     def cluster(self) -> Cluster:
         metadata = self.admin.list_topics(timeout=TIMEOUT_S)
         return Cluster(metadata.cluster_id, metadata.controller_id,
-                       {b.id: (b.host, b.port) for b in metadata.brokers.values()})
+                       {b.id: (cast(str, b.host), b.port) for b in metadata.brokers.values()})  # confluent-kafka types host as None
 
     def topic_names(self) -> set[str]:
         return set(self.admin.list_topics(timeout=TIMEOUT_S).topics)
@@ -147,8 +149,8 @@ class ConfluentKafka(Client):
             while any(positions[p] < end for p, end in ends.items()):
                 assert time.monotonic() < deadline, f"consumed up to {positions} in {TIMEOUT_S}s, wanted {dict(ends)}"
                 for m in consumer.consume(num_messages=1000, timeout=0.1):
-                    if m.error() is not None:
-                        _raise(m.error())
+                    if (error := m.error()) is not None:
+                        _raise(error)
                     got.append(_record(m))
                 # The position passes what the consumer skips: gaps, control records, aborted transactions.
                 for tp in consumer.position([TopicPartition(topic, p) for p in positions]):
@@ -237,7 +239,7 @@ def _deliver(producer: confluent_kafka.Producer, topic: str, records: Sequence[R
     acked: list[Record | None] = [None] * len(records)
     errors: list[KafkaError] = []
 
-    def on_delivery(index: int):  # type: ignore[no-untyped-def]
+    def on_delivery(index: int) -> Callable[[KafkaError | None, confluent_kafka.Message], None]:
         def report(error: KafkaError | None, message: confluent_kafka.Message) -> None:
             if error is not None:
                 errors.append(error)
@@ -322,7 +324,7 @@ class _GroupConsumer(GroupConsumer):
         self.consumer.subscribe([membership.topic], on_assign=self._listener(ASSIGNED), on_revoke=self._listener(REVOKED),
                                 on_lost=self._listener(LOST))
 
-    def _listener(self, kind: str):  # type: ignore[no-untyped-def]
+    def _listener(self, kind: str) -> Callable[[confluent_kafka.Consumer, list[TopicPartition]], None]:
         def called(consumer: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
             self.rebalances.append(Rebalance(kind, frozenset(tp.partition for tp in partitions)))
         return called
@@ -330,8 +332,8 @@ class _GroupConsumer(GroupConsumer):
     def poll(self, timeout_s: float) -> list[Record]:
         records = []
         for m in self.consumer.consume(num_messages=1000, timeout=timeout_s):
-            if m.error() is not None:
-                _raise(m.error())
+            if (error := m.error()) is not None:
+                _raise(error)
             records.append(_record(m))
         return self._consumed(records)
 
@@ -342,7 +344,7 @@ class _GroupConsumer(GroupConsumer):
                                                         for p, c in offsets.items()], asynchronous=False))
 
     def member_id(self) -> str:
-        return self.consumer.memberid()  # type: ignore[no-any-return]
+        return self.consumer.memberid()
 
     def close(self) -> None:
         self.consumer.close()

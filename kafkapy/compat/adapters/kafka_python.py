@@ -19,8 +19,8 @@ from kafka.structs import OffsetAndMetadata
 
 from .base import (
     ASSIGNED,
-    CLIENT_MAX_REQUEST_BYTES,
     CLASSIC,
+    CLIENT_MAX_REQUEST_BYTES,
     COOPERATIVE_STICKY,
     HEARTBEAT_INTERVAL_MS,
     LOST,
@@ -284,7 +284,7 @@ def _deliver(producer: kafka.KafkaProducer, topic: str, records: Sequence[Record
     # large is split and resent, and flush can return before the halves are answered.
     deadline = time.monotonic() + TIMEOUT_S
     acked = [f.get(max(0.0, deadline - time.monotonic())) for f in futures]
-    return [replace(r, timestamp=m.timestamp, partition=m.partition, offset=m.offset) for r, m in zip(records, acked)]
+    return [replace(r, timestamp=m.timestamp, partition=m.partition, offset=m.offset) for r, m in zip(records, acked, strict=True)]
 
 
 class _ProducerSession(ProducerSession):
@@ -384,7 +384,7 @@ class _GroupConsumer(GroupConsumer):
                                   for p, c in offsets.items()}, timeout_ms=_TIMEOUT_MS)
 
     def member_id(self) -> str:
-        return self.consumer.group_metadata().member_id  # type: ignore[no-any-return]
+        return self.consumer.group_metadata().member_id
 
     def close(self) -> None:
         self.consumer.close()

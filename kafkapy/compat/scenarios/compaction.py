@@ -46,7 +46,7 @@ def what_differs(consumed: list[Record]) -> str | None:
             values.setdefault(r.key, []).append(r.value)
     stale = sorted(k for k, latest in LATEST.items() if k in values and values[k] != [latest])
     deleted = sorted(values.keys() & DELETED_KEYS)  # type: ignore[type-var]
-    missing = sorted(LATEST.keys() - values.keys())  # type: ignore[type-var]
+    missing = sorted(LATEST.keys() - values.keys())
     if not (stale or deleted or missing):
         return None
     return (f"{len(stale)} keys with other records than their latest (first {stale[:3]}), "

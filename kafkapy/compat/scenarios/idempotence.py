@@ -4,6 +4,7 @@ sequence numbers that follow each other."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from ..adapters.base import Record
@@ -29,7 +30,7 @@ def assert_in_order_once(ctx: Context, topic: str, acked: Sequence[Record]) -> N
         producers = {(b.producer_id, b.producer_epoch) for b in batches}
         assert len(producers) == 1 and min(producers)[0] >= 0, f"partition {p} has batches of producers (id, epoch) {producers}"
         sequences = [(b.base_sequence, b.records_count) for b in batches]
-        gaps = [(a, b) for a, b in zip(sequences, sequences[1:]) if b[0] != a[0] + a[1]]
+        gaps = [(a, b) for a, b in itertools.pairwise(sequences) if b[0] != a[0] + a[1]]
         assert sequences[0][0] == 0 and not gaps, f"partition {p}: sequences start at {sequences[0][0]}, breaks at {gaps[:3]}"
     assert_same_records(ctx.client.consume(topic, end_offsets(acked)), acked)
 

@@ -22,9 +22,9 @@ def keyed_round_trip(ctx: Context, compression: str) -> None:
 
     acked = ctx.client.produce(topic, keyed_records(CODEC_RECORDS), compression)
 
-    offsets_by_partition: dict[int, list[int]] = defaultdict(list)
+    offsets_by_partition: dict[int | None, list[int | None]] = defaultdict(list)  # acked: never None
     for r in acked:
-        offsets_by_partition[r.partition].append(r.offset)  # type: ignore[index]
+        offsets_by_partition[r.partition].append(r.offset)
     assert_equal(set(offsets_by_partition), set(range(PARTITIONS)), "partitions the keys spread over")
     for partition, offsets in offsets_by_partition.items():
         assert offsets == list(range(len(offsets))), f"offsets of partition {partition} are not consecutive in send order"

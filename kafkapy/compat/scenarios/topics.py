@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ...testing.process import wait_until
 from ..adapters.base import TIMEOUT_S, Record
 from ..checks import assert_equal, assert_same_records, end_offsets, refused_with
 from ..registry import Context, scenario
-from ...testing.process import wait_until
 
 
 @scenario("topics.create_and_delete")

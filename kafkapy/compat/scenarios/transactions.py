@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ...testing.process import wait_until
 from ..adapters.base import BROKER, READ_COMMITTED, TIMEOUT_S, Client, Membership, Record
 from ..checks import assert_equal, assert_same_records, end_offsets, refused_with
 from ..child import Channel, Child
 from ..registry import Context, scenario
-from ...testing.process import wait_until
 
 PARTITIONS = 2
 # Short, so that the broker aborts an abandoned transaction well within a consumer's wait.

@@ -13,12 +13,12 @@ lacks with their defaults, encoding picks the version Kafka writes (see
 import io
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kio.serial import entity_writer
 from kio.serial.writers import Writable, write_tagged_field, write_unsigned_varint
 from kio.static.constants import EntityType
-from kio.static.primitive import i8, i16, i32, i64
+from kio.static.primitive import i8, i16, i32, i64, uvarint
 
 from .framing import ValueSchema, decode_key, encode_key
 
@@ -417,10 +417,10 @@ def _write_member_metadata_value(buffer: Writable, value: ConsumerGroupMemberMet
     untagged = io.BytesIO()
     write_value(untagged, replace(value, classic_member_metadata=None))
     buffer.write(untagged.getvalue()[:-1])  # drops kio's count of tagged fields, 0
-    write_unsigned_varint(buffer, 1)
+    write_unsigned_varint(buffer, uvarint(1))
     # kio's nullable struct writer puts an int8 1 first: the same byte as Kafka's varint 1.
     write_present = entity_writer(ClassicMemberMetadata, nullable=True)
-    write_tagged_field(buffer, 0, write_present, value.classic_member_metadata)
+    write_tagged_field(buffer, uvarint(0), write_present, value.classic_member_metadata)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -474,7 +474,7 @@ OffsetsValue = (
     | ConsumerGroupTargetAssignmentMemberValue | ConsumerGroupCurrentMemberAssignmentValue
 )
 
-_VALUE_SCHEMA_OF_KEY: dict[type, ValueSchema] = {
+_VALUE_SCHEMA_OF_KEY: dict[type[Any], ValueSchema] = {
     OffsetCommitKey: _OFFSET_COMMIT_VALUE,
     GroupMetadataKey: _GROUP_METADATA_VALUE,
     ConsumerGroupMetadataKey: ValueSchema.single_version(ConsumerGroupMetadataValue),

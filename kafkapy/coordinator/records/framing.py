@@ -97,7 +97,7 @@ def _field_plan(target: type) -> tuple[tuple[str, type | None], ...]:
 def _struct_item_type(annotation: Any) -> type | None:
     """S, for an annotation `tuple[S, ...]` or `tuple[S, ...] | None` where S is a struct."""
     for candidate in (annotation, *get_args(annotation)):
-        if get_origin(candidate) is tuple and is_dataclass(item := get_args(candidate)[0]):
+        if get_origin(candidate) is tuple and isinstance(item := get_args(candidate)[0], type) and is_dataclass(item):
             return item
     return None
 
@@ -116,5 +116,4 @@ def _read_version(data: bytes) -> int:
 
 
 def _read_struct(struct_type: type, data: bytes) -> Any:
-    value, _ = entity_reader(struct_type)(data, _VERSION.size)
-    return value
+    return entity_reader(struct_type)(data, _VERSION.size)[0]
