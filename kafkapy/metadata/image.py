@@ -16,6 +16,7 @@ from kio.static.primitive import i8, i16, i32, i64, u16
 
 from .records import (
     BrokerEndpoint,
+    BrokerRegistrationChangeRecord,
     ConfigRecord,
     FeatureLevelRecord,
     NoOpRecord,
@@ -45,6 +46,7 @@ class BrokerImage:
     listener: str = "PLAINTEXT"
     security_protocol: int = 0
     incarnation_id: uuid.UUID = _ZERO_UUID
+    in_controlled_shutdown: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class MetadataImage:
                     name=broker.listener, host=broker.host, port=u16(broker.port),
                     security_protocol=i16(broker.security_protocol),
                 ),),
-                features=(), rack=broker.rack, fenced=broker.fenced,
+                features=(), rack=broker.rack, fenced=broker.fenced, in_controlled_shutdown=broker.in_controlled_shutdown,
             ))
         for topic in sorted(self.topics.values(), key=lambda t: t.name):
             records.append(TopicRecord(name=topic.name, topic_id=topic.topic_id))
@@ -136,7 +138,14 @@ class MetadataImage:
                     endpoint = record.end_points[0]
                     brokers[record.broker_id] = BrokerImage(
                         record.broker_id, endpoint.host, endpoint.port, record.rack, record.fenced, record.broker_epoch,
-                        endpoint.name, endpoint.security_protocol, record.incarnation_id,
+                        endpoint.name, endpoint.security_protocol, record.incarnation_id, record.in_controlled_shutdown,
+                    )
+                case BrokerRegistrationChangeRecord():
+                    old_broker = brokers[record.broker_id]
+                    brokers[record.broker_id] = replace(
+                        old_broker,
+                        fenced={-1: False, 1: True}.get(record.fenced, old_broker.fenced),
+                        in_controlled_shutdown=old_broker.in_controlled_shutdown or record.in_controlled_shutdown == 1,
                     )
                 case TopicRecord():
                     topics[record.name] = TopicImage(record.name, record.topic_id, MappingProxyType({}))

@@ -129,6 +129,20 @@ class RemoveTopicRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerRegistrationChangeRecord:
+    __type__: ClassVar = EntityType.data
+    __version__: ClassVar[i16] = i16(1)
+    __flexible__: ClassVar[bool] = True
+    __record_type__: ClassVar[int] = 17
+    broker_id: i32 = field(metadata={"kafka_type": "int32"})
+    broker_epoch: i64 = field(metadata={"kafka_type": "int64"})
+    fenced: i8 = field(metadata={"kafka_type": "int8", "tag": 0}, default=i8(0))
+    """-1 unfenced, 0 no change, 1 fenced."""
+    in_controlled_shutdown: i8 = field(metadata={"kafka_type": "int8", "tag": 1}, default=i8(0))
+    """0 no change, 1 in controlled shutdown."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeatureLevelRecord:
     __type__: ClassVar = EntityType.data
     __version__: ClassVar[i16] = i16(0)
@@ -161,7 +175,7 @@ RECORD_TYPES: dict[int, type[Any]] = {
     cls.__record_type__: cls
     for cls in (
         RegisterBrokerRecord, TopicRecord, PartitionRecord, ConfigRecord, PartitionChangeRecord,
-        RemoveTopicRecord, FeatureLevelRecord, ProducerIdsRecord, NoOpRecord,
+        RemoveTopicRecord, FeatureLevelRecord, ProducerIdsRecord, NoOpRecord, BrokerRegistrationChangeRecord,
     )
 }
 
