@@ -120,7 +120,13 @@ class QuorumServer:
         return self.core
 
     async def _accept(self, stream: anyio.abc.SocketStream) -> None:
-        await Inbound(stream).serve(self._receive_request)
+        inbound = Inbound(stream)
+        try:
+            await inbound.serve(self._receive_request)
+        finally:
+            # Requests the core had not answered when the connection went: nowhere to answer them.
+            for key in [k for k, v in self._waiting.items() if v is inbound]:
+                del self._waiting[key]
 
     async def _receive_request(self, source: int, request: Request, inbound: Inbound) -> None:
         self._waiting[(source, request.correlation)] = inbound
