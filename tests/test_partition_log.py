@@ -477,3 +477,26 @@ def test_delete_removes_the_directory(opened, log_dir):
     log.close()
     log.delete()
     assert not os.path.exists(log_dir)
+
+
+# Truncation
+
+
+def test_truncate_to_removes_whole_batches_across_segments(opened, log_dir):
+    log = opened(log_dir, LogConfig(segment_bytes=200))
+    for epoch in (1, 1, 2, 2, 3):
+        log.leader_epoch = epoch
+        log.append(client_batch(2), 0)
+    assert len(log.segments) > 1
+    log.truncate_to(5)  # inside the batch of offsets 4-5: it goes whole
+    assert log.next_offset == 4
+    assert offsets_of(log) == [0, 1, 2, 3]
+    assert log.epochs.epochs == [1]
+    assert [s.base_offset <= 4 for s in log.segments] == [True] * len(log.segments)
+    log.leader_epoch = 4
+    assert log.append(client_batch(1), 0).base_offset == 4
+    log.flush(0)
+    crash(log)
+    reopened = opened(log_dir, LogConfig(segment_bytes=200))
+    assert offsets_of(reopened) == [0, 1, 2, 3, 4]
+    assert reopened.epochs.epochs == [1, 4]

@@ -365,6 +365,28 @@ class PartitionLog:
         self.recovery_point = max(self.recovery_point, target)
         self.last_flush_ms = now_ms
 
+    def truncate_to(self, offset: int) -> None:
+        """Removes every batch holding an offset at or above `offset`, as a follower whose
+        log diverged from its leader's does. As Kafka's LogSegment.truncateTo, a batch that
+        straddles `offset` goes whole: the log may end below it. flush() makes it durable."""
+        if offset >= self.next_offset:
+            return
+        if offset < self.log_start_offset:
+            raise LogError(ErrorCode.offset_out_of_range, f"Cannot truncate to {offset}, below the log start {self.log_start_offset}")
+        keep = self._segment_index(offset)
+        for segment in self.segments[keep + 1 :]:
+            segment.delete_files()
+        del self.segments[keep + 1 :]
+        self._bases = [s.base_offset for s in self.segments]
+        segment = self.segments[keep]
+        os.ftruncate(segment.fd, segment.position_of(offset))
+        # Rebuilds the segment's end offset and indexes from the batches that remain.
+        segment.recover(self.config.index_interval_bytes, 0)
+        self.epochs.truncate_from(self.next_offset)
+        self.recovery_point = min(self.recovery_point, self.next_offset)
+        self.high_watermark = min(self.high_watermark, self.next_offset)
+        self._load_producer_state()
+
     # Reading
 
     def _segment_index(self, offset: int) -> int:

@@ -1,0 +1,203 @@
+"""A Raft voter for real: one RaftCore, its durable storage, a timer, and the network.
+
+Every input of the core (a message, a timer tick, an append) runs under one lock, and
+its Output is carried out before the next input is taken, in the Output's order: the
+quorum state and log operations made durable in a worker thread, then the messages
+sent, then the committed records handed on. That order is what makes a granted vote
+or a fetched offset a promise, so nothing is sent before it is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, MutableMapping, Sequence
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from ..clock import Clock, SystemClock
+from ..raft.core import NO_LEADER, NotLeader, Output, RaftConfig, RaftCore, Role
+from ..raft.messages import Message, Request, Response, VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest
+from ..raft.wire import response_to_kafka
+from .quorum_connections import Inbound, Peer
+from .quorum_storage import RaftStorage
+
+log = logging.getLogger(__name__)
+
+_REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+
+
+class QuorumServer:
+    """Runs one voter of a static quorum (Kafka's controller.quorum.voters). `addresses`
+    maps each voter to its controller listener; it is read at each connection attempt,
+    so a voter restarted on another port is found again once its entry is updated."""
+
+    def __init__(self, node_id: int, voters: Sequence[int], addresses: MutableMapping[int, tuple[str, int]], directory: Path,
+                 config: RaftConfig = RaftConfig(), *, host: str = "127.0.0.1", port: int = 0,
+                 cluster_id: str | None = None, clock: Clock | None = None,
+                 on_commit: Callable[[int, bytes], None] | None = None) -> None:
+        self.node_id = node_id
+        self.addresses = addresses
+        self.voters = sorted(voters)
+        self.directory = directory
+        self.config = config
+        self.host, self.port = host, port
+        self.cluster_id = cluster_id
+        self.clock = clock or SystemClock()
+        self.on_commit = on_commit
+        self.committed: list[tuple[int, bytes]] = []
+        """(offset, value) of every committed record, in order, from the log start."""
+        self.core: RaftCore | None = None
+        self._storage: RaftStorage | None = None
+        self._lock = anyio.Lock()
+        self._deadline_changed = anyio.Event()
+        self._peers: dict[int, Peer] = {}
+        self._waiting: dict[tuple[int, int], Inbound] = {}  # (source, correlation) -> where to answer
+        self._appends: list[tuple[int, int, anyio.Event, list[BaseException]]] = []  # (epoch, offset, done, error)
+
+    # -- what callers use -----------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return self.core is not None and self.core.role is Role.LEADER
+
+    @property
+    def high_watermark(self) -> int | None:
+        return None if self.core is None else self.core.high_watermark
+
+    async def append(self, values: Sequence[bytes]) -> int:
+        """Appends records on the leader; returns the offset of the last one once the
+        quorum has committed it. Raises NotLeader if this node is not the leader, or
+        stops being it before the records commit (they may still commit later)."""
+        done = anyio.Event()
+        error: list[BaseException] = []
+        async with self._lock:
+            core = self._running_core()
+            last, output = core.append(self.clock.monotonic_ms(), values)
+            self._appends.append((core.epoch, last, done, error))
+            await self._carry_out(output)
+        await done.wait()
+        if error:
+            raise error[0]
+        return last
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Runs until cancelled. Reports started once the listener is bound (`port`)."""
+        now = self.clock.monotonic_ms()
+        storage = await anyio.to_thread.run_sync(RaftStorage, self.directory, self.voters, self.clock.wall_ms())
+        self._storage = storage
+        try:
+            state, raft_log = await anyio.to_thread.run_sync(storage.load)
+            self.core = RaftCore(self.node_id, self.voters, raft_log, state, self.config, random.Random())
+            listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+            self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with listener, anyio.create_task_group() as tg:
+                timeout_s = self.config.request_timeout_ms / 1000
+                for voter in self.voters:
+                    if voter != self.node_id:
+                        peer = Peer(self.node_id, voter, self.addresses, self._receive, timeout_s, storage.leaders, self.cluster_id)
+                        self._peers[voter] = peer
+                        tg.start_soon(peer.run)
+                async with self._lock:
+                    await self._carry_out(self.core.start(now))
+                tg.start_soon(self._timer)
+                tg.start_soon(listener.serve, self._accept, tg)
+                task_status.started()
+        finally:
+            self._fail_appends(NotLeader(self.core.epoch if self.core else 0, NO_LEADER))
+            self.core = None
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(storage.close)
+
+    # -- inputs ---------------------------------------------------------------------
+
+    def _running_core(self) -> RaftCore:
+        if self.core is None:
+            raise NotLeader(0, NO_LEADER)
+        return self.core
+
+    async def _accept(self, stream: anyio.abc.SocketStream) -> None:
+        inbound = Inbound(stream)
+        try:
+            await inbound.serve(self._receive_request)
+        finally:
+            # Requests the core had not answered when the connection went: nowhere to answer them.
+            for key in [k for k, v in self._waiting.items() if v is inbound]:
+                del self._waiting[key]
+
+    async def _receive_request(self, source: int, request: Request, inbound: Inbound) -> None:
+        self._waiting[(source, request.correlation)] = inbound
+        await self._receive(source, request)
+
+    async def _receive(self, source: int, message: Message) -> None:
+        async with self._lock:
+            core = self._running_core()
+            await self._carry_out(core.receive(self.clock.monotonic_ms(), source, message))
+
+    async def _timer(self) -> None:
+        while True:
+            # A fresh event before reading the deadline: an Output carried out meanwhile sets it.
+            self._deadline_changed = anyio.Event()
+            deadline = self._running_core().next_deadline()
+            delay = None if deadline is None else max(0, deadline - self.clock.monotonic_ms()) / 1000
+            with anyio.move_on_after(delay):
+                await self._deadline_changed.wait()
+            now = self.clock.monotonic_ms()
+            if deadline is not None and now >= deadline:
+                async with self._lock:
+                    await self._carry_out(self._running_core().tick(now))
+
+    # -- carrying out an Output ---------------------------------------------------------
+
+    async def _carry_out(self, output: Output) -> None:
+        """Does what the core asked, in the order it asked it. Called under the lock."""
+        core, storage = self._running_core(), self._storage
+        assert storage is not None
+        if core.leader_id != NO_LEADER:
+            # The LeaderChangeMessage of a new epoch names its leader: the core's Entry does not.
+            storage.leaders[core.epoch] = core.leader_id
+        if output.state is not None or output.log:
+            await anyio.to_thread.run_sync(storage.persist, output.state, output.log, self.clock.wall_ms())
+        for destination, message in output.send:
+            if isinstance(message, _REQUESTS):
+                peer = self._peers.get(destination)
+                if peer is not None:
+                    peer.send(message)
+            else:
+                self._respond(destination, message)
+        for offset, value in output.committed:
+            self.committed.append((offset, value))
+            if self.on_commit is not None:
+                self.on_commit(offset, value)
+        self._settle_appends(core)
+        self._deadline_changed.set()
+
+    def _respond(self, destination: int, response: Response) -> None:
+        inbound = self._waiting.pop((destination, response.correlation), None)
+        if inbound is None:
+            return  # the connection the request came on is gone
+        entity = response_to_kafka(response, leaders=self._storage.leaders if self._storage else {},
+                                   voters=self.voters, timestamp=self.clock.wall_ms())
+        inbound.answer(response.correlation, entity)
+
+    def _settle_appends(self, core: RaftCore) -> None:
+        high_watermark = core.high_watermark if core.high_watermark is not None else -1
+        waiting = []
+        for epoch, offset, done, error in self._appends:
+            if offset < high_watermark:
+                done.set()
+            elif core.role is not Role.LEADER or core.epoch != epoch:
+                error.append(NotLeader(core.epoch, core.leader_id))
+                done.set()
+            else:
+                waiting.append((epoch, offset, done, error))
+        self._appends = waiting
+
+    def _fail_appends(self, error: NotLeader) -> None:
+        for _, _, done, errors in self._appends:
+            errors.append(error)
+            done.set()
+        self._appends = []

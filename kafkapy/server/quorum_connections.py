@@ -1,0 +1,207 @@
+"""The network side of a Raft voter: one outbound connection to each other voter, and
+the inbound connections of the controller listener. Kafka framing, kio entities,
+messages of the core in and out; what to do with them is the QuorumServer's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+import anyio.abc
+from kio.schema.errors import ErrorCode
+from kio.static.primitive import i16, i32Timedelta
+
+from ..raft.messages import (
+    BeginQuorumEpochRequest,
+    EndQuorumEpochRequest,
+    FetchRequest,
+    Request,
+    Response,
+    VoteRequest,
+)
+from ..raft.wire import API_VERSIONS, api_key_of, request_from_kafka, request_to_kafka, response_from_kafka
+from ..wire.framing import FrameReader
+from ..wire.protocol import (
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+    kio_versions,
+    peek_header,
+    response_type,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_FRAME = 64 * 1024 * 1024
+_OUTBOX = 1024
+_API_VERSIONS_KEY = 18
+_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.02, 1.0
+_CONNECTION_LOST = (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+
+
+def _frames(reader: FrameReader, data: bytes) -> list[bytes | bytearray]:
+    """Feeds bytes from a stream into the sans-IO frame reader (built for recv_into)."""
+    frames: list[bytes | bytearray] = []
+    view = memoryview(data)
+    while view:
+        buffer = reader.recv_buffer()
+        n = min(len(buffer), len(view))
+        buffer[:n] = view[:n]
+        frames += reader.received(n)
+        view = view[n:]
+    return frames
+
+
+class Peer:
+    """The connection to one other voter. Requests go out on it in order; a request sent
+    while it is down is dropped (the core sends again when its request times out). A
+    request unanswered within the request timeout closes it, as Kafka's NetworkClient
+    does, since responses come in request order and a lost one would hold up the rest."""
+
+    def __init__(self, node_id: int, peer_id: int, addresses: MutableMapping[int, tuple[str, int]],
+                 deliver: Callable[[int, Response], Awaitable[None]], request_timeout_s: float,
+                 leaders: MutableMapping[int, int], cluster_id: str | None) -> None:
+        self.node_id, self.peer_id = node_id, peer_id
+        self.addresses = addresses
+        self.deliver = deliver
+        self.request_timeout_s = request_timeout_s
+        self.leaders = leaders
+        self.cluster_id = cluster_id
+        self._send, self._outbox = anyio.create_memory_object_stream[Request](_OUTBOX)
+        self._pending: dict[int, tuple[Request, float]] = {}
+        self.connected = False
+
+    def send(self, request: Request) -> None:
+        if not self.connected:
+            return
+        try:
+            self._send.send_nowait(request)
+        except anyio.WouldBlock:
+            pass  # a stalled peer: the core retries once it times out
+
+    async def run(self) -> None:
+        backoff = _BACKOFF_MIN_S
+        while True:
+            address = self.addresses.get(self.peer_id)
+            try:
+                if address is None:
+                    raise OSError("address not known yet")
+                async with await anyio.connect_tcp(*address) as stream:
+                    backoff = _BACKOFF_MIN_S
+                    self.connected = True
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._write, stream)
+                        await self._read(stream)
+                        tg.cancel_scope.cancel()
+            except* _CONNECTION_LOST as group:
+                log.debug("node %d: connection to %d: %s", self.node_id, self.peer_id, group.exceptions)
+            finally:
+                self.connected = False
+                self._pending.clear()
+                while True:  # what was queued for the lost connection is dropped
+                    try:
+                        self._outbox.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    async def _write(self, stream: anyio.abc.SocketStream) -> None:
+        async for request in self._outbox:
+            entity = request_to_kafka(request, self.peer_id, cluster_id=self.cluster_id)
+            self._pending[request.correlation] = (request, anyio.current_time() + self.request_timeout_s)
+            await stream.send(encode_request(entity, request.correlation, f"raft-client-{self.node_id}"))
+
+    async def _read(self, stream: anyio.abc.SocketStream) -> None:
+        reader = FrameReader(_MAX_FRAME)
+        while True:
+            oldest = min((deadline for _, deadline in self._pending.values()), default=None)
+            with anyio.fail_after(None if oldest is None else max(0.0, oldest - anyio.current_time())):
+                data = await stream.receive()
+            for frame in _frames(reader, data):
+                correlation = int.from_bytes(frame[:4], "big", signed=True)
+                pending = self._pending.pop(correlation, None)
+                if pending is None:
+                    raise OSError(f"response to unknown correlation id {correlation}")
+                request = pending[0]
+                api_key = api_key_of(request)
+                _, entity = decode_response(bytes(frame), api_key, API_VERSIONS[api_key])
+                await self.deliver(self.peer_id, response_from_kafka(entity, request, self.leaders))
+
+
+def source_of(request: Request) -> int:
+    """The node a request comes from, as the request names it."""
+    match request:
+        case VoteRequest():
+            return request.candidate_id
+        case BeginQuorumEpochRequest() | EndQuorumEpochRequest():
+            return request.leader_id
+        case FetchRequest():
+            return request.replica_id
+    raise TypeError(request)
+
+
+class Inbound:
+    """One connection accepted on the controller listener. Responses are written in the
+    order of the requests, as Kafka requires, though the core may answer a parked Fetch
+    after requests that came later."""
+
+    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+        self.stream = stream
+        self._order: deque[int] = deque()
+        self._ready: dict[int, bytes] = {}
+        self._wake = anyio.Event()
+
+    def answer(self, correlation: int, entity: Any) -> None:
+        chunks, _ = encode_response(correlation, entity)
+        self._ready[correlation] = b"".join(bytes(c) for c in chunks)
+        self._wake.set()
+
+    async def serve(self, receive: Callable[[int, Request, Inbound], Awaitable[None]]) -> None:
+        try:
+            async with self.stream, anyio.create_task_group() as tg:
+                tg.start_soon(self._write)
+                await self._read(receive)
+                tg.cancel_scope.cancel()
+        except* (*_CONNECTION_LOST, ValueError) as group:
+            log.info("closing controller connection: %s", group.exceptions)
+
+    async def _read(self, receive: Callable[[int, Request, Inbound], Awaitable[None]]) -> None:
+        reader = FrameReader(_MAX_FRAME)
+        async for data in self.stream:
+            for frame in _frames(reader, data):
+                api_key, version, correlation = peek_header(frame)
+                self._order.append(correlation)
+                if api_key == _API_VERSIONS_KEY and response_type(api_key, version) is not None:
+                    self.answer(correlation, _api_versions(version))
+                elif API_VERSIONS.get(api_key) == version:
+                    _, body = decode_request(frame, api_key, version)
+                    request = request_from_kafka(body, correlation)
+                    await receive(source_of(request), request, self)
+                else:
+                    raise OSError(f"unsupported request: api key {api_key} version {version}")
+
+    async def _write(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            while self._order and self._order[0] in self._ready:
+                await self.stream.send(self._ready.pop(self._order.popleft()))
+
+
+def _api_versions(version: int) -> Any:
+    """The APIs a controller listener answers here: each Raft API at the one version spoken."""
+    body = response_type(_API_VERSIONS_KEY, version)
+    api_version = sys.modules[body.__module__].ApiVersion
+    versions = kio_versions(_API_VERSIONS_KEY)
+    assert versions is not None
+    keys = [(key, v, v) for key, v in sorted(API_VERSIONS.items())] + [(_API_VERSIONS_KEY, *versions)]
+    return body(error_code=ErrorCode.none, throttle_time=i32Timedelta.parse(datetime.timedelta(0)),
+                api_keys=tuple(api_version(api_key=i16(k), min_version=i16(lo), max_version=i16(hi)) for k, lo, hi in keys))
