@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from kafkapy.raft.core import NotLeader, RaftConfig
+from kafkapy.raft.output import NotLeader, RaftConfig
 from kafkapy.server.quorum import QuorumServer
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.anyio]

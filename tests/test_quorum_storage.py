@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kafkapy.raft.core import Append, QuorumState, Truncate
 from kafkapy.raft.messages import Entry
+from kafkapy.raft.output import Append, QuorumState, Truncate
 from kafkapy.server.quorum_storage import QUORUM_STATE_FILE, QuorumStateFile, RaftStorage
 
 VOTERS = (3, 1, 2)

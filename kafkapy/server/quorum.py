@@ -19,15 +19,27 @@ import anyio.abc
 import anyio.to_thread
 
 from ..clock import Clock, SystemClock
-from ..raft.core import NO_LEADER, NotLeader, Output, RaftConfig, RaftCore, Role
-from ..raft.messages import Message, Request, Response, VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest
+from ..raft.core import RaftCore, Role
+from ..raft.messages import (
+    BeginQuorumEpochResponse,
+    EndQuorumEpochResponse,
+    FetchResponse,
+    FetchSnapshotResponse,
+    Message,
+    Request,
+    Response,
+    VoteResponse,
+)
+from ..raft.output import NO_LEADER, NotLeader, Output, RaftConfig
 from ..raft.wire import response_to_kafka
 from .quorum_connections import Inbound, Peer
 from .quorum_storage import RaftStorage
 
 log = logging.getLogger(__name__)
 
-_REQUESTS = (VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest)
+_DEFAULT_TIMEOUTS = RaftConfig()
+
+_RESPONSES = (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse, FetchResponse, FetchSnapshotResponse)
 
 
 class QuorumServer:
@@ -36,7 +48,7 @@ class QuorumServer:
     so a voter restarted on another port is found again once its entry is updated."""
 
     def __init__(self, node_id: int, voters: Sequence[int], addresses: MutableMapping[int, tuple[str, int]], directory: Path,
-                 config: RaftConfig = RaftConfig(), *, host: str = "127.0.0.1", port: int = 0,
+                 config: RaftConfig = _DEFAULT_TIMEOUTS, *, host: str = "127.0.0.1", port: int = 0,
                  cluster_id: str | None = None, clock: Clock | None = None,
                  on_commit: Callable[[int, bytes], None] | None = None) -> None:
         self.node_id = node_id
@@ -162,12 +174,12 @@ class QuorumServer:
         if output.state is not None or output.log:
             await anyio.to_thread.run_sync(storage.persist, output.state, output.log, self.clock.wall_ms())
         for destination, message in output.send:
-            if isinstance(message, _REQUESTS):
+            if isinstance(message, _RESPONSES):
+                self._respond(destination, message)
+            else:
                 peer = self._peers.get(destination)
                 if peer is not None:
                     peer.send(message)
-            else:
-                self._respond(destination, message)
         for offset, value in output.committed:
             self.committed.append((offset, value))
             if self.on_commit is not None:
