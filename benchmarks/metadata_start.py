@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+import anyio
 from kio.static.primitive import i8, i32
 
 from kafkapy.clock import SystemClock
@@ -89,7 +90,7 @@ def build(root: Path, count: int, churn: float) -> MetadataManager:
             records = topic(topics)
             topics += 1
         records = records[: count - written]
-        manager.commit(records)
+        anyio.run(manager.commit, records)
         written += len(records)
     return manager
 

@@ -145,10 +145,20 @@ def test_a_new_active_controller_gives_every_broker_a_full_session() -> None:
     c = Controller()
     c.live(1)
     successor = BrokerLifecycle(SESSION_MS)
-    successor.activate(c.image, 50_000)
+    successor.activate(50_000)
     assert successor.expire(c.image, 50_000 + SESSION_MS) == []
     assert successor.next_deadline(c.image) == 50_000 + SESSION_MS
     assert successor.expire(c.image, 50_001 + SESSION_MS) != []
+
+
+def test_a_crashed_broker_registers_again_at_once_with_a_controller_that_never_heard_it() -> None:
+    c = Controller()
+    c.live(1)
+    old_epoch = c.image.brokers[1].epoch
+    c.lifecycle = BrokerLifecycle(SESSION_MS)  # the controller restarted too, or failed over
+    c.lifecycle.activate(100)
+    restarted = c.register(1, now=200)
+    assert restarted.error == ErrorCode.none and restarted.broker_epoch > old_epoch
 
 
 def test_the_registration_change_record_round_trips() -> None:

@@ -419,7 +419,7 @@ def test_record_types_are_kafkas_api_keys():
     assert {key: cls.__name__ for key, cls in RECORD_TYPES.items()} == {
         0: "RegisterBrokerRecord", 2: "TopicRecord", 3: "PartitionRecord", 4: "ConfigRecord",
         5: "PartitionChangeRecord", 9: "RemoveTopicRecord", 12: "FeatureLevelRecord",
-        15: "ProducerIdsRecord", 20: "NoOpRecord",
+        15: "ProducerIdsRecord", 17: "BrokerRegistrationChangeRecord", 20: "NoOpRecord",
     }
 
 

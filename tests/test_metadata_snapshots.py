@@ -275,9 +275,9 @@ def reopen(root: Path, quorum: LocalQuorum, clock: FakeClock, **kwargs) -> Metad
 
 
 def fill(manager: MetadataManager, first: int, count: int) -> None:
-    manager.commit([register(1)] if first == 0 else [])
+    anyio.run(manager.commit, [register(1)] if first == 0 else [])
     for i in range(first, first + count):
-        manager.commit(topic_records(f"topic-{i}", 3, {"cleanup.policy": "compact"}))
+        anyio.run(manager.commit, topic_records(f"topic-{i}", 3, {"cleanup.policy": "compact"}))
 
 
 def take_snapshot(manager: MetadataManager, now_ms: int) -> SnapshotId:
@@ -317,7 +317,7 @@ def test_start_from_snapshot_and_log_equals_full_replay(tmp_path):
     fill(manager, 0, 30)
     snapshot_id = take_snapshot(manager, clock.wall_ms())
     fill(manager, 30, 10)
-    manager.commit([RemoveTopicRecord(topic_id=uuid.uuid5(uuid.NAMESPACE_DNS, "topic-3"))])
+    anyio.run(manager.commit, [RemoveTopicRecord(topic_id=uuid.uuid5(uuid.NAMESPACE_DNS, "topic-3"))])
     expected = manager.image
     loaded = reopen(tmp_path, quorum, clock)
     assert loaded.snapshot_id == snapshot_id
@@ -418,8 +418,8 @@ def test_metadata_dump_prints_decoded_records(tmp_path, capsys):
     clock = FakeClock()
     quorum = open_quorum(tmp_path, clock)
     manager = MetadataManager(quorum, ANY_NEW_RECORD)
-    manager.commit([FeatureLevelRecord(name="metadata.version", feature_level=21), register(1)])
-    manager.commit(topic_records("orders", 1, {"retention.ms": "100"}))
+    anyio.run(manager.commit, [FeatureLevelRecord(name="metadata.version", feature_level=21), register(1)])
+    anyio.run(manager.commit, topic_records("orders", 1, {"retention.ms": "100"}))
     snapshot_id = take_snapshot(manager, clock.wall_ms())
     quorum.log.flush(clock.wall_ms())
     snapshot_file = tmp_path / METADATA_DIR / snapshot_name(snapshot_id)
@@ -472,7 +472,7 @@ def test_the_broker_writes_a_due_snapshot_in_a_worker_thread_and_starts_from_it(
     server = open_server()
     try:
         assert server.broker is not None
-        server.broker.metadata.commit(topic_records("orders", 2, {"retention.ms": "1000"}))
+        anyio.run(server.broker.metadata.commit, topic_records("orders", 2, {"retention.ms": "1000"}))
         image = server.broker.metadata.image
         anyio.run(server._maybe_snapshot_metadata)
         assert list_snapshots(tmp_path / METADATA_DIR) == [SnapshotId(image.offset + 1, 0)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import anyio
 import pytest
 from kio.schema.errors import ErrorCode
 
@@ -61,9 +62,10 @@ class Harness:
         self.last = TxnResult()
 
     def _new_coordinator(self) -> TransactionCoordinator:
-        return TransactionCoordinator(self.config, self.clock, NUM_PARTITIONS, ProducerIdManager(self._reserve_block))
+        self.producer_ids = ProducerIdManager(self._reserve_block)
+        return TransactionCoordinator(self.config, self.clock, NUM_PARTITIONS, self.producer_ids)
 
-    def _reserve_block(self, size: int) -> int:
+    async def _reserve_block(self, size: int) -> int:
         # The controller never hands out a block twice, across restarts too.
         first = FIRST_PRODUCER_ID + self.blocks_reserved * size
         self.blocks_reserved += 1
@@ -138,6 +140,8 @@ class Harness:
             "transactional_id": transactional_id, "transaction_timeout": timeout_ms, "producer_id": producer_id,
             "producer_epoch": producer_epoch, **extra,
         })
+        # As the InitProducerId handler: a block of ids is reserved ahead of need.
+        anyio.run(self.producer_ids.reserve_if_wanted)
         return self._call(INIT_PRODUCER_ID, version, f"init {transactional_id}",
                           lambda token: self.coordinator.init_producer_id(version, request, token))
 

@@ -148,8 +148,8 @@ async def alter(broker: Broker, changes: list[ConfigChange], validate_only: bool
                             "resource_name": change.resource_name}
         else:
             metadata_changes.append((i, change))
-    results, records = alter_configs_records(broker.image, [c for _, c in metadata_changes], validate_only)
-    broker.metadata.commit(records)
+    to_metadata = [c for _, c in metadata_changes]
+    results = await broker.controller_service.write(lambda image: alter_configs_records(image, to_metadata, validate_only))
     for (i, _), r in zip(metadata_changes, results, strict=True):
         responses[i] = {"error_code": r.error, "error_message": r.message, "resource_type": r.resource_type,
                         "resource_name": r.resource_name}

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from ..broker.controller_service import ControllerService
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..coordinator.producer_ids import ProducerIdManager
@@ -30,6 +31,7 @@ class Broker:
     cluster_id: str
     metadata: MetadataManager
     controller: Controller
+    controller_service: ControllerService
     replicas: ReplicaManager
     producer_ids: ProducerIdManager
     groups: GroupRuntime

@@ -14,8 +14,10 @@ from typing import Any, Protocol
 import anyio
 from kio.schema.errors import ErrorCode
 
+from ..broker.controller_service import ControllerService
 from ..config import BrokerConfig
-from ..metadata.controller import Controller, NewTopic
+from ..metadata.controller import NewTopic, TopicResult
+from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from ..wire.records import NO_PRODUCER_ID, Record, decode_records, encode_batch, read_marker
 from .replicas import ReplicaManager
@@ -69,32 +71,38 @@ class InternalTopic:
 class CoordinatorRuntime:
     def __init__(
         self, topic: InternalTopic, config: BrokerConfig, coordinator: Any, metadata: MetadataManager,
-        controller: Controller, replicas: ReplicaManager,
+        controller_service: ControllerService, replicas: ReplicaManager,
     ) -> None:
         self.topic = topic
         self.config = config
         self.coordinator = coordinator
         self.metadata = metadata
-        self.controller = controller
+        self.controller_service = controller_service
+        self.controller = controller_service.controller
         self.replicas = replicas
         self._timers_changed = anyio.Event()
 
     def topic_ready(self) -> bool:
-        """Creates the internal topic on first use, as Kafka does; False if it cannot be."""
-        if self.topic.name in self.metadata.image.topics:
-            return True
-        image = self.metadata.image
-        factor = min(self.config.int(self.topic.replication_key), max(len(image.brokers), 1))
-        new = NewTopic(self.topic.name, self.config.int(self.topic.partitions_key), factor, configs=self.topic.configs(self.config, factor))
-        results, records = self.controller.create_topics(image, [new])
-        if results[0].error:
-            log.error("Cannot create %s: %s", self.topic.name, results[0].message)
-            return False
-        self.metadata.commit(records)
-        return True
+        return self.topic.name in self.metadata.image.topics
 
-    def coordinator_error(self, key: str) -> ErrorCode | None:
-        """Why this broker cannot coordinate `key` now, as Kafka would say it."""
+    async def ensure_topic(self) -> None:
+        """Creates the internal topic on first use, as Kafka does when a coordinator is looked for."""
+        if self.topic_ready():
+            return
+
+        def create(image: MetadataImage) -> tuple[list[TopicResult], list[Any]]:
+            factor = min(self.config.int(self.topic.replication_key), max(len(image.brokers), 1))
+            configs = self.topic.configs(self.config, factor)
+            return self.controller.create_topics(image, [NewTopic(self.topic.name, self.config.int(self.topic.partitions_key), factor, configs=configs)])
+
+        results = await self.controller_service.write(create)
+        if results[0].error not in (ErrorCode.none, ErrorCode.topic_already_exists):
+            log.error("Cannot create %s: %s", self.topic.name, results[0].message)
+
+    async def coordinator_error(self, key: str) -> ErrorCode | None:
+        """Why this broker cannot coordinate `key` now, as Kafka would say it. The internal
+        topic is created on first use."""
+        await self.ensure_topic()
         if not self.topic_ready():
             return ErrorCode.coordinator_not_available
         partition = self.metadata.image.topics[self.topic.name].partitions.get(self.coordinator.partition_for(key))

@@ -13,11 +13,11 @@ GROUP = 0
 TRANSACTION = 1
 
 
-def find(broker: Broker, key_type: int, key: str) -> dict[str, Any]:
+async def find(broker: Broker, key_type: int, key: str) -> dict[str, Any]:
     if key_type == GROUP:
-        error = broker.groups.coordinator_error(key)
+        error = await broker.groups.coordinator_error(key)
     elif key_type == TRANSACTION:
-        error = broker.transactions.coordinator_error(key)
+        error = await broker.transactions.coordinator_error(key)
     else:
         error = ErrorCode.invalid_request
     if error:
@@ -30,5 +30,5 @@ def find(broker: Broker, key_type: int, key: str) -> dict[str, Any]:
 async def handle_find_coordinator(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = getattr(request, "key_type", GROUP)
     if ctx.api_version >= 4:
-        return {"throttle_time": 0, "coordinators": [find(broker, key_type, key) for key in request.coordinator_keys]}
-    return {"throttle_time": 0, **find(broker, key_type, request.key)}
+        return {"throttle_time": 0, "coordinators": [await find(broker, key_type, key) for key in request.coordinator_keys]}
+    return {"throttle_time": 0, **(await find(broker, key_type, request.key))}

@@ -21,7 +21,7 @@ CONSUMER_PROTOCOL = "consumer"
 
 @api(11, 0, 9)
 async def handle_join_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "error_code": error, "generation_id": -1, "protocol_type": None, "protocol_name": None,
                 "leader": "", "skip_assignment": False, "member_id": request.member_id, "members": []}
@@ -33,7 +33,7 @@ async def handle_join_group(broker: Broker, ctx: RequestContext, request: Any) -
 
 @api(12, 0, 4)
 async def handle_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "error_code": error}
     if hold_ms := broker.faults.heartbeat_hold_ms(request.group_id):
@@ -45,7 +45,7 @@ async def handle_heartbeat(broker: Broker, ctx: RequestContext, request: Any) ->
 
 @api(13, 0, 5)
 async def handle_leave_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "error_code": error, "members": []}
     coordinator = broker.groups.coordinator
@@ -54,7 +54,7 @@ async def handle_leave_group(broker: Broker, ctx: RequestContext, request: Any) 
 
 @api(14, 0, 5)
 async def handle_sync_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "error_code": error, "protocol_type": None, "protocol_name": None, "assignment": b""}
     coordinator = broker.groups.coordinator
@@ -83,7 +83,7 @@ async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any
 async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if CONSUMER_PROTOCOL not in broker.config.strings("group.coordinator.rebalance.protocols"):
         return consumer_group_heartbeat_response(ErrorCode.unsupported_version)
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return consumer_group_heartbeat_response(error)
     coordinator = broker.groups.coordinator
@@ -93,7 +93,7 @@ async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, r
 
 @api(69, 0, 1)
 async def handle_consumer_group_describe(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    errors = {g: broker.groups.coordinator_error(g) for g in request.group_ids if g}
+    errors = {g: await broker.groups.coordinator_error(g) for g in request.group_ids if g}
     served = tuple(g for g in request.group_ids if not errors.get(g))
     response = broker.groups.coordinator.consumer_group_describe(ctx.api_version, dataclasses.replace(request, group_ids=served))
     response["groups"] = list(response["groups"]) + [

@@ -66,8 +66,7 @@ def error_entry(name: str | None, error: ErrorCode, topic_id: Any = None) -> dic
 
 async def auto_create(broker: Broker, names: list[str]) -> dict[str, ErrorCode]:
     """Creates topics with the broker's defaults; the error for each one that failed."""
-    results, records = broker.controller.create_topics(broker.image, [NewTopic(n) for n in names])
-    broker.metadata.commit(records)
+    results = await broker.controller_service.write(lambda image: broker.controller.create_topics(image, [NewTopic(n) for n in names]))
     return {r.name: r.error for r in results if r.name is not None and r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}
 
 

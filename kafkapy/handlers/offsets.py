@@ -49,7 +49,7 @@ def _merge(response_topics: list[dict[str, Any]], unknown: dict[str, list[int]])
 async def _commit(broker: Broker, request: Any, commit: Callable[[Any, Any], Any]) -> dict[str, Any]:
     """An offset commit, plain or transactional: partitions of unknown topics answered
     here, the others by the coordinator through `commit(request, token)`."""
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "topics": offset_commit_errors(request.topics, error)}
     known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
@@ -75,11 +75,11 @@ async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any
 async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     if ctx.api_version < 8:
-        error = broker.groups.coordinator_error(request.group_id)
+        error = await broker.groups.coordinator_error(request.group_id)
         if error:
             return {"throttle_time": 0, "error_code": error, "topics": []}
         return coordinator.fetch_offsets(ctx.api_version, request)
-    errors = {g.group_id: broker.groups.coordinator_error(g.group_id) for g in request.groups}
+    errors = {g.group_id: await broker.groups.coordinator_error(g.group_id) for g in request.groups}
     served = tuple(g for g in request.groups if not errors[g.group_id])
     response = coordinator.fetch_offsets(ctx.api_version, dataclasses.replace(request, groups=served))
     response["groups"] = list(response["groups"]) + [
@@ -96,7 +96,7 @@ async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request:
 
 @api(47, 0, 0)
 async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.groups.coordinator_error(request.group_id)
+    error = await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"error_code": error, "throttle_time": 0, "topics": []}
     known, unknown = _split_unknown(broker, request.topics, "name", "partitions")

@@ -31,8 +31,8 @@ async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any
         )
         for t in request.topics
     ]
-    results, records = broker.controller.create_topics(broker.image, new_topics, request.validate_only)
-    broker.metadata.commit(records)
+    results = await broker.controller_service.write(
+        lambda image: broker.controller.create_topics(image, new_topics, request.validate_only))
     config = broker.replicas.broker_config(broker.image)
     overrides: dict[str | None, Mapping[str, str | None]] = {t.name: t.configs for t in new_topics}
     topics = []
@@ -69,8 +69,7 @@ async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any
                                 "error_message": "Neither topic name nor id were specified."})
     else:
         names, ids, invalid = list(request.topic_names), [], []
-    results, records = broker.controller.delete_topics(broker.image, names, ids)
-    broker.metadata.commit(records)
+    results = await broker.controller_service.write(lambda image: broker.controller.delete_topics(image, names, ids))
     responses = invalid + [
         {"name": r.name, "topic_id": r.topic_id, "error_code": r.error, "error_message": r.message} for r in results
     ]
@@ -110,6 +109,6 @@ async def handle_create_partitions(broker: Broker, ctx: RequestContext, request:
         (t.name, t.count, [list(a.broker_ids) for a in t.assignments] if t.assignments is not None else None)
         for t in request.topics
     ]
-    results, records = broker.controller.create_partitions(broker.image, requests, request.validate_only)
-    broker.metadata.commit(records)
+    results = await broker.controller_service.write(
+        lambda image: broker.controller.create_partitions(image, requests, request.validate_only))
     return {"throttle_time": 0, "results": [{"name": r.name, "error_code": r.error, "error_message": r.message} for r in results]}

@@ -14,10 +14,14 @@ from .registry import api
 
 @api(22, 0, 5)
 async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    await broker.producer_ids.reserve_if_wanted()
+    if not broker.producer_ids.has_ids:
+        # As Kafka's RPCProducerIdManager while it waits for a block: retriable.
+        return {"throttle_time": 0, "error_code": ErrorCode.coordinator_load_in_progress, "producer_id": -1, "producer_epoch": -1}
     if request.transactional_id is None:
         # Without a transactional id Kafka always hands out a fresh id at epoch 0.
         return {"throttle_time": 0, "error_code": ErrorCode.none, "producer_id": broker.producer_ids.generate(), "producer_epoch": 0}
-    error = broker.transactions.coordinator_error(request.transactional_id)
+    error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
         return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
     coordinator = broker.transactions.coordinator
@@ -44,7 +48,7 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
         ids, topics = [request.v3_and_below_transactional_id], list(request.v3_and_below_topics)
     else:
         ids, topics = [t.transactional_id for t in request.transactions], [x for t in request.transactions for x in t.topics]
-    error = next((e for e in map(broker.transactions.coordinator_error, ids) if e), None)
+    error = next((e for e in [await broker.transactions.coordinator_error(i) for i in ids] if e), None)
     if error:
         return {"throttle_time": 0, "error_code": error, "results_by_transaction": [], "results_by_topic_v3_and_below": [
             {"name": t.name, "results_by_partition": [{"partition_index": p, "partition_error_code": error} for p in t.partitions]}
@@ -57,7 +61,7 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
 
 @api(25, 0, 4)
 async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.transactions.coordinator_error(request.transactional_id) or broker.groups.coordinator_error(request.group_id)
+    error = await broker.transactions.coordinator_error(request.transactional_id) or await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "error_code": error}
     coordinator = broker.transactions.coordinator
@@ -69,7 +73,7 @@ async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request
 
 @api(26, 0, 4)
 async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = broker.transactions.coordinator_error(request.transactional_id)
+    error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
         return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
     coordinator = broker.transactions.coordinator

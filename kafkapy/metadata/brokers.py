@@ -6,8 +6,14 @@ A broker registers fenced; its first heartbeat after it has replayed the metadat
 up to its own registration record unfences it. A broker that misses heartbeats for
 `broker.session.timeout.ms` is fenced and its leaderships move to another in-sync
 replica, or to no leader at all (-1) when none is left, as in Kafka; when it is
-unfenced again it leads the partitions that had no leader. Heartbeat times are volatile:
-a controller that becomes active gives every broker a full session from then.
+unfenced again it leads the partitions that had no leader.
+
+Heartbeat times are volatile. A controller that becomes active fences nobody for a full
+session from then. Unlike Kafka, which also counts that start as each broker's last
+contact, only a heartbeat this controller received makes a session that refuses a new
+incarnation of the broker as a duplicate: a broker restarted after a crash (a single
+combined node above all) registers at once instead of after the session timeout, while
+two live processes with one id are still told apart.
 """
 
 from __future__ import annotations
@@ -60,10 +66,12 @@ class BrokerLifecycle:
     def __init__(self, session_timeout_ms: int) -> None:
         self.session_timeout_ms = session_timeout_ms
         self._last_heartbeat: dict[int, int] = {}
+        self._active_since = 0
 
-    def activate(self, image: MetadataImage, now: int) -> None:
-        """This controller became active: it has seen no heartbeat yet, so every broker gets a full session."""
-        self._last_heartbeat = {broker_id: now for broker_id in image.brokers}
+    def activate(self, now: int) -> None:
+        """This controller became active: it has heard from nobody yet, and fences nobody for a session."""
+        self._last_heartbeat = {}
+        self._active_since = now
 
     def register(
         self, image: MetadataImage, now: int, next_offset: int, broker_id: int, incarnation_id: uuid.UUID,
@@ -74,7 +82,7 @@ class BrokerLifecycle:
         current = image.brokers.get(broker_id)
         if current is not None and current.incarnation_id == incarnation_id:
             return Registered(ErrorCode.none, current.epoch), []  # a retry of the same registration
-        if current is not None and not current.fenced and not self._expired(broker_id, now):
+        if current is not None and not current.fenced and self._has_session(broker_id, now):
             return Registered(ErrorCode.duplicate_broker_registration), []
         records: list[Any] = []
         if "metadata.version" not in image.features:
@@ -125,20 +133,21 @@ class BrokerLifecycle:
         """Fences every broker whose session ran out, and moves its leaderships."""
         records: list[Any] = []
         for broker in sorted(image.brokers.values(), key=lambda b: b.node_id):
-            if not broker.fenced and self._expired(broker.node_id, now):
+            if not broker.fenced and now - self._last_contact(broker.node_id) > self.session_timeout_ms:
                 records.append(_change(broker.node_id, broker.epoch, fenced=True))
                 records += leaders_moved_off(image, broker.node_id)
         return records
 
     def next_deadline(self, image: MetadataImage) -> int | None:
-        deadlines = [
-            self._last_heartbeat.get(b.node_id, 0) + self.session_timeout_ms
-            for b in image.brokers.values() if not b.fenced
-        ]
+        deadlines = [self._last_contact(b.node_id) + self.session_timeout_ms for b in image.brokers.values() if not b.fenced]
         return min(deadlines) if deadlines else None
 
-    def _expired(self, broker_id: int, now: int) -> bool:
-        return now - self._last_heartbeat.get(broker_id, now) > self.session_timeout_ms
+    def _last_contact(self, broker_id: int) -> int:
+        return max(self._last_heartbeat.get(broker_id, self._active_since), self._active_since)
+
+    def _has_session(self, broker_id: int, now: int) -> bool:
+        last = self._last_heartbeat.get(broker_id)
+        return last is not None and now - last <= self.session_timeout_ms
 
 
 def _change(broker_id: int, epoch: int, *, fenced: bool | None = None, in_controlled_shutdown: bool = False) -> Any:

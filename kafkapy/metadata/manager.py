@@ -9,28 +9,19 @@ the job reads its image while the event loop goes on applying records.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from kio.static.primitive import i16, i32, i64, u16
 
 from ..raft.local import LocalQuorum
 from ..raft.snapshot import SnapshotId
 from .image import MetadataImage
 from .records import (
-    BrokerEndpoint,
-    FeatureLevelRecord,
-    RegisterBrokerRecord,
     decode_record,
     encode_record,
 )
 
 Listener = Callable[[MetadataImage, MetadataImage], None]
-
-# The metadata.version this node writes its records at (Kafka 3.9's level).
-METADATA_VERSION = i16(21)
 
 
 @dataclass(frozen=True)
@@ -83,11 +74,11 @@ class MetadataManager:
                 self._last_timestamp = record.timestamp
         self.image = image.apply(records, last) if records else image
 
-    def commit(self, records: Sequence[Any]) -> MetadataImage:
-        """Makes the records durable in the quorum, then applies them."""
+    async def commit(self, records: Sequence[Any]) -> MetadataImage:
+        """Commits the records through the quorum, then applies them."""
         if not records:
             return self.image
-        appended = self.quorum.append([encode_record(r) for r in records])
+        appended = await self.quorum.append([encode_record(r) for r in records])
         self.bytes_since_snapshot += appended.size
         self._last_timestamp = appended.timestamp
         old, self.image = self.image, self.image.apply(records, appended.last_offset)
@@ -128,23 +119,3 @@ class MetadataManager:
         self._writing = None
         if ok:
             self.snapshot_id = job.snapshot_id
-
-    def register_broker(self, node_id: int, listener: str, host: str, port: int, rack: str | None) -> None:
-        """Records this node's endpoint (and, on a new cluster, the metadata version) if changed."""
-        current = self.image.brokers.get(node_id)
-        records: list[Any] = []
-        if "metadata.version" not in self.image.features:
-            records.append(FeatureLevelRecord(name="metadata.version", feature_level=i16(METADATA_VERSION)))
-        if current is None or (current.host, current.port, current.rack, current.fenced) != (host, port, rack, False):
-            records.append(
-                RegisterBrokerRecord(
-                    broker_id=i32(node_id),
-                    incarnation_id=uuid.uuid4(),
-                    broker_epoch=i64((current.epoch + 1) if current else 0),
-                    end_points=(BrokerEndpoint(name=listener, host=host, port=u16(port), security_protocol=i16(0)),),
-                    features=(),
-                    rack=rack,
-                    fenced=False,
-                )
-            )
-        self.commit(records)

@@ -13,6 +13,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+import anyio
+import anyio.to_thread
+
 from ..clock import Clock
 from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
@@ -58,14 +61,20 @@ class LocalQuorum:
         self.retention_bytes = retention_bytes
         self.retention_ms = retention_ms
 
-    def append(self, values: list[bytes]) -> Appended:
-        """Appends records as one batch, durably."""
+    @property
+    def end_offset(self) -> int:
+        """The offset the next record appended gets."""
+        return self.log.next_offset
+
+    async def append(self, values: list[bytes]) -> Appended:
+        """Appends records as one batch; returns once they are durable, which for a quorum
+        of one is when they are committed. The fsync runs in a worker thread."""
         now = self.clock.wall_ms()
         base = self.log.next_offset
         batch = encode_batch([Record(base + i, now, None, v) for i, v in enumerate(values)])
         result = self.log.append(batch, now, from_client=False)
-        self.log.flush(now)
-        self.log.high_watermark = self.log.next_offset
+        await anyio.to_thread.run_sync(self.log.flush, now)
+        self.log.high_watermark = max(self.log.high_watermark, result.last_offset + 1)
         return Appended(result.last_offset, now, len(batch))
 
     def committed_batches(self, start_offset: int = 0) -> Iterator[CommittedBatch]:

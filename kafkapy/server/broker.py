@@ -13,6 +13,8 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from ..broker.controller_service import ControllerService
+from ..broker.lifecycle import BrokerLifecycleManager
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig, ConfigError, Listener, parse_listeners
 from ..coordinator.group_coordinator import GroupCoordinator
@@ -26,6 +28,7 @@ from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
+from ..metadata.brokers import BrokerLifecycle, Endpoint
 from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
 from ..raft.local import LocalQuorum
@@ -73,6 +76,7 @@ class BrokerServer:
         self._connections: set[Connection] = set()
         self._stop = anyio.Event()
         self._logs: LogManager | None = None
+        self._lifecycle: BrokerLifecycleManager | None = None
 
     @property
     def port(self) -> int:
@@ -103,26 +107,28 @@ class BrokerServer:
         replicas = ReplicaManager(logs, config, clock, node_id)
         replicas.load(metadata.image)
         metadata.listeners.append(replicas.on_metadata)
-        advertised = self._advertised_endpoint()
-        metadata.register_broker(node_id, advertised.name, advertised.host, advertised.port, None)
         controller = Controller(config)
+        controller_service = ControllerService(metadata, controller, BrokerLifecycle(config.int("broker.session.timeout.ms")), clock)
+        advertised = self._advertised_endpoint()
+        self._lifecycle = BrokerLifecycleManager(
+            node_id, Endpoint(advertised.name, advertised.host, advertised.port), None, controller_service,
+            lambda: metadata.image.offset, config.int("broker.heartbeat.interval.ms"),
+        )
 
-        def reserve_producer_ids(size: int) -> int:
-            epoch = metadata.image.brokers[node_id].epoch
-            first, records = controller.reserve_producer_ids(metadata.image, node_id, epoch, size)
-            metadata.commit(records)
-            return first
+        async def reserve_producer_ids(size: int) -> int:
+            assert self._lifecycle is not None
+            return await controller_service.reserve_producer_ids(node_id, self._lifecycle.broker_epoch, size)
 
         offsets_topic = metadata.image.topics.get(CONSUMER_OFFSETS.name)
         offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int(CONSUMER_OFFSETS.partitions_key)
-        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, controller, replicas)
+        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, controller_service, replicas)
         groups.load()
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
-            metadata, controller, replicas,
+            metadata, controller_service, replicas,
         )
         # Offsets committed in a transaction take effect with its marker in __consumer_offsets.
         transactions.offsets_marker_written = lambda partition, producer_id, commit: groups.apply(
@@ -130,7 +136,7 @@ class BrokerServer:
         transactions.load()
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
-            metadata=metadata, controller=controller, replicas=replicas,
+            metadata=metadata, controller=controller, controller_service=controller_service, replicas=replicas,
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
         )
 
@@ -162,8 +168,15 @@ class BrokerServer:
             raise
         log.info("kafkapy broker %s started, listening on %s", self.broker.node_id,
                  ", ".join(f"{b.name}://{b.host}:{b.port}" for b in self.bound))
+        lifecycle = self._lifecycle
+        assert lifecycle is not None
         try:
             async with anyio.create_task_group() as tg:
+                # Serve once the controller has unfenced this broker: its partitions have leaders again.
+                tg.start_soon(self.broker.controller_service.fence_silent_brokers)
+                await lifecycle.start()
+                tg.start_soon(lifecycle.run)
+                await self.broker.producer_ids.reserve_if_wanted()
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
@@ -285,8 +298,10 @@ class BrokerServer:
             logs.done_cleaning(tp, target.log, end)
 
     async def _shutdown(self, tg: anyio.abc.TaskGroup) -> None:
-        assert self.broker is not None
-        log.info("Stopping: no new connections; finishing requests in flight")
+        assert self.broker is not None and self._lifecycle is not None
+        log.info("Stopping: controlled shutdown, then no new connections; finishing requests in flight")
+        with anyio.move_on_after(_STOP_GRACE_S):
+            await self._lifecycle.controlled_shutdown()
         for sock in self._sockets:
             sock.close()
         self.broker.stopping.set()
