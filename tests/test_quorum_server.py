@@ -39,10 +39,14 @@ class Cluster:
         self.tg = tg
         self.addresses: dict[int, tuple[str, int]] = {}
         self.servers: dict[int, QuorumServer] = {}
+        self.committed: dict[int, list[tuple[int, bytes]]] = {}  # what each node's state machine was handed
         self.scopes: dict[int, anyio.CancelScope] = {}
 
     async def start(self, node_id: int) -> None:
-        server = QuorumServer(node_id, VOTERS, self.addresses, self.root / f"node-{node_id}" / "__cluster_metadata-0", CONFIG)
+        committed: list[tuple[int, bytes]] = []
+        server = QuorumServer(node_id, VOTERS, self.addresses, self.root / f"node-{node_id}" / "__cluster_metadata-0", CONFIG,
+                              on_commit=lambda records, _time, _size: committed.extend(records))
+        self.committed[node_id] = committed
         scope = anyio.CancelScope()
 
         async def run(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -74,8 +78,8 @@ class Cluster:
                 continue
 
 
-def values_of(server: QuorumServer) -> list[bytes]:
-    return [value for _, value in server.committed]
+def values_of(cluster: Cluster, node_id: int) -> list[bytes]:
+    return [value for _, value in cluster.committed[node_id]]
 
 
 async def test_three_voters_elect_commit_fail_over_and_catch_up(tmp_path: Path) -> None:
@@ -88,8 +92,8 @@ async def test_three_voters_elect_commit_fail_over_and_catch_up(tmp_path: Path) 
             first = [b"r%d" % i for i in range(10)]
             for i in range(0, 10, 2):
                 await cluster.append(first[i:i + 2])
-            await until(lambda: all(values_of(s) == first for s in cluster.servers.values()), "every node to commit the first records")
-            offsets = [o for o, _ in cluster.servers[1].committed]
+            await until(lambda: all(values_of(cluster, n) == first for n in cluster.servers), "every node to commit the first records")
+            offsets = [o for o, _ in cluster.committed[1]]
             assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
 
             # The leader dies abruptly; the other two elect a new one, which commits.
@@ -100,14 +104,14 @@ async def test_three_voters_elect_commit_fail_over_and_catch_up(tmp_path: Path) 
             assert new.node_id != old and new.core is not None and new.core.epoch > old_epoch
             second = [b"s%d" % i for i in range(5)]
             await cluster.append(second)
-            await until(lambda: all(values_of(s) == first + second for s in cluster.servers.values()), "the two to commit")
+            await until(lambda: all(values_of(cluster, n) == first + second for n in cluster.servers), "the two to commit")
 
             # The old leader restarts from its data directory and catches up.
             await cluster.start(old)
-            await until(lambda: values_of(cluster.servers[old]) == first + second, "the restarted node to catch up")
+            await until(lambda: values_of(cluster, old) == first + second, "the restarted node to catch up")
             third = [b"t0"]
             await cluster.append(third)
-            await until(lambda: all(values_of(s) == first + second + third for s in cluster.servers.values()), "all three to commit")
-            reference = cluster.servers[new.node_id].committed
-            assert all(s.committed == reference for s in cluster.servers.values())
+            await until(lambda: all(values_of(cluster, n) == first + second + third for n in cluster.servers), "all three to commit")
+            reference = cluster.committed[new.node_id]
+            assert all(cluster.committed[n] == reference for n in cluster.servers)
             tg.cancel_scope.cancel()

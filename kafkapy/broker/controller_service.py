@@ -16,15 +16,27 @@ import anyio
 
 from ..clock import Clock
 from ..metadata.brokers import BrokerLifecycle, Endpoint, HeartbeatAnswer, Registered
-from ..metadata.controller import Controller
+from ..metadata.controller import Controller, NewTopic, TopicResult
 from ..metadata.image import MetadataImage
-from ..metadata.manager import MetadataManager
+from ..metadata.manager import MetadataManager, MetadataQuorum
 from ..metadata.records import BrokerRegistrationChangeRecord
 
 log = logging.getLogger(__name__)
 
+_INACTIVE_RECHECK_S = 1.0
+
 T = TypeVar("T")
 Decision = Callable[[MetadataImage], tuple[T, list[Any]]]
+
+
+class NotController(Exception):
+    """This node is not the active controller (Kafka's NOT_CONTROLLER): ask the one named."""
+
+    def __init__(self, controller_id: int) -> None:
+        super().__init__(f"not the active controller; the active controller is {controller_id}")
+        self.controller_id = controller_id
+
+
 
 
 class ControllerService:
@@ -33,16 +45,35 @@ class ControllerService:
         self.controller = controller
         self.lifecycle = lifecycle
         self.clock = clock
+        self.quorum: MetadataQuorum = metadata.quorum
         self._lock = anyio.Lock()
         self._deadline_changed = anyio.Event()
-        lifecycle.activate(clock.monotonic_ms())
+        self._active_epoch: int | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.quorum.is_caught_up_leader()
 
     async def write(self, decide: Decision[T]) -> T:
-        """Runs `decide` on the committed image and commits the records it returns."""
+        """Runs `decide` on the committed image and commits the records it returns. Raises
+        NotController on a node that is not (or stops being) the active controller."""
         async with self._lock:
+            self._check_active()
             result, records = decide(self.metadata.image)
             await self.metadata.commit(records)
             return result
+
+    def _check_active(self) -> None:
+        if not self.quorum.is_caught_up_leader():
+            raise NotController(self.quorum.leader_id)
+        if self._active_epoch != self.quorum.leader_epoch:
+            # Newly active: no broker has heartbeated to this controller yet.
+            self._active_epoch = self.quorum.leader_epoch
+            self.lifecycle.activate(self.clock.monotonic_ms())
+            self._deadline_changed.set()
+
+    async def create_topics(self, topics: list[NewTopic]) -> list[TopicResult]:
+        return await self.write(lambda image: self.controller.create_topics(image, topics))
 
     async def register_broker(self, broker_id: int, incarnation_id: uuid.UUID, endpoint: Endpoint, rack: str | None) -> Registered:
         now = self.clock.monotonic_ms()
@@ -66,15 +97,23 @@ class ControllerService:
         return await self.write(lambda image: self.controller.reserve_producer_ids(image, broker_id, broker_epoch, size))
 
     async def fence_silent_brokers(self) -> None:
-        """Fences each broker whose session runs out, for as long as this controller runs."""
+        """Fences each broker whose session runs out while this node is the active controller."""
         while True:
             self._deadline_changed = anyio.Event()
-            deadline = self.lifecycle.next_deadline(self.metadata.image)
-            delay = None if deadline is None else max(0, deadline - self.clock.monotonic_ms()) / 1000
+            if self.is_active:
+                deadline = self.lifecycle.next_deadline(self.metadata.image)
+                delay = None if deadline is None else max(0, deadline - self.clock.monotonic_ms()) / 1000
+            else:
+                delay = _INACTIVE_RECHECK_S  # nothing tells a follower it became active but a write
             with anyio.move_on_after(delay):
                 await self._deadline_changed.wait()
             now = self.clock.monotonic_ms()
-            fenced = await self.write(functools.partial(self._expire, now=now))
+            if not self.is_active:
+                continue
+            try:
+                fenced = await self.write(functools.partial(self._expire, now=now))
+            except NotController:
+                continue
             if fenced:
                 log.warning("Fenced broker(s) %s: no heartbeat for %d ms", fenced, self.lifecycle.session_timeout_ms)
 

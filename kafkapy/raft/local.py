@@ -19,6 +19,7 @@ import anyio.to_thread
 from ..clock import Clock
 from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
+from .output import CommitListener
 from .snapshot import (
     CorruptSnapshot,
     Snapshot,
@@ -53,13 +54,21 @@ class SnapshotUnusable(RuntimeError):
 
 
 class LocalQuorum:
-    def __init__(self, log: PartitionLog, clock: Clock, *, retention_bytes: int = -1, retention_ms: int = -1) -> None:
+    def __init__(self, log: PartitionLog, clock: Clock, *, node_id: int = -1, retention_bytes: int = -1,
+                 retention_ms: int = -1) -> None:
         self.log = log
+        self.leader_id = node_id  # the only voter leads, always, in epoch 0
+        self.on_commit: CommitListener | None = None
         self.clock = clock
         self.directory = log.directory
         # metadata.max.retention.bytes / .ms: below 0, that limit is off.
         self.retention_bytes = retention_bytes
         self.retention_ms = retention_ms
+
+    leader_epoch = 0
+
+    def is_caught_up_leader(self) -> bool:
+        return True
 
     @property
     def end_offset(self) -> int:
@@ -75,6 +84,8 @@ class LocalQuorum:
         result = self.log.append(batch, now, from_client=False)
         await anyio.to_thread.run_sync(self.log.flush, now)
         self.log.high_watermark = max(self.log.high_watermark, result.last_offset + 1)
+        if self.on_commit is not None:
+            self.on_commit([(base + i, v) for i, v in enumerate(values)], now, len(batch))
         return Appended(result.last_offset, now, len(batch))
 
     def committed_batches(self, start_offset: int = 0) -> Iterator[CommittedBatch]:

@@ -4,6 +4,7 @@ that carries them with the messages to send and the records committed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .messages import Entry, Message, SnapshotId
@@ -92,3 +93,8 @@ class NotLeader(Exception):
         super().__init__(f"not the leader of epoch {epoch} (leader: {leader_id})")
         self.epoch = epoch
         self.leader_id = leader_id
+
+
+CommitListener = Callable[[list[tuple[int, bytes]], int, int], None]
+"""How a quorum's shell hands committed records to its state machine, once per batch:
+(records as (offset, value), wall-clock time, bytes they take)."""

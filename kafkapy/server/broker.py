@@ -96,7 +96,7 @@ class BrokerServer:
             TopicPartition(*METADATA_PARTITION), LogConfig(retention_ms=-1, retention_bytes=-1), clock.wall_ms(),
         )
         quorum = LocalQuorum(
-            metadata_log, clock, retention_bytes=config.int("metadata.max.retention.bytes"),
+            metadata_log, clock, node_id=node_id, retention_bytes=config.int("metadata.max.retention.bytes"),
             retention_ms=config.int("metadata.max.retention.ms"),
         )
         metadata = MetadataManager(quorum, SnapshotPolicy(
@@ -231,7 +231,7 @@ class BrokerServer:
             now = self.clock.monotonic_ms()
             await self.broker.replicas.flush_due()
             if now - last_retention >= retention_every:
-                self.broker.metadata.quorum.clean(self.clock.wall_ms())
+                self.broker.metadata.clean_log(self.clock.wall_ms())
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
                     log.info("Retention deleted %d segment(s)", deleted)
@@ -269,7 +269,7 @@ class BrokerServer:
         finally:
             metadata.snapshot_done(job, ok)
         if ok:
-            metadata.quorum.clean(self.clock.wall_ms())
+            metadata.clean_log(self.clock.wall_ms())
 
     async def _clean_logs(self) -> None:
         """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -30,7 +30,7 @@ from ..raft.messages import (
     Response,
     VoteResponse,
 )
-from ..raft.output import NO_LEADER, NotLeader, Output, RaftConfig
+from ..raft.output import NO_LEADER, CommitListener, NotLeader, Output, RaftConfig
 from ..raft.wire import response_to_kafka
 from .quorum_connections import Inbound, Peer
 from .quorum_storage import RaftStorage
@@ -38,6 +38,8 @@ from .quorum_storage import RaftStorage
 log = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUTS = RaftConfig()
+# About what a record adds to its value in a batch: what snapshot thresholds count in bytes.
+_RECORD_OVERHEAD = 16
 
 _RESPONSES = (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse, FetchResponse, FetchSnapshotResponse)
 
@@ -50,7 +52,7 @@ class QuorumServer:
     def __init__(self, node_id: int, voters: Sequence[int], addresses: MutableMapping[int, tuple[str, int]], directory: Path,
                  config: RaftConfig = _DEFAULT_TIMEOUTS, *, host: str = "127.0.0.1", port: int = 0,
                  cluster_id: str | None = None, clock: Clock | None = None,
-                 on_commit: Callable[[int, bytes], None] | None = None) -> None:
+                 on_commit: CommitListener | None = None) -> None:
         self.node_id = node_id
         self.addresses = addresses
         self.voters = sorted(voters)
@@ -60,8 +62,7 @@ class QuorumServer:
         self.cluster_id = cluster_id
         self.clock = clock or SystemClock()
         self.on_commit = on_commit
-        self.committed: list[tuple[int, bytes]] = []
-        """(offset, value) of every committed record, in order, from the log start."""
+        """Told of the records each Output commits, in order: the state machine's feed."""
         self.core: RaftCore | None = None
         self._storage: RaftStorage | None = None
         self._lock = anyio.Lock()
@@ -180,10 +181,9 @@ class QuorumServer:
                 peer = self._peers.get(destination)
                 if peer is not None:
                     peer.send(message)
-        for offset, value in output.committed:
-            self.committed.append((offset, value))
-            if self.on_commit is not None:
-                self.on_commit(offset, value)
+        if output.committed and self.on_commit is not None:
+            size = sum(_RECORD_OVERHEAD + len(value) for _, value in output.committed)
+            self.on_commit(output.committed, self.clock.wall_ms(), size)
         self._settle_appends(core)
         self._deadline_changed.set()
 
