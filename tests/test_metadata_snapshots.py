@@ -466,7 +466,7 @@ def test_the_broker_writes_a_due_snapshot_in_a_worker_thread_and_starts_from_it(
     def open_server() -> BrokerServer:
         server = BrokerServer(config, FakeClock())
         server._bind()
-        server.broker = server._open()
+        server.broker = server._open_services(*server._open_storage())
         return server
 
     server = open_server()

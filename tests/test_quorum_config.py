@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from kafkapy.client import Client
-from kafkapy.config import BrokerConfig, ConfigError, QuorumVoter, parse_quorum_voters
+from kafkapy.config import BrokerConfig, ConfigError
+from kafkapy.kraft_config import QuorumVoter, parse_quorum_voters
 from kafkapy.testing.embedded import Broker
 
 # A combined node whose controller listener is in `listeners`, as Kafka's own

@@ -15,6 +15,7 @@ import anyio
 from kio.schema.errors import ErrorCode
 
 from ..metadata.brokers import Endpoint, HeartbeatAnswer, Registered
+from .controller_channel import ControllerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,11 @@ class BrokerLifecycleManager:
 
     async def _register(self) -> None:
         while True:
-            registered = await self.controller.register_broker(self.broker_id, self.incarnation_id, self.endpoint, self.rack)
+            try:
+                registered = await self.controller.register_broker(self.broker_id, self.incarnation_id, self.endpoint, self.rack)
+            except ControllerUnavailable as e:
+                log.warning("Cannot register broker %d yet: %s", self.broker_id, e)
+                continue
             if registered.error == ErrorCode.none:
                 self.broker_epoch = registered.broker_epoch
                 log.info("Registered broker %d with epoch %d", self.broker_id, self.broker_epoch)
@@ -80,8 +85,12 @@ class BrokerLifecycleManager:
             await anyio.sleep(self.heartbeat_interval_s)
 
     async def _heartbeat(self, want_shut_down: bool = False) -> HeartbeatAnswer:
-        answer = await self.controller.broker_heartbeat(
-            self.broker_id, self.broker_epoch, self.metadata_offset(), False, want_shut_down)
+        try:
+            answer = await self.controller.broker_heartbeat(
+                self.broker_id, self.broker_epoch, self.metadata_offset(), False, want_shut_down)
+        except ControllerUnavailable as e:
+            log.warning("Heartbeat of broker %d not answered: %s", self.broker_id, e)
+            return HeartbeatAnswer(ErrorCode.request_timed_out, is_fenced=self.fenced)
         if answer.error == ErrorCode.stale_broker_epoch:
             # The controller no longer knows this registration (it was replaced): register again.
             await self._register()

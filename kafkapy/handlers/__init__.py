@@ -8,6 +8,7 @@ version-independent answer into the response entity of the request's version.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
 
@@ -17,6 +18,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     api_versions,
     cluster,
     configs,
+    controller,
     fetch,
     find_coordinator,
     groups,
@@ -29,28 +31,34 @@ from . import (  # noqa: F401  (each module registers its handler)
     txn,
 )
 from .context import Broker, CloseConnection, RequestContext
-from .registry import APIS
+from .registry import APIS, CONTROLLER_APIS
 
-__all__ = ["APIS", "Broker", "CloseConnection", "dispatch"]
+__all__ = ["APIS", "CONTROLLER_APIS", "Broker", "CloseConnection", "dispatch", "respond"]
 
 log = logging.getLogger(__name__)
 
 
 async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -> tuple[list[Chunk], int] | None:
-    """The response to one request (None when the request wants none).
+    """The response to one request on a broker listener (None when the request wants none).
 
     Raises InvalidRequest or CloseConnection when the connection must be closed."""
+    correlation_id, response = await respond(broker, frame, client_host)
+    return None if response is None else encode_response(correlation_id, response)
+
+
+async def respond(broker: Broker, frame: bytes | bytearray, client_host: str, *, controller_listener: bool = False) -> tuple[int, Any]:
+    """(correlation id, response entity or None) for one request, on a broker listener or
+    on the controller listener, each with its own table of APIs."""
     api_key, version, correlation_id = peek_header(frame)
-    handler = APIS.get(api_key)
+    handler = (CONTROLLER_APIS if controller_listener else APIS).get(api_key)
     if handler is None:
         raise InvalidRequest(f"unknown api key {api_key}")
     if not handler.min_version <= version <= handler.max_version:
         if api_key == api_versions.API_VERSIONS_KEY:
-            response = build(response_type(api_key, 0), api_versions.unsupported_version_response())
-            return encode_response(correlation_id, response)
+            return correlation_id, build(response_type(api_key, 0), api_versions.unsupported_version_response())
         raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
     header, request = decode_request(frame, api_key, version)
-    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host)
+    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host, frame, controller_listener)
     faults = broker.faults
     if delay := faults.latency_ms(api_key):
         await anyio.sleep(delay / 1000)
@@ -59,8 +67,9 @@ async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -
     else:
         answer = await handler.handle(broker, ctx, request)
         if answer is None:
-            return None
-        response = build(response_type(api_key, version), answer)
+            return correlation_id, None
+        # A forwarded request comes back as the controller's response entity, ready as it is.
+        response = build(response_type(api_key, version), answer) if isinstance(answer, dict) else answer
     if faults.drop_connection(api_key):
         raise CloseConnection(f"fault injected: connection dropped after {api_name(api_key)}")
-    return encode_response(correlation_id, response)
+    return correlation_id, response

@@ -16,7 +16,8 @@ from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, Con
 from ..metadata.controller import DELETE, SET, ConfigChange, ConfigOp, alter_configs_records
 from ..metadata.records import RESOURCE_BROKER, RESOURCE_TOPIC
 from .context import Broker, RequestContext
-from .registry import api
+from .controller import on_active_controller
+from .registry import BROKER, CONTROLLER, api
 
 RESOURCE_BROKER_LOGGER = 8
 _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING,
@@ -156,8 +157,12 @@ async def alter(broker: Broker, changes: list[ConfigChange], validate_only: bool
     return {"throttle_time": 0, "responses": responses}
 
 
-@api(33, 0, 2)
-async def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+@api(33, 0, 2, listeners=(BROKER, CONTROLLER))
+async def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(broker, ctx, lambda: _alter_configs(broker, request))
+
+
+async def _alter_configs(broker: Broker, request: Any) -> dict[str, Any]:
     """Replaces a resource's whole set of dynamic configs: what is not named is removed."""
     changes = []
     for resource in request.resources:
@@ -169,8 +174,12 @@ async def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any
     return await alter(broker, changes, request.validate_only)
 
 
-@api(44, 0, 1)
-async def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+@api(44, 0, 1, listeners=(BROKER, CONTROLLER))
+async def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(broker, ctx, lambda: _incremental_alter_configs(broker, request))
+
+
+async def _incremental_alter_configs(broker: Broker, request: Any) -> dict[str, Any]:
     changes = [
         ConfigChange(r.resource_type, r.resource_name, [ConfigOp(c.name, c.config_operation, c.value) for c in r.configs])
         for r in request.resources

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..clock import Clock
 from ..config import BrokerConfig
@@ -32,6 +33,7 @@ class Broker:
     metadata: MetadataManager
     controller: Controller
     controller_service: ControllerService
+    controller_router: ControllerRouter
     replicas: ReplicaManager
     producer_ids: ProducerIdManager
     groups: GroupRuntime
@@ -51,3 +53,6 @@ class RequestContext:
     correlation_id: int
     client_id: str | None
     client_host: str
+    frame: bytes | bytearray = b""
+    """The whole request, as received: what a broker forwards to the active controller."""
+    via_controller_listener: bool = False

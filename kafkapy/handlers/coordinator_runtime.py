@@ -14,10 +14,9 @@ from typing import Any, Protocol
 import anyio
 from kio.schema.errors import ErrorCode
 
-from ..broker.controller_service import ControllerService
+from ..broker.controller_channel import ControllerRouter, ControllerUnavailable
 from ..config import BrokerConfig
-from ..metadata.controller import NewTopic, TopicResult
-from ..metadata.image import MetadataImage
+from ..metadata.controller import NewTopic
 from ..metadata.manager import MetadataManager
 from ..wire.records import NO_PRODUCER_ID, Record, decode_records, encode_batch, read_marker
 from .replicas import ReplicaManager
@@ -71,14 +70,13 @@ class InternalTopic:
 class CoordinatorRuntime:
     def __init__(
         self, topic: InternalTopic, config: BrokerConfig, coordinator: Any, metadata: MetadataManager,
-        controller_service: ControllerService, replicas: ReplicaManager,
+        controller: ControllerRouter, replicas: ReplicaManager,
     ) -> None:
         self.topic = topic
         self.config = config
         self.coordinator = coordinator
         self.metadata = metadata
-        self.controller_service = controller_service
-        self.controller = controller_service.controller
+        self.controller = controller
         self.replicas = replicas
         self._timers_changed = anyio.Event()
 
@@ -90,12 +88,14 @@ class CoordinatorRuntime:
         if self.topic_ready():
             return
 
-        def create(image: MetadataImage) -> tuple[list[TopicResult], list[Any]]:
-            factor = min(self.config.int(self.topic.replication_key), max(len(image.brokers), 1))
-            configs = self.topic.configs(self.config, factor)
-            return self.controller.create_topics(image, [NewTopic(self.topic.name, self.config.int(self.topic.partitions_key), factor, configs=configs)])
-
-        results = await self.controller_service.write(create)
+        factor = min(self.config.int(self.topic.replication_key), max(len(self.metadata.image.brokers), 1))
+        configs = self.topic.configs(self.config, factor)
+        new = NewTopic(self.topic.name, self.config.int(self.topic.partitions_key), factor, configs=configs)
+        try:
+            results = await self.controller.create_topics([new])
+        except ControllerUnavailable as e:
+            log.warning("Cannot create %s yet: %s", self.topic.name, e)
+            return
         if results[0].error not in (ErrorCode.none, ErrorCode.topic_already_exists):
             log.error("Cannot create %s: %s", self.topic.name, results[0].message)
 

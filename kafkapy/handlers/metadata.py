@@ -6,6 +6,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..broker.controller_channel import ControllerUnavailable
 from ..metadata.controller import INTERNAL_TOPICS, NewTopic, topic_name_error
 from ..metadata.image import MetadataImage, PartitionImage, TopicImage
 from .context import Broker, RequestContext
@@ -66,7 +67,10 @@ def error_entry(name: str | None, error: ErrorCode, topic_id: Any = None) -> dic
 
 async def auto_create(broker: Broker, names: list[str]) -> dict[str, ErrorCode]:
     """Creates topics with the broker's defaults; the error for each one that failed."""
-    results = await broker.controller_service.write(lambda image: broker.controller.create_topics(image, [NewTopic(n) for n in names]))
+    try:
+        results = await broker.controller_router.create_topics([NewTopic(n) for n in names])
+    except ControllerUnavailable:
+        return dict.fromkeys(names, ErrorCode.leader_not_available)  # retriable: the client asks again
     return {r.name: r.error for r in results if r.name is not None and r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}
 
 

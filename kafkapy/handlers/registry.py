@@ -9,7 +9,9 @@ from typing import Any
 
 from ..wire.protocol import kio_versions
 
-Handler = Callable[[Any, Any, Any], Awaitable[dict[str, Any] | None]]
+# A handler answers with plain data to build the response from, a response entity (one
+# forwarded from the active controller), or None when the request wants no answer.
+Handler = Callable[[Any, Any, Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -21,15 +23,23 @@ class Api:
 
 
 APIS: dict[int, Api] = {}
+"""What the broker listeners serve, and their ApiVersions advertise."""
+CONTROLLER_APIS: dict[int, Api] = {}
+"""What the controller listener serves besides Raft's own APIs, as Kafka's ControllerApis."""
+
+BROKER, CONTROLLER = "broker", "controller"
 
 
-def api(key: int, min_version: int, max_version: int) -> Callable[[Handler], Handler]:
-    """Registers a handler for versions [min_version, max_version] of an API key."""
+def api(key: int, min_version: int, max_version: int, *, listeners: tuple[str, ...] = (BROKER,)) -> Callable[[Handler], Handler]:
+    """Registers a handler for versions [min_version, max_version] of an API key, on the
+    broker listeners, the controller listener, or both."""
     kio_min, kio_max = kio_versions(key) or (min_version, max_version)
     low, high = max(min_version, kio_min), min(max_version, kio_max)
 
     def register(handler: Handler) -> Handler:
-        APIS[key] = Api(key, low, high, handler)
+        for listener, table in ((BROKER, APIS), (CONTROLLER, CONTROLLER_APIS)):
+            if listener in listeners:
+                table[key] = Api(key, low, high, handler)
         return handler
 
     return register

@@ -13,14 +13,19 @@ from ..log.partition import LogError
 from ..metadata.controller import NewTopic
 from .configs import describe_topic
 from .context import Broker, RequestContext
-from .registry import api
+from .controller import on_active_controller
+from .registry import BROKER, CONTROLLER, api
 
 _ZERO = uuid.UUID(int=0)
 HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
 
 
-@api(19, 2, 7)
-async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+@api(19, 2, 7, listeners=(BROKER, CONTROLLER))
+async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(broker, ctx, lambda: _create_topics(broker, ctx, request))
+
+
+async def _create_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     new_topics = [
         NewTopic(
             name=t.name,
@@ -52,8 +57,12 @@ async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any
     return {"throttle_time": 0, "topics": topics}
 
 
-@api(20, 1, 6)
-async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+@api(20, 1, 6, listeners=(BROKER, CONTROLLER))
+async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(broker, ctx, lambda: _delete_topics(broker, ctx, request))
+
+
+async def _delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if ctx.api_version >= 6:
         names, ids, invalid = [], [], []
         for t in request.topics:
@@ -103,8 +112,12 @@ async def handle_delete_records(broker: Broker, ctx: RequestContext, request: An
     return {"throttle_time": 0, "topics": topics}
 
 
-@api(37, 0, 3)
-async def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+@api(37, 0, 3, listeners=(BROKER, CONTROLLER))
+async def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(broker, ctx, lambda: _create_partitions(broker, ctx, request))
+
+
+async def _create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     requests = [
         (t.name, t.count, [list(a.broker_ids) for a in t.assignments] if t.assignments is not None else None)
         for t in request.topics

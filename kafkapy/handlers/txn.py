@@ -3,10 +3,12 @@ EndTxn (26), DescribeTransactions (65), ListTransactions (66), DescribeProducers
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..broker.controller_channel import ControllerUnavailable
 from ..metadata.controller import INTERNAL_TOPICS
 from .context import Broker, RequestContext
 from .registry import api
@@ -14,7 +16,8 @@ from .registry import api
 
 @api(22, 0, 5)
 async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    await broker.producer_ids.reserve_if_wanted()
+    with contextlib.suppress(ControllerUnavailable):  # the ids left may still do
+        await broker.producer_ids.reserve_if_wanted()
     if not broker.producer_ids.has_ids:
         # As Kafka's RPCProducerIdManager while it waits for a block: retriable.
         return {"throttle_time": 0, "error_code": ErrorCode.coordinator_load_in_progress, "producer_id": -1, "producer_epoch": -1}

@@ -3,20 +3,17 @@ work, and a graceful stop (stop accepting, finish requests in flight, flush, clo
 
 from __future__ import annotations
 
-import base64
 import logging
 import socket
-import time
-import uuid
-from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
+from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.lifecycle import BrokerLifecycleManager
 from ..clock import Clock, SystemClock
-from ..config import BrokerConfig, ConfigError, Listener, parse_listeners
+from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.producer_ids import ProducerIdManager
 from ..coordinator.transaction_coordinator import TransactionCoordinator
@@ -25,6 +22,7 @@ from ..handlers.faults import Faults
 from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
+from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
@@ -33,34 +31,15 @@ from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
 from ..raft.local import LocalQuorum
 from .connection import Connection
+from .meta_properties import load_meta_properties
+from .metadata_quorum import RaftMetadataQuorum, controller_apis, raft_quorum_server
+from .quorum import QuorumServer
 
 log = logging.getLogger(__name__)
 
-META_PROPERTIES = "meta.properties"
 _BACKGROUND_TICK_S = 0.5
 _STOP_GRACE_S = 10.0
-
-
-def load_meta_properties(dirs: list[Path], node_id: int) -> str:
-    """The cluster id from meta.properties, written on first start as Kafka's `format` would."""
-    cluster_id = None
-    for d in dirs:
-        path = d / META_PROPERTIES
-        if not path.exists():
-            continue
-        props = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-        if int(props.get("node.id", node_id)) != node_id:
-            raise ConfigError(f"{path} belongs to node {props['node.id']}, but node.id is {node_id}")
-        if cluster_id is not None and props.get("cluster.id") != cluster_id:
-            raise ConfigError(f"{path} names cluster {props.get('cluster.id')}, other log dirs name {cluster_id}")
-        cluster_id = props.get("cluster.id")
-    if cluster_id is None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    for d in dirs:
-        path = d / META_PROPERTIES
-        if not path.exists():
-            path.write_text(f"#\n#{time.ctime()}\nnode.id={node_id}\nversion=1\ncluster.id={cluster_id}\n")
-    return cluster_id
+_CATCH_UP_POLL_S = 0.01
 
 
 class BrokerServer:
@@ -77,20 +56,28 @@ class BrokerServer:
         self._stop = anyio.Event()
         self._logs: LogManager | None = None
         self._lifecycle: BrokerLifecycleManager | None = None
+        self._quorum_server: QuorumServer | None = None
+        # A quorum of several voters runs Raft between processes; one voter keeps its own log.
+        self._raft_quorum_wanted = len(config.quorum_voters) > 1
 
     @property
     def port(self) -> int:
         return self.bound[0].port
 
-    def _open(self) -> Broker:
+    def _open_storage(self) -> tuple[str, LogManager, MetadataManager]:
+        """The log directories and the metadata quorum; a single node's image is loaded here,
+        a cluster member's arrives as its quorum catches up."""
         config, clock = self.config, self.clock
         node_id = config.node_id
         for d in config.log_dirs:
             d.mkdir(parents=True, exist_ok=True)
-        cluster_id = load_meta_properties(config.log_dirs, node_id)
+        cluster_id = load_meta_properties(config.log_dirs, node_id, generate=not self._raft_quorum_wanted)
         logs = LogManager(config.log_dirs)
         logs.startup()
         self._logs = logs
+        if self._raft_quorum_wanted:
+            self._quorum_server = raft_quorum_server(config, clock, logs, cluster_id)
+            return cluster_id, logs, MetadataManager(RaftMetadataQuorum(self._quorum_server, clock))
         # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
         metadata_log = logs.open(
             TopicPartition(*METADATA_PARTITION), LogConfig(retention_ms=-1, retention_bytes=-1), clock.wall_ms(),
@@ -104,31 +91,40 @@ class BrokerServer:
             max_interval_ms=config.int("metadata.log.max.snapshot.interval.ms"),
         ))
         metadata.load()
+        return cluster_id, logs, metadata
+
+    def _open_services(self, cluster_id: str, logs: LogManager, metadata: MetadataManager) -> Broker:
+        """Everything that serves, on a complete metadata image."""
+        config, clock = self.config, self.clock
+        node_id = config.node_id
         replicas = ReplicaManager(logs, config, clock, node_id)
         replicas.load(metadata.image)
         metadata.listeners.append(replicas.on_metadata)
         controller = Controller(config)
         controller_service = ControllerService(metadata, controller, BrokerLifecycle(config.int("broker.session.timeout.ms")), clock)
+        controllers = {v.node_id: (v.host, v.port) for v in config.quorum_voters}
+        router = ControllerRouter(node_id, controller_service, controllers, lambda: metadata.quorum.leader_id, clock,
+                                  config.int("controller.quorum.request.timeout.ms"), cluster_id)
         advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
-            node_id, Endpoint(advertised.name, advertised.host, advertised.port), None, controller_service,
+            node_id, Endpoint(advertised.name, advertised.host, advertised.port), None, router,
             lambda: metadata.image.offset, config.int("broker.heartbeat.interval.ms"),
         )
 
         async def reserve_producer_ids(size: int) -> int:
             assert self._lifecycle is not None
-            return await controller_service.reserve_producer_ids(node_id, self._lifecycle.broker_epoch, size)
+            return await router.reserve_producer_ids(node_id, self._lifecycle.broker_epoch, size)
 
         offsets_topic = metadata.image.topics.get(CONSUMER_OFFSETS.name)
         offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int(CONSUMER_OFFSETS.partitions_key)
-        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, controller_service, replicas)
+        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, router, replicas)
         groups.load()
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
-            metadata, controller_service, replicas,
+            metadata, router, replicas,
         )
         # Offsets committed in a transaction take effect with its marker in __consumer_offsets.
         transactions.offsets_marker_written = lambda partition, producer_id, commit: groups.apply(
@@ -136,7 +132,8 @@ class BrokerServer:
         transactions.load()
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
-            metadata=metadata, controller=controller, controller_service=controller_service, replicas=replicas,
+            metadata=metadata, controller=controller, controller_service=controller_service, controller_router=router,
+            replicas=replicas,
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
         )
 
@@ -161,17 +158,23 @@ class BrokerServer:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
         self._bind()
         try:
-            self.broker = self._open()
+            cluster_id, logs, metadata = self._open_storage()
         except BaseException:
             for sock in self._sockets:
                 sock.close()
             raise
-        log.info("kafkapy broker %s started, listening on %s", self.broker.node_id,
-                 ", ".join(f"{b.name}://{b.host}:{b.port}" for b in self.bound))
-        lifecycle = self._lifecycle
-        assert lifecycle is not None
         try:
             async with anyio.create_task_group() as tg:
+                if self._quorum_server is not None:
+                    await tg.start(self._quorum_server.run)
+                    await self._catch_up_with_quorum(metadata)
+                self.broker = self._open_services(cluster_id, logs, metadata)
+                if self._quorum_server is not None:
+                    self._quorum_server.other_apis = controller_apis(self.broker)
+                log.info("kafkapy broker %s started, listening on %s", self.broker.node_id,
+                         ", ".join(f"{b.name}://{b.host}:{b.port}" for b in self.bound))
+                lifecycle = self._lifecycle
+                assert lifecycle is not None
                 # Serve once the controller has unfenced this broker: its partitions have leaders again.
                 tg.start_soon(self.broker.controller_service.fence_silent_brokers)
                 await lifecycle.start()
@@ -194,6 +197,15 @@ class BrokerServer:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def _catch_up_with_quorum(self, metadata: MetadataManager) -> None:
+        """Waits until this node knows what the quorum has committed, and has applied it."""
+        assert self._quorum_server is not None
+        quorum = metadata.quorum
+        assert isinstance(quorum, RaftMetadataQuorum)
+        log.info("Waiting for the metadata quorum to elect a leader and tell this node what is committed")
+        while not quorum.knows_high_watermark():
+            await anyio.sleep(_CATCH_UP_POLL_S)
 
     async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
         max_request = self.config.int("socket.request.max.bytes")

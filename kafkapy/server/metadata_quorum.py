@@ -5,12 +5,19 @@ handed to the state machine, so decisions are made on the whole image."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..broker.controller_service import NotController
 from ..clock import Clock
+from ..config import BrokerConfig
+from ..handlers import CONTROLLER_APIS, Broker, respond
+from ..kraft_config import parse_listeners
+from ..log.manager import METADATA_PARTITION, LogManager
 from ..raft.core import Role
 from ..raft.local import Appended
-from ..raft.output import NO_LEADER, CommitListener, NotLeader
+from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig
 from .quorum import QuorumServer
+from .quorum_connections import OtherApis
 
 
 class RaftMetadataQuorum:
@@ -57,3 +64,36 @@ class RaftMetadataQuorum:
         except NotLeader as e:
             raise NotController(e.leader_id) from e
         return Appended(last, self.clock.wall_ms(), sum(len(v) for v in values))
+
+
+def raft_config(config: BrokerConfig) -> RaftConfig:
+    """The core's timeouts from Kafka's controller.quorum.* keys."""
+    return RaftConfig(
+        election_timeout_ms=config.int("controller.quorum.election.timeout.ms"),
+        fetch_timeout_ms=config.int("controller.quorum.fetch.timeout.ms"),
+        election_backoff_max_ms=config.int("controller.quorum.election.backoff.max.ms"),
+        request_timeout_ms=config.int("controller.quorum.request.timeout.ms"),
+        retry_backoff_ms=config.int("controller.quorum.retry.backoff.ms"),
+    )
+
+
+def raft_quorum_server(config: BrokerConfig, clock: Clock, logs: LogManager, cluster_id: str) -> QuorumServer:
+    """This node's voter of controller.quorum.voters, on its controller listener, keeping
+    the metadata log in the first log directory (Kafka's default metadata.log.dir)."""
+    voters = config.quorum_voters
+    controller_names = config.strings("controller.listener.names")
+    listener = next(lst for lst in parse_listeners(config.strings("listeners")) if lst.name in controller_names)
+    directory = logs.dirs[0] / f"{METADATA_PARTITION[0]}-{METADATA_PARTITION[1]}"
+    addresses = {v.node_id: (v.host, v.port) for v in voters}
+    return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, directory, raft_config(config),
+                        host=listener.host or "0.0.0.0", port=listener.port, cluster_id=cluster_id, clock=clock)
+
+
+def controller_apis(broker: Broker) -> OtherApis:
+    """What the controller listener answers besides Raft: Kafka's ControllerApis."""
+    versions = {key: (a.min_version, a.max_version) for key, a in CONTROLLER_APIS.items()}
+
+    async def answer(frame: bytes | bytearray) -> tuple[int, Any]:
+        return await respond(broker, frame, "", controller_listener=True)
+
+    return OtherApis(versions, answer)

@@ -32,7 +32,7 @@ from ..raft.messages import (
 )
 from ..raft.output import NO_LEADER, CommitListener, NotLeader, Output, RaftConfig
 from ..raft.wire import response_to_kafka
-from .quorum_connections import Inbound, Peer
+from .quorum_connections import Inbound, OtherApis, Peer
 from .quorum_storage import RaftStorage
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class QuorumServer:
         self.clock = clock or SystemClock()
         self.on_commit = on_commit
         """Told of the records each Output commits, in order: the state machine's feed."""
+        self.other_apis: OtherApis | None = None
+        """The controller's other APIs, answered on this listener once the broker is up."""
         self.core: RaftCore | None = None
         self._storage: RaftStorage | None = None
         self._lock = anyio.Lock()
@@ -133,7 +135,7 @@ class QuorumServer:
         return self.core
 
     async def _accept(self, stream: anyio.abc.SocketStream) -> None:
-        inbound = Inbound(stream)
+        inbound = Inbound(stream, self.other_apis)
         try:
             await inbound.serve(self._receive_request)
         finally:

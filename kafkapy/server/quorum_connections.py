@@ -9,7 +9,8 @@ import datetime
 import logging
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -43,20 +44,8 @@ _MAX_FRAME = 64 * 1024 * 1024
 _OUTBOX = 1024
 _API_VERSIONS_KEY = 18
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.02, 1.0
+_OTHER_IN_FLIGHT = 64
 _CONNECTION_LOST = (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
-
-
-def _frames(reader: FrameReader, data: bytes) -> list[bytes | bytearray]:
-    """Feeds bytes from a stream into the sans-IO frame reader (built for recv_into)."""
-    frames: list[bytes | bytearray] = []
-    view = memoryview(data)
-    while view:
-        buffer = reader.recv_buffer()
-        n = min(len(buffer), len(view))
-        buffer[:n] = view[:n]
-        frames += reader.received(n)
-        view = view[n:]
-    return frames
 
 
 class Peer:
@@ -125,7 +114,7 @@ class Peer:
             oldest = min((deadline for _, deadline in self._pending.values()), default=None)
             with anyio.fail_after(None if oldest is None else max(0.0, oldest - anyio.current_time())):
                 data = await stream.receive()
-            for frame in _frames(reader, data):
+            for frame in reader.feed(data):
                 correlation = int.from_bytes(frame[:4], "big", signed=True)
                 pending = self._pending.pop(correlation, None)
                 if pending is None:
@@ -153,11 +142,15 @@ class Inbound:
     order of the requests, as Kafka requires, though the core may answer a parked Fetch
     after requests that came later."""
 
-    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+    def __init__(self, stream: anyio.abc.SocketStream, other: OtherApis | None = None) -> None:
         self.stream = stream
+        self.other = other
         self._order: deque[int] = deque()
         self._ready: dict[int, bytes] = {}
         self._wake = anyio.Event()
+        # Answers to the other APIs (a CreateTopics waits for its records to commit) are
+        # worked on concurrently, but no more than this many at once per connection.
+        self._in_flight = anyio.Semaphore(_OTHER_IN_FLIGHT)
 
     def answer(self, correlation: int, entity: Any) -> None:
         chunks, _ = encode_response(correlation, entity)
@@ -168,25 +161,35 @@ class Inbound:
         try:
             async with self.stream, anyio.create_task_group() as tg:
                 tg.start_soon(self._write)
-                await self._read(receive)
+                await self._read(receive, tg)
                 tg.cancel_scope.cancel()
         except* (*_CONNECTION_LOST, ValueError) as group:
             log.info("closing controller connection: %s", group.exceptions)
 
-    async def _read(self, receive: Callable[[int, Request, Inbound], Awaitable[None]]) -> None:
+    async def _read(self, receive: Callable[[int, Request, Inbound], Awaitable[None]], tg: anyio.abc.TaskGroup) -> None:
         reader = FrameReader(_MAX_FRAME)
         async for data in self.stream:
-            for frame in _frames(reader, data):
+            for frame in reader.feed(data):
                 api_key, version, correlation = peek_header(frame)
                 self._order.append(correlation)
                 if api_key == _API_VERSIONS_KEY and response_type(api_key, version) is not None:
-                    self.answer(correlation, _api_versions(version))
+                    self.answer(correlation, _api_versions(version, self.other))
                 elif API_VERSIONS.get(api_key) == version:
                     _, body = decode_request(frame, api_key, version)
                     request = request_from_kafka(body, correlation)
                     await receive(source_of(request), request, self)
+                elif self.other is not None and api_key in self.other.versions:
+                    await self._in_flight.acquire()
+                    tg.start_soon(self._answer_other, self.other, frame)
                 else:
                     raise OSError(f"unsupported request: api key {api_key} version {version}")
+
+    async def _answer_other(self, other: OtherApis, frame: bytes | bytearray) -> None:
+        try:
+            correlation, response = await other.respond(frame)
+            self.answer(correlation, response)
+        finally:
+            self._in_flight.release()
 
     async def _write(self) -> None:
         while True:
@@ -196,12 +199,23 @@ class Inbound:
                 await self.stream.send(self._ready.pop(self._order.popleft()))
 
 
-def _api_versions(version: int) -> Any:
-    """The APIs a controller listener answers here: each Raft API at the one version spoken."""
+@dataclass(frozen=True)
+class OtherApis:
+    """The controller's APIs besides Raft's (CreateTopics, BrokerRegistration, ...): the
+    versions of each, and what answers a request frame with (correlation id, response)."""
+
+    versions: Mapping[int, tuple[int, int]]
+    respond: Callable[[bytes | bytearray], Awaitable[tuple[int, Any]]]
+
+
+def _api_versions(version: int, other: OtherApis | None) -> Any:
+    """The APIs a controller listener answers here: each Raft API at the one version spoken,
+    and the controller's others."""
     body = response_type(_API_VERSIONS_KEY, version)
     api_version = sys.modules[body.__module__].ApiVersion
     versions = kio_versions(_API_VERSIONS_KEY)
     assert versions is not None
     keys = [(key, v, v) for key, v in sorted(API_VERSIONS.items())] + [(_API_VERSIONS_KEY, *versions)]
+    keys += [(key, lo, hi) for key, (lo, hi) in sorted((other.versions if other else {}).items())]
     return body(error_code=ErrorCode.none, throttle_time=i32Timedelta.parse(datetime.timedelta(0)),
                 api_keys=tuple(api_version(api_key=i16(k), min_version=i16(lo), max_version=i16(hi)) for k, lo, hi in keys))

@@ -84,6 +84,18 @@ class FrameReader:
             self._start = self._end = 0
         return frames
 
+    def feed(self, data: bytes) -> list[bytes | bytearray]:
+        """The frames completed by bytes that arrived by other means than `recv_into` (a stream)."""
+        frames: list[bytes | bytearray] = []
+        view = memoryview(data)
+        while view:
+            buffer = self.recv_buffer()
+            n = min(len(buffer), len(view))
+            buffer[:n] = view[:n]
+            frames += self.received(n)
+            view = view[n:]
+        return frames
+
     def _compact(self) -> None:
         remaining = self._end - self._start
         self._chunk[:remaining] = self._view[self._start : self._end]

@@ -1,0 +1,199 @@
+"""How a broker reaches the active controller, as Kafka's NodeToControllerChannelManager
+does: the controller in this process when it is the active one, otherwise the
+controller listener of whichever voter the quorum names as leader. A request that
+meets no controller, or one that is no longer active (NOT_CONTROLLER), is sent again
+to the one the quorum names next, until `controller.quorum.request.timeout.ms`.
+
+A client's request that only the controller may carry out is forwarded whole, in an
+Envelope, and its answer handed back; the broker's own requests (registration,
+heartbeats, producer id blocks, the creation of a topic on first use) are typed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import anyio.abc
+from kio.schema.errors import ErrorCode
+
+from ..clock import Clock
+from ..metadata.brokers import Endpoint, HeartbeatAnswer, Registered
+from ..metadata.controller import NewTopic, TopicResult
+from ..wire.build import build
+from ..wire.framing import FrameReader
+from ..wire.protocol import decode_response, encode_request, request_type
+from .controller_service import ControllerService, NotController
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ENVELOPE = 58
+_REGISTRATION, _HEARTBEAT, _PRODUCER_IDS, _CREATE_TOPICS = (62, 4), (63, 1), (67, 0), (19, 7)
+_MAX_FRAME = 64 * 1024 * 1024
+_RETRY_S = 0.05
+_UNREACHABLE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, TimeoutError)
+
+
+class ControllerUnavailable(Exception):
+    """No active controller answered within the request timeout."""
+
+
+class _Connection:
+    """One connection to a controller listener, one request at a time."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        self._stream: anyio.abc.SocketStream | None = None
+        self._reader = FrameReader(_MAX_FRAME)
+        self._lock = anyio.Lock()
+        self._correlation = 0
+
+    async def request(self, entity: Any, timeout_s: float) -> Any:
+        async with self._lock:
+            try:
+                with anyio.fail_after(timeout_s):
+                    if self._stream is None:
+                        self._stream = await anyio.connect_tcp(*self.address)
+                        self._reader = FrameReader(_MAX_FRAME)
+                    self._correlation += 1
+                    await self._stream.send(encode_request(entity, self._correlation, "kafkapy-broker"))
+                    while True:
+                        frames = self._reader.feed(await self._stream.receive())
+                        if frames:
+                            _, response = decode_response(bytes(frames[0]), entity.__api_key__, entity.__version__)
+                            return response
+            except BaseException:
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+
+
+class ControllerRouter:
+    def __init__(
+        self, node_id: int, local: ControllerService, controllers: Mapping[int, tuple[str, int]],
+        leader_id: Callable[[], int], clock: Clock, request_timeout_ms: int, cluster_id: str,
+    ) -> None:
+        self.node_id = node_id
+        self.local = local
+        self.controllers = controllers
+        self.leader_id = leader_id
+        self.clock = clock
+        self.timeout_s = request_timeout_ms / 1000
+        self.cluster_id = cluster_id
+        self._connections: dict[int, _Connection] = {}
+
+    # -- the broker's own requests -------------------------------------------------
+
+    async def register_broker(self, broker_id: int, incarnation_id: uuid.UUID, endpoint: Endpoint, rack: str | None) -> Registered:
+        request = _request(_REGISTRATION, {
+            "broker_id": broker_id, "cluster_id": self.cluster_id, "incarnation_id": incarnation_id,
+            "listeners": [{"name": endpoint.listener, "host": endpoint.host, "port": endpoint.port,
+                           "security_protocol": endpoint.security_protocol}],
+            "features": [{"name": "metadata.version", "min_supported_version": 1, "max_supported_version": 21}],
+            "rack": rack, "is_migrating_zk_broker": False, "log_dirs": [], "previous_broker_epoch": -1,
+        })
+        return await self._call(
+            lambda: self.local.register_broker(broker_id, incarnation_id, endpoint, rack), request,
+            lambda r: Registered(r.error_code, r.broker_epoch))
+
+    async def broker_heartbeat(
+        self, broker_id: int, broker_epoch: int, metadata_offset: int, want_fence: bool, want_shut_down: bool,
+    ) -> HeartbeatAnswer:
+        request = _request(_HEARTBEAT, {
+            "broker_id": broker_id, "broker_epoch": broker_epoch, "current_metadata_offset": metadata_offset,
+            "want_fence": want_fence, "want_shut_down": want_shut_down, "offline_log_dirs": [],
+        })
+        return await self._call(
+            lambda: self.local.broker_heartbeat(broker_id, broker_epoch, metadata_offset, want_fence, want_shut_down),
+            request, lambda r: HeartbeatAnswer(r.error_code, r.is_caught_up, r.is_fenced, r.should_shut_down))
+
+    async def reserve_producer_ids(self, broker_id: int, broker_epoch: int, size: int) -> int:
+        request = _request(_PRODUCER_IDS, {"broker_id": broker_id, "broker_epoch": broker_epoch})
+        return await self._call(lambda: self.local.reserve_producer_ids(broker_id, broker_epoch, size), request,
+                                lambda r: int(r.producer_id_start))
+
+    async def create_topics(self, topics: list[NewTopic]) -> list[TopicResult]:
+        request = _request(_CREATE_TOPICS, {"timeout": int(self.timeout_s * 1000), "validate_only": False, "topics": [
+            {"name": t.name, "num_partitions": t.num_partitions, "replication_factor": t.replication_factor,
+             "assignments": [], "configs": [{"name": k, "value": v} for k, v in t.configs.items()]}
+            for t in topics
+        ]})
+        return await self._call(lambda: self.local.create_topics(topics), request, lambda r: [
+            TopicResult(t.name, t.error_code, t.error_message, t.topic_id, t.num_partitions, t.replication_factor)
+            for t in r.topics
+        ])
+
+    # -- a client's request, forwarded whole ---------------------------------------------
+
+    async def forward(self, frame: bytes | bytearray, client_host: str, api_key: int, version: int) -> Any:
+        """The active controller's answer to a request frame another node received."""
+        envelope = _request((ENVELOPE, 0), {
+            "request_data": bytes(frame), "request_principal": None, "client_host_address": client_host.encode(),
+        })
+
+        def unwrap(response: Any) -> Any:
+            return decode_response(response.response_data, api_key, version)[1]
+
+        return await self._remote(envelope, unwrap)
+
+    # -- routing -------------------------------------------------------------------------
+
+    async def _call(self, here: Callable[[], Awaitable[T]], request: Any, parse: Callable[[Any], T]) -> T:
+        if self.local.is_active:
+            try:
+                return await here()
+            except NotController:
+                pass
+        return await self._remote(request, parse, here)
+
+    async def _remote(self, request: Any, parse: Callable[[Any], T], here: Callable[[], Awaitable[T]] | None = None) -> T:
+        deadline = self.clock.monotonic_ms() + self.timeout_s * 1000
+        unreachable_logged = False
+        while True:
+            leader = self.leader_id()
+            if leader == self.node_id and here is not None and self.local.is_active:
+                try:
+                    return await here()
+                except NotController:
+                    pass
+            elif leader in self.controllers and leader != self.node_id:
+                connection = self._connections.setdefault(leader, _Connection(self.controllers[leader]))
+                try:
+                    response = await connection.request(request, self.timeout_s)
+                except _UNREACHABLE as e:
+                    # Once per request: the retries that follow say nothing new.
+                    if not unreachable_logged:
+                        log.info("Controller %d unreachable (%s); retrying until %.1f s have passed", leader, e, self.timeout_s)
+                        unreachable_logged = True
+                else:
+                    if not _not_controller(response):
+                        return parse(response)
+            if self.clock.monotonic_ms() >= deadline:
+                raise ControllerUnavailable(f"no active controller answered within {self.timeout_s} s")
+            await anyio.sleep(_RETRY_S)
+
+    async def close(self) -> None:
+        for connection in self._connections.values():
+            await connection.close()
+
+
+def _not_controller(response: Any) -> bool:
+    """NOT_CONTROLLER, at the top (most controller APIs, an Envelope) or for every topic (CreateTopics)."""
+    if hasattr(response, "error_code"):
+        return bool(response.error_code == ErrorCode.not_controller)
+    topics = getattr(response, "topics", ())
+    return bool(topics) and all(t.error_code == ErrorCode.not_controller for t in topics)
+
+
+def _request(api: tuple[int, int], data: dict[str, Any]) -> Any:
+    return build(request_type(*api), data)
