@@ -242,6 +242,13 @@ class LogManager:
             write_checkpoint(d / RECOVERY_POINTS, {tp: log.recovery_point for tp, log in in_dir.items()})
             write_checkpoint(d / LOG_START_OFFSETS, {tp: log.log_start_offset for tp, log in in_dir.items()})
 
+    def abandon(self) -> None:
+        """Lets go of every log as a killed process would: no flush, no checkpoint, no
+        clean-shutdown marker, so the next start recovers."""
+        for log in self.logs.values():
+            log.abandon()
+        self.logs.clear()
+
     def shutdown(self) -> None:
         """Flushes and closes every log, writes checkpoints and the clean-shutdown marker."""
         for log in self.logs.values():

@@ -592,6 +592,11 @@ class PartitionLog:
             segment.time_index.write()
             segment.close()
 
+    def abandon(self) -> None:
+        """Closes the files as a killed process leaves them: nothing flushed or written."""
+        for segment in self.segments:
+            segment.close()
+
     def delete(self) -> None:
         for segment in self.segments:
             segment.delete_files()

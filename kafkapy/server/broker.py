@@ -54,6 +54,7 @@ class BrokerServer:
         self._sockets: list[socket.socket] = []
         self._connections: set[Connection] = set()
         self._stop = anyio.Event()
+        self._killed = False
         self._logs: LogManager | None = None
         self._lifecycle: BrokerLifecycleManager | None = None
         self._quorum_server: QuorumServer | None = None
@@ -191,11 +192,21 @@ class BrokerServer:
                     tg.start_soon(runtime.run_timers)
                 task_status.started()
                 await self._stop.wait()
-                await self._shutdown(tg)
+                if self._killed:
+                    tg.cancel_scope.cancel()
+                else:
+                    await self._shutdown(tg)
         finally:
             self._close_files()
 
     def stop(self) -> None:
+        self._stop.set()
+
+    def kill(self) -> None:
+        """Stops as abruptly as kill -9 would within a process: no controlled shutdown, no
+        answers to requests in flight, connections dropped, nothing flushed, no
+        clean-shutdown marker (the next start recovers the logs). For tests."""
+        self._killed = True
         self._stop.set()
 
     async def _catch_up_with_quorum(self, metadata: MetadataManager) -> None:
@@ -327,6 +338,10 @@ class BrokerServer:
 
     def _close_files(self) -> None:
         if self._logs is not None:
-            self._logs.shutdown()
+            if self._killed:
+                self._logs.abandon()
+                log.info("Killed: logs left as they were")
+            else:
+                self._logs.shutdown()
+                log.info("Stopped: logs flushed and closed")
             self._logs = None
-            log.info("Stopped: logs flushed and closed")
