@@ -185,7 +185,10 @@ class RaftCore:
         committed when a later Output's high watermark passes it."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.epoch, self.leader_id)
+        if not values:
+            raise ValueError("nothing to append")
         self._out = Output()
+        # One call, one batch: the batch followers store unchanged (see log.py).
         last = self._append_as_leader([Entry(self.epoch, v) for v in values])
         self._maybe_advance_high_watermark(now)
         self._complete_parked_fetches()
@@ -196,6 +199,9 @@ class RaftCore:
         watermark), to be saved and later sent to followers that fall behind the log start."""
         if not self.log.start_offset <= end_offset <= (self.high_watermark or 0):
             raise ValueError(f"a snapshot must end in [{self.log.start_offset}, {self.high_watermark}], not at {end_offset}")
+        if not self.log.is_batch_boundary(end_offset):
+            # The log will start at the snapshot's end: that must not cut a batch (see log.py).
+            raise ValueError(f"a snapshot must end at a batch boundary, not inside the batch holding {end_offset}")
         epoch = self.log.entry(end_offset - 1).epoch if end_offset > self.log.start_offset else self.log.start_epoch
         self._out = Output()
         self.snapshot = Snapshot(SnapshotId(end_offset, epoch), data)
@@ -564,9 +570,9 @@ class RaftCore:
         if diverging is not None:
             return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
                                  request.fetch_offset, diverging=DivergingEpoch(diverging.epoch, diverging.offset))
-        entries = self.log.read(request.fetch_offset, self.config.max_fetch_entries)
+        batches = self.log.read_batches(request.fetch_offset, self.config.max_fetch_entries, self.config.max_fetch_bytes)
         return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
-                             request.fetch_offset, entries)
+                             request.fetch_offset, batches)
 
     def _complete_parked_fetches(self) -> None:
         for replica, (request, _) in list(self._parked.items()):
@@ -635,9 +641,10 @@ class RaftCore:
             self.log.truncate_to(offset)
             self._out.log.append(Truncate(offset))
         else:
-            if response.entries and response.base_offset == self.log.end_offset:
-                self.log.append(response.entries)
-                self._out.log.append(Append(response.base_offset, response.entries))
+            if response.batches and response.base_offset == self.log.end_offset:
+                for batch in response.batches:
+                    self._out.log.append(Append(self.log.end_offset, batch))
+                    self.log.append(batch)
             high_watermark = min(response.high_watermark, self.log.end_offset)
             if high_watermark > self._high_watermark_or_unknown():
                 self._set_high_watermark(high_watermark)

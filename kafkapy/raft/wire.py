@@ -12,9 +12,10 @@ alone does not say everything the core's response holds (a Vote response has no
 pre-vote flag; an empty Fetch response no base offset), so decoding a response takes
 the request it answers.
 
-Log entries travel as Kafka record batches: a run of one epoch's entries is one batch
-whose partition leader epoch is that epoch; a control entry is a control batch holding
-Kafka's LeaderChangeMessage control record. The core's control entry does not say who
+Log entries travel as Kafka record batches: each batch of the core's log is one record
+batch whose partition leader epoch is the batch's epoch, so batch boundaries survive
+the trip; a control entry is a control batch holding Kafka's LeaderChangeMessage
+control record. The core's control entry does not say who
 led its epoch, so encoding takes `leaders` (epoch -> leader id) and decoding fills it
 in from the LeaderChangeMessages it reads.
 """
@@ -25,7 +26,7 @@ import datetime
 import io
 import struct
 import uuid
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,55 +89,52 @@ class Endpoint:
 # -- log entries as record batches ------------------------------------------------
 
 
-def _runs(entries: Sequence[Entry]) -> Iterator[tuple[int, Sequence[Entry]]]:
-    """(index of first, entries) of each batch: consecutive data entries of one epoch,
-    and each control entry alone (a control batch holds only control records)."""
-    start = 0
-    for i in range(1, len(entries) + 1):
-        if i == len(entries) or entries[i].control or entries[start].control or entries[i].epoch != entries[start].epoch:
-            yield start, entries[start:i]
-            start = i
-
-
 def _entity_bytes(entity: Any) -> bytes:
     out = io.BytesIO()
     entity_writer(type(entity))(out, entity)
     return out.getvalue()
 
 
-def encode_entries(
-    base_offset: int, entries: Sequence[Entry], *, leaders: Mapping[int, int], voters: Sequence[int], timestamp: int,
+def encode_batches(
+    base_offset: int, batches: Iterable[Sequence[Entry]], *, leaders: Mapping[int, int], voters: Sequence[int],
+    timestamp: int,
 ) -> bytes:
-    """Entries from base_offset as Kafka record batches, one per epoch run."""
+    """The core's batches from base_offset as Kafka record batches, one each, so that the
+    follower gets the leader's batch boundaries (see raft/log.py)."""
     out = bytearray()
-    for first, run in _runs(entries):
-        offset, epoch = base_offset + first, run[0].epoch
-        if run[0].control:
+    offset = base_offset
+    for batch in batches:
+        epoch = batch[0].epoch
+        if batch[0].control:
             message = LeaderChangeMessage(
                 version=i16(0), leader_id=BrokerId(leaders.get(epoch, -1)),
                 voters=tuple(Voter(voter_id=i32(v)) for v in sorted(voters)),
                 granting_voters=(),  # the core does not report who granted its votes
             )
             key = _CONTROL_KEY_VERSION.pack(0) + _entity_bytes(ControlRecordTypeSchema(type_=i16(LEADER_CHANGE)))
-            record = Record(offset, timestamp, key, _entity_bytes(message))
-            out += encode_batch([record], control=True, partition_leader_epoch=epoch)
+            records = [Record(offset + i, timestamp, key, _entity_bytes(message)) for i in range(len(batch))]
+            out += encode_batch(records, control=True, partition_leader_epoch=epoch)
         else:
-            records = [Record(offset + i, timestamp, None, e.value) for i, e in enumerate(run)]
+            records = [Record(offset + i, timestamp, None, e.value) for i, e in enumerate(batch)]
             out += encode_batch(records, partition_leader_epoch=epoch)
+        offset += len(batch)
     return bytes(out)
 
 
-def decode_entries(data: bytes | memoryview, leaders: MutableMapping[int, int] | None = None) -> tuple[int | None, list[Entry]]:
-    """(base offset or None if empty, entries) of Kafka record batches. Control records
-    other than LeaderChangeMessage (snapshot markers, KRaft versions) are not entries of
-    this log's core and are refused."""
+def decode_batches(
+    data: bytes | memoryview, leaders: MutableMapping[int, int] | None = None,
+) -> tuple[int | None, list[tuple[Entry, ...]]]:
+    """(base offset or None if empty, one tuple of entries per record batch) of Kafka record
+    batches. Control records other than LeaderChangeMessage (snapshot markers, KRaft
+    versions) are not entries of this log's core and are refused."""
     base: int | None = None
-    entries: list[Entry] = []
+    batches: list[tuple[Entry, ...]] = []
+    next_offset = 0
     for position, header in iter_headers(data):
         if base is None:
-            base = header.base_offset
-        if base + len(entries) != header.base_offset:
-            raise ValueError(f"batch at offset {header.base_offset} does not follow offset {base + len(entries) - 1}")
+            base = next_offset = header.base_offset
+        if header.base_offset != next_offset:
+            raise ValueError(f"batch at offset {header.base_offset} does not follow offset {next_offset - 1}")
         records = decode_records(memoryview(data)[position:position + header.size], header)
         epoch = header.partition_leader_epoch
         if header.is_control:
@@ -148,10 +146,11 @@ def decode_entries(data: bytes | memoryview, leaders: MutableMapping[int, int] |
                 message, _ = entity_reader(LeaderChangeMessage)(memoryview(record.value or b"").toreadonly(), 0)
                 if leaders is not None:
                     leaders[epoch] = message.leader_id
-                entries.append(Entry(epoch, b"", control=True))
+            batches.append(tuple(Entry(epoch, b"", control=True) for _ in records))
         else:
-            entries.extend(Entry(epoch, r.value or b"") for r in records)
-    return base, entries
+            batches.append(tuple(Entry(epoch, r.value or b"") for r in records))
+        next_offset = header.next_offset
+    return base, batches
 
 
 # -- requests --------------------------------------------------------------------
@@ -261,7 +260,7 @@ def response_to_kafka(response: Response, *, leaders: Mapping[int, int], voters:
             if response.diverging is not None:
                 diverging = fetch_resp.EpochEndOffset(epoch=i32(response.diverging.epoch),
                                                       end_offset=i64(response.diverging.end_offset))
-            records = encode_entries(response.base_offset, response.entries, leaders=leaders, voters=voters,
+            records = encode_batches(response.base_offset, response.batches, leaders=leaders, voters=voters,
                                      timestamp=timestamp)
             return fetch_resp.FetchResponse(
                 throttle_time=i32Timedelta.parse(datetime.timedelta(0)), error_code=ErrorCode.none,
@@ -287,10 +286,10 @@ def response_from_kafka(entity: Any, request: Request, leaders: MutableMapping[i
         diverging = None
         if p.diverging_epoch.epoch >= 0:
             diverging = DivergingEpoch(p.diverging_epoch.epoch, p.diverging_epoch.end_offset)
-        base, entries = decode_entries(p.records or b"", leaders)
+        base, batches = decode_batches(p.records or b"", leaders)
         return FetchResponse(correlation, error, p.current_leader.leader_epoch, p.current_leader.leader_id,
                              p.high_watermark, p.log_start_offset,
-                             request.fetch_offset if base is None else base, tuple(entries), diverging)
+                             request.fetch_offset if base is None else base, tuple(batches), diverging)
     p = _only(_only(entity.topics, "topic").partitions, "partition")
     error = top_error if top_error != ErrorCode.none else p.error_code
     if isinstance(entity, vote_resp.VoteResponse):

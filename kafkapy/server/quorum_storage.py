@@ -14,11 +14,10 @@ from pathlib import Path
 
 from ..log.config import LogConfig
 from ..log.partition import PartitionLog, fsync_directory
-from ..raft.log import RaftLog
+from ..raft.log import BatchBoundaryError, RaftLog
 from ..raft.messages import Entry
 from ..raft.output import Append, LogOp, QuorumState, Truncate
-from ..raft.wire import decode_entries, encode_entries
-from ..wire.records import iter_headers
+from ..raft.wire import decode_batches, encode_batches
 
 QUORUM_STATE_FILE = "quorum-state"
 _QUORUM_STATE_VERSION = 0
@@ -72,10 +71,10 @@ class RaftStorage:
 
     def load(self) -> tuple[QuorumState, RaftLog]:
         """What the core starts from: the persisted state and the log as written."""
-        entries: list[Entry] = []
+        batches: list[tuple[Entry, ...]] = []
         for _, batch in self.log.iter_batches(self.log.log_start_offset):
-            entries.extend(decode_entries(batch, self.leaders)[1])
-        return self.state_file.read(), RaftLog(entries, self.log.log_start_offset)
+            batches.extend(decode_batches(batch, self.leaders)[1])
+        return self.state_file.read(), RaftLog(batches, self.log.log_start_offset)
 
     def persist(self, state: QuorumState | None, ops: Sequence[LogOp], now_ms: int) -> None:
         """Makes an Output's state and log operations durable, in that order."""
@@ -86,7 +85,7 @@ class RaftStorage:
         for op in ops:
             match op:
                 case Truncate():
-                    self._truncate(op.offset, now_ms)
+                    self._truncate(op.offset)
                 case Append():
                     self._append(op, now_ms)
                 case _:
@@ -95,29 +94,24 @@ class RaftStorage:
         self.log.flush(now_ms)
 
     def _append(self, op: Append, now_ms: int) -> None:
+        """One Append is one batch of the core's log, and one record batch here."""
         if op.base_offset != self.log.next_offset:
             raise ValueError(f"append at {op.base_offset}, but the log ends at {self.log.next_offset}")
-        data = encode_entries(op.base_offset, op.entries, leaders=self.leaders, voters=self.voters, timestamp=now_ms)
-        for position, header in iter_headers(data):
-            # PartitionLog stamps its leader epoch on what it appends: the batch's own.
-            self.log.leader_epoch = header.partition_leader_epoch
-            self.log.append(data[position:position + header.size], now_ms, from_client=False)
+        data = encode_batches(op.base_offset, [op.entries], leaders=self.leaders, voters=self.voters, timestamp=now_ms)
+        # PartitionLog stamps its leader epoch on what it appends: the batch's own.
+        self.log.leader_epoch = op.entries[0].epoch
+        self.log.append(data, now_ms, from_client=False)
 
-    def _truncate(self, offset: int, now_ms: int) -> None:
-        """PartitionLog truncates whole batches; the entries of a batch that straddles
-        `offset` and lie below it are written again. Until the flush that follows, a
-        crash may lose them; the leader sends them again, as it would for any entry
-        not yet fetched."""
-        kept: list[Entry] = []
-        base = offset
-        for header, batch in self.log.iter_batches(offset):
+    def _truncate(self, offset: int) -> None:
+        """The core truncates only at batch boundaries, which are record batch boundaries
+        here, so PartitionLog drops whole batches and nothing below offset is rewritten
+        (a crash in between could lose committed entries). A truncation inside a batch
+        means the two disagree: refused, before anything changes."""
+        for header, _ in self.log.iter_batches(offset):
             if header.base_offset < offset:
-                base = header.base_offset
-                kept = decode_entries(batch)[1][: offset - base]
+                raise BatchBoundaryError(f"truncation to {offset} inside the batch [{header.base_offset}, {header.next_offset})")
             break
         self.log.truncate_to(offset)
-        if kept:
-            self._append(Append(base, tuple(kept)), now_ms)
 
     def close(self) -> None:
         self.log.close()
