@@ -9,8 +9,13 @@ from pathlib import Path
 import anyio
 import pytest
 
+from kafkapy.raft.messages import FetchRequest
 from kafkapy.raft.output import NotLeader, RaftConfig
+from kafkapy.raft.wire import API_VERSIONS, FETCH, request_to_kafka
 from kafkapy.server.quorum import QuorumServer
+from kafkapy.server.quorum_connections import _frames
+from kafkapy.wire.framing import FrameReader
+from kafkapy.wire.protocol import decode_response, encode_request
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.anyio]
 
@@ -110,4 +115,37 @@ async def test_three_voters_elect_commit_fail_over_and_catch_up(tmp_path: Path) 
             await until(lambda: all(values_of(s) == first + second + third for s in cluster.servers.values()), "all three to commit")
             reference = cluster.servers[new.node_id].committed
             assert all(s.committed == reference for s in cluster.servers.values())
+            tg.cancel_scope.cancel()
+
+
+async def fetch_answers(address: tuple[str, int], leader: QuorumServer, fetches: list[tuple[int, int]]) -> list[int]:
+    """Sends fetches (correlation, max wait ms) of a caught-up replica 99 on one connection;
+    returns the correlations of the answers, in the order they come."""
+    core = leader.core
+    assert core is not None
+    async with await anyio.connect_tcp(*address) as stream:
+        for correlation, max_wait_ms in fetches:
+            request = FetchRequest(correlation, core.epoch, 99, core.log.end_offset, core.log.last_epoch, max_wait_ms)
+            await stream.send(encode_request(request_to_kafka(request, leader.node_id), correlation))
+        reader, answered = FrameReader(1 << 20), []
+        while len(answered) < len(fetches):
+            for frame in _frames(reader, await stream.receive()):
+                correlation, _ = decode_response(bytes(frame), FETCH, API_VERSIONS[FETCH])
+                answered.append(correlation)
+        return answered
+
+
+async def test_a_parked_fetch_does_not_hold_up_the_answers_behind_it(tmp_path: Path) -> None:
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            cluster = Cluster(tmp_path, tg)
+            for node_id in VOTERS:
+                await cluster.start(node_id)
+            await cluster.append([b"a"])
+            leader = await cluster.leader()
+            # The first waits for records that do not come; the second, from the same replica,
+            # answers it at once (responses go out in request order, so it must), well
+            # before any request timeout.
+            with anyio.fail_after(2):
+                assert await fetch_answers(cluster.addresses[leader.node_id], leader, [(501, 60_000), (502, 0)]) == [501, 502]
             tg.cancel_scope.cancel()

@@ -11,7 +11,15 @@ from kio.schema.errors import ErrorCode
 
 from kafkapy.raft.core import RaftCore, Role
 from kafkapy.raft.log import BatchBoundaryError, RaftLog
-from kafkapy.raft.messages import Entry, Message, VoteRequest, VoteResponse
+from kafkapy.raft.messages import (
+    BeginQuorumEpochRequest,
+    Entry,
+    FetchRequest,
+    FetchResponse,
+    Message,
+    VoteRequest,
+    VoteResponse,
+)
 from kafkapy.raft.output import NO_LEADER, Append, NotLeader, Output, QuorumState, RaftConfig
 from kafkapy.testing.raft_simulation import Simulation, SimulationConfig, Violation
 
@@ -145,6 +153,64 @@ def test_a_pre_vote_promises_nothing_and_a_follower_with_a_live_leader_refuses_i
     response = answer.send[0][1]
     assert isinstance(response, VoteResponse) and response.pre_vote and not response.granted
     assert answer.state is None and (core.epoch, core.voted_id, core.role) == state_before
+
+
+# -- parked fetches -------------------------------------------------------------------
+
+
+def caught_up_fetch(net: InstantNetwork, leader: int, follower: int, correlation: int) -> FetchRequest:
+    core = net.cores[leader]
+    return FetchRequest(correlation, core.epoch, follower, core.log.end_offset, core.log.last_epoch, max_wait_ms=10_000)
+
+
+def test_a_newer_fetch_from_the_same_replica_answers_the_parked_one_at_once() -> None:
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    follower = next(n for n in net.cores if n != leader)
+    core = net.cores[leader]
+    # The follower's own fetch is parked by now; a newer one answers it and takes its place.
+    parked = core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 901))
+    [(destination, answer)] = parked.send
+    assert destination == follower and isinstance(answer, FetchResponse)
+    assert answer.correlation != 901 and answer.batches == () and answer.error == ErrorCode.none
+    newer = core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 902))
+    # The older is answered first, empty; the newer waits in its place.
+    assert newer.send == [(follower, FetchResponse(901, ErrorCode.none, core.epoch, leader, core.high_watermark or -1,
+                                                   0, core.log.end_offset))]
+    _, appended = core.append(net.now, [b"x"])
+    answers = [(m.correlation, m.batches) for d, m in appended.send if isinstance(m, FetchResponse) and d == follower]
+    assert answers == [(902, ((Entry(core.epoch, b"x"),),))]
+
+
+def test_a_leader_that_steps_down_answers_every_parked_fetch_with_the_new_leader() -> None:
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    followers = [n for n in net.cores if n != leader]
+    core = net.cores[leader]
+    for i, follower in enumerate(followers):
+        core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 900 + i))
+    # A newer epoch's leader announces itself: the parked fetches learn of it at once.
+    output = core.receive(net.now, followers[0], BeginQuorumEpochRequest(77, core.epoch + 1, followers[0]))
+    answers = {d: m for d, m in output.send if isinstance(m, FetchResponse)}
+    assert {d: (m.correlation, m.error, m.epoch, m.leader_id) for d, m in answers.items()} == {
+        follower: (900 + i, ErrorCode.not_leader_or_follower, core.epoch, followers[0]) for i, follower in enumerate(followers)}
+    assert core.role is Role.FOLLOWER and core.next_deadline() is not None
+
+
+def test_a_resigning_leader_answers_its_parked_fetches() -> None:
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    follower = next(n for n in net.cores if n != leader)
+    core = net.cores[leader]
+    core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 900))
+    output = core.resign(net.now)
+    # Every parked fetch (the other follower's own one too) is answered: not the leader any more.
+    answers = {d: (m.correlation, m.error, m.epoch, m.leader_id) for d, m in output.send if isinstance(m, FetchResponse)}
+    assert answers[follower] == (900, ErrorCode.not_leader_or_follower, core.epoch, leader)
+    assert len(answers) == 2 and all(a[1] == ErrorCode.not_leader_or_follower for a in answers.values())
 
 
 # -- batches ----------------------------------------------------------------------------

@@ -125,6 +125,9 @@ class RaftCore:
         self._unannounced: set[int] = set()
         self._announce_deadline: int | None = None
         self._parked: dict[int, tuple[FetchRequest, int]] = {}
+        # Fetches parked when this node stopped leading: answered once the new epoch and
+        # leader are known, at the end of the call that ended the leadership.
+        self._orphaned: list[tuple[int, FetchRequest]] = []
 
     # -- what the shell calls --------------------------------------------------
 
@@ -152,7 +155,7 @@ class RaftCore:
     def tick(self, now: int) -> Output:
         self._out = Output()
         self._on_timers(now)
-        return self._out
+        return self._finish()
 
     def receive(self, now: int, source: int, message: Message) -> Output:
         self._out = Output()
@@ -178,7 +181,7 @@ class RaftCore:
                 self._on_fetch_snapshot_request(now, source, message)
             case FetchSnapshotResponse():
                 self._on_fetch_snapshot_response(now, message)
-        return self._out
+        return self._finish()
 
     def append(self, now: int, values: Sequence[bytes]) -> tuple[int, Output]:
         """Appends records on the leader; returns the offset of the last one. They are
@@ -222,7 +225,7 @@ class RaftCore:
         self._out = Output()
         if self.role is Role.LEADER:
             self._become_resigned(now)
-        return self._out
+        return self._finish()
 
     def next_deadline(self) -> int | None:
         """When `tick` next has something to do."""
@@ -236,6 +239,15 @@ class RaftCore:
         return min(present) if present else None
 
     # -- output ------------------------------------------------------------------
+
+    def _finish(self) -> Output:
+        """The Output of a call that may have ended this node's leadership. The shell answers
+        each connection in request order, so a parked fetch left unanswered would hold up
+        every later answer on it: as Kafka, each is told who leads now."""
+        for replica, request in self._orphaned:
+            self._send(replica, self._fetch_error(request, ErrorCode.not_leader_or_follower))
+        self._orphaned.clear()
+        return self._out
 
     def _send(self, destination: int, message: Message) -> None:
         self._out.send.append((destination, message))
@@ -263,6 +275,7 @@ class RaftCore:
         self._rejected.clear()
         self._unannounced.clear()
         self._announce_deadline = None
+        self._orphaned.extend((replica, request) for replica, (request, _) in self._parked.items())
         self._parked.clear()
         self.replicas.clear()
 
@@ -503,6 +516,11 @@ class RaftCore:
         return self.log.end_offset - 1
 
     def _on_fetch_request(self, now: int, source: int, request: FetchRequest) -> None:
+        older = self._parked.pop(source, None)
+        if older is not None:
+            # The replica gave up waiting on it (it timed out, or was lost on the way back): its
+            # answer is of no use, but the newer one's waits behind it on the connection.
+            self._send(source, self._fetch_response(older[0], empty=True))
         if self.role is not Role.LEADER:
             self._send(source, self._fetch_error(request, ErrorCode.not_leader_or_follower))
             return
@@ -526,7 +544,6 @@ class RaftCore:
         progress = self.replicas.setdefault(source, ReplicaProgress())
         progress.end_offset = request.fetch_offset
         self._heard_from_replica(now, source)
-        self._parked.pop(source, None)
         self._maybe_advance_high_watermark(now)
         if request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0:
             self._send(source, self._fetch_response(request))
@@ -565,11 +582,15 @@ class RaftCore:
         return FetchResponse(request.correlation, error, self.epoch, self.leader_id, -1, self.log.start_offset,
                              request.fetch_offset)
 
-    def _fetch_response(self, request: FetchRequest, diverging: OffsetAndEpoch | None = None) -> FetchResponse:
+    def _fetch_response(self, request: FetchRequest, diverging: OffsetAndEpoch | None = None, *,
+                        empty: bool = False) -> FetchResponse:
         hw = self._high_watermark_or_unknown()
         if diverging is not None:
             return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
                                  request.fetch_offset, diverging=DivergingEpoch(diverging.epoch, diverging.offset))
+        if empty:
+            return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
+                                 request.fetch_offset)
         batches = self.log.read_batches(request.fetch_offset, self.config.max_fetch_entries, self.config.max_fetch_bytes)
         return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
                              request.fetch_offset, batches)
