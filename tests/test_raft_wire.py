@@ -16,8 +16,11 @@ from kafkapy.raft.messages import (
     Entry,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Request,
     Response,
+    SnapshotId,
     VoteRequest,
     VoteResponse,
 )
@@ -132,6 +135,11 @@ def test_fetch_response_diverging_and_errors() -> None:
     assert through_bytes_response(fenced, request)[1] == fenced
     empty = FetchResponse(12, ErrorCode.none, 3, 1, 48, 0, 50)
     assert through_bytes_response(empty, request)[1] == empty
+    # Below the leader's log start: the snapshot to fetch first (KIP-630).
+    to_snapshot = FetchResponse(12, ErrorCode.none, 3, 1, 48, 60, 50, snapshot_id=SnapshotId(60, 2))
+    entity, back = through_bytes_response(to_snapshot, request)
+    assert back == to_snapshot
+    assert (entity.responses[0].partitions[0].snapshot_id.end_offset, entity.responses[0].partitions[0].snapshot_id.epoch) == (60, 2)
 
 
 def test_leader_change_record_is_kafkas_layout() -> None:
@@ -145,3 +153,23 @@ def test_leader_change_record_is_kafkas_layout() -> None:
     leaders: dict[int, int] = {}
     assert decode_batches(data, leaders) == (0, [(Entry(4, b"", control=True),)])
     assert leaders == {4: 2}
+
+
+def test_fetch_snapshot_round_trip() -> None:
+    request = FetchSnapshotRequest(correlation=21, epoch=5, replica_id=3, snapshot_id=SnapshotId(120, 4), position=64,
+                                   max_bytes=1024)
+    entity, back = through_bytes_request(request, destination=1)
+    assert back == request
+    assert (entity.replica_id, entity.max_bytes, entity.cluster_id) == (3, 1024, "c1")
+    partition = entity.topics[0].partitions[0]
+    assert entity.topics[0].name == "__cluster_metadata" and partition.partition == 0
+    assert (partition.snapshot_id.end_offset, partition.snapshot_id.epoch, partition.position) == (120, 4, 64)
+    # The data is a slice of the leader's .checkpoint file: not aligned on a batch.
+    response = FetchSnapshotResponse(21, ErrorCode.none, 5, 1, SnapshotId(120, 4), size=300, position=64,
+                                     data=bytes(range(200)))
+    entity, answer = through_bytes_response(response, request)
+    assert answer == response
+    partition = entity.topics[0].partitions[0]
+    assert (partition.size, partition.position, partition.current_leader.leader_id) == (300, 64, 1)
+    missing = FetchSnapshotResponse(21, ErrorCode.snapshot_not_found, 6, 2, SnapshotId(120, 4), -1, 64)
+    assert through_bytes_response(missing, request)[1] == missing

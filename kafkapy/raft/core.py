@@ -200,16 +200,22 @@ class RaftCore:
     def take_snapshot(self, end_offset: int, data: bytes) -> Output:
         """The state machine's state up to end_offset (committed, so not above the high
         watermark), to be saved and later sent to followers that fall behind the log start."""
+        snapshot_id = self.snapshot_id_at(end_offset)
+        self._out = Output()
+        self.snapshot = Snapshot(snapshot_id, data)
+        self._out.log.append(SaveSnapshot(self.snapshot))
+        return self._out
+
+    def snapshot_id_at(self, end_offset: int) -> SnapshotId:
+        """The id of a snapshot ending at end_offset: its epoch is that of the last record it
+        covers (the shell stamps it on the snapshot file's batches)."""
         if not self.log.start_offset <= end_offset <= (self.high_watermark or 0):
             raise ValueError(f"a snapshot must end in [{self.log.start_offset}, {self.high_watermark}], not at {end_offset}")
         if not self.log.is_batch_boundary(end_offset):
             # The log will start at the snapshot's end: that must not cut a batch (see log.py).
             raise ValueError(f"a snapshot must end at a batch boundary, not inside the batch holding {end_offset}")
         epoch = self.log.entry(end_offset - 1).epoch if end_offset > self.log.start_offset else self.log.start_epoch
-        self._out = Output()
-        self.snapshot = Snapshot(SnapshotId(end_offset, epoch), data)
-        self._out.log.append(SaveSnapshot(self.snapshot))
-        return self._out
+        return SnapshotId(end_offset, epoch)
 
     def delete_log_before_snapshot(self) -> Output:
         """Lets the log start at the newest snapshot's end (retention decides when)."""

@@ -21,6 +21,7 @@ from ..raft.messages import (
     BeginQuorumEpochRequest,
     EndQuorumEpochRequest,
     FetchRequest,
+    FetchSnapshotRequest,
     Request,
     Response,
     VoteRequest,
@@ -143,7 +144,7 @@ def source_of(request: Request) -> int:
             return request.candidate_id
         case BeginQuorumEpochRequest() | EndQuorumEpochRequest():
             return request.leader_id
-        case FetchRequest():
+        case FetchRequest() | FetchSnapshotRequest():
             return request.replica_id
     raise TypeError(request)
 
