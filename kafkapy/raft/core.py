@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
@@ -58,6 +57,7 @@ from .output import (
     Snapshot,
     Truncate,
 )
+from .replicas import Replicas
 
 
 class Role(enum.Enum):
@@ -67,14 +67,6 @@ class Role(enum.Enum):
     LEADER = "leader"
     FOLLOWER = "follower"
     RESIGNED = "resigned"
-
-
-@dataclass
-class ReplicaProgress:
-    """The leader's view of one replica: where it has fetched to, and when it last did."""
-
-    end_offset: int = -1
-    last_fetch_ms: int = -1
 
 
 class RaftCore:
@@ -120,9 +112,7 @@ class RaftCore:
         self._rejected: set[int] = set()
         # Leader.
         self._epoch_start_offset = -1
-        self.replicas: dict[int, ReplicaProgress] = {}
-        self._fetched_since_check: set[int] = set()
-        self._unannounced: set[int] = set()
+        self.replicas = Replicas(node_id, self.voters)
         self._announce_deadline: int | None = None
         self._parked: dict[int, tuple[FetchRequest, int]] = {}
         # Fetches parked when this node stopped leading: answered once the new epoch and
@@ -168,7 +158,7 @@ class RaftCore:
                 self._on_begin_quorum_epoch(now, source, message)
             case BeginQuorumEpochResponse():
                 if not self._maybe_newer_epoch(now, message.epoch, message.leader_id):
-                    self._unannounced.discard(source)
+                    self.replicas.unannounced.discard(source)
             case EndQuorumEpochRequest():
                 self._on_end_quorum_epoch(now, source, message)
             case EndQuorumEpochResponse():
@@ -279,7 +269,6 @@ class RaftCore:
         self._vote_round.clear()
         self._granted.clear()
         self._rejected.clear()
-        self._unannounced.clear()
         self._announce_deadline = None
         self._orphaned.extend((replica, request) for replica, (request, _) in self._parked.items())
         self._parked.clear()
@@ -345,19 +334,17 @@ class RaftCore:
         self._persist()
         self._election_retries = 0
         self.high_watermark = None  # unknown until this epoch's first record is committed
-        self.replicas = {r: ReplicaProgress() for r in self.voters - {self.node_id}}
+        self.replicas.start_epoch()
         # Kafka's leader writes a LeaderChangeMessage first; committing it commits all before it.
         self._epoch_start_offset = self._append_as_leader([Entry(self.epoch, b"", control=True)])
         if len(self.voters) > 1:
             self._check_quorum_deadline = now + self._check_quorum_timeout()
-        self._unannounced = set(self.voters - {self.node_id})
         self._announce(now)
         self._maybe_advance_high_watermark(now)
 
     def _become_resigned(self, now: int) -> None:
         # The most caught-up followers first: they are the best successors.
-        others = self.voters - {self.node_id}
-        successors = tuple(sorted(others, key=lambda r: -self.replicas.get(r, ReplicaProgress()).end_offset))
+        successors = self.replicas.most_caught_up_first()
         self._reset_role(Role.RESIGNED)
         self.leader_id = self.node_id
         self._persist()
@@ -399,8 +386,7 @@ class RaftCore:
                 self._become_unattached(now, self.epoch)
             return
         if self._check_quorum_deadline is not None and now >= self._check_quorum_deadline:
-            if len(self._fetched_since_check | {self.node_id}) >= self.majority:
-                self._fetched_since_check.clear()
+            if self.replicas.check_quorum(self.majority):
                 self._check_quorum_deadline = now + self._check_quorum_timeout()
             else:
                 self._become_resigned(now)
@@ -428,9 +414,9 @@ class RaftCore:
         self._become_unattached(now, self.epoch, self.voted_id, timeout_ms=backoff)
 
     def _announce(self, now: int) -> None:
-        for voter in sorted(self._unannounced):
+        for voter in sorted(self.replicas.unannounced):
             self._send(voter, BeginQuorumEpochRequest(self._next_correlation(), self.epoch, self.node_id))
-        self._announce_deadline = now + self.config.request_timeout_ms if self._unannounced else None
+        self._announce_deadline = now + self.config.request_timeout_ms if self.replicas.unannounced else None
 
     # -- elections ---------------------------------------------------------------
 
@@ -547,20 +533,13 @@ class RaftCore:
         if known.epoch != request.last_fetched_epoch or known.offset < request.fetch_offset:
             self._send(source, self._fetch_response(request, diverging=known))
             return
-        progress = self.replicas.setdefault(source, ReplicaProgress())
-        progress.end_offset = request.fetch_offset
-        self._heard_from_replica(now, source)
+        self.replicas.fetched_to(source, request.fetch_offset)
+        self.replicas.heard_from(now, source)
         self._maybe_advance_high_watermark(now)
         if request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0:
             self._send(source, self._fetch_response(request))
         else:
             self._parked[source] = (request, now + request.max_wait_ms)
-
-    def _heard_from_replica(self, now: int, replica: int) -> None:
-        self.replicas.setdefault(replica, ReplicaProgress()).last_fetch_ms = now
-        if replica in self.voters:
-            self._fetched_since_check.add(replica)
-            self._unannounced.discard(replica)
 
     def _high_watermark_or_unknown(self) -> int:
         return self.high_watermark if self.high_watermark is not None else -1
@@ -576,7 +555,7 @@ class RaftCore:
         elif not 0 <= request.position <= len(snapshot.data):
             error = ErrorCode.position_out_of_range
         else:
-            self._heard_from_replica(now, source)
+            self.replicas.heard_from(now, source)
             chunk = snapshot.data[request.position:request.position + max(request.max_bytes, 1)]
             self._send(source, FetchSnapshotResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id,
                                                      request.snapshot_id, len(snapshot.data), request.position, chunk))
@@ -607,11 +586,7 @@ class RaftCore:
             self._send(replica, self._fetch_response(request))
 
     def _maybe_advance_high_watermark(self, now: int) -> None:
-        ends = sorted(
-            [self.log.end_offset] + [self.replicas[v].end_offset for v in self.voters if v != self.node_id],
-            reverse=True,
-        )
-        candidate = ends[self.majority - 1]
+        candidate = self.replicas.majority_end_offset(self.log.end_offset, self.majority)
         if candidate > self._epoch_start_offset and (self.high_watermark is None or candidate > self.high_watermark):
             self._set_high_watermark(candidate)
             # Followers learn the high watermark from fetch responses: answer the waiting ones.
