@@ -3,14 +3,20 @@ the leader killed, a new leader, and the killed node back from its data director
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
 import pytest
 
+from kafkapy.raft.messages import FetchRequest
 from kafkapy.raft.output import NotLeader, RaftConfig
+from kafkapy.raft.wire import API_VERSIONS, FETCH, request_to_kafka
 from kafkapy.server.quorum import QuorumServer
+from kafkapy.wire.framing import FrameReader
+from kafkapy.wire.protocol import decode_response, encode_request
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.anyio]
 
@@ -34,32 +40,47 @@ async def until(condition: Callable[[], bool], what: str, timeout_s: float = 10.
 
 
 class Cluster:
-    def __init__(self, root: Path, tg: anyio.abc.TaskGroup) -> None:
+    def __init__(self, root: Path, tg: anyio.abc.TaskGroup, config: RaftConfig = CONFIG) -> None:
         self.root = root
         self.tg = tg
+        self.config = config
         self.addresses: dict[int, tuple[str, int]] = {}
         self.servers: dict[int, QuorumServer] = {}
         self.committed: dict[int, list[tuple[int, bytes]]] = {}  # what each node's state machine was handed
         self.scopes: dict[int, anyio.CancelScope] = {}
+        self.stopped: dict[int, anyio.Event] = {}
 
     async def start(self, node_id: int) -> None:
         committed: list[tuple[int, bytes]] = []
-        server = QuorumServer(node_id, VOTERS, self.addresses, self.root / f"node-{node_id}" / "__cluster_metadata-0", CONFIG,
-                              on_commit=lambda records, _time, _size: committed.extend(records))
+        server = QuorumServer(node_id, VOTERS, self.addresses, self.directory(node_id), self.config,
+                              on_commit=lambda records, _time, _size: committed.extend(records),
+                              on_snapshot=lambda snapshot: committed.clear())
         self.committed[node_id] = committed
-        scope = anyio.CancelScope()
+        scope, stopped = anyio.CancelScope(), anyio.Event()
+        self.stopped[node_id] = stopped
 
         async def run(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-            with scope:
-                await server.run(task_status=task_status)
+            try:
+                with scope:
+                    await server.run(task_status=task_status)
+            finally:
+                stopped.set()
 
         await self.tg.start(run)
         self.addresses[node_id] = ("127.0.0.1", server.port)
         self.servers[node_id], self.scopes[node_id] = server, scope
 
+    def directory(self, node_id: int) -> Path:
+        return self.root / f"node-{node_id}" / "__cluster_metadata-0"
+
     def stop(self, node_id: int) -> None:
         self.scopes.pop(node_id).cancel()
         del self.servers[node_id]
+
+    async def stop_and_wait(self, node_id: int) -> None:
+        """Stops a node and waits until it has closed its files, so that a new one may open them."""
+        self.stop(node_id)
+        await self.stopped[node_id].wait()
 
     def leaders(self) -> list[QuorumServer]:
         return [s for s in self.servers.values() if s.is_leader]
@@ -80,6 +101,13 @@ class Cluster:
 
 def values_of(cluster: Cluster, node_id: int) -> list[bytes]:
     return [value for _, value in cluster.committed[node_id]]
+
+
+def state_of(cluster: Cluster, node_id: int) -> list[bytes]:
+    """The state machine of these tests, a list of values: the snapshot it loaded, then what
+    was committed after it."""
+    snapshot = cluster.servers[node_id].snapshot
+    return (snapshot.values if snapshot else []) + values_of(cluster, node_id)
 
 
 async def test_three_voters_elect_commit_fail_over_and_catch_up(tmp_path: Path) -> None:
@@ -114,4 +142,85 @@ async def test_three_voters_elect_commit_fail_over_and_catch_up(tmp_path: Path) 
             await until(lambda: all(values_of(cluster, n) == first + second + third for n in cluster.servers), "all three to commit")
             reference = cluster.committed[new.node_id]
             assert all(cluster.committed[n] == reference for n in cluster.servers)
+            tg.cancel_scope.cancel()
+
+
+async def fetch_answers(address: tuple[str, int], leader: QuorumServer, fetches: list[tuple[int, int]]) -> list[int]:
+    """Sends fetches (correlation, max wait ms) of a caught-up replica 99 on one connection;
+    returns the correlations of the answers, in the order they come."""
+    core = leader.core
+    assert core is not None
+    async with await anyio.connect_tcp(*address) as stream:
+        for correlation, max_wait_ms in fetches:
+            request = FetchRequest(correlation, core.epoch, 99, core.log.end_offset, core.log.last_epoch, max_wait_ms)
+            await stream.send(encode_request(request_to_kafka(request, leader.node_id), correlation))
+        reader, answered = FrameReader(1 << 20), []
+        while len(answered) < len(fetches):
+            for frame in reader.feed(await stream.receive()):
+                correlation, _ = decode_response(bytes(frame), FETCH, API_VERSIONS[FETCH])
+                answered.append(correlation)
+        return answered
+
+
+async def test_a_parked_fetch_does_not_hold_up_the_answers_behind_it(tmp_path: Path) -> None:
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            cluster = Cluster(tmp_path, tg)
+            for node_id in VOTERS:
+                await cluster.start(node_id)
+            await cluster.append([b"a"])
+            leader = await cluster.leader()
+            # The first waits for records that do not come; the second, from the same replica,
+            # answers it at once (responses go out in request order, so it must), well
+            # before any request timeout.
+            with anyio.fail_after(2):
+                assert await fetch_answers(cluster.addresses[leader.node_id], leader, [(501, 60_000), (502, 0)]) == [501, 502]
+            tg.cancel_scope.cancel()
+
+
+async def test_a_wiped_follower_catches_up_through_the_leaders_snapshot(tmp_path: Path) -> None:
+    # Small chunks, so that the transfer takes several FetchSnapshot round trips.
+    config = replace(CONFIG, fetch_snapshot_max_bytes=200)
+    with anyio.fail_after(45):
+        async with anyio.create_task_group() as tg:
+            cluster = Cluster(tmp_path, tg, config)
+            for node_id in VOTERS:
+                await cluster.start(node_id)
+            before = [b"before-%d" % i for i in range(30)]
+            for i in range(0, 30, 3):
+                await cluster.append(before[i:i + 3])
+            leader = await cluster.leader()
+            wiped = next(n for n in VOTERS if n != leader.node_id)
+            await cluster.stop_and_wait(wiped)
+            await cluster.append([b"while-away"])
+
+            # The leader snapshots its committed state and lets its log start at the snapshot's end.
+            end = leader.high_watermark
+            assert end is not None
+            await leader.take_snapshot(end, [v for o, v in cluster.committed[leader.node_id] if o < end])
+            await leader.delete_log_before_snapshot()
+            assert leader.core is not None and leader.core.log.start_offset == end
+            [checkpoint] = cluster.directory(leader.node_id).glob("*.checkpoint")
+            after = [b"after-0", b"after-1"]
+            await cluster.append(after)
+
+            # The follower comes back with nothing: the log it needs is gone, so it fetches the snapshot.
+            shutil.rmtree(cluster.directory(wiped))
+            await cluster.start(wiped)
+            expected = before + [b"while-away"] + after
+            await until(lambda: state_of(cluster, wiped) == expected, "the wiped follower to catch up")
+            follower = cluster.servers[wiped]
+            assert follower.snapshot is not None and follower.snapshot.values == before + [b"while-away"]
+            assert [o for o, _ in cluster.committed[wiped]] == [o for o, _ in cluster.committed[leader.node_id] if o >= end]
+            # Its snapshot file is the leader's, byte for byte, and its log starts at the snapshot's end.
+            assert (cluster.directory(wiped) / checkpoint.name).read_bytes() == checkpoint.read_bytes()
+            assert follower.core is not None and follower.core.log.start_offset == end
+
+            # Restarted, it loads the snapshot and the log after it, and commits on.
+            await cluster.stop_and_wait(wiped)
+            await cluster.start(wiped)
+            await cluster.append([b"last"])
+            expected.append(b"last")
+            await until(lambda: all(state_of(cluster, n) == expected for n in cluster.servers), "all three to commit")
+            assert cluster.servers[wiped].snapshot == follower.snapshot
             tg.cancel_scope.cancel()

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from dataclasses import replace
 
 import pytest
 from kio.schema.errors import ErrorCode
 
 from kafkapy.raft.core import RaftCore, Role
-from kafkapy.raft.log import RaftLog
-from kafkapy.raft.messages import Entry, Message, VoteRequest, VoteResponse
+from kafkapy.raft.log import BatchBoundaryError, RaftLog
+from kafkapy.raft.messages import (
+    BeginQuorumEpochRequest,
+    Entry,
+    FetchRequest,
+    FetchResponse,
+    Message,
+    VoteRequest,
+    VoteResponse,
+)
 from kafkapy.raft.output import NO_LEADER, Append, NotLeader, Output, QuorumState, RaftConfig
 from kafkapy.testing.raft_simulation import Simulation, SimulationConfig, Violation
 
@@ -21,10 +30,11 @@ FAST = RaftConfig(election_timeout_ms=100, fetch_timeout_ms=200, election_backof
 class InstantNetwork:
     """Cores whose messages arrive at once unless the link between two nodes is cut."""
 
-    def __init__(self, voters: tuple[int, ...] = (1, 2, 3)) -> None:
+    def __init__(self, voters: tuple[int, ...] = (1, 2, 3), config: RaftConfig = FAST) -> None:
         self.now = 0
-        self.cores = {i: RaftCore(i, voters, RaftLog(), QuorumState(), FAST, random.Random(i)) for i in voters}
+        self.cores = {i: RaftCore(i, voters, RaftLog(), QuorumState(), config, random.Random(i)) for i in voters}
         self.committed: dict[int, list[bytes]] = {i: [] for i in voters}
+        self.appends: dict[int, list[Append]] = {i: [] for i in voters}
         self.cut: set[frozenset[int]] = set()
         self._inbox: deque[tuple[int, int, Message]] = deque()
         for node, core in self.cores.items():
@@ -33,6 +43,7 @@ class InstantNetwork:
     def carry_out(self, node: int, output: Output) -> None:
         self._inbox.extend((node, destination, message) for destination, message in output.send)
         self.committed[node].extend(value for _, value in output.committed)
+        self.appends[node].extend(op for op in output.log if isinstance(op, Append))
 
     def run(self, ms: int) -> None:
         for _ in range(ms):
@@ -68,7 +79,7 @@ def test_a_single_voter_leads_at_once_and_commits_on_append() -> None:
 
 
 def test_a_restarted_single_voter_starts_a_new_epoch_and_commits_nothing_twice() -> None:
-    log = RaftLog([Entry(1, b"", control=True), Entry(1, b"a")])
+    log = RaftLog([(Entry(1, b"", control=True),), (Entry(1, b"a"),)])
     core = RaftCore(1, [1], log, QuorumState(epoch=1, leader_id=1, voted_id=1), RaftConfig(), random.Random(0))
     output = core.start(0)
     assert core.role is Role.LEADER and core.epoch == 2
@@ -117,7 +128,7 @@ def test_an_isolated_leader_resigns_and_nothing_it_appends_alone_is_committed() 
 
 
 def test_a_vote_needs_a_log_at_least_as_up_to_date() -> None:
-    log = RaftLog([Entry(1, b"", control=True), Entry(2, b"", control=True), Entry(2, b"a")])
+    log = RaftLog([(Entry(1, b"", control=True),), (Entry(2, b"", control=True),), (Entry(2, b"a"),)])
     core = RaftCore(2, [1, 2, 3], log, QuorumState(epoch=2, leader_id=NO_LEADER), RaftConfig(), random.Random(0))
     core.start(0)
     behind = core.receive(1, 1, VoteRequest(7, 3, 1, last_epoch=1, last_offset=5, pre_vote=False))
@@ -142,6 +153,134 @@ def test_a_pre_vote_promises_nothing_and_a_follower_with_a_live_leader_refuses_i
     response = answer.send[0][1]
     assert isinstance(response, VoteResponse) and response.pre_vote and not response.granted
     assert answer.state is None and (core.epoch, core.voted_id, core.role) == state_before
+
+
+# -- parked fetches -------------------------------------------------------------------
+
+
+def caught_up_fetch(net: InstantNetwork, leader: int, follower: int, correlation: int) -> FetchRequest:
+    core = net.cores[leader]
+    return FetchRequest(correlation, core.epoch, follower, core.log.end_offset, core.log.last_epoch, max_wait_ms=10_000)
+
+
+def test_a_newer_fetch_from_the_same_replica_answers_the_parked_one_at_once() -> None:
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    follower = next(n for n in net.cores if n != leader)
+    core = net.cores[leader]
+    # The follower's own fetch is parked by now; a newer one answers it and takes its place.
+    parked = core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 901))
+    [(destination, answer)] = parked.send
+    assert destination == follower and isinstance(answer, FetchResponse)
+    assert answer.correlation != 901 and answer.batches == () and answer.error == ErrorCode.none
+    newer = core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 902))
+    # The older is answered first, empty; the newer waits in its place.
+    assert newer.send == [(follower, FetchResponse(901, ErrorCode.none, core.epoch, leader, core.high_watermark or -1,
+                                                   0, core.log.end_offset))]
+    _, appended = core.append(net.now, [b"x"])
+    answers = [(m.correlation, m.batches) for d, m in appended.send if isinstance(m, FetchResponse) and d == follower]
+    assert answers == [(902, ((Entry(core.epoch, b"x"),),))]
+
+
+def test_a_leader_that_steps_down_answers_every_parked_fetch_with_the_new_leader() -> None:
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    followers = [n for n in net.cores if n != leader]
+    core = net.cores[leader]
+    for i, follower in enumerate(followers):
+        core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 900 + i))
+    # A newer epoch's leader announces itself: the parked fetches learn of it at once.
+    output = core.receive(net.now, followers[0], BeginQuorumEpochRequest(77, core.epoch + 1, followers[0]))
+    answers = {d: m for d, m in output.send if isinstance(m, FetchResponse)}
+    assert {d: (m.correlation, m.error, m.epoch, m.leader_id) for d, m in answers.items()} == {
+        follower: (900 + i, ErrorCode.not_leader_or_follower, core.epoch, followers[0]) for i, follower in enumerate(followers)}
+    assert core.role is Role.FOLLOWER and core.next_deadline() is not None
+
+
+def test_a_resigning_leader_answers_its_parked_fetches() -> None:
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    follower = next(n for n in net.cores if n != leader)
+    core = net.cores[leader]
+    core.receive(net.now, follower, caught_up_fetch(net, leader, follower, 900))
+    output = core.resign(net.now)
+    # Every parked fetch (the other follower's own one too) is answered: not the leader any more.
+    answers = {d: (m.correlation, m.error, m.epoch, m.leader_id) for d, m in output.send if isinstance(m, FetchResponse)}
+    assert answers[follower] == (900, ErrorCode.not_leader_or_follower, core.epoch, leader)
+    assert len(answers) == 2 and all(a[1] == ErrorCode.not_leader_or_follower for a in answers.values())
+
+
+# -- batches ----------------------------------------------------------------------------
+
+
+def test_the_log_reads_whole_batches_and_truncates_only_between_them() -> None:
+    a, b, c, d, e = (Entry(2, v) for v in (b"a", b"bb", b"c", b"dddd", b"e"))
+    log = RaftLog([(a, b), (c,), (d, e)], start_offset=10, start_epoch=1)
+    assert log.batch_sizes == [2, 1, 2]
+    # Capped by count or bytes at a batch boundary, never inside a batch, and at least one.
+    assert log.read_batches(10, max_entries=2, max_bytes=-1) == ((a, b),)
+    assert log.read_batches(10, max_entries=1, max_bytes=-1) == ((a, b),)
+    assert log.read_batches(12, max_entries=10, max_bytes=1) == ((c,),)
+    assert log.read_batches(12, max_entries=10, max_bytes=6) == ((c,), (d, e))
+    assert log.read_batches(15, max_entries=10, max_bytes=-1) == ()
+    assert [log.is_batch_boundary(o) for o in range(10, 16)] == [True, False, True, True, False, True]
+    with pytest.raises(BatchBoundaryError):
+        log.truncate_to(11)
+    with pytest.raises(BatchBoundaryError):
+        log.delete_before(14)
+    assert log.entries == [a, b, c, d, e]
+    log.truncate_to(13)
+    log.delete_before(12)
+    assert (log.start_offset, log.start_epoch, log.batches()) == (12, 2, [(c,)])
+    with pytest.raises(ValueError):
+        log.append((Entry(3, b"", control=True), Entry(3, b"x")))  # a control batch holds only itself
+
+
+def test_followers_store_the_leaders_batches_whole() -> None:
+    net = InstantNetwork(config=replace(FAST, max_fetch_entries=2))
+    net.run(1_000)
+    leader = net.leaders()[0]
+    net.append(leader, b"a", b"b", b"c")  # more than a fetch's cap: sent whole all the same
+    net.append(leader, b"d")
+    net.append(leader, b"e", b"f")
+    net.run(200)
+    batches = net.cores[leader].log.batches()
+    assert batches[-3:] == [(Entry(net.cores[leader].epoch, b"a"), Entry(net.cores[leader].epoch, b"b"),
+                             Entry(net.cores[leader].epoch, b"c")),
+                            (Entry(net.cores[leader].epoch, b"d"),),
+                            (Entry(net.cores[leader].epoch, b"e"), Entry(net.cores[leader].epoch, b"f"))]
+    for node, core in net.cores.items():
+        assert core.log.batches() == batches
+        # One Append op per batch, each the leader's batch at the leader's offset.
+        leader_ops = {(op.base_offset, op.entries) for op in net.appends[leader]}
+        assert all((op.base_offset, op.entries) in leader_ops for op in net.appends[node])
+    assert net.committed[leader] == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
+def test_a_divergent_tail_is_truncated_at_a_batch_boundary() -> None:
+    net = InstantNetwork(config=replace(FAST, max_fetch_entries=1))
+    net.run(1_000)
+    old = net.leaders()[0]
+    others = [n for n in net.cores if n != old]
+    net.append(old, b"kept-1", b"kept-2")
+    net.run(50)
+    net.cut = {frozenset((old, n)) for n in others}
+    net.append(old, b"lost-1", b"lost-2", b"lost-3")
+    net.run(1_500)
+    [new] = net.leaders()
+    net.append(new, b"after-1", b"after-2")
+    net.appends[old].clear()
+    net.cut = set()
+    net.run(1_000)
+    # The old leader dropped its uncommitted batch whole and took the new leader's batches.
+    assert net.cores[old].log.batches() == net.cores[new].log.batches()
+    assert net.committed[old] == [b"kept-1", b"kept-2", b"after-1", b"after-2"]
+    redone = [op.entries for op in net.appends[old]]
+    assert redone and redone == net.cores[new].log.batches()[-len(redone):]
+    assert net.appends[old][0].base_offset == 3  # after LeaderChange, kept-1, kept-2: where the lost batch began
 
 
 # -- the simulation -------------------------------------------------------------------

@@ -16,8 +16,11 @@ from kafkapy.raft.messages import (
     Entry,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Request,
     Response,
+    SnapshotId,
     VoteRequest,
     VoteResponse,
 )
@@ -26,8 +29,8 @@ from kafkapy.raft.wire import (
     METADATA_TOPIC_ID,
     Endpoint,
     api_key_of,
-    decode_entries,
-    encode_entries,
+    decode_batches,
+    encode_batches,
     request_from_kafka,
     request_to_kafka,
     response_from_kafka,
@@ -102,21 +105,24 @@ def test_fetch_request_round_trip() -> None:
     assert (partition.fetch_offset, partition.last_fetched_epoch, partition.current_leader_epoch) == (40, 1, 2)
 
 
-def test_fetch_response_with_entries_of_several_epochs() -> None:
+def test_fetch_response_carries_each_batch_as_one_record_batch() -> None:
     request = FetchRequest(11, 2, 3, 10, 1, 500)
-    entries = (Entry(1, b"a"), Entry(1, b"b"), Entry(2, b"", control=True), Entry(2, b"c"), Entry(2, b"d"))
+    # Two batches of one epoch side by side: they stay two, as the leader's log holds them.
+    batches = ((Entry(1, b"a"), Entry(1, b"b")), (Entry(1, b"c"),), (Entry(2, b"", control=True),),
+               (Entry(2, b"d"), Entry(2, b"e"), Entry(2, b"f")))
     response = FetchResponse(11, ErrorCode.none, epoch=2, leader_id=3, high_watermark=12, log_start_offset=0,
-                             base_offset=10, entries=entries)
+                             base_offset=10, batches=batches)
     leaders: dict[int, int] = {}
     entity, back = through_bytes_response(response, request, leaders)
     assert back == response
     assert leaders == {2: 3}  # from the LeaderChangeMessage
     partition = entity.responses[0].partitions[0]
     assert (partition.current_leader.leader_id, partition.current_leader.leader_epoch) == (3, 2)
-    # One batch per epoch run, the control entry alone: each stamped with its epoch.
+    # One record batch per batch, each stamped with its epoch.
     headers = [h for _, h in iter_headers(partition.records)]
     assert [(h.base_offset, h.records_count, h.partition_leader_epoch, h.is_control) for h in headers] == [
-        (10, 2, 1, False), (12, 1, 2, True), (13, 2, 2, False)]
+        (10, 2, 1, False), (12, 1, 1, False), (13, 1, 2, True), (14, 3, 2, False)]
+    assert decode_batches(partition.records) == (10, list(batches))
 
 
 def test_fetch_response_diverging_and_errors() -> None:
@@ -129,10 +135,15 @@ def test_fetch_response_diverging_and_errors() -> None:
     assert through_bytes_response(fenced, request)[1] == fenced
     empty = FetchResponse(12, ErrorCode.none, 3, 1, 48, 0, 50)
     assert through_bytes_response(empty, request)[1] == empty
+    # Below the leader's log start: the snapshot to fetch first (KIP-630).
+    to_snapshot = FetchResponse(12, ErrorCode.none, 3, 1, 48, 60, 50, snapshot_id=SnapshotId(60, 2))
+    entity, back = through_bytes_response(to_snapshot, request)
+    assert back == to_snapshot
+    assert (entity.responses[0].partitions[0].snapshot_id.end_offset, entity.responses[0].partitions[0].snapshot_id.epoch) == (60, 2)
 
 
 def test_leader_change_record_is_kafkas_layout() -> None:
-    data = encode_entries(0, [Entry(4, b"", control=True)], leaders={4: 2}, voters=(3, 1, 2), timestamp=99)
+    data = encode_batches(0, [(Entry(4, b"", control=True),)], leaders={4: 2}, voters=(3, 1, 2), timestamp=99)
     (record,) = decode_records(data, read_header(data))
     # ControlRecordType key: version 0, type 2 (LEADER_CHANGE).
     assert record.key == b"\x00\x00\x00\x02"
@@ -140,5 +151,25 @@ def test_leader_change_record_is_kafkas_layout() -> None:
     assert record.value == (b"\x00\x00" + b"\x00\x00\x00\x02" + b"\x04" + b"\x00\x00\x00\x01\x00"
                             + b"\x00\x00\x00\x02\x00" + b"\x00\x00\x00\x03\x00" + b"\x01" + b"\x00")
     leaders: dict[int, int] = {}
-    assert decode_entries(data, leaders) == (0, [Entry(4, b"", control=True)])
+    assert decode_batches(data, leaders) == (0, [(Entry(4, b"", control=True),)])
     assert leaders == {4: 2}
+
+
+def test_fetch_snapshot_round_trip() -> None:
+    request = FetchSnapshotRequest(correlation=21, epoch=5, replica_id=3, snapshot_id=SnapshotId(120, 4), position=64,
+                                   max_bytes=1024)
+    entity, back = through_bytes_request(request, destination=1)
+    assert back == request
+    assert (entity.replica_id, entity.max_bytes, entity.cluster_id) == (3, 1024, "c1")
+    partition = entity.topics[0].partitions[0]
+    assert entity.topics[0].name == "__cluster_metadata" and partition.partition == 0
+    assert (partition.snapshot_id.end_offset, partition.snapshot_id.epoch, partition.position) == (120, 4, 64)
+    # The data is a slice of the leader's .checkpoint file: not aligned on a batch.
+    response = FetchSnapshotResponse(21, ErrorCode.none, 5, 1, SnapshotId(120, 4), size=300, position=64,
+                                     data=bytes(range(200)))
+    entity, answer = through_bytes_response(response, request)
+    assert answer == response
+    partition = entity.topics[0].partitions[0]
+    assert (partition.size, partition.position, partition.current_leader.leader_id) == (300, 64, 1)
+    missing = FetchSnapshotResponse(21, ErrorCode.snapshot_not_found, 6, 2, SnapshotId(120, 4), -1, 64)
+    assert through_bytes_response(missing, request)[1] == missing

@@ -387,6 +387,27 @@ class PartitionLog:
         self.high_watermark = min(self.high_watermark, self.next_offset)
         self._load_producer_state()
 
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
+        """Empties the log and starts it afresh at offset, as Kafka's truncateFullyAndStartAt
+        (a Raft follower that installed a snapshot ending there). The newest segments go
+        first, so a crash midway leaves a prefix of the old log, never one with a hole."""
+        for segment in reversed(self.segments):
+            segment.delete_files()
+        self.segments, self._bases = [], []
+        self._add_segment(Segment.create(self.directory, offset, now_ms))
+        fsync_directory(self.directory)
+        self.log_start_offset = self.recovery_point = self.high_watermark = offset
+        self.epochs.truncate_from(0)
+        self.producers.truncate()
+        self.producers.delete_snapshots(below=offset, above=offset)
+
+    def delete_segments_below_log_start(self, now_ms: int) -> None:
+        """Deletes the segments wholly below the log start offset, whatever the retention
+        config says (metadata goes only once a snapshot covers it)."""
+        uppers = [s.base_offset for s in self.segments[1:]] + [self.next_offset]
+        covered = {id(s) for s, upper in zip(self.segments, uppers, strict=True) if upper <= self.log_start_offset}
+        self.delete_segments([s for s in self.expired_segments(now_ms) if id(s) in covered], now_ms)
+
     # Reading
 
     def _segment_index(self, offset: int) -> int:

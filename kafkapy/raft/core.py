@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
@@ -58,6 +57,7 @@ from .output import (
     Snapshot,
     Truncate,
 )
+from .replicas import Replicas
 
 
 class Role(enum.Enum):
@@ -67,14 +67,6 @@ class Role(enum.Enum):
     LEADER = "leader"
     FOLLOWER = "follower"
     RESIGNED = "resigned"
-
-
-@dataclass
-class ReplicaProgress:
-    """The leader's view of one replica: where it has fetched to, and when it last did."""
-
-    end_offset: int = -1
-    last_fetch_ms: int = -1
 
 
 class RaftCore:
@@ -120,11 +112,12 @@ class RaftCore:
         self._rejected: set[int] = set()
         # Leader.
         self._epoch_start_offset = -1
-        self.replicas: dict[int, ReplicaProgress] = {}
-        self._fetched_since_check: set[int] = set()
-        self._unannounced: set[int] = set()
+        self.replicas = Replicas(node_id, self.voters)
         self._announce_deadline: int | None = None
         self._parked: dict[int, tuple[FetchRequest, int]] = {}
+        # Fetches parked when this node stopped leading: answered once the new epoch and
+        # leader are known, at the end of the call that ended the leadership.
+        self._orphaned: list[tuple[int, FetchRequest]] = []
 
     # -- what the shell calls --------------------------------------------------
 
@@ -152,7 +145,7 @@ class RaftCore:
     def tick(self, now: int) -> Output:
         self._out = Output()
         self._on_timers(now)
-        return self._out
+        return self._finish()
 
     def receive(self, now: int, source: int, message: Message) -> Output:
         self._out = Output()
@@ -165,7 +158,7 @@ class RaftCore:
                 self._on_begin_quorum_epoch(now, source, message)
             case BeginQuorumEpochResponse():
                 if not self._maybe_newer_epoch(now, message.epoch, message.leader_id):
-                    self._unannounced.discard(source)
+                    self.replicas.unannounced.discard(source)
             case EndQuorumEpochRequest():
                 self._on_end_quorum_epoch(now, source, message)
             case EndQuorumEpochResponse():
@@ -178,14 +171,17 @@ class RaftCore:
                 self._on_fetch_snapshot_request(now, source, message)
             case FetchSnapshotResponse():
                 self._on_fetch_snapshot_response(now, message)
-        return self._out
+        return self._finish()
 
     def append(self, now: int, values: Sequence[bytes]) -> tuple[int, Output]:
         """Appends records on the leader; returns the offset of the last one. They are
         committed when a later Output's high watermark passes it."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.epoch, self.leader_id)
+        if not values:
+            raise ValueError("nothing to append")
         self._out = Output()
+        # One call, one batch: the batch followers store unchanged (see log.py).
         last = self._append_as_leader([Entry(self.epoch, v) for v in values])
         self._maybe_advance_high_watermark(now)
         self._complete_parked_fetches()
@@ -194,13 +190,22 @@ class RaftCore:
     def take_snapshot(self, end_offset: int, data: bytes) -> Output:
         """The state machine's state up to end_offset (committed, so not above the high
         watermark), to be saved and later sent to followers that fall behind the log start."""
-        if not self.log.start_offset <= end_offset <= (self.high_watermark or 0):
-            raise ValueError(f"a snapshot must end in [{self.log.start_offset}, {self.high_watermark}], not at {end_offset}")
-        epoch = self.log.entry(end_offset - 1).epoch if end_offset > self.log.start_offset else self.log.start_epoch
+        snapshot_id = self.snapshot_id_at(end_offset)
         self._out = Output()
-        self.snapshot = Snapshot(SnapshotId(end_offset, epoch), data)
+        self.snapshot = Snapshot(snapshot_id, data)
         self._out.log.append(SaveSnapshot(self.snapshot))
         return self._out
+
+    def snapshot_id_at(self, end_offset: int) -> SnapshotId:
+        """The id of a snapshot ending at end_offset: its epoch is that of the last record it
+        covers (the shell stamps it on the snapshot file's batches)."""
+        if not self.log.start_offset <= end_offset <= (self.high_watermark or 0):
+            raise ValueError(f"a snapshot must end in [{self.log.start_offset}, {self.high_watermark}], not at {end_offset}")
+        if not self.log.is_batch_boundary(end_offset):
+            # The log will start at the snapshot's end: that must not cut a batch (see log.py).
+            raise ValueError(f"a snapshot must end at a batch boundary, not inside the batch holding {end_offset}")
+        epoch = self.log.entry(end_offset - 1).epoch if end_offset > self.log.start_offset else self.log.start_epoch
+        return SnapshotId(end_offset, epoch)
 
     def delete_log_before_snapshot(self) -> Output:
         """Lets the log start at the newest snapshot's end (retention decides when)."""
@@ -216,7 +221,7 @@ class RaftCore:
         self._out = Output()
         if self.role is Role.LEADER:
             self._become_resigned(now)
-        return self._out
+        return self._finish()
 
     def next_deadline(self) -> int | None:
         """When `tick` next has something to do."""
@@ -230,6 +235,15 @@ class RaftCore:
         return min(present) if present else None
 
     # -- output ------------------------------------------------------------------
+
+    def _finish(self) -> Output:
+        """The Output of a call that may have ended this node's leadership. The shell answers
+        each connection in request order, so a parked fetch left unanswered would hold up
+        every later answer on it: as Kafka, each is told who leads now."""
+        for replica, request in self._orphaned:
+            self._send(replica, self._fetch_error(request, ErrorCode.not_leader_or_follower))
+        self._orphaned.clear()
+        return self._out
 
     def _send(self, destination: int, message: Message) -> None:
         self._out.send.append((destination, message))
@@ -255,8 +269,8 @@ class RaftCore:
         self._vote_round.clear()
         self._granted.clear()
         self._rejected.clear()
-        self._unannounced.clear()
         self._announce_deadline = None
+        self._orphaned.extend((replica, request) for replica, (request, _) in self._parked.items())
         self._parked.clear()
         self.replicas.clear()
 
@@ -320,19 +334,17 @@ class RaftCore:
         self._persist()
         self._election_retries = 0
         self.high_watermark = None  # unknown until this epoch's first record is committed
-        self.replicas = {r: ReplicaProgress() for r in self.voters - {self.node_id}}
+        self.replicas.start_epoch()
         # Kafka's leader writes a LeaderChangeMessage first; committing it commits all before it.
         self._epoch_start_offset = self._append_as_leader([Entry(self.epoch, b"", control=True)])
         if len(self.voters) > 1:
             self._check_quorum_deadline = now + self._check_quorum_timeout()
-        self._unannounced = set(self.voters - {self.node_id})
         self._announce(now)
         self._maybe_advance_high_watermark(now)
 
     def _become_resigned(self, now: int) -> None:
         # The most caught-up followers first: they are the best successors.
-        others = self.voters - {self.node_id}
-        successors = tuple(sorted(others, key=lambda r: -self.replicas.get(r, ReplicaProgress()).end_offset))
+        successors = self.replicas.most_caught_up_first()
         self._reset_role(Role.RESIGNED)
         self.leader_id = self.node_id
         self._persist()
@@ -374,8 +386,7 @@ class RaftCore:
                 self._become_unattached(now, self.epoch)
             return
         if self._check_quorum_deadline is not None and now >= self._check_quorum_deadline:
-            if len(self._fetched_since_check | {self.node_id}) >= self.majority:
-                self._fetched_since_check.clear()
+            if self.replicas.check_quorum(self.majority):
                 self._check_quorum_deadline = now + self._check_quorum_timeout()
             else:
                 self._become_resigned(now)
@@ -403,9 +414,9 @@ class RaftCore:
         self._become_unattached(now, self.epoch, self.voted_id, timeout_ms=backoff)
 
     def _announce(self, now: int) -> None:
-        for voter in sorted(self._unannounced):
+        for voter in sorted(self.replicas.unannounced):
             self._send(voter, BeginQuorumEpochRequest(self._next_correlation(), self.epoch, self.node_id))
-        self._announce_deadline = now + self.config.request_timeout_ms if self._unannounced else None
+        self._announce_deadline = now + self.config.request_timeout_ms if self.replicas.unannounced else None
 
     # -- elections ---------------------------------------------------------------
 
@@ -497,6 +508,11 @@ class RaftCore:
         return self.log.end_offset - 1
 
     def _on_fetch_request(self, now: int, source: int, request: FetchRequest) -> None:
+        older = self._parked.pop(source, None)
+        if older is not None:
+            # The replica gave up waiting on it (it timed out, or was lost on the way back): its
+            # answer is of no use, but the newer one's waits behind it on the connection.
+            self._send(source, self._fetch_response(older[0], empty=True))
         if self.role is not Role.LEADER:
             self._send(source, self._fetch_error(request, ErrorCode.not_leader_or_follower))
             return
@@ -517,21 +533,13 @@ class RaftCore:
         if known.epoch != request.last_fetched_epoch or known.offset < request.fetch_offset:
             self._send(source, self._fetch_response(request, diverging=known))
             return
-        progress = self.replicas.setdefault(source, ReplicaProgress())
-        progress.end_offset = request.fetch_offset
-        self._heard_from_replica(now, source)
-        self._parked.pop(source, None)
+        self.replicas.fetched_to(source, request.fetch_offset)
+        self.replicas.heard_from(now, source)
         self._maybe_advance_high_watermark(now)
         if request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0:
             self._send(source, self._fetch_response(request))
         else:
             self._parked[source] = (request, now + request.max_wait_ms)
-
-    def _heard_from_replica(self, now: int, replica: int) -> None:
-        self.replicas.setdefault(replica, ReplicaProgress()).last_fetch_ms = now
-        if replica in self.voters:
-            self._fetched_since_check.add(replica)
-            self._unannounced.discard(replica)
 
     def _high_watermark_or_unknown(self) -> int:
         return self.high_watermark if self.high_watermark is not None else -1
@@ -547,7 +555,7 @@ class RaftCore:
         elif not 0 <= request.position <= len(snapshot.data):
             error = ErrorCode.position_out_of_range
         else:
-            self._heard_from_replica(now, source)
+            self.replicas.heard_from(now, source)
             chunk = snapshot.data[request.position:request.position + max(request.max_bytes, 1)]
             self._send(source, FetchSnapshotResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id,
                                                      request.snapshot_id, len(snapshot.data), request.position, chunk))
@@ -559,14 +567,18 @@ class RaftCore:
         return FetchResponse(request.correlation, error, self.epoch, self.leader_id, -1, self.log.start_offset,
                              request.fetch_offset)
 
-    def _fetch_response(self, request: FetchRequest, diverging: OffsetAndEpoch | None = None) -> FetchResponse:
+    def _fetch_response(self, request: FetchRequest, diverging: OffsetAndEpoch | None = None, *,
+                        empty: bool = False) -> FetchResponse:
         hw = self._high_watermark_or_unknown()
         if diverging is not None:
             return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
                                  request.fetch_offset, diverging=DivergingEpoch(diverging.epoch, diverging.offset))
-        entries = self.log.read(request.fetch_offset, self.config.max_fetch_entries)
+        if empty:
+            return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
+                                 request.fetch_offset)
+        batches = self.log.read_batches(request.fetch_offset, self.config.max_fetch_entries, self.config.max_fetch_bytes)
         return FetchResponse(request.correlation, ErrorCode.none, self.epoch, self.node_id, hw, self.log.start_offset,
-                             request.fetch_offset, entries)
+                             request.fetch_offset, batches)
 
     def _complete_parked_fetches(self) -> None:
         for replica, (request, _) in list(self._parked.items()):
@@ -574,11 +586,7 @@ class RaftCore:
             self._send(replica, self._fetch_response(request))
 
     def _maybe_advance_high_watermark(self, now: int) -> None:
-        ends = sorted(
-            [self.log.end_offset] + [self.replicas[v].end_offset for v in self.voters if v != self.node_id],
-            reverse=True,
-        )
-        candidate = ends[self.majority - 1]
+        candidate = self.replicas.majority_end_offset(self.log.end_offset, self.majority)
         if candidate > self._epoch_start_offset and (self.high_watermark is None or candidate > self.high_watermark):
             self._set_high_watermark(candidate)
             # Followers learn the high watermark from fetch responses: answer the waiting ones.
@@ -635,9 +643,10 @@ class RaftCore:
             self.log.truncate_to(offset)
             self._out.log.append(Truncate(offset))
         else:
-            if response.entries and response.base_offset == self.log.end_offset:
-                self.log.append(response.entries)
-                self._out.log.append(Append(response.base_offset, response.entries))
+            if response.batches and response.base_offset == self.log.end_offset:
+                for batch in response.batches:
+                    self._out.log.append(Append(self.log.end_offset, batch))
+                    self.log.append(batch)
             high_watermark = min(response.high_watermark, self.log.end_offset)
             if high_watermark > self._high_watermark_or_unknown():
                 self._set_high_watermark(high_watermark)

@@ -191,14 +191,8 @@ class LocalQuorum:
         partition = self.log
         if not partition.log_start_offset < snapshot_id.offset <= partition.high_watermark:
             return False
-        now = self.clock.wall_ms()
         partition.delete_records_before(snapshot_id.offset)
-        # Only segments wholly below the new log start go: whatever the log's own
-        # retention config says, metadata is deleted only once a snapshot covers it.
-        start = partition.log_start_offset
-        uppers = [s.base_offset for s in partition.segments[1:]] + [partition.next_offset]
-        covered = {id(s) for s, upper in zip(partition.segments, uppers, strict=True) if upper <= start}
-        partition.delete_segments([s for s in partition.expired_segments(now) if id(s) in covered], now)
+        partition.delete_segments_below_log_start(self.clock.wall_ms())
         for old in self.snapshots():
             if old.offset < snapshot_id.offset:
                 delete_snapshot(self.directory, old)

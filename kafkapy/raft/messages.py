@@ -114,7 +114,8 @@ class FetchResponse:
     high_watermark: int
     log_start_offset: int
     base_offset: int
-    entries: tuple[Entry, ...] = ()
+    batches: tuple[tuple[Entry, ...], ...] = ()
+    """The leader's batches from base_offset on, each whole, as the leader's log holds them."""
     diverging: DivergingEpoch | None = None
     snapshot_id: SnapshotId | None = None
     """Set when the fetch offset is below the leader's log start: fetch this snapshot first."""

@@ -23,6 +23,8 @@ class RaftConfig:
     retry_backoff_ms: int = 20
     fetch_max_wait_ms: int = 500
     max_fetch_entries: int = 4096
+    max_fetch_bytes: int = 8 * 1024 * 1024
+    """A fetch response stops at the batch boundary before either limit (but holds one batch)."""
     fetch_snapshot_max_bytes: int = 1 << 20
 
 
@@ -42,6 +44,8 @@ class Truncate:
 
 @dataclass(frozen=True)
 class Append:
+    """One batch, to be stored as one record batch: truncations only fall between batches."""
+
     base_offset: int
     entries: tuple[Entry, ...]
 

@@ -121,18 +121,22 @@ def write_snapshot(
     directory: Path, snapshot_id: SnapshotId, values: Iterable[bytes], *, last_contained_log_timestamp: int,
     now_ms: int, max_batch_bytes: int = MAX_BATCH_BYTES,
 ) -> Path:
-    """Writes the snapshot atomically: to a `.checkpoint.part` file, fsynced, then renamed
-    (and the directory fsynced), so a crash leaves the whole file or none. Blocking: call
-    it from a worker thread."""
+    """Writes the snapshot atomically (see write_snapshot_file). Blocking: call it from a worker thread."""
+    batches = encode_snapshot(snapshot_id, values, last_contained_log_timestamp=last_contained_log_timestamp,
+                              now_ms=now_ms, max_batch_bytes=max_batch_bytes)
+    return write_snapshot_file(directory, snapshot_id, batches)
+
+
+def write_snapshot_file(directory: Path, snapshot_id: SnapshotId, chunks: Iterable[bytes]) -> Path:
+    """Writes a snapshot file's bytes atomically: to a `.checkpoint.part` file, fsynced, then
+    renamed (and the directory fsynced), so a crash leaves the whole file or none. A
+    Raft follower writes the bytes it fetched from the leader's file this way."""
     path = directory / snapshot_name(snapshot_id)
     partial = path.with_name(f"{path.name[: -len(SUFFIX)]}-{os.getpid()}{PARTIAL_SUFFIX}")
     try:
         with open(partial, "wb") as f:
-            for batch in encode_snapshot(
-                snapshot_id, values, last_contained_log_timestamp=last_contained_log_timestamp,
-                now_ms=now_ms, max_batch_bytes=max_batch_bytes,
-            ):
-                f.write(batch)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, path)
@@ -144,33 +148,37 @@ def write_snapshot(
 
 
 def read_snapshot(path: Path) -> Snapshot:
-    """The snapshot in a file, checked whole before anything is returned: every batch's
-    CRC, contiguous offsets, a header first and a footer last. Raises CorruptSnapshot."""
+    """The snapshot in a file, checked whole (see decode_snapshot). Raises CorruptSnapshot."""
     parsed = parse_name(path.name)
     if parsed is None or parsed[1] != SUFFIX:
         raise CorruptSnapshot(f"{path}: not a snapshot file name")
-    data = path.read_bytes()
+    return decode_snapshot(parsed[0], path.read_bytes(), str(path))
+
+
+def decode_snapshot(snapshot_id: SnapshotId, data: bytes, where: str = "snapshot") -> Snapshot:
+    """A snapshot file's bytes, checked whole before anything is returned: every batch's
+    CRC, contiguous offsets, a header first and a footer last. Raises CorruptSnapshot."""
     headers = list(iter_headers(data))
     end = headers[-1][0] + headers[-1][1].size if headers else 0
     if end != len(data):
-        raise CorruptSnapshot(f"{path}: torn or garbled batch at position {end}")
+        raise CorruptSnapshot(f"{where}: torn or garbled batch at position {end}")
     values: list[bytes] = []
     timestamp: int | None = None
     footer = False
     next_offset = 0
     for position, header in headers:
         if header.magic != 2 or not crc_ok(data, position, header):
-            raise CorruptSnapshot(f"{path}: batch at position {position} fails its CRC check")
+            raise CorruptSnapshot(f"{where}: batch at position {position} fails its CRC check")
         if header.base_offset != next_offset or footer:
-            raise CorruptSnapshot(f"{path}: batch at position {position} is out of place (offset {header.base_offset})")
+            raise CorruptSnapshot(f"{where}: batch at position {position} is out of place (offset {header.base_offset})")
         next_offset = header.next_offset
         try:
             records = decode_records(data[position : position + header.size], header)
         except InvalidRecords as e:
-            raise CorruptSnapshot(f"{path}: {e}") from e
+            raise CorruptSnapshot(f"{where}: {e}") from e
         if not header.is_control:
             if timestamp is None:
-                raise CorruptSnapshot(f"{path}: data before the snapshot header")
+                raise CorruptSnapshot(f"{where}: data before the snapshot header")
             values.extend(r.value for r in records if r.value is not None)
             continue
         for record in records:
@@ -183,13 +191,13 @@ def read_snapshot(path: Path) -> Snapshot:
                     _read_footer(record.value or b"", 0)
                     footer = True
                 elif timestamp is None:
-                    raise CorruptSnapshot(f"{path}: the first record is not a snapshot header")
+                    raise CorruptSnapshot(f"{where}: the first record is not a snapshot header")
                 # Other control records (KRaft version, voters) are the quorum's business.
             except (ValueError, IndexError, struct.error) as e:  # CorruptSnapshot is a ValueError
-                raise e if isinstance(e, CorruptSnapshot) else CorruptSnapshot(f"{path}: {e}") from e
+                raise e if isinstance(e, CorruptSnapshot) else CorruptSnapshot(f"{where}: {e}") from e
     if timestamp is None or not footer:
-        raise CorruptSnapshot(f"{path}: no snapshot {'header' if timestamp is None else 'footer'}")
-    return Snapshot(parsed[0], timestamp, values)
+        raise CorruptSnapshot(f"{where}: no snapshot {'header' if timestamp is None else 'footer'}")
+    return Snapshot(snapshot_id, timestamp, values)
 
 
 def read_last_contained_log_timestamp(path: Path) -> int:

@@ -3,7 +3,8 @@
 Each message of `messages.py` becomes the kio entity of the KRaft API Kafka 4.x
 controllers speak to each other, at the highest version both kio and Kafka 4.0 have:
 Vote v2 (KIP-996 pre-vote), BeginQuorumEpoch v1, EndQuorumEpoch v1 (KIP-853 endpoints)
-and Fetch v17 (replica_state naming the fetching replica). The single partition is
+Fetch v17 (replica_state naming the fetching replica) and FetchSnapshot v1 (KIP-630,
+whose bytes are the leader's `.checkpoint` file, sliced at any position). The single partition is
 `__cluster_metadata`-0; Fetch names it by Kafka's fixed metadata topic id.
 
 The core's `correlation` is the request header's correlation id: the shell puts it in
@@ -12,9 +13,10 @@ alone does not say everything the core's response holds (a Vote response has no
 pre-vote flag; an empty Fetch response no base offset), so decoding a response takes
 the request it answers.
 
-Log entries travel as Kafka record batches: a run of one epoch's entries is one batch
-whose partition leader epoch is that epoch; a control entry is a control batch holding
-Kafka's LeaderChangeMessage control record. The core's control entry does not say who
+Log entries travel as Kafka record batches: each batch of the core's log is one record
+batch whose partition leader epoch is the batch's epoch, so batch boundaries survive
+the trip; a control entry is a control batch holding Kafka's LeaderChangeMessage
+control record. The core's control entry does not say who
 led its epoch, so encoding takes `leaders` (epoch -> leader id) and decoding fills it
 in from the LeaderChangeMessages it reads.
 """
@@ -25,7 +27,7 @@ import datetime
 import io
 import struct
 import uuid
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,8 @@ from kio.schema.end_quorum_epoch.v1 import response as eqe_resp
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v17 import request as fetch_req
 from kio.schema.fetch.v17 import response as fetch_resp
+from kio.schema.fetch_snapshot.v1 import request as snap_req
+from kio.schema.fetch_snapshot.v1 import response as snap_resp
 from kio.schema.leader_change_message.v0.data import LeaderChangeMessage, Voter
 from kio.schema.types import BrokerId, TopicName
 from kio.schema.vote.v2 import request as vote_req
@@ -54,8 +58,11 @@ from .messages import (
     Entry,
     FetchRequest,
     FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
     Request,
     Response,
+    SnapshotId,
     VoteRequest,
     VoteResponse,
 )
@@ -65,8 +72,8 @@ METADATA_PARTITION = 0
 METADATA_TOPIC_ID = uuid.UUID(int=1)
 """Kafka's Uuid.METADATA_TOPIC_ID (AAAAAAAAAAAAAAAAAAAAAQ)."""
 
-VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH = 52, 53, 54, 1
-API_VERSIONS = {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17}
+VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT = 52, 53, 54, 1, 59
+API_VERSIONS = {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
 """The version of each API this node sends, and the only one it answers."""
 
 LEADER_CHANGE = 2
@@ -88,55 +95,52 @@ class Endpoint:
 # -- log entries as record batches ------------------------------------------------
 
 
-def _runs(entries: Sequence[Entry]) -> Iterator[tuple[int, Sequence[Entry]]]:
-    """(index of first, entries) of each batch: consecutive data entries of one epoch,
-    and each control entry alone (a control batch holds only control records)."""
-    start = 0
-    for i in range(1, len(entries) + 1):
-        if i == len(entries) or entries[i].control or entries[start].control or entries[i].epoch != entries[start].epoch:
-            yield start, entries[start:i]
-            start = i
-
-
 def _entity_bytes(entity: Any) -> bytes:
     out = io.BytesIO()
     entity_writer(type(entity))(out, entity)
     return out.getvalue()
 
 
-def encode_entries(
-    base_offset: int, entries: Sequence[Entry], *, leaders: Mapping[int, int], voters: Sequence[int], timestamp: int,
+def encode_batches(
+    base_offset: int, batches: Iterable[Sequence[Entry]], *, leaders: Mapping[int, int], voters: Sequence[int],
+    timestamp: int,
 ) -> bytes:
-    """Entries from base_offset as Kafka record batches, one per epoch run."""
+    """The core's batches from base_offset as Kafka record batches, one each, so that the
+    follower gets the leader's batch boundaries (see raft/log.py)."""
     out = bytearray()
-    for first, run in _runs(entries):
-        offset, epoch = base_offset + first, run[0].epoch
-        if run[0].control:
+    offset = base_offset
+    for batch in batches:
+        epoch = batch[0].epoch
+        if batch[0].control:
             message = LeaderChangeMessage(
                 version=i16(0), leader_id=BrokerId(leaders.get(epoch, -1)),
                 voters=tuple(Voter(voter_id=i32(v)) for v in sorted(voters)),
                 granting_voters=(),  # the core does not report who granted its votes
             )
             key = _CONTROL_KEY_VERSION.pack(0) + _entity_bytes(ControlRecordTypeSchema(type_=i16(LEADER_CHANGE)))
-            record = Record(offset, timestamp, key, _entity_bytes(message))
-            out += encode_batch([record], control=True, partition_leader_epoch=epoch)
+            records = [Record(offset + i, timestamp, key, _entity_bytes(message)) for i in range(len(batch))]
+            out += encode_batch(records, control=True, partition_leader_epoch=epoch)
         else:
-            records = [Record(offset + i, timestamp, None, e.value) for i, e in enumerate(run)]
+            records = [Record(offset + i, timestamp, None, e.value) for i, e in enumerate(batch)]
             out += encode_batch(records, partition_leader_epoch=epoch)
+        offset += len(batch)
     return bytes(out)
 
 
-def decode_entries(data: bytes | memoryview, leaders: MutableMapping[int, int] | None = None) -> tuple[int | None, list[Entry]]:
-    """(base offset or None if empty, entries) of Kafka record batches. Control records
-    other than LeaderChangeMessage (snapshot markers, KRaft versions) are not entries of
-    this log's core and are refused."""
+def decode_batches(
+    data: bytes | memoryview, leaders: MutableMapping[int, int] | None = None,
+) -> tuple[int | None, list[tuple[Entry, ...]]]:
+    """(base offset or None if empty, one tuple of entries per record batch) of Kafka record
+    batches. Control records other than LeaderChangeMessage (snapshot markers, KRaft
+    versions) are not entries of this log's core and are refused."""
     base: int | None = None
-    entries: list[Entry] = []
+    batches: list[tuple[Entry, ...]] = []
+    next_offset = 0
     for position, header in iter_headers(data):
         if base is None:
-            base = header.base_offset
-        if base + len(entries) != header.base_offset:
-            raise ValueError(f"batch at offset {header.base_offset} does not follow offset {base + len(entries) - 1}")
+            base = next_offset = header.base_offset
+        if header.base_offset != next_offset:
+            raise ValueError(f"batch at offset {header.base_offset} does not follow offset {next_offset - 1}")
         records = decode_records(memoryview(data)[position:position + header.size], header)
         epoch = header.partition_leader_epoch
         if header.is_control:
@@ -148,10 +152,11 @@ def decode_entries(data: bytes | memoryview, leaders: MutableMapping[int, int] |
                 message, _ = entity_reader(LeaderChangeMessage)(memoryview(record.value or b"").toreadonly(), 0)
                 if leaders is not None:
                     leaders[epoch] = message.leader_id
-                entries.append(Entry(epoch, b"", control=True))
+            batches.append(tuple(Entry(epoch, b"", control=True) for _ in records))
         else:
-            entries.extend(Entry(epoch, r.value or b"") for r in records)
-    return base, entries
+            batches.append(tuple(Entry(epoch, r.value or b"") for r in records))
+        next_offset = header.next_offset
+    return base, batches
 
 
 # -- requests --------------------------------------------------------------------
@@ -198,6 +203,14 @@ def request_to_kafka(
                     fetch_offset=i64(request.fetch_offset), last_fetched_epoch=i32(request.last_fetched_epoch),
                     partition_max_bytes=i32(_FETCH_MAX_BYTES)),)),),
                 forgotten_topics_data=())
+        case FetchSnapshotRequest():
+            return snap_req.FetchSnapshotRequest(
+                cluster_id=cluster_id, replica_id=BrokerId(request.replica_id), max_bytes=i32(request.max_bytes),
+                topics=(snap_req.TopicSnapshot(name=TopicName(METADATA_TOPIC), partitions=(snap_req.PartitionSnapshot(
+                    partition=i32(METADATA_PARTITION), current_leader_epoch=i32(request.epoch),
+                    snapshot_id=snap_req.SnapshotId(end_offset=i64(request.snapshot_id.offset),
+                                                    epoch=i32(request.snapshot_id.epoch)),
+                    position=i64(request.position)),)),))
     raise TypeError(f"not a Raft request: {request!r}")
 
 
@@ -212,7 +225,7 @@ def _only(items: Sequence[Any], what: str) -> Any:
 
 
 def request_from_kafka(entity: Any, correlation: int) -> Request:
-    """The core request for a kio request entity of one of the four APIs."""
+    """The core request for a kio request entity of one of the Raft APIs."""
     if isinstance(entity, vote_req.VoteRequest):
         p = _only(_only(entity.topics, "topic").partitions, "partition")
         return VoteRequest(correlation, p.replica_epoch, p.replica_id, p.last_offset_epoch, p.last_offset, p.pre_vote)
@@ -231,6 +244,13 @@ def request_from_kafka(entity: Any, correlation: int) -> Request:
         max_wait_ms = int(entity.max_wait.total_seconds() * 1000)
         return FetchRequest(correlation, p.current_leader_epoch, entity.replica_state.replica_id, p.fetch_offset,
                             p.last_fetched_epoch, max_wait_ms)
+    if isinstance(entity, snap_req.FetchSnapshotRequest):
+        topic = _only(entity.topics, "topic")
+        if topic.name != METADATA_TOPIC:
+            raise NotMetadataPartition(f"snapshot of topic {topic.name}")
+        p = _only(topic.partitions, "partition")
+        return FetchSnapshotRequest(correlation, p.current_leader_epoch, entity.replica_id,
+                                    SnapshotId(p.snapshot_id.end_offset, p.snapshot_id.epoch), p.position, entity.max_bytes)
     raise TypeError(f"not a Raft request: {type(entity).__name__}")
 
 
@@ -261,17 +281,32 @@ def response_to_kafka(response: Response, *, leaders: Mapping[int, int], voters:
             if response.diverging is not None:
                 diverging = fetch_resp.EpochEndOffset(epoch=i32(response.diverging.epoch),
                                                       end_offset=i64(response.diverging.end_offset))
-            records = encode_entries(response.base_offset, response.entries, leaders=leaders, voters=voters,
+            snapshot_id = fetch_resp.SnapshotId()
+            if response.snapshot_id is not None:
+                snapshot_id = fetch_resp.SnapshotId(end_offset=i64(response.snapshot_id.offset),
+                                                    epoch=i32(response.snapshot_id.epoch))
+            records = encode_batches(response.base_offset, response.batches, leaders=leaders, voters=voters,
                                      timestamp=timestamp)
             return fetch_resp.FetchResponse(
                 throttle_time=i32Timedelta.parse(datetime.timedelta(0)), error_code=ErrorCode.none,
                 responses=(fetch_resp.FetchableTopicResponse(topic_id=METADATA_TOPIC_ID, partitions=(fetch_resp.PartitionData(
                     partition_index=i32(METADATA_PARTITION), error_code=response.error,
                     high_watermark=i64(response.high_watermark), log_start_offset=i64(response.log_start_offset),
-                    diverging_epoch=diverging,
+                    diverging_epoch=diverging, snapshot_id=snapshot_id,
                     current_leader=fetch_resp.LeaderIdAndEpoch(leader_id=BrokerId(response.leader_id),
                                                                leader_epoch=i32(response.epoch)),
                     aborted_transactions=None, records=Records(records)),)),))
+        case FetchSnapshotResponse():
+            return snap_resp.FetchSnapshotResponse(
+                throttle_time=i32Timedelta.parse(datetime.timedelta(0)), error_code=ErrorCode.none,
+                topics=(snap_resp.TopicSnapshot(name=TopicName(METADATA_TOPIC), partitions=(snap_resp.PartitionSnapshot(
+                    index=i32(METADATA_PARTITION), error_code=response.error,
+                    snapshot_id=snap_resp.SnapshotId(end_offset=i64(response.snapshot_id.offset),
+                                                     epoch=i32(response.snapshot_id.epoch)),
+                    current_leader=snap_resp.LeaderIdAndEpoch(leader_id=BrokerId(response.leader_id),
+                                                              leader_epoch=i32(response.epoch)),
+                    size=i64(response.size), position=i64(response.position),
+                    unaligned_records=Records(response.data)),)),))
     raise TypeError(f"not a Raft response: {response!r}")
 
 
@@ -287,12 +322,19 @@ def response_from_kafka(entity: Any, request: Request, leaders: MutableMapping[i
         diverging = None
         if p.diverging_epoch.epoch >= 0:
             diverging = DivergingEpoch(p.diverging_epoch.epoch, p.diverging_epoch.end_offset)
-        base, entries = decode_entries(p.records or b"", leaders)
+        snapshot_id = None
+        if p.snapshot_id.end_offset >= 0:
+            snapshot_id = SnapshotId(p.snapshot_id.end_offset, p.snapshot_id.epoch)
+        base, batches = decode_batches(p.records or b"", leaders)
         return FetchResponse(correlation, error, p.current_leader.leader_epoch, p.current_leader.leader_id,
                              p.high_watermark, p.log_start_offset,
-                             request.fetch_offset if base is None else base, tuple(entries), diverging)
+                             request.fetch_offset if base is None else base, tuple(batches), diverging, snapshot_id)
     p = _only(_only(entity.topics, "topic").partitions, "partition")
     error = top_error if top_error != ErrorCode.none else p.error_code
+    if isinstance(entity, snap_resp.FetchSnapshotResponse):
+        return FetchSnapshotResponse(correlation, error, p.current_leader.leader_epoch, p.current_leader.leader_id,
+                                     SnapshotId(p.snapshot_id.end_offset, p.snapshot_id.epoch), p.size, p.position,
+                                     bytes(p.unaligned_records or b""))
     if isinstance(entity, vote_resp.VoteResponse):
         assert isinstance(request, VoteRequest)
         return VoteResponse(correlation, error, p.leader_epoch, p.leader_id, p.vote_granted, request.pre_vote)
@@ -311,4 +353,6 @@ def api_key_of(message: Request | Response) -> int:
             return BEGIN_QUORUM_EPOCH
         case EndQuorumEpochRequest() | EndQuorumEpochResponse():
             return END_QUORUM_EPOCH
+        case FetchSnapshotRequest() | FetchSnapshotResponse():
+            return FETCH_SNAPSHOT
     return FETCH

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -31,6 +31,8 @@ from ..raft.messages import (
     VoteResponse,
 )
 from ..raft.output import NO_LEADER, CommitListener, NotLeader, Output, RaftConfig
+from ..raft.snapshot import Snapshot as SnapshotFile
+from ..raft.snapshot import decode_snapshot, encode_snapshot
 from ..raft.wire import response_to_kafka
 from .quorum_connections import Inbound, OtherApis, Peer
 from .quorum_storage import RaftStorage
@@ -52,7 +54,8 @@ class QuorumServer:
     def __init__(self, node_id: int, voters: Sequence[int], addresses: MutableMapping[int, tuple[str, int]], directory: Path,
                  config: RaftConfig = _DEFAULT_TIMEOUTS, *, host: str = "127.0.0.1", port: int = 0,
                  cluster_id: str | None = None, clock: Clock | None = None,
-                 on_commit: CommitListener | None = None) -> None:
+                 on_commit: CommitListener | None = None,
+                 on_snapshot: Callable[[SnapshotFile], None] | None = None) -> None:
         self.node_id = node_id
         self.addresses = addresses
         self.voters = sorted(voters)
@@ -62,9 +65,12 @@ class QuorumServer:
         self.cluster_id = cluster_id
         self.clock = clock or SystemClock()
         self.on_commit = on_commit
-        """Told of the records each Output commits, in order: the state machine's feed."""
+        """Told of the records each Output commits, in order, after the snapshot: the state machine's feed."""
         self.other_apis: OtherApis | None = None
         """The controller's other APIs, answered on this listener once the broker is up."""
+        self.on_snapshot = on_snapshot
+        self.snapshot: SnapshotFile | None = None
+        """The snapshot the state machine last loaded (on start, or fetched from the leader)."""
         self.core: RaftCore | None = None
         self._storage: RaftStorage | None = None
         self._lock = anyio.Lock()
@@ -99,14 +105,30 @@ class QuorumServer:
             raise error[0]
         return last
 
+    async def take_snapshot(self, end_offset: int, values: Sequence[bytes]) -> None:
+        """Saves the state machine's state up to end_offset (committed, and where a batch
+        ends) as a `.checkpoint` file; `delete_log_before_snapshot` then lets the log start there."""
+        async with self._lock:
+            core = self._running_core()
+            snapshot_id, now = core.snapshot_id_at(end_offset), self.clock.wall_ms()
+            data = await anyio.to_thread.run_sync(lambda: b"".join(
+                encode_snapshot(snapshot_id, values, last_contained_log_timestamp=now, now_ms=now)))
+            await self._carry_out(core.take_snapshot(end_offset, data))
+
+    async def delete_log_before_snapshot(self) -> None:
+        async with self._lock:
+            await self._carry_out(self._running_core().delete_log_before_snapshot())
+
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Runs until cancelled. Reports started once the listener is bound (`port`)."""
         now = self.clock.monotonic_ms()
         storage = await anyio.to_thread.run_sync(RaftStorage, self.directory, self.voters, self.clock.wall_ms())
         self._storage = storage
         try:
-            state, raft_log = await anyio.to_thread.run_sync(storage.load)
-            self.core = RaftCore(self.node_id, self.voters, raft_log, state, self.config, random.Random())
+            state, raft_log, snapshot = await anyio.to_thread.run_sync(storage.load, self.clock.wall_ms())
+            if snapshot is not None:
+                self._load_snapshot(await anyio.to_thread.run_sync(decode_snapshot, snapshot.snapshot_id, snapshot.data))
+            self.core = RaftCore(self.node_id, self.voters, raft_log, state, self.config, random.Random(), snapshot)
             listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
             self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
             async with listener, anyio.create_task_group() as tg:
@@ -175,7 +197,9 @@ class QuorumServer:
             # The LeaderChangeMessage of a new epoch names its leader: the core's Entry does not.
             storage.leaders[core.epoch] = core.leader_id
         if output.state is not None or output.log:
-            await anyio.to_thread.run_sync(storage.persist, output.state, output.log, self.clock.wall_ms())
+            installed = await anyio.to_thread.run_sync(storage.persist, output.state, output.log, self.clock.wall_ms())
+            for snapshot in installed:
+                self._load_snapshot(snapshot)
         for destination, message in output.send:
             if isinstance(message, _RESPONSES):
                 self._respond(destination, message)
@@ -188,6 +212,11 @@ class QuorumServer:
             self.on_commit(output.committed, self.clock.wall_ms(), size)
         self._settle_appends(core)
         self._deadline_changed.set()
+
+    def _load_snapshot(self, snapshot: SnapshotFile) -> None:
+        self.snapshot = snapshot
+        if self.on_snapshot is not None:
+            self.on_snapshot(snapshot)
 
     def _respond(self, destination: int, response: Response) -> None:
         inbound = self._waiting.pop((destination, response.correlation), None)

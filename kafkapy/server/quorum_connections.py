@@ -22,6 +22,7 @@ from ..raft.messages import (
     BeginQuorumEpochRequest,
     EndQuorumEpochRequest,
     FetchRequest,
+    FetchSnapshotRequest,
     Request,
     Response,
     VoteRequest,
@@ -132,7 +133,7 @@ def source_of(request: Request) -> int:
             return request.candidate_id
         case BeginQuorumEpochRequest() | EndQuorumEpochRequest():
             return request.leader_id
-        case FetchRequest():
+        case FetchRequest() | FetchSnapshotRequest():
             return request.replica_id
     raise TypeError(request)
 

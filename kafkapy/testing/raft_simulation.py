@@ -9,7 +9,9 @@ durable, and restart from it. After every step the invariants are checked:
 - a committed entry is never lost or changed: every node's log below its high
   watermark agrees with every other's, and no node truncates below its high watermark;
 - the high watermark of a node never goes backwards while it runs;
-- every record the client saw committed is in the final log, once.
+- every record the client saw committed is in the final log, once;
+- every truncation falls on a batch boundary of the node's durable log, and a node's
+  batches are the leader's: storage never has to cut a batch that may be committed.
 At the end the faults stop and the quorum must elect a leader and commit a new record
 on every node within a bounded time (liveness).
 """
@@ -28,6 +30,7 @@ from ..raft.messages import Entry, Message
 from ..raft.output import (
     DeleteBefore,
     InstallSnapshot,
+    LogOp,
     NotLeader,
     Output,
     QuorumState,
@@ -60,8 +63,9 @@ class SimulationConfig:
     partition_every_ms: int = 4_000
     snapshot_every: tuple[int | None, ...] = (None, 15, 60)
     """Each seed picks one: committed entries between a node's snapshots (None: never)."""
-    # Small snapshot chunks, so that a transfer takes several FetchSnapshot round trips.
-    raft: RaftConfig = RaftConfig(fetch_snapshot_max_bytes=64)
+    # Small snapshot chunks, so that a transfer takes several FetchSnapshot round trips; small
+    # fetches, so that responses stop at batch boundaries well before the log end.
+    raft: RaftConfig = RaftConfig(fetch_snapshot_max_bytes=64, max_fetch_entries=8, max_fetch_bytes=40)
 
 
 @dataclass
@@ -76,22 +80,25 @@ class Disk:
         if output.state is not None:
             self.state = output.state
         for op in output.log:
-            match op:
-                case Truncate():
-                    self.log.truncate_to(op.offset)
-                case SaveSnapshot():
-                    self.snapshot = op.snapshot
-                case DeleteBefore():
-                    self.log.delete_before(op.offset)
-                case InstallSnapshot():
-                    self.snapshot = op.snapshot
-                    self.log.reset(op.snapshot.snapshot_id.offset, op.snapshot.snapshot_id.epoch)
-                case _:
-                    assert op.base_offset == self.log.end_offset, "appends are contiguous"
-                    self.log.append(op.entries)
+            self.apply_op(op)
+
+    def apply_op(self, op: LogOp) -> None:
+        match op:
+            case Truncate():
+                self.log.truncate_to(op.offset)
+            case SaveSnapshot():
+                self.snapshot = op.snapshot
+            case DeleteBefore():
+                self.log.delete_before(op.offset)
+            case InstallSnapshot():
+                self.snapshot = op.snapshot
+                self.log.reset(op.snapshot.snapshot_id.offset, op.snapshot.snapshot_id.epoch)
+            case _:
+                assert op.base_offset == self.log.end_offset, "appends are contiguous"
+                self.log.append(op.entries)
 
     def copy_of_log(self) -> RaftLog:
-        return RaftLog(self.log.entries, self.log.start_offset, self.log.start_epoch)
+        return RaftLog(self.log.batches(), self.log.start_offset, self.log.start_epoch)
 
 
 @dataclass
@@ -130,8 +137,10 @@ class Simulation:
         self._seq = 0
         self.events = 0
         self.cut: set[frozenset[int]] = set()
-        # What the quorum has committed, offset by offset: (epoch, value, control).
+        # What the quorum has committed, offset by offset: (epoch, value, control), and
+        # whether a batch starts there.
         self.committed_log: list[Entry] = []
+        self.committed_batch_starts: list[bool] = []
         self.leader_of_epoch: dict[int, int] = {}
         # Client appends: value -> (node, offset) waiting to be seen committed there.
         self._pending: dict[bytes, tuple[int, int]] = {}
@@ -188,12 +197,17 @@ class Simulation:
         """Does what an Output says, in its order, and checks the invariants it touches."""
         core = node.core
         assert core is not None
+        if output.state is not None:
+            node.disk.state = output.state
         for op in output.log:
-            if isinstance(op, Truncate) and op.offset < node.checked_up_to:
-                self.fail(f"node {node.node_id} truncated to {op.offset}, below its high watermark {node.checked_up_to}")
-        node.disk.apply(output)
+            if isinstance(op, Truncate | DeleteBefore):
+                if isinstance(op, Truncate) and op.offset < node.checked_up_to:
+                    self.fail(f"node {node.node_id} truncated to {op.offset}, below its high watermark {node.checked_up_to}")
+                if not node.disk.log.is_batch_boundary(op.offset):
+                    self.fail(f"node {node.node_id}: {op} falls inside a batch of its log")
+            node.disk.apply_op(op)
         view, durable = core.log, node.disk.log
-        if (view.start_offset, view.entries) != (durable.start_offset, durable.entries):
+        if (view.start_offset, view.entries, view.batch_starts) != (durable.start_offset, durable.entries, durable.batch_starts):
             self.fail(f"node {node.node_id}: its log view and its durable log differ")
         for op in output.log:
             if isinstance(op, InstallSnapshot):
@@ -242,13 +256,16 @@ class Simulation:
         core = node.core
         assert core is not None
         for offset in range(node.checked_up_to, high_watermark):
-            entry = core.log.entry(offset)
+            entry, batch_start = core.log.entry(offset), core.log.is_batch_boundary(offset)
             if offset < len(self.committed_log):
                 if self.committed_log[offset] != entry:
                     self.fail(f"node {node.node_id} committed {entry} at {offset}, "
                               f"where {self.committed_log[offset]} was committed before")
+                if self.committed_batch_starts[offset] != batch_start:
+                    self.fail(f"node {node.node_id}: its batches differ from the leader's at offset {offset}")
             else:
                 self.committed_log.append(entry)
+                self.committed_batch_starts.append(batch_start)
         node.checked_up_to = high_watermark
 
     def _schedule_tick(self, node: Node) -> None:
