@@ -53,10 +53,24 @@ def run(argv: list[str]) -> int:
         return 2
     try:
         anyio.run(_serve, config, backend="asyncio")
-    except ConfigError as e:
-        print(f"kafkapy: configuration error: {e}", file=sys.stderr)
+    except (ConfigError, BaseExceptionGroup) as e:
+        # Found at start-up (unformatted storage, say), it comes out of the task groups wrapped.
+        error = _config_error(e)
+        if error is None:
+            raise
+        print(f"kafkapy: configuration error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _config_error(error: BaseException) -> ConfigError | None:
+    if isinstance(error, ConfigError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _config_error(inner)) is not None:
+                return found
+    return None
 
 
 def dump_log(argv: list[str]) -> int:

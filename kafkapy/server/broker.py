@@ -70,8 +70,7 @@ class BrokerServer:
         a cluster member's arrives as its quorum catches up."""
         config, clock = self.config, self.clock
         node_id = config.node_id
-        for d in config.log_dirs:
-            d.mkdir(parents=True, exist_ok=True)
+        # Before anything is written: a cluster member's storage must have been formatted.
         cluster_id = load_meta_properties(config.log_dirs, node_id, generate=not self._raft_quorum_wanted)
         logs = LogManager(config.log_dirs)
         logs.startup()
