@@ -160,7 +160,8 @@ def test_a_pre_vote_promises_nothing_and_a_follower_with_a_live_leader_refuses_i
 
 def caught_up_fetch(net: InstantNetwork, leader: int, follower: int, correlation: int) -> FetchRequest:
     core = net.cores[leader]
-    return FetchRequest(correlation, core.epoch, follower, core.log.end_offset, core.log.last_epoch, max_wait_ms=10_000)
+    return FetchRequest(correlation, core.epoch, follower, core.log.end_offset, core.log.last_epoch, max_wait_ms=10_000,
+                        high_watermark=core.high_watermark if core.high_watermark is not None else -1)
 
 
 def test_a_newer_fetch_from_the_same_replica_answers_the_parked_one_at_once() -> None:
@@ -331,3 +332,15 @@ def test_the_simulation_catches_a_vote_granted_without_checking_the_log() -> Non
     with pytest.raises(Violation) as again:
         Simulation(seed, core=VotesWithoutLookingAtTheLog).run()
     assert str(again.value) == message
+
+
+def test_a_fetch_that_moves_the_high_watermark_is_answered_at_once() -> None:
+    # Otherwise the follower whose fetch committed a record learns of it only when its
+    # fetch times out (500 ms by default), and its metadata lags behind the leader's.
+    net = InstantNetwork()
+    net.run(1_000)
+    leader = net.leaders()[0]
+    net.append(leader, b"x")
+    net.run(5)
+    assert all(core.high_watermark == net.cores[leader].high_watermark for core in net.cores.values())
+    assert net.committed == {1: [b"x"], 2: [b"x"], 3: [b"x"]}

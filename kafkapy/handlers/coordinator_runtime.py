@@ -99,6 +99,14 @@ class CoordinatorRuntime:
         if results[0].error not in (ErrorCode.none, ErrorCode.topic_already_exists):
             log.error("Cannot create %s: %s", self.topic.name, results[0].message)
 
+    async def coordinator_of(self, key: str) -> int | None:
+        """The broker that coordinates `key`: the leader of its partition of the internal
+        topic (created on first use), or None while it has none."""
+        await self.ensure_topic()
+        topic = self.metadata.image.topics.get(self.topic.name)
+        partition = topic.partitions.get(self.coordinator.partition_for(key)) if topic else None
+        return partition.leader if partition is not None and partition.leader >= 0 else None
+
     async def coordinator_error(self, key: str) -> ErrorCode | None:
         """Why this broker cannot coordinate `key` now, as Kafka would say it. The internal
         topic is created on first use."""

@@ -14,16 +14,20 @@ TRANSACTION = 1
 
 
 async def find(broker: Broker, key_type: int, key: str) -> dict[str, Any]:
-    if key_type == GROUP:
-        error = await broker.groups.coordinator_error(key)
-    elif key_type == TRANSACTION:
-        error = await broker.transactions.coordinator_error(key)
-    else:
-        error = ErrorCode.invalid_request
-    if error:
-        return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": None}
-    me = broker.image.brokers[broker.node_id]
-    return {"key": key, "node_id": me.node_id, "host": me.host, "port": me.port, "error_code": ErrorCode.none, "error_message": None}
+    """The broker leading the key's partition of the coordinator's topic, wherever it is."""
+    runtime = {GROUP: broker.groups, TRANSACTION: broker.transactions}.get(key_type)
+    if runtime is None:
+        return _not_found(key, ErrorCode.invalid_request)
+    node_id = await runtime.coordinator_of(key)
+    coordinator = broker.image.brokers.get(node_id) if node_id is not None else None
+    if coordinator is None or coordinator.fenced:
+        return _not_found(key, ErrorCode.coordinator_not_available)
+    return {"key": key, "node_id": coordinator.node_id, "host": coordinator.host, "port": coordinator.port,
+            "error_code": ErrorCode.none, "error_message": None}
+
+
+def _not_found(key: str, error: ErrorCode) -> dict[str, Any]:
+    return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": None}
 
 
 @api(10, 0, 6)

@@ -536,7 +536,10 @@ class RaftCore:
         self.replicas.fetched_to(source, request.fetch_offset)
         self.replicas.heard_from(now, source)
         self._maybe_advance_high_watermark(now)
-        if request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0:
+        # As Kafka: answered at once when there is data, when the replica asked not to wait,
+        # or when it does not know the high watermark yet (this very fetch may have moved it).
+        if (request.fetch_offset < self.log.end_offset or request.max_wait_ms <= 0
+                or request.high_watermark < self._high_watermark_or_unknown()):
             self._send(source, self._fetch_response(request))
         else:
             self._parked[source] = (request, now + request.max_wait_ms)
@@ -618,7 +621,8 @@ class RaftCore:
                                                          len(received), self.config.fetch_snapshot_max_bytes))
             return
         self._send(destination, FetchRequest(correlation, self.epoch, self.node_id, self.log.end_offset,
-                                             self.log.last_epoch, self.config.fetch_max_wait_ms))
+                                             self.log.last_epoch, self.config.fetch_max_wait_ms,
+                                             self._high_watermark_or_unknown()))
 
     def _on_fetch_response(self, now: int, response: FetchResponse) -> None:
         if self._inflight_fetch is None or response.correlation != self._inflight_fetch[0]:

@@ -86,6 +86,9 @@ class FetchRequest:
     fetch_offset: int
     last_fetched_epoch: int
     max_wait_ms: int
+    high_watermark: int = -1
+    """The high watermark the replica knows (-1: none), as Fetch v18 sends it (KIP-1166):
+    a leader that knows a higher one answers at once instead of parking the fetch."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Each message of `messages.py` becomes the kio entity of the KRaft API Kafka 4.x
 controllers speak to each other, at the highest version both kio and Kafka 4.0 have:
 Vote v2 (KIP-996 pre-vote), BeginQuorumEpoch v1, EndQuorumEpoch v1 (KIP-853 endpoints)
-Fetch v17 (replica_state naming the fetching replica) and FetchSnapshot v1 (KIP-630,
+Fetch v18 (replica_state naming the fetching replica, and its high watermark) and FetchSnapshot v1 (KIP-630,
 whose bytes are the leader's `.checkpoint` file, sliced at any position). The single partition is
 `__cluster_metadata`-0; Fetch names it by Kafka's fixed metadata topic id.
 
@@ -37,8 +37,8 @@ from kio.schema.control_record_type_schema.v0.data import ControlRecordTypeSchem
 from kio.schema.end_quorum_epoch.v1 import request as eqe_req
 from kio.schema.end_quorum_epoch.v1 import response as eqe_resp
 from kio.schema.errors import ErrorCode
-from kio.schema.fetch.v17 import request as fetch_req
-from kio.schema.fetch.v17 import response as fetch_resp
+from kio.schema.fetch.v18 import request as fetch_req
+from kio.schema.fetch.v18 import response as fetch_resp
 from kio.schema.fetch_snapshot.v1 import request as snap_req
 from kio.schema.fetch_snapshot.v1 import response as snap_resp
 from kio.schema.leader_change_message.v0.data import LeaderChangeMessage, Voter
@@ -73,7 +73,8 @@ METADATA_TOPIC_ID = uuid.UUID(int=1)
 """Kafka's Uuid.METADATA_TOPIC_ID (AAAAAAAAAAAAAAAAAAAAAQ)."""
 
 VOTE, BEGIN_QUORUM_EPOCH, END_QUORUM_EPOCH, FETCH, FETCH_SNAPSHOT = 52, 53, 54, 1, 59
-API_VERSIONS = {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 17, FETCH_SNAPSHOT: 1}
+# Fetch v18 carries the follower's high watermark (KIP-1166), so that it learns a new one at once.
+API_VERSIONS = {VOTE: 2, BEGIN_QUORUM_EPOCH: 1, END_QUORUM_EPOCH: 1, FETCH: 18, FETCH_SNAPSHOT: 1}
 """The version of each API this node sends, and the only one it answers."""
 
 LEADER_CHANGE = 2
@@ -201,7 +202,7 @@ def request_to_kafka(
                 topics=(fetch_req.FetchTopic(topic_id=METADATA_TOPIC_ID, partitions=(fetch_req.FetchPartition(
                     partition=i32(METADATA_PARTITION), current_leader_epoch=i32(request.epoch),
                     fetch_offset=i64(request.fetch_offset), last_fetched_epoch=i32(request.last_fetched_epoch),
-                    partition_max_bytes=i32(_FETCH_MAX_BYTES)),)),),
+                    partition_max_bytes=i32(_FETCH_MAX_BYTES), high_watermark=i64(request.high_watermark)),)),),
                 forgotten_topics_data=())
         case FetchSnapshotRequest():
             return snap_req.FetchSnapshotRequest(
@@ -243,7 +244,7 @@ def request_from_kafka(entity: Any, correlation: int) -> Request:
         p = _only(topic.partitions, "partition")
         max_wait_ms = int(entity.max_wait.total_seconds() * 1000)
         return FetchRequest(correlation, p.current_leader_epoch, entity.replica_state.replica_id, p.fetch_offset,
-                            p.last_fetched_epoch, max_wait_ms)
+                            p.last_fetched_epoch, max_wait_ms, p.high_watermark)
     if isinstance(entity, snap_req.FetchSnapshotRequest):
         topic = _only(entity.topics, "topic")
         if topic.name != METADATA_TOPIC:

@@ -196,7 +196,14 @@ class BrokerServer:
                 else:
                     await self._shutdown(tg)
         finally:
+            for sock in self._sockets:
+                sock.close()
             self._close_files()
+
+    @property
+    def is_serving(self) -> bool:
+        """Started, and unfenced by the active controller."""
+        return self.broker is not None and self._lifecycle is not None and not self._lifecycle.fenced
 
     def stop(self) -> None:
         self._stop.set()

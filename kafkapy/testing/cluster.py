@@ -1,0 +1,238 @@
+"""A kafkapy cluster inside your process: several combined nodes (broker and controller),
+each on its own event loop thread with its own ports and data, forming one KRaft
+quorum over 127.0.0.1.
+
+    with kafkapy.Cluster(brokers=3) as cluster:
+        AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+        cluster.kill(cluster.active_controller())
+
+Traffic between nodes goes through a relay per direction of each pair of nodes, so
+`partition({1}, {2, 3})` can cut the network between groups of nodes (clients still
+reach every node) and `heal()` restore it. `kill(node_id)` stops a node as abruptly as
+a process can stop within one: no controlled shutdown, connections dropped, nothing
+flushed, no clean-shutdown marker; `restart(node_id)` starts it again on the same
+ports and data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ..config import BROKER_CONFIGS, BrokerConfig
+from ..server.broker import BrokerServer
+from ..server.meta_properties import format_storage, random_cluster_id
+
+_READY_TIMEOUT_S = 30.0
+_POLL_S = 0.02
+# Timeouts a test can wait out: elections and fencing within a few seconds.
+FAST_QUORUM = {
+    "controller.quorum.election.timeout.ms": 500,
+    "controller.quorum.fetch.timeout.ms": 1000,
+    "controller.quorum.request.timeout.ms": 1000,
+    "broker.heartbeat.interval.ms": 200,
+    "broker.session.timeout.ms": 2000,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Relay:
+    """Forwards connections to one node's controller listener for one other node, until cut."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.cut = False
+        self._open: set[anyio.abc.SocketStream] = set()
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        await listener.serve(self._relay)
+
+    async def _relay(self, client: anyio.abc.SocketStream) -> None:
+        async with client:
+            if self.cut:
+                return
+            try:
+                upstream = await anyio.connect_tcp("127.0.0.1", self.target_port)
+            except OSError:
+                return
+            async with upstream, anyio.create_task_group() as tg:
+                self._open |= {client, upstream}
+                try:
+                    tg.start_soon(self._pump, client, upstream, tg)
+                    await self._pump(upstream, client, tg)
+                finally:
+                    self._open -= {client, upstream}
+
+    @staticmethod
+    async def _pump(source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream, tg: anyio.abc.TaskGroup) -> None:
+        try:
+            async for data in source:
+                await sink.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        tg.cancel_scope.cancel()
+
+    async def sever(self) -> None:
+        self.cut = True
+        for stream in list(self._open):
+            await stream.aclose()
+
+
+class ClusterNode:
+    def __init__(self, node_id: int, config: BrokerConfig) -> None:
+        self.node_id = node_id
+        self.config = config
+        self.server: BrokerServer | None = None
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._task: Future[Any] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.config.strings("listeners")[0].rsplit(":", 1)[1])
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> None:
+        self._portal_cm = start_blocking_portal(backend="asyncio")
+        self._portal = self._portal_cm.__enter__()
+        self.server = self._portal.call(BrokerServer, self.config)
+        # Not waiting for it to report started: that takes a quorum, the other nodes included.
+        self._task = self._portal.start_task_soon(self.server.run)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self._portal is None or self.server is None or self._task is None:
+            return
+        self._portal.call(self.server.kill if kill else self.server.stop)
+        self._task.result()
+        assert self._portal_cm is not None
+        self._portal_cm.__exit__(None, None, None)
+        self._portal = self._portal_cm = self._task = None
+
+    def read(self, what: Any) -> Any:
+        """Calls `what(server)` on the node's own event loop, where its state lives."""
+        assert self._portal is not None and self.server is not None
+        return self._portal.call(lambda: what(self.server))
+
+
+class Cluster:
+    def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, **overrides: object) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-cluster-")) if data_dir is None else Path(data_dir)
+        self.node_ids = list(range(1, brokers + 1))
+        self.cluster_id = random_cluster_id()
+        self.overrides = {**FAST_QUORUM, **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
+        self.nodes: dict[int, ClusterNode] = {}
+        self._relays: dict[tuple[int, int], _Relay] = {}
+        self._relay_portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._relay_portal: BlockingPortal | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes.values())
+
+    def start(self) -> Cluster:
+        client_ports = {i: _free_port() for i in self.node_ids}
+        controller_ports = {i: _free_port() for i in self.node_ids}
+        self._relay_portal_cm = start_blocking_portal(backend="asyncio")
+        self._relay_portal = self._relay_portal_cm.__enter__()
+        for source in self.node_ids:
+            for target in self.node_ids:
+                if source != target:
+                    relay = _Relay(controller_ports[target])
+                    self._relay_portal.start_task(relay.serve)  # returns once the relay listens
+                    self._relays[(source, target)] = relay
+        for node_id in self.node_ids:
+            # Each node reaches the others through its own relays, so that links can be cut one by one.
+            voters = ",".join(
+                f"{v}@127.0.0.1:{controller_ports[v] if v == node_id else self._relays[(node_id, v)].port}"
+                for v in self.node_ids)
+            values = {
+                "node.id": node_id, "log.dirs": str(self.data_dir / f"node-{node_id}"),
+                "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[node_id]},CONTROLLER://127.0.0.1:{controller_ports[node_id]}",
+                "controller.quorum.voters": voters, **self.overrides,
+            }
+            config = BrokerConfig(values)
+            format_storage(config.log_dirs, node_id, self.cluster_id)
+            self.nodes[node_id] = ClusterNode(node_id, config)
+        for node in self.nodes.values():
+            node.start()
+        self.wait_until_serving(self.node_ids)
+        return self
+
+    def wait_until_serving(self, node_ids: Iterable[int], timeout_s: float = _READY_TIMEOUT_S) -> None:
+        """Until each node is unfenced (it serves) and the quorum has an active controller."""
+        wanted = list(node_ids)
+        deadline = time.monotonic() + timeout_s
+        while not (all(self._serving(n) for n in wanted) and self.active_controller() is not None):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nodes {wanted} were not serving within {timeout_s} s")
+            time.sleep(_POLL_S)
+
+    def _serving(self, node_id: int) -> bool:
+        node = self.nodes[node_id]
+        return node.running and bool(node.read(lambda s: s.is_serving))
+
+    def active_controller(self) -> int | None:
+        """The node that is the active controller now, if any."""
+        for node_id, node in self.nodes.items():
+            if node.running and node.read(lambda s: s.broker is not None and s.broker.controller_service.is_active):
+                return node_id
+        return None
+
+    def kill(self, node_id: int) -> None:
+        self.nodes[node_id].stop(kill=True)
+
+    def restart(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        node.stop()
+        node.start()
+
+    def partition(self, *groups: set[int]) -> None:
+        """Cuts every link between nodes of different groups (both ways)."""
+        group_of = {n: i for i, group in enumerate(groups) for n in group}
+        assert self._relay_portal is not None
+        for (source, target), relay in self._relays.items():
+            if group_of.get(source) != group_of.get(target):
+                self._relay_portal.call(relay.sever)
+
+    def heal(self) -> None:
+        for relay in self._relays.values():
+            relay.cut = False
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+        if self._relay_portal_cm is not None:
+            self._relay_portal_cm.__exit__(None, None, None)
+            self._relay_portal_cm = self._relay_portal = None
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
