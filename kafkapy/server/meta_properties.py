@@ -5,12 +5,12 @@ start; the members of a cluster are formatted with one cluster id before they st
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from pathlib import Path
 
 from ..config import ConfigError, load_properties
+from ..log.manager import kafka_uuid
 
 META_PROPERTIES = "meta.properties"
 
@@ -21,7 +21,7 @@ def random_cluster_id() -> str:
     UUIDs, and never one that starts with "-", which a command line would take for an option."""
     while True:
         value = uuid.uuid4()
-        text = base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+        text = kafka_uuid(value)
         if value.int > 1 and not text.startswith("-"):
             return text
 
