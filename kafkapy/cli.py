@@ -115,9 +115,22 @@ def groups(argv: list[str]) -> int:
     return groups_main(argv)
 
 
+def storage(argv: list[str]) -> int:
+    from .tools.storage import main as storage_main
+
+    return storage_main(argv)
+
+
+def quorum(argv: list[str]) -> int:
+    from .tools.quorum import main as quorum_main
+
+    return quorum_main(argv)
+
+
 COMMANDS = {
     "run": run, "dump-log": dump_log, "metadata": metadata, "compat": compat,
-    "topics": topics, "produce": produce, "consume": consume, "groups": groups,
+    "topics": topics, "produce": produce, "consume": consume, "groups": groups, "storage": storage,
+    "quorum": quorum,
 }
 
 
@@ -136,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
               "  topics     list, create, describe, alter and delete topics of any Kafka broker\n"
               "  produce    produce lines of stdin as records\n"
               "  consume    print a topic's records, alone or as a consumer group member\n"
-              "  groups     list and describe consumer groups, reset their offsets\n\n"
+              "  groups     list and describe consumer groups, reset their offsets\n"
+              "  quorum     describe --status | --replication: the KRaft metadata quorum\n"
+              "  storage    format a node's log directories with a cluster id; random-uuid makes one\n\n"
               "The console tools speak the Kafka protocol to --bootstrap HOST:PORT (default 127.0.0.1:9092).")
         return 0
     return run(argv)

@@ -286,6 +286,29 @@ class GroupInfo:
     members: list[GroupMemberInfo]
 
 
+@dataclass(frozen=True)
+class QuorumReplica:
+    replica_id: int
+    directory_id: uuid.UUID
+    log_end_offset: int
+    last_fetch_timestamp: int
+    """Wall-clock milliseconds; -1 when unknown."""
+    last_caught_up_timestamp: int
+
+
+@dataclass(frozen=True)
+class QuorumInfo:
+    """The KRaft metadata quorum, as its leader describes it (Kafka's QuorumInfo)."""
+
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    voters: list[QuorumReplica]
+    observers: list[QuorumReplica]
+    endpoints: Mapping[int, list[str]]
+    """Each voter's controller endpoints, as NAME://host:port."""
+
+
 class Client:
     """Connections to a cluster's brokers, found from a bootstrap address."""
 
@@ -614,6 +637,29 @@ class Client:
             for p in topic.partitions:
                 check(p.error_code, f"committing the offset of group {group!r} for "
                                     f"{self._topic_name(topic)}-{p.partition_index}")
+
+    def describe_quorum(self) -> QuorumInfo:
+        """The metadata quorum (DescribeQuorum, which any broker forwards to the active controller)."""
+
+        def describe() -> QuorumInfo:
+            response = self.any_broker().request("describe_quorum", {
+                "topics": [{"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}],
+            })
+            check(response.error_code, "describing the metadata quorum", getattr(response, "error_message", None))
+            [partition] = response.topics[0].partitions
+            check(partition.error_code, "describing the metadata quorum", getattr(partition, "error_message", None))
+
+            def replicas(states: Iterable[Any]) -> list[QuorumReplica]:
+                return [QuorumReplica(r.replica_id, getattr(r, "replica_directory_id", None) or uuid.UUID(int=0),
+                                      r.log_end_offset, r.last_fetch_timestamp, r.last_caught_up_timestamp)
+                        for r in states]
+
+            endpoints = {n.node_id: [f"{lst.name}://{f'[{lst.host}]' if ':' in lst.host else lst.host}:{lst.port}"
+                                     for lst in n.listeners] for n in getattr(response, "nodes", ())}
+            return QuorumInfo(partition.leader_id, partition.leader_epoch, partition.high_watermark,
+                              replicas(partition.current_voters), replicas(partition.observers), endpoints)
+
+        return self._retrying(describe)
 
     def list_groups(self) -> list[GroupListing]:
         """The groups of every broker's coordinators."""

@@ -196,3 +196,15 @@ def test_the_kafkapy_command_refuses_a_cluster_member_whose_storage_is_not_forma
     assert result.stderr.splitlines()[-1].startswith(
         "kafkapy: configuration error: the log directories are not formatted: the nodes of a cluster share one cluster id")
     assert not data.exists(), "nothing is written before the storage is formatted"
+
+
+@pytest.mark.parametrize("key", [
+    "metadata.log.max.record.bytes.between.snapshots", "metadata.log.max.snapshot.interval.ms",
+    "metadata.max.retention.bytes", "metadata.max.retention.ms",
+])
+def test_metadata_snapshot_keys_are_refused_on_a_multi_node_quorum(key: str) -> None:
+    assert refusal({"controller.quorum.voters": THREE_VOTERS, key: "1000"}) == (
+        f"kafkapy does not yet keep metadata snapshots of a multi-node quorum, so {key} would not be honoured: "
+        "remove it, or run a single node")
+    # A quorum of one keeps them.
+    assert BrokerConfig({**COMBINED, "controller.quorum.voters": "1@127.0.0.1:9093", key: "1000"}).int(key) == 1000

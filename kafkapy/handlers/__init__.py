@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     cluster,
     configs,
     controller,
+    describe_quorum,
     fetch,
     find_coordinator,
     groups,

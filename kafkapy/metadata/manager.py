@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..raft.describe import QuorumDescription
 from ..raft.local import Appended, LocalQuorum
 from ..raft.output import CommitListener
 from ..raft.snapshot import SnapshotId
@@ -61,6 +62,9 @@ class MetadataQuorum(Protocol):
     def leader_epoch(self) -> int: ...
     def is_caught_up_leader(self) -> bool:
         """Leader, with everything committed before its epoch applied: only then is the image whole."""
+        ...
+    def describe(self) -> QuorumDescription | None:
+        """What DescribeQuorum reports, as the leader knows it; None on any other node."""
         ...
 
 

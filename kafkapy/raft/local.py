@@ -19,6 +19,7 @@ import anyio.to_thread
 from ..clock import Clock
 from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
+from .describe import QuorumDescription, describe_single_voter
 from .output import CommitListener
 from .snapshot import (
     CorruptSnapshot,
@@ -74,6 +75,10 @@ class LocalQuorum:
     def end_offset(self) -> int:
         """The offset the next record appended gets."""
         return self.log.next_offset
+
+    def describe(self) -> QuorumDescription:
+        return describe_single_voter(self.leader_id, self.leader_epoch, self.log.next_offset, self.log.high_watermark,
+                                     self.clock.wall_ms())
 
     async def append(self, values: list[bytes]) -> Appended:
         """Appends records as one batch; returns once they are durable, which for a quorum

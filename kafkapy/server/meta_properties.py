@@ -1,38 +1,70 @@
 """Each log directory's meta.properties: which node it belongs to and which cluster, as
 Kafka's `kafka-storage.sh format` writes it. A single node formats its own on first
-start; the members of a cluster are formatted with one cluster id before they start."""
+start; the members of a cluster are formatted with one cluster id before they start
+(`kafkapy storage format`)."""
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from pathlib import Path
 
-from ..config import ConfigError
+from ..config import ConfigError, load_properties
+from ..log.manager import kafka_uuid
 
 META_PROPERTIES = "meta.properties"
 
 
 def random_cluster_id() -> str:
-    """A cluster id as Kafka makes one (`kafka-storage.sh random-uuid`): a UUID in URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id as Kafka makes one (`kafka-storage.sh random-uuid`, Uuid.randomUuid): a
+    random UUID in URL-safe base64 without padding; never the reserved all-zero or one
+    UUIDs, and never one that starts with "-", which a command line would take for an option."""
+    while True:
+        value = uuid.uuid4()
+        text = kafka_uuid(value)
+        if value.int > 1 and not text.startswith("-"):
+            return text
+
+
+def read_meta_properties(directory: Path) -> dict[str, str] | None:
+    """The directory's meta.properties as key -> value, or None when it has none."""
+    path = directory / META_PROPERTIES
+    if not path.exists():
+        return None
+    return load_properties(path.read_text())
+
+
+def verify_meta_properties(dirs: list[Path], node_id: int, cluster_id: str | None = None) -> str | None:
+    """The cluster id the formatted directories name (None if none is formatted); raises
+    ConfigError, with Kafka's words (MetaPropertiesEnsemble.verify), when one names
+    another cluster than `cluster_id` or the others, or another node than `node_id`."""
+    found_any = False
+    for d in sorted(dirs):
+        props = read_meta_properties(d)
+        if props is None:
+            continue
+        found_any = True
+        path = d / META_PROPERTIES
+        found_cluster = props.get("cluster.id")
+        if found_cluster is None:
+            raise ConfigError(f"cluster.id was not specified in the v1 file: {path}")
+        if cluster_id is None:
+            cluster_id = found_cluster
+        elif found_cluster != cluster_id:
+            raise ConfigError(f"Invalid cluster.id in: {path}. Expected {cluster_id}, but read {found_cluster}")
+        found_node = int(props.get("node.id", node_id))
+        if found_node != node_id:
+            raise ConfigError(
+                f"Stored node id {found_node} doesn't match previous node id {node_id} in {path}. If you moved your "
+                "data, make sure your configured node id matches. If you intend to create a new node, you should "
+                "remove all data in your data directories.")
+    return cluster_id if found_any else None
 
 
 def load_meta_properties(dirs: list[Path], node_id: int, *, generate: bool = True) -> str:
     """The cluster id the directories were formatted with; with `generate`, unformatted
     directories are formatted first with a new id."""
-    cluster_id = None
-    for d in dirs:
-        path = d / META_PROPERTIES
-        if not path.exists():
-            continue
-        props = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-        if int(props.get("node.id", node_id)) != node_id:
-            raise ConfigError(f"{path} belongs to node {props['node.id']}, but node.id is {node_id}")
-        if cluster_id is not None and props.get("cluster.id") != cluster_id:
-            raise ConfigError(f"{path} names cluster {props.get('cluster.id')}, other log dirs name {cluster_id}")
-        cluster_id = props.get("cluster.id")
+    cluster_id = verify_meta_properties(dirs, node_id)
     if cluster_id is None:
         if not generate:
             raise ConfigError(
@@ -44,10 +76,15 @@ def load_meta_properties(dirs: list[Path], node_id: int, *, generate: bool = Tru
     return cluster_id
 
 
-def format_storage(dirs: list[Path], node_id: int, cluster_id: str) -> None:
-    """Writes meta.properties into each directory that has none."""
+def format_storage(dirs: list[Path], node_id: int, cluster_id: str) -> list[Path]:
+    """Writes meta.properties into each directory that has none (each with its own
+    directory.id, as Kafka 4 writes); returns those it wrote."""
+    written = []
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
         path = d / META_PROPERTIES
         if not path.exists():
-            path.write_text(f"#\n#{time.ctime()}\nnode.id={node_id}\nversion=1\ncluster.id={cluster_id}\n")
+            path.write_text(f"#\n#{time.ctime()}\nnode.id={node_id}\ndirectory.id={random_cluster_id()}\n"
+                            f"version=1\ncluster.id={cluster_id}\n")
+            written.append(d)
+    return written

@@ -14,6 +14,7 @@ from ..handlers import CONTROLLER_APIS, Broker, respond
 from ..kraft_config import parse_listeners
 from ..log.manager import METADATA_PARTITION, LogManager
 from ..raft.core import Role
+from ..raft.describe import QuorumDescription, describe_leader
 from ..raft.local import Appended
 from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig
 from .quorum import QuorumServer
@@ -57,6 +58,11 @@ class RaftMetadataQuorum:
         """Whether this node has learnt what is committed: then its image is the cluster's, up to there."""
         core = self.server.core
         return core is not None and core.high_watermark is not None
+
+    def describe(self) -> QuorumDescription | None:
+        core = self.server.core
+        # The shell hands the core this clock's monotonic time, so ages convert with it.
+        return None if core is None else describe_leader(core, self.clock.monotonic_ms(), self.clock.wall_ms())
 
     async def append(self, values: list[bytes]) -> Appended:
         try:

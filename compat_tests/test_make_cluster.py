@@ -1,0 +1,131 @@
+"""`make cluster` and `make cluster-stop` as the README documents them, on ports and
+directories of the test's own (the recipe is the same; only its config directory and
+data directory differ): one cluster id for the three nodes, kept for the next start; a
+topic created through node 2 by confluent-kafka's AdminClient reaches every node; the
+stop signals exactly the pids the start recorded."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkapy.client import Client, ClientError
+from kafkapy.testing.process import wait_until
+
+pytestmark = [pytest.mark.kafkapy_internals, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = Path(sys.prefix)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def make(*args: str) -> str:
+    result = subprocess.run(["make", "-C", str(REPO), "--no-print-directory", f"VENV={VENV}", *args],
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def pids(data_dir: Path) -> dict[int, int]:
+    return {n: int((data_dir / f"node-{n}.pid").read_text()) for n in (1, 2, 3) if (data_dir / f"node-{n}.pid").exists()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def cluster_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path, dict[int, int]]]:
+    """The documented configs, moved onto free ports and into tmp_path."""
+    if shutil.which("make") is None or not (VENV / ".installed").exists():
+        pytest.skip("needs make and a virtualenv made by `make` (it is the recipe's VENV)")
+    ports = free_ports(6)
+    documented = {9092 + i: port for i, port in enumerate(ports)}  # 9092..9097 -> free ports
+    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
+    config_dir.mkdir()
+    for n in (1, 2, 3):
+        text = (REPO / "config" / f"server-{n}.properties").read_text()
+        text = re.sub(r"127\.0\.0\.1:(909[2-7])", lambda m: f"127.0.0.1:{documented[int(m.group(1))]}", text)
+        text = text.replace("./kafkapy-data/", f"{data_dir}/")
+        (config_dir / f"server-{n}.properties").write_text(text)
+    client_ports = {n: documented[9090 + 2 * n] for n in (1, 2, 3)}
+    args = (f"CLUSTER_CONFIG={config_dir}", f"CLUSTER_DATA={data_dir}")
+    try:
+        yield config_dir, data_dir, client_ports
+    finally:
+        # Whatever happened, no node outlives the test: what the stop missed is killed here.
+        recorded = pids(data_dir)
+        make("cluster-stop", "CLUSTER_STOP_TIMEOUT=20", *args)
+        for pid in recorded.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def quorum_leader(bootstrap: str) -> int | None:
+    try:
+        with Client(bootstrap, timeout=5) as client:
+            return client.describe_quorum().leader_id
+    except ClientError:
+        return None
+
+
+def test_make_cluster_then_a_topic_through_node_2_then_cluster_stop(cluster_dirs: tuple[Path, Path, dict[int, int]]) -> None:
+    config_dir, data_dir, client_ports = cluster_dirs
+    args = (f"CLUSTER_CONFIG={config_dir}", f"CLUSTER_DATA={data_dir}")
+    out = make("cluster", *args)
+    cluster_id = (data_dir / "cluster.id").read_text().strip()
+    assert f"cluster {cluster_id} started" in out
+    started = pids(data_dir)
+    assert sorted(started) == [1, 2, 3] and all(alive(p) for p in started.values())
+    for n in (1, 2, 3):
+        props = (data_dir / f"node-{n}" / "meta.properties").read_text()
+        assert f"cluster.id={cluster_id}\n" in props and f"node.id={n}\n" in props
+
+    node2 = f"127.0.0.1:{client_ports[2]}"
+    leader = wait_until(lambda: quorum_leader(node2), timeout=60, message="a quorum leader")
+    assert leader in (1, 2, 3)
+    admin = AdminClient({"bootstrap.servers": node2})  # kept: the futures die with their client
+    admin.create_topics([NewTopic("made", 3, 1)], request_timeout=30)["made"].result(30)
+    for n, port in client_ports.items():
+        def has_topic(port: int = port) -> bool:
+            with Client(f"127.0.0.1:{port}", timeout=5) as client:
+                return "made" in client.metadata(["made"]).topics
+        wait_until(has_topic, timeout=30, message=f"node {n} to know the topic")
+
+    # A second start leaves the running nodes alone.
+    assert make("cluster", *args).count("is already running") == 3
+    stopped = make("cluster-stop", *args)
+    assert stopped.count("SIGTERM sent") == 3 and "SIGKILL" not in stopped
+    assert not any(alive(p) for p in started.values())
+    assert pids(data_dir) == {}
+
+    # Started again: the same cluster id, and the topic is still there.
+    make("cluster", *args)
+    assert (data_dir / "cluster.id").read_text().strip() == cluster_id
+    wait_until(lambda: quorum_leader(node2), timeout=60, message="a quorum leader after the restart")
+    with Client(node2, timeout=30) as client:
+        assert "made" in client.metadata(["made"]).topics
+        assert client.metadata([]).cluster_id == cluster_id
