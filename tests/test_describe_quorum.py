@@ -48,7 +48,7 @@ def test_the_leader_describes_every_voter_with_wall_clock_times() -> None:
         if voter.replica_id == leader:
             assert voter == ReplicaDescription(leader, end, WALL + net.now, WALL + net.now)
         else:
-            fetched_at = WALL + core.replicas[voter.replica_id].last_fetch_ms
+            fetched_at = WALL + core.replicas.progress[voter.replica_id].last_fetch_ms
             assert WALL < fetched_at <= WALL + net.now
             # Fetched up to the leader's end: caught up as of that fetch.
             assert voter == ReplicaDescription(voter.replica_id, end, fetched_at, fetched_at)
