@@ -62,10 +62,15 @@ class BrokerLifecycleManager:
             await self._heartbeat()
 
     async def controlled_shutdown(self) -> None:
-        """Asks to be shut down; returns once the controller has moved this broker's leaderships."""
+        """Asks to be shut down; returns once the controller has moved this broker's
+        leaderships, or when no controller answers within a request timeout (the last
+        nodes of a cluster stopping, say): then the broker stops all the same."""
         while True:
             answer = await self._heartbeat(want_shut_down=True)
             if answer.should_shut_down:
+                return
+            if answer.error == ErrorCode.request_timed_out:
+                log.warning("Broker %d stops without a controlled shutdown: no active controller answered", self.broker_id)
                 return
             await anyio.sleep(_RETRY_S)
 

@@ -225,7 +225,8 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes.values():
             node.stop()
-        if self._relay_portal_cm is not None:
+        if self._relay_portal_cm is not None and self._relay_portal is not None:
+            self._relay_portal.call(self._relay_portal.stop, True)  # the relays serve until cancelled
             self._relay_portal_cm.__exit__(None, None, None)
             self._relay_portal_cm = self._relay_portal = None
         if self._own_dir:
