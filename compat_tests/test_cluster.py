@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import FAST_QUORUM, Cluster
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,8 +36,8 @@ def until(predicate: Callable[[], T], timeout_s: float, what: str, cluster: Clus
 
 def quorum_of(cluster: Cluster) -> dict[int, object]:
     """Each running node's Raft role, epoch and leader, for a failure to show."""
-    def state(server: object) -> object:
-        core = getattr(server, "_quorum_server").core
+    def state(server: BrokerServer) -> object:
+        core = server.quorum_server.core
         return (core.role.value, core.epoch, core.leader_id) if core else None
     return {n: node.read(state) for n, node in cluster.nodes.items() if node.running}
 

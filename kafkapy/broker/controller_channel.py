@@ -2,7 +2,9 @@
 does: the controller in this process when it is the active one, otherwise the
 controller listener of whichever voter the quorum names as leader. A request that
 meets no controller, or one that is no longer active (NOT_CONTROLLER), is sent again
-to the one the quorum names next, until `controller.quorum.request.timeout.ms`.
+to the one the quorum names next, for as long as one election can take (the fetch
+timeout that notices the controller gone, two election timeouts, a request timeout),
+each attempt bounded by `controller.quorum.request.timeout.ms`.
 
 A client's request that only the controller may carry out is forwarded whole, in an
 Envelope, and its answer handed back; the broker's own requests (registration,
@@ -82,6 +84,7 @@ class ControllerRouter:
     def __init__(
         self, node_id: int, local: ControllerService, controllers: Mapping[int, tuple[str, int]],
         leader_id: Callable[[], int], clock: Clock, request_timeout_ms: int, cluster_id: str,
+        retry_window_ms: int,
     ) -> None:
         self.node_id = node_id
         self.local = local
@@ -89,6 +92,7 @@ class ControllerRouter:
         self.leader_id = leader_id
         self.clock = clock
         self.timeout_s = request_timeout_ms / 1000
+        self.retry_window_s = retry_window_ms / 1000
         self.cluster_id = cluster_id
         self._connections: dict[int, _Connection] = {}
 
@@ -157,7 +161,7 @@ class ControllerRouter:
         return await self._remote(request, parse, here)
 
     async def _remote(self, request: Any, parse: Callable[[Any], T], here: Callable[[], Awaitable[T]] | None = None) -> T:
-        deadline = self.clock.monotonic_ms() + self.timeout_s * 1000
+        deadline = self.clock.monotonic_ms() + self.retry_window_s * 1000
         unreachable_logged = False
         while True:
             leader = self.leader_id()
@@ -173,13 +177,13 @@ class ControllerRouter:
                 except _UNREACHABLE as e:
                     # Once per request: the retries that follow say nothing new.
                     if not unreachable_logged:
-                        log.info("Controller %d unreachable (%s); retrying until %.1f s have passed", leader, e, self.timeout_s)
+                        log.info("Controller %d unreachable (%s); retrying for up to %.1f s", leader, e, self.retry_window_s)
                         unreachable_logged = True
                 else:
                     if not _not_controller(response):
                         return parse(response)
             if self.clock.monotonic_ms() >= deadline:
-                raise ControllerUnavailable(f"no active controller answered within {self.timeout_s} s")
+                raise ControllerUnavailable(f"no active controller answered within {self.retry_window_s} s")
             await anyio.sleep(_RETRY_S)
 
     async def close(self) -> None:

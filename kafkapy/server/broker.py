@@ -103,8 +103,13 @@ class BrokerServer:
         controller = Controller(config)
         controller_service = ControllerService(metadata, controller, BrokerLifecycle(config.int("broker.session.timeout.ms")), clock)
         controllers = {v.node_id: (v.host, v.port) for v in config.quorum_voters}
+        request_timeout_ms = config.int("controller.quorum.request.timeout.ms")
+        # Long enough to ride out one election: the fetch timeout that notices the controller
+        # gone, two election timeouts (randomised up to twice the setting), a request timeout.
+        retry_window_ms = (config.int("controller.quorum.fetch.timeout.ms") + 2 * config.int("controller.quorum.election.timeout.ms")
+                           + request_timeout_ms)
         router = ControllerRouter(node_id, controller_service, controllers, lambda: metadata.quorum.leader_id, clock,
-                                  config.int("controller.quorum.request.timeout.ms"), cluster_id)
+                                  request_timeout_ms, cluster_id, retry_window_ms)
         advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
             node_id, Endpoint(advertised.name, advertised.host, advertised.port), None, router,
@@ -199,6 +204,11 @@ class BrokerServer:
             for sock in self._sockets:
                 sock.close()
             self._close_files()
+
+    @property
+    def quorum_server(self) -> QuorumServer | None:
+        """The Raft voter of a cluster member (None on a single node)."""
+        return self._quorum_server
 
     @property
     def is_serving(self) -> bool:

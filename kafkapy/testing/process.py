@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+
+from ..server.meta_properties import format_storage, random_cluster_id
 
 _READY = re.compile(r"started, listening on \w+://[^:]+:(\d+)")
 _CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+)")
@@ -112,3 +115,49 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
 
 
 __all__ = ["BrokerProcess", "wait_until"]
+
+
+def cluster_processes(root: Path, nodes: int = 3, overrides: Mapping[str, object] | None = None) -> list[BrokerProcess]:
+    """`nodes` combined kafkapy processes forming one cluster on 127.0.0.1, their storage
+    formatted with one cluster id, not started (`start_all`)."""
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    ids = range(1, nodes + 1)
+    ports = {i: (free_port(), free_port()) for i in ids}
+    voters = ",".join(f"{i}@127.0.0.1:{controller}" for i, (_, controller) in ports.items())
+    cluster_id = random_cluster_id()
+    processes = []
+    for i, (client, controller) in ports.items():
+        data = root / f"node-{i}"
+        format_storage([data], i, cluster_id)
+        process = BrokerProcess(data, {
+            "node.id": i, "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}", **(overrides or {}),
+        })
+        process.port = client
+        processes.append(process)
+    return processes
+
+
+def start_all(processes: list[BrokerProcess]) -> None:
+    """Starts them together: a cluster member reports ready only once the quorum has formed."""
+    errors: list[BaseException] = []
+
+    def start(process: BrokerProcess) -> None:
+        try:
+            process.start()
+        except BaseException as e:  # reported below, after every start has returned
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(p,)) for p in processes if p.process is None]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        for process in processes:
+            process.kill()
+        raise errors[0]
