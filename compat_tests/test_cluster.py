@@ -169,3 +169,25 @@ def test_confluent_kafka_and_kafka_python_produce_and_consume_across_a_controlle
     values = [record.value for record in python_consumer]
     python_consumer.close()
     assert len(values) == 20 and set(values) == set(seen)
+
+
+def test_a_broker_only_node_follows_the_quorum_and_serves_metadata() -> None:
+    with Cluster(brokers=3, broker_only=1) as cluster:
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{cluster.nodes[1].port}"})
+        create(admin, "known", num_partitions=4)
+        # It learns every topic and broker from the quorum, and names them to clients.
+        observer = AdminClient({"bootstrap.servers": f"127.0.0.1:{cluster.nodes[4].port}"})
+        listed = until(lambda: "known" in (m := observer.list_topics(timeout=5)).topics and m, 5, "the topic on node 4")
+        assert sorted(listed.brokers) == [1, 2, 3, 4]
+        assert len(listed.topics["known"].partitions) == 4
+        assert cluster.nodes[4].read(lambda s: s.quorum_server.is_voter) is False
+        # Killed, it is fenced within its session; restarted, it serves again.
+        controller = cluster.active_controller()
+        assert controller is not None and controller != 4
+        cluster.kill(4)
+        session_s = FAST_QUORUM["broker.session.timeout.ms"] / 1000
+        until(lambda: cluster.nodes[controller].read(lambda s: s.broker.image.brokers[4].fenced), session_s + 3,
+              "the broker-only node fenced")
+        cluster.restart(4)
+        cluster.wait_until_serving([4])
+        assert not cluster.nodes[controller].read(lambda s: s.broker.image.brokers[4].fenced)

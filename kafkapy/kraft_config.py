@@ -148,11 +148,11 @@ def validate_roles_and_quorum(config: BrokerConfig) -> None:
     if bootstrap:
         raise ConfigError("kafkapy does not run a dynamic quorum (controller.quorum.bootstrap.servers, KIP-853) yet: "
                           f"remove it, and leave {_VOTERS} unset or name only this node in it")
-    if not is_broker or not is_controller:
-        raise ConfigError(f"kafkapy does not run a {roles[0]}-only node yet (process.roles={','.join(roles)}): "
-                          "it runs the broker and controller roles in one process; set process.roles=broker,controller")
+    if not is_broker:
+        raise ConfigError(f"kafkapy does not run a controller-only node yet (process.roles={','.join(roles)}): "
+                          "run the controllers as combined nodes (process.roles=broker,controller)")
     snapshot_keys = sorted(k for k in _METADATA_SNAPSHOT_KEYS if k in config.explicit)
-    if len(voters) > 1 and snapshot_keys:
+    if (len(voters) > 1 or not is_controller) and snapshot_keys:
         raise ConfigError(f"kafkapy does not yet keep metadata snapshots of a multi-node quorum, so {', '.join(snapshot_keys)} "
                           "would not be honoured: remove it, or run a single node")
 

@@ -136,7 +136,7 @@ def test_kafkas_kraft_checks(changes: dict[str, str | None], message: str) -> No
     assert refusal(changes) == message
 
 
-def test_a_broker_only_node_is_checked_as_kafka_does_then_refused() -> None:
+def test_a_broker_only_node_is_checked_as_kafka_does() -> None:
     broker_only = {"process.roles": "broker", "node.id": "4", "listeners": "PLAINTEXT://127.0.0.1:9092"}
     assert refusal(broker_only) == (
         "If using process.roles, either controller.quorum.bootstrap.servers must contain the set of bootstrap "
@@ -147,10 +147,13 @@ def test_a_broker_only_node_is_checked_as_kafka_does_then_refused() -> None:
     assert refusal({**broker_only, "listeners": COMBINED["listeners"], "controller.quorum.voters": "1@127.0.0.1:9093"}) == (
         "controller.listener.names must not contain a value appearing in the 'listeners' configuration "
         "when running KRaft with just the broker role")
-    # Valid for Kafka; kafkapy has no remote quorum for it to join.
-    assert refusal({**broker_only, "controller.quorum.voters": "1@127.0.0.1:9093"}) == (
-        "kafkapy does not run a broker-only node yet (process.roles=broker): it runs the broker and controller "
-        "roles in one process; set process.roles=broker,controller")
+    # Valid: it follows the quorum of the voters named, as an observer.
+    config = BrokerConfig({**broker_only, "controller.quorum.voters": "1@127.0.0.1:9093"})
+    assert [v.node_id for v in config.quorum_voters] == [1]
+    # It keeps no metadata snapshots of its own yet, so their keys are refused there.
+    assert refusal({**broker_only, "controller.quorum.voters": "1@127.0.0.1:9093", "metadata.max.retention.ms": "1"}) == (
+        "kafkapy does not yet keep metadata snapshots of a multi-node quorum, so metadata.max.retention.ms "
+        "would not be honoured: remove it, or run a single node")
 
 
 def test_a_controller_only_node_is_checked_as_kafka_does_then_refused() -> None:
@@ -159,8 +162,8 @@ def test_a_controller_only_node_is_checked_as_kafka_does_then_refused() -> None:
         "when process.roles=controller")
     assert refusal({"process.roles": "controller", "controller.quorum.voters": "1@127.0.0.1:9093",
                     "listeners": "CONTROLLER://127.0.0.1:9093"}) == (
-        "kafkapy does not run a controller-only node yet (process.roles=controller): it runs the broker and "
-        "controller roles in one process; set process.roles=broker,controller")
+        "kafkapy does not run a controller-only node yet (process.roles=controller): run the controllers as "
+        "combined nodes (process.roles=broker,controller)")
 
 
 def test_three_voters_are_a_cluster_but_its_metadata_snapshot_keys_are_refused() -> None:

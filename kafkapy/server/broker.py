@@ -58,8 +58,9 @@ class BrokerServer:
         self._logs: LogManager | None = None
         self._lifecycle: BrokerLifecycleManager | None = None
         self._quorum_server: QuorumServer | None = None
-        # A quorum of several voters runs Raft between processes; one voter keeps its own log.
-        self._raft_quorum_wanted = len(config.quorum_voters) > 1
+        # A quorum of several voters runs Raft between processes, and a broker-only node follows
+        # the quorum as an observer; a combined node that is the only voter keeps its own log.
+        self._raft_quorum_wanted = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
 
     @property
     def port(self) -> int:

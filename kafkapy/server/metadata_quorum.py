@@ -88,11 +88,13 @@ def raft_quorum_server(config: BrokerConfig, clock: Clock, logs: LogManager, clu
     the metadata log in the first log directory (Kafka's default metadata.log.dir)."""
     voters = config.quorum_voters
     controller_names = config.strings("controller.listener.names")
-    listener = next(lst for lst in parse_listeners(config.strings("listeners")) if lst.name in controller_names)
+    # A broker-only node has no controller listener: it is an observer, and only fetches.
+    listener = next((lst for lst in parse_listeners(config.strings("listeners")) if lst.name in controller_names), None)
     directory = logs.dirs[0] / f"{METADATA_PARTITION[0]}-{METADATA_PARTITION[1]}"
     addresses = {v.node_id: (v.host, v.port) for v in voters}
+    host, port = (listener.host or "0.0.0.0", listener.port) if listener is not None else ("127.0.0.1", 0)
     return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, directory, raft_config(config),
-                        host=listener.host or "0.0.0.0", port=listener.port, cluster_id=cluster_id, clock=clock)
+                        host=host, port=port, cluster_id=cluster_id, clock=clock)
 
 
 def controller_apis(broker: Broker) -> OtherApis:

@@ -9,6 +9,7 @@ or a fetched offset a promise, so nothing is sent before it is durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable, MutableMapping, Sequence
@@ -82,6 +83,10 @@ class QuorumServer:
     # -- what callers use -----------------------------------------------------------
 
     @property
+    def is_voter(self) -> bool:
+        return self.node_id in self.voters
+
+    @property
     def is_leader(self) -> bool:
         return self.core is not None and self.core.role is Role.LEADER
 
@@ -129,9 +134,13 @@ class QuorumServer:
             if snapshot is not None:
                 self._load_snapshot(await anyio.to_thread.run_sync(decode_snapshot, snapshot.snapshot_id, snapshot.data))
             self.core = RaftCore(self.node_id, self.voters, raft_log, state, self.config, random.Random(), snapshot)
-            listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
-            self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with listener, anyio.create_task_group() as tg:
+            # An observer (a broker-only node) only fetches: nothing connects to it.
+            listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port) if self.is_voter else None
+            if listener is not None:
+                self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with contextlib.AsyncExitStack() as stack, anyio.create_task_group() as tg:
+                if listener is not None:
+                    await stack.enter_async_context(listener)
                 timeout_s = self.config.request_timeout_ms / 1000
                 for voter in self.voters:
                     if voter != self.node_id:
@@ -141,7 +150,8 @@ class QuorumServer:
                 async with self._lock:
                     await self._carry_out(self.core.start(now))
                 tg.start_soon(self._timer)
-                tg.start_soon(listener.serve, self._accept, tg)
+                if listener is not None:
+                    tg.start_soon(listener.serve, self._accept, tg)
                 task_status.started()
         finally:
             self._fail_appends(NotLeader(self.core.epoch if self.core else 0, NO_LEADER))

@@ -138,10 +138,13 @@ class ClusterNode:
 
 
 class Cluster:
-    def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, **overrides: object) -> None:
+    def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, *, broker_only: int = 0, **overrides: object) -> None:
+        """`brokers` combined nodes (broker and controller: the quorum's voters), then
+        `broker_only` nodes that follow the quorum as observers."""
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-cluster-")) if data_dir is None else Path(data_dir)
-        self.node_ids = list(range(1, brokers + 1))
+        self.voter_ids = list(range(1, brokers + 1))
+        self.node_ids = list(range(1, brokers + broker_only + 1))
         self.cluster_id = random_cluster_id()
         self.overrides = {**FAST_QUORUM, **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
@@ -159,7 +162,7 @@ class Cluster:
         self._relay_portal_cm = start_blocking_portal(backend="asyncio")
         self._relay_portal = self._relay_portal_cm.__enter__()
         for source in self.node_ids:
-            for target in self.node_ids:
+            for target in self.voter_ids:
                 if source != target:
                     relay = _Relay(controller_ports[target])
                     self._relay_portal.start_task(relay.serve)  # returns once the relay listens
@@ -168,11 +171,15 @@ class Cluster:
             # Each node reaches the others through its own relays, so that links can be cut one by one.
             voters = ",".join(
                 f"{v}@127.0.0.1:{controller_ports[v] if v == node_id else self._relays[(node_id, v)].port}"
-                for v in self.node_ids)
+                for v in self.voter_ids)
+            listeners = f"PLAINTEXT://127.0.0.1:{client_ports[node_id]}"
+            roles = "broker"
+            if node_id in self.voter_ids:
+                listeners += f",CONTROLLER://127.0.0.1:{controller_ports[node_id]}"
+                roles = "broker,controller"
             values = {
-                "node.id": node_id, "log.dirs": str(self.data_dir / f"node-{node_id}"),
-                "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[node_id]},CONTROLLER://127.0.0.1:{controller_ports[node_id]}",
-                "controller.quorum.voters": voters, **self.overrides,
+                "node.id": node_id, "log.dirs": str(self.data_dir / f"node-{node_id}"), "process.roles": roles,
+                "listeners": listeners, "controller.quorum.voters": voters, **self.overrides,
             }
             config = BrokerConfig(values)
             format_storage(config.log_dirs, node_id, self.cluster_id)
