@@ -139,8 +139,10 @@ class ControllerRouter:
 
     # -- a client's request, forwarded whole ---------------------------------------------
 
-    async def forward(self, frame: bytes | bytearray, client_host: str, api_key: int, version: int) -> Any:
-        """The active controller's answer to a request frame another node received."""
+    async def forward(self, frame: bytes | bytearray, client_host: str, api_key: int, version: int,
+                      here: Callable[[], Awaitable[Any]]) -> Any:
+        """The active controller's answer to a request frame this node received: `here()`
+        should this node become the active controller while it waits."""
         envelope = _request((ENVELOPE, 0), {
             "request_data": bytes(frame), "request_principal": None, "client_host_address": client_host.encode(),
         })
@@ -148,7 +150,7 @@ class ControllerRouter:
         def unwrap(response: Any) -> Any:
             return decode_response(response.response_data, api_key, version)[1]
 
-        return await self._remote(envelope, unwrap)
+        return await self._remote(envelope, unwrap, here)
 
     # -- routing -------------------------------------------------------------------------
 
@@ -160,12 +162,12 @@ class ControllerRouter:
                 pass
         return await self._remote(request, parse, here)
 
-    async def _remote(self, request: Any, parse: Callable[[Any], T], here: Callable[[], Awaitable[T]] | None = None) -> T:
+    async def _remote(self, request: Any, parse: Callable[[Any], T], here: Callable[[], Awaitable[T]]) -> T:
         deadline = self.clock.monotonic_ms() + self.retry_window_s * 1000
         unreachable_logged = False
         while True:
             leader = self.leader_id()
-            if leader == self.node_id and here is not None and self.local.is_active:
+            if leader == self.node_id and self.local.is_active:
                 try:
                     return await here()
                 except NotController:

@@ -32,7 +32,7 @@ async def on_active_controller(broker: Broker, ctx: RequestContext, here: Callab
         # Forwarded here by a broker that thought this node active: it asks the next one.
         return error_response(response, ErrorCode.not_controller)
     try:
-        return await broker.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version)
+        return await broker.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version, here)
     except ControllerUnavailable:
         return error_response(response, ErrorCode.request_timed_out)
 
