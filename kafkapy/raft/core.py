@@ -21,12 +21,12 @@ What it implements, as Apache Kafka's KafkaRaftClient does:
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Sequence
 
 from kio.schema.errors import ErrorCode
 
+from . import follower
 from .log import OffsetAndEpoch, RaftLog
 from .messages import (
     BeginQuorumEpochRequest,
@@ -48,25 +48,15 @@ from .output import (
     NO_LEADER,
     Append,
     DeleteBefore,
-    InstallSnapshot,
     NotLeader,
     Output,
     QuorumState,
     RaftConfig,
+    Role,
     SaveSnapshot,
     Snapshot,
-    Truncate,
 )
 from .replicas import Replicas
-
-
-class Role(enum.Enum):
-    UNATTACHED = "unattached"
-    PROSPECTIVE = "prospective"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
-    FOLLOWER = "follower"
-    RESIGNED = "resigned"
 
 
 class RaftCore:
@@ -166,11 +156,11 @@ class RaftCore:
             case FetchRequest():
                 self._on_fetch_request(now, source, message)
             case FetchResponse():
-                self._on_fetch_response(now, message)
+                follower.on_fetch_response(self, now, message)
             case FetchSnapshotRequest():
                 self._on_fetch_snapshot_request(now, source, message)
             case FetchSnapshotResponse():
-                self._on_fetch_snapshot_response(now, message)
+                follower.on_fetch_snapshot_response(self, now, message)
         return self._finish()
 
     def append(self, now: int, values: Sequence[bytes]) -> tuple[int, Output]:
@@ -302,7 +292,7 @@ class RaftCore:
         self._election_retries = 0
         self._heard_from_leader = False
         self._fetch_deadline = now + self.config.fetch_timeout_ms
-        self._send_fetch(now)
+        follower.send_fetch(self, now)
 
     def _become_prospective(self, now: int) -> None:
         """KIP-996: ask for pre-votes before raising the epoch, so a node that cannot win
@@ -392,9 +382,9 @@ class RaftCore:
                 self._become_resigned(now)
                 return
         if self._inflight_fetch is not None and now >= self._inflight_fetch[1]:
-            self._send_fetch(now)
+            follower.send_fetch(self, now)
         if self._next_fetch_ms is not None and now >= self._next_fetch_ms:
-            self._send_fetch(now)
+            follower.send_fetch(self, now)
         if self._announce_deadline is not None and now >= self._announce_deadline:
             self._announce(now)
         expired = [r for r, (_, deadline) in self._parked.items() if now >= deadline]
@@ -602,84 +592,3 @@ class RaftCore:
             if not entry.control:
                 self._out.committed.append((offset, entry.value))
         self._delivered = max(self._delivered, high_watermark)
-
-    # -- replication: followers and observers ----------------------------------
-
-    def _send_fetch(self, now: int) -> None:
-        if self.leader_id != NO_LEADER:
-            destination = self.leader_id
-        elif not self.is_voter and self.voters:
-            destination = self.rng.choice(sorted(self.voters))
-        else:
-            return
-        correlation = self._next_correlation()
-        self._inflight_fetch = (correlation, now + self.config.request_timeout_ms)
-        self._next_fetch_ms = None
-        if self._snapshot_download is not None:
-            snapshot_id, received = self._snapshot_download
-            self._send(destination, FetchSnapshotRequest(correlation, self.epoch, self.node_id, snapshot_id,
-                                                         len(received), self.config.fetch_snapshot_max_bytes))
-            return
-        self._send(destination, FetchRequest(correlation, self.epoch, self.node_id, self.log.end_offset,
-                                             self.log.last_epoch, self.config.fetch_max_wait_ms,
-                                             self._high_watermark_or_unknown()))
-
-    def _on_fetch_response(self, now: int, response: FetchResponse) -> None:
-        if self._inflight_fetch is None or response.correlation != self._inflight_fetch[0]:
-            return
-        self._inflight_fetch = None
-        if self._maybe_newer_epoch(now, response.epoch, response.leader_id):
-            return
-        if response.error != ErrorCode.none or response.epoch != self.epoch or self.role is not Role.FOLLOWER:
-            self._next_fetch_ms = now + self.config.retry_backoff_ms
-            return
-        self._heard_from_leader = True
-        self._fetch_deadline = now + self.config.fetch_timeout_ms
-        if response.snapshot_id is not None:
-            self._snapshot_download = (response.snapshot_id, bytearray())
-            self._send_fetch(now)
-            return
-        if response.diverging is not None:
-            # The log up to the truncation point is not yet known to match the leader's (an
-            # older epoch may diverge too): the next fetch validates it, so the high
-            # watermark moves only on an answer without a diverging epoch, as in Kafka.
-            offset = self.log.truncation_offset(OffsetAndEpoch(response.diverging.end_offset, response.diverging.epoch))
-            self.log.truncate_to(offset)
-            self._out.log.append(Truncate(offset))
-        else:
-            if response.batches and response.base_offset == self.log.end_offset:
-                for batch in response.batches:
-                    self._out.log.append(Append(self.log.end_offset, batch))
-                    self.log.append(batch)
-            high_watermark = min(response.high_watermark, self.log.end_offset)
-            if high_watermark > self._high_watermark_or_unknown():
-                self._set_high_watermark(high_watermark)
-        self._send_fetch(now)
-
-    def _on_fetch_snapshot_response(self, now: int, response: FetchSnapshotResponse) -> None:
-        if self._inflight_fetch is None or response.correlation != self._inflight_fetch[0]:
-            return
-        self._inflight_fetch = None
-        if self._maybe_newer_epoch(now, response.epoch, response.leader_id):
-            return
-        download = self._snapshot_download
-        if (response.error != ErrorCode.none or download is None or self.role is not Role.FOLLOWER
-                or response.snapshot_id != download[0] or response.position != len(download[1])):
-            # The leader has a newer snapshot, or something moved: start again from a plain fetch.
-            self._snapshot_download = None
-            self._next_fetch_ms = now + self.config.retry_backoff_ms
-            return
-        self._heard_from_leader = True
-        self._fetch_deadline = now + self.config.fetch_timeout_ms
-        snapshot_id, received = download
-        received += response.data
-        if len(received) >= response.size:
-            self._snapshot_download = None
-            self.snapshot = Snapshot(snapshot_id, bytes(received))
-            self.log.reset(snapshot_id.offset, snapshot_id.epoch)
-            self._out.log.append(InstallSnapshot(self.snapshot))
-            # A snapshot holds only committed records: the state machine now stands at its end.
-            self._delivered = snapshot_id.offset
-            if snapshot_id.offset > self._high_watermark_or_unknown():
-                self.high_watermark = self._out.high_watermark = snapshot_id.offset
-        self._send_fetch(now)

@@ -4,12 +4,22 @@ that carries them with the messages to send and the records committed."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .messages import Entry, Message, SnapshotId
 
 NO_LEADER = -1
+
+
+class Role(enum.Enum):
+    UNATTACHED = "unattached"
+    PROSPECTIVE = "prospective"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    RESIGNED = "resigned"
 
 
 @dataclass(frozen=True)
