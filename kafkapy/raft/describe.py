@@ -16,8 +16,12 @@ time is unknown and reported as -1, which Kafka's tools show as such.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .core import RaftCore, Role
+from .output import Role
+
+if TYPE_CHECKING:
+    from .core import RaftCore
 
 UNKNOWN = -1
 

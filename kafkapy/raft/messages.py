@@ -10,9 +10,10 @@ an old request from the answer it is waiting for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from kio.schema.errors import ErrorCode
+
+from .output import SnapshotId
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +99,6 @@ class DivergingEpoch:
 
     epoch: int
     end_offset: int
-
-
-class SnapshotId(NamedTuple):
-    """Kafka's OffsetAndEpoch naming a snapshot (KIP-630): it holds the state up to, not
-    including, offset; epoch is the epoch of the last record it covers. Ordered by offset."""
-
-    offset: int
-    epoch: int
 
 
 @dataclass(frozen=True, slots=True)

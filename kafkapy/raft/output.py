@@ -7,10 +7,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
-from .messages import Entry, Message, SnapshotId
+if TYPE_CHECKING:
+    # The messages module builds on this one; a single node, which has no use for it, does not load it.
+    from .messages import Entry, Message
+
 
 NO_LEADER = -1
+
+
+class SnapshotId(NamedTuple):
+    """Kafka's OffsetAndEpoch naming a snapshot (KIP-630): it holds the state up to, not
+    including, offset; epoch is the epoch of the last record it covers. Ordered by offset."""
+
+    offset: int
+    epoch: int
 
 
 class Role(enum.Enum):

@@ -40,7 +40,7 @@ from ..wire.records import (
     iter_headers,
     read_size,
 )
-from .messages import SnapshotId
+from .output import SnapshotId
 
 SUFFIX = ".checkpoint"
 PARTIAL_SUFFIX = ".checkpoint.part"

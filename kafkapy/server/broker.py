@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -32,8 +33,9 @@ from ..metadata.manager import MetadataManager, SnapshotPolicy
 from ..raft.local import LocalQuorum
 from .connection import Connection
 from .meta_properties import load_meta_properties
-from .metadata_quorum import RaftMetadataQuorum, controller_apis, raft_quorum_server
-from .quorum import QuorumServer
+
+if TYPE_CHECKING:
+    from .quorum import QuorumServer
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ class BrokerServer:
         logs.startup()
         self._logs = logs
         if self._raft_quorum_wanted:
+            # Imported here: a single node never loads the Raft shell and its wire messages.
+            from .metadata_quorum import RaftMetadataQuorum, raft_quorum_server
+
             self._quorum_server = raft_quorum_server(config, clock, logs, cluster_id)
             return cluster_id, logs, MetadataManager(RaftMetadataQuorum(self._quorum_server, clock))
         # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
@@ -176,6 +181,8 @@ class BrokerServer:
                     await self._catch_up_with_quorum(metadata)
                 self.broker = self._open_services(cluster_id, logs, metadata)
                 if self._quorum_server is not None:
+                    from .metadata_quorum import controller_apis
+
                     self._quorum_server.other_apis = controller_apis(self.broker)
                 log.info("kafkapy broker %s started, listening on %s", self.broker.node_id,
                          ", ".join(f"{b.name}://{b.host}:{b.port}" for b in self.bound))
@@ -185,7 +192,6 @@ class BrokerServer:
                 tg.start_soon(self.broker.controller_service.fence_silent_brokers)
                 await lifecycle.start()
                 tg.start_soon(lifecycle.run)
-                await self.broker.producer_ids.reserve_if_wanted()
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
@@ -229,6 +235,8 @@ class BrokerServer:
     async def _catch_up_with_quorum(self, metadata: MetadataManager) -> None:
         """Waits until this node knows what the quorum has committed, and has applied it."""
         assert self._quorum_server is not None
+        from .metadata_quorum import RaftMetadataQuorum
+
         quorum = metadata.quorum
         assert isinstance(quorum, RaftMetadataQuorum)
         log.info("Waiting for the metadata quorum to elect a leader and tell this node what is committed")
