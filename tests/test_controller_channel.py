@@ -61,3 +61,18 @@ def test_with_no_controller_a_forward_gives_up_after_the_retry_window() -> None:
             tg.cancel_scope.cancel()
 
     anyio.run(main)
+
+
+def test_a_controller_request_that_finds_no_controller_answers_every_topic_it_named() -> None:
+    from kio.schema.errors import ErrorCode
+
+    from kafkapy.handlers.context import RequestContext
+    from kafkapy.handlers.controller import error_answer
+    from kafkapy.wire.build import build
+    from kafkapy.wire.protocol import request_type, response_type
+
+    request = build(request_type(19, 7), {"timeout": 1000, "validate_only": False, "topics": [
+        {"name": n, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []} for n in ("a", "b")]})
+    answer = error_answer(RequestContext(19, 7, 1, None, "127.0.0.1"), request, ErrorCode.request_timed_out)
+    response = build(response_type(19, 7), answer)
+    assert [(t.name, t.error_code) for t in response.topics] == [("a", ErrorCode.request_timed_out), ("b", ErrorCode.request_timed_out)]

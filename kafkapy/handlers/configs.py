@@ -159,7 +159,7 @@ async def alter(broker: Broker, changes: list[ConfigChange], validate_only: bool
 
 @api(33, 0, 2, listeners=(BROKER, CONTROLLER))
 async def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, lambda: _alter_configs(broker, request))
+    return await on_active_controller(broker, ctx, request, lambda: _alter_configs(broker, request))
 
 
 async def _alter_configs(broker: Broker, request: Any) -> dict[str, Any]:
@@ -176,7 +176,7 @@ async def _alter_configs(broker: Broker, request: Any) -> dict[str, Any]:
 
 @api(44, 0, 1, listeners=(BROKER, CONTROLLER))
 async def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, lambda: _incremental_alter_configs(broker, request))
+    return await on_active_controller(broker, ctx, request, lambda: _incremental_alter_configs(broker, request))
 
 
 async def _incremental_alter_configs(broker: Broker, request: Any) -> dict[str, Any]:

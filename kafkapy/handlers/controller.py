@@ -20,21 +20,49 @@ from .context import Broker, RequestContext
 from .registry import CONTROLLER, api
 
 
-async def on_active_controller(broker: Broker, ctx: RequestContext, here: Callable[[], Awaitable[Any]]) -> Any:
+async def on_active_controller(broker: Broker, ctx: RequestContext, request: Any, here: Callable[[], Awaitable[Any]]) -> Any:
     """`here()` on the active controller; elsewhere the request goes, whole, to the one that is."""
     if broker.controller_service.is_active:
         try:
             return await here()
         except NotController:
             pass
-    response = response_type(ctx.api_key, ctx.api_version)
     if ctx.via_controller_listener:
         # Forwarded here by a broker that thought this node active: it asks the next one.
-        return error_response(response, ErrorCode.not_controller)
+        return error_answer(ctx, request, ErrorCode.not_controller)
     try:
         return await broker.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version, here)
     except ControllerUnavailable:
-        return error_response(response, ErrorCode.request_timed_out)
+        return error_answer(ctx, request, ErrorCode.request_timed_out)
+
+
+def error_answer(ctx: RequestContext, request: Any, error: ErrorCode) -> Any:
+    """The error for each item of a request, as Kafka's getErrorResponse gives it: a client
+    finds an answer for every topic or resource it asked about."""
+    match ctx.api_key:
+        case 19:  # CreateTopics
+            return {"throttle_time": 0, "topics": [
+                {"name": t.name, "topic_id": None, "error_code": error, "error_message": None,
+                 "topic_config_error_code": ErrorCode.none, "num_partitions": -1, "replication_factor": -1, "configs": None}
+                for t in request.topics]}
+        case 20:  # DeleteTopics
+            named = request.topics if ctx.api_version >= 6 else [_Named(n) for n in request.topic_names]
+            return {"throttle_time": 0, "responses": [
+                {"name": t.name, "topic_id": getattr(t, "topic_id", None), "error_code": error, "error_message": None}
+                for t in named]}
+        case 37:  # CreatePartitions
+            return {"throttle_time": 0, "results": [{"name": t.name, "error_code": error, "error_message": None}
+                                                    for t in request.topics]}
+        case 33 | 44:  # AlterConfigs, IncrementalAlterConfigs
+            return {"throttle_time": 0, "responses": [
+                {"error_code": error, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
+                for r in request.resources]}
+    return error_response(response_type(ctx.api_key, ctx.api_version), error)
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 @api(58, 0, 0, listeners=(CONTROLLER,))

@@ -71,4 +71,4 @@ async def handle_describe_quorum(broker: Broker, ctx: RequestContext, request: A
     async def here() -> dict[str, Any]:
         return describe(broker, request)
 
-    return await on_active_controller(broker, ctx, here)
+    return await on_active_controller(broker, ctx, request, here)

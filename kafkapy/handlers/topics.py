@@ -22,7 +22,7 @@ HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
 
 @api(19, 2, 7, listeners=(BROKER, CONTROLLER))
 async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, lambda: _create_topics(broker, ctx, request))
+    return await on_active_controller(broker, ctx, request, lambda: _create_topics(broker, ctx, request))
 
 
 async def _create_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
@@ -59,7 +59,7 @@ async def _create_topics(broker: Broker, ctx: RequestContext, request: Any) -> d
 
 @api(20, 1, 6, listeners=(BROKER, CONTROLLER))
 async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, lambda: _delete_topics(broker, ctx, request))
+    return await on_active_controller(broker, ctx, request, lambda: _delete_topics(broker, ctx, request))
 
 
 async def _delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
@@ -114,7 +114,7 @@ async def handle_delete_records(broker: Broker, ctx: RequestContext, request: An
 
 @api(37, 0, 3, listeners=(BROKER, CONTROLLER))
 async def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, lambda: _create_partitions(broker, ctx, request))
+    return await on_active_controller(broker, ctx, request, lambda: _create_partitions(broker, ctx, request))
 
 
 async def _create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
