@@ -39,7 +39,7 @@ def main() -> int:
         try:
             for round_ in range(args.kills):
                 outcome = create_topics_through_a_controller_kill(processes, before_s=2.0, after_s=8.0, prefix=f"r{round_}")
-                listed = AdminClient({"bootstrap.servers": ",".join(p.bootstrap for p in processes if p.process)}) \
+                listed = AdminClient({"bootstrap.servers": ",".join(p.bootstrap for p in processes if p.running)}) \
                     .list_topics(timeout=10).topics
                 missing = set(outcome.acknowledged) - set(listed)
                 lost += len(missing)

@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..client import Client
-from .process import BrokerProcess
+
+
+class ClusterNode(Protocol):
+    """A node the scenario can reach and kill: a BrokerProcess, or a node `make cluster` started."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def kill(self) -> None:
+        """kill -9."""
 
 
 @dataclass
@@ -31,10 +45,10 @@ class FailoverOutcome:
     failed: int = 0
 
 
-def active_controller(processes: list[BrokerProcess]) -> int:
+def active_controller(processes: Sequence[ClusterNode]) -> int:
     """The leader of the metadata quorum, as DescribeQuorum tells it (asked of any live node)."""
     for process in processes:
-        if process.process is None:
+        if not process.running:
             continue
         try:
             with Client(process.bootstrap) as client:
@@ -47,7 +61,7 @@ def active_controller(processes: list[BrokerProcess]) -> int:
 
 
 def create_topics_through_a_controller_kill(
-    processes: list[BrokerProcess], *, before_s: float = 1.0, after_s: float = 5.0, prefix: str = "t",
+    processes: Sequence[ClusterNode], *, before_s: float = 1.0, after_s: float = 5.0, prefix: str = "t",
 ) -> FailoverOutcome:
     """Creates topics for `before_s`, kills the active controller with SIGKILL, and goes on
     for `after_s` more (through the survivors)."""

@@ -37,6 +37,10 @@ class BrokerProcess:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def running(self) -> bool:
+        return self.process is not None
+
+    @property
     def output(self) -> str:
         with self._lock:
             return "".join(self._output)
