@@ -1,0 +1,370 @@
+"""A Jepsen-style check of what a kafkapy cluster promises an acks=all producer: every
+acknowledged record survives kills and network cuts, once, in order, and nothing
+appears that was never sent.
+
+A writer thread sends sequence numbers ("0", "1", ...) with confluent-kafka's idempotent
+producer (acks=all) and records which were acknowledged, at which offset. A nemesis
+thread meanwhile kills and restarts nodes (the partition's leader every other time) and,
+where the target can, cuts the network between groups of nodes. At the end every node
+is brought back, a consumer reads the whole topic, and `check` compares what was read
+with what was acknowledged. The same scenario runs short in `make test` (in-process
+cluster, kills and cuts) and long in benchmarks/jepsen.py (three processes, kill -9).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from ..metadata.image import MetadataImage
+from .cluster import Cluster
+from .process import BrokerProcess
+
+
+class NemesisTarget(Protocol):
+    """The cluster as the nemesis sees it."""
+
+    node_ids: list[int]
+    bootstrap_servers: str
+
+    def is_running(self, node_id: int) -> bool: ...
+    def kill(self, node_id: int) -> None: ...
+    def restart(self, node_id: int) -> None: ...
+    def leader_of(self, topic: str, partition: int) -> int | None: ...
+    can_partition: bool
+
+    def partition(self, *groups: set[int]) -> None: ...
+    def heal(self) -> None: ...
+
+
+@dataclass
+class History:
+    """What the writer sent and what it was told."""
+
+    sent: int = 0
+    acknowledged: dict[int, tuple[int, int]] = field(default_factory=dict)  # seq -> (partition, offset)
+    acknowledged_at: list[float] = field(default_factory=list)  # monotonic times of acknowledgements
+    failed: set[int] = field(default_factory=set)  # the producer said no: indeterminate
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Verdict:
+    acknowledged: int
+    read: int
+    lost: list[int]
+    duplicated: list[int]
+    unexpected: list[str]
+    out_of_order: list[tuple[int, int]]  # (seq read, seq read before it) in one partition
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.unexpected or self.out_of_order)
+
+    def summary(self) -> str:
+        return (f"{self.acknowledged} acknowledged, {self.read} read; lost {len(self.lost)}, duplicated "
+                f"{len(self.duplicated)}, never sent {len(self.unexpected)}, out of order {len(self.out_of_order)}")
+
+
+def check(history: History, read: list[tuple[int, int, bytes | None]]) -> Verdict:
+    """`read`: (partition, offset, value) for every record of the topic, in offset order
+    per partition."""
+    seen: dict[int, int] = {}
+    unexpected: list[str] = []
+    out_of_order: list[tuple[int, int]] = []
+    last_in_partition: dict[int, int] = {}
+    for partition, _offset, value in read:
+        text = (value or b"").decode(errors="replace")
+        if not text.isdigit() or int(text) >= history.sent:
+            unexpected.append(text)
+            continue
+        seq = int(text)
+        seen[seq] = seen.get(seq, 0) + 1
+        previous = last_in_partition.get(partition)
+        # The idempotent producer keeps its order within a partition: a record never
+        # follows one sent after it.
+        if previous is not None and seq < previous:
+            out_of_order.append((seq, previous))
+        last_in_partition[partition] = seq
+    lost = sorted(seq for seq in history.acknowledged if seq not in seen)
+    duplicated = sorted(seq for seq, count in seen.items() if count > 1)
+    return Verdict(len(history.acknowledged), len(read), lost, duplicated, unexpected, out_of_order)
+
+
+class SequenceWriter:
+    """Sends "0", "1", ... round the topic's partitions, acks=all and idempotent, until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, rate_per_s: float = 500.0) -> None:
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.interval_s = 1.0 / rate_per_s
+        self.history = History()
+        self.errors: list[str] = []
+        self._fatal = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jepsen-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def _producer(self) -> Producer:
+        return Producer({
+            "bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all",
+            "linger.ms": 5, "message.timeout.ms": 30_000, "retry.backoff.ms": 50,
+            "topic.metadata.refresh.interval.ms": 1000, "error_cb": self._on_error,
+        })
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self.errors.append(f"fatal: {error}")
+            self._fatal.set()
+
+    def _delivered(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+        def report(error: KafkaError | None, message: Message) -> None:
+            with self.history.lock:
+                if error is None:
+                    self.history.acknowledged[seq] = (message.partition() or 0, message.offset() or 0)
+                    self.history.acknowledged_at.append(time.monotonic())
+                else:
+                    self.history.failed.add(seq)
+                    if len(self.errors) < 20:
+                        self.errors.append(str(error))
+        return report
+
+    def _run(self) -> None:
+        producer = self._producer()
+        next_send = time.monotonic()
+        while not self._stop.is_set():
+            seq = self.history.sent
+            try:
+                producer.produce(self.topic, str(seq).encode(), partition=seq % self.partitions, on_delivery=self._delivered(seq))
+            except BufferError:
+                producer.poll(0.05)
+                continue
+            self.history.sent += 1
+            producer.poll(0)
+            next_send += self.interval_s
+            delay = next_send - time.monotonic()
+            if delay > 0:
+                producer.poll(delay)
+            if self._fatal.is_set():
+                # An idempotent producer that hit a fatal error takes nothing more: its
+                # records in flight fail (indeterminate), and another one goes on.
+                producer.flush(5)
+                self._fatal.clear()
+                producer = self._producer()
+        producer.flush(35)
+
+
+@dataclass
+class NemesisLog:
+    events: list[tuple[float, str]] = field(default_factory=list)
+    leader_kills: list[float] = field(default_factory=list)  # monotonic times
+
+
+class Nemesis:
+    """Every `period_s`: kill a node (the partition's leader every other time), restart
+    it after `down_s`, and where the target can, cut it off from the others for a while."""
+
+    def __init__(self, target: NemesisTarget, topic: str, period_s: float, down_s: float, seed: int) -> None:
+        self.target, self.topic, self.period_s, self.down_s = target, topic, period_s, down_s
+        self.random = random.Random(seed)
+        self.log = NemesisLog()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jepsen-nemesis", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(120)
+
+    def _note(self, what: str) -> None:
+        self.log.events.append((time.monotonic(), what))
+
+    def _run(self) -> None:
+        round_ = 0
+        while not self._stop.wait(self.period_s):
+            nodes = self.target.node_ids
+            if self.target.can_partition and round_ % 3 == 2:
+                victim = self.random.choice(nodes)
+                self.target.partition({victim}, set(nodes) - {victim})
+                self._note(f"cut {victim} off")
+                self._stop.wait(self.down_s)
+                self.target.heal()
+                self._note("healed")
+            else:
+                leader = self.target.leader_of(self.topic, 0)
+                victim = leader if round_ % 2 == 0 and leader is not None else self.random.choice(nodes)
+                self.target.kill(victim)
+                now = time.monotonic()
+                if victim == leader:
+                    self.log.leader_kills.append(now)
+                self._note(f"killed {victim}" + (" (the leader)" if victim == leader else ""))
+                self._stop.wait(self.down_s)
+                self.target.restart(victim)
+                self._note(f"restarted {victim}")
+            round_ += 1
+
+
+def failover_times(history: History, kills: list[float]) -> list[float]:
+    """From each leader kill to the first acknowledgement after it."""
+    acks = sorted(history.acknowledged_at)
+    times = []
+    for killed_at in kills:
+        after = next((t for t in acks if t > killed_at), None)
+        if after is not None:
+            times.append(after - killed_at)
+    return times
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> list[tuple[int, int, bytes | None]]:
+    """Every record of the topic, up to each partition's high watermark as it is now."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"jepsen-check-{time.monotonic_ns()}",
+                         "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+    try:
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        positions = {p: -1 for p in range(partitions)}
+        read: list[tuple[int, int, bytes | None]] = []
+        deadline = time.monotonic() + timeout_s
+        while any(positions[p] + 1 < ends[p] for p in range(partitions)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {len(read)} records; positions {positions}, ends {ends}")
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            partition, offset = message.partition() or 0, message.offset() or 0
+            positions[partition] = offset
+            read.append((partition, offset, message.value()))
+        return read
+    finally:
+        consumer.close()
+
+
+@dataclass
+class RunOutcome:
+    verdict: Verdict
+    nemesis: NemesisLog
+    failovers_s: list[float]
+    writer_errors: list[str]
+
+    def summary(self) -> str:
+        text = f"{self.verdict.summary()}; {len(self.nemesis.events)} nemesis events, {len(self.nemesis.leader_kills)} leader kills"
+        if self.failovers_s:
+            text += (f"; failover (leader kill to next acknowledgement) median {statistics.median(self.failovers_s):.2f} s, "
+                     f"max {max(self.failovers_s):.2f} s")
+        return text
+
+
+def run(target: NemesisTarget, topic: str, partitions: int, *, duration_s: float, period_s: float, down_s: float,
+        seed: int = 0, rate_per_s: float = 500.0) -> RunOutcome:
+    """The topic must exist (replication factor 3, min.insync.replicas 2 for the promise)."""
+    writer = SequenceWriter(target.bootstrap_servers, topic, partitions, rate_per_s)
+    nemesis = Nemesis(target, topic, period_s, down_s, seed)
+    writer.start()
+    nemesis.start()
+    time.sleep(duration_s)  # the length of the scenario, not a wait for anything
+    nemesis.stop()
+    for node_id in target.node_ids:
+        if not target.is_running(node_id):
+            target.restart(node_id)
+    target.heal()
+    writer.stop()
+    read = read_topic(target.bootstrap_servers, topic, partitions)
+    return RunOutcome(check(writer.history, read), nemesis.log, failover_times(writer.history, nemesis.log.leader_kills),
+                      writer.errors)
+
+
+class InProcessTarget:
+    """A kafkapy.Cluster: kills, restarts and network cuts."""
+
+    can_partition = True
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.node_ids = list(cluster.nodes)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.cluster.bootstrap_servers
+
+    def is_running(self, node_id: int) -> bool:
+        return self.cluster.nodes[node_id].running
+
+    def kill(self, node_id: int) -> None:
+        self.cluster.kill(node_id)
+
+    def restart(self, node_id: int) -> None:
+        self.cluster.restart(node_id)
+
+    def leader_of(self, topic: str, partition: int) -> int | None:
+        for node in self.cluster.nodes.values():
+            if node.running:
+                leader = node.read(lambda s: _leader_in(s.broker.image, topic, partition) if s.broker else None)
+                if leader is not None:
+                    return int(leader)
+        return None
+
+    def partition(self, *groups: set[int]) -> None:
+        self.cluster.partition(*groups)
+
+    def heal(self) -> None:
+        self.cluster.heal()
+
+
+class ProcessTarget:
+    """kafkapy processes (testing.process.cluster_processes): kill -9 and restarts."""
+
+    can_partition = False
+
+    def __init__(self, processes: list[BrokerProcess]) -> None:
+        self.processes = {i: p for i, p in enumerate(processes, start=1)}
+        self.node_ids = list(self.processes)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(p.bootstrap for p in self.processes.values())
+
+    def is_running(self, node_id: int) -> bool:
+        return self.processes[node_id].running
+
+    def kill(self, node_id: int) -> None:
+        self.processes[node_id].kill()
+
+    def restart(self, node_id: int) -> None:
+        self.processes[node_id].start()
+
+    def leader_of(self, topic: str, partition: int) -> int | None:
+        live = ",".join(p.bootstrap for p in self.processes.values() if p.running)
+        try:
+            metadata = AdminClient({"bootstrap.servers": live}).list_topics(topic, timeout=5)
+        except KafkaException:
+            return None
+        known = metadata.topics.get(topic)
+        found = known.partitions.get(partition) if known is not None else None
+        return found.leader if found is not None and found.leader >= 0 else None
+
+    def partition(self, *groups: set[int]) -> None:
+        raise NotImplementedError("processes are killed, not cut off")
+
+    def heal(self) -> None:
+        pass
+
+
+def _leader_in(image: MetadataImage, topic: str, partition: int) -> int | None:
+    known = image.topics.get(topic)
+    found = known.partitions.get(partition) if known is not None else None
+    return found.leader if found is not None and found.leader >= 0 else None
