@@ -51,7 +51,7 @@ class History:
 
     sent: int = 0
     acknowledged: dict[int, tuple[int, int]] = field(default_factory=dict)  # seq -> (partition, offset)
-    acknowledged_at: list[float] = field(default_factory=list)  # monotonic times of acknowledgements
+    acknowledged_at: dict[int, list[float]] = field(default_factory=dict)  # partition -> monotonic times
     failed: set[int] = field(default_factory=set)  # the producer said no: indeterminate
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -135,7 +135,7 @@ class SequenceWriter:
             with self.history.lock:
                 if error is None:
                     self.history.acknowledged[seq] = (message.partition() or 0, message.offset() or 0)
-                    self.history.acknowledged_at.append(time.monotonic())
+                    self.history.acknowledged_at.setdefault(message.partition() or 0, []).append(time.monotonic())
                 else:
                     self.history.failed.add(seq)
                     if len(self.errors) < 20:
@@ -220,8 +220,9 @@ class Nemesis:
 
 
 def failover_times(history: History, kills: list[float]) -> list[float]:
-    """From each leader kill to the first acknowledgement after it."""
-    acks = sorted(history.acknowledged_at)
+    """From each kill of partition 0's leader to the next acknowledgement of a record of
+    partition 0."""
+    acks = history.acknowledged_at.get(0, [])
     times = []
     for killed_at in kills:
         after = next((t for t in acks if t > killed_at), None)
@@ -256,6 +257,7 @@ def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 6
 
 @dataclass
 class RunOutcome:
+    sent: int
     verdict: Verdict
     nemesis: NemesisLog
     failovers_s: list[float]
@@ -284,7 +286,7 @@ def run(target: NemesisTarget, topic: str, partitions: int, *, duration_s: float
     target.heal()
     writer.stop()
     read = read_topic(target.bootstrap_servers, topic, partitions)
-    return RunOutcome(check(writer.history, read), nemesis.log, failover_times(writer.history, nemesis.log.leader_kills),
+    return RunOutcome(writer.history.sent, check(writer.history, read), nemesis.log, failover_times(writer.history, nemesis.log.leader_kills),
                       writer.errors)
 
 

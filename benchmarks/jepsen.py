@@ -1,0 +1,68 @@
+"""The long form of the Jepsen-style check of acks=all (kafkapy.testing.jepsen): three
+kafkapy processes, a topic with replication factor 3 and min.insync.replicas=2, an
+idempotent confluent-kafka producer writing sequence numbers with acks=all, and a
+nemesis that kills -9 a broker (the partition's leader every other time) and restarts
+it, again and again. Afterwards a consumer reads the topic and the checker reports
+records acknowledged, lost, duplicated, never sent and out of order, the leader kills
+and the time from each to the next acknowledgement.
+
+    python benchmarks/jepsen.py                       # 10 minutes, a kill every 12 s
+    python benchmarks/jepsen.py --minutes 1 --period 6 --fast
+
+Exit status 0 when nothing acknowledged was lost, duplicated or reordered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkapy.testing.cluster import FAST_QUORUM
+from kafkapy.testing.jepsen import ProcessTarget, run
+from kafkapy.testing.process import cluster_processes, start_all, wait_until
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--period", type=float, default=12.0, help="seconds between nemesis actions")
+    parser.add_argument("--down", type=float, default=4.0, help="seconds a killed broker stays down")
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=500.0, help="records per second sent")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast", action="store_true", help="the test kit's shorter quorum and session timeouts")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kafkapy-jepsen-") as root:
+        processes = cluster_processes(Path(root), 3, FAST_QUORUM if args.fast else {})
+        start_all(processes)
+        try:
+            admin = AdminClient({"bootstrap.servers": ",".join(p.bootstrap for p in processes)})
+            wait_until(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 60, message="three brokers registered")
+            admin.create_topics([NewTopic("jepsen", args.partitions, 3, config={"min.insync.replicas": "2"})])["jepsen"].result(30)
+            outcome = run(ProcessTarget(processes), "jepsen", args.partitions, duration_s=args.minutes * 60,
+                          period_s=args.period, down_s=args.down, seed=args.seed, rate_per_s=args.rate)
+        finally:
+            for process in processes:
+                process.kill()
+    verdict = outcome.verdict
+    print(outcome.summary())
+    print(f"records sent {outcome.sent}, acknowledged {verdict.acknowledged}, lost {len(verdict.lost)}, "
+          f"duplicated {len(verdict.duplicated)}, never sent {len(verdict.unexpected)}, out of order {len(verdict.out_of_order)}")
+    if outcome.failovers_s:
+        print(f"{len(outcome.nemesis.leader_kills)} leader kills; failover p50 {statistics.median(outcome.failovers_s):.2f} s, "
+              f"max {max(outcome.failovers_s):.2f} s")
+    for error in outcome.writer_errors[:5]:
+        print(f"producer error: {error}")
+    if not verdict.ok:
+        print(f"lost (first 20): {verdict.lost[:20]}; duplicated: {verdict.duplicated[:20]}; "
+              f"out of order: {verdict.out_of_order[:20]}")
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
