@@ -19,7 +19,8 @@ from kio.serial import entity_writer
 
 from kafkapy.clock import FakeClock
 from kafkapy.config import BrokerConfig
-from kafkapy.coordinator.group_coordinator import GroupCoordinator, Result
+from kafkapy.coordinator.group_coordinator import GroupCoordinator
+from kafkapy.coordinator.shard import Result
 from kafkapy.wire.build import build
 from kafkapy.wire.protocol import request_type, response_type
 

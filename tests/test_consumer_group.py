@@ -15,13 +15,13 @@ from kio.schema.errors import ErrorCode
 
 from group_harness import REBALANCE_MS, Harness
 from kafkapy.coordinator.assignors import GroupSpec, MemberSubscription, SubscriptionType, assign_range, assign_uniform
-from kafkapy.coordinator.group_coordinator import GROUP_AUTHORIZED_OPERATIONS
 from kafkapy.coordinator.records.consumer_offsets import (
     GroupMetadataKey,
     OffsetCommitKey,
     decode_offsets_key,
     decode_offsets_value,
 )
+from kafkapy.coordinator.shard import GROUP_AUTHORIZED_OPERATIONS
 
 E = ErrorCode
 SESSION_MS = 45_000  # group.consumer.session.timeout.ms

@@ -11,7 +11,7 @@ from kio.schema.errors import ErrorCode
 
 from group_harness import SESSION_MS, Harness, subscription
 from kafkapy.coordinator.classic_group import decode_subscription
-from kafkapy.coordinator.group_coordinator import GROUP_AUTHORIZED_OPERATIONS, GroupCoordinator
+from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.coordinator.offsets import OffsetAndMetadata
 from kafkapy.coordinator.records.consumer_offsets import (
     OffsetCommitKey,
@@ -19,6 +19,7 @@ from kafkapy.coordinator.records.consumer_offsets import (
     decode_offsets_key,
     decode_offsets_value,
 )
+from kafkapy.coordinator.shard import GROUP_AUTHORIZED_OPERATIONS
 
 E = ErrorCode
 MINUTE_MS = 60_000

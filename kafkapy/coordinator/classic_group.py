@@ -267,6 +267,26 @@ class ClassicGroup:
         if member_id not in self.members:
             raise GroupError(ErrorCode.unknown_member_id)
 
+    def accepts_joining_member(self, member_id: str, max_group_size: int) -> bool:
+        if self.is_in(GroupState.EMPTY):
+            return True
+        member = self.members.get(member_id)
+        if self.is_in(GroupState.PREPARING_REBALANCE):
+            # Counting members that rejoined (not all members) lets a lowered max size
+            # shrink the group, turning away the last ones to rejoin.
+            return (member is not None and member.awaiting_join is not None) or self.num_awaiting_join() < max_group_size
+        return member is not None or len(self.members) < max_group_size
+
+    def validate_sync(
+        self, member_id: str, group_instance_id: str | None, generation_id: int, protocol_type: str | None,
+        protocol_name: str | None,
+    ) -> None:
+        self.validate_member(member_id, group_instance_id)
+        if generation_id != self.generation_id:
+            raise GroupError(ErrorCode.illegal_generation)
+        if _inconsistent(protocol_type, self.protocol_type) or _inconsistent(protocol_name, self.protocol_name):
+            raise GroupError(ErrorCode.inconsistent_group_protocol)
+
     # Protocols
 
     def _supported_by_all(self, protocol_name: str) -> bool:
@@ -376,3 +396,7 @@ def decode_subscription(metadata: bytes) -> tuple[str, ...] | None:
     except (SerialError, ValueError):  # kio's reader also raises ValueError for a negative array length
         return None
     return tuple(subscription.topics)
+
+
+def _inconsistent(requested: str | None, current: str | None) -> bool:
+    return requested is not None and current is not None and requested != current

@@ -163,6 +163,15 @@ class ConsumerGroup:
         member_id = self.static_members.get(instance_id)
         return None if member_id is None else self.members[member_id]
 
+    def classic_member_refusal(self, member_id: str, instance_id: str | None) -> ErrorCode:
+        """Why a classic SyncGroup, Heartbeat or LeaveGroup of a member fails: no member
+        speaks the classic protocol here, but a wrong instance's member id is fenced first."""
+        if instance_id is not None:
+            static = self.static_member(instance_id)
+            if static is not None and static.member_id != member_id:
+                return ErrorCode.fenced_instance_id
+        return ErrorCode.unknown_member_id
+
     def update_member(self, new: ConsumerGroupMember) -> None:
         old = self.members.get(new.member_id)
         self.members[new.member_id] = new

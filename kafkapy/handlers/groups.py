@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.group_coordinator import consumer_group_describe_error, consumer_group_heartbeat_response
+from ..coordinator.consumer_protocol import consumer_group_describe_error, consumer_group_heartbeat_response
 from .context import Broker, RequestContext
 from .registry import api
 

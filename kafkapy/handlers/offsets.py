@@ -13,7 +13,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.group_coordinator import offset_commit_errors
+from ..coordinator.offsets_manager import offset_commit_errors
 from ..log.partition import LogError
 from .context import Broker, RequestContext
 from .registry import api

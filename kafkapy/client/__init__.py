@@ -1,0 +1,50 @@
+"""A small synchronous Kafka client, for kafkapy's console tools.
+
+It speaks the Kafka protocol to any broker: blocking sockets, one connection per broker,
+one request at a time on each (a lock lets a group member's heartbeat thread share its
+coordinator's). Requests are written once, as dicts naming the fields of every version
+they may be sent at (`kafkapy.wire.build` keeps those of the version in use), and each
+connection uses, per API, the highest version both the broker and kio know. It is not a
+general-purpose client: no pipelining, no idempotence or transactions, v2 record batches
+only, and retries only where a console tool would otherwise fail needlessly.
+
+`connection` holds one broker's connection and the errors; `cluster` the connections to
+a cluster's brokers and its metadata; `admin`, `records` and `groups` the requests of
+each kind, which `Client` brings together; `groups` also has a classic group's member.
+"""
+
+from __future__ import annotations
+
+from .admin import TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, AdminClient, ConfigEntry, QuorumInfo, QuorumReplica
+from .cluster import ClusterInfo, PartitionInfo, TopicInfo
+from .connection import API_KEYS, BrokerUnreachable, ClientError, Connection, KafkaError, check, error_explanation, parse_address
+from .groups import (
+    HEARTBEAT_INTERVAL_S,
+    REBALANCE_TIMEOUT_MS,
+    SESSION_TIMEOUT_MS,
+    GroupInfo,
+    GroupListing,
+    GroupMember,
+    GroupMemberInfo,
+    GroupsClient,
+    decode_assignment,
+    decode_subscription,
+    encode_assignment,
+    encode_subscription,
+    range_assign,
+)
+from .records import EARLIEST, LATEST, FetchedPartition, RecordsClient, murmur2, partition_for_key
+
+__all__ = [
+    "API_KEYS", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "SESSION_TIMEOUT_MS",
+    "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClusterInfo", "ConfigEntry",
+    "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError",
+    "PartitionInfo", "QuorumInfo", "QuorumReplica", "TopicInfo", "check", "decode_assignment", "decode_subscription",
+    "encode_assignment", "encode_subscription", "error_explanation", "murmur2", "parse_address", "partition_for_key",
+    "range_assign",
+]
+
+
+class Client(AdminClient, RecordsClient, GroupsClient):
+    """Connections to a cluster's brokers, found from a bootstrap address, and the requests
+    the console tools make of them."""

@@ -1,0 +1,126 @@
+"""Topics, their configs, and the metadata quorum (the console tools' admin requests)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .cluster import ClusterClient
+from .connection import check
+
+# Kafka's ConfigResource type of a topic, and the ConfigSource of a topic's own setting.
+TOPIC_RESOURCE = 2
+TOPIC_CONFIG_SOURCE = 1
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    name: str
+    value: str | None
+    source: int
+    read_only: bool
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class QuorumReplica:
+    replica_id: int
+    directory_id: uuid.UUID
+    log_end_offset: int
+    last_fetch_timestamp: int
+    """Wall-clock milliseconds; -1 when unknown."""
+    last_caught_up_timestamp: int
+
+
+@dataclass(frozen=True)
+class QuorumInfo:
+    """The KRaft metadata quorum, as its leader describes it (Kafka's QuorumInfo)."""
+
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    voters: list[QuorumReplica]
+    observers: list[QuorumReplica]
+    endpoints: Mapping[int, list[str]]
+    """Each voter's controller endpoints, as NAME://host:port."""
+
+
+class AdminClient(ClusterClient):
+    """Topics, their configs, and the metadata quorum."""
+
+    def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
+                     configs: Mapping[str, str] | None = None) -> int:
+        """Creates a topic (-1: the broker's default); returns its number of partitions, or -1
+        when the broker's response does not say."""
+        response = self.controller().request("create_topics", {
+            "topics": [{
+                "name": name, "num_partitions": partitions, "replication_factor": replication_factor,
+                "assignments": [], "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()],
+            }],
+            "timeout": int(self.timeout * 1000), "validate_only": False,
+        })
+        [result] = response.topics
+        check(result.error_code, f"creating topic {name!r}", result.error_message)
+        return getattr(result, "num_partitions", partitions)
+
+    def delete_topic(self, name: str) -> None:
+        response = self.controller().request("delete_topics", {
+            "topic_names": [name], "topics": [{"name": name, "topic_id": None}], "timeout": int(self.timeout * 1000),
+        })
+        [result] = response.responses
+        check(result.error_code, f"deleting topic {name!r}", getattr(result, "error_message", None))
+
+    def create_partitions(self, name: str, count: int) -> None:
+        """Grows a topic to `count` partitions."""
+        response = self.controller().request("create_partitions", {
+            "topics": [{"name": name, "count": count, "assignments": None}],
+            "timeout": int(self.timeout * 1000), "validate_only": False,
+        })
+        [result] = response.results
+        check(result.error_code, f"adding partitions to topic {name!r}", result.error_message)
+
+    def describe_configs(self, resource_type: int, name: str) -> list[ConfigEntry]:
+        response = self.any_broker().request("describe_configs", {
+            "resources": [{"resource_type": resource_type, "resource_name": name, "configuration_keys": None}],
+            "include_synonyms": False, "include_documentation": False,
+        })
+        [result] = response.results
+        check(result.error_code, f"describing the configs of {name!r}", result.error_message)
+        return [ConfigEntry(c.name, c.value, c.config_source, c.read_only, c.is_sensitive) for c in result.configs]
+
+    def alter_configs(self, resource_type: int, name: str, set_values: Mapping[str, str],
+                      delete: Iterable[str] = ()) -> None:
+        """Sets and deletes (back to the default) some configs, leaving the others as they are."""
+        changes = [{"name": k, "config_operation": 0, "value": v} for k, v in set_values.items()]
+        changes += [{"name": k, "config_operation": 1, "value": None} for k in delete]
+        response = self.any_broker().request("incremental_alter_configs", {
+            "resources": [{"resource_type": resource_type, "resource_name": name, "configs": changes}],
+            "validate_only": False,
+        })
+        [result] = response.responses
+        check(result.error_code, f"altering the configs of {name!r}", result.error_message)
+
+    def describe_quorum(self) -> QuorumInfo:
+        """The metadata quorum (DescribeQuorum, which any broker forwards to the active controller)."""
+
+        def describe() -> QuorumInfo:
+            response = self.any_broker().request("describe_quorum", {
+                "topics": [{"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}],
+            })
+            check(response.error_code, "describing the metadata quorum", getattr(response, "error_message", None))
+            [partition] = response.topics[0].partitions
+            check(partition.error_code, "describing the metadata quorum", getattr(partition, "error_message", None))
+
+            def replicas(states: Iterable[Any]) -> list[QuorumReplica]:
+                return [QuorumReplica(r.replica_id, getattr(r, "replica_directory_id", None) or uuid.UUID(int=0),
+                                      r.log_end_offset, r.last_fetch_timestamp, r.last_caught_up_timestamp)
+                        for r in states]
+
+            endpoints = {n.node_id: [f"{lst.name}://{f'[{lst.host}]' if ':' in lst.host else lst.host}:{lst.port}"
+                                     for lst in n.listeners] for n in getattr(response, "nodes", ())}
+            return QuorumInfo(partition.leader_id, partition.leader_epoch, partition.high_watermark,
+                              replicas(partition.current_voters), replicas(partition.observers), endpoints)
+
+        return self._retrying(describe)
