@@ -32,7 +32,7 @@ TOPIC = "spread"
 # Three partitions of each internal topic, one on each broker: two keys of different
 # partitions have their coordinators on different brokers.
 INTERNAL_PARTITIONS = 3
-PRODUCE, INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, END_TXN = 0, 22, 24, 26
+PRODUCE, INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, END_TXN, WRITE_TXN_MARKERS = 0, 22, 24, 26, 27
 
 
 def until(predicate: Callable[[], T], what: str, timeout_s: float = TIMEOUT_S) -> T:
@@ -253,3 +253,33 @@ def test_a_transactional_batch_to_a_partition_never_added_is_refused(cluster: Cl
     for raw in (with_coordinator, refused, accepted):
         raw.close()
 
+
+
+def test_write_txn_markers_is_answered_per_partition_as_kafka_does(cluster: Cluster) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.create_topics([NewTopic("followed", num_partitions=1, replica_assignment=[[2, 1]])])["followed"].result(TIMEOUT_S)
+    until(lambda: "followed" in cluster.nodes[1].read(lambda s: list(s.broker.image.topics)), "broker 1 knows the topic")
+    raw = Raw(cluster.nodes[1].port)
+    producer_id = 10**12
+
+    def write(producer_epoch: int, coordinator_epoch: int, topics: dict[str, list[int]]) -> dict[tuple[str, int], ErrorCode]:
+        response = raw.request(WRITE_TXN_MARKERS, 1, {"markers": [{
+            "producer_id": producer_id, "producer_epoch": producer_epoch, "transaction_result": False,
+            "coordinator_epoch": coordinator_epoch,
+            "topics": [{"name": name, "partition_indexes": indexes} for name, indexes in topics.items()],
+        }]})
+        [marker] = response.markers
+        assert marker.producer_id == producer_id
+        return {(t.name, p.partition_index): p.error_code for t in marker.topics for p in t.partitions}
+
+    assert leader(cluster, TOPIC, 0) == 1 and leader(cluster, TOPIC, 1) == 2
+    assert write(5, 3, {TOPIC: [0, 1], "followed": [0], "missing": [0]}) == {
+        (TOPIC, 0): ErrorCode.none,  # led here
+        (TOPIC, 1): ErrorCode.unknown_topic_or_partition,  # not hosted here
+        ("followed", 0): ErrorCode.not_leader_or_follower,  # hosted, led by broker 2
+        ("missing", 0): ErrorCode.unknown_topic_or_partition,
+    }
+    assert write(5, 2, {TOPIC: [0]}) == {(TOPIC, 0): ErrorCode.transaction_coordinator_fenced}
+    assert write(4, 3, {TOPIC: [0]}) == {(TOPIC, 0): ErrorCode.invalid_producer_epoch}
+    assert write(5, 3, {TOPIC: [0]}) == {(TOPIC, 0): ErrorCode.none}
+    raw.close()
