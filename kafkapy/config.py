@@ -278,6 +278,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("transaction.state.log.min.isr", I, 2, "min.insync.replicas of __transaction_state.", at_least(1), read_only=True),
         ConfigDef("transaction.state.log.segment.bytes", I, 104_857_600, "Segment size of __transaction_state.", at_least(1), read_only=True),
         ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", I, 10_000, "How often timed-out transactions are looked for.", at_least(1), read_only=True),
+        ConfigDef("transaction.partition.verification.enable", B, True, "Whether a partition leader asks the transaction coordinator (KIP-890) that a transactional producer's first batch belongs to its ongoing transaction before appending it.", None),
+        ConfigDef("request.timeout.ms", I, 30_000, "How long a broker waits for another broker to answer its request (transaction markers, transaction verification).", at_least(1), read_only=True),
         # The Raft timeouts of Kafka's QuorumConfig, with its defaults.
         ConfigDef("controller.quorum.election.timeout.ms", I, 1000, "How long a voter waits without a leader before it stands for election (randomised up to twice this).", at_least(1), read_only=True),
         ConfigDef("controller.quorum.fetch.timeout.ms", I, 2000, "How long a follower waits without a successful fetch before it stands for election; 1.5 times this without fetches from a majority makes a leader resign.", at_least(1), read_only=True),

@@ -121,3 +121,33 @@ def test_idle_producers_expire_unless_in_a_transaction(state):
     state.apply(batch(1, 0, pid=9, transactional=True, timestamp=1_000))
     state.remove_expired(now_ms=100_000, expiration_ms=50_000)
     assert set(state.producers) == {9}
+
+
+def test_an_open_transaction_of_the_same_epoch_needs_no_verification(state):
+    assert not state.has_ongoing_transaction(PID, 0)
+    state.apply(batch(0, 0, transactional=True))
+    assert state.has_ongoing_transaction(PID, 0)
+    assert not state.has_ongoing_transaction(PID, 1)
+    state.apply(control(1), (False, 0))
+    assert not state.has_ongoing_transaction(PID, 0)
+
+
+def test_a_verification_guard_is_shared_until_a_batch_or_marker_of_the_producer_drops_it(state):
+    guard = state.start_verification(PID, 0, now_ms=1000)
+    assert state.start_verification(PID, 0, now_ms=1001) is guard  # a second produce shares the verification
+    assert state.verification_guard(PID) is guard
+    state.apply(batch(0, 0, transactional=True))  # the transaction began: the guard is spent
+    assert state.verification_guard(PID) is None
+
+    late = state.start_verification(PID, 0, now_ms=1002)
+    state.apply(control(1), (True, 0))  # the transaction ended while a batch was being verified
+    assert state.verification_guard(PID) is None
+    assert state.start_verification(PID, 0, now_ms=1003) is not late
+
+
+def test_verifications_expire_with_idle_producers(state):
+    state.start_verification(PID, 0, now_ms=1000)
+    state.start_verification(PID + 1, 0, now_ms=5000)
+    state.remove_expired(now_ms=6000, expiration_ms=2000)
+    assert state.verification_guard(PID) is None
+    assert state.verification_guard(PID + 1) is not None

@@ -800,3 +800,19 @@ def test_list_transactions_filters():
     assert set(h.listed(transactional_id_pattern="")) == {"empty", "old", "new"}
     invalid = h.list(transactional_id_pattern="(")
     assert (invalid["error_code"], invalid["transaction_states"]) == (E.invalid_regular_expression, [])
+
+
+def test_markers_carry_the_leader_epoch_of_the_transaction_state_partition():
+    h = Harness()
+    partition = h.coordinator.partition_for("tx")
+    h.coordinator.set_coordinator_epoch(partition, 4)
+    h.coordinator.set_coordinator_epoch((partition + 1) % NUM_PARTITIONS, 9)  # another partition's epoch is not this one's
+    producer_id, epoch = h.open_transaction("tx", {"a": [0]})
+    h.end("tx", producer_id, epoch, commit=False)
+    assert [m.coordinator_epoch for m in h.markers] == [4]
+    # A new leader epoch after the partition moved here again: the markers written from now on carry it.
+    h.coordinator.set_coordinator_epoch(partition, 6)
+    h.write_markers()
+    producer_id, epoch = h.open_transaction("tx", {"a": [0]})
+    h.end("tx", producer_id, epoch, commit=True)
+    assert [m.coordinator_epoch for m in h.markers] == [6]

@@ -19,16 +19,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
-import anyio.abc
 from kio.schema.errors import ErrorCode
 
 from ..clock import Clock
 from ..metadata.brokers import Endpoint, HeartbeatAnswer, Registered
 from ..metadata.controller import NewTopic, TopicResult
 from ..wire.build import build
-from ..wire.framing import FrameReader
-from ..wire.protocol import decode_response, encode_request, request_type
+from ..wire.protocol import decode_response, request_type
 from .controller_service import ControllerService, NotController
+from .node_connection import UNREACHABLE, NodeConnection
 
 log = logging.getLogger(__name__)
 
@@ -36,48 +35,11 @@ T = TypeVar("T")
 
 ENVELOPE = 58
 _REGISTRATION, _HEARTBEAT, _PRODUCER_IDS, _CREATE_TOPICS = (62, 4), (63, 1), (67, 0), (19, 7)
-_MAX_FRAME = 64 * 1024 * 1024
 _RETRY_S = 0.05
-_UNREACHABLE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, TimeoutError)
 
 
 class ControllerUnavailable(Exception):
     """No active controller answered within the request timeout."""
-
-
-class _Connection:
-    """One connection to a controller listener, one request at a time."""
-
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.address = address
-        self._stream: anyio.abc.SocketStream | None = None
-        self._reader = FrameReader(_MAX_FRAME)
-        self._lock = anyio.Lock()
-        self._correlation = 0
-
-    async def request(self, entity: Any, timeout_s: float) -> Any:
-        async with self._lock:
-            try:
-                with anyio.fail_after(timeout_s):
-                    if self._stream is None:
-                        self._stream = await anyio.connect_tcp(*self.address)
-                        self._reader = FrameReader(_MAX_FRAME)
-                    self._correlation += 1
-                    await self._stream.send(encode_request(entity, self._correlation, "kafkapy-broker"))
-                    while True:
-                        frames = self._reader.feed(await self._stream.receive())
-                        if frames:
-                            _, response = decode_response(bytes(frames[0]), entity.__api_key__, entity.__version__)
-                            return response
-            except BaseException:
-                await self.close()
-                raise
-
-    async def close(self) -> None:
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
 
 
 class ControllerRouter:
@@ -94,7 +56,7 @@ class ControllerRouter:
         self.timeout_s = request_timeout_ms / 1000
         self.retry_window_s = retry_window_ms / 1000
         self.cluster_id = cluster_id
-        self._connections: dict[int, _Connection] = {}
+        self._connections: dict[int, NodeConnection] = {}
 
     # -- the broker's own requests -------------------------------------------------
 
@@ -173,10 +135,10 @@ class ControllerRouter:
                 except NotController:
                     pass
             elif leader in self.controllers and leader != self.node_id:
-                connection = self._connections.setdefault(leader, _Connection(self.controllers[leader]))
+                connection = self._connections.setdefault(leader, NodeConnection(self.controllers[leader]))
                 try:
                     response = await connection.request(request, self.timeout_s)
-                except _UNREACHABLE as e:
+                except UNREACHABLE as e:
                     # Once per request: the retries that follow say nothing new.
                     if not unreachable_logged:
                         log.info("Controller %d unreachable (%s); retrying for up to %.1f s", leader, e, self.retry_window_s)

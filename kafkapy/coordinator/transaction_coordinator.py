@@ -50,9 +50,6 @@ from .transaction_metadata import (
 )
 
 CONSUMER_OFFSETS_TOPIC = "__consumer_offsets"
-# A single broker leads every __transaction_state partition for good: its markers never
-# need to fence those of an older coordinator.
-COORDINATOR_EPOCH = 0
 # Kafka's default transaction.remove.expired.transaction.cleanup.interval.ms.
 EXPIRED_ID_CLEANUP_INTERVAL_MS = 3_600_000
 # The first version of each API that knows PRODUCER_FENCED; older clients are told
@@ -163,6 +160,7 @@ class TransactionCoordinator:
         self._max_timeout_ms = config.int("transaction.max.timeout.ms")
         self._id_expiration_ms = config.int("transactional.id.expiration.ms")
         self.transactions: dict[str, TransactionMetadata] = {}
+        self._coordinator_epochs: dict[int, int] = {}
         self._timers = Timers()
         self._out = TxnResult()
         self._schedule_periodically("abort-timed-out-transactions",
@@ -176,6 +174,12 @@ class TransactionCoordinator:
     def partition_for(self, transactional_id: str) -> int:
         # Kafka's Utils.abs: the absolute value, except 0 for Integer.MIN_VALUE.
         return abs(java_string_hash(transactional_id)) % (1 << 31) % self._num_partitions
+
+    def set_coordinator_epoch(self, partition: int, epoch: int) -> None:
+        """The leader epoch of a `__transaction_state` partition this coordinator leads,
+        as Kafka's coordinator epoch: written into its markers, so that a partition can
+        refuse the markers of a coordinator that led the partition before."""
+        self._coordinator_epochs[partition] = epoch
 
     def replay(self, partition: int, key: bytes, value: bytes | None) -> None:
         try:
@@ -395,7 +399,8 @@ class TransactionCoordinator:
             return
         self._out.markers.append(MarkerRequest(
             transactional_id=metadata.transactional_id, producer_id=metadata.producer_id,
-            producer_epoch=metadata.producer_epoch, coordinator_epoch=COORDINATOR_EPOCH,
+            producer_epoch=metadata.producer_epoch,
+            coordinator_epoch=self._coordinator_epochs.get(self.partition_for(metadata.transactional_id), 0),
             commit=metadata.state is TransactionState.PREPARE_COMMIT, partitions=tuple(sorted(metadata.partitions)),
         ))
 

@@ -30,6 +30,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     produce,
     topics,
     txn,
+    write_txn_markers,
 )
 from .context import Broker, CloseConnection, RequestContext
 from .registry import APIS, CONTROLLER_APIS

@@ -12,6 +12,7 @@ from ..wire.compression import Codec
 from ..wire.records import iter_headers
 from .context import Broker, CloseConnection, RequestContext
 from .registry import api
+from .txn_verification import verify_transactional_batches
 
 
 def partition_error(index: int, error: ErrorCode, message: str | None = None, record_errors: list[tuple[int, str]] | None = None) -> dict[str, Any]:
@@ -73,6 +74,7 @@ async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> d
     acks = request.acks
     responses = []
     failed = False
+    verification = await verify_transactional_batches(broker, ctx.api_version, request)
     for topic_data in request.topic_data:
         if ctx.api_version >= 13:
             topic_image = broker.image.topic_by_id(topic_data.topic_id)
@@ -83,6 +85,8 @@ async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> d
         for data in topic_data.partition_data:
             if acks not in (-1, 0, 1):
                 result = partition_error(data.index, ErrorCode.invalid_required_acks)
+            elif (refused := verification.refusal(broker, name, data.index)) is not None:
+                result = partition_error(data.index, *refused)
             else:
                 result = await produce_partition(broker, ctx, name, data.index, data.records, acks)
             failed = failed or result["error_code"] != ErrorCode.none

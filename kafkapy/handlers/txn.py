@@ -64,7 +64,8 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
 
 @api(25, 0, 4)
 async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = await broker.transactions.coordinator_error(request.transactional_id) or await broker.groups.coordinator_error(request.group_id)
+    # The group's coordinator may be another broker: only the partition of its offsets matters here.
+    error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
         return {"throttle_time": 0, "error_code": error}
     coordinator = broker.transactions.coordinator

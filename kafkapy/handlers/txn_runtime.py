@@ -1,19 +1,18 @@
 """The transaction coordinator's shell: a coordinator runtime over `__transaction_state`
-that also writes the transaction markers the coordinator asks for, into every
-partition of the transaction, then tells the coordinator they are written."""
+that hands the markers the coordinator asks for to the marker channel, which writes
+them into every partition of the transaction at its leader, and tells the coordinator
+once all are written. The coordinator epoch of each partition it leads here follows
+the partition's leader epoch."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+from typing import Any
 
+from ..broker.txn_marker_channel import TxnMarkerChannel
 from ..config import BrokerConfig
-from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest, TxnResult
-from ..log.partition import LogError
-from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
+from ..coordinator.transaction_coordinator import MarkerRequest, TxnResult
+from ..metadata.image import MetadataImage
 from .coordinator_runtime import CoordinatorRuntime, InternalTopic
-
-log = logging.getLogger(__name__)
 
 
 def _transaction_state_configs(config: BrokerConfig, factor: int) -> dict[str, str]:
@@ -31,36 +30,26 @@ TRANSACTION_STATE = InternalTopic(
     _transaction_state_configs,
 )
 
-# Called for each marker written into __consumer_offsets: (partition, producer id, commit).
-OffsetsMarkerHook = Callable[[int, int, bool], Awaitable[None]]
-
 
 class TransactionRuntime(CoordinatorRuntime):
-    offsets_marker_written: OffsetsMarkerHook | None = None
+    def __init__(self, *args: Any, markers: TxnMarkerChannel, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.markers = markers
+        markers.completed = self._markers_written
+        self._track_coordinator_epochs(self.metadata.image)
+        self.metadata.listeners.append(lambda _old, new: self._track_coordinator_epochs(new))
+
+    def _track_coordinator_epochs(self, image: MetadataImage) -> None:
+        topic = image.topics.get(self.topic.name)
+        for partition in topic.partitions.values() if topic is not None else ():
+            if partition.leader == self.replicas.node_id:
+                self.coordinator.set_coordinator_epoch(partition.partition_id, partition.leader_epoch)
 
     async def apply(self, result: TxnResult) -> None:  # type: ignore[override]
         await self.append(result.records)
         self.deliver(result.replies)
         for marker in result.markers:
-            await self.write_markers(marker)
-            await self.apply(self.coordinator.markers_written(marker))
+            await self.markers.send(marker)
 
-    async def write_markers(self, marker: MarkerRequest) -> None:
-        now = self.replicas.clock.wall_ms()
-        control = CONTROL_COMMIT if marker.commit else CONTROL_ABORT
-        for topic, partition in marker.partitions:
-            partition_log = self.replicas.get(topic, partition)
-            if partition_log is None:
-                # The topic went away during the transaction: there is nothing to mark.
-                continue
-            batch = encode_control_batch(
-                control, offset=partition_log.next_offset, timestamp=now, producer_id=marker.producer_id,
-                producer_epoch=marker.producer_epoch, coordinator_epoch=marker.coordinator_epoch,
-            )
-            try:
-                await self.replicas.append(topic, partition, partition_log, batch, from_client=False)
-            except LogError as e:
-                log.warning("Marker for %s of %s-%d refused: %s", marker.transactional_id, topic, partition, e.message)
-                continue
-            if topic == CONSUMER_OFFSETS_TOPIC and self.offsets_marker_written is not None:
-                await self.offsets_marker_written(partition, marker.producer_id, marker.commit)
+    async def _markers_written(self, marker: MarkerRequest) -> None:
+        await self.apply(self.coordinator.markers_written(marker))

@@ -117,6 +117,17 @@ class CompletedTxn:
     aborted: bool
 
 
+@dataclass
+class VerificationState:
+    """A KIP-890 verification begun for a producer's transaction on this partition. The
+    append it clears must find the same guard: a marker written meanwhile ends the
+    transaction and drops the state, so that the verified batch cannot reopen it."""
+
+    epoch: int
+    timestamp: int
+    guard: object = field(default_factory=object)
+
+
 def _in_sequence(last_seq: int, next_seq: int) -> bool:
     return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == 2**31 - 1)
 
@@ -127,6 +138,7 @@ class ProducerStateManager:
         self.producers: dict[int, ProducerEntry] = {}
         self.ongoing: dict[int, int] = {}  # first offset of an open transaction -> producer id
         self.last_map_offset = 0  # the offset after the last batch applied
+        self.verifications: dict[int, VerificationState] = {}  # producer id -> its verification in progress
 
     # Checking an append before it is written
 
@@ -186,6 +198,27 @@ class ProducerStateManager:
                 f"Invalid coordinator epoch {coordinator_epoch} for producer {producer_id}: {entry.coordinator_epoch} is current",
             )
 
+    # Transaction verification (KIP-890)
+
+    def has_ongoing_transaction(self, producer_id: int, producer_epoch: int) -> bool:
+        """Whether the producer, at this epoch, has a transaction open here: its later
+        batches need no verification."""
+        entry = self.producers.get(producer_id)
+        return entry is not None and entry.epoch == producer_epoch and entry.current_txn_first_offset is not None
+
+    def start_verification(self, producer_id: int, producer_epoch: int, now_ms: int) -> object:
+        """The guard of the producer's verification, begun now unless one is in progress."""
+        state = self.verifications.get(producer_id)
+        if state is None:
+            state = self.verifications[producer_id] = VerificationState(producer_epoch, now_ms)
+        elif producer_epoch > state.epoch:
+            state.epoch = producer_epoch
+        return state.guard
+
+    def verification_guard(self, producer_id: int) -> object | None:
+        state = self.verifications.get(producer_id)
+        return state.guard if state is not None else None
+
     # Applying what was written
 
     def apply(self, header: BatchHeader, marker: tuple[bool, int] | None = None) -> CompletedTxn | None:
@@ -195,6 +228,10 @@ class ProducerStateManager:
         if header.producer_id < 0:
             return None
         entry = self.producers.setdefault(header.producer_id, ProducerEntry(header.producer_id))
+        if header.is_control or header.is_transactional:
+            # A transaction began (it needs no verification any more) or ended (a verification
+            # begun before must not start another).
+            self.verifications.pop(header.producer_id, None)
         if header.is_control:
             if marker is None:
                 return None  # an emptied control batch: its transaction was cleaned away
@@ -225,9 +262,13 @@ class ProducerStateManager:
         for producer_id, entry in list(self.producers.items()):
             if entry.current_txn_first_offset is None and now_ms - entry.last_timestamp >= expiration_ms:
                 del self.producers[producer_id]
+        for producer_id, state in list(self.verifications.items()):
+            if now_ms - state.timestamp >= expiration_ms:
+                del self.verifications[producer_id]
 
     def truncate(self) -> None:
         self.producers.clear()
+        self.verifications.clear()
         self.ongoing.clear()
         self.last_map_offset = 0
 

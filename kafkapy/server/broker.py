@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
+from ..broker.broker_peers import BrokerPeers
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.lifecycle import BrokerLifecycleManager
+from ..broker.txn_marker_channel import TxnMarkerChannel
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator
@@ -23,6 +25,7 @@ from ..handlers.faults import Faults
 from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
+from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
@@ -133,13 +136,12 @@ class BrokerServer:
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
+        peers = BrokerPeers(metadata, config.int("request.timeout.ms"))
+        markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
-            metadata, router, replicas,
+            metadata, router, replicas, markers=markers,
         )
-        # Offsets committed in a transaction take effect with its marker in __consumer_offsets.
-        transactions.offsets_marker_written = lambda partition, producer_id, commit: groups.apply(
-            groups.coordinator.complete_transaction(partition, producer_id, commit))
         transactions.load()
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
@@ -198,6 +200,7 @@ class BrokerServer:
                 tg.start_soon(self._metadata_snapshots)
                 if self.config.bool("log.cleaner.enable"):
                     tg.start_soon(self._clean_logs)
+                await tg.start(self.broker.transactions.markers.run)
                 for runtime in (self.broker.groups, self.broker.transactions):
                     await runtime.apply(runtime.coordinator.loaded())
                     tg.start_soon(runtime.run_timers)

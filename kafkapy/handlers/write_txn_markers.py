@@ -1,0 +1,84 @@
+"""WriteTxnMarkers (27): a transaction coordinator's COMMIT or ABORT markers, appended by
+this broker as the leader of each partition, as Kafka's KafkaApis and ReplicaManager
+do. A marker in `__consumer_offsets` also ends the transaction's pending offsets in the
+group coordinator here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..broker.txn_marker_channel import MarkerErrors
+from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest
+from ..coordinator.txn_marker_queue import MarkerEntry
+from ..log.partition import LogError
+from ..metadata.manager import MetadataManager
+from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
+from .context import Broker, RequestContext
+from .group_runtime import GroupRuntime
+from .registry import api
+from .replicas import ReplicaManager
+
+log = logging.getLogger(__name__)
+
+
+async def write_markers(
+    replicas: ReplicaManager, metadata: MetadataManager, groups: GroupRuntime, entries: list[MarkerEntry],
+) -> MarkerErrors:
+    """Appends each entry's marker to its partitions here: the error of each partition."""
+    errors: MarkerErrors = {}
+    for entry in entries:
+        marker = entry.marker
+        results = errors.setdefault(marker.producer_id, {})
+        for topic, partition in entry.partitions:
+            results[(topic, partition)] = error = await _write_marker(replicas, metadata, marker, topic, partition)
+            if error is ErrorCode.none and topic == CONSUMER_OFFSETS_TOPIC:
+                await groups.apply(groups.coordinator.complete_transaction(partition, marker.producer_id, marker.commit))
+    return errors
+
+
+async def _write_marker(
+    replicas: ReplicaManager, metadata: MetadataManager, marker: MarkerRequest, topic: str, partition: int,
+) -> ErrorCode:
+    partition_log = replicas.get(topic, partition)
+    topic_image = metadata.image.topics.get(topic)
+    partition_image = topic_image.partitions.get(partition) if topic_image is not None else None
+    if partition_log is None or partition_image is None:
+        return ErrorCode.unknown_topic_or_partition
+    if partition_image.leader != replicas.node_id:
+        return ErrorCode.not_leader_or_follower
+    batch = encode_control_batch(
+        CONTROL_COMMIT if marker.commit else CONTROL_ABORT, offset=partition_log.next_offset,
+        timestamp=replicas.clock.wall_ms(), producer_id=marker.producer_id, producer_epoch=marker.producer_epoch,
+        coordinator_epoch=marker.coordinator_epoch,
+    )
+    try:
+        await replicas.append(topic, partition, partition_log, batch, from_client=False)
+    except LogError as e:
+        log.info("Marker of producer %d for %s-%d refused: %s", marker.producer_id, topic, partition, e.message)
+        return e.code
+    return ErrorCode.none
+
+
+@api(27, 1, 2)
+async def handle_write_txn_markers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    entries = [
+        MarkerEntry(
+            # The request names no transactional id: the marker is known by its producer id.
+            MarkerRequest("", m.producer_id, m.producer_epoch, m.coordinator_epoch, m.transaction_result, ()),
+            tuple((t.name, p) for t in m.topics for p in t.partition_indexes),
+        )
+        for m in request.markers
+    ]
+    errors = await write_markers(broker.replicas, broker.metadata, broker.groups, entries)
+    markers = []
+    for entry in entries:
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for (topic, partition), error in errors[entry.marker.producer_id].items():
+            if (topic, partition) in entry.partitions:
+                topics.setdefault(topic, []).append({"partition_index": partition, "error_code": error})
+        markers.append({"producer_id": entry.marker.producer_id,
+                        "topics": [{"name": name, "partitions": results} for name, results in topics.items()]})
+    return {"markers": markers}
