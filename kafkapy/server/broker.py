@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _BACKGROUND_TICK_S = 0.5
 _STOP_GRACE_S = 10.0
+_UNFENCED_POLL_S = 0.01
 
 
 class BrokerServer:
@@ -190,6 +191,7 @@ class BrokerServer:
                 # Serve once the controller has unfenced this broker: its partitions have leaders again.
                 tg.start_soon(self.broker.controller_service.fence_silent_brokers)
                 await lifecycle.start()
+                await self._until_unfenced_in_image(metadata)
                 tg.start_soon(lifecycle.run)
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
@@ -244,6 +246,18 @@ class BrokerServer:
         assert isinstance(quorum, RaftMetadataQuorum)
         log.info("Waiting for the metadata quorum to elect a leader and tell this node what is committed")
         await quorum.wait_until_caught_up()
+
+    async def _until_unfenced_in_image(self, metadata: MetadataManager) -> None:
+        """The controller answers the heartbeat that unfences this broker once the record
+        is committed, which this node may not have applied yet; clients learn the brokers
+        from its image (a Metadata naming no broker leaves librdkafka waiting), so it
+        serves once its image shows it unfenced too."""
+        def unfenced() -> bool:
+            registration = metadata.image.brokers.get(self.config.node_id)
+            return registration is not None and not registration.fenced
+
+        while not unfenced():
+            await anyio.sleep(_UNFENCED_POLL_S)
 
     async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
         max_request = self.config.int("socket.request.max.bytes")

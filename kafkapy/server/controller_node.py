@@ -84,7 +84,9 @@ class ControllerServer:
             )
             quorum_server.other_apis = controller_apis(node)
             tg.start_soon(node.controller_service.fence_silent_brokers)
-            log.info("kafkapy controller %s started, its controller listener on port %d", config.node_id, quorum_server.port)
+            listener = next(lst for lst in self.listeners if lst.name in config.strings("controller.listener.names"))
+            log.info("kafkapy controller %s started, listening on %s://%s:%d", config.node_id, listener.name, listener.host,
+                     quorum_server.port)
             task_status.started()
             await self._stop.wait()
             # Every record is durable before the quorum hears of it: there is nothing to flush.
