@@ -88,8 +88,8 @@ def parse_quorum_voters(entries: Iterable[str]) -> tuple[QuorumVoter, ...]:
 def validate_roles_and_quorum(config: BrokerConfig) -> None:
     """KRaft's start-up checks of process.roles, node.id, the quorum and the controller
     listeners (KafkaConfig.validateValues and parseProcessRoles in Apache Kafka 4), then
-    kafkapy's refusal of what it cannot run yet: a multi-node quorum, a dynamic quorum,
-    and a node with one role only."""
+    kafkapy's refusal of what it cannot run yet: a dynamic quorum, and metadata snapshot
+    keys where the metadata log is Raft's."""
     roles: list[str] = config.get("process.roles")  # type: ignore[assignment]
     if len(set(roles)) != len(roles):
         raise ConfigError(f"Duplicate role names found in `process.roles`: [{', '.join(roles)}]")
@@ -113,12 +113,11 @@ def validate_roles_and_quorum(config: BrokerConfig) -> None:
         raise ConfigError(f"If using process.roles, either controller.quorum.bootstrap.servers must contain the set "
                           f"of bootstrap controllers or {_VOTERS} must contain a parseable set of controllers.")
     if is_controller:
+        if not is_broker:
+            _check_controller_only_listeners(config, controller_names, listener_names)
         if voters and all(v.node_id != node_id for v in voters):
             raise ConfigError(f"If process.roles contains the 'controller' role, the node id {node_id} must be "
                               f"included in the set of voters {_VOTERS}={voter_ids}")
-        if not is_broker and any(name not in controller_names for name in listener_names):
-            raise ConfigError("The listeners config must only contain KRaft controller listeners from "
-                              "controller.listener.names when process.roles=controller")
         # The implicit voter has no controller endpoint, so its controller listener need
         # not be in `listeners`; an explicit quorum is held to Kafka's rules.
         in_listeners = [name for name in controller_names if name in listener_names]
@@ -148,13 +147,23 @@ def validate_roles_and_quorum(config: BrokerConfig) -> None:
     if bootstrap:
         raise ConfigError("kafkapy does not run a dynamic quorum (controller.quorum.bootstrap.servers, KIP-853) yet: "
                           f"remove it, and leave {_VOTERS} unset or name only this node in it")
-    if not is_broker:
-        raise ConfigError(f"kafkapy does not run a controller-only node yet (process.roles={','.join(roles)}): "
-                          "run the controllers as combined nodes (process.roles=broker,controller)")
     snapshot_keys = sorted(k for k in _METADATA_SNAPSHOT_KEYS if k in config.explicit)
-    if (len(voters) > 1 or not is_controller) and snapshot_keys:
+    # Only a combined node that is the single voter keeps its own metadata log, and its snapshots.
+    if (len(voters) > 1 or not (is_broker and is_controller)) and snapshot_keys:
         raise ConfigError(f"kafkapy does not yet keep metadata snapshots of a multi-node quorum, so {', '.join(snapshot_keys)} "
                           "would not be honoured: remove it, or run a single node")
+
+
+def _check_controller_only_listeners(config: BrokerConfig, controller_names: list[str], listener_names: list[str]) -> None:
+    """A controller-only node opens its controller listeners and nothing else (Kafka's
+    ControllerServer has no broker listener)."""
+    if any(name not in controller_names for name in listener_names):
+        raise ConfigError("The listeners config must only contain KRaft controller listeners from "
+                          "controller.listener.names when process.roles=controller")
+    inter_broker = config.get("inter.broker.listener.name")
+    if inter_broker is not None and inter_broker in controller_names:
+        raise ConfigError("controller.listener.names must not contain an explicitly set inter.broker.listener.name "
+                          "configuration value when process.roles=controller")
 
 
 _METADATA_SNAPSHOT_KEYS = (

@@ -1,6 +1,7 @@
 """process.roles, node.id, controller.quorum.voters and controller.listener.names: checked
-at start as Apache Kafka 4's KRaft validation checks them, and what kafkapy cannot run yet
-(more than one voter, a dynamic quorum, a node with one role) refused."""
+at start as Apache Kafka 4's KRaft validation checks them for combined, broker-only and
+controller-only nodes, and what kafkapy cannot run yet (a dynamic quorum, metadata
+snapshot keys on a Raft quorum) refused."""
 
 from __future__ import annotations
 
@@ -156,14 +157,59 @@ def test_a_broker_only_node_is_checked_as_kafka_does() -> None:
         "would not be honoured: remove it, or run a single node")
 
 
-def test_a_controller_only_node_is_checked_as_kafka_does_then_refused() -> None:
-    assert refusal({"process.roles": "controller", "controller.quorum.voters": "1@127.0.0.1:9093"}) == (
-        "The listeners config must only contain KRaft controller listeners from controller.listener.names "
-        "when process.roles=controller")
-    assert refusal({"process.roles": "controller", "controller.quorum.voters": "1@127.0.0.1:9093",
-                    "listeners": "CONTROLLER://127.0.0.1:9093"}) == (
-        "kafkapy does not run a controller-only node yet (process.roles=controller): run the controllers as "
-        "combined nodes (process.roles=broker,controller)")
+CONTROLLER_ONLY = {"process.roles": "controller", "node.id": "1", "controller.quorum.voters": THREE_VOTERS,
+                   "listeners": "CONTROLLER://127.0.0.1:9093"}
+
+
+def test_a_controller_only_node_with_only_its_controller_listener_is_accepted() -> None:
+    config = BrokerConfig(CONTROLLER_ONLY)
+    assert config.get("process.roles") == ["controller"]
+    assert [v.node_id for v in config.quorum_voters] == [1, 2, 3]
+    # Several controller listeners, all named in controller.listener.names, are as good.
+    two = BrokerConfig({**CONTROLLER_ONLY, "listeners": "CONTROLLER://127.0.0.1:9093,CONTROLLER2://127.0.0.1:9094",
+                        "controller.listener.names": "CONTROLLER,CONTROLLER2"})
+    assert two.strings("controller.listener.names") == ["CONTROLLER", "CONTROLLER2"]
+    # A quorum of one controller (its brokers elsewhere) is a quorum all the same.
+    assert BrokerConfig({**CONTROLLER_ONLY, "controller.quorum.voters": "1@127.0.0.1:9093"}).quorum_voters[0].node_id == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # A broker listener on a controller-only node, beside the controller's or alone.
+        ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"},
+         "The listeners config must only contain KRaft controller listeners from controller.listener.names "
+         "when process.roles=controller"),
+        ({"listeners": "PLAINTEXT://127.0.0.1:9092"},
+         "The listeners config must only contain KRaft controller listeners from controller.listener.names "
+         "when process.roles=controller"),
+        ({"inter.broker.listener.name": "CONTROLLER"},
+         "controller.listener.names must not contain an explicitly set inter.broker.listener.name configuration "
+         "value when process.roles=controller"),
+        # It must be a voter: it has no other way into the quorum.
+        ({"node.id": "4"},
+         "If process.roles contains the 'controller' role, the node id 4 must be included in the set of voters "
+         "controller.quorum.voters={1, 2, 3}"),
+        ({"controller.quorum.voters": None},
+         "If using process.roles, either controller.quorum.bootstrap.servers must contain the set of bootstrap "
+         "controllers or controller.quorum.voters must contain a parseable set of controllers."),
+        ({"listeners": ""},
+         "controller.listener.names must contain at least one value appearing in the 'listeners' configuration "
+         "when running the KRaft controller role"),
+        ({"controller.listener.names": "CONTROLLER,CONTROLLER2"},
+         "controller.listener.names must only contain values appearing in the 'listeners' configuration "
+         "when running the KRaft controller role"),
+        # Its metadata log is Raft's, which keeps no snapshots of the metadata layer's yet.
+        ({"metadata.max.retention.ms": "1000"},
+         "kafkapy does not yet keep metadata snapshots of a multi-node quorum, so metadata.max.retention.ms "
+         "would not be honoured: remove it, or run a single node"),
+    ],
+)
+def test_a_controller_only_node_is_checked_as_kafka_does(changes: dict[str, str | None], message: str) -> None:
+    values = {key: value for key, value in {**CONTROLLER_ONLY, **changes}.items() if value is not None}
+    with pytest.raises(ConfigError) as refused:
+        BrokerConfig(values)
+    assert str(refused.value) == message
 
 
 def test_three_voters_are_a_cluster_but_its_metadata_snapshot_keys_are_refused() -> None:

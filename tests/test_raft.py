@@ -344,3 +344,36 @@ def test_a_fetch_that_moves_the_high_watermark_is_answered_at_once() -> None:
     net.run(5)
     assert all(core.high_watermark == net.cores[leader].high_watermark for core in net.cores.values())
     assert net.committed == {1: [b"x"], 2: [b"x"], 3: [b"x"]}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_observer_that_lost_its_leader_asks_only_voters_that_answer(seed: int) -> None:
+    net = InstantNetwork()
+    observer = RaftCore(4, (1, 2, 3), RaftLog(), QuorumState(), FAST, random.Random(seed))
+    net.cores[4], net.committed[4], net.appends[4] = observer, [], []
+    asked: list[tuple[int, int]] = []  # (time, voter) of each fetch the observer sends
+    carry_out = net.carry_out
+
+    def recording(node: int, output: Output) -> None:
+        if node == 4:
+            asked.extend((net.now, d) for d, m in output.send if isinstance(m, FetchRequest))
+        carry_out(node, output)
+
+    net.carry_out = recording  # type: ignore[method-assign]
+    net.carry_out(4, observer.start(0))
+    net.run(1_000)
+    [old] = net.leaders()
+    assert observer.role is Role.FOLLOWER and observer.leader_id == old
+    # The leader dies: nothing reaches it any more, nothing comes back.
+    killed_at = net.now
+    net.cut |= {frozenset((old, n)) for n in net.cores if n != old}
+    net.run(1_000)
+    [new] = [n for n in net.leaders() if n != old]
+    assert observer.role is Role.FOLLOWER and observer.leader_id == new
+    # It waits out one fetch timeout for its leader; looking for the next one, it asks the
+    # dead leader at most once more, and never again once that went unanswered.
+    forgot_at = killed_at + FAST.fetch_timeout_ms
+    to_old = [t for t, d in asked if d == old and t >= forgot_at]
+    assert len(to_old) <= 1
+    if to_old:
+        assert all(d != old for t, d in asked if t > to_old[0])

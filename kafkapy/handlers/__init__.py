@@ -32,10 +32,10 @@ from . import (  # noqa: F401  (each module registers its handler)
     txn,
     write_txn_markers,
 )
-from .context import Broker, CloseConnection, RequestContext
+from .context import Broker, CloseConnection, Node, RequestContext
 from .registry import APIS, CONTROLLER_APIS
 
-__all__ = ["APIS", "CONTROLLER_APIS", "Broker", "CloseConnection", "dispatch", "respond"]
+__all__ = ["APIS", "CONTROLLER_APIS", "Broker", "CloseConnection", "Node", "dispatch", "respond"]
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,10 @@ async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -
     return None if response is None else encode_response(correlation_id, response)
 
 
-async def respond(broker: Broker, frame: bytes | bytearray, client_host: str, *, controller_listener: bool = False) -> tuple[int, Any]:
+async def respond(node: Node, frame: bytes | bytearray, client_host: str, *, controller_listener: bool = False) -> tuple[int, Any]:
     """(correlation id, response entity or None) for one request, on a broker listener or
-    on the controller listener, each with its own table of APIs."""
+    on the controller listener, each with its own table of APIs. Only a broker has broker
+    listeners; the controller listener's handlers need no more than what every node has."""
     api_key, version, correlation_id = peek_header(frame)
     handler = (CONTROLLER_APIS if controller_listener else APIS).get(api_key)
     if handler is None:
@@ -61,13 +62,13 @@ async def respond(broker: Broker, frame: bytes | bytearray, client_host: str, *,
         raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
     header, request = decode_request(frame, api_key, version)
     ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host, frame, controller_listener)
-    faults = broker.faults
+    faults = node.faults
     if delay := faults.latency_ms(api_key):
         await anyio.sleep(delay / 1000)
     if error := faults.request_error(api_key):
         response = error_response(response_type(api_key, version), error)
     else:
-        answer = await handler.handle(broker, ctx, request)
+        answer = await handler.handle(node, ctx, request)
         if answer is None:
             return correlation_id, None
         # A forwarded request comes back as the controller's response entity, ready as it is.

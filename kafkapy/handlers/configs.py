@@ -15,7 +15,7 @@ from kio.schema.errors import ErrorCode
 from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, ConfigSource
 from ..metadata.controller import DELETE, SET, ConfigChange, ConfigOp, alter_configs_records
 from ..metadata.records import RESOURCE_BROKER, RESOURCE_TOPIC
-from .context import Broker, RequestContext
+from .context import Broker, Node, RequestContext
 from .controller import on_active_controller
 from .registry import BROKER, CONTROLLER, api
 
@@ -125,9 +125,9 @@ async def handle_describe_configs(broker: Broker, ctx: RequestContext, request: 
     return {"throttle_time": 0, "results": results}
 
 
-def _alter_loggers(name: str, ops: list[ConfigOp], broker: Broker) -> tuple[ErrorCode, str | None]:
-    if name != str(broker.node_id):
-        return ErrorCode.invalid_request, f"Unexpected broker id, expected {broker.node_id}, but received {name}"
+def _alter_loggers(name: str, ops: list[ConfigOp], node: Node) -> tuple[ErrorCode, str | None]:
+    if name != str(node.node_id):
+        return ErrorCode.invalid_request, f"Unexpected broker id, expected {node.node_id}, but received {name}"
     for op in ops:
         if op.op not in (SET, DELETE) or (op.op == SET and (op.value or "").upper() not in _LEVELS):
             return ErrorCode.invalid_config, f"Cannot set logger {op.name} to {op.value}"
@@ -137,20 +137,20 @@ def _alter_loggers(name: str, ops: list[ConfigOp], broker: Broker) -> tuple[Erro
     return ErrorCode.none, None
 
 
-async def alter(broker: Broker, changes: list[ConfigChange], validate_only: bool) -> dict[str, Any]:
+async def alter(node: Node, changes: list[ConfigChange], validate_only: bool) -> dict[str, Any]:
     responses: list[dict[str, Any] | None] = [None] * len(changes)
     metadata_changes = []
     for i, change in enumerate(changes):
         if change.resource_type == RESOURCE_BROKER_LOGGER:
             error, message = ErrorCode.none, None
             if not validate_only:
-                error, message = _alter_loggers(change.resource_name, change.ops, broker)
+                error, message = _alter_loggers(change.resource_name, change.ops, node)
             responses[i] = {"error_code": error, "error_message": message, "resource_type": change.resource_type,
                             "resource_name": change.resource_name}
         else:
             metadata_changes.append((i, change))
     to_metadata = [c for _, c in metadata_changes]
-    results = await broker.controller_service.write(lambda image: alter_configs_records(image, to_metadata, validate_only))
+    results = await node.controller_service.write(lambda image: alter_configs_records(image, to_metadata, validate_only))
     for (i, _), r in zip(metadata_changes, results, strict=True):
         responses[i] = {"error_code": r.error, "error_message": r.message, "resource_type": r.resource_type,
                         "resource_name": r.resource_name}
@@ -158,30 +158,30 @@ async def alter(broker: Broker, changes: list[ConfigChange], validate_only: bool
 
 
 @api(33, 0, 2, listeners=(BROKER, CONTROLLER))
-async def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, request, lambda: _alter_configs(broker, request))
+async def handle_alter_configs(node: Node, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(node, ctx, request, lambda: _alter_configs(node, request))
 
 
-async def _alter_configs(broker: Broker, request: Any) -> dict[str, Any]:
+async def _alter_configs(node: Node, request: Any) -> dict[str, Any]:
     """Replaces a resource's whole set of dynamic configs: what is not named is removed."""
     changes = []
     for resource in request.resources:
         given = {c.name for c in resource.configs}
-        current = broker.image.configs.get((resource.resource_type, resource.resource_name), {})
+        current = node.image.configs.get((resource.resource_type, resource.resource_name), {})
         ops = [ConfigOp(c.name, SET, c.value) for c in resource.configs]
         ops += [ConfigOp(name, DELETE, None) for name in current if name not in given]
         changes.append(ConfigChange(resource.resource_type, resource.resource_name, ops))
-    return await alter(broker, changes, request.validate_only)
+    return await alter(node, changes, request.validate_only)
 
 
 @api(44, 0, 1, listeners=(BROKER, CONTROLLER))
-async def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, request, lambda: _incremental_alter_configs(broker, request))
+async def handle_incremental_alter_configs(node: Node, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(node, ctx, request, lambda: _incremental_alter_configs(node, request))
 
 
-async def _incremental_alter_configs(broker: Broker, request: Any) -> dict[str, Any]:
+async def _incremental_alter_configs(node: Node, request: Any) -> dict[str, Any]:
     changes = [
         ConfigChange(r.resource_type, r.resource_name, [ConfigOp(c.name, c.config_operation, c.value) for c in r.configs])
         for r in request.resources
     ]
-    return await alter(broker, changes, request.validate_only)
+    return await alter(node, changes, request.validate_only)

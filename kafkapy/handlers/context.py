@@ -1,4 +1,5 @@
-"""What a handler sees: the broker's services and the request's own context."""
+"""What a handler sees: the node's services (a broker's, or a controller-only node's) and
+the request's own context."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ class CloseConnection(Exception):
 
 
 @dataclass
-class Broker:
+class Node:
+    """What every node serves with: the metadata image it follows, and the controller it
+    runs when it is the quorum's leader. A controller-only node (process.roles=controller)
+    has this alone, for the APIs of its controller listener."""
+
     config: BrokerConfig
     clock: Clock
     node_id: int
@@ -33,17 +38,28 @@ class Broker:
     metadata: MetadataManager
     controller: Controller
     controller_service: ControllerService
+    faults: Faults
+
+    @property
+    def image(self) -> MetadataImage:
+        return self.metadata.image
+
+    def effective_config(self) -> BrokerConfig:
+        """The static configuration under the image's dynamic configs for this node."""
+        return self.config.with_dynamic(*self.image.dynamic_broker_configs(self.node_id))
+
+
+@dataclass
+class Broker(Node):
+    """A node with the broker role: it hosts partitions, runs the group and transaction
+    coordinators, and reaches the active controller through its router."""
+
     controller_router: ControllerRouter
     replicas: ReplicaManager
     producer_ids: ProducerIdManager
     groups: GroupRuntime
     transactions: TransactionRuntime
-    faults: Faults
     stopping: anyio.Event = field(default_factory=anyio.Event)
-
-    @property
-    def image(self) -> MetadataImage:
-        return self.metadata.image
 
 
 @dataclass(frozen=True)

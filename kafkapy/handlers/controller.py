@@ -16,13 +16,13 @@ from ..coordinator.producer_ids import BLOCK_SIZE
 from ..metadata.brokers import Endpoint
 from ..wire.build import error_response
 from ..wire.protocol import encode_response, response_type
-from .context import Broker, RequestContext
+from .context import Broker, Node, RequestContext
 from .registry import CONTROLLER, api
 
 
-async def on_active_controller(broker: Broker, ctx: RequestContext, request: Any, here: Callable[[], Awaitable[Any]]) -> Any:
+async def on_active_controller(node: Node, ctx: RequestContext, request: Any, here: Callable[[], Awaitable[Any]]) -> Any:
     """`here()` on the active controller; elsewhere the request goes, whole, to the one that is."""
-    if broker.controller_service.is_active:
+    if node.controller_service.is_active:
         try:
             return await here()
         except NotController:
@@ -30,8 +30,9 @@ async def on_active_controller(broker: Broker, ctx: RequestContext, request: Any
     if ctx.via_controller_listener:
         # Forwarded here by a broker that thought this node active: it asks the next one.
         return error_answer(ctx, request, ErrorCode.not_controller)
+    assert isinstance(node, Broker), "only a broker has broker listeners"
     try:
-        return await broker.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version, here)
+        return await node.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version, here)
     except ControllerUnavailable:
         return error_answer(ctx, request, ErrorCode.request_timed_out)
 
@@ -66,12 +67,12 @@ class _Named:
 
 
 @api(58, 0, 0, listeners=(CONTROLLER,))
-async def handle_envelope(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    if not broker.controller_service.is_active:
+async def handle_envelope(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not node.controller_service.is_active:
         return {"response_data": None, "error_code": ErrorCode.not_controller}
     from . import respond  # the dispatcher imports every handler module, this one included
 
-    correlation_id, inner = await respond(broker, request.request_data, request.client_host_address.decode(),
+    correlation_id, inner = await respond(node, request.request_data, request.client_host_address.decode(),
                                           controller_listener=True)
     chunks, _ = encode_response(correlation_id, inner)
     # The embedded response is its header and body, without the size prefix.
@@ -79,22 +80,22 @@ async def handle_envelope(broker: Broker, ctx: RequestContext, request: Any) -> 
 
 
 @api(62, 0, 4, listeners=(CONTROLLER,))
-async def handle_broker_registration(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    if request.cluster_id != broker.cluster_id:
+async def handle_broker_registration(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if request.cluster_id != node.cluster_id:
         return {"throttle_time": 0, "error_code": ErrorCode.inconsistent_cluster_id, "broker_epoch": -1}
     listener = request.listeners[0]
     endpoint = Endpoint(listener.name, listener.host, listener.port, listener.security_protocol)
     try:
-        registered = await broker.controller_service.register_broker(request.broker_id, request.incarnation_id, endpoint, request.rack)
+        registered = await node.controller_service.register_broker(request.broker_id, request.incarnation_id, endpoint, request.rack)
     except NotController:
         return {"throttle_time": 0, "error_code": ErrorCode.not_controller, "broker_epoch": -1}
     return {"throttle_time": 0, "error_code": registered.error, "broker_epoch": registered.broker_epoch}
 
 
 @api(63, 0, 1, listeners=(CONTROLLER,))
-async def handle_broker_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def handle_broker_heartbeat(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     try:
-        answer = await broker.controller_service.broker_heartbeat(
+        answer = await node.controller_service.broker_heartbeat(
             request.broker_id, request.broker_epoch, request.current_metadata_offset, request.want_fence, request.want_shut_down)
     except NotController:
         return {"throttle_time": 0, "error_code": ErrorCode.not_controller, "is_caught_up": False, "is_fenced": True,
@@ -104,9 +105,9 @@ async def handle_broker_heartbeat(broker: Broker, ctx: RequestContext, request: 
 
 
 @api(67, 0, 0, listeners=(CONTROLLER,))
-async def handle_allocate_producer_ids(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def handle_allocate_producer_ids(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     try:
-        first = await broker.controller_service.reserve_producer_ids(request.broker_id, request.broker_epoch, BLOCK_SIZE)
+        first = await node.controller_service.reserve_producer_ids(request.broker_id, request.broker_epoch, BLOCK_SIZE)
     except NotController:
         return {"throttle_time": 0, "error_code": ErrorCode.not_controller, "producer_id_start": -1, "producer_id_len": 0}
     return {"throttle_time": 0, "error_code": ErrorCode.none, "producer_id_start": first, "producer_id_len": BLOCK_SIZE}

@@ -14,7 +14,7 @@ from kio.schema.errors import ErrorCode
 
 from ..log.manager import METADATA_PARTITION
 from ..raft.describe import QuorumDescription, ReplicaDescription
-from .context import Broker, RequestContext
+from .context import Node, RequestContext
 from .controller import on_active_controller
 from .registry import BROKER, CONTROLLER, api
 
@@ -38,18 +38,18 @@ def _partition(error: ErrorCode, description: QuorumDescription | None = None, i
     }
 
 
-def _nodes(broker: Broker) -> list[dict[str, Any]]:
+def _nodes(node: Node) -> list[dict[str, Any]]:
     """The voters' controller endpoints (v2), from controller.quorum.voters."""
-    names = broker.config.strings("controller.listener.names")
+    names = node.config.strings("controller.listener.names")
     return [{"node_id": v.node_id, "listeners": [{"name": names[0], "host": v.host, "port": v.port}] if names else []}
-            for v in broker.config.quorum_voters]
+            for v in node.config.quorum_voters]
 
 
 def _response(topics: list[dict[str, Any]], nodes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error_code": ErrorCode.none, "error_message": None, "topics": topics, "nodes": nodes or []}
 
 
-def describe(broker: Broker, request: Any) -> dict[str, Any]:
+def describe(node: Node, request: Any) -> dict[str, Any]:
     """This node's answer, from the state of its own quorum."""
     asked = [(t.topic_name, p.partition_index) for t in request.topics for p in t.partitions]
     if asked != [(_TOPIC, _PARTITION)]:
@@ -57,18 +57,18 @@ def describe(broker: Broker, request: Any) -> dict[str, Any]:
         return _response([{"topic_name": t.topic_name,
                            "partitions": [_partition(ErrorCode.unknown_topic_or_partition, index=p.partition_index)
                                           for p in t.partitions]} for t in request.topics])
-    description = broker.metadata.quorum.describe()
+    description = node.metadata.quorum.describe()
     if description is None:
         return _response([{"topic_name": _TOPIC, "partitions": [_partition(ErrorCode.not_leader_or_follower)]}])
-    return _response([{"topic_name": _TOPIC, "partitions": [_partition(ErrorCode.none, description)]}], _nodes(broker))
+    return _response([{"topic_name": _TOPIC, "partitions": [_partition(ErrorCode.none, description)]}], _nodes(node))
 
 
 @api(55, 0, 2, listeners=(BROKER, CONTROLLER))
-async def handle_describe_quorum(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_describe_quorum(node: Node, ctx: RequestContext, request: Any) -> Any:
     if ctx.via_controller_listener:
-        return describe(broker, request)
+        return describe(node, request)
 
     async def here() -> dict[str, Any]:
-        return describe(broker, request)
+        return describe(node, request)
 
-    return await on_active_controller(broker, ctx, request, here)
+    return await on_active_controller(node, ctx, request, here)

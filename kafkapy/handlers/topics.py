@@ -12,7 +12,7 @@ from kio.schema.errors import ErrorCode
 from ..log.partition import LogError
 from ..metadata.controller import NewTopic
 from .configs import describe_topic
-from .context import Broker, RequestContext
+from .context import Broker, Node, RequestContext
 from .controller import on_active_controller
 from .registry import BROKER, CONTROLLER, api
 
@@ -21,11 +21,11 @@ HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
 
 
 @api(19, 2, 7, listeners=(BROKER, CONTROLLER))
-async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, request, lambda: _create_topics(broker, ctx, request))
+async def handle_create_topics(node: Node, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(node, ctx, request, lambda: _create_topics(node, ctx, request))
 
 
-async def _create_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def _create_topics(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     new_topics = [
         NewTopic(
             name=t.name,
@@ -36,9 +36,9 @@ async def _create_topics(broker: Broker, ctx: RequestContext, request: Any) -> d
         )
         for t in request.topics
     ]
-    results = await broker.controller_service.write(
-        lambda image: broker.controller.create_topics(image, new_topics, request.validate_only))
-    config = broker.replicas.broker_config(broker.image)
+    results = await node.controller_service.write(
+        lambda image: node.controller.create_topics(image, new_topics, request.validate_only))
+    config = node.effective_config()
     overrides: dict[str | None, Mapping[str, str | None]] = {t.name: t.configs for t in new_topics}
     topics = []
     for r in results:
@@ -58,11 +58,11 @@ async def _create_topics(broker: Broker, ctx: RequestContext, request: Any) -> d
 
 
 @api(20, 1, 6, listeners=(BROKER, CONTROLLER))
-async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, request, lambda: _delete_topics(broker, ctx, request))
+async def handle_delete_topics(node: Node, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(node, ctx, request, lambda: _delete_topics(node, ctx, request))
 
 
-async def _delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def _delete_topics(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if ctx.api_version >= 6:
         names, ids, invalid = [], [], []
         for t in request.topics:
@@ -78,7 +78,7 @@ async def _delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> d
                                 "error_message": "Neither topic name nor id were specified."})
     else:
         names, ids, invalid = list(request.topic_names), [], []
-    results = await broker.controller_service.write(lambda image: broker.controller.delete_topics(image, names, ids))
+    results = await node.controller_service.write(lambda image: node.controller.delete_topics(image, names, ids))
     responses = invalid + [
         {"name": r.name, "topic_id": r.topic_id, "error_code": r.error, "error_message": r.message} for r in results
     ]
@@ -113,15 +113,15 @@ async def handle_delete_records(broker: Broker, ctx: RequestContext, request: An
 
 
 @api(37, 0, 3, listeners=(BROKER, CONTROLLER))
-async def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(broker, ctx, request, lambda: _create_partitions(broker, ctx, request))
+async def handle_create_partitions(node: Node, ctx: RequestContext, request: Any) -> Any:
+    return await on_active_controller(node, ctx, request, lambda: _create_partitions(node, ctx, request))
 
 
-async def _create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def _create_partitions(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     requests = [
         (t.name, t.count, [list(a.broker_ids) for a in t.assignments] if t.assignments is not None else None)
         for t in request.topics
     ]
-    results = await broker.controller_service.write(
-        lambda image: broker.controller.create_partitions(image, requests, request.validate_only))
+    results = await node.controller_service.write(
+        lambda image: node.controller.create_partitions(image, requests, request.validate_only))
     return {"throttle_time": 0, "results": [{"name": r.name, "error_code": r.error, "error_message": r.message} for r in results]}

@@ -91,8 +91,10 @@ class RaftCore:
         self._check_quorum_deadline: int | None = None
         self._election_retries = 0
         self._heard_from_leader = False
-        # Follower and observer: the fetch in flight (correlation, deadline), or when to send the next.
-        self._inflight_fetch: tuple[int, int] | None = None
+        # Follower and observer: the fetch in flight (correlation, deadline, destination), or when to send the next.
+        self._inflight_fetch: tuple[int, int, int] | None = None
+        # Observer: the voters that left its last fetch to them unanswered (gone, or cut off).
+        self._unanswered: set[int] = set()
         # The leader's snapshot being fetched, and the bytes so far.
         self._snapshot_download: tuple[SnapshotId, bytearray] | None = None
         self._next_fetch_ms: int | None = None
@@ -373,6 +375,7 @@ class RaftCore:
             if self.is_voter:
                 self._become_prospective(now)
             else:
+                self._unanswered.add(self.leader_id)
                 self._become_unattached(now, self.epoch)
             return
         if self._check_quorum_deadline is not None and now >= self._check_quorum_deadline:
@@ -382,7 +385,7 @@ class RaftCore:
                 self._become_resigned(now)
                 return
         if self._inflight_fetch is not None and now >= self._inflight_fetch[1]:
-            follower.send_fetch(self, now)
+            follower.on_fetch_timeout(self, now)
         if self._next_fetch_ms is not None and now >= self._next_fetch_ms:
             follower.send_fetch(self, now)
         if self._announce_deadline is not None and now >= self._announce_deadline:

@@ -21,11 +21,14 @@ def send_fetch(core: RaftCore, now: int) -> None:
     if core.leader_id != NO_LEADER:
         destination = core.leader_id
     elif not core.is_voter and core.voters:
-        destination = core.rng.choice(sorted(core.voters))
+        # An observer asks a voter at random which one leads, passing over those that left
+        # a fetch unanswered while another may answer (as Kafka's observers pass over a
+        # bootstrap server whose request failed): a dead leader costs one request timeout.
+        destination = core.rng.choice(sorted(core.voters - core._unanswered) or sorted(core.voters))
     else:
         return
     correlation = core._next_correlation()
-    core._inflight_fetch = (correlation, now + core.config.request_timeout_ms)
+    core._inflight_fetch = (correlation, now + core.config.request_timeout_ms, destination)
     core._next_fetch_ms = None
     if core._snapshot_download is not None:
         snapshot_id, received = core._snapshot_download
@@ -36,10 +39,24 @@ def send_fetch(core: RaftCore, now: int) -> None:
                                          core.log.last_epoch, core.config.fetch_max_wait_ms,
                                          core._high_watermark_or_unknown()))
 
+def on_fetch_timeout(core: RaftCore, now: int) -> None:
+    """The fetch in flight went unanswered within the request timeout: it is sent again."""
+    assert core._inflight_fetch is not None
+    if not core.is_voter:
+        core._unanswered.add(core._inflight_fetch[2])
+    send_fetch(core, now)
+
+
+def _answered(core: RaftCore) -> None:
+    assert core._inflight_fetch is not None
+    core._unanswered.discard(core._inflight_fetch[2])
+    core._inflight_fetch = None
+
+
 def on_fetch_response(core: RaftCore, now: int, response: FetchResponse) -> None:
     if core._inflight_fetch is None or response.correlation != core._inflight_fetch[0]:
         return
-    core._inflight_fetch = None
+    _answered(core)
     if core._maybe_newer_epoch(now, response.epoch, response.leader_id):
         return
     if response.error != ErrorCode.none or response.epoch != core.epoch or core.role is not Role.FOLLOWER:
@@ -71,7 +88,7 @@ def on_fetch_response(core: RaftCore, now: int, response: FetchResponse) -> None
 def on_fetch_snapshot_response(core: RaftCore, now: int, response: FetchSnapshotResponse) -> None:
     if core._inflight_fetch is None or response.correlation != core._inflight_fetch[0]:
         return
-    core._inflight_fetch = None
+    _answered(core)
     if core._maybe_newer_epoch(now, response.epoch, response.leader_id):
         return
     download = core._snapshot_download

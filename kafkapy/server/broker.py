@@ -20,7 +20,7 @@ from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.producer_ids import ProducerIdManager
 from ..coordinator.transaction_coordinator import TransactionCoordinator
-from ..handlers import Broker
+from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..handlers.replicas import ReplicaManager
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 _BACKGROUND_TICK_S = 0.5
 _STOP_GRACE_S = 10.0
-_CATCH_UP_POLL_S = 0.01
+_UNFENCED_POLL_S = 0.01
 
 
 class BrokerServer:
@@ -85,7 +85,7 @@ class BrokerServer:
             # Imported here: a single node never loads the Raft shell and its wire messages.
             from .metadata_quorum import RaftMetadataQuorum, raft_quorum_server
 
-            self._quorum_server = raft_quorum_server(config, clock, logs, cluster_id)
+            self._quorum_server = raft_quorum_server(config, clock, cluster_id)
             return cluster_id, logs, MetadataManager(RaftMetadataQuorum(self._quorum_server, clock))
         # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
         metadata_log = logs.open(
@@ -193,6 +193,7 @@ class BrokerServer:
                 # Serve once the controller has unfenced this broker: its partitions have leaders again.
                 tg.start_soon(self.broker.controller_service.fence_silent_brokers)
                 await lifecycle.start()
+                await self._until_unfenced_in_image(metadata)
                 tg.start_soon(lifecycle.run)
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
@@ -221,6 +222,11 @@ class BrokerServer:
         return self._quorum_server
 
     @property
+    def node(self) -> Node | None:
+        """What every node serves with (a broker's services, here); None until started."""
+        return self.broker
+
+    @property
     def is_serving(self) -> bool:
         """Started, and unfenced by the active controller."""
         return self.broker is not None and self._lifecycle is not None and not self._lifecycle.fenced
@@ -237,14 +243,24 @@ class BrokerServer:
 
     async def _catch_up_with_quorum(self, metadata: MetadataManager) -> None:
         """Waits until this node knows what the quorum has committed, and has applied it."""
-        assert self._quorum_server is not None
         from .metadata_quorum import RaftMetadataQuorum
 
         quorum = metadata.quorum
         assert isinstance(quorum, RaftMetadataQuorum)
         log.info("Waiting for the metadata quorum to elect a leader and tell this node what is committed")
-        while not quorum.knows_high_watermark():
-            await anyio.sleep(_CATCH_UP_POLL_S)
+        await quorum.wait_until_caught_up()
+
+    async def _until_unfenced_in_image(self, metadata: MetadataManager) -> None:
+        """The controller answers the heartbeat that unfences this broker once the record
+        is committed, which this node may not have applied yet; clients learn the brokers
+        from its image (a Metadata naming no broker leaves librdkafka waiting), so it
+        serves once its image shows it unfenced too."""
+        def unfenced() -> bool:
+            registration = metadata.image.brokers.get(self.config.node_id)
+            return registration is not None and not registration.fenced
+
+        while not unfenced():
+            await anyio.sleep(_UNFENCED_POLL_S)
 
     async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
         max_request = self.config.int("socket.request.max.bytes")

@@ -5,20 +5,25 @@ handed to the state machine, so decisions are made on the whole image."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import anyio
 
 from ..broker.controller_service import NotController
 from ..clock import Clock
 from ..config import BrokerConfig
-from ..handlers import CONTROLLER_APIS, Broker, respond
+from ..handlers import CONTROLLER_APIS, Node, respond
 from ..kraft_config import parse_listeners
-from ..log.manager import METADATA_PARTITION, LogManager
+from ..log.manager import METADATA_PARTITION
 from ..raft.core import Role
 from ..raft.describe import QuorumDescription, describe_leader
 from ..raft.local import Appended
 from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig
 from .quorum import QuorumServer
 from .quorum_connections import OtherApis
+
+_CATCH_UP_POLL_S = 0.01
 
 
 class RaftMetadataQuorum:
@@ -59,6 +64,12 @@ class RaftMetadataQuorum:
         core = self.server.core
         return core is not None and core.high_watermark is not None
 
+    async def wait_until_caught_up(self) -> None:
+        """Until this node knows what the quorum has committed, and has applied it: what a
+        node waits for before it serves anything from its image."""
+        while not self.knows_high_watermark():
+            await anyio.sleep(_CATCH_UP_POLL_S)
+
     def describe(self) -> QuorumDescription | None:
         core = self.server.core
         # The shell hands the core this clock's monotonic time, so ages convert with it.
@@ -83,25 +94,29 @@ def raft_config(config: BrokerConfig) -> RaftConfig:
     )
 
 
-def raft_quorum_server(config: BrokerConfig, clock: Clock, logs: LogManager, cluster_id: str) -> QuorumServer:
-    """This node's voter of controller.quorum.voters, on its controller listener, keeping
-    the metadata log in the first log directory (Kafka's default metadata.log.dir)."""
+def metadata_log_dir(config: BrokerConfig) -> Path:
+    """Where the metadata log lives: in the first log directory (Kafka's default metadata.log.dir)."""
+    return config.log_dirs[0] / f"{METADATA_PARTITION[0]}-{METADATA_PARTITION[1]}"
+
+
+def raft_quorum_server(config: BrokerConfig, clock: Clock, cluster_id: str) -> QuorumServer:
+    """This node's voter of controller.quorum.voters, on its controller listener (or its
+    observer, on a broker-only node)."""
     voters = config.quorum_voters
     controller_names = config.strings("controller.listener.names")
     # A broker-only node has no controller listener: it is an observer, and only fetches.
     listener = next((lst for lst in parse_listeners(config.strings("listeners")) if lst.name in controller_names), None)
-    directory = logs.dirs[0] / f"{METADATA_PARTITION[0]}-{METADATA_PARTITION[1]}"
     addresses = {v.node_id: (v.host, v.port) for v in voters}
     host, port = (listener.host or "0.0.0.0", listener.port) if listener is not None else ("127.0.0.1", 0)
-    return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, directory, raft_config(config),
+    return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, metadata_log_dir(config), raft_config(config),
                         host=host, port=port, cluster_id=cluster_id, clock=clock)
 
 
-def controller_apis(broker: Broker) -> OtherApis:
+def controller_apis(node: Node) -> OtherApis:
     """What the controller listener answers besides Raft: Kafka's ControllerApis."""
     versions = {key: (a.min_version, a.max_version) for key, a in CONTROLLER_APIS.items()}
 
     async def answer(frame: bytes | bytearray) -> tuple[int, Any]:
-        return await respond(broker, frame, "", controller_listener=True)
+        return await respond(node, frame, "", controller_listener=True)
 
     return OtherApis(versions, answer)

@@ -1,5 +1,6 @@
-"""Runs a broker for as long as wanted, restarting it on request with the same data,
-port, faults and clock; and serves the fault-injection control channel beside it."""
+"""Runs a node (a broker, or a controller-only node) for as long as wanted, restarting it
+on request with the same data, port, faults and clock; and serves the fault-injection
+control channel beside it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..config import BrokerConfig
 from ..handlers.faults import Faults
 from .broker import BrokerServer
 from .control import ControlChannel
+from .controller_node import NodeServer, server_for
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ class Supervisor:
         self.config = config
         self.clock = clock
         self.faults = Faults(clock.monotonic_ms)
-        self.server: BrokerServer | None = None
+        self.server: NodeServer | None = None
         self.control: ControlChannel | None = None
         self._stopping = False
         self._wake = anyio.Event()  # stop or restart asked for
@@ -43,7 +45,7 @@ class Supervisor:
                 await tg.start(self.control.serve)
             first = True
             while not self._stopping:
-                self.server = BrokerServer(self.config, self.clock, self.faults)
+                self.server = server_for(self.config, self.clock, self.faults)
                 async with anyio.create_task_group() as broker_tg:
                     await broker_tg.start(self.server.run)
                     if first:
@@ -81,6 +83,6 @@ class Supervisor:
         if not isinstance(self.clock, FakeClock):
             raise TypeError("the broker's clock is the system clock; start it with kafkapy.clock=manual")
         self.clock.advance(ms)
-        if self.server is not None and self.server.broker is not None:
+        if isinstance(self.server, BrokerServer) and self.server.broker is not None:
             self.server.broker.groups.wake()
             self.server.broker.transactions.wake()

@@ -1,10 +1,14 @@
-"""A kafkapy cluster inside your process: several combined nodes (broker and controller),
-each on its own event loop thread with its own ports and data, forming one KRaft
-quorum over 127.0.0.1.
+"""A kafkapy cluster inside your process: several nodes, each on its own event loop
+thread with its own ports and data, forming one KRaft quorum over 127.0.0.1. The voters
+are combined nodes (broker and controller), or controller-only nodes beside broker-only
+ones as Kafka is run in production.
 
-    with kafkapy.Cluster(brokers=3) as cluster:
+    with kafkapy.Cluster(brokers=3) as cluster:                  # nodes 1..3, each both
         AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
         cluster.kill(cluster.active_controller())
+
+    with kafkapy.Cluster(controllers=3, brokers=2) as cluster:   # controllers 1..3, brokers 4 and 5
+        ...
 
 Traffic between nodes goes through a relay per direction of each pair of nodes, so
 `partition({1}, {2, 3})` can cut the network between groups of nodes (clients still
@@ -31,7 +35,7 @@ import anyio.abc
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..config import BROKER_CONFIGS, BrokerConfig
-from ..server.broker import BrokerServer
+from ..server.controller_node import NodeServer, server_for
 from ..server.meta_properties import format_storage, random_cluster_id
 
 _READY_TIMEOUT_S = 30.0
@@ -102,13 +106,14 @@ class ClusterNode:
     def __init__(self, node_id: int, config: BrokerConfig) -> None:
         self.node_id = node_id
         self.config = config
-        self.server: BrokerServer | None = None
+        self.server: NodeServer | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._task: Future[Any] | None = None
 
     @property
     def port(self) -> int:
+        """The first listener's port: a broker's client listener, a controller-only node's controller listener."""
         return int(self.config.strings("listeners")[0].rsplit(":", 1)[1])
 
     @property
@@ -118,7 +123,7 @@ class ClusterNode:
     def start(self) -> None:
         self._portal_cm = start_blocking_portal(backend="asyncio")
         self._portal = self._portal_cm.__enter__()
-        self.server = self._portal.call(BrokerServer, self.config)
+        self.server = self._portal.call(server_for, self.config)
         # Not waiting for it to report started: that takes a quorum, the other nodes included.
         self._task = self._portal.start_task_soon(self.server.run)
 
@@ -138,13 +143,27 @@ class ClusterNode:
 
 
 class Cluster:
-    def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, *, broker_only: int = 0, **overrides: object) -> None:
-        """`brokers` combined nodes (broker and controller: the quorum's voters), then
-        `broker_only` nodes that follow the quorum as observers."""
+    def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, *, controllers: int = 0, broker_only: int = 0,
+                 **overrides: object) -> None:
+        """With `controllers=0` (the default): `brokers` combined nodes, ids 1..brokers, are
+        the quorum's voters, and `broker_only` more nodes follow it as observers
+        (process.roles=broker). With `controllers=N`: N controller-only nodes
+        (process.roles=controller, ids 1..N) are the voters, and `brokers` broker-only
+        nodes (ids N+1..N+brokers) register with them and serve the clients; `broker_only`
+        must then be 0, every broker being one. `data_dir` holds node-N directories (a
+        temporary directory, removed on stop, when None); `overrides` are configs of every
+        node, with Kafka's key names (dots, or underscores)."""
+        if controllers and broker_only:
+            raise ValueError("with controllers=N every broker is broker-only: give their number as brokers=")
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-cluster-")) if data_dir is None else Path(data_dir)
-        self.voter_ids = list(range(1, brokers + 1))
-        self.node_ids = list(range(1, brokers + broker_only + 1))
+        if controllers:
+            self.voter_ids = list(range(1, controllers + 1))
+            self.broker_ids = list(range(controllers + 1, controllers + brokers + 1))
+        else:
+            self.voter_ids = list(range(1, brokers + 1))
+            self.broker_ids = list(range(1, brokers + broker_only + 1))
+        self.node_ids = sorted({*self.voter_ids, *self.broker_ids})
         self.cluster_id = random_cluster_id()
         self.overrides = {**FAST_QUORUM, **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
@@ -154,11 +173,12 @@ class Cluster:
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes.values())
+        """Every broker's client listener (controller-only nodes have none)."""
+        return ",".join(f"127.0.0.1:{self.nodes[n].port}" for n in self.broker_ids)
 
     def start(self) -> Cluster:
-        client_ports = {i: _free_port() for i in self.node_ids}
-        controller_ports = {i: _free_port() for i in self.node_ids}
+        client_ports = {i: _free_port() for i in self.broker_ids}
+        controller_ports = {i: _free_port() for i in self.voter_ids}
         self._relay_portal_cm = start_blocking_portal(backend="asyncio")
         self._relay_portal = self._relay_portal_cm.__enter__()
         for source in self.node_ids:
@@ -172,14 +192,16 @@ class Cluster:
             voters = ",".join(
                 f"{v}@127.0.0.1:{controller_ports[v] if v == node_id else self._relays[(node_id, v)].port}"
                 for v in self.voter_ids)
-            listeners = f"PLAINTEXT://127.0.0.1:{client_ports[node_id]}"
-            roles = "broker"
+            listeners, roles = [], []
+            if node_id in self.broker_ids:
+                listeners.append(f"PLAINTEXT://127.0.0.1:{client_ports[node_id]}")
+                roles.append("broker")
             if node_id in self.voter_ids:
-                listeners += f",CONTROLLER://127.0.0.1:{controller_ports[node_id]}"
-                roles = "broker,controller"
+                listeners.append(f"CONTROLLER://127.0.0.1:{controller_ports[node_id]}")
+                roles.append("controller")
             values = {
-                "node.id": node_id, "log.dirs": str(self.data_dir / f"node-{node_id}"), "process.roles": roles,
-                "listeners": listeners, "controller.quorum.voters": voters, **self.overrides,
+                "node.id": node_id, "log.dirs": str(self.data_dir / f"node-{node_id}"), "process.roles": ",".join(roles),
+                "listeners": ",".join(listeners), "controller.quorum.voters": voters, **self.overrides,
             }
             config = BrokerConfig(values)
             format_storage(config.log_dirs, node_id, self.cluster_id)
@@ -205,7 +227,7 @@ class Cluster:
     def active_controller(self) -> int | None:
         """The node that is the active controller now, if any."""
         for node_id, node in self.nodes.items():
-            if node.running and node.read(lambda s: s.broker is not None and s.broker.controller_service.is_active):
+            if node.running and node.read(lambda s: s.node is not None and s.node.controller_service.is_active):
                 return node_id
         return None
 
@@ -230,7 +252,8 @@ class Cluster:
             relay.cut = False
 
     def stop(self) -> None:
-        for node in self.nodes.values():
+        # The brokers first, so that each one's controlled shutdown finds a controller.
+        for node in sorted(self.nodes.values(), key=lambda n: n.node_id not in self.broker_ids):
             node.stop()
         if self._relay_portal_cm is not None and self._relay_portal is not None:
             self._relay_portal.call(self._relay_portal.stop, True)  # the relays serve until cancelled
