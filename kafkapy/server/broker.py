@@ -13,6 +13,8 @@ import anyio.to_thread
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.lifecycle import BrokerLifecycleManager
+from ..broker.replica_fetcher import ReplicaFetcherManager
+from ..broker.replica_manager import ReplicaManager
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator
@@ -21,7 +23,6 @@ from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers import Broker
 from ..handlers.faults import Faults
 from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
-from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
@@ -195,6 +196,7 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
+                tg.start_soon(self._replicate)
                 tg.start_soon(self._metadata_snapshots)
                 if self.config.bool("log.cleaner.enable"):
                     tg.start_soon(self._clean_logs)
@@ -289,6 +291,19 @@ class BrokerServer:
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+
+    async def _replicate(self) -> None:
+        """The replica fetchers, the ISR proposals, and the leader's periodic check for
+        followers that fell out of sync (every half replica.lag.time.max.ms, as Kafka)."""
+        assert self.broker is not None and self._lifecycle is not None
+        replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
+        fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetchers.run)
+            tg.start_soon(replicas.send_isr_changes)
+            while True:
+                await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)
+                replicas.check_isr()
 
     async def _metadata_snapshots(self) -> None:
         """A task of its own, so that a long snapshot write never holds up the flushes
