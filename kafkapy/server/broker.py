@@ -27,7 +27,7 @@ from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
-from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
+from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import BrokerLifecycle, Endpoint
 from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
@@ -275,7 +275,8 @@ class BrokerServer:
         assert self.broker is not None and self._logs is not None
         checkpoint_every = self.config.int("log.flush.offset.checkpoint.interval.ms")
         retention_every = self.config.int("log.retention.check.interval.ms")
-        last_checkpoint = last_retention = self.clock.monotonic_ms()
+        high_watermarks_every = self.config.int("replica.high.watermark.checkpoint.interval.ms")
+        last_checkpoint = last_retention = last_high_watermarks = self.clock.monotonic_ms()
         while True:
             await anyio.sleep(min(_BACKGROUND_TICK_S, retention_every / 1000))
             now = self.clock.monotonic_ms()
@@ -291,6 +292,10 @@ class BrokerServer:
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+            if now - last_high_watermarks >= high_watermarks_every:
+                for path, entries in self._logs.high_watermark_checkpoints():
+                    await anyio.to_thread.run_sync(write_checkpoint, path, entries)
+                last_high_watermarks = now
 
     async def _replicate(self) -> None:
         """The replica fetchers, the ISR proposals, and the leader's periodic check for
