@@ -128,6 +128,8 @@ class ReplicaManager:
                 self.followed.pop(tp, None)
         if partition.is_leader:
             self._advance_high_watermark(tp, partition, partition_log)
+        # Becoming leader may itself have moved the high watermark (an ISR of the leader alone).
+        partition_log.high_watermark = partition.high_watermark
         self._wake_produces(tp, everyone=change is not RoleChange.NONE)
         self.notify(tp)
 
