@@ -292,6 +292,16 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("metadata.max.retention.ms", L, 604_800_000, "Age of a metadata snapshot after which it and the log it covers are deleted; a soft limit (the newest snapshot stays), -1 for none.", None, read_only=True),
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
+        # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
+        ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),
+        ConfigDef("num.replica.fetchers", I, 1, "Fetchers per source broker that a follower copies partitions with.", at_least(1), read_only=True),
+        ConfigDef("replica.fetch.max.bytes", I, 1_048_576, "Bytes a follower fetches per partition at most (at least one batch).", at_least(0), read_only=True),
+        ConfigDef("replica.fetch.response.max.bytes", I, 10_485_760, "Bytes a follower's fetch response holds at most (at least one batch).", at_least(0), read_only=True),
+        ConfigDef("replica.fetch.wait.max.ms", I, 500, "How long the leader may hold a follower's fetch waiting for data.", at_least(0), read_only=True),
+        ConfigDef("replica.fetch.min.bytes", I, 1, "Bytes the leader waits for before it answers a follower's fetch.", at_least(0), read_only=True),
+        ConfigDef("replica.fetch.backoff.ms", I, 1000, "Wait of a follower after a failed fetch.", at_least(0), read_only=True),
+        ConfigDef("replica.socket.timeout.ms", I, 30_000, "How long a follower waits for a fetch response; more than replica.fetch.wait.max.ms.", at_least(1), read_only=True),
+        ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, "How often high watermarks are written to replication-offset-checkpoint.", at_least(1), read_only=True),
         ConfigDef("producer.id.expiration.ms", I, 86_400_000, "How long an idle producer id's state is kept.", at_least(1)),
     ]
 )
@@ -349,6 +359,11 @@ class BrokerConfig:
         from .kraft_config import validate_roles_and_quorum  # it raises this module's ConfigError
 
         validate_roles_and_quorum(self)
+        # KafkaConfig's checks of the replica fetcher's timeouts.
+        if self.int("replica.socket.timeout.ms") < self.int("replica.fetch.wait.max.ms"):
+            raise ConfigError("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts")
+        if self.int("replica.fetch.wait.max.ms") > self.int("replica.lag.time.max.ms"):
+            raise ConfigError("replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR")
 
     @classmethod
     def from_sources(cls, properties_file: str | Path | None, overrides: Iterable[str]) -> BrokerConfig:

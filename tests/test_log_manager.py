@@ -7,6 +7,7 @@ from helpers import as_stored, client_batch, crash
 from kafkapy.log.config import LogConfig
 from kafkapy.log.manager import (
     CLEAN_SHUTDOWN,
+    HIGH_WATERMARKS,
     LOG_START_OFFSETS,
     RECOVERY_POINTS,
     LogManager,
@@ -189,4 +190,34 @@ def test_startup_applies_the_log_start_offset_checkpoint(dirs):
     assert log.log_start_offset == 2
     manager.checkpoint()
     assert read_checkpoint(dirs[0] / LOG_START_OFFSETS) == {TP: 2}
+    stop_uncleanly(manager)
+
+
+def test_the_high_watermark_comes_back_from_its_checkpoint_and_never_past_the_log_end(dirs):
+    manager = started(dirs)
+    log = manager.open(TP, CONFIG, 0)
+    log.append(client_batch(6), 0)
+    log.high_watermark = 4  # two records not yet replicated
+    (path, entries), *_ = manager.high_watermark_checkpoints()
+    assert path == dirs[0] / HIGH_WATERMARKS and entries == {TP: 4}
+    manager.shutdown()
+    assert read_checkpoint(dirs[0] / HIGH_WATERMARKS) == {TP: 4}
+
+    manager = started(dirs)
+    assert manager.open(TP, CONFIG, 0).high_watermark == 4
+    stop_uncleanly(manager)
+    write_checkpoint(dirs[0] / HIGH_WATERMARKS, {TP: 99})
+    manager = started(dirs)
+    assert manager.open(TP, CONFIG, 0).high_watermark == 6
+    stop_uncleanly(manager)
+
+
+def test_a_partition_without_a_checkpointed_high_watermark_exposes_nothing_at_start(dirs):
+    manager = started(dirs)
+    manager.open(TP, CONFIG, 0).append(client_batch(3), 0)
+    stop_uncleanly(manager)  # killed before any checkpoint
+
+    manager = started(dirs)
+    log = manager.open(TP, CONFIG, 0)
+    assert (log.next_offset, log.high_watermark) == (3, 0)
     stop_uncleanly(manager)

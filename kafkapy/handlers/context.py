@@ -9,6 +9,7 @@ import anyio
 
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
+from ..broker.replica_manager import ReplicaManager
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..coordinator.producer_ids import ProducerIdManager
@@ -17,7 +18,6 @@ from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from .faults import Faults
 from .group_runtime import GroupRuntime
-from .replicas import ReplicaManager
 from .txn_runtime import TransactionRuntime
 
 

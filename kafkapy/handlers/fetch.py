@@ -1,4 +1,6 @@
-"""Fetch (1): reads whole batches as file ranges; waits for min_bytes, woken by appends.
+"""Fetch (1): reads whole batches as file ranges; waits for min_bytes, woken as the high
+watermark moves (a consumer) or as the leader appends (a follower, which reads up to the
+log end and whose fetch position may move the high watermark).
 
 Fetch sessions (KIP-227) are not kept: a client asking for one is told session id 0,
 which means "fetch sessionless", and an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND.
@@ -12,7 +14,7 @@ import anyio
 from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition
-from ..log.partition import LogError
+from ..log.partition import LogError, PartitionLog
 from ..wire.build import ms
 from .context import Broker, RequestContext
 from .registry import api
@@ -36,8 +38,10 @@ def leader_epoch_error(requested: int, current: int) -> ErrorCode | None:
 
 
 def read_partition(
-    broker: Broker, topic: str | None, p: Any, isolation: int, limit: int, min_one: bool, topic_id_error: bool
+    broker: Broker, topic: str | None, p: Any, isolation: int, limit: int, min_one: bool, topic_id_error: bool,
+    replica: tuple[int, int] | None = None,
 ) -> tuple[dict[str, Any], int]:
+    """One partition's part of a fetch; `replica` is (replica id, broker epoch) of a follower's."""
     index = p.partition
     if topic is None:
         return partition_error(index, ErrorCode.unknown_topic_id if topic_id_error else ErrorCode.unknown_topic_or_partition), 0
@@ -53,15 +57,28 @@ def read_partition(
     epoch_error = leader_epoch_error(getattr(p, "current_leader_epoch", -1), partition.leader_epoch)
     if epoch_error:
         return partition_error(index, epoch_error), 0
+    diverging = diverging_epoch(log, getattr(p, "last_fetched_epoch", -1), p.fetch_offset)
+    if diverging is not None:
+        # KIP-320: the fetcher's log left the leader's before fetch_offset; it truncates first.
+        return {**partition_error(index, ErrorCode.none), "high_watermark": log.high_watermark,
+                "last_stable_offset": log.last_stable_offset, "log_start_offset": log.log_start_offset,
+                "diverging_epoch": {"epoch": diverging[0], "end_offset": diverging[1]}}, 0
+    if replica is not None:
+        tp = TopicPartition(topic, index)
+        # Its position first: the answer then carries the high watermark its fetch may have moved.
+        if p.fetch_offset <= log.next_offset and not broker.replicas.follower_fetched(tp, replica[0], p.fetch_offset, replica[1]):
+            return partition_error(index, ErrorCode.not_leader_or_follower), 0
+        upper = log.next_offset
+    else:
+        upper = log.last_stable_offset if isolation == READ_COMMITTED else log.high_watermark
     last_stable = log.last_stable_offset
-    upper = last_stable if isolation == READ_COMMITTED else log.high_watermark
     try:
         records = log.read(p.fetch_offset, min(p.partition_max_bytes, limit), upper, min_one)
     except LogError as e:
         return partition_error(index, e.code), 0
     size = len(records) if records is not None else 0
     aborted = None
-    if isolation == READ_COMMITTED:
+    if isolation == READ_COMMITTED and replica is None:
         # The client drops the records of these producers from their first offsets on.
         found = log.aborted_transactions(p.fetch_offset, upper) if records is not None else []
         aborted = [{"producer_id": t.producer_id, "first_offset": t.first_offset} for t in found]
@@ -75,6 +92,26 @@ def read_partition(
         "preferred_read_replica": -1,
         "records": records if records is not None else b"",
     }, size
+
+
+def diverging_epoch(log: PartitionLog, last_fetched_epoch: int, fetch_offset: int) -> tuple[int, int] | None:
+    """(epoch, end offset) where the leader's log for the fetcher's last epoch ends, when
+    the fetcher's log cannot be a prefix of the leader's (Kafka's Partition.fetchRecords)."""
+    if last_fetched_epoch < 0:
+        return None
+    epoch, end_offset = log.epochs.end_offset_for(last_fetched_epoch, log.next_offset)
+    if epoch < last_fetched_epoch or end_offset < fetch_offset:
+        return epoch, end_offset
+    return None
+
+
+def replica_of(request: Any, version: int) -> tuple[int, int] | None:
+    """(replica id, broker epoch) of a follower's fetch; None for a consumer's."""
+    if version >= 15:
+        state = request.replica_state
+        return (state.replica_id, state.replica_epoch) if state.replica_id >= 0 else None
+    replica_id = getattr(request, "replica_id", -1)
+    return (replica_id, -1) if replica_id >= 0 else None
 
 
 @api(1, 4, 18)
@@ -93,6 +130,7 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         else:
             topics.append((t.topic, t, t.partitions))
     isolation = getattr(request, "isolation_level", 0)
+    replica = replica_of(request, version)
     max_bytes = getattr(request, "max_bytes", 2**31 - 1)
     min_bytes = request.min_bytes
     # Real time, not the broker's clock: a client's wait is real even when the broker's clock is manual.
@@ -106,7 +144,7 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         for name, t, partitions in topics:
             entries = []
             for p in partitions:
-                entry, size = read_partition(broker, name, p, isolation, limit, min_one, by_topic_id)
+                entry, size = read_partition(broker, name, p, isolation, limit, min_one, by_topic_id, replica)
                 if size:
                     min_one = False
                 limit = max(0, limit - size)
@@ -118,5 +156,5 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         if total >= min_bytes or failed or remaining <= 0 or broker.stopping.is_set():
             break
         watched = [TopicPartition(name, p.partition) for name, _, ps in topics if name is not None for p in ps]
-        await broker.replicas.wait_for_append(watched, remaining)
+        await broker.replicas.wait_for_append(watched, remaining, log_end=replica is not None)
     return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": responses, "node_endpoints": []}

@@ -23,7 +23,7 @@ def partition_result(index: int, error: ErrorCode, timestamp: int = -1, offset: 
     }
 
 
-def list_partition(broker: Broker, topic: str, p: Any, isolation: int) -> dict[str, Any]:
+def list_partition(broker: Broker, topic: str, p: Any, isolation: int, replica_id: int = -1) -> dict[str, Any]:
     index = p.partition_index
     topic_image = broker.image.topics.get(topic)
     if topic_image is None or index not in topic_image.partitions:
@@ -37,7 +37,8 @@ def list_partition(broker: Broker, topic: str, p: Any, isolation: int) -> dict[s
     epoch_error = leader_epoch_error(getattr(p, "current_leader_epoch", -1), partition.leader_epoch)
     if epoch_error:
         return partition_result(index, epoch_error)
-    upper = log.last_stable_offset if isolation == READ_COMMITTED else log.high_watermark
+    # A follower (replica id >= 0) asks where the leader's log ends, committed or not.
+    upper = log.next_offset if replica_id >= 0 else log.last_stable_offset if isolation == READ_COMMITTED else log.high_watermark
     epoch = partition.leader_epoch
     match p.timestamp:
         case ts if ts == LATEST:
@@ -68,6 +69,6 @@ async def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any)
             if indexes.count(p.partition_index) > 1:
                 partitions.append(partition_result(p.partition_index, ErrorCode.invalid_request))
             else:
-                partitions.append(list_partition(broker, t.name, p, isolation))
+                partitions.append(list_partition(broker, t.name, p, isolation, request.replica_id))
         topics.append({"name": t.name, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from kio.schema.errors import ErrorCode
 
+from ..log.manager import TopicPartition
 from ..log.partition import LogError
 from ..metadata.controller import INTERNAL_TOPICS
+from ..wire.build import ms
 from ..wire.compression import Codec
 from ..wire.records import iter_headers
 from .context import Broker, CloseConnection, RequestContext
@@ -38,7 +41,12 @@ def request_records_error(version: int, records: bytes | None) -> tuple[ErrorCod
     return None
 
 
-async def produce_partition(broker: Broker, ctx: RequestContext, topic: str | None, index: int, records: bytes | None, acks: int) -> dict[str, Any]:
+async def produce_partition(
+    broker: Broker, ctx: RequestContext, topic: str | None, index: int, records: bytes | None, acks: int,
+    replication: list[tuple[dict[str, Any], TopicPartition, int, int]],
+) -> dict[str, Any]:
+    """Appends one partition's batch. An acks=all append joins `replication`, to be answered
+    once the high watermark passes it: (its result, partition, required offset, min ISR)."""
     image = broker.image
     if topic is None:
         return partition_error(index, ErrorCode.unknown_topic_id)
@@ -56,23 +64,41 @@ async def produce_partition(broker: Broker, ctx: RequestContext, topic: str | No
     log = broker.replicas.get(topic, index)
     if log is None or partition.leader != broker.node_id:
         return partition_error(index, ErrorCode.not_leader_or_follower)
-    if acks == -1 and len(partition.isr) < log.config.min_insync_replicas:
-        return partition_error(index, ErrorCode.not_enough_replicas)
+    state = broker.replicas.partition(TopicPartition(topic, index))
+    min_isr = log.config.min_insync_replicas
+    if acks == -1 and state is not None and state.under_min_isr(min_isr):
+        return partition_error(index, ErrorCode.not_enough_replicas,
+                               f"The size of the current ISR {list(state.isr)} is insufficient to satisfy the min.isr requirement of {min_isr}")
     try:
         result = await broker.replicas.append(topic, index, log, records or b"")
     except LogError as e:
         return partition_error(index, e.code, e.message, e.record_errors)
-    return {
+    answer = {
         "index": index, "error_code": ErrorCode.none, "base_offset": result.base_offset,
         "log_append_time": result.log_append_time, "log_start_offset": result.log_start_offset,
         "record_errors": [], "error_message": None,
     }
+    if acks == -1:
+        replication.append((answer, TopicPartition(topic, index), result.last_offset + 1, min_isr))
+    return answer
+
+
+async def await_replication(broker: Broker, waiting: list[tuple[dict[str, Any], TopicPartition, int, int]], timeout_ms: int) -> None:
+    """Kafka's DelayedProduce: every acks=all partition of the request waits, within one
+    timeout, for the high watermark to pass what it appended; a failure replaces its answer."""
+    deadline = anyio.current_time() + max(timeout_ms, 0) / 1000
+    for answer, tp, required, min_isr in waiting:
+        remaining = max(deadline - anyio.current_time(), 0)
+        error = await broker.replicas.wait_for_replication(tp, required, remaining, min_isr)
+        if error != ErrorCode.none:
+            answer.update(partition_error(answer["index"], error))
 
 
 @api(0, 3, 13)
 async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = request.acks
     responses = []
+    replication: list[tuple[dict[str, Any], TopicPartition, int, int]] = []
     failed = False
     verification = await verify_transactional_batches(broker, ctx.api_version, request)
     for topic_data in request.topic_data:
@@ -88,10 +114,12 @@ async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> d
             elif (refused := verification.refusal(broker, name, data.index)) is not None:
                 result = partition_error(data.index, *refused)
             else:
-                result = await produce_partition(broker, ctx, name, data.index, data.records, acks)
+                result = await produce_partition(broker, ctx, name, data.index, data.records, acks, replication)
             failed = failed or result["error_code"] != ErrorCode.none
             partitions.append(result)
         responses.append({"name": topic_data.name if ctx.api_version < 13 else "", "topic_id": getattr(topic_data, "topic_id", None), "partition_responses": partitions})
+    if replication:
+        await await_replication(broker, replication, ms(request.timeout))
     if acks == 0:
         if failed:
             # With acks=0 the client hears of an error only through its connection closing.

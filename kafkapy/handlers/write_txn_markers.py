@@ -10,6 +10,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import MarkerErrors
 from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 from ..coordinator.txn_marker_queue import MarkerEntry
@@ -19,7 +20,6 @@ from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
 from .context import Broker, RequestContext
 from .group_runtime import GroupRuntime
 from .registry import api
-from .replicas import ReplicaManager
 
 log = logging.getLogger(__name__)
 

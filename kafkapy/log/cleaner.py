@@ -30,8 +30,9 @@ from typing import TypeVar
 from ..wire.compression import Codec
 from ..wire.records import DELETE_HORIZON_BIT, NO_TIMESTAMP, BatchHeader, Record, decode_records, encode_batch, read_header
 from .config import LONG_MAX
-from .partition import CLEANED_SUFFIX, PartitionLog
+from .partition import PartitionLog
 from .segment import Segment
+from .swaps import CLEANED_SUFFIX
 
 INT_MAX = 2**31 - 1
 _OFFSET_ENTRY_BYTES = 8

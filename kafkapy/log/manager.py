@@ -24,6 +24,7 @@ CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
 RECOVERY_POINTS = "recovery-point-offset-checkpoint"
 LOG_START_OFFSETS = "log-start-offset-checkpoint"
 CLEANER_OFFSETS = "cleaner-offset-checkpoint"
+HIGH_WATERMARKS = "replication-offset-checkpoint"
 METADATA_PARTITION = ("__cluster_metadata", 0)
 
 
@@ -79,6 +80,7 @@ class LogManager:
         self.clean_shutdown = True
         self._recovery_points: dict[TopicPartition, int] = {}
         self._log_start_offsets: dict[TopicPartition, int] = {}
+        self._high_watermarks: dict[TopicPartition, int] = {}
         self._found: dict[TopicPartition, Path] = {}
         # Per log directory: where the last clean of each compacted partition stopped.
         self._cleaner_offsets: dict[Path, dict[TopicPartition, int]] = {d: {} for d in self.dirs}
@@ -96,6 +98,7 @@ class LogManager:
                 self.clean_shutdown = False
             self._recovery_points.update(read_checkpoint(d / RECOVERY_POINTS))
             self._log_start_offsets.update(read_checkpoint(d / LOG_START_OFFSETS))
+            self._high_watermarks.update(read_checkpoint(d / HIGH_WATERMARKS))
             self._cleaner_offsets[d] = read_checkpoint(d / CLEANER_OFFSETS)
             for child in d.iterdir():
                 if child.is_dir() and child.name.endswith("-delete"):
@@ -134,6 +137,10 @@ class LogManager:
             recovery_point=self._recovery_points.get(tp, 0),
             clean_shutdown=self.clean_shutdown,
         )
+        if tp != TopicPartition(*METADATA_PARTITION):
+            # As Kafka: the checkpointed high watermark, or 0 when there is none, so a
+            # restart neither exposes records never committed nor hides committed ones.
+            log.high_watermark = min(max(self._high_watermarks.get(tp, 0), log.log_start_offset), log.next_offset)
         if topic_id is not None:
             meta = directory / "partition.metadata"
             if not meta.exists():
@@ -242,6 +249,13 @@ class LogManager:
             write_checkpoint(d / RECOVERY_POINTS, {tp: log.recovery_point for tp, log in in_dir.items()})
             write_checkpoint(d / LOG_START_OFFSETS, {tp: log.log_start_offset for tp, log in in_dir.items()})
 
+    def high_watermark_checkpoints(self) -> list[tuple[Path, dict[TopicPartition, int]]]:
+        """Each log directory's high watermarks as of now, to be written off the event loop
+        with write_checkpoint (every replica.high.watermark.checkpoint.interval.ms)."""
+        metadata = TopicPartition(*METADATA_PARTITION)
+        return [(d / HIGH_WATERMARKS, {tp: log.high_watermark for tp, log in self.logs.items()
+                                        if self._dir_of.get(tp) == d and tp != metadata}) for d in self.dirs]
+
     def abandon(self) -> None:
         """Lets go of every log as a killed process would: no flush, no checkpoint, no
         clean-shutdown marker, so the next start recovers."""
@@ -251,6 +265,8 @@ class LogManager:
 
     def shutdown(self) -> None:
         """Flushes and closes every log, writes checkpoints and the clean-shutdown marker."""
+        for path, entries in self.high_watermark_checkpoints():
+            write_checkpoint(path, entries)
         for log in self.logs.values():
             log.close()
             log.recovery_point = log.next_offset

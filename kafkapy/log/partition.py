@@ -32,12 +32,10 @@ from .config import LONG_MAX, LogConfig
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import Segment
+from .swaps import SWAP_SUFFIX, finish_interrupted_swaps
 from .transaction_index import AbortedTxn
 
 NO_TIMESTAMP = -1
-# The stages of a cleaned segment's files before they take a live segment's name.
-CLEANED_SUFFIX = ".cleaned"
-SWAP_SUFFIX = ".swap"
 
 
 class LogError(Exception):
@@ -94,7 +92,7 @@ class PartitionLog:
         log.epochs = LeaderEpochCache.load(directory)
         for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
             stale.unlink()
-        _finish_interrupted_swaps(directory, now_ms)
+        finish_interrupted_swaps(directory, now_ms)
         bases = sorted(int(p.name[:-4]) for p in directory.glob("*.log") if p.name[:-4].isdigit())
         if not bases:
             log._add_segment(Segment.create(directory, log_start_offset, now_ms))
@@ -229,6 +227,28 @@ class PartitionLog:
             records_count=count,
             batches=[(position + pos, h) for pos, h in stamped],
         )
+
+    def append_as_follower(self, records: bytes | bytearray, now_ms: int) -> AppendResult:
+        """Appends batches copied from the leader as they are, with the offsets and leader
+        epochs the leader gave them (Kafka's appendAsFollower): nothing is reassigned,
+        recompressed or checked against producers' expectations."""
+        headers = self._validate(records, now_ms, from_client=False)
+        first, last = headers[0][1], headers[-1][1]
+        if first.base_offset < self.next_offset:
+            raise LogError(ErrorCode.unknown_server_error, f"Batch at {first.base_offset} is below the log end offset {self.next_offset}")
+        view = memoryview(records)
+        markers = {pos: read_marker(view[pos : pos + h.size], h) for pos, h in headers if h.is_control}
+        self._maybe_roll(len(records), headers, now_ms)
+        active = self.active
+        position = active.append([view], len(records), headers, self.config.index_interval_bytes)
+        count = 0
+        for pos, header in headers:
+            self.epochs.assign(header.partition_leader_epoch, header.base_offset)
+            self._apply_producer_batch(active, header, markers.get(pos))
+            count += header.records_count
+        self.unflushed_messages += count
+        return AppendResult(first.base_offset, last.last_offset, NO_TIMESTAMP, self.log_start_offset, count,
+                            [(position + pos, h) for pos, h in headers])
 
     def _apply_producer_batch(self, segment: Segment, header: BatchHeader, marker: tuple[bool, int] | None) -> None:
         completed = self.producers.apply(header, marker)
@@ -626,52 +646,9 @@ class PartitionLog:
         self.directory.rmdir()
 
 
-def _offset_of(path: Path) -> int | None:
-    """The base offset a segment file's name starts with, or None for other files."""
-    prefix = path.name[:20]
-    return int(prefix) if prefix.isdigit() and path.name[20:21] == "." else None
-
-
 def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _finish_interrupted_swaps(directory: Path, now_ms: int) -> None:
-    """Recovers from a crash during a clean, as Kafka's LogLoader: `.cleaned` files are an
-    unfinished clean and go, and with them any `.swap` file at or above the lowest of
-    them (a set of swaps that never got whole). Each remaining `.swap` log is finished
-    work: the segment files within the offsets it holds are deleted, then every `.swap`
-    file takes its live name. Kafka deletes over one span from the lowest swap to the
-    highest; each swap's own span is used here, which never takes a segment that lies
-    between two swaps."""
-    cleaned = list(directory.glob("*" + CLEANED_SUFFIX))
-    lowest_cleaned = min((o for p in cleaned if (o := _offset_of(p)) is not None), default=None)
-    for path in cleaned:
-        path.unlink()
-    swaps = []
-    for path in directory.glob("*" + SWAP_SUFFIX):
-        offset = _offset_of(path)
-        if offset is None or (lowest_cleaned is not None and offset >= lowest_cleaned):
-            path.unlink()
-        else:
-            swaps.append(path)
-    for path in swaps:
-        if not path.name.endswith(".log" + SWAP_SUFFIX):
-            continue
-        base = _offset_of(path)
-        assert base is not None
-        swapped = Segment.open(directory, base, now_ms, SWAP_SUFFIX)
-        end = base
-        for _, header in swapped.batches():
-            end = header.next_offset
-        swapped.close()
-        for other in directory.iterdir():
-            offset = _offset_of(other)
-            if offset is not None and base <= offset < end and not other.name.endswith(SWAP_SUFFIX):
-                other.unlink()
-    for path in swaps:
-        path.rename(path.with_name(path.name[: -len(SWAP_SUFFIX)]))

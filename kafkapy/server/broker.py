@@ -14,6 +14,8 @@ from ..broker.broker_peers import BrokerPeers
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.lifecycle import BrokerLifecycleManager
+from ..broker.replica_fetcher import ReplicaFetcherManager
+from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import TxnMarkerChannel
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig
@@ -23,13 +25,12 @@ from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
-from ..handlers.replicas import ReplicaManager
 from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
-from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
+from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import BrokerLifecycle, Endpoint
 from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
@@ -198,6 +199,7 @@ class BrokerServer:
                 for sock in self._sockets:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
+                tg.start_soon(self._replicate)
                 tg.start_soon(self._metadata_snapshots)
                 if self.config.bool("log.cleaner.enable"):
                     tg.start_soon(self._clean_logs)
@@ -292,7 +294,8 @@ class BrokerServer:
         assert self.broker is not None and self._logs is not None
         checkpoint_every = self.config.int("log.flush.offset.checkpoint.interval.ms")
         retention_every = self.config.int("log.retention.check.interval.ms")
-        last_checkpoint = last_retention = self.clock.monotonic_ms()
+        high_watermarks_every = self.config.int("replica.high.watermark.checkpoint.interval.ms")
+        last_checkpoint = last_retention = last_high_watermarks = self.clock.monotonic_ms()
         while True:
             await anyio.sleep(min(_BACKGROUND_TICK_S, retention_every / 1000))
             now = self.clock.monotonic_ms()
@@ -308,6 +311,23 @@ class BrokerServer:
             if now - last_checkpoint >= checkpoint_every:
                 self._logs.checkpoint()
                 last_checkpoint = now
+            if now - last_high_watermarks >= high_watermarks_every:
+                for path, entries in self._logs.high_watermark_checkpoints():
+                    await anyio.to_thread.run_sync(write_checkpoint, path, entries)
+                last_high_watermarks = now
+
+    async def _replicate(self) -> None:
+        """The replica fetchers, the ISR proposals, and the leader's periodic check for
+        followers that fell out of sync (every half replica.lag.time.max.ms, as Kafka)."""
+        assert self.broker is not None and self._lifecycle is not None
+        replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
+        fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetchers.run)
+            tg.start_soon(replicas.send_isr_changes)
+            while True:
+                await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)
+                replicas.check_isr()
 
     async def _metadata_snapshots(self) -> None:
         """A task of its own, so that a long snapshot write never holds up the flushes
