@@ -208,6 +208,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("log.dir", S, "kafkapy-data", "Directory holding log data when log.dirs is not set.", None, read_only=True),
         ConfigDef("num.partitions", I, 1, "Default number of partitions of an auto-created topic.", at_least(1)),
         ConfigDef("default.replication.factor", I, 1, "Default replication factor of auto-created topics.", at_least(1)),
+        ConfigDef("auto.leader.rebalance.enable", B, True, "The active controller moves leaderships back to preferred replicas in the ISR when a broker leads too few of its own.", None, read_only=True),
+        ConfigDef("leader.imbalance.per.broker.percentage", I, 10, "Share of a broker's preferred partitions it may not lead before the controller rebalances them.", at_least(0), read_only=True),
+        ConfigDef("leader.imbalance.check.interval.seconds", L, 300, "How often the active controller checks leader imbalance.", at_least(1), read_only=True),
+        ConfigDef("broker.rack", S, None, "This broker's rack, for rack-aware replica placement.", None, read_only=True),
         ConfigDef("auto.create.topics.enable", B, True, "Create a topic when a client asks for its metadata.", None, read_only=True),
         ConfigDef("delete.topic.enable", B, True, "Allow topics to be deleted.", None, read_only=True),
         ConfigDef("message.max.bytes", I, 1_048_588, "Largest record batch size allowed.", at_least(0)),
@@ -444,6 +448,10 @@ class BrokerConfig:
 
     def bool(self, key: str) -> bool:
         return bool(self.get(key))
+
+    def string_or_none(self, key: str) -> str | None:
+        value = self.get(key)
+        return None if value is None else str(value)
 
     def strings(self, key: str) -> list[str]:
         """A LIST config's value (parsing makes it a list of str)."""

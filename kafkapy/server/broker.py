@@ -30,6 +30,7 @@ from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
 from ..metadata.brokers import BrokerLifecycle, Endpoint
 from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
+from ..metadata.partitions import ReplicationControl
 from ..raft.local import LocalQuorum
 from .connection import Connection
 from .meta_properties import load_meta_properties
@@ -107,7 +108,9 @@ class BrokerServer:
         replicas.load(metadata.image)
         metadata.listeners.append(replicas.on_metadata)
         controller = Controller(config)
-        controller_service = ControllerService(metadata, controller, BrokerLifecycle(config.int("broker.session.timeout.ms")), clock)
+        replication = ReplicationControl(config)
+        controller_service = ControllerService(
+            metadata, controller, BrokerLifecycle(config.int("broker.session.timeout.ms"), replication), replication, clock)
         controllers = {v.node_id: (v.host, v.port) for v in config.quorum_voters}
         request_timeout_ms = config.int("controller.quorum.request.timeout.ms")
         # Long enough to ride out one election: the fetch timeout that notices the controller
@@ -118,7 +121,7 @@ class BrokerServer:
                                   request_timeout_ms, cluster_id, retry_window_ms)
         advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
-            node_id, Endpoint(advertised.name, advertised.host, advertised.port), None, router,
+            node_id, Endpoint(advertised.name, advertised.host, advertised.port), config.string_or_none("broker.rack"), router,
             lambda: metadata.image.offset, config.int("broker.heartbeat.interval.ms"),
         )
 
@@ -190,6 +193,9 @@ class BrokerServer:
                 assert lifecycle is not None
                 # Serve once the controller has unfenced this broker: its partitions have leaders again.
                 tg.start_soon(self.broker.controller_service.fence_silent_brokers)
+                if self.config.bool("auto.leader.rebalance.enable"):
+                    tg.start_soon(self.broker.controller_service.balance_leaders,
+                                  self.config.int("leader.imbalance.check.interval.seconds"))
                 await lifecycle.start()
                 tg.start_soon(lifecycle.run)
                 for sock in self._sockets:

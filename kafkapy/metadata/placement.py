@@ -1,0 +1,55 @@
+"""Where a new partition's replicas go, roughly as Kafka's StripedReplicaPlacer puts them:
+leaders go round the brokers, each partition's replicas on distinct brokers and, when
+brokers name racks, on as many racks as there are replicas before any rack holds two."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .image import BrokerImage
+
+
+def rack_alternated(brokers: Sequence[BrokerImage]) -> list[BrokerImage]:
+    """The brokers taken one rack at a time (racks in name order, brokers in id order
+    within a rack), so that neighbours in the list are on different racks."""
+    by_rack: dict[str, list[BrokerImage]] = {}
+    for broker in sorted(brokers, key=lambda b: b.node_id):
+        by_rack.setdefault(broker.rack or "", []).append(broker)
+    racks = [by_rack[r] for r in sorted(by_rack)]
+    alternated = []
+    for i in range(max(len(r) for r in racks)):
+        alternated += [rack[i] for rack in racks if i < len(rack)]
+    return alternated
+
+
+def place_replicas(
+    brokers: Sequence[BrokerImage], partitions: range, factor: int, start: int,
+) -> dict[int, list[int]]:
+    """Replica lists for `partitions` over `brokers` (at least `factor` of them), the first
+    replica of each being its preferred leader. `start` turns the wheel, so that topics do
+    not all put their first leader on the same broker."""
+    ring = rack_alternated(brokers)
+    count = len(ring)
+    rack_count = len({b.rack or "" for b in ring})
+    assignment = {}
+    for p in partitions:
+        first = (start + p) % count
+        # Each pass over the ring moves the followers along by one more, so a broker's
+        # partitions do not all share the same followers.
+        shift = 1 + ((start + p) // count) % max(count - 1, 1)
+        chosen = [ring[first]]
+        racks_used = {ring[first].rack or ""}
+        step = 0
+        while len(chosen) < factor:
+            candidate = ring[(first + shift + step) % count]
+            step += 1
+            if candidate in chosen:
+                continue
+            if (candidate.rack or "") in racks_used and len(racks_used) < rack_count and step <= count:
+                continue
+            chosen.append(candidate)
+            racks_used.add(candidate.rack or "")
+            if len(racks_used) == rack_count:
+                racks_used = set()
+        assignment[p] = [b.node_id for b in chosen]
+    return assignment
