@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from ..broker.alter_partition import AlterPartitionManager
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..clock import Clock
@@ -39,6 +40,8 @@ class Broker:
     groups: GroupRuntime
     transactions: TransactionRuntime
     faults: Faults
+    alter_partition: AlterPartitionManager
+    """How a partition leader proposes ISR changes to the active controller."""
     stopping: anyio.Event = field(default_factory=anyio.Event)
 
     @property

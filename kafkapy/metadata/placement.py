@@ -30,26 +30,21 @@ def place_replicas(
     not all put their first leader on the same broker."""
     ring = rack_alternated(brokers)
     count = len(ring)
-    rack_count = len({b.rack or "" for b in ring})
     assignment = {}
     for p in partitions:
         first = (start + p) % count
         # Each pass over the ring moves the followers along by one more, so a broker's
         # partitions do not all share the same followers.
         shift = 1 + ((start + p) // count) % max(count - 1, 1)
+        order = [ring[(first + shift + k) % count] for k in range(count)]
         chosen = [ring[first]]
-        racks_used = {ring[first].rack or ""}
-        step = 0
+        racks_used = {ring[first].rack}
         while len(chosen) < factor:
-            candidate = ring[(first + shift + step) % count]
-            step += 1
-            if candidate in chosen:
-                continue
-            if (candidate.rack or "") in racks_used and len(racks_used) < rack_count and step <= count:
-                continue
-            chosen.append(candidate)
-            racks_used.add(candidate.rack or "")
-            if len(racks_used) == rack_count:
-                racks_used = set()
+            remaining = [b for b in order if b not in chosen]
+            fresh = [b for b in remaining if b.rack not in racks_used]
+            if not fresh:  # every rack that has a broker left holds a replica: start another round
+                racks_used, fresh = set(), remaining
+            chosen.append(fresh[0])
+            racks_used.add(fresh[0].rack)
         assignment[p] = [b.node_id for b in chosen]
     return assignment

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
+from ..broker.alter_partition import AlterPartitionManager
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.lifecycle import BrokerLifecycleManager
@@ -30,7 +31,7 @@ from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition
 from ..metadata.brokers import BrokerLifecycle, Endpoint
 from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
-from ..metadata.partitions import ReplicationControl
+from ..metadata.partitions import UNKNOWN_BROKER_EPOCH, ReplicationControl
 from ..raft.local import LocalQuorum
 from .connection import Connection
 from .meta_properties import load_meta_properties
@@ -144,11 +145,19 @@ class BrokerServer:
         transactions.offsets_marker_written = lambda partition, producer_id, commit: groups.apply(
             groups.coordinator.complete_transaction(partition, producer_id, commit))
         transactions.load()
+        lifecycle = self._lifecycle
+
+        def member_epoch(broker_id: int) -> int:
+            member = metadata.image.brokers.get(broker_id)
+            return member.epoch if member is not None else UNKNOWN_BROKER_EPOCH
+
+        alter_partition = AlterPartitionManager(router, node_id, lambda: lifecycle.broker_epoch, member_epoch)
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
             metadata=metadata, controller=controller, controller_service=controller_service, controller_router=router,
             replicas=replicas,
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
+            alter_partition=alter_partition,
         )
 
     def _bind(self) -> None:
