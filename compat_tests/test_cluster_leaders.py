@@ -49,6 +49,12 @@ def partition_state(cluster: Cluster, node_id: int, topic: str) -> Any:
     return cluster.nodes[node_id].read(lambda s: s.broker.image.topics[topic].partitions[0])
 
 
+def led_by(cluster: Cluster, node_id: int, topic: str) -> Any:
+    """The partition as the node's own image holds it, once the records making it leader reach it."""
+    return until(lambda: (lambda p: p if p.leader == node_id else None)(partition_state(cluster, node_id, topic)),
+                 10, f"node {node_id}'s own image naming it leader")
+
+
 def elect_preferred(admin: AdminClient, topic: str) -> KafkaError | None:
     tp = TopicPartition(topic, 0)
     outcome: KafkaError | None = admin.elect_leaders(ElectionType.PREFERRED, [tp]).result(15)[tp]
@@ -66,8 +72,7 @@ def test_a_killed_leader_hands_over_to_an_in_sync_replica_and_takes_the_lead_bac
     leader, isr = until(lambda: (lambda li: li if li[0] in others else None)(leader_and_isr(admin, "moving")),
                         SESSION_S + 5, "the leadership moved to an in-sync replica")
     assert isr == sorted(others)
-    moved = partition_state(cluster, leader, "moving")
-    assert (moved.leader, moved.leader_epoch) == (leader, 1)
+    assert led_by(cluster, leader, "moving").leader_epoch == 1
 
     cluster.restart(victim)
     cluster.wait_until_serving([victim])
@@ -86,7 +91,8 @@ def test_a_killed_leader_hands_over_to_an_in_sync_replica_and_takes_the_lead_bac
 
     assert elect_preferred(admin, "moving") is None
     until(lambda: leader_and_isr(admin, "moving")[0] == victim, 10, "the preferred replica leading again")
-    assert partition_state(cluster, victim, "moving").leader_epoch == current.leader_epoch + 1
+    led = led_by(cluster, victim, "moving")
+    assert (led.leader_epoch, led.partition_epoch) == (current.leader_epoch + 1, current.partition_epoch + 2)
     assert elect_preferred(admin, "moving").code() == KafkaError.ELECTION_NOT_NEEDED
 
 

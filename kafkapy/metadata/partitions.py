@@ -201,15 +201,12 @@ class ReplicationControl:
             if error is not ErrorCode.none or partition is None:
                 results.append(IsrChangeResult(error))
                 continue
-            record = partition_change(
-                topic.topic_id, partition, change.new_isr, self._failover(image, topic.name), lambda r: can_lead(image, r))
+            # The checks above leave the requester a valid leader: only the ISR can change
+            # (Kafka's NEW_LEADER_ELECTED needs a reassignment, which kafkapy does not do).
+            record = partition_change(topic.topic_id, partition, change.new_isr, Election.ONLINE, lambda r: can_lead(image, r))
             if record is not None:
                 records.append(record)
                 partition = merge_partition(partition, record)
-                if record.leader not in (NO_LEADER_CHANGE, broker_id):
-                    # The change cost the requester its leadership: it must learn the new state first.
-                    results.append(IsrChangeResult(ErrorCode.new_leader_elected))
-                    continue
             results.append(IsrChangeResult(
                 ErrorCode.none, partition.leader, partition.leader_epoch, partition.partition_epoch, partition.isr))
         return (ErrorCode.none, results), records
