@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kafkapy.client import Client, ClientError
+from kafkapy.client import BrokerUnreachable, Client, ClientError
 from kafkapy.testing.failover import create_topics_through_a_controller_kill
 from kafkapy.testing.process import wait_until
 
@@ -135,8 +135,12 @@ def test_make_cluster_then_a_topic_through_node_2_then_cluster_stop(cluster_dirs
     admin.create_topics([NewTopic("made", 3, 1)], request_timeout=30)["made"].result(30)
     for n, port in client_ports.items():
         def has_topic(port: int = port) -> bool:
-            with Client(f"127.0.0.1:{port}", timeout=5) as client:
-                return "made" in client.metadata(["made"]).topics
+            # The recipe starts the nodes one after another: under load the last may not listen yet.
+            try:
+                with Client(f"127.0.0.1:{port}", timeout=5) as client:
+                    return "made" in client.metadata(["made"]).topics
+            except BrokerUnreachable:
+                return False
         wait_until(has_topic, timeout=30, message=f"node {n} to know the topic")
 
     # A second start leaves the running nodes alone.

@@ -208,6 +208,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("log.dir", S, "kafkapy-data", "Directory holding log data when log.dirs is not set.", None, read_only=True),
         ConfigDef("num.partitions", I, 1, "Default number of partitions of an auto-created topic.", at_least(1)),
         ConfigDef("default.replication.factor", I, 1, "Default replication factor of auto-created topics.", at_least(1)),
+        ConfigDef("auto.leader.rebalance.enable", B, True, "The active controller moves leaderships back to preferred replicas in the ISR when a broker leads too few of its own.", None, read_only=True),
+        ConfigDef("leader.imbalance.per.broker.percentage", I, 10, "Share of a broker's preferred partitions it may not lead before the controller rebalances them.", at_least(0), read_only=True),
+        ConfigDef("leader.imbalance.check.interval.seconds", L, 300, "How often the active controller checks leader imbalance.", at_least(1), read_only=True),
+        ConfigDef("broker.rack", S, None, "This broker's rack, for rack-aware replica placement.", None, read_only=True),
         ConfigDef("auto.create.topics.enable", B, True, "Create a topic when a client asks for its metadata.", None, read_only=True),
         ConfigDef("delete.topic.enable", B, True, "Allow topics to be deleted.", None, read_only=True),
         ConfigDef("message.max.bytes", I, 1_048_588, "Largest record batch size allowed.", at_least(0)),
@@ -257,7 +261,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("num.io.threads", I, 8, "Accepted for compatibility; kafkapy serves all connections on one event loop.", at_least(1), read_only=True),
         ConfigDef("num.recovery.threads.per.data.dir", I, 1, "Accepted for compatibility.", at_least(1), read_only=True),
         ConfigDef("offsets.topic.num.partitions", I, 50, "Partitions of __consumer_offsets.", at_least(1), read_only=True),
-        ConfigDef("offsets.topic.replication.factor", I, 3, "Replication factor of __consumer_offsets (capped by the number of brokers).", at_least(1), read_only=True),
+        ConfigDef("offsets.topic.replication.factor", I, 3, "Replication factor of __consumer_offsets; on a quorum of one voter, capped by the number of registered brokers.", at_least(1), read_only=True),
         ConfigDef("offsets.topic.segment.bytes", I, 104_857_600, "Segment size of __consumer_offsets.", at_least(1), read_only=True),
         ConfigDef("offsets.retention.minutes", I, 10_080, "How long committed offsets of an empty group are kept.", at_least(1), read_only=True),
         ConfigDef("offsets.retention.check.interval.ms", L, 600_000, "How often expired offsets are looked for.", at_least(1), read_only=True),
@@ -274,7 +278,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("transaction.max.timeout.ms", I, 900_000, "Largest transaction timeout a producer may ask for.", at_least(1), read_only=True),
         ConfigDef("transactional.id.expiration.ms", I, 604_800_000, "How long an idle transactional id is remembered.", at_least(1), read_only=True),
         ConfigDef("transaction.state.log.num.partitions", I, 50, "Partitions of __transaction_state.", at_least(1), read_only=True),
-        ConfigDef("transaction.state.log.replication.factor", I, 3, "Replication factor of __transaction_state (capped by the number of brokers).", at_least(1), read_only=True),
+        ConfigDef("transaction.state.log.replication.factor", I, 3, "Replication factor of __transaction_state; on a quorum of one voter, capped by the number of registered brokers.", at_least(1), read_only=True),
         ConfigDef("transaction.state.log.min.isr", I, 2, "min.insync.replicas of __transaction_state.", at_least(1), read_only=True),
         ConfigDef("transaction.state.log.segment.bytes", I, 104_857_600, "Segment size of __transaction_state.", at_least(1), read_only=True),
         ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", I, 10_000, "How often timed-out transactions are looked for.", at_least(1), read_only=True),
@@ -461,6 +465,10 @@ class BrokerConfig:
 
     def bool(self, key: str) -> bool:
         return bool(self.get(key))
+
+    def string_or_none(self, key: str) -> str | None:
+        value = self.get(key)
+        return None if value is None else str(value)
 
     def strings(self, key: str) -> list[str]:
         """A LIST config's value (parsing makes it a list of str)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -24,6 +24,7 @@ from kio.schema.errors import ErrorCode
 from ..clock import Clock
 from ..metadata.brokers import Endpoint, HeartbeatAnswer, Registered
 from ..metadata.controller import NewTopic, TopicResult
+from ..metadata.partitions import IsrChange, IsrChangeResult
 from ..wire.build import build
 from ..wire.protocol import decode_response, request_type
 from .controller_service import ControllerService, NotController
@@ -35,6 +36,7 @@ T = TypeVar("T")
 
 ENVELOPE = 58
 _REGISTRATION, _HEARTBEAT, _PRODUCER_IDS, _CREATE_TOPICS = (62, 4), (63, 1), (67, 0), (19, 7)
+_ALTER_PARTITION = (56, 3)
 _RETRY_S = 0.05
 
 
@@ -98,6 +100,35 @@ class ControllerRouter:
             TopicResult(t.name, t.error_code, t.error_message, t.topic_id, t.num_partitions, t.replication_factor)
             for t in r.topics
         ])
+
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, proposals: Sequence[tuple[IsrChange, Sequence[int]]],
+    ) -> tuple[ErrorCode, list[IsrChangeResult]]:
+        """AlterPartition v3: each proposal with its new ISR members' broker epochs; the
+        top-level error and a result per proposal, in the proposals' order."""
+        by_topic: dict[uuid.UUID, list[tuple[IsrChange, Sequence[int]]]] = {}
+        for change, epochs in proposals:
+            by_topic.setdefault(change.topic_id, []).append((change, epochs))
+        request = _request(_ALTER_PARTITION, {"broker_id": broker_id, "broker_epoch": broker_epoch, "topics": [
+            {"topic_id": topic_id, "partitions": [
+                {"partition_index": c.partition, "leader_epoch": c.leader_epoch, "partition_epoch": c.partition_epoch,
+                 "leader_recovery_state": 0,
+                 "new_isr_with_epochs": [{"broker_id": b, "broker_epoch": e} for b, e in zip(c.new_isr, epochs, strict=True)]}
+                for c, epochs in changes]}
+            for topic_id, changes in by_topic.items()]})
+
+        def parse(response: Any) -> tuple[ErrorCode, list[IsrChangeResult]]:
+            if response.error_code != ErrorCode.none:
+                return response.error_code, []
+            answered = {
+                (t.topic_id, p.partition_index): IsrChangeResult(
+                    p.error_code, p.leader_id, p.leader_epoch, p.partition_epoch, tuple(p.isr))
+                for t in response.topics for p in t.partitions
+            }
+            missing = IsrChangeResult(ErrorCode.unknown_server_error)
+            return ErrorCode.none, [answered.get((c.topic_id, c.partition), missing) for c, _ in proposals]
+
+        return await self._call(lambda: self.local.alter_partition(broker_id, broker_epoch, proposals), request, parse)
 
     # -- a client's request, forwarded whole ---------------------------------------------
 

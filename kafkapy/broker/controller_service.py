@@ -9,16 +9,19 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
+from kio.schema.errors import ErrorCode
 
 from ..clock import Clock
+from ..config import BrokerConfig
 from ..metadata.brokers import BrokerLifecycle, Endpoint, HeartbeatAnswer, Registered
 from ..metadata.controller import Controller, NewTopic, TopicResult
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager, MetadataQuorum
+from ..metadata.partitions import ElectionResult, IsrChange, IsrChangeResult, ReplicationControl
 from ..metadata.records import BrokerRegistrationChangeRecord
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,33 @@ class NotController(Exception):
 
 
 class ControllerService:
-    def __init__(self, metadata: MetadataManager, controller: Controller, lifecycle: BrokerLifecycle, clock: Clock) -> None:
+    def __init__(
+        self, metadata: MetadataManager, controller: Controller, lifecycle: BrokerLifecycle,
+        replication: ReplicationControl, clock: Clock,
+    ) -> None:
         self.metadata = metadata
         self.controller = controller
         self.lifecycle = lifecycle
+        self.replication = replication
         self.clock = clock
         self.quorum: MetadataQuorum = metadata.quorum
         self._lock = anyio.Lock()
         self._deadline_changed = anyio.Event()
+
+    @classmethod
+    def from_config(cls, config: BrokerConfig, metadata: MetadataManager, clock: Clock) -> ControllerService:
+        """The controller of a node with the controller role, combined or controller-only."""
+        replication = ReplicationControl(config)
+        lifecycle = BrokerLifecycle(config.int("broker.session.timeout.ms"), replication)
+        return cls(metadata, Controller(config), lifecycle, replication, clock)
+
+    async def run_duties(self, config: BrokerConfig) -> None:
+        """What the active controller does of its own accord, for as long as the node runs:
+        fencing silent brokers, and the auto leader rebalance if enabled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.fence_silent_brokers)
+            if config.bool("auto.leader.rebalance.enable"):
+                tg.start_soon(self.balance_leaders, config.int("leader.imbalance.check.interval.seconds"))
         self._active_epoch: int | None = None
 
     @property
@@ -95,6 +117,35 @@ class ControllerService:
     async def reserve_producer_ids(self, broker_id: int, broker_epoch: int, size: int) -> int:
         """The first id of a block of `size` producer ids reserved for the broker (AllocateProducerIds)."""
         return await self.write(lambda image: self.controller.reserve_producer_ids(image, broker_id, broker_epoch, size))
+
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, proposals: Sequence[tuple[IsrChange, Sequence[int]]],
+    ) -> tuple[ErrorCode, list[IsrChangeResult]]:
+        """A partition leader's AlterPartition: the top-level error, and a result per proposal."""
+        return await self.write(lambda image: self.replication.alter_partition(image, broker_id, broker_epoch, proposals))
+
+    async def elect_leaders(
+        self, election_type: int, wanted: Sequence[tuple[str, Sequence[int]]] | None,
+    ) -> list[ElectionResult]:
+        return await self.write(lambda image: self.replication.elect_leaders(image, election_type, wanted))
+
+    async def balance_leaders(self, interval_s: float) -> None:
+        """Kafka's auto leader rebalance: every `interval_s`, while this node is the active
+        controller, preferred replicas take back the leaderships the imbalance rule gives them."""
+        while True:
+            await anyio.sleep(interval_s)
+            if not self.is_active:
+                continue
+            try:
+                moved = await self.write(self._rebalance)
+            except NotController:
+                continue
+            if moved:
+                log.info("Moved %d leadership(s) back to preferred replicas", moved)
+
+    def _rebalance(self, image: MetadataImage) -> tuple[int, list[Any]]:
+        records = self.replication.rebalance_leaders(image)
+        return len(records), list(records)
 
     async def fence_silent_brokers(self) -> None:
         """Fences each broker whose session runs out while this node is the active controller."""

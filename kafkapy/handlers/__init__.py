@@ -23,6 +23,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     fetch,
     find_coordinator,
     groups,
+    leaders,
     list_offsets,
     metadata,
     offset_for_leader_epoch,

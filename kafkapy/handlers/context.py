@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from ..broker.alter_partition import AlterPartitionManager
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.replica_manager import ReplicaManager
@@ -59,6 +60,8 @@ class Broker(Node):
     producer_ids: ProducerIdManager
     groups: GroupRuntime
     transactions: TransactionRuntime
+    alter_partition: AlterPartitionManager
+    """How a partition leader proposes ISR changes to the active controller."""
     stopping: anyio.Event = field(default_factory=anyio.Event)
 
 

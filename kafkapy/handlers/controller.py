@@ -58,6 +58,11 @@ def error_answer(ctx: RequestContext, request: Any, error: ErrorCode) -> Any:
             return {"throttle_time": 0, "responses": [
                 {"error_code": error, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
                 for r in request.resources]}
+        case 43:  # ElectLeaders
+            return {"throttle_time": 0, "error_code": error, "replica_election_results": [
+                {"topic": t.topic, "partition_result": [
+                    {"partition_id": p, "error_code": error, "error_message": None} for p in t.partitions]}
+                for t in request.topic_partitions or ()]}
     return error_response(response_type(ctx.api_key, ctx.api_version), error)
 
 

@@ -88,7 +88,12 @@ class CoordinatorRuntime:
         if self.topic_ready():
             return
 
-        factor = min(self.config.int(self.topic.replication_key), max(len(self.metadata.image.brokers), 1))
+        factor = self.config.int(self.topic.replication_key)
+        if len(self.config.quorum_voters) <= 1:
+            # A quorum of one voter (a single node above all) serves out of the box with
+            # Kafka's default of 3: the factor is capped by the brokers registered. A cluster
+            # of several voters waits for enough live brokers, as Kafka does.
+            factor = min(factor, max(len(self.metadata.image.brokers), 1))
         configs = self.topic.configs(self.config, factor)
         new = NewTopic(self.topic.name, self.config.int(self.topic.partitions_key), factor, configs=configs)
         try:
@@ -96,7 +101,9 @@ class CoordinatorRuntime:
         except ControllerUnavailable as e:
             log.warning("Cannot create %s yet: %s", self.topic.name, e)
             return
-        if results[0].error not in (ErrorCode.none, ErrorCode.topic_already_exists):
+        if results[0].error == ErrorCode.invalid_replication_factor:
+            log.info("Cannot create %s yet: %s", self.topic.name, results[0].message)
+        elif results[0].error not in (ErrorCode.none, ErrorCode.topic_already_exists):
             log.error("Cannot create %s: %s", self.topic.name, results[0].message)
 
     async def coordinator_of(self, key: str) -> int | None:

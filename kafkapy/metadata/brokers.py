@@ -4,9 +4,10 @@ BrokerHeartbeatManager), and the partition leader changes that follow them.
 
 A broker registers fenced; its first heartbeat after it has replayed the metadata log
 up to its own registration record unfences it. A broker that misses heartbeats for
-`broker.session.timeout.ms` is fenced and its leaderships move to another in-sync
-replica, or to no leader at all (-1) when none is left, as in Kafka; when it is
-unfenced again it leads the partitions that had no leader.
+`broker.session.timeout.ms` is fenced: it leaves every ISR and its leaderships move to
+another in-sync replica, or to no leader at all (-1) when none is left, as in Kafka; when
+it is unfenced again it leads the leaderless partitions whose ISR it is still in (the
+elections themselves are in partitions.py).
 
 Heartbeat times are volatile. A controller that becomes active fences nobody for a full
 session from then. Unlike Kafka, which also counts that start as each broker's last
@@ -19,23 +20,23 @@ two live processes with one id are still told apart.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i8, i16, i32, i64, u16
 
+from ..config import BrokerConfig
 from .image import MetadataImage
+from .partitions import NO_LEADER, ReplicationControl
 from .records import (
     BrokerEndpoint,
     BrokerRegistrationChangeRecord,
     FeatureLevelRecord,
-    PartitionChangeRecord,
     RegisterBrokerRecord,
 )
 
-NO_LEADER = -1
+__all__ = ["NO_LEADER", "BrokerLifecycle", "Endpoint", "HeartbeatAnswer", "Registered"]
 # The metadata.version a new cluster is written at (Kafka 3.9's level).
 METADATA_VERSION = 21
 
@@ -63,8 +64,9 @@ class HeartbeatAnswer:
 
 
 class BrokerLifecycle:
-    def __init__(self, session_timeout_ms: int) -> None:
+    def __init__(self, session_timeout_ms: int, replication: ReplicationControl | None = None) -> None:
         self.session_timeout_ms = session_timeout_ms
+        self.replication = replication or ReplicationControl(BrokerConfig())
         self._last_heartbeat: dict[int, int] = {}
         self._active_since = 0
 
@@ -97,7 +99,7 @@ class BrokerLifecycle:
         # Partitions it led are still led by nobody while it is fenced: a new incarnation
         # starts fenced, so its old leaderships go as they would on fencing.
         if current is not None and not current.fenced:
-            records += leaders_moved_off(image, broker_id)
+            records += self.replication.broker_leaves(image, broker_id)
         self._last_heartbeat[broker_id] = now
         return Registered(ErrorCode.none, epoch), records
 
@@ -116,27 +118,26 @@ class BrokerLifecycle:
         if want_shut_down:
             if not broker.in_controlled_shutdown:
                 records.append(_change(broker_id, broker_epoch, in_controlled_shutdown=True))
-                records += leaders_moved_off(image, broker_id)
+                records += self.replication.broker_leaves(image, broker_id)
             # Every leadership moved in the records above: once they commit, nothing is led here.
             return HeartbeatAnswer(ErrorCode.none, caught_up, fenced, should_shut_down=True), records
         if want_fence and not fenced:
             records.append(_change(broker_id, broker_epoch, fenced=True))
-            records += leaders_moved_off(image, broker_id)
+            records += self.replication.broker_leaves(image, broker_id)
             fenced = True
         elif not want_fence and fenced and caught_up:
             records.append(_change(broker_id, broker_epoch, fenced=False))
-            records += leaderless_partitions_led_by(image, broker_id)
+            records += self.replication.broker_returns(image, broker_id)
             fenced = False
         return HeartbeatAnswer(ErrorCode.none, caught_up, fenced), records
 
     def expire(self, image: MetadataImage, now: int) -> list[Any]:
-        """Fences every broker whose session ran out, and moves its leaderships."""
-        records: list[Any] = []
+        """Fences one broker whose session ran out, and moves its leaderships. One at a
+        time, as Kafka: the next fencing's elections must see this one's broker fenced."""
         for broker in sorted(image.brokers.values(), key=lambda b: b.node_id):
             if not broker.fenced and now - self._last_contact(broker.node_id) > self.session_timeout_ms:
-                records.append(_change(broker.node_id, broker.epoch, fenced=True))
-                records += leaders_moved_off(image, broker.node_id)
-        return records
+                return [_change(broker.node_id, broker.epoch, fenced=True), *self.replication.broker_leaves(image, broker.node_id)]
+        return []
 
     def next_deadline(self, image: MetadataImage) -> int | None:
         deadlines = [self._last_contact(b.node_id) + self.session_timeout_ms for b in image.brokers.values() if not b.fenced]
@@ -156,46 +157,3 @@ def _change(broker_id: int, epoch: int, *, fenced: bool | None = None, in_contro
         fenced=i8(0 if fenced is None else 1 if fenced else -1),
         in_controlled_shutdown=i8(1 if in_controlled_shutdown else 0),
     )
-
-
-def _eligible(image: MetadataImage, broker_id: int) -> bool:
-    broker = image.brokers.get(broker_id)
-    return broker is not None and not broker.fenced and not broker.in_controlled_shutdown
-
-
-def leaders_moved_off(image: MetadataImage, broker_id: int) -> list[Any]:
-    """Leadership and ISR membership taken from a broker that stops serving. The ISR keeps
-    its last member even when that member goes, as Kafka's does, so that the partition
-    can come back with it; a partition with no other eligible replica has no leader."""
-    records: list[Any] = []
-    for topic in image.topics.values():
-        for partition in topic.partitions.values():
-            is_leader = partition.leader == broker_id
-            if not is_leader and broker_id not in partition.isr:
-                continue
-            isr = [r for r in partition.isr if r != broker_id] or list(partition.isr)
-            new_isr = _ids(isr) if isr != list(partition.isr) else None
-            new_leader = -2  # PartitionChangeRecord's "no change"
-            if is_leader:
-                candidates = [r for r in isr if r != broker_id and _eligible(image, r)]
-                new_leader = candidates[0] if candidates else NO_LEADER
-            if new_isr is None and new_leader == -2:
-                continue
-            records.append(PartitionChangeRecord(
-                partition_id=i32(partition.partition_id), topic_id=topic.topic_id, isr=new_isr, leader=i32(new_leader),
-            ))
-    return records
-
-
-def leaderless_partitions_led_by(image: MetadataImage, broker_id: int) -> list[Any]:
-    """A broker back in service leads the partitions of its ISR that have no leader."""
-    return [
-        PartitionChangeRecord(partition_id=i32(p.partition_id), topic_id=topic.topic_id, leader=i32(broker_id))
-        for topic in image.topics.values()
-        for p in topic.partitions.values()
-        if p.leader == NO_LEADER and broker_id in p.isr
-    ]
-
-
-def _ids(ids: Sequence[int]) -> tuple[i32, ...]:
-    return tuple(i32(i) for i in ids)

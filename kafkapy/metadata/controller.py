@@ -16,6 +16,7 @@ from kio.static.primitive import i8, i32, i64
 from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigError, ConfigType, parse_topic_configs
 from ..log.manager import METADATA_PARTITION
 from .image import MetadataImage
+from .placement import place_replicas
 from .records import (
     RESOURCE_BROKER,
     RESOURCE_TOPIC,
@@ -45,6 +46,12 @@ def topic_name_error(name: str) -> str | None:
             "ASCII alphanumerics, '.', '_' and '-'"
         )
     return None
+
+
+def _wheel_start(topic_id: uuid.UUID, brokers: int) -> int:
+    """Where a topic's leaders start round the brokers: as random as Kafka's, but the same
+    for every partition the topic is given later."""
+    return topic_id.int % max(brokers, 1)
 
 
 def _collision_key(name: str) -> str:
@@ -123,7 +130,9 @@ class Controller:
             configs = parse_topic_configs(topic.configs)
         except ConfigError as e:
             return TopicResult(name, ErrorCode.invalid_config, str(e)), []
-        brokers = sorted(b.node_id for b in image.brokers.values() if not b.fenced)
+        usable = [b for b in image.brokers.values() if not b.fenced]
+        brokers = sorted(b.node_id for b in usable)
+        topic_id = uuid.uuid4()
         if topic.assignments:
             if topic.num_partitions != -1 or topic.replication_factor != -1:
                 return TopicResult(
@@ -158,8 +167,7 @@ class Controller:
                     f"Unable to replicate the partition {factor} time(s): The target replication factor of {factor} "
                     f"cannot be reached because only {len(brokers)} broker(s) are registered.",
                 ), []
-            assignment = {p: [brokers[(p + i) % len(brokers)] for i in range(factor)] for p in range(partitions)}
-        topic_id = uuid.uuid4()
+            assignment = place_replicas(usable, range(partitions), factor, _wheel_start(topic_id, len(usable)))
         records: list[Any] = [TopicRecord(name=name, topic_id=topic_id)]
         for key, value in topic.configs.items():
             records.append(ConfigRecord(resource_type=RESOURCE_TOPIC, resource_name=name, name=key, value=value))
@@ -225,11 +233,11 @@ class Controller:
                 self._check_manual_assignment(image, current + i, replicas, factor)
             new = {current + i: list(a) for i, a in enumerate(assignments)}
         else:
-            brokers = sorted(b.node_id for b in image.brokers.values() if not b.fenced)
-            if factor > len(brokers):
+            usable = [b for b in image.brokers.values() if not b.fenced]
+            if factor > len(usable):
                 raise Refused(ErrorCode.invalid_replication_factor,
-                              f"The target replication factor of {factor} cannot be reached because only {len(brokers)} broker(s) are registered.")
-            new = {p: [brokers[(p + i) % len(brokers)] for i in range(factor)] for p in range(current, count)}
+                              f"The target replication factor of {factor} cannot be reached because only {len(usable)} broker(s) are registered.")
+            new = place_replicas(usable, range(current, count), factor, _wheel_start(topic.topic_id, len(usable)))
         result = TopicResult(name, topic_id=topic.topic_id, num_partitions=count, replication_factor=factor)
         fenced = frozenset(b.node_id for b in image.brokers.values() if b.fenced)
         return result, self.partition_records(topic.topic_id, new, fenced)

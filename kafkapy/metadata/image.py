@@ -59,6 +59,21 @@ class PartitionImage:
     partition_epoch: int
 
 
+def merge_partition(old: PartitionImage, record: PartitionChangeRecord) -> PartitionImage:
+    """The partition once `record` is applied. As Kafka's PartitionRegistration.merge: any
+    leader but -2 (no change) starts a new leader epoch, even when it names the same
+    broker; every change is a new partition epoch."""
+    new_leader = record.leader != -2
+    return replace(
+        old,
+        isr=tuple(record.isr) if record.isr is not None else old.isr,
+        replicas=tuple(record.replicas) if record.replicas is not None else old.replicas,
+        leader=record.leader if new_leader else old.leader,
+        leader_epoch=old.leader_epoch + 1 if new_leader else old.leader_epoch,
+        partition_epoch=old.partition_epoch + 1,
+    )
+
+
 @dataclass(frozen=True)
 class TopicImage:
     name: str
@@ -160,18 +175,7 @@ class MetadataImage:
                     topics[topic.name] = replace(topic, partitions=MappingProxyType(partitions))
                 case PartitionChangeRecord():
                     topic = topics[topic_names[record.topic_id]]
-                    old = topic.partitions[record.partition_id]
-                    # As Kafka's PartitionRegistration.merge: any leader but -2 (no change)
-                    # starts a new leader epoch, even when it names the same broker.
-                    new_leader = record.leader != -2
-                    changed = replace(
-                        old,
-                        isr=tuple(record.isr) if record.isr is not None else old.isr,
-                        replicas=tuple(record.replicas) if record.replicas is not None else old.replicas,
-                        leader=record.leader if new_leader else old.leader,
-                        leader_epoch=old.leader_epoch + 1 if new_leader else old.leader_epoch,
-                        partition_epoch=old.partition_epoch + 1,
-                    )
+                    changed = merge_partition(topic.partitions[record.partition_id], record)
                     topics[topic.name] = replace(
                         topic, partitions=MappingProxyType({**topic.partitions, record.partition_id: changed})
                     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
+from ..broker.alter_partition import AlterPartitionManager
 from ..broker.broker_peers import BrokerPeers
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
@@ -31,9 +32,9 @@ from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
-from ..metadata.brokers import BrokerLifecycle, Endpoint
-from ..metadata.controller import Controller
+from ..metadata.brokers import Endpoint
 from ..metadata.manager import MetadataManager, SnapshotPolicy
+from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from .connection import Connection
 from .meta_properties import load_meta_properties
@@ -110,8 +111,8 @@ class BrokerServer:
         replicas = ReplicaManager(logs, config, clock, node_id)
         replicas.load(metadata.image)
         metadata.listeners.append(replicas.on_metadata)
-        controller = Controller(config)
-        controller_service = ControllerService(metadata, controller, BrokerLifecycle(config.int("broker.session.timeout.ms")), clock)
+        controller_service = ControllerService.from_config(config, metadata, clock)
+        controller = controller_service.controller
         controllers = {v.node_id: (v.host, v.port) for v in config.quorum_voters}
         request_timeout_ms = config.int("controller.quorum.request.timeout.ms")
         # Long enough to ride out one election: the fetch timeout that notices the controller
@@ -122,7 +123,7 @@ class BrokerServer:
                                   request_timeout_ms, cluster_id, retry_window_ms)
         advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
-            node_id, Endpoint(advertised.name, advertised.host, advertised.port), None, router,
+            node_id, Endpoint(advertised.name, advertised.host, advertised.port), config.string_or_none("broker.rack"), router,
             lambda: metadata.image.offset, config.int("broker.heartbeat.interval.ms"),
         )
 
@@ -144,11 +145,21 @@ class BrokerServer:
             metadata, router, replicas, markers=markers,
         )
         transactions.load()
+        lifecycle = self._lifecycle
+
+        def member_epoch(broker_id: int) -> int:
+            member = metadata.image.brokers.get(broker_id)
+            return member.epoch if member is not None else UNKNOWN_BROKER_EPOCH
+
+        alter_partition = AlterPartitionManager(router, node_id, lambda: lifecycle.broker_epoch, member_epoch)
+        # Partition leaders propose ISR changes once the controller channel exists.
+        replicas.alter_partition = alter_partition
         return Broker(
             config=config, clock=clock, node_id=node_id, cluster_id=cluster_id,
             metadata=metadata, controller=controller, controller_service=controller_service, controller_router=router,
             replicas=replicas,
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
+            alter_partition=alter_partition,
         )
 
     def _bind(self) -> None:
@@ -192,7 +203,7 @@ class BrokerServer:
                 lifecycle = self._lifecycle
                 assert lifecycle is not None
                 # Serve once the controller has unfenced this broker: its partitions have leaders again.
-                tg.start_soon(self.broker.controller_service.fence_silent_brokers)
+                tg.start_soon(self.broker.controller_service.run_duties, self.config)
                 await lifecycle.start()
                 await self._until_unfenced_in_image(metadata)
                 tg.start_soon(lifecycle.run)

@@ -22,8 +22,6 @@ from ..config import BrokerConfig
 from ..handlers import Node
 from ..handlers.faults import Faults
 from ..kraft_config import Listener, parse_listeners
-from ..metadata.brokers import BrokerLifecycle
-from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager
 from .broker import BrokerServer
 from .meta_properties import load_meta_properties
@@ -75,15 +73,13 @@ class ControllerServer:
             await tg.start(quorum_server.run)
             log.info("Waiting for the metadata quorum to elect a leader and tell this node what is committed")
             await quorum.wait_until_caught_up()
-            controller = Controller(config)
-            lifecycle = BrokerLifecycle(config.int("broker.session.timeout.ms"))
+            controller_service = ControllerService.from_config(config, metadata, clock)
             node = self.node = Node(
                 config=config, clock=clock, node_id=config.node_id, cluster_id=cluster_id, metadata=metadata,
-                controller=controller, controller_service=ControllerService(metadata, controller, lifecycle, clock),
-                faults=self.faults,
+                controller=controller_service.controller, controller_service=controller_service, faults=self.faults,
             )
             quorum_server.other_apis = controller_apis(node)
-            tg.start_soon(node.controller_service.fence_silent_brokers)
+            tg.start_soon(controller_service.run_duties, config)
             listener = next(lst for lst in self.listeners if lst.name in config.strings("controller.listener.names"))
             log.info("kafkapy controller %s started, listening on %s://%s:%d", config.node_id, listener.name, listener.host,
                      quorum_server.port)

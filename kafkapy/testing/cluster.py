@@ -141,6 +141,16 @@ class ClusterNode:
         assert self._portal is not None and self.server is not None
         return self._portal.call(lambda: what(self.server))
 
+    def call(self, what: Any) -> Any:
+        """Awaits `what(server)` on the node's own event loop: a service's coroutine."""
+        assert self._portal is not None and self.server is not None
+        server = self.server
+
+        async def run() -> Any:
+            return await what(server)
+
+        return self._portal.call(run)
+
 
 class Cluster:
     def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, *, controllers: int = 0, broker_only: int = 0,
