@@ -55,6 +55,7 @@ class ControllerService:
         self.quorum: MetadataQuorum = metadata.quorum
         self._lock = anyio.Lock()
         self._deadline_changed = anyio.Event()
+        self._active_epoch: int | None = None
 
     @classmethod
     def from_config(cls, config: BrokerConfig, metadata: MetadataManager, clock: Clock) -> ControllerService:
@@ -70,7 +71,6 @@ class ControllerService:
             tg.start_soon(self.fence_silent_brokers)
             if config.bool("auto.leader.rebalance.enable"):
                 tg.start_soon(self.balance_leaders, config.int("leader.imbalance.check.interval.seconds"))
-        self._active_epoch: int | None = None
 
     @property
     def is_active(self) -> bool:
