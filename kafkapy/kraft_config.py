@@ -88,8 +88,8 @@ def parse_quorum_voters(entries: Iterable[str]) -> tuple[QuorumVoter, ...]:
 def validate_roles_and_quorum(config: BrokerConfig) -> None:
     """KRaft's start-up checks of process.roles, node.id, the quorum and the controller
     listeners (KafkaConfig.validateValues and parseProcessRoles in Apache Kafka 4), then
-    kafkapy's refusal of what it cannot run yet: a multi-node quorum, a dynamic quorum,
-    and a node with one role only."""
+    kafkapy's refusal of what it cannot run yet: a dynamic quorum and a controller-only
+    node."""
     roles: list[str] = config.get("process.roles")  # type: ignore[assignment]
     if len(set(roles)) != len(roles):
         raise ConfigError(f"Duplicate role names found in `process.roles`: [{', '.join(roles)}]")
@@ -151,13 +151,6 @@ def validate_roles_and_quorum(config: BrokerConfig) -> None:
     if not is_broker:
         raise ConfigError(f"kafkapy does not run a controller-only node yet (process.roles={','.join(roles)}): "
                           "run the controllers as combined nodes (process.roles=broker,controller)")
-    snapshot_keys = sorted(k for k in _METADATA_SNAPSHOT_KEYS if k in config.explicit)
-    if (len(voters) > 1 or not is_controller) and snapshot_keys:
-        raise ConfigError(f"kafkapy does not yet keep metadata snapshots of a multi-node quorum, so {', '.join(snapshot_keys)} "
-                          "would not be honoured: remove it, or run a single node")
-
-
-_METADATA_SNAPSHOT_KEYS = (
-    "metadata.log.max.record.bytes.between.snapshots", "metadata.log.max.snapshot.interval.ms",
-    "metadata.max.retention.bytes", "metadata.max.retention.ms",
-)
+    segment_bytes, segment_min_bytes = config.int("metadata.log.segment.bytes"), config.int("metadata.log.segment.min.bytes")
+    if segment_bytes < segment_min_bytes:
+        raise ConfigError(f"Cannot set metadata.log.segment.bytes below {segment_min_bytes}: {segment_bytes}")

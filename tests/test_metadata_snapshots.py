@@ -32,6 +32,7 @@ from kafkapy.metadata.records import (
     decode_record,
 )
 from kafkapy.raft.local import LocalQuorum, SnapshotUnusable
+from kafkapy.raft.retention import MetadataRetention
 from kafkapy.raft.snapshot import (
     CorruptSnapshot,
     SnapshotId,
@@ -261,15 +262,15 @@ def open_quorum(root: Path, clock: FakeClock, *, retention_bytes: int = -1, rete
                 segment_bytes: int = 1_073_741_824) -> LocalQuorum:
     config = LogConfig(retention_ms=-1, retention_bytes=-1, segment_bytes=segment_bytes, file_delete_delay_ms=0)
     log = PartitionLog.open(root / METADATA_DIR, config, clock.wall_ms(), clean_shutdown=True)
-    return LocalQuorum(log, clock, retention_bytes=retention_bytes, retention_ms=retention_ms)
+    return LocalQuorum(log, clock, retention=MetadataRetention(retention_bytes, retention_ms))
 
 
-def reopen(root: Path, quorum: LocalQuorum, clock: FakeClock, **kwargs) -> MetadataManager:
+def reopen(root: Path, quorum: LocalQuorum, clock: FakeClock) -> MetadataManager:
     start = quorum.log.log_start_offset
     quorum.log.close()
     config = quorum.log.config
     log = PartitionLog.open(root / METADATA_DIR, config, clock.wall_ms(), log_start_offset=start, clean_shutdown=True)
-    manager = MetadataManager(LocalQuorum(log, clock, **kwargs))
+    manager = MetadataManager(LocalQuorum(log, clock))
     manager.load()
     return manager
 
@@ -283,8 +284,7 @@ def fill(manager: MetadataManager, first: int, count: int) -> None:
 def take_snapshot(manager: MetadataManager, now_ms: int) -> SnapshotId:
     job = manager.snapshot_due(now_ms)
     assert job is not None
-    manager.write_snapshot(job)
-    manager.snapshot_done(job, True)
+    assert anyio.run(manager.write_snapshot, job)
     return job.snapshot_id
 
 
@@ -300,8 +300,7 @@ def test_snapshot_is_due_by_bytes_or_by_time_with_new_records(tmp_path):
     job = manager.snapshot_due(now)
     assert job is not None and job.snapshot_id == SnapshotId(manager.image.offset + 1, 0)
     assert manager.snapshot_due(now) is None  # one job at a time
-    manager.write_snapshot(job)
-    manager.snapshot_done(job, True)
+    assert anyio.run(manager.write_snapshot, job)
     assert quorum.snapshots() == [job.snapshot_id] and manager.bytes_since_snapshot == 0
     assert manager.snapshot_due(now + 120_000) is None  # time passed, but nothing new
     fill(manager, 22, 1)
@@ -361,7 +360,7 @@ def test_retention_deletes_only_what_a_snapshot_covers(tmp_path):
     fill(manager, 20, 20)
     expected_without_retention = manager.image
     # One snapshot: nothing may go whatever the limits say.
-    quorum.retention_bytes = 0
+    quorum.retention = MetadataRetention(max_bytes=0)
     assert quorum.clean(clock.wall_ms()) is False
     assert quorum.log.log_start_offset == 0
     second = take_snapshot(manager, clock.wall_ms())

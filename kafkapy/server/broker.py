@@ -31,6 +31,7 @@ from ..metadata.brokers import BrokerLifecycle, Endpoint
 from ..metadata.controller import Controller
 from ..metadata.manager import MetadataManager, SnapshotPolicy
 from ..raft.local import LocalQuorum
+from ..raft.retention import MetadataRetention
 from .connection import Connection
 from .meta_properties import load_meta_properties
 
@@ -78,24 +79,26 @@ class BrokerServer:
         logs = LogManager(config.log_dirs)
         logs.startup()
         self._logs = logs
+        policy = SnapshotPolicy(
+            max_bytes=config.int("metadata.log.max.record.bytes.between.snapshots"),
+            max_interval_ms=config.int("metadata.log.max.snapshot.interval.ms"),
+        )
+        retention = MetadataRetention(config.int("metadata.max.retention.bytes"), config.int("metadata.max.retention.ms"))
+        # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
+        log_config = LogConfig(segment_bytes=config.int("metadata.log.segment.bytes"),
+                               segment_ms=config.int("metadata.log.segment.ms"), retention_ms=-1, retention_bytes=-1)
         if self._raft_quorum_wanted:
             # Imported here: a single node never loads the Raft shell and its wire messages.
             from .metadata_quorum import RaftMetadataQuorum, raft_quorum_server
 
-            self._quorum_server = raft_quorum_server(config, clock, logs, cluster_id)
-            return cluster_id, logs, MetadataManager(RaftMetadataQuorum(self._quorum_server, clock))
-        # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
-        metadata_log = logs.open(
-            TopicPartition(*METADATA_PARTITION), LogConfig(retention_ms=-1, retention_bytes=-1), clock.wall_ms(),
-        )
-        quorum = LocalQuorum(
-            metadata_log, clock, node_id=node_id, retention_bytes=config.int("metadata.max.retention.bytes"),
-            retention_ms=config.int("metadata.max.retention.ms"),
-        )
-        metadata = MetadataManager(quorum, SnapshotPolicy(
-            max_bytes=config.int("metadata.log.max.record.bytes.between.snapshots"),
-            max_interval_ms=config.int("metadata.log.max.snapshot.interval.ms"),
-        ))
+            server = raft_quorum_server(config, clock, logs, cluster_id, log_config)
+            self._quorum_server = server
+            metadata = MetadataManager(RaftMetadataQuorum(server, clock, retention), policy)
+            # The quorum loads this node's newest snapshot as it starts, or the leader's later.
+            server.on_snapshot = metadata.install_snapshot
+            return cluster_id, logs, metadata
+        metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), log_config, clock.wall_ms())
+        metadata = MetadataManager(LocalQuorum(metadata_log, clock, node_id=node_id, retention=retention), policy)
         metadata.load()
         return cluster_id, logs, metadata
 
@@ -279,7 +282,7 @@ class BrokerServer:
             now = self.clock.monotonic_ms()
             await self.broker.replicas.flush_due()
             if now - last_retention >= retention_every:
-                self.broker.metadata.clean_log(self.clock.wall_ms())
+                await self.broker.metadata.clean_log(self.clock.wall_ms())
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
                     log.info("Retention deleted %d segment(s)", deleted)
@@ -298,26 +301,23 @@ class BrokerServer:
             await self._maybe_snapshot_metadata()
 
     async def _maybe_snapshot_metadata(self) -> None:
-        """Writes a metadata snapshot when one is due, in a worker thread (serialising the
-        image and the fsync would hold the event loop), then cleans what it covers."""
+        """Writes a metadata snapshot when one is due (the quorum serialises the image and
+        writes the file in a worker thread), then cleans what it covers."""
         assert self.broker is not None
         metadata = self.broker.metadata
         job = metadata.snapshot_due(self.clock.wall_ms())
         if job is None:
             return
-        ok = False
         try:
             # Shielded: a stop waits for the file rather than leaving a partial one.
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(metadata.write_snapshot, job)
-            ok = True
-            log.info("Wrote metadata snapshot %s", job.snapshot_id)
+                written = await metadata.write_snapshot(job)
         except Exception:
             log.exception("Writing metadata snapshot %s failed", job.snapshot_id)
-        finally:
-            metadata.snapshot_done(job, ok)
-        if ok:
-            metadata.clean_log(self.clock.wall_ms())
+            return
+        if written:
+            log.info("Wrote metadata snapshot %s", job.snapshot_id)
+            await metadata.clean_log(self.clock.wall_ms())
 
     async def _clean_logs(self) -> None:
         """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.

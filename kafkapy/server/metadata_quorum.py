@@ -5,6 +5,7 @@ handed to the state machine, so decisions are made on the whole image."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..broker.controller_service import NotController
@@ -12,19 +13,22 @@ from ..clock import Clock
 from ..config import BrokerConfig
 from ..handlers import CONTROLLER_APIS, Broker, respond
 from ..kraft_config import parse_listeners
+from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager
 from ..raft.core import Role
 from ..raft.describe import QuorumDescription, describe_leader
 from ..raft.local import Appended
-from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig
+from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig, SnapshotId
+from ..raft.retention import MetadataRetention
 from .quorum import QuorumServer
 from .quorum_connections import OtherApis
 
 
 class RaftMetadataQuorum:
-    def __init__(self, server: QuorumServer, clock: Clock) -> None:
+    def __init__(self, server: QuorumServer, clock: Clock, retention: MetadataRetention | None = None) -> None:
         self.server = server
         self.clock = clock
+        self.retention = retention or MetadataRetention()
 
     @property
     def on_commit(self) -> CommitListener | None:
@@ -71,6 +75,17 @@ class RaftMetadataQuorum:
             raise NotController(e.leader_id) from e
         return Appended(last, self.clock.wall_ms(), sum(len(v) for v in values))
 
+    def snapshot_id_at(self, end_offset: int) -> SnapshotId | None:
+        core = self.server.core
+        return None if core is None else core.snapshot_id_at(end_offset)
+
+    async def take_snapshot(self, snapshot_id: SnapshotId, values: Callable[[], Iterable[bytes]],
+                            last_contained_log_timestamp: int) -> bool:
+        return await self.server.take_snapshot(snapshot_id.offset, values, last_contained_log_timestamp) is not None
+
+    async def clean_log(self, now_ms: int) -> bool:
+        return await self.server.clean(self.retention, now_ms)
+
 
 def raft_config(config: BrokerConfig) -> RaftConfig:
     """The core's timeouts from Kafka's controller.quorum.* keys."""
@@ -83,7 +98,8 @@ def raft_config(config: BrokerConfig) -> RaftConfig:
     )
 
 
-def raft_quorum_server(config: BrokerConfig, clock: Clock, logs: LogManager, cluster_id: str) -> QuorumServer:
+def raft_quorum_server(config: BrokerConfig, clock: Clock, logs: LogManager, cluster_id: str,
+                       log_config: LogConfig) -> QuorumServer:
     """This node's voter of controller.quorum.voters, on its controller listener, keeping
     the metadata log in the first log directory (Kafka's default metadata.log.dir)."""
     voters = config.quorum_voters
@@ -94,7 +110,7 @@ def raft_quorum_server(config: BrokerConfig, clock: Clock, logs: LogManager, clu
     addresses = {v.node_id: (v.host, v.port) for v in voters}
     host, port = (listener.host or "0.0.0.0", listener.port) if listener is not None else ("127.0.0.1", 0)
     return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, directory, raft_config(config),
-                        host=host, port=port, cluster_id=cluster_id, clock=clock)
+                        host=host, port=port, cluster_id=cluster_id, clock=clock, log_config=log_config)
 
 
 def controller_apis(broker: Broker) -> OtherApis:
