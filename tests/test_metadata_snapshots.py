@@ -351,6 +351,29 @@ def test_a_corrupt_newest_snapshot_falls_back_to_the_one_before(tmp_path):
     assert again.snapshot_id is None and again.image == expected
 
 
+def test_an_installed_snapshot_replaces_the_image_and_listeners_see_the_difference(tmp_path):
+    clock = FakeClock()
+    # The leader's state: topics a and c, with b created then deleted.
+    leader = MetadataManager(open_quorum(tmp_path / "leader", clock), ANY_NEW_RECORD)
+    fill(leader, 0, 0)
+    for name in ("topic-a", "topic-b", "topic-c"):
+        anyio.run(leader.commit, topic_records(name, 2))
+    anyio.run(leader.commit, [RemoveTopicRecord(topic_id=uuid.uuid5(uuid.NAMESPACE_DNS, "topic-b"))])
+    snapshot_id = take_snapshot(leader, clock.wall_ms())
+    fetched = read_snapshot(tmp_path / "leader" / METADATA_DIR / snapshot_name(snapshot_id))
+    # A follower that knew only topics b and x, which the leader's log no longer holds.
+    follower = MetadataManager(open_quorum(tmp_path / "follower", clock), ANY_NEW_RECORD)
+    anyio.run(follower.commit, [register(1), *topic_records("topic-b", 2), *topic_records("topic-x", 1)])
+    seen: list[tuple[set[str], set[str]]] = []
+    follower.listeners.append(lambda old, new: seen.append((set(old.topics), set(new.topics))))
+    follower.install_snapshot(fetched)
+    assert seen == [({"topic-b", "topic-x"}, {"topic-a", "topic-c"})]
+    assert follower.image == leader.image and follower.image.offset == snapshot_id.offset - 1
+    assert follower.snapshot_id == snapshot_id and follower.bytes_since_snapshot == 0
+    # Nothing new since the snapshot: none is due, whatever the thresholds say.
+    assert follower.snapshot_due(clock.wall_ms()) is None
+
+
 def test_retention_deletes_only_what_a_snapshot_covers(tmp_path):
     clock = FakeClock()
     quorum = open_quorum(tmp_path, clock, segment_bytes=4_000)
