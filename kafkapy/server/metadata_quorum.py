@@ -77,14 +77,23 @@ class RaftMetadataQuorum:
 
     def snapshot_id_at(self, end_offset: int) -> SnapshotId | None:
         core = self.server.core
-        return None if core is None else core.snapshot_id_at(end_offset)
+        # A new leader forgets its high watermark until its epoch's first record commits.
+        if core is None or core.high_watermark is None or not core.log.start_offset <= end_offset <= core.high_watermark:
+            return None
+        return core.snapshot_id_at(end_offset)
 
     async def take_snapshot(self, snapshot_id: SnapshotId, values: Callable[[], Iterable[bytes]],
                             last_contained_log_timestamp: int) -> bool:
-        return await self.server.take_snapshot(snapshot_id.offset, values, last_contained_log_timestamp) is not None
+        try:
+            return await self.server.take_snapshot(snapshot_id.offset, values, last_contained_log_timestamp) is not None
+        except NotLeader:
+            return False  # the quorum stopped meanwhile: this node is stopping
 
     async def clean_log(self, now_ms: int) -> bool:
-        return await self.server.clean(self.retention, now_ms)
+        try:
+            return await self.server.clean(self.retention, now_ms)
+        except NotLeader:
+            return False  # as above
 
 
 def raft_config(config: BrokerConfig) -> RaftConfig:

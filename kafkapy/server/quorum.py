@@ -119,7 +119,7 @@ class QuorumServer:
         """Saves the state machine's state up to end_offset (committed, and where a batch
         ends) as a `.checkpoint` file, which followers behind the log start then fetch.
         `values` is called, and the file encoded, in a worker thread, with the core free to
-        go on meanwhile. None if a newer snapshot came first (one fetched from the leader)."""
+        go on meanwhile. None if it cannot be kept any more (see below)."""
         async with self._lock:
             snapshot_id = self._running_core().snapshot_id_at(end_offset)
         now = self.clock.wall_ms()
@@ -128,7 +128,9 @@ class QuorumServer:
         async with self._lock:
             core = self._running_core()
             newest = core.snapshot.snapshot_id.offset if core.snapshot is not None else -1
-            if end_offset <= newest or end_offset < core.log.start_offset:
+            # Meanwhile a newer snapshot may have come, or this node been elected (its high
+            # watermark unknown until its epoch's first record commits).
+            if end_offset <= newest or end_offset < core.log.start_offset or core.high_watermark is None:
                 return None
             await self._carry_out(core.take_snapshot(end_offset, data))
         return snapshot_id
