@@ -103,12 +103,19 @@ def test_every_node_snapshots_its_metadata_and_deletes_the_log_it_covers() -> No
             until(lambda n=node_id: cluster.nodes[n].read(log_start) > 0, 10, f"node {node_id} to move its log start")
         for node_id in cluster.node_ids:
             directory = metadata_dir(cluster, node_id)
-            # Read on the node's loop: its snapshot, retention and log start move together there.
-            snapshots, start = cluster.nodes[node_id].read(lambda s, d=directory: (list_snapshots(d), log_start(s)))
+
+            def on_disk(n: int = node_id, d: Path = directory) -> tuple[list[SnapshotId], int, list[int]]:
+                # The core moves its log start first; the files go in a worker thread just after.
+                return cluster.nodes[n].read(lambda s: (list_snapshots(d), log_start(s), segment_bases(d)))
+
+            def settled(n: int = node_id) -> bool:
+                snapshots, start, _ = on_disk(n)
+                return bool(snapshots) and snapshots[0].offset == start
+            until(settled, 10, f"node {node_id}'s files to follow its log start")
+            snapshots, start, bases = on_disk()
             # The log starts at the oldest snapshot kept on disk; none older is left.
             assert snapshots and snapshots[0].offset == start > 0, (node_id, snapshots, start)
             # Segments wholly below the log start are gone: only the first may begin below it.
-            bases = segment_bases(directory)
             assert bases and bases[0] > 0 and sum(1 for b in bases if b < start) <= 1, (node_id, bases, start)
         assert cluster.nodes[4].read(lambda s: s.quorum_server.is_voter) is False
 

@@ -71,11 +71,13 @@ class MetadataQuorum(Protocol):
         ...
     def snapshot_id_at(self, end_offset: int) -> SnapshotId | None:
         """The id of a snapshot of the committed records below end_offset (its epoch is the
-        last one's); None while the quorum is not running."""
+        last one's); None when the quorum cannot say now (stopped, or a new leader that does
+        not know its high watermark yet)."""
         ...
     async def take_snapshot(self, snapshot_id: SnapshotId, values: Callable[[], Iterable[bytes]],
                             last_contained_log_timestamp: int) -> bool:
-        """Writes the snapshot, calling `values` in a worker thread; False if a newer snapshot came first."""
+        """Writes the snapshot, calling `values` in a worker thread; False if it cannot be kept
+        (a newer snapshot came first, or the quorum stopped)."""
         ...
     async def clean_log(self, now_ms: int) -> bool:
         """Deletes the log below the oldest snapshot still kept, as metadata.max.retention.* allow."""
@@ -172,7 +174,7 @@ class MetadataManager:
 
     async def write_snapshot(self, job: SnapshotJob) -> bool:
         """Writes the job's snapshot through the quorum, its image serialised in a worker
-        thread. False if a newer snapshot came first; a job that fails is due again at the
+        thread. False if the quorum could not keep it; a job that fails is due again at the
         next threshold."""
         written = False
         try:
