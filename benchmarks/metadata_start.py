@@ -146,7 +146,7 @@ def main() -> None:
         job = replayed.snapshot_due(0)
         assert job is not None
         began = time.perf_counter()
-        replayed.write_snapshot(job)
+        assert anyio.run(replayed.write_snapshot, job)
         written_in = time.perf_counter() - began
         snapshot_file = next((root / METADATA_DIR).glob("*.checkpoint"))
         print(f"snapshot: {len(image.to_records())} records, {snapshot_file.stat().st_size / 1e6:.1f} MB, "

@@ -294,6 +294,9 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("metadata.log.max.snapshot.interval.ms", L, 3_600_000, "Longest wait before a snapshot of committed metadata records not yet in one; 0 turns the timer off.", at_least(0), read_only=True),
         ConfigDef("metadata.max.retention.bytes", L, 104_857_600, "Combined size of the metadata log and snapshots above which old snapshots and the log they cover are deleted; a soft limit (the newest snapshot stays), -1 for none.", None, read_only=True),
         ConfigDef("metadata.max.retention.ms", L, 604_800_000, "Age of a metadata snapshot after which it and the log it covers are deleted; a soft limit (the newest snapshot stays), -1 for none.", None, read_only=True),
+        ConfigDef("metadata.log.segment.bytes", I, 1_073_741_824, "Size of a metadata log segment file.", at_least(12), read_only=True),
+        ConfigDef("metadata.log.segment.min.bytes", I, 8_388_608, "Internal, for tests: the smallest metadata.log.segment.bytes accepted.", at_least(12), read_only=True),
+        ConfigDef("metadata.log.segment.ms", L, 604_800_000, "Time after which a metadata log segment is rolled even if not full.", at_least(1), read_only=True),
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.

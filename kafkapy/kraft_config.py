@@ -88,8 +88,7 @@ def parse_quorum_voters(entries: Iterable[str]) -> tuple[QuorumVoter, ...]:
 def validate_roles_and_quorum(config: BrokerConfig) -> None:
     """KRaft's start-up checks of process.roles, node.id, the quorum and the controller
     listeners (KafkaConfig.validateValues and parseProcessRoles in Apache Kafka 4), then
-    kafkapy's refusal of what it cannot run yet: a dynamic quorum, and metadata snapshot
-    keys where the metadata log is Raft's."""
+    kafkapy's refusal of what it cannot run yet: a dynamic quorum."""
     roles: list[str] = config.get("process.roles")  # type: ignore[assignment]
     if len(set(roles)) != len(roles):
         raise ConfigError(f"Duplicate role names found in `process.roles`: [{', '.join(roles)}]")
@@ -143,15 +142,14 @@ def validate_roles_and_quorum(config: BrokerConfig) -> None:
             raise ConfigError("There must be at least one broker advertised listener. "
                               "Perhaps all listeners appear in controller.listener.names?")
 
+    segment_bytes, segment_min_bytes = config.int("metadata.log.segment.bytes"), config.int("metadata.log.segment.min.bytes")
+    if segment_bytes < segment_min_bytes:
+        raise ConfigError(f"Cannot set metadata.log.segment.bytes below {segment_min_bytes}: {segment_bytes}")
+
     # What Kafka would run but kafkapy cannot yet.
     if bootstrap:
         raise ConfigError("kafkapy does not run a dynamic quorum (controller.quorum.bootstrap.servers, KIP-853) yet: "
                           f"remove it, and leave {_VOTERS} unset or name only this node in it")
-    snapshot_keys = sorted(k for k in _METADATA_SNAPSHOT_KEYS if k in config.explicit)
-    # Only a combined node that is the single voter keeps its own metadata log, and its snapshots.
-    if (len(voters) > 1 or not (is_broker and is_controller)) and snapshot_keys:
-        raise ConfigError(f"kafkapy does not yet keep metadata snapshots of a multi-node quorum, so {', '.join(snapshot_keys)} "
-                          "would not be honoured: remove it, or run a single node")
 
 
 def _check_controller_only_listeners(config: BrokerConfig, controller_names: list[str], listener_names: list[str]) -> None:
@@ -164,9 +162,3 @@ def _check_controller_only_listeners(config: BrokerConfig, controller_names: lis
     if inter_broker is not None and inter_broker in controller_names:
         raise ConfigError("controller.listener.names must not contain an explicitly set inter.broker.listener.name "
                           "configuration value when process.roles=controller")
-
-
-_METADATA_SNAPSHOT_KEYS = (
-    "metadata.log.max.record.bytes.between.snapshots", "metadata.log.max.snapshot.interval.ms",
-    "metadata.max.retention.bytes", "metadata.max.retention.ms",
-)

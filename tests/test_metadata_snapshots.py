@@ -32,6 +32,7 @@ from kafkapy.metadata.records import (
     decode_record,
 )
 from kafkapy.raft.local import LocalQuorum, SnapshotUnusable
+from kafkapy.raft.retention import MetadataRetention
 from kafkapy.raft.snapshot import (
     CorruptSnapshot,
     SnapshotId,
@@ -261,15 +262,15 @@ def open_quorum(root: Path, clock: FakeClock, *, retention_bytes: int = -1, rete
                 segment_bytes: int = 1_073_741_824) -> LocalQuorum:
     config = LogConfig(retention_ms=-1, retention_bytes=-1, segment_bytes=segment_bytes, file_delete_delay_ms=0)
     log = PartitionLog.open(root / METADATA_DIR, config, clock.wall_ms(), clean_shutdown=True)
-    return LocalQuorum(log, clock, retention_bytes=retention_bytes, retention_ms=retention_ms)
+    return LocalQuorum(log, clock, retention=MetadataRetention(retention_bytes, retention_ms))
 
 
-def reopen(root: Path, quorum: LocalQuorum, clock: FakeClock, **kwargs) -> MetadataManager:
+def reopen(root: Path, quorum: LocalQuorum, clock: FakeClock) -> MetadataManager:
     start = quorum.log.log_start_offset
     quorum.log.close()
     config = quorum.log.config
     log = PartitionLog.open(root / METADATA_DIR, config, clock.wall_ms(), log_start_offset=start, clean_shutdown=True)
-    manager = MetadataManager(LocalQuorum(log, clock, **kwargs))
+    manager = MetadataManager(LocalQuorum(log, clock))
     manager.load()
     return manager
 
@@ -283,8 +284,7 @@ def fill(manager: MetadataManager, first: int, count: int) -> None:
 def take_snapshot(manager: MetadataManager, now_ms: int) -> SnapshotId:
     job = manager.snapshot_due(now_ms)
     assert job is not None
-    manager.write_snapshot(job)
-    manager.snapshot_done(job, True)
+    assert anyio.run(manager.write_snapshot, job)
     return job.snapshot_id
 
 
@@ -300,8 +300,7 @@ def test_snapshot_is_due_by_bytes_or_by_time_with_new_records(tmp_path):
     job = manager.snapshot_due(now)
     assert job is not None and job.snapshot_id == SnapshotId(manager.image.offset + 1, 0)
     assert manager.snapshot_due(now) is None  # one job at a time
-    manager.write_snapshot(job)
-    manager.snapshot_done(job, True)
+    assert anyio.run(manager.write_snapshot, job)
     assert quorum.snapshots() == [job.snapshot_id] and manager.bytes_since_snapshot == 0
     assert manager.snapshot_due(now + 120_000) is None  # time passed, but nothing new
     fill(manager, 22, 1)
@@ -352,6 +351,29 @@ def test_a_corrupt_newest_snapshot_falls_back_to_the_one_before(tmp_path):
     assert again.snapshot_id is None and again.image == expected
 
 
+def test_an_installed_snapshot_replaces_the_image_and_listeners_see_the_difference(tmp_path):
+    clock = FakeClock()
+    # The leader's state: topics a and c, with b created then deleted.
+    leader = MetadataManager(open_quorum(tmp_path / "leader", clock), ANY_NEW_RECORD)
+    fill(leader, 0, 0)
+    for name in ("topic-a", "topic-b", "topic-c"):
+        anyio.run(leader.commit, topic_records(name, 2))
+    anyio.run(leader.commit, [RemoveTopicRecord(topic_id=uuid.uuid5(uuid.NAMESPACE_DNS, "topic-b"))])
+    snapshot_id = take_snapshot(leader, clock.wall_ms())
+    fetched = read_snapshot(tmp_path / "leader" / METADATA_DIR / snapshot_name(snapshot_id))
+    # A follower that knew only topics b and x, which the leader's log no longer holds.
+    follower = MetadataManager(open_quorum(tmp_path / "follower", clock), ANY_NEW_RECORD)
+    anyio.run(follower.commit, [register(1), *topic_records("topic-b", 2), *topic_records("topic-x", 1)])
+    seen: list[tuple[set[str], set[str]]] = []
+    follower.listeners.append(lambda old, new: seen.append((set(old.topics), set(new.topics))))
+    follower.install_snapshot(fetched)
+    assert seen == [({"topic-b", "topic-x"}, {"topic-a", "topic-c"})]
+    assert follower.image == leader.image and follower.image.offset == snapshot_id.offset - 1
+    assert follower.snapshot_id == snapshot_id and follower.bytes_since_snapshot == 0
+    # Nothing new since the snapshot: none is due, whatever the thresholds say.
+    assert follower.snapshot_due(clock.wall_ms()) is None
+
+
 def test_retention_deletes_only_what_a_snapshot_covers(tmp_path):
     clock = FakeClock()
     quorum = open_quorum(tmp_path, clock, segment_bytes=4_000)
@@ -361,7 +383,7 @@ def test_retention_deletes_only_what_a_snapshot_covers(tmp_path):
     fill(manager, 20, 20)
     expected_without_retention = manager.image
     # One snapshot: nothing may go whatever the limits say.
-    quorum.retention_bytes = 0
+    quorum.retention = MetadataRetention(max_bytes=0)
     assert quorum.clean(clock.wall_ms()) is False
     assert quorum.log.log_start_offset == 0
     second = take_snapshot(manager, clock.wall_ms())

@@ -151,10 +151,9 @@ def test_a_broker_only_node_is_checked_as_kafka_does() -> None:
     # Valid: it follows the quorum of the voters named, as an observer.
     config = BrokerConfig({**broker_only, "controller.quorum.voters": "1@127.0.0.1:9093"})
     assert [v.node_id for v in config.quorum_voters] == [1]
-    # It keeps no metadata snapshots of its own yet, so their keys are refused there.
-    assert refusal({**broker_only, "controller.quorum.voters": "1@127.0.0.1:9093", "metadata.max.retention.ms": "1"}) == (
-        "kafkapy does not yet keep metadata snapshots of a multi-node quorum, so metadata.max.retention.ms "
-        "would not be honoured: remove it, or run a single node")
+    # It keeps metadata snapshots of its own, so their keys are accepted there too.
+    observer = BrokerConfig({**broker_only, "controller.quorum.voters": "1@127.0.0.1:9093", "metadata.max.retention.ms": "1"})
+    assert observer.int("metadata.max.retention.ms") == 1
 
 
 CONTROLLER_ONLY = {"process.roles": "controller", "node.id": "1", "controller.quorum.voters": THREE_VOTERS,
@@ -212,13 +211,9 @@ def test_a_controller_only_node_is_checked_as_kafka_does(changes: dict[str, str 
     assert str(refused.value) == message
 
 
-def test_three_voters_are_a_cluster_but_its_metadata_snapshot_keys_are_refused() -> None:
+def test_three_voters_are_a_cluster() -> None:
     voters = {"controller.quorum.voters": THREE_VOTERS, "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}
     assert [v.node_id for v in BrokerConfig(voters).quorum_voters] == [1, 2, 3]
-    # Not honoured by a multi-node quorum yet, so refused rather than ignored.
-    assert refusal({**voters, "metadata.max.retention.ms": "1000"}) == (
-        "kafkapy does not yet keep metadata snapshots of a multi-node quorum, so metadata.max.retention.ms "
-        "would not be honoured: remove it, or run a single node")
 
 
 def test_a_dynamic_quorum_is_refused() -> None:
@@ -251,9 +246,13 @@ def test_the_kafkapy_command_refuses_a_cluster_member_whose_storage_is_not_forma
     "metadata.log.max.record.bytes.between.snapshots", "metadata.log.max.snapshot.interval.ms",
     "metadata.max.retention.bytes", "metadata.max.retention.ms",
 ])
-def test_metadata_snapshot_keys_are_refused_on_a_multi_node_quorum(key: str) -> None:
-    assert refusal({"controller.quorum.voters": THREE_VOTERS, key: "1000"}) == (
-        f"kafkapy does not yet keep metadata snapshots of a multi-node quorum, so {key} would not be honoured: "
-        "remove it, or run a single node")
-    # A quorum of one keeps them.
+def test_metadata_snapshot_keys_are_kept_by_a_single_voter_and_a_cluster_alike(key: str) -> None:
+    assert BrokerConfig({**COMBINED, "controller.quorum.voters": THREE_VOTERS, key: "1000"}).int(key) == 1000
     assert BrokerConfig({**COMBINED, "controller.quorum.voters": "1@127.0.0.1:9093", key: "1000"}).int(key) == 1000
+
+
+def test_a_metadata_log_segment_below_the_minimum_is_refused_as_kafka_does() -> None:
+    assert refusal({"metadata.log.segment.bytes": "1000"}) == "Cannot set metadata.log.segment.bytes below 8388608: 1000"
+    # The internal minimum lowers it, for tests.
+    config = BrokerConfig({**COMBINED, "metadata.log.segment.bytes": "1000", "metadata.log.segment.min.bytes": "1000"})
+    assert config.int("metadata.log.segment.bytes") == 1000

@@ -197,8 +197,9 @@ async def test_a_wiped_follower_catches_up_through_the_leaders_snapshot(tmp_path
             # The leader snapshots its committed state and lets its log start at the snapshot's end.
             end = leader.high_watermark
             assert end is not None
-            await leader.take_snapshot(end, [v for o, v in cluster.committed[leader.node_id] if o < end])
-            await leader.delete_log_before_snapshot()
+            values = [v for o, v in cluster.committed[leader.node_id] if o < end]
+            assert await leader.take_snapshot(end, lambda: values, 0) is not None
+            await leader.delete_log_before(end)
             assert leader.core is not None and leader.core.log.start_offset == end
             [checkpoint] = cluster.directory(leader.node_id).glob("*.checkpoint")
             after = [b"after-0", b"after-1"]

@@ -20,7 +20,18 @@ from kafkapy.raft.messages import (
     VoteRequest,
     VoteResponse,
 )
-from kafkapy.raft.output import NO_LEADER, Append, NotLeader, Output, QuorumState, RaftConfig
+from kafkapy.raft.output import (
+    NO_LEADER,
+    Append,
+    DeleteBefore,
+    NotLeader,
+    Output,
+    QuorumState,
+    RaftConfig,
+    SaveSnapshot,
+    Snapshot,
+    SnapshotId,
+)
 from kafkapy.testing.raft_simulation import Simulation, SimulationConfig, Violation
 
 FAST = RaftConfig(election_timeout_ms=100, fetch_timeout_ms=200, election_backoff_max_ms=100, request_timeout_ms=100,
@@ -86,6 +97,27 @@ def test_a_restarted_single_voter_starts_a_new_epoch_and_commits_nothing_twice()
     # The new epoch's LeaderChange commits the old record once.
     assert output.committed == [(1, b"a")]
     assert core.high_watermark == 3
+
+
+def test_the_log_starts_only_at_a_snapshot_no_newer_than_the_newest() -> None:
+    core = RaftCore(1, [1], RaftLog(), QuorumState(), RaftConfig(), random.Random(0))
+    core.start(0)
+    core.append(1, [b"a", b"b"])
+    core.append(2, [b"c"])
+    with pytest.raises(ValueError):
+        core.delete_log_before(3)  # no snapshot yet
+    older = core.take_snapshot(3, b"state-3").log
+    newer = core.take_snapshot(4, b"state-4").log
+    assert older == [SaveSnapshot(Snapshot(SnapshotId(3, 1), b"state-3"))] and newer[0].snapshot.snapshot_id == SnapshotId(4, 1)
+    with pytest.raises(ValueError):
+        core.take_snapshot(5, b"")  # past the high watermark
+    with pytest.raises(ValueError):
+        core.delete_log_before(5)  # past the newest snapshot
+    # Retention may keep the newest snapshot's log and start at an older one.
+    assert core.delete_log_before(3).log == [DeleteBefore(3)]
+    assert core.log.start_offset == 3 and [e.value for e in core.log.entries] == [b"c"]
+    assert core.delete_log_before(3).log == []  # already there
+    assert core.delete_log_before(4).log == [DeleteBefore(4)] and core.log.end_offset == 4
 
 
 def test_three_voters_elect_one_leader_and_commit_the_same_records() -> None:

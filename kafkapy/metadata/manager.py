@@ -2,21 +2,24 @@
 it, commits the controller's records through the quorum, tells listeners of each new
 image, and says when a new snapshot is due (KIP-630).
 
-Deciding is sans-IO (`snapshot_due` takes the time); writing the snapshot is a blocking
-job (`write_snapshot`) the I/O shell runs in a worker thread. Images are immutable, so
-the job reads its image while the event loop goes on applying records.
+Every node keeps its own snapshots, of a single voter's log or of a cluster's, voter or
+observer, and they are taken the same way: deciding is sans-IO (`snapshot_due` takes the
+time); the quorum serialises the job's image and writes the file in a worker thread
+(`write_snapshot`). Images are immutable, so the job reads its image while the event
+loop goes on applying records. A cluster member that fetches the leader's snapshot
+replaces its image with it (`install_snapshot`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..raft.describe import QuorumDescription
 from ..raft.local import Appended, LocalQuorum
 from ..raft.output import CommitListener
-from ..raft.snapshot import SnapshotId
+from ..raft.snapshot import Snapshot, SnapshotId
 from .image import MetadataImage
 from .records import (
     decode_record,
@@ -66,14 +69,24 @@ class MetadataQuorum(Protocol):
     def describe(self) -> QuorumDescription | None:
         """What DescribeQuorum reports, as the leader knows it; None on any other node."""
         ...
+    def snapshot_id_at(self, end_offset: int) -> SnapshotId | None:
+        """The id of a snapshot of the committed records below end_offset (its epoch is the
+        last one's); None when the quorum cannot say now (stopped, or a new leader that does
+        not know its high watermark yet)."""
+        ...
+    async def take_snapshot(self, snapshot_id: SnapshotId, values: Callable[[], Iterable[bytes]],
+                            last_contained_log_timestamp: int) -> bool:
+        """Writes the snapshot, calling `values` in a worker thread; False if it cannot be kept
+        (a newer snapshot came first, or the quorum stopped)."""
+        ...
+    async def clean_log(self, now_ms: int) -> bool:
+        """Deletes the log below the oldest snapshot still kept, as metadata.max.retention.* allow."""
+        ...
 
 
 class MetadataManager:
     def __init__(self, quorum: MetadataQuorum, policy: SnapshotPolicy | None = None) -> None:
         self.quorum = quorum
-        # The one-voter log keeps the snapshots and the log this layer loads; a Raft quorum
-        # replays its own log into `apply_committed` and keeps no snapshots of this layer's.
-        self.store = quorum if isinstance(quorum, LocalQuorum) else None
         self.policy = policy or SnapshotPolicy()
         self.image = MetadataImage()
         self.listeners: list[Listener] = []
@@ -85,18 +98,18 @@ class MetadataManager:
         self._writing: SnapshotJob | None = None
 
     def load(self) -> None:
-        """Loads the newest valid snapshot, then replays the committed records after it
-        (listeners are not told)."""
-        snapshot = self._store().latest_snapshot()
-        image, start = MetadataImage(), 0
+        """A single node's start: loads the newest valid snapshot, then replays the committed
+        records after it (listeners are not told). A cluster member's quorum does the same
+        as it starts, through `install_snapshot` and `apply_committed`."""
+        store = self.quorum
+        assert isinstance(store, LocalQuorum), "a Raft quorum loads its own snapshot and log"
+        snapshot = store.latest_snapshot()
         if snapshot is not None:
-            image = image.apply((decode_record(v) for v in snapshot.values), snapshot.id.offset - 1)
-            start = snapshot.id.offset
-            self.snapshot_id = snapshot.id
-            self._last_timestamp = snapshot.last_contained_log_timestamp
+            self.install_snapshot(snapshot)
+        image = self.image
         records: list[Any] = []
         last = image.offset
-        for batch in self._store().committed_batches(start):
+        for batch in store.committed_batches(self.snapshot_id.offset if self.snapshot_id else 0):
             self.bytes_since_snapshot += batch.size
             for record in batch.records:
                 records.append(decode_record(record.value))  # type: ignore[arg-type]
@@ -120,21 +133,27 @@ class MetadataManager:
         for listener in self.listeners:
             listener(old, self.image)
 
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        """Replaces the image by a snapshot's: this node's newest on start, or the leader's
+        when this node's log fell behind the leader's log start. Listeners are told as when
+        records commit, so that topics appear and disappear on this node as they did."""
+        old = self.image
+        self.image = MetadataImage().apply((decode_record(v) for v in snapshot.values), snapshot.id.offset - 1)
+        self.snapshot_id = snapshot.id
+        self.bytes_since_snapshot = 0
+        self._last_timestamp = snapshot.last_contained_log_timestamp
+        for listener in self.listeners:
+            listener(old, self.image)
+
     # Snapshots
 
-    def clean_log(self, now_ms: int) -> bool:
+    async def clean_log(self, now_ms: int) -> bool:
         """Deletes the metadata log below the oldest snapshot still kept, as retention allows."""
-        return self.store.clean(now_ms) if self.store is not None else False
-
-    def _store(self) -> LocalQuorum:
-        assert self.store is not None, "only the one-voter metadata log keeps the metadata layer's snapshots"
-        return self.store
+        return await self.quorum.clean_log(now_ms)
 
     def snapshot_due(self, now_ms: int) -> SnapshotJob | None:
         """A snapshot of the current image to write now, or None. The byte and time
         counters restart when a job is handed out; one job at a time."""
-        if self.store is None:
-            return None
         if self._last_snapshot_ms is None:
             self._last_snapshot_ms = now_ms  # as Kafka, the timer starts with the process
         end_offset = self.image.offset + 1
@@ -145,21 +164,25 @@ class MetadataManager:
             interval > 0 and now_ms - self._last_snapshot_ms >= interval
         ):
             return None
+        snapshot_id = self.quorum.snapshot_id_at(end_offset)
+        if snapshot_id is None:
+            return None
         self.bytes_since_snapshot = 0
         self._last_snapshot_ms = now_ms
-        snapshot_id = SnapshotId(end_offset, self._store().epoch_of(self.image.offset))
         self._writing = SnapshotJob(self.image, snapshot_id, self._last_timestamp)
         return self._writing
 
-    def write_snapshot(self, job: SnapshotJob) -> SnapshotId:
-        """Serialises the job's image and writes the file. Blocking: run it in a worker thread."""
-        self._store().write_snapshot(
-            job.snapshot_id, (encode_record(r) for r in job.image.to_records()), job.last_contained_log_timestamp,
-        )
-        return job.snapshot_id
-
-    def snapshot_done(self, job: SnapshotJob, ok: bool) -> None:
-        """The shell reports the job's end; a failed one is due again at the next threshold."""
-        self._writing = None
-        if ok:
-            self.snapshot_id = job.snapshot_id
+    async def write_snapshot(self, job: SnapshotJob) -> bool:
+        """Writes the job's snapshot through the quorum, its image serialised in a worker
+        thread. False if the quorum could not keep it; a job that fails is due again at the
+        next threshold."""
+        written = False
+        try:
+            written = await self.quorum.take_snapshot(
+                job.snapshot_id, lambda: (encode_record(r) for r in job.image.to_records()), job.last_contained_log_timestamp,
+            )
+        finally:
+            self._writing = None
+            if written and (self.snapshot_id is None or job.snapshot_id.offset > self.snapshot_id.offset):
+                self.snapshot_id = job.snapshot_id
+        return written

@@ -199,11 +199,13 @@ class RaftCore:
         epoch = self.log.entry(end_offset - 1).epoch if end_offset > self.log.start_offset else self.log.start_epoch
         return SnapshotId(end_offset, epoch)
 
-    def delete_log_before_snapshot(self) -> Output:
-        """Lets the log start at the newest snapshot's end (retention decides when)."""
+    def delete_log_before(self, offset: int) -> Output:
+        """Lets the log start at offset, the end of a snapshot kept on disk, no newer than the
+        newest (retention decides which, and when)."""
+        if self.snapshot is None or offset > self.snapshot.snapshot_id.offset:
+            raise ValueError(f"no snapshot covers the log below {offset}")
         self._out = Output()
-        if self.snapshot is not None and self.snapshot.snapshot_id.offset > self.log.start_offset:
-            offset = self.snapshot.snapshot_id.offset
+        if offset > self.log.start_offset:
             self.log.delete_before(offset)
             self._out.log.append(DeleteBefore(offset))
         return self._out

@@ -7,10 +7,9 @@ snapshot, so the newest snapshot plus the log after it always rebuild the state.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 import anyio
@@ -21,6 +20,7 @@ from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
 from .describe import QuorumDescription, describe_single_voter
 from .output import CommitListener
+from .retention import MetadataRetention
 from .snapshot import (
     CorruptSnapshot,
     Snapshot,
@@ -28,7 +28,6 @@ from .snapshot import (
     delete_snapshot,
     delete_snapshots_before,
     list_snapshots,
-    read_last_contained_log_timestamp,
     read_snapshot,
     remove_stray_files,
     snapshot_path,
@@ -55,16 +54,14 @@ class SnapshotUnusable(RuntimeError):
 
 
 class LocalQuorum:
-    def __init__(self, log: PartitionLog, clock: Clock, *, node_id: int = -1, retention_bytes: int = -1,
-                 retention_ms: int = -1) -> None:
+    def __init__(self, log: PartitionLog, clock: Clock, *, node_id: int = -1,
+                 retention: MetadataRetention | None = None) -> None:
         self.log = log
         self.leader_id = node_id  # the only voter leads, always, in epoch 0
         self.on_commit: CommitListener | None = None
         self.clock = clock
         self.directory = log.directory
-        # metadata.max.retention.bytes / .ms: below 0, that limit is off.
-        self.retention_bytes = retention_bytes
-        self.retention_ms = retention_ms
+        self.retention = retention or MetadataRetention()
 
     leader_epoch = 0
 
@@ -107,11 +104,12 @@ class LocalQuorum:
             for record in batch.records:
                 yield record.offset, record.value  # type: ignore[misc]
 
-    def epoch_of(self, offset: int) -> int:
-        """The leader epoch that wrote offset (0 if none was ever recorded)."""
+    def snapshot_id_at(self, end_offset: int) -> SnapshotId:
+        """The id of a snapshot of the records below end_offset: its epoch is that of the last
+        one (0 if no epoch was ever recorded)."""
         epochs = self.log.epochs
-        i = bisect_right(epochs.start_offsets, offset) - 1
-        return epochs.epochs[i] if i >= 0 else max(self.log.leader_epoch, 0)
+        i = bisect_right(epochs.start_offsets, end_offset - 1) - 1
+        return SnapshotId(end_offset, epochs.epochs[i] if i >= 0 else max(self.log.leader_epoch, 0))
 
     # Snapshots
 
@@ -142,53 +140,30 @@ class LocalQuorum:
             )
         return None
 
-    def write_snapshot(self, snapshot_id: SnapshotId, values: Iterable[bytes], last_contained_log_timestamp: int) -> None:
-        """Writes a snapshot file. Blocking, and safe in a worker thread: it only creates a
-        new file, while the event loop keeps appending."""
-        write_snapshot(
-            self.directory, snapshot_id, values,
+    async def take_snapshot(self, snapshot_id: SnapshotId, values: Callable[[], Iterable[bytes]],
+                            last_contained_log_timestamp: int) -> bool:
+        """Writes a snapshot file in a worker thread (values are made there too), while the
+        event loop keeps appending: it only creates a new file."""
+        await anyio.to_thread.run_sync(lambda: write_snapshot(
+            self.directory, snapshot_id, values(),
             last_contained_log_timestamp=last_contained_log_timestamp, now_ms=self.clock.wall_ms(),
-        )
+        ))
+        return True
 
     # Retention
 
+    async def clean_log(self, now_ms: int) -> bool:
+        return self.clean(now_ms)
+
     def clean(self, now_ms: int) -> bool:
-        """Kafka's KafkaMetadataLog.maybeClean: while the log and snapshots together exceed
-        retention_bytes, or the oldest snapshot is older than retention_ms, the log start
-        moves to the next snapshot, the segments wholly below it go and so do the
-        snapshots before it. The newest snapshot always stays. True if anything went."""
+        """While retention allows (see MetadataRetention), the log start moves to the next
+        snapshot, the segments wholly below it go and so do the snapshots before it. True
+        if anything went."""
         cleaned = False
-        if self.retention_bytes >= 0:
-            cleaned |= self._clean(self._over_size(now_ms))
-        if self.retention_ms >= 0:
-            cleaned |= self._clean(self._too_old(now_ms))
-        return cleaned
-
-    def _over_size(self, now_ms: int) -> Iterator[bool]:
-        sizes = {s: snapshot_path(self.directory, s).stat().st_size for s in self.snapshots()}
-        total = sum(sizes.values())
-        for snapshot_id in sorted(sizes):
-            yield self.log.size + total > self.retention_bytes
-            total -= sizes[snapshot_id]
-
-    def _too_old(self, now_ms: int) -> Iterator[bool]:
-        for snapshot_id in self.snapshots():
-            try:
-                timestamp = read_last_contained_log_timestamp(snapshot_path(self.directory, snapshot_id))
-            except (CorruptSnapshot, OSError):
-                yield False
-                return
-            yield now_ms - timestamp > self.retention_ms
-
-    def _clean(self, verdicts: Iterator[bool]) -> bool:
-        """Walks the snapshots oldest first with one verdict each: while it says go, the
-        log start moves to the next snapshot."""
-        snapshots = self.snapshots()
-        cleaned = False
-        for older, newer in itertools.pairwise(snapshots):
-            if not next(verdicts, False) or not self._delete_before(newer):
+        while (target := self.retention.next_log_start(self.directory, self.log.size, now_ms)) is not None:
+            if not self._delete_before(target):
                 break
-            log.info("Metadata retention: log start moved to snapshot %s, snapshot %s deleted", newer, older)
+            log.info("Metadata retention: log start moved to snapshot %s", target)
             cleaned = True
         return cleaned
 

@@ -30,14 +30,14 @@ from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
-from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import Endpoint
-from ..metadata.manager import MetadataManager, SnapshotPolicy
+from ..metadata.manager import MetadataManager
 from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from .connection import Connection
 from .meta_properties import load_meta_properties
+from .metadata_log import metadata_log_settings, take_metadata_snapshots
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
@@ -85,22 +85,13 @@ class BrokerServer:
         self._logs = logs
         if self._raft_quorum_wanted:
             # Imported here: a single node never loads the Raft shell and its wire messages.
-            from .metadata_quorum import RaftMetadataQuorum, raft_quorum_server
+            from .metadata_quorum import raft_metadata
 
-            self._quorum_server = raft_quorum_server(config, clock, cluster_id)
-            return cluster_id, logs, MetadataManager(RaftMetadataQuorum(self._quorum_server, clock))
-        # As Kafka's KafkaMetadataLog: the log's own retention is off; snapshots drive it.
-        metadata_log = logs.open(
-            TopicPartition(*METADATA_PARTITION), LogConfig(retention_ms=-1, retention_bytes=-1), clock.wall_ms(),
-        )
-        quorum = LocalQuorum(
-            metadata_log, clock, node_id=node_id, retention_bytes=config.int("metadata.max.retention.bytes"),
-            retention_ms=config.int("metadata.max.retention.ms"),
-        )
-        metadata = MetadataManager(quorum, SnapshotPolicy(
-            max_bytes=config.int("metadata.log.max.record.bytes.between.snapshots"),
-            max_interval_ms=config.int("metadata.log.max.snapshot.interval.ms"),
-        ))
+            self._quorum_server, _, metadata = raft_metadata(config, clock, cluster_id)
+            return cluster_id, logs, metadata
+        settings = metadata_log_settings(config)
+        metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), settings.log_config, clock.wall_ms())
+        metadata = MetadataManager(LocalQuorum(metadata_log, clock, node_id=node_id, retention=settings.retention), settings.policy)
         metadata.load()
         return cluster_id, logs, metadata
 
@@ -211,7 +202,7 @@ class BrokerServer:
                     tg.start_soon(self._accept, sock, tg)
                 tg.start_soon(self._background)
                 tg.start_soon(self._replicate)
-                tg.start_soon(self._metadata_snapshots)
+                tg.start_soon(take_metadata_snapshots, self.broker.metadata, self.clock)
                 if self.config.bool("log.cleaner.enable"):
                     tg.start_soon(self._clean_logs)
                 await tg.start(self.broker.transactions.markers.run)
@@ -312,7 +303,7 @@ class BrokerServer:
             now = self.clock.monotonic_ms()
             await self.broker.replicas.flush_due()
             if now - last_retention >= retention_every:
-                self.broker.metadata.clean_log(self.clock.wall_ms())
+                await self.broker.metadata.clean_log(self.clock.wall_ms())
                 deleted = self._logs.enforce_retention(self.clock.wall_ms())
                 if deleted:
                     log.info("Retention deleted %d segment(s)", deleted)
@@ -339,35 +330,6 @@ class BrokerServer:
             while True:
                 await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)
                 replicas.check_isr()
-
-    async def _metadata_snapshots(self) -> None:
-        """A task of its own, so that a long snapshot write never holds up the flushes
-        and retention of the background loop."""
-        while True:
-            await anyio.sleep(_BACKGROUND_TICK_S)
-            await self._maybe_snapshot_metadata()
-
-    async def _maybe_snapshot_metadata(self) -> None:
-        """Writes a metadata snapshot when one is due, in a worker thread (serialising the
-        image and the fsync would hold the event loop), then cleans what it covers."""
-        assert self.broker is not None
-        metadata = self.broker.metadata
-        job = metadata.snapshot_due(self.clock.wall_ms())
-        if job is None:
-            return
-        ok = False
-        try:
-            # Shielded: a stop waits for the file rather than leaving a partial one.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(metadata.write_snapshot, job)
-            ok = True
-            log.info("Wrote metadata snapshot %s", job.snapshot_id)
-        except Exception:
-            log.exception("Writing metadata snapshot %s failed", job.snapshot_id)
-        finally:
-            metadata.snapshot_done(job, ok)
-        if ok:
-            metadata.clean_log(self.clock.wall_ms())
 
     async def _clean_logs(self) -> None:
         """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.

@@ -22,9 +22,9 @@ from ..config import BrokerConfig
 from ..handlers import Node
 from ..handlers.faults import Faults
 from ..kraft_config import Listener, parse_listeners
-from ..metadata.manager import MetadataManager
 from .broker import BrokerServer
 from .meta_properties import load_meta_properties
+from .metadata_log import take_metadata_snapshots
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
@@ -62,13 +62,12 @@ class ControllerServer:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` or `kill()` (or the task is cancelled)."""
         # Imported here, as a broker does: a single node never loads the Raft shell.
-        from .metadata_quorum import RaftMetadataQuorum, controller_apis, raft_quorum_server
+        from .metadata_quorum import controller_apis, raft_metadata
 
         config, clock = self.config, self.clock
         cluster_id = load_meta_properties(config.log_dirs, config.node_id, generate=False)
-        quorum_server = self._quorum_server = raft_quorum_server(config, clock, cluster_id)
-        quorum = RaftMetadataQuorum(quorum_server, clock)
-        metadata = MetadataManager(quorum)
+        quorum_server, quorum, metadata = raft_metadata(config, clock, cluster_id)
+        self._quorum_server = quorum_server
         async with anyio.create_task_group() as tg:
             await tg.start(quorum_server.run)
             log.info("Waiting for the metadata quorum to elect a leader and tell this node what is committed")
@@ -80,6 +79,7 @@ class ControllerServer:
             )
             quorum_server.other_apis = controller_apis(node)
             tg.start_soon(controller_service.run_duties, config)
+            tg.start_soon(take_metadata_snapshots, metadata, clock)
             listener = next(lst for lst in self.listeners if lst.name in config.strings("controller.listener.names"))
             log.info("kafkapy controller %s started, listening on %s://%s:%d", config.node_id, listener.name, listener.host,
                      quorum_server.port)

@@ -5,6 +5,7 @@ handed to the state machine, so decisions are made on the whole image."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,15 @@ from ..clock import Clock
 from ..config import BrokerConfig
 from ..handlers import CONTROLLER_APIS, Node, respond
 from ..kraft_config import parse_listeners
+from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION
+from ..metadata.manager import MetadataManager
 from ..raft.core import Role
 from ..raft.describe import QuorumDescription, describe_leader
 from ..raft.local import Appended
-from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig
+from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig, SnapshotId
+from ..raft.retention import MetadataRetention
+from .metadata_log import metadata_log_settings
 from .quorum import QuorumServer
 from .quorum_connections import OtherApis
 
@@ -27,9 +32,10 @@ _CATCH_UP_POLL_S = 0.01
 
 
 class RaftMetadataQuorum:
-    def __init__(self, server: QuorumServer, clock: Clock) -> None:
+    def __init__(self, server: QuorumServer, clock: Clock, retention: MetadataRetention | None = None) -> None:
         self.server = server
         self.clock = clock
+        self.retention = retention or MetadataRetention()
 
     @property
     def on_commit(self) -> CommitListener | None:
@@ -82,6 +88,26 @@ class RaftMetadataQuorum:
             raise NotController(e.leader_id) from e
         return Appended(last, self.clock.wall_ms(), sum(len(v) for v in values))
 
+    def snapshot_id_at(self, end_offset: int) -> SnapshotId | None:
+        core = self.server.core
+        # A new leader forgets its high watermark until its epoch's first record commits.
+        if core is None or core.high_watermark is None or not core.log.start_offset <= end_offset <= core.high_watermark:
+            return None
+        return core.snapshot_id_at(end_offset)
+
+    async def take_snapshot(self, snapshot_id: SnapshotId, values: Callable[[], Iterable[bytes]],
+                            last_contained_log_timestamp: int) -> bool:
+        try:
+            return await self.server.take_snapshot(snapshot_id.offset, values, last_contained_log_timestamp) is not None
+        except NotLeader:
+            return False  # the quorum stopped meanwhile: this node is stopping
+
+    async def clean_log(self, now_ms: int) -> bool:
+        try:
+            return await self.server.clean(self.retention, now_ms)
+        except NotLeader:
+            return False  # as above
+
 
 def raft_config(config: BrokerConfig) -> RaftConfig:
     """The core's timeouts from Kafka's controller.quorum.* keys."""
@@ -99,7 +125,18 @@ def metadata_log_dir(config: BrokerConfig) -> Path:
     return config.log_dirs[0] / f"{METADATA_PARTITION[0]}-{METADATA_PARTITION[1]}"
 
 
-def raft_quorum_server(config: BrokerConfig, clock: Clock, cluster_id: str) -> QuorumServer:
+def raft_metadata(config: BrokerConfig, clock: Clock, cluster_id: str) -> tuple[QuorumServer, RaftMetadataQuorum, MetadataManager]:
+    """A cluster member's metadata layer over its Raft shell, with its snapshots and retention."""
+    settings = metadata_log_settings(config)
+    server = raft_quorum_server(config, clock, cluster_id, settings.log_config)
+    quorum = RaftMetadataQuorum(server, clock, settings.retention)
+    metadata = MetadataManager(quorum, settings.policy)
+    # The quorum loads this node's newest snapshot as it starts, or the leader's later.
+    server.on_snapshot = metadata.install_snapshot
+    return server, quorum, metadata
+
+
+def raft_quorum_server(config: BrokerConfig, clock: Clock, cluster_id: str, log_config: LogConfig) -> QuorumServer:
     """This node's voter of controller.quorum.voters, on its controller listener (or its
     observer, on a broker-only node)."""
     voters = config.quorum_voters
@@ -109,7 +146,7 @@ def raft_quorum_server(config: BrokerConfig, clock: Clock, cluster_id: str) -> Q
     addresses = {v.node_id: (v.host, v.port) for v in voters}
     host, port = (listener.host or "0.0.0.0", listener.port) if listener is not None else ("127.0.0.1", 0)
     return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, metadata_log_dir(config), raft_config(config),
-                        host=host, port=port, cluster_id=cluster_id, clock=clock)
+                        host=host, port=port, cluster_id=cluster_id, clock=clock, log_config=log_config)
 
 
 def controller_apis(node: Node) -> OtherApis:

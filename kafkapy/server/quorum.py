@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -20,6 +20,7 @@ import anyio.abc
 import anyio.to_thread
 
 from ..clock import Clock, SystemClock
+from ..log.config import LogConfig
 from ..raft.core import RaftCore, Role
 from ..raft.messages import (
     BeginQuorumEpochResponse,
@@ -31,7 +32,8 @@ from ..raft.messages import (
     Response,
     VoteResponse,
 )
-from ..raft.output import NO_LEADER, CommitListener, NotLeader, Output, RaftConfig
+from ..raft.output import NO_LEADER, CommitListener, NotLeader, Output, RaftConfig, SnapshotId
+from ..raft.retention import MetadataRetention
 from ..raft.snapshot import Snapshot as SnapshotFile
 from ..raft.snapshot import decode_snapshot, encode_snapshot
 from ..raft.wire import response_to_kafka
@@ -56,7 +58,7 @@ class QuorumServer:
                  config: RaftConfig = _DEFAULT_TIMEOUTS, *, host: str = "127.0.0.1", port: int = 0,
                  cluster_id: str | None = None, clock: Clock | None = None,
                  on_commit: CommitListener | None = None,
-                 on_snapshot: Callable[[SnapshotFile], None] | None = None) -> None:
+                 on_snapshot: Callable[[SnapshotFile], None] | None = None, log_config: LogConfig | None = None) -> None:
         self.node_id = node_id
         self.addresses = addresses
         self.voters = sorted(voters)
@@ -70,6 +72,8 @@ class QuorumServer:
         self.other_apis: OtherApis | None = None
         """The controller's other APIs, answered on this listener once the broker is up."""
         self.on_snapshot = on_snapshot
+        self.log_config = log_config or LogConfig()
+        """The metadata log's segments (metadata.log.segment.bytes, .ms); its retention is the snapshots'."""
         self.snapshot: SnapshotFile | None = None
         """The snapshot the state machine last loaded (on start, or fetched from the leader)."""
         self.core: RaftCore | None = None
@@ -110,24 +114,51 @@ class QuorumServer:
             raise error[0]
         return last
 
-    async def take_snapshot(self, end_offset: int, values: Sequence[bytes]) -> None:
+    async def take_snapshot(self, end_offset: int, values: Callable[[], Iterable[bytes]],
+                            last_contained_log_timestamp: int) -> SnapshotId | None:
         """Saves the state machine's state up to end_offset (committed, and where a batch
-        ends) as a `.checkpoint` file; `delete_log_before_snapshot` then lets the log start there."""
+        ends) as a `.checkpoint` file, which followers behind the log start then fetch.
+        `values` is called, and the file encoded, in a worker thread, with the core free to
+        go on meanwhile. None if it cannot be kept any more (see below)."""
+        async with self._lock:
+            snapshot_id = self._running_core().snapshot_id_at(end_offset)
+        now = self.clock.wall_ms()
+        data = await anyio.to_thread.run_sync(lambda: b"".join(encode_snapshot(
+            snapshot_id, values(), last_contained_log_timestamp=last_contained_log_timestamp, now_ms=now)))
         async with self._lock:
             core = self._running_core()
-            snapshot_id, now = core.snapshot_id_at(end_offset), self.clock.wall_ms()
-            data = await anyio.to_thread.run_sync(lambda: b"".join(
-                encode_snapshot(snapshot_id, values, last_contained_log_timestamp=now, now_ms=now)))
+            newest = core.snapshot.snapshot_id.offset if core.snapshot is not None else -1
+            # Meanwhile a newer snapshot may have come, or this node been elected (its high
+            # watermark unknown until its epoch's first record commits).
+            if end_offset <= newest or end_offset < core.log.start_offset or core.high_watermark is None:
+                return None
             await self._carry_out(core.take_snapshot(end_offset, data))
+        return snapshot_id
 
-    async def delete_log_before_snapshot(self) -> None:
+    async def delete_log_before(self, offset: int) -> None:
+        """Lets the log start at offset, the end of a snapshot this node keeps."""
         async with self._lock:
-            await self._carry_out(self._running_core().delete_log_before_snapshot())
+            await self._carry_out(self._running_core().delete_log_before(offset))
+
+    async def clean(self, retention: MetadataRetention, now_ms: int) -> bool:
+        """Moves the log start up snapshot by snapshot while retention allows; True if it moved."""
+        cleaned = False
+        while True:
+            async with self._lock:
+                core, storage = self._running_core(), self._storage
+                assert storage is not None
+                target = await anyio.to_thread.run_sync(retention.next_log_start, self.directory, storage.log.size, now_ms)
+                newest = core.snapshot.snapshot_id.offset if core.snapshot is not None else -1
+                if target is None or not core.log.start_offset < target.offset <= newest:
+                    return cleaned
+                await self._carry_out(core.delete_log_before(target.offset))
+            log.info("Metadata retention: log start moved to snapshot %s", target)
+            cleaned = True
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Runs until cancelled. Reports started once the listener is bound (`port`)."""
         now = self.clock.monotonic_ms()
-        storage = await anyio.to_thread.run_sync(RaftStorage, self.directory, self.voters, self.clock.wall_ms())
+        storage = await anyio.to_thread.run_sync(RaftStorage, self.directory, self.voters, self.clock.wall_ms(), self.log_config)
         self._storage = storage
         try:
             state, raft_log, snapshot = await anyio.to_thread.run_sync(storage.load, self.clock.wall_ms())

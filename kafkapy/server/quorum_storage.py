@@ -81,12 +81,12 @@ class RaftStorage:
     `.checkpoint` file, so the leader sends its file as Kafka does and a follower writes
     what it fetched as it came."""
 
-    def __init__(self, directory: Path, voters: Sequence[int], now_ms: int) -> None:
+    def __init__(self, directory: Path, voters: Sequence[int], now_ms: int, log_config: LogConfig | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.voters = tuple(voters)
         self.state_file = QuorumStateFile(directory, voters)
-        self.log = PartitionLog.open(directory, LogConfig(), now_ms)
+        self.log = PartitionLog.open(directory, log_config or LogConfig(), now_ms)
         self.leaders: dict[int, int] = {}
 
     def load(self, now_ms: int) -> tuple[QuorumState, RaftLog, Snapshot | None]:
@@ -105,6 +105,8 @@ class RaftStorage:
                 # The snapshot covers what lies below its end: the log starts there (it may have
                 # crashed before doing so, or kept segments that straddle it).
                 self._delete_before(start, now_ms)
+        # As Kafka on start: snapshots older than the log start are of no more use.
+        delete_snapshots_before(self.directory, self.log.log_start_offset)
         batches: list[tuple[Entry, ...]] = []
         for header, batch in self.log.iter_batches(start):
             if header.base_offset < start:

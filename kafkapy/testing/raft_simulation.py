@@ -241,7 +241,7 @@ class Simulation:
             return
         end = node.checked_up_to
         node.disk.apply(core.take_snapshot(end, self._state_up_to(end)))
-        node.disk.apply(core.delete_log_before_snapshot())
+        node.disk.apply(core.delete_log_before(end))
 
     def _check_snapshot(self, node: Node, snapshot: Snapshot) -> None:
         end = snapshot.snapshot_id.offset
