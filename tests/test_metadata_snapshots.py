@@ -42,6 +42,7 @@ from kafkapy.raft.snapshot import (
     snapshot_name,
     write_snapshot,
 )
+from kafkapy.server.metadata_log import snapshot_if_due
 from kafkapy.tools.metadata import main as metadata_main
 from kafkapy.wire.records import (
     CONTROL_BIT,
@@ -496,7 +497,7 @@ def test_the_broker_writes_a_due_snapshot_in_a_worker_thread_and_starts_from_it(
         assert server.broker is not None
         anyio.run(server.broker.metadata.commit, topic_records("orders", 2, {"retention.ms": "1000"}))
         image = server.broker.metadata.image
-        anyio.run(server._maybe_snapshot_metadata)
+        anyio.run(snapshot_if_due, server.broker.metadata, server.clock)
         assert list_snapshots(tmp_path / METADATA_DIR) == [SnapshotId(image.offset + 1, 0)]
         assert server.broker.metadata.snapshot_due(FakeClock().wall_ms()) is None
     finally:

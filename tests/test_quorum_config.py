@@ -170,6 +170,8 @@ def test_a_controller_only_node_with_only_its_controller_listener_is_accepted() 
     assert two.strings("controller.listener.names") == ["CONTROLLER", "CONTROLLER2"]
     # A quorum of one controller (its brokers elsewhere) is a quorum all the same.
     assert BrokerConfig({**CONTROLLER_ONLY, "controller.quorum.voters": "1@127.0.0.1:9093"}).quorum_voters[0].node_id == 1
+    # It keeps its metadata log as every node does: snapshots and retention.
+    assert BrokerConfig({**CONTROLLER_ONLY, "metadata.max.retention.ms": "1000"}).int("metadata.max.retention.ms") == 1000
 
 
 @pytest.mark.parametrize(
@@ -198,10 +200,6 @@ def test_a_controller_only_node_with_only_its_controller_listener_is_accepted() 
         ({"controller.listener.names": "CONTROLLER,CONTROLLER2"},
          "controller.listener.names must only contain values appearing in the 'listeners' configuration "
          "when running the KRaft controller role"),
-        # Its metadata log is Raft's, which keeps no snapshots of the metadata layer's yet.
-        ({"metadata.max.retention.ms": "1000"},
-         "kafkapy does not yet keep metadata snapshots of a multi-node quorum, so metadata.max.retention.ms "
-         "would not be honoured: remove it, or run a single node"),
     ],
 )
 def test_a_controller_only_node_is_checked_as_kafka_does(changes: dict[str, str | None], message: str) -> None:

@@ -46,10 +46,10 @@ async def take_metadata_snapshots(metadata: MetadataManager, clock: Clock) -> No
     """A task of its own, so that a long snapshot write never holds up anything else."""
     while True:
         await anyio.sleep(_SNAPSHOT_CHECK_S)
-        await _maybe_snapshot(metadata, clock)
+        await snapshot_if_due(metadata, clock)
 
 
-async def _maybe_snapshot(metadata: MetadataManager, clock: Clock) -> None:
+async def snapshot_if_due(metadata: MetadataManager, clock: Clock) -> None:
     """Writes a metadata snapshot when one is due (the quorum serialises the image and
     writes the file in a worker thread), then cleans what it covers."""
     job = metadata.snapshot_due(clock.wall_ms())
