@@ -53,7 +53,8 @@ class ValueSchema:
 
     @classmethod
     def single_version(cls, value_type: type, write: Writer | None = None) -> Self:
-        return cls(value_type, lambda _: value_type.__version__, write)
+        """A value with only version 0, whose struct is the value type itself."""
+        return cls(value_type, lambda _: 0, write)
 
     def encode(self, value: Any, version: int | None) -> bytes:
         if version is None:
