@@ -79,7 +79,7 @@ def decode_record(data: bytes) -> Any:
         read_cls = cls if version == cls.__version__ else schema_class(_schema_package(record_type), version)
     if cls is None or read_cls is None:
         raise UnknownMetadataRecord(f"metadata record type {record_type} version {version} (frame {frame_version})")
-    record, _ = entity_reader(read_cls)(data, pos)
+    record: Any = entity_reader(read_cls)(data, pos)[0]
     return convert(record, cls)
 
 
