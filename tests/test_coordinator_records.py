@@ -26,6 +26,7 @@ from kafkapy.coordinator.records.consumer_offsets import (
     OffsetCommitValue,
     PartitionMetadata,
     TopicMetadata,
+    TopicPartition,
     TopicPartitions,
     decode_offsets_key,
     decode_offsets_value,
@@ -98,7 +99,7 @@ SINGLE_VERSION_RECORDS = [
     (ConsumerGroupTargetAssignmentMetadataKey(group_id="g"), ConsumerGroupTargetAssignmentMetadataValue(assignment_epoch=4)),
     (
         ConsumerGroupTargetAssignmentMemberKey(group_id="g", member_id="m"),
-        ConsumerGroupTargetAssignmentMemberValue(topic_partitions=ASSIGNMENT),
+        ConsumerGroupTargetAssignmentMemberValue(topic_partitions=(TopicPartition(topic_id=TOPIC_ID, partitions=(0, 3)),)),
     ),
     (
         ConsumerGroupCurrentMemberAssignmentKey(group_id="g", member_id="m"),

@@ -22,6 +22,7 @@ from .classic_group import CONSUMER_PROTOCOL_TYPE, GroupError
 from .records.consumer_offsets import (
     ConsumerGroupCurrentMemberAssignmentValue,
     ConsumerGroupMemberMetadataValue,
+    TopicPartition,
     TopicPartitions,
 )
 
@@ -95,7 +96,7 @@ class ConsumerGroupMember:
         )
 
 
-def assignment_from_record(topic_partitions: Iterable[TopicPartitions]) -> Assignment:
+def assignment_from_record(topic_partitions: Iterable[TopicPartition | TopicPartitions]) -> Assignment:
     return {tp.topic_id: frozenset(int(p) for p in tp.partitions) for tp in topic_partitions}
 
 

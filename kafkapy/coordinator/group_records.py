@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kio.static.primitive import i8, i32
 
@@ -32,6 +32,7 @@ from .records.consumer_offsets import (
     MemberMetadata,
     OffsetCommitKey,
     OffsetCommitValue,
+    TopicPartition,
     TopicPartitions,
     decode_offsets_key,
     decode_offsets_value,
@@ -158,7 +159,7 @@ def consumer_member_subscription(group_id: str, member: ConsumerGroupMember) -> 
 
 
 def consumer_target_assignment(group_id: str, member_id: str, assignment: Assignment) -> tuple[bytes, bytes]:
-    value = ConsumerGroupTargetAssignmentMemberValue(topic_partitions=_topic_partitions(assignment))
+    value = ConsumerGroupTargetAssignmentMemberValue(topic_partitions=_topic_partitions(TopicPartition, assignment))
     return _consumer_member_key(ConsumerGroupTargetAssignmentMemberKey, group_id, member_id), encode_offsets_value(value)
 
 
@@ -170,8 +171,8 @@ def consumer_target_assignment_epoch(group_id: str, epoch: int) -> tuple[bytes, 
 def consumer_current_assignment(group_id: str, member: ConsumerGroupMember) -> tuple[bytes, bytes]:
     value = ConsumerGroupCurrentMemberAssignmentValue(
         member_epoch=i32(member.member_epoch), previous_member_epoch=i32(member.previous_member_epoch),
-        state=i8(member.state.value), assigned_partitions=_topic_partitions(member.assigned_partitions),
-        partitions_pending_revocation=_topic_partitions(member.partitions_pending_revocation),
+        state=i8(member.state.value), assigned_partitions=_topic_partitions(TopicPartitions, member.assigned_partitions),
+        partitions_pending_revocation=_topic_partitions(TopicPartitions, member.partitions_pending_revocation),
     )
     return _consumer_member_key(ConsumerGroupCurrentMemberAssignmentKey, group_id, member.member_id), encode_offsets_value(value)
 
@@ -203,9 +204,13 @@ def consumer_group_tombstones(group_id: str, member_ids: list[str]) -> list[tupl
     ]
 
 
-def _topic_partitions(assignment: Assignment) -> tuple[TopicPartitions, ...]:
+_AssignmentStruct = TypeVar("_AssignmentStruct", TopicPartition, TopicPartitions)
+
+
+def _topic_partitions(struct: type[_AssignmentStruct], assignment: Assignment) -> tuple[_AssignmentStruct, ...]:
+    # Kafka gives the target and the current assignment each its own struct of the same fields.
     return tuple(
-        TopicPartitions(topic_id=topic_id, partitions=tuple(i32(p) for p in sorted(assignment[topic_id])))
+        struct(topic_id=topic_id, partitions=tuple(i32(p) for p in sorted(assignment[topic_id])))
         for topic_id in sorted(assignment, key=java_uuid_order)
     )
 

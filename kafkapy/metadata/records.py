@@ -1,22 +1,41 @@
-"""KRaft metadata records, as kio-style entities read and written by kio's serial code.
-
-Schemas follow Apache Kafka's metadata record definitions (`metadata/src/main/
-resources/common/metadata/*.json`). On disk each record value is framed as Kafka's
+"""KRaft metadata records: the generated schemas (kafkapy.schema.metadata, from Kafka's
+`metadata/src/main/resources/common/metadata/*.json`) at the versions kafkapy writes,
+and Kafka's metadata serde framing. On disk each record value is framed as Kafka's
 metadata serde frames it: unsigned varints of frame version, record type and record
 version, then the record's flexible encoding.
+
+A record read at another version of its schema than the one written here is decoded
+with that version's class (imported then) and moved into the class of the version
+written here: the fields that version lacks take their defaults, fields only it has
+are dropped.
 """
 
-
 import io
-import uuid
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from kio.serial import entity_reader, entity_writer
 from kio.serial.readers import read_unsigned_varint
 from kio.serial.writers import write_unsigned_varint
-from kio.static.constants import EntityType
-from kio.static.primitive import i8, i16, i32, i64, u16, uvarint
+from kio.static.primitive import i8, uvarint
+
+from ..schema import metadata as metadata_schemas
+from ..schema.metadata.broker_registration_change_record.v1 import BrokerRegistrationChangeRecord
+from ..schema.metadata.config_record.v0 import ConfigRecord
+from ..schema.metadata.feature_level_record.v0 import FeatureLevelRecord
+from ..schema.metadata.no_op_record.v0 import NoOpRecord
+from ..schema.metadata.partition_change_record.v0 import PartitionChangeRecord
+from ..schema.metadata.partition_record.v0 import PartitionRecord
+from ..schema.metadata.producer_ids_record.v0 import ProducerIdsRecord
+from ..schema.metadata.register_broker_record.v1 import BrokerEndpoint, BrokerFeature, RegisterBrokerRecord
+from ..schema.metadata.remove_topic_record.v0 import RemoveTopicRecord
+from ..schema.metadata.topic_record.v0 import TopicRecord
+from ..schema.versions import convert, schema_class
+
+__all__ = [
+    "RECORD_TYPES", "RESOURCE_BROKER", "RESOURCE_TOPIC", "BrokerEndpoint", "BrokerFeature", "BrokerRegistrationChangeRecord",
+    "ConfigRecord", "FeatureLevelRecord", "NoOpRecord", "PartitionChangeRecord", "PartitionRecord", "ProducerIdsRecord",
+    "RegisterBrokerRecord", "RemoveTopicRecord", "TopicRecord", "UnknownMetadataRecord", "decode_record", "encode_record",
+]
 
 _FRAME_VERSION = uvarint(1)
 
@@ -25,152 +44,7 @@ RESOURCE_TOPIC = i8(2)
 RESOURCE_BROKER = i8(4)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerEndpoint:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = True
-    name: str = field(metadata={"kafka_type": "string"})
-    host: str = field(metadata={"kafka_type": "string"})
-    port: u16 = field(metadata={"kafka_type": "uint16"})
-    security_protocol: i16 = field(metadata={"kafka_type": "int16"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerFeature:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = True
-    name: str = field(metadata={"kafka_type": "string"})
-    min_supported_version: i16 = field(metadata={"kafka_type": "int16"})
-    max_supported_version: i16 = field(metadata={"kafka_type": "int16"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegisterBrokerRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 0
-    broker_id: i32 = field(metadata={"kafka_type": "int32"})
-    incarnation_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-    broker_epoch: i64 = field(metadata={"kafka_type": "int64"})
-    end_points: tuple[BrokerEndpoint, ...]
-    features: tuple[BrokerFeature, ...]
-    rack: str | None = field(metadata={"kafka_type": "string"})
-    fenced: bool = field(metadata={"kafka_type": "bool"}, default=True)
-    in_controlled_shutdown: bool = field(metadata={"kafka_type": "bool"}, default=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TopicRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 2
-    name: str = field(metadata={"kafka_type": "string"})
-    topic_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 3
-    partition_id: i32 = field(metadata={"kafka_type": "int32"}, default=i32(-1))
-    topic_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-    replicas: tuple[i32, ...] = field(metadata={"kafka_type": "int32"})
-    isr: tuple[i32, ...] = field(metadata={"kafka_type": "int32"})
-    removing_replicas: tuple[i32, ...] = field(metadata={"kafka_type": "int32"}, default=())
-    adding_replicas: tuple[i32, ...] = field(metadata={"kafka_type": "int32"}, default=())
-    leader: i32 = field(metadata={"kafka_type": "int32"}, default=i32(-1))
-    leader_recovery_state: i8 = field(metadata={"kafka_type": "int8", "tag": 0}, default=i8(0))
-    leader_epoch: i32 = field(metadata={"kafka_type": "int32"}, default=i32(-1))
-    partition_epoch: i32 = field(metadata={"kafka_type": "int32"}, default=i32(-1))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConfigRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 4
-    resource_type: i8 = field(metadata={"kafka_type": "int8"})
-    resource_name: str = field(metadata={"kafka_type": "string"})
-    name: str = field(metadata={"kafka_type": "string"})
-    value: str | None = field(metadata={"kafka_type": "string"})
-    """None removes the config."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionChangeRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 5
-    partition_id: i32 = field(metadata={"kafka_type": "int32"}, default=i32(-1))
-    topic_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-    isr: tuple[i32, ...] | None = field(metadata={"kafka_type": "int32", "tag": 0}, default=None)
-    leader: i32 = field(metadata={"kafka_type": "int32", "tag": 1}, default=i32(-2))
-    replicas: tuple[i32, ...] | None = field(metadata={"kafka_type": "int32", "tag": 2}, default=None)
-    removing_replicas: tuple[i32, ...] | None = field(metadata={"kafka_type": "int32", "tag": 3}, default=None)
-    adding_replicas: tuple[i32, ...] | None = field(metadata={"kafka_type": "int32", "tag": 4}, default=None)
-    leader_recovery_state: i8 = field(metadata={"kafka_type": "int8", "tag": 5}, default=i8(-1))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RemoveTopicRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 9
-    topic_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerRegistrationChangeRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 17
-    broker_id: i32 = field(metadata={"kafka_type": "int32"})
-    broker_epoch: i64 = field(metadata={"kafka_type": "int64"})
-    fenced: i8 = field(metadata={"kafka_type": "int8", "tag": 0}, default=i8(0))
-    """-1 unfenced, 0 no change, 1 fenced."""
-    in_controlled_shutdown: i8 = field(metadata={"kafka_type": "int8", "tag": 1}, default=i8(0))
-    """0 no change, 1 in controlled shutdown."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeatureLevelRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 12
-    name: str = field(metadata={"kafka_type": "string"})
-    feature_level: i16 = field(metadata={"kafka_type": "int16"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProducerIdsRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 15
-    broker_id: i32 = field(metadata={"kafka_type": "int32"})
-    broker_epoch: i64 = field(metadata={"kafka_type": "int64"}, default=i64(-1))
-    next_producer_id: i64 = field(metadata={"kafka_type": "int64"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NoOpRecord:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    __record_type__: ClassVar[int] = 20
-
-
+# Each record type kafkapy knows: the class of the version it writes.
 RECORD_TYPES: dict[int, type[Any]] = {
     cls.__record_type__: cls
     for cls in (
@@ -200,7 +74,14 @@ def decode_record(data: bytes) -> Any:
     version, size = read_unsigned_varint(data, pos)
     pos += size
     cls = RECORD_TYPES.get(record_type)
-    if frame_version != _FRAME_VERSION or cls is None or version != cls.__version__:
+    read_cls = None
+    if frame_version == _FRAME_VERSION and cls is not None:
+        read_cls = cls if version == cls.__version__ else schema_class(_schema_package(record_type), version)
+    if cls is None or read_cls is None:
         raise UnknownMetadataRecord(f"metadata record type {record_type} version {version} (frame {frame_version})")
-    record, _ = entity_reader(cls)(data, pos)
-    return record
+    record: Any = entity_reader(read_cls)(data, pos)[0]
+    return convert(record, cls)
+
+
+def _schema_package(record_type: int) -> str:
+    return f"{metadata_schemas.__name__}.{metadata_schemas.RECORD_TYPES[record_type]}"

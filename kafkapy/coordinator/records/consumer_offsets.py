@@ -1,156 +1,74 @@
 """The records of `__consumer_offsets`, as Kafka's group coordinator writes them
-(schemas: Kafka's group-coordinator/src/main/resources/common/message/*.json).
+(schemas: generated from Kafka's group-coordinator/src/main/resources/common/message/
+*.json into kafkapy.schema.group_coordinator).
 
 A key's int16 version is its record type (GroupCoordinatorRecordSerde): 0 and 1 offset
 commit, 2 classic group metadata, 3-8 the consumer group (KIP-848) records. Keys and
-single-version values are kio structs. Values with several versions are version-free
-dataclasses holding the fields of every version (as Kafka's generated classes do),
-written through a private kio struct per version: decoding fills the fields a version
-lacks with their defaults, encoding picks the version Kafka writes (see
-`encode_offsets_value`).
+single-version values are the generated classes of their one version. Values with
+several versions are the generated version-free classes, holding the fields of every
+version (as Kafka's generated classes do): decoding fills the fields a version lacks
+with their defaults, encoding picks the version Kafka writes (see `encode_offsets_value`).
 """
 
 import io
-import uuid
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any
 
 from kio.serial import entity_writer
 from kio.serial.writers import Writable, write_tagged_field, write_unsigned_varint
-from kio.static.constants import EntityType
-from kio.static.primitive import i8, i16, i32, i64, uvarint
+from kio.static.primitive import uvarint
 
+from ...schema.group_coordinator.consumer_group_current_member_assignment_key.v8 import (
+    ConsumerGroupCurrentMemberAssignmentKey,
+)
+from ...schema.group_coordinator.consumer_group_current_member_assignment_value.v0 import (
+    ConsumerGroupCurrentMemberAssignmentValue,
+    TopicPartitions,
+)
+from ...schema.group_coordinator.consumer_group_member_metadata_key.v5 import ConsumerGroupMemberMetadataKey
+from ...schema.group_coordinator.consumer_group_member_metadata_value.v0 import (
+    ClassicMemberMetadata,
+    ClassicProtocol,
+    ConsumerGroupMemberMetadataValue,
+)
+from ...schema.group_coordinator.consumer_group_metadata_key.v3 import ConsumerGroupMetadataKey
+from ...schema.group_coordinator.consumer_group_metadata_value.v0 import ConsumerGroupMetadataValue
+from ...schema.group_coordinator.consumer_group_partition_metadata_key.v4 import ConsumerGroupPartitionMetadataKey
+from ...schema.group_coordinator.consumer_group_partition_metadata_value.v0 import (
+    ConsumerGroupPartitionMetadataValue,
+    PartitionMetadata,
+    TopicMetadata,
+)
+from ...schema.group_coordinator.consumer_group_target_assignment_member_key.v7 import (
+    ConsumerGroupTargetAssignmentMemberKey,
+)
+from ...schema.group_coordinator.consumer_group_target_assignment_member_value.v0 import (
+    ConsumerGroupTargetAssignmentMemberValue,
+    TopicPartition,
+)
+from ...schema.group_coordinator.consumer_group_target_assignment_metadata_key.v6 import (
+    ConsumerGroupTargetAssignmentMetadataKey,
+)
+from ...schema.group_coordinator.consumer_group_target_assignment_metadata_value.v0 import (
+    ConsumerGroupTargetAssignmentMetadataValue,
+)
+from ...schema.group_coordinator.group_metadata_key.v2 import GroupMetadataKey
+from ...schema.group_coordinator.group_metadata_value.all_versions import GroupMetadataValue, MemberMetadata
+from ...schema.group_coordinator.offset_commit_key.v1 import OffsetCommitKey
+from ...schema.group_coordinator.offset_commit_value.all_versions import OffsetCommitValue
 from .framing import ValueSchema, decode_key, encode_key
 
-# Keys. A key struct's __version__ is the record type it is written as.
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OffsetCommitKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(1)  # 0 is read too: the same schema, from Kafka 0.8.2
-    __flexible__: ClassVar[bool] = False
-    group: str = field(metadata={"kafka_type": "string"})
-    topic: str = field(metadata={"kafka_type": "string"})
-    partition: i32 = field(metadata={"kafka_type": "int32"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupMetadataKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(2)
-    __flexible__: ClassVar[bool] = False
-    group: str = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupMetadataKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(3)
-    __flexible__: ClassVar[bool] = False
-    group_id: str = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupPartitionMetadataKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(4)
-    __flexible__: ClassVar[bool] = False
-    group_id: str = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupMemberMetadataKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(5)
-    __flexible__: ClassVar[bool] = False
-    group_id: str = field(metadata={"kafka_type": "string"})
-    member_id: str = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupTargetAssignmentMetadataKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(6)
-    __flexible__: ClassVar[bool] = False
-    group_id: str = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupTargetAssignmentMemberKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(7)
-    __flexible__: ClassVar[bool] = False
-    group_id: str = field(metadata={"kafka_type": "string"})
-    member_id: str = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupCurrentMemberAssignmentKey:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(8)
-    __flexible__: ClassVar[bool] = False
-    group_id: str = field(metadata={"kafka_type": "string"})
-    member_id: str = field(metadata={"kafka_type": "string"})
-
-
-# OffsetCommitValue, versions 0-4.
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OffsetCommitValue:
-    offset: int
-    leader_epoch: int = -1
-    """-1 when unknown; versions 0-2 lack it."""
-    metadata: str
-    commit_timestamp: int
-    expire_timestamp: int = -1
-    """-1 for none; only version 1 holds it."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _OffsetCommitValueV0:
-    """Versions 0 and 2, which have the same fields."""
-
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = False
-    offset: i64 = field(metadata={"kafka_type": "int64"})
-    metadata: str = field(metadata={"kafka_type": "string"})
-    commit_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _OffsetCommitValueV1:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = False
-    offset: i64 = field(metadata={"kafka_type": "int64"})
-    metadata: str = field(metadata={"kafka_type": "string"})
-    commit_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-    expire_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _OffsetCommitValueV3:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(3)
-    __flexible__: ClassVar[bool] = False
-    offset: i64 = field(metadata={"kafka_type": "int64"})
-    leader_epoch: i32 = field(metadata={"kafka_type": "int32"})
-    metadata: str = field(metadata={"kafka_type": "string"})
-    commit_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _OffsetCommitValueV4:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(4)
-    __flexible__: ClassVar[bool] = True
-    offset: i64 = field(metadata={"kafka_type": "int64"})
-    leader_epoch: i32 = field(metadata={"kafka_type": "int32"})
-    metadata: str = field(metadata={"kafka_type": "string"})
-    commit_timestamp: i64 = field(metadata={"kafka_type": "int64"})
+# The records' nested structs, which callers build too, are re-exported with them.
+__all__ = [
+    "ClassicMemberMetadata", "ClassicProtocol", "ConsumerGroupCurrentMemberAssignmentKey",
+    "ConsumerGroupCurrentMemberAssignmentValue", "ConsumerGroupMemberMetadataKey", "ConsumerGroupMemberMetadataValue",
+    "ConsumerGroupMetadataKey", "ConsumerGroupMetadataValue", "ConsumerGroupPartitionMetadataKey",
+    "ConsumerGroupPartitionMetadataValue", "ConsumerGroupTargetAssignmentMemberKey", "ConsumerGroupTargetAssignmentMemberValue",
+    "ConsumerGroupTargetAssignmentMetadataKey", "ConsumerGroupTargetAssignmentMetadataValue", "GroupMetadataKey",
+    "GroupMetadataValue", "MemberMetadata", "OffsetCommitKey", "OffsetCommitValue", "OffsetsKey", "OffsetsValue",
+    "PartitionMetadata", "TopicMetadata", "TopicPartition", "TopicPartitions", "decode_offsets_key", "decode_offsets_value",
+    "encode_offsets_key", "encode_offsets_value",
+]
 
 
 def _offset_commit_version(value: OffsetCommitValue) -> int:
@@ -159,252 +77,9 @@ def _offset_commit_version(value: OffsetCommitValue) -> int:
     return 1 if value.expire_timestamp != -1 else 3
 
 
-_OFFSET_COMMIT_VALUE = ValueSchema(
-    OffsetCommitValue,
-    {
-        0: _OffsetCommitValueV0, 1: _OffsetCommitValueV1, 2: _OffsetCommitValueV0,
-        3: _OffsetCommitValueV3, 4: _OffsetCommitValueV4,
-    },
-    _offset_commit_version,
-)
-
-
-# GroupMetadataValue, versions 0-4: a classic group and its members.
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MemberMetadata:
-    member_id: str
-    group_instance_id: str | None = None
-    """Versions 0-2 lack it."""
-    client_id: str
-    client_host: str
-    rebalance_timeout: int = -1
-    """-1 from version 0, which lacks it (Kafka then uses the session timeout)."""
-    session_timeout: int
-    subscription: bytes
-    assignment: bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupMetadataValue:
-    protocol_type: str
-    generation: int
-    protocol: str | None
-    leader: str | None
-    current_state_timestamp: int = -1
-    """Versions 0-1 lack it."""
-    members: tuple[MemberMetadata, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _MemberMetadataV0:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = False
-    member_id: str = field(metadata={"kafka_type": "string"})
-    client_id: str = field(metadata={"kafka_type": "string"})
-    client_host: str = field(metadata={"kafka_type": "string"})
-    session_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    subscription: bytes = field(metadata={"kafka_type": "bytes"})
-    assignment: bytes = field(metadata={"kafka_type": "bytes"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _MemberMetadataV1:
-    """Versions 1 and 2."""
-
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = False
-    member_id: str = field(metadata={"kafka_type": "string"})
-    client_id: str = field(metadata={"kafka_type": "string"})
-    client_host: str = field(metadata={"kafka_type": "string"})
-    rebalance_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    session_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    subscription: bytes = field(metadata={"kafka_type": "bytes"})
-    assignment: bytes = field(metadata={"kafka_type": "bytes"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _MemberMetadataV3:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(3)
-    __flexible__: ClassVar[bool] = False
-    member_id: str = field(metadata={"kafka_type": "string"})
-    group_instance_id: str | None = field(metadata={"kafka_type": "string"})
-    client_id: str = field(metadata={"kafka_type": "string"})
-    client_host: str = field(metadata={"kafka_type": "string"})
-    rebalance_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    session_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    subscription: bytes = field(metadata={"kafka_type": "bytes"})
-    assignment: bytes = field(metadata={"kafka_type": "bytes"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _MemberMetadataV4:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(4)
-    __flexible__: ClassVar[bool] = True
-    member_id: str = field(metadata={"kafka_type": "string"})
-    group_instance_id: str | None = field(metadata={"kafka_type": "string"})
-    client_id: str = field(metadata={"kafka_type": "string"})
-    client_host: str = field(metadata={"kafka_type": "string"})
-    rebalance_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    session_timeout: i32 = field(metadata={"kafka_type": "int32"})
-    subscription: bytes = field(metadata={"kafka_type": "bytes"})
-    assignment: bytes = field(metadata={"kafka_type": "bytes"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _GroupMetadataValueV0:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = False
-    protocol_type: str = field(metadata={"kafka_type": "string"})
-    generation: i32 = field(metadata={"kafka_type": "int32"})
-    protocol: str | None = field(metadata={"kafka_type": "string"})
-    leader: str | None = field(metadata={"kafka_type": "string"})
-    members: tuple[_MemberMetadataV0, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _GroupMetadataValueV1:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(1)
-    __flexible__: ClassVar[bool] = False
-    protocol_type: str = field(metadata={"kafka_type": "string"})
-    generation: i32 = field(metadata={"kafka_type": "int32"})
-    protocol: str | None = field(metadata={"kafka_type": "string"})
-    leader: str | None = field(metadata={"kafka_type": "string"})
-    members: tuple[_MemberMetadataV1, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _GroupMetadataValueV2:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(2)
-    __flexible__: ClassVar[bool] = False
-    protocol_type: str = field(metadata={"kafka_type": "string"})
-    generation: i32 = field(metadata={"kafka_type": "int32"})
-    protocol: str | None = field(metadata={"kafka_type": "string"})
-    leader: str | None = field(metadata={"kafka_type": "string"})
-    current_state_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-    members: tuple[_MemberMetadataV1, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _GroupMetadataValueV3:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(3)
-    __flexible__: ClassVar[bool] = False
-    protocol_type: str = field(metadata={"kafka_type": "string"})
-    generation: i32 = field(metadata={"kafka_type": "int32"})
-    protocol: str | None = field(metadata={"kafka_type": "string"})
-    leader: str | None = field(metadata={"kafka_type": "string"})
-    current_state_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-    members: tuple[_MemberMetadataV3, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _GroupMetadataValueV4:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(4)
-    __flexible__: ClassVar[bool] = True
-    protocol_type: str = field(metadata={"kafka_type": "string"})
-    generation: i32 = field(metadata={"kafka_type": "int32"})
-    protocol: str | None = field(metadata={"kafka_type": "string"})
-    leader: str | None = field(metadata={"kafka_type": "string"})
-    current_state_timestamp: i64 = field(metadata={"kafka_type": "int64"})
-    members: tuple[_MemberMetadataV4, ...]
-
-
-_GROUP_METADATA_VALUE = ValueSchema(
-    GroupMetadataValue,
-    {
-        0: _GroupMetadataValueV0, 1: _GroupMetadataValueV1, 2: _GroupMetadataValueV2,
-        3: _GroupMetadataValueV3, 4: _GroupMetadataValueV4,
-    },
-    # MetadataVersion.groupMetadataValueVersion: 3, the newest non-flexible version.
-    lambda _: 3,
-)
-
-
-# Consumer group (KIP-848) values: one version each, flexible.
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupMetadataValue:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    epoch: i32 = field(metadata={"kafka_type": "int32"})
-    """The group epoch."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionMetadata:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    partition: i32 = field(metadata={"kafka_type": "int32"})
-    racks: tuple[str, ...] = field(metadata={"kafka_type": "string"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TopicMetadata:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    topic_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-    topic_name: str = field(metadata={"kafka_type": "string"})
-    num_partitions: i32 = field(metadata={"kafka_type": "int32"})
-    partition_metadata: tuple[PartitionMetadata, ...]
-    """Racks of each partition; Kafka stops using it after 4.0."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupPartitionMetadataValue:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    topics: tuple[TopicMetadata, ...]
-    """The subscribed topics, as the group last saw them."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClassicProtocol:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    name: str = field(metadata={"kafka_type": "string"})
-    metadata: bytes = field(metadata={"kafka_type": "bytes"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClassicMemberMetadata:
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    session_timeout_ms: i32 = field(metadata={"kafka_type": "int32"})
-    supported_protocols: tuple[ClassicProtocol, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupMemberMetadataValue:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    instance_id: str | None = field(metadata={"kafka_type": "string"})
-    rack_id: str | None = field(metadata={"kafka_type": "string"})
-    client_id: str = field(metadata={"kafka_type": "string"})
-    client_host: str = field(metadata={"kafka_type": "string"})
-    subscribed_topic_names: tuple[str, ...] = field(metadata={"kafka_type": "string"})
-    subscribed_topic_regex: str | None = field(metadata={"kafka_type": "string"})
-    rebalance_timeout_ms: i32 = field(metadata={"kafka_type": "int32"}, default=i32(-1))
-    server_assignor: str | None = field(metadata={"kafka_type": "string"})
-    classic_member_metadata: ClassicMemberMetadata | None = field(metadata={"tag": 0}, default=None)
-    """Set while the member speaks the classic protocol."""
+_OFFSET_COMMIT_VALUE = ValueSchema(OffsetCommitValue, _offset_commit_version)
+# MetadataVersion.groupMetadataValueVersion: 3, the newest non-flexible version.
+_GROUP_METADATA_VALUE = ValueSchema(GroupMetadataValue, lambda _: 3)
 
 
 def _write_member_metadata_value(buffer: Writable, value: ConsumerGroupMemberMetadataValue) -> None:
@@ -421,46 +96,6 @@ def _write_member_metadata_value(buffer: Writable, value: ConsumerGroupMemberMet
     # kio's nullable struct writer puts an int8 1 first: the same byte as Kafka's varint 1.
     write_present = entity_writer(ClassicMemberMetadata, nullable=True)
     write_tagged_field(buffer, uvarint(0), write_present, value.classic_member_metadata)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupTargetAssignmentMetadataValue:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    assignment_epoch: i32 = field(metadata={"kafka_type": "int32"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TopicPartitions:
-    """Kafka gives the two assignment values each their own copy of this struct."""
-
-    __type__: ClassVar = EntityType.nested
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    topic_id: uuid.UUID = field(metadata={"kafka_type": "uuid"})
-    partitions: tuple[i32, ...] = field(metadata={"kafka_type": "int32"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupTargetAssignmentMemberValue:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    topic_partitions: tuple[TopicPartitions, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerGroupCurrentMemberAssignmentValue:
-    __type__: ClassVar = EntityType.data
-    __version__: ClassVar[i16] = i16(0)
-    __flexible__: ClassVar[bool] = True
-    member_epoch: i32 = field(metadata={"kafka_type": "int32"})
-    previous_member_epoch: i32 = field(metadata={"kafka_type": "int32"})
-    state: i8 = field(metadata={"kafka_type": "int8"})
-    """Kafka's MemberState id."""
-    assigned_partitions: tuple[TopicPartitions, ...]
-    partitions_pending_revocation: tuple[TopicPartitions, ...]
 
 
 OffsetsKey = (
@@ -487,6 +122,7 @@ _VALUE_SCHEMA_OF_KEY: dict[type[Any], ValueSchema] = {
     ConsumerGroupCurrentMemberAssignmentKey: ValueSchema.single_version(ConsumerGroupCurrentMemberAssignmentValue),
 }
 _VALUE_SCHEMA_OF_VALUE = {schema.value_type: schema for schema in _VALUE_SCHEMA_OF_KEY.values()}
+# Version 0 of OffsetCommitKey has the fields of version 1, which kafkapy writes.
 _KEY_OF_RECORD_TYPE = {0: OffsetCommitKey} | {key.__version__: key for key in _VALUE_SCHEMA_OF_KEY}
 
 

@@ -7,12 +7,13 @@ is a tombstone (handled by the callers, which see the key first).
 import io
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
-from functools import cache
-from typing import Any, Self, get_args, get_origin
+from dataclasses import dataclass
+from typing import Any, Self
 
 from kio.serial import entity_reader, entity_writer
 from kio.serial.writers import Writer
+
+from ...schema.versions import convert, schema_class
 
 _VERSION = struct.Struct(">h")
 
@@ -40,11 +41,12 @@ def decode_key(data: bytes, key_types: Mapping[int, type]) -> Any:
 
 @dataclass(frozen=True)
 class ValueSchema:
-    """A record type's value: the type callers build and decoding returns, the kio
-    struct of each version, and the version Kafka writes a given value at."""
+    """A record type's value: the generated type callers build and decoding returns (the
+    version-free class of a schema with several versions, else its only version's), and
+    the version Kafka writes a given value at. Each version's class is imported the first
+    time a value is read or written at that version."""
 
     value_type: type
-    version_structs: Mapping[int, type]
     default_version: Callable[[Any], int]
     write: Writer | None = None
     """Replaces kio's writer of the struct, where kio's is not Kafka's."""
@@ -52,7 +54,7 @@ class ValueSchema:
     @classmethod
     def single_version(cls, value_type: type, write: Writer | None = None) -> Self:
         """A value with only version 0, whose struct is the value type itself."""
-        return cls(value_type, {0: value_type}, lambda _: 0, write)
+        return cls(value_type, lambda _: 0, write)
 
     def encode(self, value: Any, version: int | None) -> bytes:
         if version is None:
@@ -65,41 +67,11 @@ class ValueSchema:
         return convert(_read_struct(struct_type, data), self.value_type)
 
     def _struct_type(self, version: int) -> type:
-        struct_type = self.version_structs.get(version)
+        # The generated package of the schema holds the value type's module.
+        struct_type = schema_class(self.value_type.__module__.rpartition(".")[0], version)
         if struct_type is None:
             raise UnknownRecordVersion(f"{self.value_type.__name__} has no version {version}")
         return struct_type
-
-
-def convert(source: Any, target: type) -> Any:
-    """`source` as an instance of the dataclass `target`, copying fields by name: fields
-    `target` lacks are dropped (as Kafka drops a field the written version lacks), fields
-    `source` lacks keep `target`'s default; arrays of structs are converted item by item."""
-    if type(source) is target:
-        return source
-    values = {}
-    for name, item_type in _field_plan(target):
-        if not hasattr(source, name):
-            continue
-        value = getattr(source, name)
-        if item_type is not None and value is not None:
-            value = tuple(convert(item, item_type) for item in value)
-        values[name] = value
-    return target(**values)
-
-
-@cache
-def _field_plan(target: type) -> tuple[tuple[str, type | None], ...]:
-    """Each field of `target`, with its item type if it is an array of structs."""
-    return tuple((field.name, _struct_item_type(field.type)) for field in fields(target))
-
-
-def _struct_item_type(annotation: Any) -> type | None:
-    """S, for an annotation `tuple[S, ...]` or `tuple[S, ...] | None` where S is a struct."""
-    for candidate in (annotation, *get_args(annotation)):
-        if get_origin(candidate) is tuple and isinstance(item := get_args(candidate)[0], type) and is_dataclass(item):
-            return item
-    return None
 
 
 def _frame(version: int, write: Writer, value: Any) -> bytes:
