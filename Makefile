@@ -83,7 +83,7 @@ browser:
 # Static checks, run by `make test` before the tests (configured in pyproject.toml;
 # mypy checks the files it lists there, the package).
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check kafkapy tests compat_tests benchmarks examples
+	$(BIN)/ruff check kafkapy tests compat_tests benchmarks examples codegen
 	$(BIN)/mypy
 
 test: lint browser
