@@ -162,7 +162,9 @@ class Cluster:
         nodes (ids N+1..N+brokers) register with them and serve the clients; `broker_only`
         must then be 0, every broker being one. `data_dir` holds node-N directories (a
         temporary directory, removed on stop, when None); `overrides` are configs of every
-        node, with Kafka's key names (dots, or underscores)."""
+        node, with Kafka's key names (dots, or underscores). Unless overridden,
+        `offsets.topic.replication.factor` and `transaction.state.log.replication.factor`
+        are the number of brokers, at most 3 (Kafka's default)."""
         if controllers and broker_only:
             raise ValueError("with controllers=N every broker is broker-only: give their number as brokers=")
         self._own_dir = data_dir is None
@@ -175,7 +177,12 @@ class Cluster:
             self.broker_ids = list(range(1, brokers + broker_only + 1))
         self.node_ids = sorted({*self.voter_ids, *self.broker_ids})
         self.cluster_id = random_cluster_id()
-        self.overrides = {**FAST_QUORUM, **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
+        # As Kafka's own test clusters: the internal topics replicated to every broker, up to
+        # Kafka's default of 3, so that a cluster of fewer brokers still has its coordinators.
+        internal_topics = {key: min(3, len(self.broker_ids))
+                           for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor")}
+        self.overrides = {**FAST_QUORUM, **internal_topics,
+                          **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
         self._relays: dict[tuple[int, int], _Relay] = {}
         self._relay_portal_cm: AbstractContextManager[BlockingPortal] | None = None
