@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
 
+from kafkapy.client import Client
 from kafkapy.coordinator.group_coordinator import java_string_hash
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
@@ -29,9 +30,9 @@ pytestmark = pytest.mark.timeout(90)
 T = TypeVar("T")
 TIMEOUT_S = 20
 TOPIC = "spread"
-# Three partitions of each internal topic, one on each broker: two keys of different
-# partitions have their coordinators on different brokers.
+# Three partitions of each internal topic, one led by each broker.
 INTERNAL_PARTITIONS = 3
+SPREAD_TRANSACTIONAL_ID = "spread-txn"
 PRODUCE, INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, END_TXN, WRITE_TXN_MARKERS = 0, 22, 24, 26, 27
 
 
@@ -48,12 +49,17 @@ def partition_of(key: str) -> int:
     return abs(java_string_hash(key)) % (1 << 31) % INTERNAL_PARTITIONS
 
 
-def keys_on_different_partitions() -> tuple[str, str]:
-    """A transactional id and a group id whose coordinators are different partitions, so
-    different brokers."""
-    transactional_id = "spread-txn"
-    group = next(g for g in (f"spread-group-{i}" for i in range(100)) if partition_of(g) != partition_of(transactional_id))
-    return transactional_id, group
+def group_coordinated_elsewhere(cluster: Cluster, transactional_id: str) -> str:
+    """A group whose coordinator is not the transactional id's (the controller places each
+    internal topic's leaders from its own starting broker, so partition numbers say
+    nothing: the leaders are looked up). The transaction state topic must exist."""
+    with Client(cluster.bootstrap_servers, timeout=TIMEOUT_S) as client:
+        client.coordinator("spread-warm-up")  # creates __consumer_offsets
+    until(lambda: cluster.nodes[1].read(lambda s: "__consumer_offsets" in s.broker.image.topics), "the offsets topic")
+    txn_coordinator = leader(cluster, "__transaction_state", partition_of(transactional_id))
+    group = next(g for g in (f"spread-group-{i}" for i in range(100))
+                 if leader(cluster, "__consumer_offsets", partition_of(g)) != txn_coordinator)
+    return group
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +156,9 @@ def committed_offset(cluster: Cluster, group: str) -> int:
 
 
 def test_offsets_sent_to_a_transaction_follow_it_when_the_group_coordinator_is_another_broker(cluster: Cluster) -> None:
-    transactional_id, group = keys_on_different_partitions()
-    producer = transactional_producer(cluster, transactional_id)
+    transactional_id = SPREAD_TRANSACTIONAL_ID
+    producer = transactional_producer(cluster, transactional_id)  # creates __transaction_state
+    group = group_coordinated_elsewhere(cluster, transactional_id)
     group_consumer = consumer(cluster, "read_committed", group)
     metadata = group_consumer.consumer_group_metadata()
 
