@@ -10,6 +10,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..broker.group_runtime import GroupRuntime
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import MarkerErrors
 from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest
@@ -18,7 +19,6 @@ from ..log.partition import LogError
 from ..metadata.manager import MetadataManager
 from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
 from .context import Broker, RequestContext
-from .group_runtime import GroupRuntime
 from .registry import api
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,12 @@ from ..broker.alter_partition import AlterPartitionManager
 from ..broker.broker_peers import BrokerPeers
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
+from ..broker.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..broker.lifecycle import BrokerLifecycleManager
 from ..broker.replica_fetcher import ReplicaFetcherManager
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import TxnMarkerChannel
+from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator
@@ -25,8 +27,6 @@ from ..coordinator.producer_ids import ProducerIdManager
 from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers import Broker, Node
 from ..handlers.faults import Faults
-from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
-from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner

@@ -14,12 +14,12 @@ from typing import Any, Protocol
 import anyio
 from kio.schema.errors import ErrorCode
 
-from ..broker.controller_channel import ControllerRouter, ControllerUnavailable
-from ..broker.replica_manager import ReplicaManager
 from ..config import BrokerConfig
 from ..metadata.controller import NewTopic
 from ..metadata.manager import MetadataManager
 from ..wire.records import NO_PRODUCER_ID, Record, decode_records, encode_batch, read_marker
+from .controller_channel import ControllerRouter, ControllerUnavailable
+from .replica_manager import ReplicaManager
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..broker.txn_marker_channel import TxnMarkerChannel
 from ..config import BrokerConfig
 from ..coordinator.transaction_coordinator import MarkerRequest, TxnResult
 from ..metadata.image import MetadataImage
 from .coordinator_runtime import CoordinatorRuntime, InternalTopic
+from .txn_marker_channel import TxnMarkerChannel
 
 
 def _transaction_state_configs(config: BrokerConfig, factor: int) -> dict[str, str]:
