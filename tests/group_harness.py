@@ -147,7 +147,8 @@ class Harness:
                 fresh.coordinator.replay(entry.partition, entry.key, entry.value)
             else:
                 fresh.coordinator.replay(entry.partition, entry.key, entry.value, producer_id=entry.producer_id)
-        fresh.apply(fresh.coordinator.loaded())
+        for partition in range(NUM_PARTITIONS):
+            fresh.apply(fresh.coordinator.loaded(partition))
         return fresh
 
     def group(self, group_id: str) -> Any:

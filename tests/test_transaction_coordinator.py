@@ -114,7 +114,13 @@ class Harness:
         self.coordinator = self._new_coordinator()
         for partition, key, value in self.records:
             self.coordinator.replay(partition, key, value)
-        return self.apply(self.coordinator.loaded())
+        loaded = TxnResult()
+        for partition in range(NUM_PARTITIONS):
+            result = self.apply(self.coordinator.loaded(partition))
+            loaded.records += result.records
+            loaded.replies += result.replies
+            loaded.markers += result.markers
+        return loaded
 
     def replay_value(self, transactional_id: str, value: TransactionLogValue) -> None:
         self.coordinator.replay(self.coordinator.partition_for(transactional_id),

@@ -12,8 +12,10 @@ offsets manager (`offsets_manager.py`).
 
 Every call that changes state returns a Result: the `__consumer_offsets` records to
 append, and the replies to deliver once those records are durable. A request may be
-answered later, in the Result of another call or of `tick`. `replay` rebuilds the state
-from the records at startup; offsets committed in a transaction are taken when the shell
+answered later, in the Result of another call or of `tick`. The state is that of the
+`__consumer_offsets` partitions this broker leads: `replay` rebuilds a partition's state
+from its records when the broker becomes its leader, `loaded` starts it, and `unload`
+drops it when the broker stops leading it; offsets committed in a transaction are taken when the shell
 replays them once appended, and their transaction's marker (`complete_transaction`, or
 `replay_end_transaction` at startup) commits or drops them.
 """
@@ -74,12 +76,12 @@ class GroupCoordinator:
         return abs(java_string_hash(group_id)) % (1 << 31) % self._num_partitions
 
     def replay(self, partition: int, key: bytes, value: bytes | None, producer_id: int = NO_PRODUCER_ID) -> None:
-        """Applies one __consumer_offsets record: at startup, and once appended for the
+        """Applies one __consumer_offsets record: at load, and once appended for the
         records of a transactional Result. `producer_id`: of its batch if transactional."""
         self._shard.replay(key, value, None if producer_id == NO_PRODUCER_ID else (partition, producer_id))
 
     def replay_end_transaction(self, partition: int, producer_id: int, commit: bool) -> None:
-        """Applies a transaction marker of the partition, at startup."""
+        """Applies a transaction marker of the partition, at load."""
         self._shard.end_transaction(partition, producer_id, commit)
 
     def on_topics_changed(self, topics: Mapping[str, tuple[uuid.UUID, int]]) -> None:
@@ -87,9 +89,14 @@ class GroupCoordinator:
         whenever they change."""
         self._consumer.on_topics_changed(topics)
 
-    def loaded(self) -> Result:
-        """After replay: the loaded members' sessions start now."""
-        return self._shard.run(self._loaded)
+    def loaded(self, partition: int) -> Result:
+        """After the partition's replay: the loaded members' sessions start now."""
+        return self._shard.run(self._loaded, partition)
+
+    def unload(self, partition: int) -> list[object]:
+        """Drops the partition's groups and offsets (this broker no longer leads it): the
+        tokens of the requests it held parked, which the shell answers NOT_COORDINATOR."""
+        return self._shard.unload(partition)
 
     def join_group(self, version: int, client_id: str, client_host: str, request: Any, token: object) -> Result:
         return self._shard.run(self._classic.join_group, version, client_id, client_host, request, token)
@@ -156,8 +163,10 @@ class GroupCoordinator:
         """When tick is next needed, on the monotonic clock."""
         return self._shard.timers.next_deadline()
 
-    def _loaded(self) -> None:
+    def _loaded(self, partition: int) -> None:
         for group in list(self._shard.groups.values()):
+            if self.partition_for(group.group_id) != partition:
+                continue
             if isinstance(group, ConsumerGroup):
                 self._consumer.start_sessions(group)
             else:

@@ -55,6 +55,13 @@ class OffsetStore:
     def partitions_of_group(self, group_id: str) -> list[tuple[str, int]]:
         return [(topic, partition) for topic, partitions in self.of_group(group_id).items() for partition in partitions]
 
+    def group_ids(self) -> list[str]:
+        return list(self._by_group)
+
+    def remove_group(self, group_id: str) -> None:
+        for topic, partition in self.partitions_of_group(group_id):
+            self.remove(group_id, topic, partition)
+
     def take_later(self, other: OffsetStore) -> None:
         """Takes each offset of `other` whose record is later than that of the offset stored here."""
         for (group_id, topic, partition), record_order in other._record_orders.items():
@@ -74,6 +81,11 @@ class PendingOffsets:
         record_order: int,
     ) -> None:
         self._by_transaction.setdefault(transaction, OffsetStore()).put(group_id, topic, partition, offset, record_order)
+
+    def drop_coordinator_partition(self, partition: int) -> None:
+        """Forgets the open transactions whose marker goes to this coordinator partition."""
+        for transaction in [t for t in self._by_transaction if t[0] == partition]:
+            del self._by_transaction[transaction]
 
     def end(self, transaction: tuple[int, int]) -> OffsetStore:
         """Removes the transaction's offsets, and returns them."""

@@ -8,10 +8,9 @@ replays its own writes). Each operation runs in `run`, which collects the record
 and the replies it gives into one Result for the shell. The classic protocol, the consumer
 protocol and the offsets manager act on the groups through this shard.
 
-Today one shard holds the groups of every partition. All of its state is rebuilt from
-records, so one shard per partition (loaded when this broker becomes the partition's
-leader, dropped when it stops being it) is a matter of routing each call in the
-GroupCoordinator to the shard of its group's partition.
+One shard holds the groups of every partition this broker leads: a partition's state is
+replayed into it when this broker becomes the partition's leader, and `unload` drops it
+(groups, offsets, open transactions' offsets, timers) when it stops being it.
 """
 
 from __future__ import annotations
@@ -175,6 +174,26 @@ class GroupCoordinatorShard:
         consumer_group = ConsumerGroup(group_id)
         self.groups[group_id] = consumer_group
         return consumer_group
+
+    def unload(self, partition: int) -> list[object]:
+        """Drops the state of one `__consumer_offsets` partition: the tokens of the
+        requests it held parked (JoinGroup, SyncGroup), for the shell to fail."""
+        def of_partition(group_id: object) -> bool:
+            return isinstance(group_id, str) and self._partition_for(group_id) == partition
+
+        parked: list[object] = []
+        for group_id in [g for g in self.groups if of_partition(g)]:
+            group = self.groups.pop(group_id)
+            if isinstance(group, ClassicGroup):
+                for member in group.members.values():
+                    parked.extend(w.token for w in (member.awaiting_join, member.awaiting_sync) if w is not None)
+        for group_id in self.offsets.group_ids():
+            if of_partition(group_id):
+                self.offsets.remove_group(group_id)
+        self.pending_offsets.drop_coordinator_partition(partition)
+        # Every timer of a group is keyed (kind, group id, ...).
+        self.timers.cancel_where(lambda key: isinstance(key, tuple) and len(key) > 1 and of_partition(key[1]))
+        return parked
 
     def end_transaction(self, partition: int, producer_id: int, commit: bool) -> None:
         offsets = self.pending_offsets.end((partition, producer_id))

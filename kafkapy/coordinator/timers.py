@@ -23,6 +23,11 @@ class Timers:
     def cancel(self, key: Hashable) -> None:
         self._timers.pop(key, None)
 
+    def cancel_where(self, predicate: Callable[[Hashable], bool]) -> None:
+        """Cancels every timer whose key satisfies the predicate."""
+        for key in [key for key in self._timers if predicate(key)]:
+            del self._timers[key]
+
     def _drop_stale_head(self) -> None:
         while self._heap:
             _, sequence, key = self._heap[0]

@@ -10,7 +10,9 @@ they are durable. The shell reports written markers with `markers_written`, whic
 completes the transaction. As in Kafka, EndTxn is answered once its PrepareCommit or
 PrepareAbort is durable, without waiting for the markers: until they are written the
 transactional id answers CONCURRENT_TRANSACTIONS. The coordinator updates its own state
-as it writes records; `replay` rebuilds that state from the records at startup.
+as it writes records. Its state is that of the `__transaction_state` partitions this
+broker leads: `replay` rebuilds a partition's state from its records when the broker
+becomes its leader, `loaded` resumes its transactions, `unload` drops it.
 """
 
 from __future__ import annotations
@@ -194,12 +196,21 @@ class TransactionCoordinator:
             self.transactions[transactional_id] = TransactionMetadata.from_log_value(transactional_id, record_value)
 
     @_operation
-    def loaded(self) -> None:
+    def loaded(self, partition: int) -> None:
         # A transaction whose end was recorded may not have all its markers: write them
         # again. Ongoing ones are left to their producer, or to their timeout.
         for metadata in self.transactions.values():
-            if metadata.state in _PREPARING:
+            if metadata.state in _PREPARING and self.partition_for(metadata.transactional_id) == partition:
                 self._send_markers(metadata)
+
+    def unload(self, partition: int) -> list[str]:
+        """Drops the partition's transactions (this broker no longer leads it): their
+        transactional ids, whose pending markers the shell gives up."""
+        dropped = [t for t in self.transactions if self.partition_for(t) == partition]
+        for transactional_id in dropped:
+            del self.transactions[transactional_id]
+        self._coordinator_epochs.pop(partition, None)
+        return dropped
 
     @_operation
     def tick(self) -> None:

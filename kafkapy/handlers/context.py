@@ -10,7 +10,9 @@ import anyio
 from ..broker.alter_partition import AlterPartitionManager
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
+from ..broker.group_runtime import GroupRuntime
 from ..broker.replica_manager import ReplicaManager
+from ..broker.txn_runtime import TransactionRuntime
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..coordinator.producer_ids import ProducerIdManager
@@ -18,8 +20,6 @@ from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from .faults import Faults
-from .group_runtime import GroupRuntime
-from .txn_runtime import TransactionRuntime
 
 
 class CloseConnection(Exception):

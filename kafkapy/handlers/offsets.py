@@ -14,7 +14,6 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..coordinator.offsets_manager import offset_commit_errors
-from ..log.partition import LogError
 from .context import Broker, RequestContext
 from .registry import api
 
@@ -56,11 +55,12 @@ async def _commit(broker: Broker, request: Any, commit: Callable[[Any, Any], Any
     response: dict[str, Any] = {"throttle_time": 0, "topics": []}
     if known:
         filtered = dataclasses.replace(request, topics=tuple(known))
-        try:
-            response = await broker.groups.call(lambda token: commit(filtered, token))
-        except LogError as e:
-            # The log refused a transactional batch: the producer's epoch is fenced there.
-            response = {"throttle_time": 0, "topics": offset_commit_errors(filtered.topics, e.code)}
+        # A failed write, or a transactional batch the log refused (the producer's epoch
+        # is fenced there), is answered for every partition.
+        response = await broker.groups.call(
+            request.group_id, lambda token: commit(filtered, token),
+            lambda error: {"throttle_time": 0, "topics": offset_commit_errors(filtered.topics, error)},
+        )
     response["topics"] = _merge(list(response["topics"]), unknown)
     return response
 
@@ -102,7 +102,10 @@ async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any
     known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
     coordinator = broker.groups.coordinator
     filtered = dataclasses.replace(request, topics=tuple(known))
-    response = await broker.groups.call(lambda token: coordinator.delete_offsets(ctx.api_version, filtered, token))
+    response = await broker.groups.call(
+        request.group_id, lambda token: coordinator.delete_offsets(ctx.api_version, filtered, token),
+        lambda error: {"error_code": error, "throttle_time": 0, "topics": []},
+    )
     if response["error_code"] == ErrorCode.none:
         response["topics"] = _merge(list(response["topics"]), unknown)
     return response

@@ -26,9 +26,14 @@ async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: 
         return {"throttle_time": 0, "error_code": ErrorCode.none, "producer_id": broker.producer_ids.generate(), "producer_epoch": 0}
     error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
-        return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
+        return _init_error(error)
     coordinator = broker.transactions.coordinator
-    return await broker.transactions.call(lambda token: coordinator.init_producer_id(ctx.api_version, request, token))
+    return await broker.transactions.call(
+        request.transactional_id, lambda token: coordinator.init_producer_id(ctx.api_version, request, token), _init_error)
+
+
+def _init_error(error: ErrorCode) -> dict[str, Any]:
+    return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
 
 
 def _partition_errors(broker: Broker, version: int, topics: Any) -> dict[tuple[str, int], ErrorCode]:
@@ -51,27 +56,36 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
         ids, topics = [request.v3_and_below_transactional_id], list(request.v3_and_below_topics)
     else:
         ids, topics = [t.transactional_id for t in request.transactions], [x for t in request.transactions for x in t.topics]
-    error = next((e for e in [await broker.transactions.coordinator_error(i) for i in ids] if e), None)
-    if error:
+
+    def failed(error: ErrorCode) -> dict[str, Any]:
         return {"throttle_time": 0, "error_code": error, "results_by_transaction": [], "results_by_topic_v3_and_below": [
             {"name": t.name, "results_by_partition": [{"partition_index": p, "partition_error_code": error} for p in t.partitions]}
             for t in topics
         ]}
+
+    error = next((e for e in [await broker.transactions.coordinator_error(i) for i in ids] if e), None)
+    if error:
+        return failed(error)
     errors = _partition_errors(broker, version, topics)
     coordinator = broker.transactions.coordinator
-    return await broker.transactions.call(lambda token: coordinator.add_partitions_to_txn(version, request, token, errors))
+    return await broker.transactions.call(
+        None, lambda token: coordinator.add_partitions_to_txn(version, request, token, errors), failed)
 
 
 @api(25, 0, 4)
 async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     # The group's coordinator may be another broker: only the partition of its offsets matters here.
+    def failed(error: ErrorCode) -> dict[str, Any]:
+        return {"throttle_time": 0, "error_code": error}
+
     error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
-        return {"throttle_time": 0, "error_code": error}
+        return failed(error)
     coordinator = broker.transactions.coordinator
     group_partition = broker.groups.coordinator.partition_for(request.group_id)
     return await broker.transactions.call(
-        lambda token: coordinator.add_offsets_to_txn(ctx.api_version, request, token, group_partition)
+        request.transactional_id,
+        lambda token: coordinator.add_offsets_to_txn(ctx.api_version, request, token, group_partition), failed,
     )
 
 
@@ -79,9 +93,10 @@ async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request
 async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
-        return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
+        return _init_error(error)
     coordinator = broker.transactions.coordinator
-    return await broker.transactions.call(lambda token: coordinator.end_txn(ctx.api_version, request, token))
+    return await broker.transactions.call(
+        request.transactional_id, lambda token: coordinator.end_txn(ctx.api_version, request, token), _init_error)
 
 
 @api(65, 0, 0)

@@ -117,7 +117,11 @@ async def _ask_coordinator(broker: Broker, transactional_id: str, verification: 
         # No coordinator: the transaction cannot have begun.
         return dict.fromkeys(partitions, ErrorCode.coordinator_not_available)
     if coordinator.leader == broker.node_id:
-        answer = await runtime.call(lambda token: runtime.coordinator.add_partitions_to_txn(VERIFY_VERSION, request, token))
+        answer = await runtime.call(
+            transactional_id, lambda token: runtime.coordinator.add_partitions_to_txn(VERIFY_VERSION, request, token),
+            lambda error: {"throttle_time": 0, "error_code": error, "results_by_transaction": [],
+                           "results_by_topic_v3_and_below": []},
+        )
         response = build(response_type(ADD_PARTITIONS_TO_TXN, VERIFY_VERSION), answer)
     else:
         try:

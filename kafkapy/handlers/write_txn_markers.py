@@ -8,17 +8,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 from kio.schema.errors import ErrorCode
 
+from ..broker.group_runtime import GroupRuntime
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import MarkerErrors
 from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 from ..coordinator.txn_marker_queue import MarkerEntry
+from ..log.manager import TopicPartition
 from ..log.partition import LogError
 from ..metadata.manager import MetadataManager
 from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
 from .context import Broker, RequestContext
-from .group_runtime import GroupRuntime
 from .registry import api
 
 log = logging.getLogger(__name__)
@@ -27,28 +29,49 @@ log = logging.getLogger(__name__)
 async def write_markers(
     replicas: ReplicaManager, metadata: MetadataManager, groups: GroupRuntime, entries: list[MarkerEntry],
 ) -> MarkerErrors:
-    """Appends each entry's marker to its partitions here: the error of each partition."""
+    """Appends each entry's marker to its partitions here, then waits until each is
+    replicated to the ISR (as Kafka appends markers with acks=-1): the error of each
+    partition."""
     errors: MarkerErrors = {}
+    appended: list[tuple[int, TopicPartition, int, int]] = []
     for entry in entries:
         marker = entry.marker
         results = errors.setdefault(marker.producer_id, {})
         for topic, partition in entry.partitions:
-            results[(topic, partition)] = error = await _write_marker(replicas, metadata, marker, topic, partition)
-            if error is ErrorCode.none and topic == CONSUMER_OFFSETS_TOPIC:
-                await groups.apply(groups.coordinator.complete_transaction(partition, marker.producer_id, marker.commit))
+            error, offset = await _write_marker(replicas, metadata, marker, topic, partition)
+            results[(topic, partition)] = error
+            if error is not ErrorCode.none:
+                continue
+            if topic == CONSUMER_OFFSETS_TOPIC:
+                await groups.complete_transaction(partition, marker.producer_id, marker.commit)
+            partition_log = replicas.get(topic, partition)
+            assert partition_log is not None
+            appended.append((marker.producer_id, TopicPartition(topic, partition), offset,
+                             partition_log.config.min_insync_replicas))
+    deadline = anyio.current_time() + replicas.config.int("request.timeout.ms") / 1000
+    for producer_id, tp, offset, min_insync_replicas in appended:
+        remaining = max(0.0, deadline - anyio.current_time())
+        error = await replicas.wait_for_replication(tp, offset, remaining, min_insync_replicas)
+        if error is not ErrorCode.none:
+            log.info("Marker of producer %d for %s not replicated: %s", producer_id, tp, error.name)
+            errors[producer_id][(tp.topic, tp.partition)] = error
     return errors
 
 
 async def _write_marker(
     replicas: ReplicaManager, metadata: MetadataManager, marker: MarkerRequest, topic: str, partition: int,
-) -> ErrorCode:
+) -> tuple[ErrorCode, int]:
+    """Appends the marker (as the partition's leader): its error, and the offset after it."""
     partition_log = replicas.get(topic, partition)
     topic_image = metadata.image.topics.get(topic)
     partition_image = topic_image.partitions.get(partition) if topic_image is not None else None
     if partition_log is None or partition_image is None:
-        return ErrorCode.unknown_topic_or_partition
-    if partition_image.leader != replicas.node_id:
-        return ErrorCode.not_leader_or_follower
+        return ErrorCode.unknown_topic_or_partition, -1
+    state = replicas.partition(TopicPartition(topic, partition))
+    if partition_image.leader != replicas.node_id or (state is not None and not state.is_leader):
+        return ErrorCode.not_leader_or_follower, -1
+    if state is not None and state.under_min_isr(partition_log.config.min_insync_replicas):
+        return ErrorCode.not_enough_replicas, -1
     batch = encode_control_batch(
         CONTROL_COMMIT if marker.commit else CONTROL_ABORT, offset=partition_log.next_offset,
         timestamp=replicas.clock.wall_ms(), producer_id=marker.producer_id, producer_epoch=marker.producer_epoch,
@@ -58,8 +81,8 @@ async def _write_marker(
         await replicas.append(topic, partition, partition_log, batch, from_client=False)
     except LogError as e:
         log.info("Marker of producer %d for %s-%d refused: %s", marker.producer_id, topic, partition, e.message)
-        return e.code
-    return ErrorCode.none
+        return e.code, -1
+    return ErrorCode.none, partition_log.next_offset
 
 
 @api(27, 1, 2)

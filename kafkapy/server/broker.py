@@ -14,10 +14,12 @@ from ..broker.alter_partition import AlterPartitionManager
 from ..broker.broker_peers import BrokerPeers
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
+from ..broker.group_runtime import CONSUMER_OFFSETS, GroupRuntime
 from ..broker.lifecycle import BrokerLifecycleManager
 from ..broker.replica_fetcher import ReplicaFetcherManager
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import TxnMarkerChannel
+from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig
 from ..coordinator.group_coordinator import GroupCoordinator
@@ -25,8 +27,6 @@ from ..coordinator.producer_ids import ProducerIdManager
 from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers import Broker, Node
 from ..handlers.faults import Faults
-from ..handlers.group_runtime import CONSUMER_OFFSETS, GroupRuntime
-from ..handlers.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
@@ -125,7 +125,6 @@ class BrokerServer:
         offsets_topic = metadata.image.topics.get(CONSUMER_OFFSETS.name)
         offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int(CONSUMER_OFFSETS.partitions_key)
         groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, router, replicas)
-        groups.load()
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
@@ -135,7 +134,6 @@ class BrokerServer:
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
             metadata, router, replicas, markers=markers,
         )
-        transactions.load()
         lifecycle = self._lifecycle
 
         def member_epoch(broker_id: int) -> int:
@@ -207,8 +205,7 @@ class BrokerServer:
                     tg.start_soon(self._clean_logs)
                 await tg.start(self.broker.transactions.markers.run)
                 for runtime in (self.broker.groups, self.broker.transactions):
-                    await runtime.apply(runtime.coordinator.loaded())
-                    tg.start_soon(runtime.run_timers)
+                    await tg.start(runtime.run)
                 task_status.started()
                 await self._stop.wait()
                 if self._killed:

@@ -20,6 +20,7 @@ def _offsets_configs(config: BrokerConfig, _factor: int) -> dict[str, str]:
 
 CONSUMER_OFFSETS = InternalTopic(
     "__consumer_offsets", "offsets.topic.num.partitions", "offsets.topic.replication.factor", _offsets_configs,
+    "offsets.commit.timeout.ms",
 )
 
 
@@ -28,6 +29,12 @@ class GroupRuntime(CoordinatorRuntime):
         super().__init__(CONSUMER_OFFSETS, *args, **kwargs)
         self._tell_topics(self.metadata.image)
         self.metadata.listeners.append(lambda _old, new: self._tell_topics(new))
+
+    async def complete_transaction(self, partition: int, producer_id: int, commit: bool) -> None:
+        """A transaction's marker was appended to the partition here: its offsets there are
+        committed, or dropped. While the partition loads, its load reads the marker."""
+        if self.is_active(partition):
+            await self.apply(self.coordinator.complete_transaction(partition, producer_id, commit))
 
     def _tell_topics(self, image: MetadataImage) -> None:
         """Consumer groups resolve their subscriptions against the cluster's topics."""

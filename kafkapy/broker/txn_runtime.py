@@ -2,17 +2,19 @@
 that hands the markers the coordinator asks for to the marker channel, which writes
 them into every partition of the transaction at its leader, and tells the coordinator
 once all are written. The coordinator epoch of each partition it leads here follows
-the partition's leader epoch."""
+the partition's leader epoch. When this broker stops leading a partition, the markers
+of its transactions are given up: the partition's next coordinator writes them again."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..broker.txn_marker_channel import TxnMarkerChannel
+from kio.schema.errors import ErrorCode
+
 from ..config import BrokerConfig
 from ..coordinator.transaction_coordinator import MarkerRequest, TxnResult
-from ..metadata.image import MetadataImage
 from .coordinator_runtime import CoordinatorRuntime, InternalTopic
+from .txn_marker_channel import TxnMarkerChannel
 
 
 def _transaction_state_configs(config: BrokerConfig, factor: int) -> dict[str, str]:
@@ -27,7 +29,7 @@ def _transaction_state_configs(config: BrokerConfig, factor: int) -> dict[str, s
 
 TRANSACTION_STATE = InternalTopic(
     "__transaction_state", "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
-    _transaction_state_configs,
+    _transaction_state_configs, "request.timeout.ms",
 )
 
 
@@ -36,20 +38,24 @@ class TransactionRuntime(CoordinatorRuntime):
         super().__init__(*args, **kwargs)
         self.markers = markers
         markers.completed = self._markers_written
-        self._track_coordinator_epochs(self.metadata.image)
-        self.metadata.listeners.append(lambda _old, new: self._track_coordinator_epochs(new))
 
-    def _track_coordinator_epochs(self, image: MetadataImage) -> None:
-        topic = image.topics.get(self.topic.name)
-        for partition in topic.partitions.values() if topic is not None else ():
-            if partition.leader == self.replicas.node_id:
-                self.coordinator.set_coordinator_epoch(partition.partition_id, partition.leader_epoch)
+    def _becoming_leader(self, partition: int, leader_epoch: int) -> None:
+        self.coordinator.set_coordinator_epoch(partition, leader_epoch)
 
-    async def apply(self, result: TxnResult) -> None:  # type: ignore[override]
-        await self.append(result.records)
-        self.deliver(result.replies)
+    def _forget(self, partition: int, error: ErrorCode) -> None:
+        for transactional_id in self.coordinator.unload(partition):
+            self.markers.queue.cancel(transactional_id)
+
+    async def commit(self, result: TxnResult, written: Any) -> bool:  # type: ignore[override]
+        """Once the records are committed, the replies go, then the markers."""
+        if not await super().commit(result, written):
+            return False
         for marker in result.markers:
-            await self.markers.send(marker)
+            if self._tg is None:
+                await self.markers.send(marker)
+            else:
+                self._tg.start_soon(self.markers.send, marker)
+        return True
 
     async def _markers_written(self, marker: MarkerRequest) -> None:
-        await self.apply(self.coordinator.markers_written(marker))
+        await self.apply_in_background(self.coordinator.markers_written(marker))

@@ -1,0 +1,191 @@
+"""Coordinators that move with their partition's leadership, on a three-node kafkapy
+cluster (kafkapy.Cluster, in one process) driven by confluent-kafka: the broker
+coordinating a consumer group, or a transactional producer, is killed; the clients find
+the new coordinator, which loads the partition's state from its replicated log, and no
+committed offset or transaction is lost."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkapy.server.broker import BrokerServer
+from kafkapy.testing.cluster import Cluster
+
+pytestmark = pytest.mark.timeout(120)
+
+T = TypeVar("T")
+TIMEOUT_S = 30
+PARTITIONS = 3
+RECORDS = 300
+
+
+def until(predicate: Callable[[], T], what: str, timeout_s: float = TIMEOUT_S) -> T:
+    deadline = time.monotonic() + timeout_s
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    # One partition of each internal topic, on all three brokers: its leader is the coordinator.
+    with Cluster(brokers=3, **{
+        "offsets.topic.num.partitions": 1, "offsets.topic.replication.factor": 3,
+        "transaction.state.log.num.partitions": 1, "transaction.state.log.replication.factor": 3,
+        "transaction.state.log.min.isr": 1, "group.initial.rebalance.delay.ms": 0,
+    }) as c:
+        yield c
+
+
+def create_topic(cluster: Cluster, name: str) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=3)])[name].result(TIMEOUT_S)
+
+
+def produce_numbers(cluster: Cluster, topic: str) -> None:
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all"})
+    for i in range(RECORDS):
+        producer.produce(topic, value=str(i).encode(), partition=i % PARTITIONS)
+    assert producer.flush(TIMEOUT_S) == 0
+
+
+def leader_of(cluster: Cluster, topic: str, alive: int) -> int:
+    def read(server: BrokerServer) -> int:
+        assert server.broker is not None
+        partition = server.broker.image.topics.get(topic)
+        return partition.partitions[0].leader if partition is not None else -1
+    return int(cluster.nodes[alive].read(read))
+
+
+def any_alive(cluster: Cluster, killed: set[int]) -> int:
+    return next(n for n in cluster.nodes if n not in killed)
+
+
+def kill_coordinator(cluster: Cluster, internal_topic: str) -> int:
+    coordinator = until(lambda: max(leader_of(cluster, internal_topic, 1), 0), f"{internal_topic} has a leader")
+    cluster.kill(coordinator)
+    alive = any_alive(cluster, {coordinator})
+    until(lambda: leader_of(cluster, internal_topic, alive) not in (coordinator, -1),
+          f"{internal_topic} has a new leader")
+    return coordinator
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_group_keeps_its_committed_offsets_when_its_coordinator_dies(cluster: Cluster, protocol: str) -> None:
+    topic = f"numbers-{protocol}"
+    create_topic(cluster, topic)
+    produce_numbers(cluster, topic)
+    settings: dict[str, Any] = {
+        "bootstrap.servers": cluster.bootstrap_servers, "group.id": f"g-{protocol}", "group.protocol": protocol,
+        "enable.auto.commit": False, "auto.offset.reset": "earliest",
+    }
+    if protocol == "classic":
+        settings.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    consumer = Consumer(settings)
+    consumer.subscribe([topic])
+    consumed: list[tuple[int, int, int]] = []  # (partition, offset, value)
+    committed_before: dict[int, int] = {}
+    deadline = time.monotonic() + 60
+    killed = False
+    try:
+        while len({value for _, _, value in consumed}) < RECORDS:
+            assert time.monotonic() < deadline, f"consumed {len(consumed)} records"
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            consumed.append((message.partition(), message.offset(), int(message.value())))
+            if not killed and len(consumed) >= 100:
+                consumer.commit(asynchronous=False)
+                committed_before = {tp.partition: tp.offset for tp in consumer.committed(
+                    [TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=TIMEOUT_S)}
+                kill_coordinator(cluster, "__consumer_offsets")
+                killed = True
+            elif len(consumed) % 20 == 0:
+                try:
+                    consumer.commit(asynchronous=False)
+                except KafkaException:
+                    pass  # the coordinator moving: what was not committed is consumed again
+        if len(consumed) % 20:
+            consumer.commit(asynchronous=False)
+        after = {tp.partition: tp.offset for tp in consumer.committed(
+            [TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=TIMEOUT_S)}
+    finally:
+        consumer.close()
+    assert sorted({value for _, _, value in consumed}) == list(range(RECORDS)), "a record was skipped"
+    assert sum(max(o, 0) for o in committed_before.values()) == 100
+    for partition, offset in committed_before.items():
+        assert after[partition] >= offset, f"partition {partition}'s committed offset went back"
+        below = [o for p, o, _ in consumed if p == partition and o < offset]
+        assert len(below) == len(set(below)), f"records of partition {partition} committed before were consumed again"
+    assert after == {p: RECORDS // PARTITIONS for p in range(PARTITIONS)}
+
+
+def test_exactly_once_survives_the_transaction_coordinators_death(cluster: Cluster) -> None:
+    source, sink = "eos-in", "eos-out"
+    create_topic(cluster, source)
+    create_topic(cluster, sink)
+    produce_numbers(cluster, source)
+    consumer = Consumer({
+        "bootstrap.servers": cluster.bootstrap_servers, "group.id": "eos", "enable.auto.commit": False,
+        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+    })
+    consumer.subscribe([source])
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": f"eos-{uuid.uuid4()}",
+                         "transaction.timeout.ms": 10_000})
+    producer.init_transactions(TIMEOUT_S)
+    killed = False
+    done_offsets: dict[int, int] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while sum(done_offsets.values()) < RECORDS:
+            assert time.monotonic() < deadline, f"copied up to {done_offsets}"
+            messages = [m for m in consumer.consume(20, 0.5) if not m.error()]
+            if not messages:
+                continue
+            producer.begin_transaction()
+            for message in messages:
+                producer.produce(sink, value=message.value(), partition=message.partition())
+            positions = consumer.position(consumer.assignment())
+            producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), TIMEOUT_S)
+            try:
+                producer.commit_transaction(TIMEOUT_S)
+            except KafkaException as e:
+                if e.args[0].txn_requires_abort():
+                    producer.abort_transaction(TIMEOUT_S)
+                    # Start again from what is committed.
+                    committed = consumer.committed(consumer.assignment(), timeout=TIMEOUT_S)
+                    for tp in committed:
+                        consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
+                    continue
+                raise
+            for tp in positions:
+                done_offsets[tp.partition] = tp.offset
+            if not killed and sum(done_offsets.values()) >= 100:
+                kill_coordinator(cluster, "__transaction_state")
+                killed = True
+    finally:
+        consumer.close()
+    assert killed
+    reader = Consumer({
+        "bootstrap.servers": cluster.bootstrap_servers, "group.id": "eos-check", "enable.auto.commit": False,
+        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+    })
+    reader.subscribe([sink])
+    copied: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(copied) < RECORDS and time.monotonic() < deadline:
+            copied += [int(m.value()) for m in reader.consume(100, 0.5) if not m.error()]
+        copied += [int(m.value()) for m in reader.consume(100, 1.0) if not m.error()]  # nothing more may come
+    finally:
+        reader.close()
+    assert sorted(copied) == list(range(RECORDS)), "each input record's output exactly once"
