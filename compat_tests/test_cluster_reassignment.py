@@ -7,6 +7,7 @@ reassignments go through kafkapy's own admin client."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as ClientPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from test_cluster_replication import until
 
 from kafkapy.client import Client
 from kafkapy.metadata.image import PartitionImage
@@ -22,6 +22,7 @@ from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 from kafkapy.tools import topics as topics_tool
 from kafkapy.wire.records import decode_records
+from test_cluster_replication import until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -163,3 +164,15 @@ def test_topics_create_with_a_replication_factor_puts_each_partition_on_that_man
         assert sorted(p.replicas) == [1, 2, 3]
     # Each broker leads one partition: the leaders are spread too.
     assert sorted(p.leader for p in info.partitions.values()) == [1, 2, 3]
+
+
+def test_topics_create_with_a_replica_assignment_places_each_partition_where_asked(
+        cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    assert topics_tool.main(["create", "placed", "--replica-assignment", "2:3,3:1",
+                             "--bootstrap", cluster.bootstrap_servers]) == 0
+    capsys.readouterr()
+    assert topics_tool.main(["describe", "placed", "--format", "json", "--bootstrap", cluster.bootstrap_servers]) == 0
+    [described] = json.loads(capsys.readouterr().out)
+    assert described["replication_factor"] == 2
+    assert [(p["partition"], p["replicas"], sorted(p["isr"]), p["leader"]) for p in described["partitions"]] == [
+        (0, [2, 3], [2, 3], 2), (1, [3, 1], [1, 3], 3)]

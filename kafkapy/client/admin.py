@@ -60,13 +60,15 @@ class AdminClient(ClusterClient):
     """Topics, their configs, and the metadata quorum."""
 
     def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
-                     configs: Mapping[str, str] | None = None) -> int:
-        """Creates a topic (-1: the broker's default); returns its number of partitions, or -1
-        when the broker's response does not say."""
+                     configs: Mapping[str, str] | None = None, assignments: Sequence[Sequence[int]] = ()) -> int:
+        """Creates a topic (-1: the broker's default), or with the replicas of each partition
+        given (`assignments`, partitions and replication factor then -1); returns its number
+        of partitions, or -1 when the broker's response does not say."""
         response = self.controller().request("create_topics", {
             "topics": [{
                 "name": name, "num_partitions": partitions, "replication_factor": replication_factor,
-                "assignments": [], "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()],
+                "assignments": [{"partition_index": i, "broker_ids": list(replicas)} for i, replicas in enumerate(assignments)],
+                "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()],
             }],
             "timeout": int(self.timeout * 1000), "validate_only": False,
         })
