@@ -9,7 +9,8 @@ leaderships to another ISR member, or to nobody (-1). Only where the topic's
 `unclean.leader.election.enable` allows it does a live replica outside the ISR take the
 lead, with itself as the whole ISR. A partition leader proposes ISR changes
 (AlterPartition); an ISR change is a new partition epoch, a leader change a new leader
-epoch as well.
+epoch as well. A partition being reassigned (`reassignments.py`) carries its adding and
+removing replicas; the ISR change that holds every target replica completes the move here.
 """
 
 from __future__ import annotations
