@@ -22,6 +22,7 @@ from ..metadata.controller import Controller, NewTopic, TopicResult
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager, MetadataQuorum
 from ..metadata.partitions import ElectionResult, IsrChange, IsrChangeResult, ReplicationControl
+from ..metadata.reassignments import OngoingReassignment, ReassignmentResult, Wanted, alter_reassignments, list_reassignments
 from ..metadata.records import BrokerRegistrationChangeRecord
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,16 @@ class ControllerService:
         self, election_type: int, wanted: Sequence[tuple[str, Sequence[int]]] | None,
     ) -> list[ElectionResult]:
         return await self.write(lambda image: self.replication.elect_leaders(image, election_type, wanted))
+
+    async def alter_reassignments(self, wanted: Sequence[Wanted], allow_replication_factor_change: bool) -> list[ReassignmentResult]:
+        return await self.write(lambda image: alter_reassignments(
+            self.replication, image, wanted, allow_replication_factor_change))
+
+    async def list_reassignments(self, wanted: Sequence[tuple[str, Sequence[int]]] | None) -> list[OngoingReassignment]:
+        """The reassignments in progress as of everything committed (Kafka's read event)."""
+        async with self._lock:
+            self._check_active()
+            return list_reassignments(self.metadata.image, wanted)
 
     async def balance_leaders(self, interval_s: float) -> None:
         """Kafka's auto leader rebalance: every `interval_s`, while this node is the active

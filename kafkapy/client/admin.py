@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .cluster import ClusterClient
-from .connection import check
+from .connection import KafkaError, check
 
 # Kafka's ConfigResource type of a topic, and the ConfigSource of a topic's own setting.
 TOPIC_RESOURCE = 2
@@ -47,17 +47,28 @@ class QuorumInfo:
     """Each voter's controller endpoints, as NAME://host:port."""
 
 
+@dataclass(frozen=True)
+class PartitionReassignment:
+    """A reassignment in progress (Kafka's admin PartitionReassignment)."""
+
+    replicas: list[int]
+    adding_replicas: list[int]
+    removing_replicas: list[int]
+
+
 class AdminClient(ClusterClient):
     """Topics, their configs, and the metadata quorum."""
 
     def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
-                     configs: Mapping[str, str] | None = None) -> int:
-        """Creates a topic (-1: the broker's default); returns its number of partitions, or -1
-        when the broker's response does not say."""
+                     configs: Mapping[str, str] | None = None, assignments: Sequence[Sequence[int]] = ()) -> int:
+        """Creates a topic (-1: the broker's default), or with the replicas of each partition
+        given (`assignments`, partitions and replication factor then -1); returns its number
+        of partitions, or -1 when the broker's response does not say."""
         response = self.controller().request("create_topics", {
             "topics": [{
                 "name": name, "num_partitions": partitions, "replication_factor": replication_factor,
-                "assignments": [], "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()],
+                "assignments": [{"partition_index": i, "broker_ids": list(replicas)} for i, replicas in enumerate(assignments)],
+                "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()],
             }],
             "timeout": int(self.timeout * 1000), "validate_only": False,
         })
@@ -80,6 +91,41 @@ class AdminClient(ClusterClient):
         })
         [result] = response.results
         check(result.error_code, f"adding partitions to topic {name!r}", result.error_message)
+
+    def alter_partition_reassignments(
+        self, targets: Mapping[tuple[str, int], Sequence[int] | None], allow_replication_factor_change: bool = True,
+    ) -> dict[tuple[str, int], KafkaError | None]:
+        """Moves each (topic, partition) to its target replicas, or cancels its reassignment
+        in progress (None); what each partition's request met, None for success."""
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for (topic, partition), replicas in targets.items():
+            topics.setdefault(topic, []).append(
+                {"partition_index": partition, "replicas": None if replicas is None else list(replicas)})
+        response = self.controller().request("alter_partition_reassignments", {
+            "timeout": int(self.timeout * 1000), "allow_replication_factor_change": allow_replication_factor_change,
+            "topics": [{"name": name, "partitions": partitions} for name, partitions in topics.items()],
+        })
+        check(response.error_code, "altering partition reassignments", response.error_message)
+        return {(t.name, p.partition_index): None if p.error_code == 0 else KafkaError(
+                    p.error_code, f"reassigning {t.name}-{p.partition_index}", p.error_message)
+                for t in response.responses for p in t.partitions}
+
+    def list_partition_reassignments(
+        self, partitions: Iterable[tuple[str, int]] | None = None,
+    ) -> dict[tuple[str, int], PartitionReassignment]:
+        """The reassignments in progress among `partitions`, or all of them."""
+        topics = None
+        if partitions is not None:
+            by_topic: dict[str, list[int]] = {}
+            for topic, partition in partitions:
+                by_topic.setdefault(topic, []).append(partition)
+            topics = [{"name": name, "partition_indexes": indexes} for name, indexes in by_topic.items()]
+        response = self.controller().request("list_partition_reassignments", {
+            "timeout": int(self.timeout * 1000), "topics": topics})
+        check(response.error_code, "listing partition reassignments", response.error_message)
+        return {(t.name, p.partition_index): PartitionReassignment(
+                    list(p.replicas), list(p.adding_replicas), list(p.removing_replicas))
+                for t in response.topics for p in t.partitions}
 
     def describe_configs(self, resource_type: int, name: str) -> list[ConfigEntry]:
         response = self.any_broker().request("describe_configs", {

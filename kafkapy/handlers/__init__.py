@@ -29,6 +29,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     offset_for_leader_epoch,
     offsets,
     produce,
+    reassignments,
     topics,
     txn,
     write_txn_markers,

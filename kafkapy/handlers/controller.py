@@ -63,6 +63,13 @@ def error_answer(ctx: RequestContext, request: Any, error: ErrorCode) -> Any:
                 {"topic": t.topic, "partition_result": [
                     {"partition_id": p, "error_code": error, "error_message": None} for p in t.partitions]}
                 for t in request.topic_partitions or ()]}
+        case 45:  # AlterPartitionReassignments
+            return {"throttle_time": 0, "allow_replication_factor_change": getattr(request, "allow_replication_factor_change", True),
+                    "error_code": error, "error_message": None, "responses": [
+                        {"name": t.name, "partitions": [
+                            {"partition_index": p.partition_index, "error_code": error, "error_message": None}
+                            for p in t.partitions]}
+                        for t in request.topics]}
     return error_response(response_type(ctx.api_key, ctx.api_version), error)
 
 

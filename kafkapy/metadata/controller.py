@@ -230,7 +230,7 @@ class Controller:
                 raise Refused(ErrorCode.invalid_replica_assignment,
                               f"Attempted to add {added} additional partition(s), but only {len(assignments)} assignment(s) were specified.")
             for i, replicas in enumerate(assignments):
-                self._check_manual_assignment(image, current + i, replicas, factor)
+                check_manual_assignment(image, current + i, replicas, factor)
             new = {current + i: list(a) for i, a in enumerate(assignments)}
         else:
             usable = [b for b in image.brokers.values() if not b.fenced]
@@ -241,29 +241,6 @@ class Controller:
         result = TopicResult(name, topic_id=topic.topic_id, num_partitions=count, replication_factor=factor)
         fenced = frozenset(b.node_id for b in image.brokers.values() if b.fenced)
         return result, self.partition_records(topic.topic_id, new, fenced)
-
-    @staticmethod
-    def _check_manual_assignment(image: MetadataImage, partition: int, replicas: Sequence[int], factor: int) -> None:
-        """Kafka's validateManualPartitionAssignment, for partitions added to a topic."""
-        if not replicas:
-            raise Refused(ErrorCode.invalid_replica_assignment, "The manual partition assignment includes an empty replica list.")
-        previous = None
-        for broker in sorted(replicas):
-            if broker not in image.brokers:
-                raise Refused(ErrorCode.invalid_replica_assignment,
-                              f"The manual partition assignment includes broker {broker}, but no such broker is registered.")
-            if broker == previous:
-                raise Refused(ErrorCode.invalid_replica_assignment,
-                              f"The manual partition assignment includes the broker {broker} more than once.")
-            previous = broker
-        if len(replicas) != factor:
-            raise Refused(ErrorCode.invalid_replica_assignment,
-                          f"The manual partition assignment includes a partition with {len(replicas)} replica(s), but this is "
-                          f"not consistent with previous partitions, which have {factor} replica(s).")
-        if all(image.brokers[b].fenced for b in replicas):
-            raise Refused(ErrorCode.invalid_replica_assignment,
-                          f"All brokers specified in the manual partition assignment for partition {partition} "
-                          "are fenced or in controlled shutdown.")
 
     def delete_topics(
         self, image: MetadataImage, names: Sequence[str], ids: Sequence[uuid.UUID]
@@ -336,6 +313,30 @@ class ConfigResult:
     resource_name: str
     error: ErrorCode = ErrorCode.none
     message: str | None = None
+
+
+def check_manual_assignment(image: MetadataImage, partition: int, replicas: Sequence[int], factor: int | None) -> None:
+    """Kafka's validateManualPartitionAssignment, for partitions added to a topic (all with
+    the topic's replication `factor`) or reassigned (`factor` None: any)."""
+    if not replicas:
+        raise Refused(ErrorCode.invalid_replica_assignment, "The manual partition assignment includes an empty replica list.")
+    previous = None
+    for broker in sorted(replicas):
+        if broker not in image.brokers:
+            raise Refused(ErrorCode.invalid_replica_assignment,
+                          f"The manual partition assignment includes broker {broker}, but no such broker is registered.")
+        if broker == previous:
+            raise Refused(ErrorCode.invalid_replica_assignment,
+                          f"The manual partition assignment includes the broker {broker} more than once.")
+        previous = broker
+    if factor is not None and len(replicas) != factor:
+        raise Refused(ErrorCode.invalid_replica_assignment,
+                      f"The manual partition assignment includes a partition with {len(replicas)} replica(s), but this is "
+                      f"not consistent with previous partitions, which have {factor} replica(s).")
+    if all(image.brokers[b].fenced for b in replicas):
+        raise Refused(ErrorCode.invalid_replica_assignment,
+                      f"All brokers specified in the manual partition assignment for partition {partition} "
+                      "are fenced or in controlled shutdown.")
 
 
 def _apply_ops(current: Mapping[str, str], ops: Sequence[ConfigOp], defs: Mapping[str, Any], not_a_list: str) -> dict[str, str | None]:

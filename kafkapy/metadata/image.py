@@ -57,6 +57,14 @@ class PartitionImage:
     leader: int
     leader_epoch: int
     partition_epoch: int
+    # A reassignment in progress (Kafka's PartitionRegistration): the replicas it adds, and
+    # those it will take out once every target replica is in the ISR.
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding_replicas or self.removing_replicas)
 
 
 def merge_partition(old: PartitionImage, record: PartitionChangeRecord) -> PartitionImage:
@@ -68,6 +76,8 @@ def merge_partition(old: PartitionImage, record: PartitionChangeRecord) -> Parti
         old,
         isr=tuple(record.isr) if record.isr is not None else old.isr,
         replicas=tuple(record.replicas) if record.replicas is not None else old.replicas,
+        adding_replicas=tuple(record.adding_replicas) if record.adding_replicas is not None else old.adding_replicas,
+        removing_replicas=tuple(record.removing_replicas) if record.removing_replicas is not None else old.removing_replicas,
         leader=record.leader if new_leader else old.leader,
         leader_epoch=old.leader_epoch + 1 if new_leader else old.leader_epoch,
         partition_epoch=old.partition_epoch + 1,
@@ -127,6 +137,8 @@ class MetadataImage:
                 records.append(PartitionRecord(
                     partition_id=i32(p.partition_id), topic_id=topic.topic_id,
                     replicas=tuple(i32(r) for r in p.replicas), isr=tuple(i32(r) for r in p.isr),
+                    adding_replicas=tuple(i32(r) for r in p.adding_replicas),
+                    removing_replicas=tuple(i32(r) for r in p.removing_replicas),
                     leader=i32(p.leader), leader_epoch=i32(p.leader_epoch), partition_epoch=i32(p.partition_epoch),
                 ))
         for (resource_type, resource_name), values in sorted(self.configs.items()):
@@ -171,6 +183,7 @@ class MetadataImage:
                     partitions[record.partition_id] = PartitionImage(
                         record.partition_id, tuple(record.replicas), tuple(record.isr),
                         record.leader, record.leader_epoch, record.partition_epoch,
+                        tuple(record.adding_replicas), tuple(record.removing_replicas),
                     )
                     topics[topic.name] = replace(topic, partitions=MappingProxyType(partitions))
                 case PartitionChangeRecord():

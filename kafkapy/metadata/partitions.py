@@ -9,7 +9,8 @@ leaderships to another ISR member, or to nobody (-1). Only where the topic's
 `unclean.leader.election.enable` allows it does a live replica outside the ISR take the
 lead, with itself as the whole ISR. A partition leader proposes ISR changes
 (AlterPartition); an ISR change is a new partition epoch, a leader change a new leader
-epoch as well.
+epoch as well. A partition being reassigned (`reassignments.py`) carries its adding and
+removing replicas; the ISR change that holds every target replica completes the move here.
 """
 
 from __future__ import annotations
@@ -83,22 +84,47 @@ def can_lead(image: MetadataImage, broker_id: int) -> bool:
 
 def partition_change(
     topic_id: uuid.UUID, partition: PartitionImage, target_isr: Sequence[int], election: Election, acceptable: Acceptable,
+    *, target_replicas: Sequence[int] | None = None, target_adding: Sequence[int] | None = None,
+    target_removing: Sequence[int] | None = None,
 ) -> PartitionChangeRecord | None:
-    """Kafka's PartitionChangeBuilder: the record that gives `partition` the target ISR and
-    the leader the election picks, or None when neither changes."""
+    """Kafka's PartitionChangeBuilder: the record that gives `partition` the target ISR (and
+    replicas, adding and removing replicas: the partition's own unless given) and the leader
+    the election picks, or None when nothing changes. A reassignment in progress completes
+    here once the target ISR holds every replica it keeps: the removing replicas leave the
+    replicas and the ISR, and the leader too if it was one of them."""
+    replicas = list(partition.replicas if target_replicas is None else target_replicas)
+    adding = list(partition.adding_replicas if target_adding is None else target_adding)
+    removing = list(partition.removing_replicas if target_removing is None else target_removing)
     isr = list(target_isr)
+    if adding or removing:
+        kept = [r for r in replicas if r not in removing]
+        kept_isr = [r for r in isr if r not in removing]
+        if all(r in kept_isr for r in kept):
+            replicas, isr, adding, removing = kept, kept_isr, [], []
     leader = partition.leader
     if _should_elect(partition, isr, election, acceptable):
-        leader, unclean = _elect(partition, isr, election, acceptable)
+        leader, unclean = _elect(partition, replicas, isr, election, acceptable)
         if unclean:
             isr = [leader]
-    if leader == partition.leader and tuple(isr) == partition.isr:
-        return None
-    return PartitionChangeRecord(
+    if leader == partition.leader and not set(partition.replicas) <= set(replicas):
+        # Replicas taken out: a new leader epoch fences their fetches (as Kafka's
+        # triggerLeaderEpochBumpForReplicaReassignmentIfNeeded).
+        leader_field = partition.leader
+    else:
+        leader_field = leader if leader != partition.leader else NO_LEADER_CHANGE
+    record = PartitionChangeRecord(
         partition_id=i32(partition.partition_id), topic_id=topic_id,
-        isr=tuple(i32(r) for r in isr) if tuple(isr) != partition.isr else None,
-        leader=i32(leader if leader != partition.leader else NO_LEADER_CHANGE),
+        isr=_changed(isr, partition.isr), leader=i32(leader_field), replicas=_changed(replicas, partition.replicas),
+        adding_replicas=_changed(adding, partition.adding_replicas),
+        removing_replicas=_changed(removing, partition.removing_replicas),
     )
+    unchanged = PartitionChangeRecord(partition_id=record.partition_id, topic_id=topic_id)
+    return None if record == unchanged else record
+
+
+def _changed(target: Sequence[int], current: Sequence[int]) -> tuple[i32, ...] | None:
+    """A PartitionChangeRecord list field: null when it stays as it is."""
+    return tuple(i32(r) for r in target) if tuple(target) != tuple(current) else None
 
 
 def _should_elect(partition: PartitionImage, isr: Sequence[int], election: Election, acceptable: Acceptable) -> bool:
@@ -107,20 +133,22 @@ def _should_elect(partition: PartitionImage, isr: Sequence[int], election: Elect
     return partition.leader == NO_LEADER or partition.leader not in isr or not acceptable(partition.leader)
 
 
-def _elect(partition: PartitionImage, isr: Sequence[int], election: Election, acceptable: Acceptable) -> tuple[int, bool]:
-    """(leader, whether it was elected from outside the ISR)."""
+def _elect(
+    partition: PartitionImage, replicas: Sequence[int], isr: Sequence[int], election: Election, acceptable: Acceptable,
+) -> tuple[int, bool]:
+    """(leader, whether it was elected from outside the ISR), among the target `replicas`."""
     def valid(r: int) -> bool:
         return r in isr and acceptable(r)
 
-    if election is Election.PREFERRED and valid(partition.replicas[0]):
-        return partition.replicas[0], False
+    if election is Election.PREFERRED and valid(replicas[0]):
+        return replicas[0], False
     if partition.leader != NO_LEADER and valid(partition.leader):
         return partition.leader, False
-    for r in partition.replicas:
+    for r in replicas:
         if valid(r):
             return r, False
     if election is Election.UNCLEAN:
-        for r in partition.replicas:
+        for r in replicas:
             if acceptable(r):
                 return r, True
     return NO_LEADER, False
@@ -201,12 +229,16 @@ class ReplicationControl:
             if error is not ErrorCode.none or partition is None:
                 results.append(IsrChangeResult(error))
                 continue
-            # The checks above leave the requester a valid leader: only the ISR can change
-            # (Kafka's NEW_LEADER_ELECTED needs a reassignment, which kafkapy does not do).
             record = partition_change(topic.topic_id, partition, change.new_isr, Election.ONLINE, lambda r: can_lead(image, r))
             if record is not None:
                 records.append(record)
                 partition = merge_partition(partition, record)
+                if record.leader not in (NO_LEADER_CHANGE, broker_id):
+                    # The new ISR completed a reassignment that removes the requester: the
+                    # change is made, and the requester told to learn its new role from
+                    # the metadata (Kafka answers both, unusually, here).
+                    results.append(IsrChangeResult(ErrorCode.new_leader_elected))
+                    continue
             results.append(IsrChangeResult(
                 ErrorCode.none, partition.leader, partition.leader_epoch, partition.partition_epoch, partition.isr))
         return (ErrorCode.none, results), records

@@ -19,6 +19,15 @@ def _config_pair(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _replica_assignment(text: str) -> list[list[int]]:
+    """kafka-topics.sh's --replica-assignment: partitions separated by commas, the brokers
+    of each by colons (1:2,2:3 is two partitions on brokers 1 and 2, then 2 and 3)."""
+    try:
+        return [[int(b) for b in partition.split(":")] for partition in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not BROKER:BROKER,BROKER:BROKER,...") from None
+
+
 def list_topics(args: argparse.Namespace) -> int:
     with Client(args.bootstrap) as client:
         topics = sorted(client.metadata().topics.values(), key=lambda t: t.name)
@@ -34,7 +43,8 @@ def list_topics(args: argparse.Namespace) -> int:
 def create_topic(args: argparse.Namespace) -> int:
     with Client(args.bootstrap) as client:
         try:
-            partitions = client.create_topic(args.topic, args.partitions, args.replication_factor, dict(args.config))
+            partitions = client.create_topic(args.topic, args.partitions, args.replication_factor, dict(args.config),
+                                             args.replica_assignment or ())
         except KafkaError as e:
             if args.if_not_exists and e.code == ErrorCode.topic_already_exists:
                 print(f"Topic {args.topic} already exists.")
@@ -132,6 +142,9 @@ def main(argv: list[str]) -> int:
                         help="copies of each partition (default: the broker's default.replication.factor)")
     create.add_argument("--config", type=_config_pair, action="append", default=[], metavar="KEY=VALUE",
                         help="a topic config, e.g. cleanup.policy=compact (repeatable)")
+    create.add_argument("--replica-assignment", type=_replica_assignment, metavar="B:B,B:B,...",
+                        help="the brokers of each partition, instead of --partitions and --replication-factor: "
+                             "partitions separated by commas, their brokers by colons, the first the preferred leader")
     create.add_argument("--if-not-exists", action="store_true", help="succeed if the topic already exists")
 
     describe = actions.add_parser(
@@ -158,6 +171,8 @@ def main(argv: list[str]) -> int:
     for action in (listing, create, describe, alter, delete):
         add_bootstrap_option(action)
     args = parser.parse_args(argv)
+    if args.action == "create" and args.replica_assignment and (args.partitions != -1 or args.replication_factor != -1):
+        create.error("--replica-assignment cannot be used with --partitions or --replication-factor")
     if args.action == "alter" and args.partitions is None and not args.config and not args.delete_config:
         alter.error("nothing to alter: give --partitions, --config or --delete-config")
     handlers = {"list": list_topics, "create": create_topic, "describe": describe_topics,
