@@ -117,3 +117,35 @@ def test_acks_all_records_survive_the_leaders_kill_and_a_restarted_follower_catc
     cluster.wait_until_serving([leader])
     everything = [b"v%03d" % i for i in range(N + 10)]
     until(lambda: values_on(cluster, leader) == everything, 15, "the restarted replica to catch up with the new leader")
+
+
+def test_a_follower_cut_off_from_the_others_copies_nothing_until_the_network_heals(cluster: Cluster) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=3, config={"min.insync.replicas": "2"})],
+                        operation_timeout=10)[TOPIC].result(15)
+    until(lambda: all(TOPIC in cluster.nodes[n].read(lambda s: list(s.broker.image.topics)) for n in cluster.nodes), 5,
+          "every node to know the topic")
+    leader, isr, _ = partition_on(cluster, 1)
+    follower = next(n for n in isr if n != leader)
+    others = set(cluster.nodes) - {follower}
+    producer = Producer({"bootstrap.servers": ",".join(f"127.0.0.1:{cluster.nodes[n].port}" for n in others),
+                         "acks": "all", "enable.idempotence": True, "message.timeout.ms": 30_000})
+    before = [b"before-%d" % i for i in range(10)]
+    for value in before:
+        producer.produce(TOPIC, value)
+    assert producer.flush(20) == 0
+    until(lambda: values_on(cluster, follower) == before, 5, "the follower to copy the first records")
+
+    cluster.partition({follower}, others)
+    during = [b"during-%d" % i for i in range(10)]
+    for value in during:
+        producer.produce(TOPIC, value)
+    # Acknowledged with acks=all once the leader dropped the unreachable follower from the ISR.
+    assert producer.flush(25) == 0
+    assert follower not in partition_on(cluster, leader)[1]
+    # Its fetches cannot reach the leader: the records acknowledged meanwhile are not in its log.
+    assert values_on(cluster, follower) == before
+
+    cluster.heal()
+    until(lambda: values_on(cluster, follower) == before + during, 20, "the follower to catch up once healed")
+    until(lambda: follower in partition_on(cluster, leader)[1], 20, "the follower to rejoin the ISR")

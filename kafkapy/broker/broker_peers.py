@@ -1,13 +1,28 @@
 """Typed requests from this broker to another, at the endpoint the other registered in
 the metadata image (the inter-broker channel of transaction markers and transaction
-verification)."""
+verification), or where this node's peer routes say that broker is reached."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from .node_connection import UNREACHABLE, NodeConnection
+
+PeerRoutes = Mapping[int, tuple[str, int]]
+"""Per broker id, the address this node reaches it at instead of the endpoint it
+registered: how the in-process test kit routes each link between two nodes through a
+relay of its own, which it can cut (see testing/cluster.py). Empty in a real deployment."""
+
+
+def peer_address(image: MetadataImage, node_id: int, routes: PeerRoutes) -> tuple[str, int] | None:
+    """Where this node reaches broker `node_id`; None when that broker is not registered."""
+    broker = image.brokers.get(node_id)
+    if broker is None:
+        return None
+    return routes.get(node_id, (broker.host, broker.port))
 
 
 class PeerUnavailable(Exception):
@@ -15,17 +30,17 @@ class PeerUnavailable(Exception):
 
 
 class BrokerPeers:
-    def __init__(self, metadata: MetadataManager, request_timeout_ms: int) -> None:
+    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, routes: PeerRoutes | None = None) -> None:
         self.metadata = metadata
+        self.routes = routes or {}
         self.timeout_s = request_timeout_ms / 1000
         self._connections: dict[int, NodeConnection] = {}
 
     async def request(self, node_id: int, entity: Any) -> Any:
         """The response of broker `node_id` to the kio request `entity`."""
-        broker = self.metadata.image.brokers.get(node_id)
-        if broker is None:
+        address = peer_address(self.metadata.image, node_id, self.routes)
+        if address is None:
             raise PeerUnavailable(f"broker {node_id} is not registered")
-        address = (broker.host, broker.port)
         connection = self._connections.get(node_id)
         if connection is None or connection.address != address:
             # A broker that registered again may listen elsewhere.

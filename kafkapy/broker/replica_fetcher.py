@@ -23,6 +23,7 @@ from ..metadata.image import MetadataImage
 from ..replication.fetcher import out_of_range, truncation_offset, whole_batches
 from ..wire.build import build
 from ..wire.protocol import request_type
+from .broker_peers import PeerRoutes, peer_address
 from .node_connection import UNREACHABLE, NodeConnection
 from .replica_manager import ReplicaManager
 
@@ -38,9 +39,10 @@ FetcherKey = tuple[int, int]  # (source broker, fetcher index)
 class ReplicaFetcherManager:
     def __init__(
         self, replicas: ReplicaManager, config: BrokerConfig, image: Callable[[], MetadataImage],
-        broker_epoch: Callable[[], int],
+        broker_epoch: Callable[[], int], routes: PeerRoutes | None = None,
     ) -> None:
         self.replicas = replicas
+        self.routes = routes or {}
         self.config = config
         self.image = image
         self.broker_epoch = broker_epoch
@@ -99,10 +101,9 @@ class ReplicaFetcher:
                 await self._connection.close()
 
     def _connect(self) -> NodeConnection | None:
-        broker = self.manager.image().brokers.get(self.key[0])
-        if broker is None:
+        address = peer_address(self.manager.image(), self.key[0], self.manager.routes)
+        if address is None:
             return None
-        address = (broker.host, broker.port)
         if self._connection is None or self._connection.address != address:
             self._connection = NodeConnection(address)
         return self._connection

@@ -11,7 +11,7 @@ import anyio
 import anyio.to_thread
 
 from ..broker.alter_partition import AlterPartitionManager
-from ..broker.broker_peers import BrokerPeers
+from ..broker.broker_peers import BrokerPeers, PeerRoutes
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
 from ..broker.group_runtime import CONSUMER_OFFSETS, GroupRuntime
@@ -50,10 +50,12 @@ _UNFENCED_POLL_S = 0.01
 
 
 class BrokerServer:
-    def __init__(self, config: BrokerConfig, clock: Clock | None = None, faults: Faults | None = None) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None, faults: Faults | None = None,
+                 peer_routes: PeerRoutes | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.faults = faults or Faults(self.clock.monotonic_ms)
+        self.peer_routes = peer_routes or {}
         self.listeners = parse_listeners(config.strings("listeners"))
         self.advertised = parse_listeners(config.strings("advertised.listeners"))
         self.bound: list[Listener] = []
@@ -128,7 +130,7 @@ class BrokerServer:
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
-        peers = BrokerPeers(metadata, config.int("request.timeout.ms"))
+        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
@@ -320,7 +322,8 @@ class BrokerServer:
         followers that fell out of sync (every half replica.lag.time.max.ms, as Kafka)."""
         assert self.broker is not None and self._lifecycle is not None
         replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
-        fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch)
+        fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch,
+                                         self.peer_routes)
         async with anyio.create_task_group() as tg:
             tg.start_soon(fetchers.run)
             tg.start_soon(replicas.send_isr_changes)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
+from ..broker.broker_peers import PeerRoutes
 from ..broker.controller_service import ControllerService
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig
@@ -100,8 +101,10 @@ class ControllerServer:
 NodeServer = BrokerServer | ControllerServer
 
 
-def server_for(config: BrokerConfig, clock: Clock | None = None, faults: Faults | None = None) -> NodeServer:
-    """A broker (alone, or combined with a controller) or a controller-only node, as process.roles says."""
+def server_for(config: BrokerConfig, clock: Clock | None = None, faults: Faults | None = None,
+               peer_routes: PeerRoutes | None = None) -> NodeServer:
+    """A broker (alone, or combined with a controller) or a controller-only node, as process.roles
+    says; `peer_routes`: where the broker reaches the others, when not at their registered endpoints."""
     if "broker" in config.strings("process.roles"):
-        return BrokerServer(config, clock, faults)
+        return BrokerServer(config, clock, faults, peer_routes)
     return ControllerServer(config, clock, faults)

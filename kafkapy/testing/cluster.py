@@ -10,9 +10,13 @@ ones as Kafka is run in production.
     with kafkapy.Cluster(controllers=3, brokers=2) as cluster:   # controllers 1..3, brokers 4 and 5
         ...
 
-Traffic between nodes goes through a relay per direction of each pair of nodes, so
-`partition({1}, {2, 3})` can cut the network between groups of nodes (clients still
-reach every node) and `heal()` restore it. `kill(node_id)` stops a node as abruptly as
+Traffic between nodes goes through a relay per direction of each pair of nodes: to a
+voter's controller listener (Raft, the controller channel), which the node finds in its
+own controller.quorum.voters, and to a broker's listener (replica fetchers, transaction
+markers and verification), which the node finds in its own peer routes rather than at
+the endpoint that broker registered. So `partition({1}, {2, 3})` cuts every link between
+groups of nodes, open connections included (clients still reach every node, at the
+registered endpoints), and `heal()` restores them. `kill(node_id)` stops a node as abruptly as
 a process can stop within one: no controlled shutdown, connections dropped, nothing
 flushed, no clean-shutdown marker; `restart(node_id)` starts it again on the same
 ports and data.
@@ -34,6 +38,7 @@ import anyio
 import anyio.abc
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ..broker.broker_peers import PeerRoutes
 from ..config import BROKER_CONFIGS, BrokerConfig
 from ..server.controller_node import NodeServer, server_for
 from ..server.meta_properties import format_storage, random_cluster_id
@@ -57,7 +62,7 @@ def _free_port() -> int:
 
 
 class _Relay:
-    """Forwards connections to one node's controller listener for one other node, until cut."""
+    """Forwards connections to one listener of a node for one other node, until cut."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -103,9 +108,10 @@ class _Relay:
 
 
 class ClusterNode:
-    def __init__(self, node_id: int, config: BrokerConfig) -> None:
+    def __init__(self, node_id: int, config: BrokerConfig, peer_routes: PeerRoutes) -> None:
         self.node_id = node_id
         self.config = config
+        self.peer_routes = peer_routes
         self.server: NodeServer | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -123,7 +129,7 @@ class ClusterNode:
     def start(self) -> None:
         self._portal_cm = start_blocking_portal(backend="asyncio")
         self._portal = self._portal_cm.__enter__()
-        self.server = self._portal.call(server_for, self.config)
+        self.server = self._portal.call(server_for, self.config, None, None, self.peer_routes)
         # Not waiting for it to report started: that takes a quorum, the other nodes included.
         self._task = self._portal.start_task_soon(self.server.run)
 
@@ -184,7 +190,7 @@ class Cluster:
         self.overrides = {**FAST_QUORUM, **internal_topics,
                           **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
-        self._relays: dict[tuple[int, int], _Relay] = {}
+        self._relays: list[tuple[tuple[int, int], _Relay]] = []  # ((source, target), relay), several per pair
         self._relay_portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._relay_portal: BlockingPortal | None = None
 
@@ -198,16 +204,13 @@ class Cluster:
         controller_ports = {i: _free_port() for i in self.voter_ids}
         self._relay_portal_cm = start_blocking_portal(backend="asyncio")
         self._relay_portal = self._relay_portal_cm.__enter__()
-        for source in self.node_ids:
-            for target in self.voter_ids:
-                if source != target:
-                    relay = _Relay(controller_ports[target])
-                    self._relay_portal.start_task(relay.serve)  # returns once the relay listens
-                    self._relays[(source, target)] = relay
+        controller_relays = {(s, t): self._relay(controller_ports[t]) for s in self.node_ids for t in self.voter_ids if s != t}
+        broker_relays = {(s, t): self._relay(client_ports[t]) for s in self.broker_ids for t in self.broker_ids if s != t}
+        self._relays = [*controller_relays.items(), *broker_relays.items()]
         for node_id in self.node_ids:
             # Each node reaches the others through its own relays, so that links can be cut one by one.
             voters = ",".join(
-                f"{v}@127.0.0.1:{controller_ports[v] if v == node_id else self._relays[(node_id, v)].port}"
+                f"{v}@127.0.0.1:{controller_ports[v] if v == node_id else controller_relays[(node_id, v)].port}"
                 for v in self.voter_ids)
             listeners, roles = [], []
             if node_id in self.broker_ids:
@@ -222,11 +225,18 @@ class Cluster:
             }
             config = BrokerConfig(values)
             format_storage(config.log_dirs, node_id, self.cluster_id)
-            self.nodes[node_id] = ClusterNode(node_id, config)
+            routes = {t: ("127.0.0.1", relay.port) for (s, t), relay in broker_relays.items() if s == node_id}
+            self.nodes[node_id] = ClusterNode(node_id, config, routes)
         for node in self.nodes.values():
             node.start()
         self.wait_until_serving(self.node_ids)
         return self
+
+    def _relay(self, target_port: int) -> _Relay:
+        assert self._relay_portal is not None
+        relay = _Relay(target_port)
+        self._relay_portal.start_task(relay.serve)  # returns once the relay listens
+        return relay
 
     def wait_until_serving(self, node_ids: Iterable[int], timeout_s: float = _READY_TIMEOUT_S) -> None:
         """Until each node is unfenced (it serves) and the quorum has an active controller."""
@@ -260,12 +270,12 @@ class Cluster:
         """Cuts every link between nodes of different groups (both ways)."""
         group_of = {n: i for i, group in enumerate(groups) for n in group}
         assert self._relay_portal is not None
-        for (source, target), relay in self._relays.items():
+        for (source, target), relay in self._relays:
             if group_of.get(source) != group_of.get(target):
                 self._relay_portal.call(relay.sever)
 
     def heal(self) -> None:
-        for relay in self._relays.values():
+        for _, relay in self._relays:
             relay.cut = False
 
     def stop(self) -> None:
