@@ -2,12 +2,15 @@
 kafkapy processes, a topic with replication factor 3 and min.insync.replicas=2, an
 idempotent confluent-kafka producer writing sequence numbers with acks=all, and a
 nemesis that kills -9 a broker (the partition's leader every other time) and restarts
-it, again and again. Afterwards a consumer reads the topic and the checker reports
-records acknowledged, lost, duplicated, never sent and out of order, the leader kills
-and the time from each to the next acknowledgement.
+it, again and again. With --in-process the nodes are an in-process kafkapy.Cluster
+instead (the test kit's quorum timeouts), and every third action of the nemesis cuts a
+node off from the others instead of killing one. Afterwards a consumer reads the topic
+and the checker reports records acknowledged, lost, duplicated, never sent and out of
+order, the leader kills and the time from each to the next acknowledgement.
 
-    python benchmarks/jepsen.py                       # 10 minutes, a kill every 12 s
+    python benchmarks/jepsen.py                       # 10 minutes, an action every 10 s
     python benchmarks/jepsen.py --minutes 1 --period 6 --fast
+    python benchmarks/jepsen.py --in-process --period 6
 
 Exit status 0 when nothing acknowledged was lost, duplicated or reordered.
 """
@@ -22,33 +25,55 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kafkapy.testing.cluster import FAST_QUORUM
-from kafkapy.testing.jepsen import ProcessTarget, run
+from kafkapy.testing.cluster import FAST_QUORUM, Cluster
+from kafkapy.testing.jepsen import InProcessTarget, ProcessTarget, RunOutcome, run
 from kafkapy.testing.process import cluster_processes, start_all, wait_until
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--period", type=float, default=12.0, help="seconds between nemesis actions")
+    parser.add_argument("--period", type=float, default=10.0, help="seconds between nemesis actions")
     parser.add_argument("--down", type=float, default=4.0, help="seconds a killed broker stays down")
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--rate", type=float, default=500.0, help="records per second sent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fast", action="store_true", help="the test kit's shorter quorum and session timeouts")
-    args = parser.parse_args()
+    parser.add_argument("--in-process", action="store_true", help="an in-process cluster: kills and network cuts")
+    return parser.parse_args()
+
+
+def create_topic(bootstrap: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("jepsen", partitions, 3, config={"min.insync.replicas": "2"})])["jepsen"].result(30)
+
+
+def run_processes(args: argparse.Namespace) -> RunOutcome:
     with tempfile.TemporaryDirectory(prefix="kafkapy-jepsen-") as root:
         processes = cluster_processes(Path(root), 3, FAST_QUORUM if args.fast else {})
         start_all(processes)
         try:
-            admin = AdminClient({"bootstrap.servers": ",".join(p.bootstrap for p in processes)})
+            bootstrap = ",".join(p.bootstrap for p in processes)
+            admin = AdminClient({"bootstrap.servers": bootstrap})
             wait_until(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 60, message="three brokers registered")
-            admin.create_topics([NewTopic("jepsen", args.partitions, 3, config={"min.insync.replicas": "2"})])["jepsen"].result(30)
-            outcome = run(ProcessTarget(processes), "jepsen", args.partitions, duration_s=args.minutes * 60,
-                          period_s=args.period, down_s=args.down, seed=args.seed, rate_per_s=args.rate)
+            create_topic(bootstrap, args.partitions)
+            return run(ProcessTarget(processes), "jepsen", args.partitions, duration_s=args.minutes * 60,
+                       period_s=args.period, down_s=args.down, seed=args.seed, rate_per_s=args.rate)
         finally:
             for process in processes:
                 process.kill()
+
+
+def run_in_process(args: argparse.Namespace) -> RunOutcome:
+    with Cluster(brokers=3) as cluster:
+        create_topic(cluster.bootstrap_servers, args.partitions)
+        return run(InProcessTarget(cluster), "jepsen", args.partitions, duration_s=args.minutes * 60,
+                   period_s=args.period, down_s=args.down, seed=args.seed, rate_per_s=args.rate)
+
+
+def main() -> int:
+    args = parse_args()
+    outcome = run_in_process(args) if args.in_process else run_processes(args)
     verdict = outcome.verdict
     print(outcome.summary())
     print(f"records sent {outcome.sent}, acknowledged {verdict.acknowledged}, lost {len(verdict.lost)}, "
