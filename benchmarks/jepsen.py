@@ -8,7 +8,7 @@ node off from the others instead of killing one. Afterwards a consumer reads the
 and the checker reports records acknowledged, lost, duplicated, never sent and out of
 order, the leader kills and the time from each to the next acknowledgement.
 
-    python benchmarks/jepsen.py                       # 10 minutes, an action every 10 s
+    python benchmarks/jepsen.py                       # 10 minutes, an action every 8 s
     python benchmarks/jepsen.py --minutes 1 --period 6 --fast
     python benchmarks/jepsen.py --in-process --period 6
 
@@ -33,7 +33,7 @@ from kafkapy.testing.process import cluster_processes, start_all, wait_until
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--period", type=float, default=10.0, help="seconds between nemesis actions")
+    parser.add_argument("--period", type=float, default=8.0, help="seconds between nemesis actions")
     parser.add_argument("--down", type=float, default=4.0, help="seconds a killed broker stays down")
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--rate", type=float, default=500.0, help="records per second sent")

@@ -174,8 +174,9 @@ class NemesisLog:
 
 
 class Nemesis:
-    """Every `period_s`: kill a node (the partition's leader every other time), restart
-    it after `down_s`, and where the target can, cut it off from the others for a while."""
+    """Every `period_s`: kill a node (partition 0's leader every other time) and restart it
+    after `down_s`; where the target can, every third action cuts a node off from the
+    others for `down_s` instead (the leader every other time too)."""
 
     def __init__(self, target: NemesisTarget, topic: str, period_s: float, down_s: float, seed: int) -> None:
         self.target, self.topic, self.period_s, self.down_s = target, topic, period_s, down_s
@@ -194,20 +195,26 @@ class Nemesis:
     def _note(self, what: str) -> None:
         self.log.events.append((time.monotonic(), what))
 
+    def _victim(self, nth: int) -> tuple[int, int | None]:
+        """The partition's leader for the 0th, 2nd, 4th... action of a kind, a random node otherwise."""
+        leader = self.target.leader_of(self.topic, 0)
+        return (leader if nth % 2 == 0 and leader is not None else self.random.choice(self.target.node_ids)), leader
+
     def _run(self) -> None:
-        round_ = 0
+        round_ = kills = cuts = 0
         while not self._stop.wait(self.period_s):
             nodes = self.target.node_ids
             if self.target.can_partition and round_ % 3 == 2:
-                victim = self.random.choice(nodes)
+                victim, leader = self._victim(cuts)
+                cuts += 1
                 self.target.partition({victim}, set(nodes) - {victim})
-                self._note(f"cut {victim} off")
+                self._note(f"cut {victim} off" + (" (the leader)" if victim == leader else ""))
                 self._stop.wait(self.down_s)
                 self.target.heal()
                 self._note("healed")
             else:
-                leader = self.target.leader_of(self.topic, 0)
-                victim = leader if round_ % 2 == 0 and leader is not None else self.random.choice(nodes)
+                victim, leader = self._victim(kills)
+                kills += 1
                 self.target.kill(victim)
                 now = time.monotonic()
                 if victim == leader:
