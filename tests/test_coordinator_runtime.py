@@ -213,3 +213,21 @@ def test_pending_keeps_its_first_outcome() -> None:
     token.fail(ErrorCode.not_coordinator)
     token.set({"late": True})
     assert token.error is ErrorCode.not_coordinator and token.value is None
+
+
+async def test_the_timer_loop_sleeps_after_a_tick_that_answers_nothing(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    coordinator = shell.runtime.coordinator
+    ticks = 0
+    tick = coordinator.tick
+
+    def counted() -> Any:
+        nonlocal ticks
+        ticks += 1
+        return tick()
+
+    monkeypatch.setattr(coordinator, "tick", counted)
+    assert await shell.commit("g", 5) is ErrorCode.none  # wakes the timer loop once
+    # Far more turns of the event loop than a timer loop that wakes itself would need to tick each time.
+    for _ in range(200):
+        await anyio.lowlevel.checkpoint()
+    assert 1 <= ticks <= 2

@@ -63,7 +63,7 @@ class ControllerRouter:
     # -- the broker's own requests -------------------------------------------------
 
     async def register_broker(self, broker_id: int, incarnation_id: uuid.UUID, endpoint: Endpoint, rack: str | None) -> Registered:
-        request = _request(_REGISTRATION, {
+        request = Request(_REGISTRATION, {
             "broker_id": broker_id, "cluster_id": self.cluster_id, "incarnation_id": incarnation_id,
             "listeners": [{"name": endpoint.listener, "host": endpoint.host, "port": endpoint.port,
                            "security_protocol": endpoint.security_protocol}],
@@ -77,7 +77,7 @@ class ControllerRouter:
     async def broker_heartbeat(
         self, broker_id: int, broker_epoch: int, metadata_offset: int, want_fence: bool, want_shut_down: bool,
     ) -> HeartbeatAnswer:
-        request = _request(_HEARTBEAT, {
+        request = Request(_HEARTBEAT, {
             "broker_id": broker_id, "broker_epoch": broker_epoch, "current_metadata_offset": metadata_offset,
             "want_fence": want_fence, "want_shut_down": want_shut_down, "offline_log_dirs": [],
         })
@@ -86,12 +86,12 @@ class ControllerRouter:
             request, lambda r: HeartbeatAnswer(r.error_code, r.is_caught_up, r.is_fenced, r.should_shut_down))
 
     async def reserve_producer_ids(self, broker_id: int, broker_epoch: int, size: int) -> int:
-        request = _request(_PRODUCER_IDS, {"broker_id": broker_id, "broker_epoch": broker_epoch})
+        request = Request(_PRODUCER_IDS, {"broker_id": broker_id, "broker_epoch": broker_epoch})
         return await self._call(lambda: self.local.reserve_producer_ids(broker_id, broker_epoch, size), request,
                                 lambda r: int(r.producer_id_start))
 
     async def create_topics(self, topics: list[NewTopic]) -> list[TopicResult]:
-        request = _request(_CREATE_TOPICS, {"timeout": int(self.timeout_s * 1000), "validate_only": False, "topics": [
+        request = Request(_CREATE_TOPICS, {"timeout": int(self.timeout_s * 1000), "validate_only": False, "topics": [
             {"name": t.name, "num_partitions": t.num_partitions, "replication_factor": t.replication_factor,
              "assignments": [], "configs": [{"name": k, "value": v} for k, v in t.configs.items()]}
             for t in topics
@@ -109,7 +109,7 @@ class ControllerRouter:
         by_topic: dict[uuid.UUID, list[tuple[IsrChange, Sequence[int]]]] = {}
         for change, epochs in proposals:
             by_topic.setdefault(change.topic_id, []).append((change, epochs))
-        request = _request(_ALTER_PARTITION, {"broker_id": broker_id, "broker_epoch": broker_epoch, "topics": [
+        request = Request(_ALTER_PARTITION, {"broker_id": broker_id, "broker_epoch": broker_epoch, "topics": [
             {"topic_id": topic_id, "partitions": [
                 {"partition_index": c.partition, "leader_epoch": c.leader_epoch, "partition_epoch": c.partition_epoch,
                  "leader_recovery_state": 0,
@@ -136,7 +136,7 @@ class ControllerRouter:
                       here: Callable[[], Awaitable[Any]]) -> Any:
         """The active controller's answer to a request frame this node received: `here()`
         should this node become the active controller while it waits."""
-        envelope = _request((ENVELOPE, 0), {
+        envelope = Request((ENVELOPE, 0), {
             "request_data": bytes(frame), "request_principal": None, "client_host_address": client_host.encode(),
         })
 
@@ -147,7 +147,7 @@ class ControllerRouter:
 
     # -- routing -------------------------------------------------------------------------
 
-    async def _call(self, here: Callable[[], Awaitable[T]], request: Any, parse: Callable[[Any], T]) -> T:
+    async def _call(self, here: Callable[[], Awaitable[T]], request: Request, parse: Callable[[Any], T]) -> T:
         if self.local.is_active:
             try:
                 return await here()
@@ -155,7 +155,7 @@ class ControllerRouter:
                 pass
         return await self._remote(request, parse, here)
 
-    async def _remote(self, request: Any, parse: Callable[[Any], T], here: Callable[[], Awaitable[T]]) -> T:
+    async def _remote(self, request: Request, parse: Callable[[Any], T], here: Callable[[], Awaitable[T]]) -> T:
         deadline = self.clock.monotonic_ms() + self.retry_window_s * 1000
         unreachable_logged = False
         while True:
@@ -168,7 +168,7 @@ class ControllerRouter:
             elif leader in self.controllers and leader != self.node_id:
                 connection = self._connections.setdefault(leader, NodeConnection(self.controllers[leader]))
                 try:
-                    response = await connection.request(request, self.timeout_s)
+                    response = await connection.request(request.typed(), self.timeout_s)
                 except UNREACHABLE as e:
                     # Once per request: the retries that follow say nothing new.
                     if not unreachable_logged:
@@ -194,5 +194,16 @@ def _not_controller(response: Any) -> bool:
     return bool(topics) and all(t.error_code == ErrorCode.not_controller for t in topics)
 
 
-def _request(api: tuple[int, int], data: dict[str, Any]) -> Any:
-    return build(request_type(*api), data)
+class Request:
+    """A request to the active controller, typed (its kio module imported) only when it
+    goes over the network: a single node's own controller is called directly."""
+
+    def __init__(self, api: tuple[int, int], data: dict[str, Any]) -> None:
+        self.api = api
+        self.data = data
+        self._typed: Any = None
+
+    def typed(self) -> Any:
+        if self._typed is None:
+            self._typed = build(request_type(*self.api), self.data)
+        return self._typed

@@ -332,7 +332,9 @@ class CoordinatorRuntime:
         """Appends the result's records, then delivers its replies once they are
         committed (or fails them): True if they were."""
         written = await self.append(result)
-        return await self.commit(result, written)
+        committed = await self.commit(result, written)
+        self._timers_changed.set()  # the operation may have moved the coordinator's deadlines
+        return committed
 
     async def apply_in_background(self, result: CoordinatorResult) -> None:
         """As apply, without waiting for the commit (timers, completions of markers)."""
@@ -412,7 +414,11 @@ class CoordinatorRuntime:
         return ErrorCode.none
 
     def deliver(self, replies: list[tuple[Any, dict[str, Any]]]) -> None:
-        """Answers the requests; the coordinator's timers may have changed with them."""
+        """Answers the requests; the coordinator's timers may have changed with them. A
+        result that answers nothing (a tick of the timers' own) does not wake the timer
+        loop again: it would tick, and wake itself, without end."""
+        if not replies:
+            return
         for token, response in replies:
             token.set(response)
         self._timers_changed.set()

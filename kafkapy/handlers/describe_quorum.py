@@ -8,15 +8,17 @@ controller, as a Kafka 4 broker forwards it (`kafka-metadata-quorum.sh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
 from ..log.manager import METADATA_PARTITION
-from ..raft.describe import QuorumDescription, ReplicaDescription
 from .context import Node, RequestContext
 from .controller import on_active_controller
 from .registry import BROKER, CONTROLLER, api
+
+if TYPE_CHECKING:
+    from ..raft.describe import QuorumDescription, ReplicaDescription
 
 _TOPIC, _PARTITION = METADATA_PARTITION
 

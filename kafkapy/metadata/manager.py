@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..raft.describe import QuorumDescription
 from ..raft.local import Appended, LocalQuorum
 from ..raft.output import CommitListener
 from ..raft.snapshot import Snapshot, SnapshotId
@@ -25,6 +24,9 @@ from .records import (
     decode_record,
     encode_record,
 )
+
+if TYPE_CHECKING:
+    from ..raft.describe import QuorumDescription
 
 Listener = Callable[[MetadataImage, MetadataImage], None]
 

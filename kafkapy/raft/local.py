@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -18,7 +18,6 @@ import anyio.to_thread
 from ..clock import Clock
 from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
-from .describe import QuorumDescription, describe_single_voter
 from .output import CommitListener
 from .retention import MetadataRetention
 from .snapshot import (
@@ -33,6 +32,9 @@ from .snapshot import (
     snapshot_path,
     write_snapshot,
 )
+
+if TYPE_CHECKING:
+    from .describe import QuorumDescription
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class LocalQuorum:
         return self.log.next_offset
 
     def describe(self) -> QuorumDescription:
+        # Imported here: only DescribeQuorum asks, and a single node need not load it to start.
+        from .describe import describe_single_voter
+
         return describe_single_voter(self.leader_id, self.leader_epoch, self.log.next_offset, self.log.high_watermark,
                                      self.clock.wall_ms())
 

@@ -5,6 +5,7 @@ control channel beside it."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -13,8 +14,10 @@ from ..clock import Clock, FakeClock, SystemClock
 from ..config import BrokerConfig
 from ..handlers.faults import Faults
 from .broker import BrokerServer
-from .control import ControlChannel
 from .controller_node import NodeServer, server_for
+
+if TYPE_CHECKING:
+    from .control import ControlChannel
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ class Supervisor:
         async with anyio.create_task_group() as tg:
             control_port = self.config.int("kafkapy.control.port")
             if control_port >= 0:
+                # Imported here: only a node started with a control port (in tests) serves it.
+                from .control import ControlChannel
+
                 self.control = ControlChannel(self, control_port)
                 await tg.start(self.control.serve)
             first = True
