@@ -198,8 +198,9 @@ class BrokerServer:
                 await lifecycle.start()
                 await self._until_unfenced_in_image(metadata)
                 tg.start_soon(lifecycle.run)
-                for sock in self._sockets:
-                    tg.start_soon(self._accept, sock, tg)
+                accepting = anyio.CancelScope()
+                accept_stopped = anyio.Event()
+                tg.start_soon(self._accept_all, tg, accepting, accept_stopped)
                 tg.start_soon(self._background)
                 tg.start_soon(self._replicate)
                 tg.start_soon(take_metadata_snapshots, self.broker.metadata, self.clock)
@@ -213,7 +214,7 @@ class BrokerServer:
                 if self._killed:
                     tg.cancel_scope.cancel()
                 else:
-                    await self._shutdown(tg)
+                    await self._shutdown(tg, accepting, accept_stopped)
         finally:
             for sock in self._sockets:
                 sock.close()
@@ -264,6 +265,18 @@ class BrokerServer:
 
         while not unfenced():
             await anyio.sleep(_UNFENCED_POLL_S)
+
+    async def _accept_all(self, tg: anyio.abc.TaskGroup, scope: anyio.CancelScope, stopped: anyio.Event) -> None:
+        """The accept loops, in a scope of their own: a stop cancels them before it closes the
+        listening sockets, so that no loop still waits on a descriptor the system may have
+        given to a new connection meanwhile."""
+        try:
+            with scope:
+                async with anyio.create_task_group() as accepting:
+                    for sock in self._sockets:
+                        accepting.start_soon(self._accept, sock, tg)
+        finally:
+            stopped.set()
 
     async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
         max_request = self.config.int("socket.request.max.bytes")
@@ -357,11 +370,13 @@ class BrokerServer:
                 log.exception("Cleaning %s failed; it will not be cleaned again until a restart", tp)
             logs.done_cleaning(tp, target.log, end)
 
-    async def _shutdown(self, tg: anyio.abc.TaskGroup) -> None:
+    async def _shutdown(self, tg: anyio.abc.TaskGroup, accepting: anyio.CancelScope, accept_stopped: anyio.Event) -> None:
         assert self.broker is not None and self._lifecycle is not None
         log.info("Stopping: controlled shutdown, then no new connections; finishing requests in flight")
         with anyio.move_on_after(_STOP_GRACE_S):
             await self._lifecycle.controlled_shutdown()
+        accepting.cancel()
+        await accept_stopped.wait()
         for sock in self._sockets:
             sock.close()
         self.broker.stopping.set()
