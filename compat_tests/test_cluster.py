@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kio.schema.errors import ErrorCode
 
+import waiting
 from kafkapy.client import Client
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import FAST_QUORUM, Cluster
@@ -26,14 +27,7 @@ FAILOVER_S = 10.0
 
 
 def until(predicate: Callable[[], T], timeout_s: float, what: str, cluster: Cluster | None = None) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}" + (f"; quorum: {quorum_of(cluster)}" if cluster else ""))
-        time.sleep(0.02)
+    return waiting.until(predicate, timeout_s, what, (lambda: f"quorum: {quorum_of(cluster)}") if cluster else None)
 
 
 def quorum_of(cluster: Cluster) -> dict[int, object]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -20,25 +18,14 @@ from kafkapy.client import Client, Connection
 from kafkapy.server.meta_properties import format_storage, random_cluster_id
 from kafkapy.testing.cluster import FAST_QUORUM, Cluster
 from kafkapy.testing.process import BrokerProcess, start_all
+from waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 CONTROLLERS, BROKERS = [1, 2, 3], [4, 5]
 # FAST_QUORUM: election 500-1000 ms, fetch timeout 1 s (check-quorum 1.5 s), session 2 s.
 FAILOVER_S = 10.0
 SESSION_S = FAST_QUORUM["broker.session.timeout.ms"] / 1000
-
-
-def until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.02)
 
 
 def create(admin: AdminClient, name: str, **kwargs: object) -> None:

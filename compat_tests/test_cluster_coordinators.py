@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import waiting
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 
@@ -27,12 +28,7 @@ RECORDS = 300
 
 
 def until(predicate: Callable[[], T], what: str, timeout_s: float = TIMEOUT_S) -> T:
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)
-    return value
+    return waiting.until(predicate, timeout_s, what)
 
 
 @pytest.fixture

@@ -5,31 +5,18 @@ ISR (AlterPartition); then a preferred election (ElectLeaders) gives it the lead
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing.cluster import FAST_QUORUM, Cluster
+from waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 SESSION_S = FAST_QUORUM["broker.session.timeout.ms"] / 1000
-
-
-def until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

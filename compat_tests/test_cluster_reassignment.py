@@ -22,7 +22,7 @@ from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 from kafkapy.tools import topics as topics_tool
 from kafkapy.wire.records import decode_records
-from test_cluster_replication import until
+from waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 

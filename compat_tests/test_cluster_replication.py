@@ -6,8 +6,6 @@ and in order, and a follower killed and restarted catches up."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -18,23 +16,12 @@ from kafkapy.log.manager import TopicPartition
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 from kafkapy.wire.records import decode_records
+from waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 TOPIC = "replicated"
 N = 50
-
-
-def until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)
 
 
 def values_on(cluster: Cluster, node_id: int) -> list[bytes]:

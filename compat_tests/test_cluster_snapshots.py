@@ -6,10 +6,7 @@ restarted node starts from its newest snapshot and replays only the log after it
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -17,10 +14,10 @@ from kafkapy.client import Client
 from kafkapy.raft.snapshot import SnapshotId, list_snapshots
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
+from waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 METADATA_DIR = "__cluster_metadata-0"
 # A snapshot every few topics (each commits about 150 bytes) or within a second of anything
 # new, 1 kB segments, and the log and older snapshots deleted up to the newest snapshot as
@@ -32,17 +29,6 @@ SMALL_SNAPSHOTS = {
     "metadata.log.segment.min.bytes": 1_024,
     "metadata.max.retention.bytes": 0,
 }
-
-
-def until(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)
 
 
 def metadata_dir(cluster: Cluster, node_id: int) -> Path:

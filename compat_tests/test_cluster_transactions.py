@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.errors import ErrorCode
 
+import waiting
 from kafkapy.client import Client
 from kafkapy.coordinator.group_coordinator import java_string_hash
 from kafkapy.server.broker import BrokerServer
@@ -37,12 +38,7 @@ PRODUCE, INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, END_TXN, WRITE_TXN_MARKERS = 0
 
 
 def until(predicate: Callable[[], T], what: str, timeout_s: float = TIMEOUT_S) -> T:
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)
-    return value
+    return waiting.until(predicate, timeout_s, what)
 
 
 def partition_of(key: str) -> int:
