@@ -226,6 +226,8 @@ class ReplicaManager:
         brokers = self._image.brokers
         out = set()
         for replica, state in partition.followers.items():
+            if replica in partition.isr:
+                continue  # eligibility is asked of followers joining the ISR only
             broker = brokers.get(replica)
             if (broker is None or broker.fenced or broker.in_controlled_shutdown
                     or (state.broker_epoch >= 0 and state.broker_epoch != broker.epoch)):
@@ -236,7 +238,8 @@ class ReplicaManager:
         if partition.maybe_advance_high_watermark(partition_log.next_offset, self.clock.monotonic_ms(), self._ineligible(partition)):
             partition_log.high_watermark = partition.high_watermark
             self._wake_produces(tp)
-            self.notify(tp)
+            # Consumers only: a follower's fetch waits for data past the log end, which this is not.
+            _wake(self._waiters, tp)
 
     def check_isr(self) -> None:
         """Proposes to take out of each led partition's ISR the followers that have not
