@@ -211,10 +211,15 @@ class ReplicaManager:
         if partition_log is None or partition is None:
             return False
         now = self.clock.monotonic_ms()
+        follower = partition.followers.get(replica_id)
+        previous_end = follower.log_end_offset if follower is not None else None
         if not partition.follower_fetched(replica_id, fetch_offset, partition_log.next_offset, now, broker_epoch):
             return False
-        self._advance_high_watermark(tp, partition, partition_log)
-        if self.alter_partition is not None:
+        # As Kafka: only a follower whose log end moved can move the high watermark, and
+        # only one outside the ISR can join it (its fetches of idle partitions stay cheap).
+        if fetch_offset != previous_end:
+            self._advance_high_watermark(tp, partition, partition_log)
+        if self.alter_partition is not None and replica_id not in partition.isr:
             proposal = partition.isr_expansion(self._ineligible(partition))
             if proposal is not None:
                 self._propose(tp, proposal)
