@@ -301,6 +301,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
         ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),
+        ConfigDef("max.incremental.fetch.session.cache.slots", I, 1000, "Incremental fetch sessions (KIP-227) kept at most; kafkapy keeps them for followers.", at_least(0), read_only=True),
         ConfigDef("num.replica.fetchers", I, 1, "Fetchers per source broker that a follower copies partitions with.", at_least(1), read_only=True),
         ConfigDef("replica.fetch.max.bytes", I, 1_048_576, "Bytes a follower fetches per partition at most (at least one batch).", at_least(0), read_only=True),
         ConfigDef("replica.fetch.response.max.bytes", I, 10_485_760, "Bytes a follower's fetch response holds at most (at least one batch).", at_least(0), read_only=True),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -20,6 +20,7 @@ from ..config import BrokerConfig
 from ..log.manager import TopicPartition
 from ..log.partition import LogError
 from ..metadata.image import MetadataImage
+from ..replication.fetch_session import FetchSessionHandler, PartitionKey
 from ..replication.fetcher import out_of_range, truncation_offset, whole_batches
 from ..wire.build import build
 from ..wire.protocol import request_type
@@ -34,6 +35,7 @@ LIST_OFFSETS_VERSION = 7
 EARLIEST, LATEST = -2, -1
 
 FetcherKey = tuple[int, int]  # (source broker, fetcher index)
+SESSION_ERRORS = (ErrorCode.fetch_session_id_not_found, ErrorCode.invalid_fetch_session_epoch)
 
 
 class ReplicaFetcherManager:
@@ -85,6 +87,7 @@ class ReplicaFetcher:
         self.timeout_s = config.int("replica.socket.timeout.ms") / 1000
         self._delayed: dict[TopicPartition, float] = {}  # partitions in backoff, until when
         self._connection: NodeConnection | None = None
+        self._session = FetchSessionHandler()
 
     async def run(self) -> None:
         try:
@@ -106,39 +109,48 @@ class ReplicaFetcher:
             return None
         if self._connection is None or self._connection.address != address:
             self._connection = NodeConnection(address)
+            self._session.reset()
         return self._connection
 
     async def _fetch_once(self, partitions: list[TopicPartition]) -> bool:
         """One fetch of every partition not in backoff; False when the leader could not be reached."""
         now = anyio.current_time()
         image = self.manager.image()
-        wanted: dict[Any, list[dict[str, Any]]] = {}
+        wanted: dict[PartitionKey, dict[str, Any]] = {}
         names: dict[Any, str] = {}
         for tp in partitions:
             partition_log, state, topic = self.replicas.get(tp.topic, tp.partition), self.replicas.partition(tp), image.topics.get(tp.topic)
             if partition_log is None or state is None or topic is None or self._delayed.get(tp, 0) > now:
                 continue
             names[topic.topic_id] = tp.topic
-            wanted.setdefault(topic.topic_id, []).append({
+            wanted[(topic.topic_id, tp.partition)] = {
                 "partition": tp.partition, "current_leader_epoch": state.leader_epoch, "fetch_offset": partition_log.next_offset,
                 "last_fetched_epoch": partition_log.epochs.latest_epoch, "log_start_offset": partition_log.log_start_offset,
                 "partition_max_bytes": self.partition_max_bytes, "replica_directory_id": None,
-            })
+            }
         connection = self._connect()
         if not wanted or connection is None:
             await anyio.sleep(min(self.backoff_s, self.max_wait_ms / 1000))
             return True
+        plan = self._session.plan(wanted)
         request = build(request_type(1, FETCH_VERSION), {
             "cluster_id": None, "replica_state": {"replica_id": self.node_id, "replica_epoch": self.manager.broker_epoch()},
             "max_wait": self.max_wait_ms, "min_bytes": self.min_bytes, "max_bytes": self.max_bytes, "isolation_level": 0,
-            "session_id": 0, "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
-            "topics": [{"topic_id": topic_id, "partitions": ps} for topic_id, ps in wanted.items()],
+            "session_id": plan.session_id, "session_epoch": plan.epoch, "rack_id": "",
+            "topics": [{"topic_id": topic_id, "partitions": ps} for topic_id, ps in _by_topic(plan.partitions.items()).items()],
+            "forgotten_topics_data": [{"topic_id": topic_id, "partitions": indexes}
+                                      for topic_id, indexes in _by_topic((key, key[1]) for key in plan.forgotten).items()],
         })
         try:
             response = await connection.request(request, self.timeout_s)
         except UNREACHABLE as e:
+            self._session.reset()
             log.info("Fetch from broker %d failed (%s); backing off", self.key[0], e)
             return False
+        self._session.answered(plan, response.error_code, response.session_id)
+        if response.error_code in SESSION_ERRORS:
+            log.info("Fetch session with broker %d lost (%s); fetching in full", self.key[0], response.error_code.name)
+            return True
         if response.error_code != ErrorCode.none:
             log.info("Fetch from broker %d answered %s", self.key[0], response.error_code.name)
             return False
@@ -198,3 +210,11 @@ class ReplicaFetcher:
             return None
         answer = response.topics[0].partitions[0]
         return int(answer.offset) if answer.error_code == ErrorCode.none else None
+
+
+def _by_topic(items: Iterable[tuple[PartitionKey, Any]]) -> dict[Any, list[Any]]:
+    """Per-partition values grouped by topic id, as a fetch request lists them."""
+    grouped: dict[Any, list[Any]] = {}
+    for (topic_id, _), value in items:
+        grouped.setdefault(topic_id, []).append(value)
+    return grouped

@@ -211,10 +211,15 @@ class ReplicaManager:
         if partition_log is None or partition is None:
             return False
         now = self.clock.monotonic_ms()
+        follower = partition.followers.get(replica_id)
+        previous_end = follower.log_end_offset if follower is not None else None
         if not partition.follower_fetched(replica_id, fetch_offset, partition_log.next_offset, now, broker_epoch):
             return False
-        self._advance_high_watermark(tp, partition, partition_log)
-        if self.alter_partition is not None:
+        # As Kafka: only a follower whose log end moved can move the high watermark, and
+        # only one outside the ISR can join it (its fetches of idle partitions stay cheap).
+        if fetch_offset != previous_end:
+            self._advance_high_watermark(tp, partition, partition_log)
+        if self.alter_partition is not None and replica_id not in partition.isr:
             proposal = partition.isr_expansion(self._ineligible(partition))
             if proposal is not None:
                 self._propose(tp, proposal)
@@ -226,6 +231,8 @@ class ReplicaManager:
         brokers = self._image.brokers
         out = set()
         for replica, state in partition.followers.items():
+            if replica in partition.isr:
+                continue  # eligibility is asked of followers joining the ISR only
             broker = brokers.get(replica)
             if (broker is None or broker.fenced or broker.in_controlled_shutdown
                     or (state.broker_epoch >= 0 and state.broker_epoch != broker.epoch)):
@@ -236,7 +243,8 @@ class ReplicaManager:
         if partition.maybe_advance_high_watermark(partition_log.next_offset, self.clock.monotonic_ms(), self._ineligible(partition)):
             partition_log.high_watermark = partition.high_watermark
             self._wake_produces(tp)
-            self.notify(tp)
+            # Consumers only: a follower's fetch waits for data past the log end, which this is not.
+            _wake(self._waiters, tp)
 
     def check_isr(self) -> None:
         """Proposes to take out of each led partition's ISR the followers that have not

@@ -19,6 +19,7 @@ from ..coordinator.producer_ids import ProducerIdManager
 from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
+from ..replication.fetch_session import FetchSessionCache
 from .faults import Faults
 
 
@@ -62,6 +63,8 @@ class Broker(Node):
     transactions: TransactionRuntime
     alter_partition: AlterPartitionManager
     """How a partition leader proposes ISR changes to the active controller."""
+    fetch_sessions: FetchSessionCache
+    """The followers' incremental fetch sessions (KIP-227)."""
     stopping: anyio.Event = field(default_factory=anyio.Event)
 
 

@@ -2,8 +2,10 @@
 watermark moves (a consumer) or as the leader appends (a follower, which reads up to the
 log end and whose fetch position may move the high watermark).
 
-Fetch sessions (KIP-227) are not kept: a client asking for one is told session id 0,
-which means "fetch sessionless", and an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND.
+Fetch sessions (KIP-227) are kept for followers (replication/fetch_session.py): their
+incremental fetches name, and their answers carry, only the partitions that changed. A
+consumer asking for one is told session id 0, which means "fetch sessionless", and its
+incremental fetch gets FETCH_SESSION_ID_NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition
 from ..log.partition import LogError, PartitionLog
+from ..replication.fetch_session import FINAL_EPOCH, FULL_EPOCH, SESSIONLESS_ID, FetchSession, PartitionKey, SentState
 from ..wire.build import ms
 from .context import Broker, RequestContext
 from .registry import api
 
 READ_COMMITTED = 1
-FINAL_EPOCH = -1
 
 
 def partition_error(index: int, error: ErrorCode) -> dict[str, Any]:
@@ -39,9 +41,11 @@ def leader_epoch_error(requested: int, current: int) -> ErrorCode | None:
 
 def read_partition(
     broker: Broker, topic: str | None, p: Any, isolation: int, limit: int, min_one: bool, topic_id_error: bool,
-    replica: tuple[int, int] | None = None,
+    replica: tuple[int, int] | None = None, record_position: bool = True,
 ) -> tuple[dict[str, Any], int]:
-    """One partition's part of a fetch; `replica` is (replica id, broker epoch) of a follower's."""
+    """One partition's part of a fetch; `replica` is (replica id, broker epoch) of a follower's,
+    whose position is recorded when `record_position` (its fetch's first read, not the
+    reads after a wait: as Kafka, which does not update a follower's fetch state from purgatory)."""
     index = p.partition
     if topic is None:
         return partition_error(index, ErrorCode.unknown_topic_id if topic_id_error else ErrorCode.unknown_topic_or_partition), 0
@@ -66,7 +70,8 @@ def read_partition(
     if replica is not None:
         tp = TopicPartition(topic, index)
         # Its position first: the answer then carries the high watermark its fetch may have moved.
-        if p.fetch_offset <= log.next_offset and not broker.replicas.follower_fetched(tp, replica[0], p.fetch_offset, replica[1]):
+        if (record_position and p.fetch_offset <= log.next_offset
+                and not broker.replicas.follower_fetched(tp, replica[0], p.fetch_offset, replica[1])):
             return partition_error(index, ErrorCode.not_leader_or_follower), 0
         upper = log.next_offset
     else:
@@ -114,47 +119,104 @@ def replica_of(request: Any, version: int) -> tuple[int, int] | None:
     return (replica_id, -1) if replica_id >= 0 else None
 
 
+def requested_partitions(request: Any, by_topic_id: bool) -> dict[PartitionKey, Any]:
+    """The request's partition entries by (topic id, or name before v13; partition)."""
+    return {(t.topic_id if by_topic_id else t.topic, p.partition): p for t in request.topics for p in t.partitions}
+
+
+def forgotten_partitions(request: Any, by_topic_id: bool) -> list[PartitionKey]:
+    return [(t.topic_id if by_topic_id else t.topic, index)
+            for t in getattr(request, "forgotten_topics_data", ()) for index in t.partitions]
+
+
+def fetch_session(
+    broker: Broker, request: Any, version: int, replica: tuple[int, int] | None, requested: dict[PartitionKey, Any],
+) -> FetchSession | ErrorCode | None:
+    """The session the fetch opens or continues (KIP-227); None for a sessionless fetch.
+    Sessions are kept for followers only, whose fetches name every partition they copy
+    from this leader; a consumer asking for one is told session id 0 ("fetch sessionless")."""
+    session_id = getattr(request, "session_id", SESSIONLESS_ID)
+    epoch = getattr(request, "session_epoch", FINAL_EPOCH)
+    sessions = broker.fetch_sessions
+    if replica is None or version < 13:
+        return ErrorCode.fetch_session_id_not_found if epoch > FULL_EPOCH else None
+    if epoch > FULL_EPOCH:
+        session = sessions.incremental(session_id, epoch)
+        if isinstance(session, FetchSession):
+            session.update(requested, forgotten_partitions(request, True))
+        return session
+    if session_id != SESSIONLESS_ID:
+        sessions.close(session_id)
+    return sessions.create(requested) if epoch == FULL_EPOCH else None
+
+
 @api(1, 4, 18)
 async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.api_version
-    session_id = getattr(request, "session_id", 0)
-    session_epoch = getattr(request, "session_epoch", FINAL_EPOCH)
-    if session_epoch > 0:
-        return {"throttle_time": 0, "error_code": ErrorCode.fetch_session_id_not_found, "session_id": session_id, "responses": []}
     by_topic_id = version >= 13
-    topics: list[tuple[str | None, Any, Any]] = []
-    for t in request.topics:
-        if by_topic_id:
-            image_topic = broker.image.topic_by_id(t.topic_id)
-            topics.append((image_topic.name if image_topic else None, t, t.partitions))
-        else:
-            topics.append((t.topic, t, t.partitions))
-    isolation = getattr(request, "isolation_level", 0)
     replica = replica_of(request, version)
+    requested = requested_partitions(request, by_topic_id)
+    session = fetch_session(broker, request, version, replica, requested)
+    if isinstance(session, ErrorCode):
+        return {"throttle_time": 0, "error_code": session, "session_id": SESSIONLESS_ID, "responses": []}
+    incremental = session is not None and getattr(request, "session_epoch", FINAL_EPOCH) > FULL_EPOCH
+    partitions = session.partitions if session is not None else requested
+    topics: dict[Any, list[tuple[PartitionKey, Any]]] = {}
+    for key, p in partitions.items():
+        topics.setdefault(key[0], []).append((key, p))
+    names: dict[Any, str | None] = {}
+    for topic in topics:
+        if by_topic_id:
+            image_topic = broker.image.topic_by_id(topic)
+            names[topic] = image_topic.name if image_topic else None
+        else:
+            names[topic] = topic
+    isolation = getattr(request, "isolation_level", 0)
     max_bytes = getattr(request, "max_bytes", 2**31 - 1)
     min_bytes = request.min_bytes
     # Real time, not the broker's clock: a client's wait is real even when the broker's clock is manual.
     deadline = anyio.current_time() + max(ms(request.max_wait), 0) / 1000
+    first_read = True
     while True:
         limit = max_bytes
         min_one = True
         total = 0
         failed = False
-        responses = []
-        for name, t, partitions in topics:
-            entries = []
-            for p in partitions:
-                entry, size = read_partition(broker, name, p, isolation, limit, min_one, by_topic_id, replica)
+        read: list[tuple[Any, list[tuple[PartitionKey, dict[str, Any], int]]]] = []
+        for topic, entries in topics.items():
+            answers = []
+            for key, p in entries:
+                entry, size = read_partition(broker, names[topic], p, isolation, limit, min_one, by_topic_id, replica, first_read)
                 if size:
                     min_one = False
                 limit = max(0, limit - size)
                 total += size
                 failed = failed or entry["error_code"] != ErrorCode.none
-                entries.append(entry)
-            responses.append({"topic": getattr(t, "topic", None), "topic_id": getattr(t, "topic_id", None), "partitions": entries})
+                answers.append((key, entry, size))
+            read.append((topic, answers))
+        first_read = False
         remaining = deadline - anyio.current_time()
         if total >= min_bytes or failed or remaining <= 0 or broker.stopping.is_set():
             break
-        watched = [TopicPartition(name, p.partition) for name, _, ps in topics if name is not None for p in ps]
+        watched = [TopicPartition(name, key[1]) for topic, entries in topics.items()
+                   if (name := names[topic]) is not None for key, _ in entries]
         await broker.replicas.wait_for_append(watched, remaining, log_end=replica is not None)
-    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": responses, "node_endpoints": []}
+    responses = []
+    for topic, answers in read:
+        told = [entry for key, entry, size in answers if _tells(session, incremental, key, entry, size)]
+        if told:
+            responses.append({"topic": None if by_topic_id else topic, "topic_id": topic if by_topic_id else None,
+                              "partitions": told})
+    session_id = session.session_id if session is not None else SESSIONLESS_ID
+    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": session_id, "responses": responses,
+            "node_endpoints": []}
+
+
+def _tells(session: FetchSession | None, incremental: bool, key: PartitionKey, entry: dict[str, Any], size: int) -> bool:
+    """Whether the answer carries the partition: always, but in an incremental answer only
+    with records, an error, a diverging epoch or offsets the fetcher was not told yet."""
+    if session is None:
+        return True
+    news = size > 0 or entry["error_code"] != ErrorCode.none or "diverging_epoch" in entry
+    state: SentState = (entry["high_watermark"], entry["last_stable_offset"], entry["log_start_offset"])
+    return session.must_answer(key, news, state) or not incremental

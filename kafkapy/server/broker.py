@@ -35,6 +35,7 @@ from ..metadata.brokers import Endpoint
 from ..metadata.manager import MetadataManager
 from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
+from ..replication.fetch_session import FetchSessionCache
 from .connection import Connection
 from .meta_properties import load_meta_properties
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
@@ -151,6 +152,7 @@ class BrokerServer:
             replicas=replicas,
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
             alter_partition=alter_partition,
+            fetch_sessions=FetchSessionCache(config.int("max.incremental.fetch.session.cache.slots")),
         )
 
     def _bind(self) -> None:
