@@ -254,3 +254,16 @@ def test_a_metadata_log_segment_below_the_minimum_is_refused_as_kafka_does() -> 
     # The internal minimum lowers it, for tests.
     config = BrokerConfig({**COMBINED, "metadata.log.segment.bytes": "1000", "metadata.log.segment.min.bytes": "1000"})
     assert config.int("metadata.log.segment.bytes") == 1000
+
+
+def test_an_inter_broker_listener_other_than_the_first_broker_listener_is_refused() -> None:
+    listeners = {"controller.quorum.voters": THREE_VOTERS,
+                 "listeners": "PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093",
+                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"}
+    # The first broker listener is what the broker registers, and what other brokers use.
+    assert BrokerConfig({**listeners, "inter.broker.listener.name": "PLAINTEXT"}).get("inter.broker.listener.name") == "PLAINTEXT"
+    with pytest.raises(ConfigError) as refused:
+        BrokerConfig({**listeners, "inter.broker.listener.name": "INTERNAL"})
+    assert str(refused.value) == (
+        "kafkapy registers a broker, and brokers reach each other, on its first broker listener (PLAINTEXT): "
+        "inter.broker.listener.name=INTERNAL would not be honoured; remove it, or list that listener first")
