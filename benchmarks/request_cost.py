@@ -26,13 +26,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from brokers import RunningBroker, parse_broker
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
 from kio.schema.types import BrokerId
 from kio.static.primitive import i8, i32
 
+from brokers import RunningBroker, parse_broker
 from kafkapy.client.admin import AdminClient
 from kafkapy.wire.protocol import decode_response, encode_request
 from kafkapy.wire.records import Record, encode_batch, iter_headers
