@@ -240,7 +240,13 @@ class ReplicaManager:
         return frozenset(out)
 
     def _advance_high_watermark(self, tp: TopicPartition, partition: Partition, partition_log: PartitionLog) -> None:
-        if partition.maybe_advance_high_watermark(partition_log.next_offset, self.clock.monotonic_ms(), self._ineligible(partition)):
+        # A partition without followers (replication factor 1, every produce on a single
+        # node) needs neither the clock nor the brokers' eligibility.
+        if partition.followers:
+            now, ineligible = self.clock.monotonic_ms(), self._ineligible(partition)
+        else:
+            now, ineligible = 0, frozenset()
+        if partition.maybe_advance_high_watermark(partition_log.next_offset, now, ineligible):
             partition_log.high_watermark = partition.high_watermark
             self._wake_produces(tp)
             # Consumers only: a follower's fetch waits for data past the log end, which this is not.

@@ -13,8 +13,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .cleaner import LogToClean, filthiest
 from .config import LogConfig
@@ -28,8 +28,9 @@ HIGH_WATERMARKS = "replication-offset-checkpoint"
 METADATA_PARTITION = ("__cluster_metadata", 0)
 
 
-@dataclass(frozen=True, order=True)
-class TopicPartition:
+class TopicPartition(NamedTuple):
+    # A tuple rather than a frozen dataclass: it keys the dictionaries of every produce
+    # and fetch, and a tuple is built and hashed in C.
     topic: str
     partition: int
 
