@@ -6,9 +6,10 @@ can tell whether its position still lies on the leader's log.
 
 from __future__ import annotations
 
-import os
 from bisect import bisect_left, bisect_right
 from pathlib import Path
+
+from .files import replace_file
 
 FILE_NAME = "leader-epoch-checkpoint"
 UNDEFINED = -1
@@ -87,9 +88,4 @@ class LeaderEpochCache:
 
     def _write(self) -> None:
         lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets, strict=True)]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        replace_file(self.path, ("\n".join(lines) + "\n").encode())

@@ -9,7 +9,6 @@ that reads already under way finish from the open files.
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from .cleaner import LogToClean, filthiest
 from .config import LogConfig
+from .files import replace_file
 from .partition import PartitionLog
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
@@ -51,12 +51,7 @@ def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
 
 def write_checkpoint(path: Path, entries: dict[TopicPartition, int]) -> None:
     lines = ["0", str(len(entries))] + [f"{tp.topic} {tp.partition} {o}" for tp, o in sorted(entries.items())]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_file(path, ("\n".join(lines) + "\n").encode())
 
 
 def parse_partition_dir(name: str) -> TopicPartition | None:
@@ -144,7 +139,7 @@ class LogManager:
         if topic_id is not None:
             meta = directory / "partition.metadata"
             if not meta.exists():
-                meta.write_text(f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n")
+                replace_file(meta, f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n".encode())
         self.logs[tp] = log
         self._dir_of[tp] = directory.parent
         return log

@@ -29,6 +29,7 @@ from ..wire.records import (
     stamped_header,
 )
 from .config import LONG_MAX, LogConfig
+from .files import fsync_directory
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import Segment
@@ -645,10 +646,3 @@ class PartitionLog:
             leftover.unlink()
         self.directory.rmdir()
 
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

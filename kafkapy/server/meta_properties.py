@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from ..config import ConfigError, load_properties
+from ..log.files import replace_file
 from ..log.manager import kafka_uuid
 
 META_PROPERTIES = "meta.properties"
@@ -84,7 +85,7 @@ def format_storage(dirs: list[Path], node_id: int, cluster_id: str) -> list[Path
         d.mkdir(parents=True, exist_ok=True)
         path = d / META_PROPERTIES
         if not path.exists():
-            path.write_text(f"#\n#{time.ctime()}\nnode.id={node_id}\ndirectory.id={random_cluster_id()}\n"
-                            f"version=1\ncluster.id={cluster_id}\n")
+            replace_file(path, f"#\n#{time.ctime()}\nnode.id={node_id}\ndirectory.id={random_cluster_id()}\n"
+                               f"version=1\ncluster.id={cluster_id}\n".encode())
             written.append(d)
     return written
