@@ -5,13 +5,21 @@ naming the file; names a directory could not hold are refused before they reach 
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 from kio.schema.errors import ErrorCode
 
 from kafkapy.compat.adapters.base import BrokerError, Record
 from kafkapy.compat.adapters.confluent import ConfluentKafka
+from kafkapy.log.manager import METADATA_PARTITION
+from kafkapy.testing.process import BrokerProcess
 
 pytestmark = pytest.mark.kafkapy_internals
+
+METADATA_DIR = "-".join(map(str, METADATA_PARTITION))
 
 
 def test_create_topics_refuses_a_name_with_a_trailing_newline_and_the_broker_restarts(own_broker, client_class):
@@ -41,4 +49,47 @@ def test_create_topics_applies_kafkas_whole_name_rule(broker):
     longest = "x" * 249
     client.create_topic(longest, 1)
     assert longest in client.topic_names()
+    client.close()
+
+
+def partition_files(directory: Path) -> dict[str, bytes]:
+    """A partition directory's log segments, by name: what the records are on disk."""
+    return {f.name: f.read_bytes() for f in directory.iterdir() if f.suffix == ".log"}
+
+
+def test_partitions_the_metadata_does_not_name_are_kept_as_stray(own_broker, tmp_path, topic_name):
+    """The metadata log of another broker stands for a damaged one: it names the topic with
+    one partition and another topic id. Both partition directories are set aside whole."""
+    data = own_broker.data_dir
+    own_broker.start()
+    client = ConfluentKafka(own_broker.bootstrap)
+    client.create_topic(topic_name, 2)
+    acked = client.produce(topic_name, [Record(b"k", b"v%d" % i, partition=i % 2) for i in range(10)])
+    assert len(acked) == 10
+    client.close()
+    assert own_broker.stop() == 0, own_broker.output
+    before = {p: partition_files(data / f"{topic_name}-{p}") for p in (0, 1)}
+    assert all(before.values())
+    with BrokerProcess(tmp_path / "other") as other:
+        other_client = ConfluentKafka(other.bootstrap)
+        other_client.create_topic(topic_name, 1)
+        other_client.close()
+    shutil.rmtree(data / METADATA_DIR)
+    shutil.copytree(tmp_path / "other" / METADATA_DIR, data / METADATA_DIR)
+
+    own_broker.start()
+
+    strays = {p.name.split(".")[0]: p for p in data.iterdir() if p.name.endswith("-stray")}
+    assert set(strays) == {f"{topic_name}-0", f"{topic_name}-1"}
+    for p in (0, 1):
+        stray = strays[f"{topic_name}-{p}"]
+        assert re.fullmatch(rf"{re.escape(topic_name)}-{p}\.[0-9a-f]{{32}}-stray", stray.name)
+        assert partition_files(stray) == before[p]
+        assert f"Stray partition directory {data / f'{topic_name}-{p}'}" in own_broker.output
+        assert str(stray) in own_broker.output
+    client = ConfluentKafka(own_broker.bootstrap)
+    assert client.watermarks(topic_name, 0) == (0, 0)  # the other metadata's topic, new and empty
+    assert own_broker.stop() == 0, own_broker.output
+    own_broker.start()
+    assert {p.name for p in data.iterdir() if p.name.endswith("-stray")} == {p.name for p in strays.values()}
     client.close()

@@ -2,8 +2,9 @@
 
 Keeps Kafka's on-disk conventions: one directory per partition named topic-partition,
 checkpoint files for recovery points and log start offsets, a clean-shutdown marker,
-and deleted partitions renamed to a `-delete` directory and removed after a delay so
-that reads already under way finish from the open files.
+deleted partitions renamed to a `-delete` directory and removed after a delay so that
+reads already under way finish from the open files, and partitions the metadata does not
+assign here (stray) renamed to a `-stray` directory and kept.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .cleaner import LogToClean, filthiest
 from .config import LogConfig
-from .files import replace_file
+from .files import fsync_directory, replace_file
 from .partition import PartitionLog
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
@@ -25,6 +26,10 @@ RECOVERY_POINTS = "recovery-point-offset-checkpoint"
 LOG_START_OFFSETS = "log-start-offset-checkpoint"
 CLEANER_OFFSETS = "cleaner-offset-checkpoint"
 HIGH_WATERMARKS = "replication-offset-checkpoint"
+PARTITION_METADATA = "partition.metadata"
+DELETE_SUFFIX = "-delete"
+STRAY_SUFFIX = "-stray"
+_MAX_FILE_NAME = 255
 METADATA_PARTITION = ("__cluster_metadata", 0)
 
 
@@ -59,6 +64,13 @@ def parse_partition_dir(name: str) -> TopicPartition | None:
     if not sep or not partition.isdigit() or not topic:
         return None
     return TopicPartition(topic, int(partition))
+
+
+def set_aside_name(tp: TopicPartition, suffix: str) -> str:
+    """`topic-partition.<random id>suffix`, Kafka's name for a partition directory set
+    aside (deleted, or stray); the topic is cut short for the name to fit a file name."""
+    tail = f"-{tp.partition}.{uuid.uuid4().hex}{suffix}"
+    return tp.topic[: _MAX_FILE_NAME - len(tail)] + tail
 
 
 def kafka_uuid(value: uuid.UUID) -> str:
@@ -96,7 +108,7 @@ class LogManager:
             self._high_watermarks.update(read_checkpoint(d / HIGH_WATERMARKS))
             self._cleaner_offsets[d] = read_checkpoint(d / CLEANER_OFFSETS)
             for child in d.iterdir():
-                if child.is_dir() and child.name.endswith("-delete"):
+                if child.is_dir() and child.name.endswith(DELETE_SUFFIX):
                     shutil.rmtree(child, ignore_errors=True)
             for tp, path in self._partition_dirs(d):
                 self._found[tp] = path
@@ -137,7 +149,7 @@ class LogManager:
             # restart neither exposes records never committed nor hides committed ones.
             log.high_watermark = min(max(self._high_watermarks.get(tp, 0), log.log_start_offset), log.next_offset)
         if topic_id is not None:
-            meta = directory / "partition.metadata"
+            meta = directory / PARTITION_METADATA
             if not meta.exists():
                 replace_file(meta, f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n".encode())
         self.logs[tp] = log
@@ -153,6 +165,37 @@ class LogManager:
             counts[d] = counts.get(d, 0) + 1
         return min(self.dirs, key=lambda d: counts[d])
 
+    def topic_id_on_disk(self, tp: TopicPartition) -> str | None:
+        """The topic id in the partition.metadata of a partition not yet opened, as Kafka
+        prints it; None when there is none."""
+        directory = self._found.get(tp)
+        try:
+            text = (directory / PARTITION_METADATA).read_text() if directory else ""
+        except FileNotFoundError:
+            return None
+        fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+        return fields.get("topic_id")
+
+    def set_aside_stray(self, tp: TopicPartition) -> tuple[Path, Path]:
+        """Renames a partition directory not yet opened to a `-stray` one, as Kafka does
+        with a log the metadata does not assign to this node, and forgets it: it is kept
+        for an operator to look at, never deleted. Returns (old path, new path)."""
+        directory = self._found.pop(tp)
+        self._forget(tp, directory.parent)
+        stray = directory.with_name(set_aside_name(tp, STRAY_SUFFIX))
+        directory.rename(stray)
+        fsync_directory(directory.parent)
+        return directory, stray
+
+    def _forget(self, tp: TopicPartition, log_dir: Path) -> None:
+        """Drops what the checkpoints said of a partition going away, so that a new one
+        of the same name starts from nothing."""
+        for offsets in (self._recovery_points, self._log_start_offsets, self._high_watermarks):
+            offsets.pop(tp, None)
+        cleaner_offsets = self._cleaner_offsets.get(log_dir, {})
+        if cleaner_offsets.pop(tp, None) is not None:
+            write_checkpoint(log_dir / CLEANER_OFFSETS, cleaner_offsets)
+
     def delete(self, tp: TopicPartition, now_ms: int, delay_ms: int) -> None:
         """Renames the partition away at once and removes its files after delay_ms."""
         log = self.logs.pop(tp, None)
@@ -161,10 +204,8 @@ class LogManager:
         directory = log.directory if log else self._found.pop(tp, None)
         if directory is None:
             return
-        offsets = self._cleaner_offsets.get(directory.parent, {})
-        if offsets.pop(tp, None) is not None:
-            write_checkpoint(directory.parent / CLEANER_OFFSETS, offsets)
-        graveyard = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}-delete")
+        self._forget(tp, directory.parent)
+        graveyard = directory.with_name(set_aside_name(tp, DELETE_SUFFIX))
         directory.rename(graveyard)
         if log is not None:
             log.directory = graveyard
