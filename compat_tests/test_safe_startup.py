@@ -15,6 +15,7 @@ from kio.schema.errors import ErrorCode
 from kafkapy.compat.adapters.base import BrokerError, Record
 from kafkapy.compat.adapters.confluent import ConfluentKafka
 from kafkapy.log.manager import METADATA_PARTITION
+from kafkapy.server.meta_properties import read_meta_properties
 from kafkapy.testing.process import BrokerProcess
 
 pytestmark = pytest.mark.kafkapy_internals
@@ -93,3 +94,66 @@ def test_partitions_the_metadata_does_not_name_are_kept_as_stray(own_broker, tmp
     own_broker.start()
     assert {p.name for p in data.iterdir() if p.name.endswith("-stray")} == {p.name for p in strays.values()}
     client.close()
+
+
+def refused_start(broker: BrokerProcess) -> str:
+    """What the broker says as it refuses to start."""
+    with pytest.raises(RuntimeError, match="did not start"):
+        broker.start()
+    return broker.output
+
+
+def produced_and_stopped(broker: BrokerProcess, topic: str) -> None:
+    broker.start()
+    client = ConfluentKafka(broker.bootstrap)
+    client.create_topic(topic, 1)
+    client.produce(topic, [Record(b"k", b"v")])
+    client.close()
+    assert broker.stop() == 0, broker.output
+
+
+def test_a_lost_metadata_log_with_partitions_left_refuses_to_start(own_broker, topic_name):
+    data = own_broker.data_dir
+    produced_and_stopped(own_broker, topic_name)
+    segments = partition_files(data / f"{topic_name}-0")
+    shutil.rmtree(data / METADATA_DIR)
+
+    output = refused_start(own_broker)
+
+    assert (f"kafkapy: storage error: the log directories {data} hold partition directories ({topic_name}-0"
+            in output)
+    assert f"but no metadata log ({METADATA_DIR})" in output
+    assert partition_files(data / f"{topic_name}-0") == segments
+    assert not [p for p in data.iterdir() if p.name.endswith(("-stray", "-delete"))]
+
+
+def test_a_log_directory_of_another_node_refuses_to_start(own_broker, topic_name):
+    data = own_broker.data_dir
+    produced_and_stopped(own_broker, topic_name)
+    meta = data / "meta.properties"
+    meta.write_text(meta.read_text().replace("node.id=1\n", "node.id=5\n"))
+
+    output = refused_start(own_broker)
+
+    assert f"Stored node id 5 doesn't match previous node id 1 in {meta}" in output
+    assert (data / f"{topic_name}-0").is_dir()
+
+
+def test_log_directories_of_two_clusters_refuse_to_start(tmp_path, topic_name):
+    first, second = tmp_path / "a", tmp_path / "b"
+    broker = BrokerProcess(first, {"log.dirs": f"{first},{second}"})
+    try:
+        produced_and_stopped(broker, topic_name)
+        meta = second / "meta.properties"
+        cluster_id = read_meta_properties(first)["cluster.id"]
+        meta.write_text(meta.read_text().replace(f"cluster.id={cluster_id}", "cluster.id=AAAAAAAAAAAAAAAAAAAAAQ"))
+
+        output = refused_start(broker)
+
+        assert f"Invalid cluster.id in: {meta}. Expected {cluster_id}, but read AAAAAAAAAAAAAAAAAAAAAQ" in output
+
+        shutil.copy(first / "meta.properties", meta)  # a copied directory: the same directory.id twice
+        output = refused_start(broker)
+        assert f"Duplicate directory ID {read_meta_properties(first)['directory.id']} found" in output
+    finally:
+        broker.kill()

@@ -11,6 +11,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
+class StorageError(Exception):
+    """What is on disk cannot be trusted or contradicts itself: the broker refuses to
+    start rather than guess, with a message naming the file and what to do."""
+
+
 def replace_file(path: Path, content: bytes | bytearray | Iterable[bytes], temp: Path | None = None) -> None:
     """Makes `content` the file at `path` atomically and durably; `temp` is where it is
     written first (by default beside it, `<name>.tmp`), removed if writing fails."""

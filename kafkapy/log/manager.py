@@ -125,6 +125,9 @@ class LogManager:
         """Partitions that have a directory on disk, opened or not (the metadata log aside)."""
         return (set(self._found) | set(self.logs)) - {TopicPartition(*METADATA_PARTITION)}
 
+    def has_directory(self, tp: TopicPartition) -> bool:
+        return tp in self._found or tp in self.logs
+
     def get(self, tp: TopicPartition) -> PartitionLog | None:
         return self.logs.get(tp)
 
