@@ -157,3 +157,62 @@ def test_log_directories_of_two_clusters_refuse_to_start(tmp_path, topic_name):
         assert f"Duplicate directory ID {read_meta_properties(first)['directory.id']} found" in output
     finally:
         broker.kill()
+
+
+def test_unreadable_recovery_point_and_log_start_checkpoints_are_rebuilt_from_the_log(own_broker, client_class, topic_name):
+    """As Kafka: logged, then every segment of the unclean stop is recovered and each log
+    starts at its first segment."""
+    data = own_broker.data_dir
+    own_broker.start()
+    client = client_class(own_broker.bootstrap)
+    client.create_topic(topic_name, 1)
+    acked = client.produce(topic_name, [Record(b"k", b"v%d" % i, partition=0) for i in range(10)])
+    before = client.consume(topic_name, {0: 10})
+    client.close()
+    assert own_broker.stop() == 0, own_broker.output
+    (data / "recovery-point-offset-checkpoint").write_text(f"0\n1\n{topic_name} 0 ten\n")
+    (data / "log-start-offset-checkpoint").write_text("0\n2\n")
+    (data / ".kafka_cleanshutdown").unlink()
+
+    own_broker.start()
+
+    assert (f"Ignoring an unreadable checkpoint, {data / 'recovery-point-offset-checkpoint'}, line 3: malformed entry"
+            in own_broker.output)
+    assert (f"Ignoring an unreadable checkpoint, {data / 'log-start-offset-checkpoint'}, line 3: expected 2 entries, "
+            "found 0" in own_broker.output)
+    client = client_class(own_broker.bootstrap)
+    assert client.watermarks(topic_name, 0) == (0, 10)
+    assert [r.value for r in client.consume(topic_name, {0: 10})] == [r.value for r in before] == [r.value for r in acked]
+    client.close()
+
+
+def test_an_unreadable_leader_epoch_checkpoint_is_rebuilt_from_the_log(own_broker, topic_name):
+    data = own_broker.data_dir
+    produced_and_stopped(own_broker, topic_name)
+    checkpoint = data / f"{topic_name}-0" / "leader-epoch-checkpoint"
+    written = checkpoint.read_text()
+    assert written.splitlines()[1] == "1"
+    checkpoint.write_text(written[:-1])  # the last line cut short
+
+    own_broker.start()
+
+    assert f"{checkpoint}, line 3: truncated: the line has no end; rebuilding it from the log" in own_broker.output
+    assert checkpoint.read_text() == written
+    client = ConfluentKafka(own_broker.bootstrap)
+    assert client.watermarks(topic_name, 0) == (0, 1)
+    client.close()
+
+
+def test_unreadable_high_watermarks_refuse_to_start(own_broker, topic_name):
+    """Kafka takes a log directory whose high watermarks it cannot read offline."""
+    data = own_broker.data_dir
+    produced_and_stopped(own_broker, topic_name)
+    checkpoint = data / "replication-offset-checkpoint"
+    checkpoint.write_text(checkpoint.read_text().replace(f"{topic_name} 0 1", f"{topic_name} zero 1"))
+
+    output = refused_start(own_broker)
+
+    assert f"kafkapy: storage error: the high watermarks of {data} cannot be read ({checkpoint}, line " in output
+    assert f": malformed entry '{topic_name} zero 1')" in output
+    assert "Traceback" not in output
+    assert partition_files(data / f"{topic_name}-0")

@@ -10,6 +10,7 @@ assign here (stray) renamed to a `-stray` directory and kept.
 from __future__ import annotations
 
 import base64
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .cleaner import LogToClean, filthiest
 from .config import LogConfig
-from .files import fsync_directory, replace_file
+from .files import CheckpointError, StorageError, fsync_directory, read_checkpoint_file, replace_file
 from .partition import PartitionLog
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
@@ -32,6 +33,9 @@ STRAY_SUFFIX = "-stray"
 _MAX_FILE_NAME = 255
 METADATA_PARTITION = ("__cluster_metadata", 0)
 
+# Named apart from the many local variables called log (a partition's).
+_logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, order=True)
 class TopicPartition:
@@ -43,15 +47,23 @@ class TopicPartition:
 
 
 def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
+    """A per-partition offset checkpoint; raises CheckpointError if it is malformed."""
+    def entry(fields: list[str]) -> tuple[TopicPartition, int]:
+        topic, partition, offset = fields
+        if not topic:
+            raise ValueError("no topic")
+        return TopicPartition(topic, int(partition)), int(offset)
+
+    return dict(read_checkpoint_file(path, entry))
+
+
+def read_checkpoint_or_rebuild(path: Path, rebuilt_how: str) -> dict[TopicPartition, int]:
+    """A checkpoint Kafka does without when it cannot read it: logged, and empty."""
     try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
+        return read_checkpoint(path)
+    except CheckpointError as e:
+        _logger.warning("Ignoring an unreadable checkpoint, %s; %s", e, rebuilt_how)
         return {}
-    entries = {}
-    for line in lines[2:]:
-        topic, partition, offset = line.rsplit(" ", 2)
-        entries[TopicPartition(topic, int(partition))] = int(offset)
-    return entries
 
 
 def write_checkpoint(path: Path, entries: dict[TopicPartition, int]) -> None:
@@ -103,10 +115,22 @@ class LogManager:
                 marker.unlink()
             elif any(self._partition_dirs(d)):
                 self.clean_shutdown = False
-            self._recovery_points.update(read_checkpoint(d / RECOVERY_POINTS))
-            self._log_start_offsets.update(read_checkpoint(d / LOG_START_OFFSETS))
-            self._high_watermarks.update(read_checkpoint(d / HIGH_WATERMARKS))
-            self._cleaner_offsets[d] = read_checkpoint(d / CLEANER_OFFSETS)
+            # As Kafka: without recovery points an unclean stop recovers every segment, and
+            # without log start offsets each log starts at its first segment; but high
+            # watermarks it cannot read take the log directory offline.
+            self._recovery_points.update(read_checkpoint_or_rebuild(
+                d / RECOVERY_POINTS, "logs not stopped cleanly are recovered from their first segment"))
+            self._log_start_offsets.update(read_checkpoint_or_rebuild(
+                d / LOG_START_OFFSETS, "each log starts at its first segment"))
+            self._cleaner_offsets[d] = read_checkpoint_or_rebuild(
+                d / CLEANER_OFFSETS, "compacted logs are cleaned from their start")
+            try:
+                self._high_watermarks.update(read_checkpoint(d / HIGH_WATERMARKS))
+            except CheckpointError as e:
+                raise StorageError(
+                    f"the high watermarks of {d} cannot be read ({e}). Restore the file, or delete it to start every "
+                    "partition's high watermark at its log start offset (consumers see records again as replicas "
+                    "confirm them)") from None
             for child in d.iterdir():
                 if child.is_dir() and child.name.endswith(DELETE_SUFFIX):
                     shutil.rmtree(child, ignore_errors=True)
