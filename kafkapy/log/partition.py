@@ -6,6 +6,7 @@ ranges. Time comes from the caller (`now_ms`), so tests drive it with a fake clo
 
 from __future__ import annotations
 
+import logging
 import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from ..wire.records import (
     stamped_header,
 )
 from .config import LONG_MAX, LogConfig
+from .files import CheckpointError, fsync_directory
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import Segment
@@ -37,6 +39,8 @@ from .swaps import SWAP_SUFFIX, finish_interrupted_swaps
 from .transaction_index import AbortedTxn
 
 NO_TIMESTAMP = -1
+
+_logger = logging.getLogger(__name__)
 
 
 class LogError(Exception):
@@ -90,7 +94,12 @@ class PartitionLog:
     ) -> PartitionLog:
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config)
-        log.epochs = LeaderEpochCache.load(directory)
+        try:
+            log.epochs = LeaderEpochCache.load(directory)
+            epochs_unreadable = False
+        except CheckpointError as e:
+            _logger.warning("Ignoring an unreadable leader epoch checkpoint, %s; rebuilding it from the log", e)
+            epochs_unreadable = True
         for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
             stale.unlink()
         finish_interrupted_swaps(directory, now_ms)
@@ -113,6 +122,9 @@ class PartitionLog:
                 for later in bases[i + 1 :]:
                     Segment.open(directory, later, now_ms).delete_files()
                 break
+        if epochs_unreadable:
+            log.epochs.rebuild((header.partition_leader_epoch, header.base_offset)
+                               for segment in log.segments for _, header in segment.batches())
         log.epochs.truncate_from(log.next_offset)
         log.epochs.truncate_from_start(log_start_offset)
         log.log_start_offset = max(log_start_offset, log.segments[0].base_offset)
@@ -667,10 +679,3 @@ class PartitionLog:
             leftover.unlink()
         self.directory.rmdir()
 
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -37,7 +37,7 @@ from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from ..replication.fetch_session import FetchSessionCache
 from .connection import Connection
-from .meta_properties import load_meta_properties
+from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ class BrokerServer:
 
             self._quorum_server, _, metadata = raft_metadata(config, clock, cluster_id)
             return cluster_id, logs, metadata
+        refuse_partitions_without_metadata_log(logs)
         settings = metadata_log_settings(config)
         metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), settings.log_config, clock.wall_ms())
         metadata = MetadataManager(LocalQuorum(metadata_log, clock, node_id=node_id, retention=settings.retention), settings.policy)

@@ -31,6 +31,7 @@ class BrokerProcess:
         self.process: subprocess.Popen[str] | None = None
         self._output: list[str] = []
         self._lock = threading.Lock()
+        self._ready = False
 
     @property
     def bootstrap(self) -> str:
@@ -51,9 +52,11 @@ class BrokerProcess:
         for key, value in self.overrides.items():
             args += ["--override", f"{key}={value}"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._ready = False
         ready = threading.Event()
         threading.Thread(target=self._drain, args=(self.process, ready), daemon=True).start()
-        if not ready.wait(self.start_timeout) or self.process.poll() is not None:
+        # Ready is also set when the output ends: a process that exits may not be reaped yet.
+        if not ready.wait(self.start_timeout) or not self._ready or self.process.poll() is not None:
             self.kill()
             raise RuntimeError(f"kafkapy did not start:\n{self.output}")
         return self
@@ -68,6 +71,7 @@ class BrokerProcess:
             match = _READY.search(line)
             if match and not ready.is_set():
                 self.port = int(match.group(1))
+                self._ready = True
                 ready.set()
         ready.set()
 
