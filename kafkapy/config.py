@@ -89,9 +89,13 @@ class ConfigDef:
             raise ConfigError(f"Invalid value {text} for configuration {self.name}: {problem}")
         return value
 
+    @property
+    def sensitive(self) -> bool:
+        return self.type is ConfigType.PASSWORD
+
     def render(self, value: object) -> str | None:
-        """The string form DescribeConfigs reports."""
-        if value is None:
+        """The string form DescribeConfigs reports: none for a secret, as Kafka."""
+        if value is None or self.sensitive:
             return None
         if self.type is ConfigType.BOOLEAN:
             return "true" if value else "false"
@@ -138,13 +142,14 @@ def _table(defs: Iterable[ConfigDef]) -> dict[str, ConfigDef]:
 
 
 # One letter each keeps the rows of the tables below short.
-B, S, I, L, D, LST = (  # noqa: E741
+B, S, I, L, D, LST, P = (  # noqa: E741
     ConfigType.BOOLEAN,
     ConfigType.STRING,
     ConfigType.INT,
     ConfigType.LONG,
     ConfigType.DOUBLE,
     ConfigType.LIST,
+    ConfigType.PASSWORD,
 )
 
 # Topic-level configs: name, type, default, doc, validator, broker synonyms.
@@ -298,6 +303,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("metadata.log.segment.min.bytes", I, 8_388_608, "Internal, for tests: the smallest metadata.log.segment.bytes accepted.", at_least(12), read_only=True),
         ConfigDef("metadata.log.segment.ms", L, 604_800_000, "Time after which a metadata log segment is rolled even if not full.", at_least(1), read_only=True),
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
+        ConfigDef("kafkapy.control.token", P, None, "kafkapy's own: the bearer token every control channel request must carry; unset, one is made at start and printed with the channel's address.", read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
         ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),

@@ -32,7 +32,7 @@ def _entry(d: ConfigDef, value: object, source: ConfigSource, read_only: bool,
         "read_only": read_only,
         "config_source": int(source),
         "is_default": source == ConfigSource.DEFAULT_CONFIG,
-        "is_sensitive": False,
+        "is_sensitive": d.sensitive,
         "synonyms": [
             {"name": n, "value": (BROKER_CONFIGS.get(n) or d).render(v), "source": int(s)} for n, v, s in synonyms
         ] if getattr(request, "include_synonyms", False) else [],

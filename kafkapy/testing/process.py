@@ -18,7 +18,7 @@ from typing import TypeVar
 from ..server.meta_properties import format_storage, random_cluster_id
 
 _READY = re.compile(r"started, listening on \w+://[^:]+:(\d+)")
-_CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+)")
+_CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+) token (\S+)")
 
 
 class BrokerProcess:
@@ -28,6 +28,7 @@ class BrokerProcess:
         self.start_timeout = start_timeout
         self.port = 0
         self.control_url = ""
+        self.control_token = str(self.overrides.get("kafkapy.control.token", ""))  # printed at start if not set
         self.process: subprocess.Popen[str] | None = None
         self._output: list[str] = []
         self._lock = threading.Lock()
@@ -68,6 +69,8 @@ class BrokerProcess:
                 self._output.append(line)
             if control := _CONTROL.search(line):
                 self.control_url = control.group(1)
+                if not self.control_token:
+                    self.control_token = control.group(2)
             match = _READY.search(line)
             if match and not ready.is_set():
                 self.port = int(match.group(1))
