@@ -16,7 +16,9 @@ from ..coordinator.producer_ids import BLOCK_SIZE
 from ..metadata.brokers import Endpoint
 from ..wire.build import error_response
 from ..wire.protocol import encode_response, response_type
-from .context import Broker, Node, RequestContext
+from ..metadata.acls import AclOperation
+from ..security.envelope_principal import decode_principal
+from .context import ANONYMOUS, Broker, Node, RequestContext
 from .registry import CONTROLLER, api
 
 
@@ -32,7 +34,7 @@ async def on_active_controller(node: Node, ctx: RequestContext, request: Any, he
         return error_answer(ctx, request, ErrorCode.not_controller)
     assert isinstance(node, Broker), "only a broker has broker listeners"
     try:
-        return await node.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version, here)
+        return await node.controller_router.forward(ctx.frame, ctx.client_host, ctx.principal, ctx.api_key, ctx.api_version, here)
     except ControllerUnavailable:
         return error_answer(ctx, request, ErrorCode.request_timed_out)
 
@@ -82,10 +84,17 @@ class _Named:
 async def handle_envelope(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.controller_service.is_active:
         return {"response_data": None, "error_code": ErrorCode.not_controller}
+    # As Kafka's EnvelopeUtils: only a broker may forward, and it must say for whom.
+    if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        return {"response_data": None, "error_code": ErrorCode.cluster_authorization_failed}
+    try:
+        principal = decode_principal(request.request_principal) if request.request_principal else ANONYMOUS
+    except ValueError:
+        return {"response_data": None, "error_code": ErrorCode.principal_deserialization_failure}
     from . import respond  # the dispatcher imports every handler module, this one included
 
     correlation_id, inner = await respond(node, request.request_data, request.client_host_address.decode(),
-                                          controller_listener=True)
+                                          controller_listener=True, principal=principal)
     chunks, _ = encode_response(correlation_id, inner)
     # The embedded response is its header and body, without the size prefix.
     return {"response_data": b"".join(bytes(c) for c in chunks)[4:], "error_code": ErrorCode.none}
