@@ -15,6 +15,7 @@ import anyio
 from ..wire.build import build, error_response
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
 from . import (  # noqa: F401  (each module registers its handler)
+    acls,
     api_versions,
     cluster,
     configs,

@@ -60,6 +60,11 @@ def error_answer(ctx: RequestContext, request: Any, error: ErrorCode) -> Any:
             return {"throttle_time": 0, "responses": [
                 {"error_code": error, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
                 for r in request.resources]}
+        case 30:  # CreateAcls
+            return {"throttle_time": 0, "results": [{"error_code": error, "error_message": None} for _ in request.creations]}
+        case 31:  # DeleteAcls
+            return {"throttle_time": 0, "filter_results": [
+                {"error_code": error, "error_message": None, "matching_acls": []} for _ in request.filters]}
         case 43:  # ElectLeaders
             return {"throttle_time": 0, "error_code": error, "replica_election_results": [
                 {"topic": t.topic, "partition_result": [
