@@ -25,7 +25,6 @@ from ..replication.fetch_session import FetchSessionCache
 from ..security.authorizer import Authorizer
 from .faults import Faults
 
-
 ANONYMOUS = "User:ANONYMOUS"
 """The principal of a connection that did not authenticate, as in Kafka."""
 

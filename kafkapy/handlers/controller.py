@@ -13,11 +13,11 @@ from kio.schema.errors import ErrorCode
 from ..broker.controller_channel import ControllerUnavailable
 from ..broker.controller_service import NotController
 from ..coordinator.producer_ids import BLOCK_SIZE
+from ..metadata.acls import AclOperation
 from ..metadata.brokers import Endpoint
+from ..security.envelope_principal import decode_principal
 from ..wire.build import error_response
 from ..wire.protocol import encode_response, response_type
-from ..metadata.acls import AclOperation
-from ..security.envelope_principal import decode_principal
 from .context import ANONYMOUS, Broker, Node, RequestContext
 from .registry import CONTROLLER, api
 
