@@ -101,6 +101,7 @@ class Authorizer:
             return True
         denied: dict[PatternType, set[str]] = {PatternType.LITERAL: set(), PatternType.PREFIXED: set()}
         allowed: dict[PatternType, set[str]] = {PatternType.LITERAL: set(), PatternType.PREFIXED: set()}
+        wildcard_allowed = False
         for acl in acls.of_type(resource_type):
             if acl.host not in (host, WILDCARD) or acl.principal not in (principal, WILDCARD_PRINCIPAL):
                 continue
@@ -111,9 +112,11 @@ class Authorizer:
                     return False
                 denied[acl.pattern_type].add(acl.resource_name)
             elif acl.pattern_type == PatternType.LITERAL and acl.resource_name == WILDCARD:
-                return True
+                wildcard_allowed = True
             else:
                 allowed[acl.pattern_type].add(acl.resource_name)
+        if wildcard_allowed:
+            return True
         for pattern_type, names in allowed.items():
             for name in names:
                 if pattern_type == PatternType.LITERAL and name in denied[PatternType.LITERAL]:
