@@ -40,7 +40,9 @@ def group_operations(broker: Broker, ctx: RequestContext, group_id: str) -> int:
 @api(11, 0, 9)
 async def handle_join_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     def failed(error: ErrorCode) -> dict[str, Any]:
-        return {"throttle_time": 0, "error_code": error, "generation_id": -1, "protocol_type": None, "protocol_name": None,
+        # The protocol name may be null from v7 on only.
+        return {"throttle_time": 0, "error_code": error, "generation_id": -1, "protocol_type": None,
+                "protocol_name": None if ctx.api_version >= 7 else "",
                 "leader": "", "skip_assignment": False, "member_id": request.member_id, "members": []}
 
     error = group_read_error(broker, ctx, request.group_id) or await broker.groups.coordinator_error(request.group_id)
