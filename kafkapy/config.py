@@ -71,6 +71,20 @@ def one_of(*allowed: str) -> Validator:
     return check
 
 
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def _known_authorizer(name: str) -> str | None:
+    if not name or name == STANDARD_AUTHORIZER:
+        return None
+    return f"kafkapy implements {STANDARD_AUTHORIZER} only (leave it empty for no authorization)"
+
+
+def _principal_list(value: str) -> str | None:
+    bad = [p for p in value.split(";") if p.strip() and ":" not in p]
+    return f"'{bad[0].strip()}' is not a principal of the form Type:name, such as User:admin" if bad else None
+
+
 @dataclass(frozen=True)
 class ConfigDef:
     name: str
@@ -316,6 +330,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("replica.fetch.backoff.ms", I, 1000, "Wait of a follower after a failed fetch.", at_least(0), read_only=True),
         ConfigDef("replica.socket.timeout.ms", I, 30_000, "How long a follower waits for a fetch response; more than replica.fetch.wait.max.ms.", at_least(1), read_only=True),
         ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, "How often high watermarks are written to replication-offset-checkpoint.", at_least(1), read_only=True),
+        # Authorization, as Kafka's StandardAuthorizer reads it.
+        ConfigDef("authorizer.class.name", S, "", "The authorizer: empty for none, or org.apache.kafka.metadata.authorizer.StandardAuthorizer for Kafka's ACLs kept in the metadata log.", _known_authorizer, read_only=True),
+        ConfigDef("super.users", S, None, "Principals allowed everything by the authorizer, separated by ';' (User:admin;User:broker).", _principal_list, read_only=True),
+        ConfigDef("allow.everyone.if.no.acl.found", B, False, "With the authorizer on: a resource no ACL mentions is open to every principal.", None, read_only=True),
         ConfigDef("producer.id.expiration.ms", I, 86_400_000, "How long an idle producer id's state is kept.", at_least(1)),
     ]
 )

@@ -36,6 +36,7 @@ from ..metadata.manager import MetadataManager
 from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from ..replication.fetch_session import FetchSessionCache
+from ..security.authorizer import Authorizer
 from .connection import Connection
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
@@ -154,6 +155,7 @@ class BrokerServer:
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
             alter_partition=alter_partition,
             fetch_sessions=FetchSessionCache(config.int("max.incremental.fetch.session.cache.slots")),
+            authorizer=Authorizer.from_config(config),
         )
 
     def _bind(self) -> None:
