@@ -171,14 +171,21 @@ class ReplicaManager:
             await self.flush(tp, log, result.last_offset + 1)
         return result
 
-    async def append_as_follower(self, tp: TopicPartition, records: bytes, leader_high_watermark: int) -> AppendResult | None:
-        """Appends batches fetched from the leader, then takes its high watermark."""
+    async def append_as_follower(self, tp: TopicPartition, records: bytes, leader_high_watermark: int,
+                                 leader_log_start_offset: int = -1) -> AppendResult | None:
+        """Appends batches fetched from the leader, then takes its high watermark and its
+        log start offset (records deleted there, by DeleteRecords or retention, go here too,
+        or a failover would bring them back)."""
         partition_log, partition = self.logs.get(tp), self.partitions.get(tp)
         if partition_log is None or partition is None or partition.is_leader:
             return None
         now = self.clock.wall_ms()
         result = partition_log.append_as_follower(records, now) if records else None
         self.follower_high_watermark(tp, leader_high_watermark)
+        # As Kafka's follower: never past its own high watermark; it moves on as that does.
+        log_start = min(leader_log_start_offset, partition_log.high_watermark)
+        if log_start > partition_log.log_start_offset:
+            partition_log.delete_records_before(log_start)
         if result is not None and partition_log.needs_flush(now):
             await self.flush(tp, partition_log, result.last_offset + 1)
         return result
