@@ -120,7 +120,7 @@ def test_partly_received_request_counts_as_idle(tmp_path):
         stalled.send(API_VERSIONS[:7])
 
         assert stalled.closed_by_broker()
-        assert IDLE_CLOSED in broker.output
+        until(lambda: IDLE_CLOSED in broker.output, 30, "the broker saying why it closed the connection")
 
 
 def test_connection_in_use_or_waiting_for_the_broker_is_not_idle(tmp_path, topic_name):

@@ -71,6 +71,20 @@ def one_of(*allowed: str) -> Validator:
     return check
 
 
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def _known_authorizer(name: str) -> str | None:
+    if not name or name == STANDARD_AUTHORIZER:
+        return None
+    return f"kafkapy implements {STANDARD_AUTHORIZER} only (leave it empty for no authorization)"
+
+
+def _principal_list(value: str) -> str | None:
+    bad = [p for p in value.split(";") if p.strip() and ":" not in p]
+    return f"'{bad[0].strip()}' is not a principal of the form Type:name, such as User:admin" if bad else None
+
+
 @dataclass(frozen=True)
 class ConfigDef:
     name: str
@@ -89,9 +103,13 @@ class ConfigDef:
             raise ConfigError(f"Invalid value {text} for configuration {self.name}: {problem}")
         return value
 
+    @property
+    def sensitive(self) -> bool:
+        return self.type is ConfigType.PASSWORD
+
     def render(self, value: object) -> str | None:
-        """The string form DescribeConfigs reports."""
-        if value is None:
+        """The string form DescribeConfigs reports: none for a secret, as Kafka."""
+        if value is None or self.sensitive:
             return None
         if self.type is ConfigType.BOOLEAN:
             return "true" if value else "false"
@@ -138,13 +156,14 @@ def _table(defs: Iterable[ConfigDef]) -> dict[str, ConfigDef]:
 
 
 # One letter each keeps the rows of the tables below short.
-B, S, I, L, D, LST = (  # noqa: E741
+B, S, I, L, D, LST, P = (  # noqa: E741
     ConfigType.BOOLEAN,
     ConfigType.STRING,
     ConfigType.INT,
     ConfigType.LONG,
     ConfigType.DOUBLE,
     ConfigType.LIST,
+    ConfigType.PASSWORD,
 )
 
 # Topic-level configs: name, type, default, doc, validator, broker synonyms.
@@ -302,6 +321,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("metadata.log.segment.min.bytes", I, 8_388_608, "Internal, for tests: the smallest metadata.log.segment.bytes accepted.", at_least(12), read_only=True),
         ConfigDef("metadata.log.segment.ms", L, 604_800_000, "Time after which a metadata log segment is rolled even if not full.", at_least(1), read_only=True),
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
+        ConfigDef("kafkapy.control.token", P, None, "kafkapy's own: the bearer token every control channel request must carry; unset, one is made at start and printed with the channel's address.", read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
         ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),
@@ -314,6 +334,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("replica.fetch.backoff.ms", I, 1000, "Wait of a follower after a failed fetch.", at_least(0), read_only=True),
         ConfigDef("replica.socket.timeout.ms", I, 30_000, "How long a follower waits for a fetch response; more than replica.fetch.wait.max.ms.", at_least(1), read_only=True),
         ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, "How often high watermarks are written to replication-offset-checkpoint.", at_least(1), read_only=True),
+        # Authorization, as Kafka's StandardAuthorizer reads it.
+        ConfigDef("authorizer.class.name", S, "", "The authorizer: empty for none, or org.apache.kafka.metadata.authorizer.StandardAuthorizer for Kafka's ACLs kept in the metadata log.", _known_authorizer, read_only=True),
+        ConfigDef("super.users", S, None, "Principals allowed everything by the authorizer, separated by ';' (User:admin;User:broker).", _principal_list, read_only=True),
+        ConfigDef("allow.everyone.if.no.acl.found", B, False, "With the authorizer on: a resource no ACL mentions is open to every principal.", None, read_only=True),
         ConfigDef("producer.id.expiration.ms", I, 86_400_000, "How long an idle producer id's state is kept.", at_least(1)),
     ]
 )

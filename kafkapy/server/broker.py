@@ -38,9 +38,10 @@ from ..metadata.manager import MetadataManager
 from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from ..replication.fetch_session import FetchSessionCache
+from ..security.authorizer import Authorizer
 from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
-from .meta_properties import load_meta_properties
+from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class BrokerServer:
 
             self._quorum_server, _, metadata = raft_metadata(config, clock, cluster_id)
             return cluster_id, logs, metadata
+        refuse_partitions_without_metadata_log(logs)
         settings = metadata_log_settings(config)
         metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), settings.log_config, clock.wall_ms())
         metadata = MetadataManager(LocalQuorum(metadata_log, clock, node_id=node_id, retention=settings.retention), settings.policy)
@@ -163,6 +165,7 @@ class BrokerServer:
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
             alter_partition=alter_partition,
             fetch_sessions=FetchSessionCache(config.int("max.incremental.fetch.session.cache.slots")),
+            authorizer=Authorizer.from_config(config),
         )
 
     def _bind(self) -> None:
