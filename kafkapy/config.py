@@ -237,7 +237,11 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("socket.request.max.bytes", I, 104_857_600, "Largest request the broker reads.", at_least(1), read_only=True),
         ConfigDef("socket.send.buffer.bytes", I, 102_400, "SO_SNDBUF of server sockets; -1 for the OS default.", None, read_only=True),
         ConfigDef("socket.receive.buffer.bytes", I, 102_400, "SO_RCVBUF of server sockets; -1 for the OS default.", None, read_only=True),
-        ConfigDef("connections.max.idle.ms", L, 600_000, "Close connections idle for longer than this.", None, read_only=True),
+        ConfigDef("connections.max.idle.ms", L, 600_000, "Close a connection after this long without a byte received or sent (a request the broker is working on does not count); a negative value never closes them.", None, read_only=True),
+        ConfigDef("queued.max.request.bytes", L, -1, "Request bytes the broker holds at most, across connections, before it stops reading requests; -1 for no limit.", None, read_only=True),
+        ConfigDef("max.connections", I, INT_MAX, "Connections the broker serves at most; further ones wait to be accepted until one closes.", at_least(0), read_only=True),
+        ConfigDef("max.connections.per.ip", I, INT_MAX, "Connections served at most from one address; further ones are closed as they are accepted.", at_least(0), read_only=True),
+        ConfigDef("max.connections.per.ip.overrides", S, "", "Per-address exceptions to max.connections.per.ip, as host:count pairs separated by commas (a host name counts for the address it resolves to).", None, read_only=True),
         ConfigDef("log.segment.bytes", I, 1_073_741_824, "Size of a segment file.", at_least(14)),
         ConfigDef("log.roll.ms", L, None, "Time after which a segment is rolled; overrides log.roll.hours.", None),
         ConfigDef("log.roll.hours", I, 168, "Time in hours after which a segment is rolled.", at_least(1)),
@@ -396,6 +400,13 @@ class BrokerConfig:
             raise ConfigError("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts")
         if self.int("replica.fetch.wait.max.ms") > self.int("replica.lag.time.max.ms"):
             raise ConfigError("replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR")
+        # KafkaConfig's checks of the connection limits.
+        queued = self.int("queued.max.request.bytes")
+        if 0 < queued < self.int("socket.request.max.bytes"):
+            raise ConfigError("queued.max.request.bytes must be larger or equal to socket.request.max.bytes")
+        overrides = self.connections_per_ip_overrides  # parsed here so that a malformed one is refused at start
+        if self.int("max.connections.per.ip") == 0 and not overrides:
+            raise ConfigError("max.connections.per.ip can be zero only if max.connections.per.ip.overrides is set")
 
     @classmethod
     def from_sources(cls, properties_file: str | Path | None, overrides: Iterable[str]) -> BrokerConfig:
@@ -487,6 +498,25 @@ class BrokerConfig:
     @property
     def log_dirs(self) -> list[Path]:
         return [Path(p) for p in self.strings("log.dirs")]
+
+    @property
+    def connections_per_ip_overrides(self) -> dict[str, int]:
+        """max.connections.per.ip.overrides as {host: count}; the host is split off at the
+        last colon, as Kafka parses such maps."""
+        overrides: dict[str, int] = {}
+        for entry in str(self.get("max.connections.per.ip.overrides")).split(","):
+            if not entry.strip():
+                continue
+            host, sep, count = entry.rpartition(":")
+            try:
+                if not sep or not host.strip():
+                    raise ValueError
+                overrides[host.strip()] = int(count)
+            except ValueError:
+                raise ConfigError(f"Invalid value {entry.strip()!r} in max.connections.per.ip.overrides: expected host:count") from None
+            if overrides[host.strip()] < 0:
+                raise ConfigError(f"Invalid value {entry.strip()!r} in max.connections.per.ip.overrides: the count must be at least 0")
+        return overrides
 
     def int(self, key: str) -> int:
         return int(self.get(key))  # type: ignore[call-overload]

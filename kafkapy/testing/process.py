@@ -22,10 +22,12 @@ _CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+) token (\S+)
 
 
 class BrokerProcess:
-    def __init__(self, data_dir: str | Path, overrides: Mapping[str, object] | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(self, data_dir: str | Path, overrides: Mapping[str, object] | None = None, start_timeout: float = 30.0,
+                 preexec_fn: Callable[[], object] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.overrides = dict(overrides or {})
         self.start_timeout = start_timeout
+        self.preexec_fn = preexec_fn  # run in the child before kafkapy starts: resource limits, say
         self.port = 0
         self.control_url = ""
         self.control_token = str(self.overrides.get("kafkapy.control.token", ""))  # printed at start if not set
@@ -52,7 +54,7 @@ class BrokerProcess:
                 "--override", f"log.dirs={self.data_dir}"]
         for key, value in self.overrides.items():
             args += ["--override", f"{key}={value}"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=self.preexec_fn)
         self._ready = False
         ready = threading.Event()
         threading.Thread(target=self._drain, args=(self.process, ready), daemon=True).start()
