@@ -15,7 +15,8 @@ each kind, which `Client` brings together; `groups` also has a classic group's m
 
 from __future__ import annotations
 
-from .admin import TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, AdminClient, ConfigEntry, QuorumInfo, QuorumReplica
+from ..wire.records import Record
+from .admin import BROKER_RESOURCE, TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, AdminClient, ConfigEntry, QuorumInfo, QuorumReplica
 from .cluster import ClusterInfo, PartitionInfo, TopicInfo
 from .connection import API_KEYS, BrokerUnreachable, ClientError, Connection, KafkaError, check, error_explanation, parse_address
 from .groups import (
@@ -36,10 +37,10 @@ from .groups import (
 from .records import EARLIEST, LATEST, FetchedPartition, RecordsClient, murmur2, partition_for_key
 
 __all__ = [
-    "API_KEYS", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "SESSION_TIMEOUT_MS",
+    "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "SESSION_TIMEOUT_MS",
     "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClusterInfo", "ConfigEntry",
     "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError",
-    "PartitionInfo", "QuorumInfo", "QuorumReplica", "TopicInfo", "check", "decode_assignment", "decode_subscription",
+    "PartitionInfo", "QuorumInfo", "QuorumReplica", "Record", "TopicInfo", "check", "decode_assignment", "decode_subscription",
     "encode_assignment", "encode_subscription", "error_explanation", "murmur2", "parse_address", "partition_for_key",
     "range_assign",
 ]

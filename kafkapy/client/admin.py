@@ -7,11 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import ConfigSource
 from .cluster import ClusterClient
 from .connection import KafkaError, check
 
-# Kafka's ConfigResource type of a topic, and the ConfigSource of a topic's own setting.
+# Kafka's ConfigResource types of a topic and a broker, and the ConfigSource of a topic's own setting.
 TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
 TOPIC_CONFIG_SOURCE = 1
 
 
@@ -22,6 +24,14 @@ class ConfigEntry:
     source: int
     read_only: bool
     sensitive: bool
+
+    @property
+    def source_name(self) -> str:
+        """Kafka's name of the source (DEFAULT_CONFIG, DYNAMIC_TOPIC_CONFIG, ...)."""
+        try:
+            return ConfigSource(self.source).name
+        except ValueError:
+            return f"SOURCE_{self.source}"
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,9 @@ class AdminClient(ClusterClient):
                 for t in response.topics for p in t.partitions}
 
     def describe_configs(self, resource_type: int, name: str) -> list[ConfigEntry]:
-        response = self.any_broker().request("describe_configs", {
+        """A resource's configs; a broker's from that broker itself, which alone knows its static ones."""
+        connection = self.broker(int(name)) if resource_type == BROKER_RESOURCE else self.any_broker()
+        response = connection.request("describe_configs", {
             "resources": [{"resource_type": resource_type, "resource_name": name, "configuration_keys": None}],
             "include_synonyms": False, "include_documentation": False,
         })

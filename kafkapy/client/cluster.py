@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 from kio.schema.errors import ErrorCode
@@ -42,6 +42,8 @@ class ClusterInfo:
     topics: Mapping[str, TopicInfo]
     topic_errors: Mapping[str, int]
     """The error code of each requested topic the metadata does not describe."""
+    racks: Mapping[int, str | None] = field(default_factory=dict)
+    """Each broker's rack (broker.rack), None where it has none."""
 
 
 class ClusterClient:
@@ -150,8 +152,9 @@ class ClusterClient:
             found[topic.name] = TopicInfo(topic.name, topic_id, topic.is_internal, partitions)
             self._topic_names[topic_id] = topic.name
             self._topic_ids[topic.name] = topic_id
+        racks = {b.node_id: getattr(b, "rack", None) for b in response.brokers}
         return ClusterInfo(getattr(response, "cluster_id", None), getattr(response, "controller_id", -1),
-                           dict(self._brokers), found, errors)
+                           dict(self._brokers), found, errors, racks)
 
     def topic(self, name: str) -> TopicInfo:
         """A topic's metadata, once each of its partitions has a leader (a new topic's may not yet)."""

@@ -33,6 +33,8 @@ class GroupListing:
     group_id: str
     protocol_type: str
     state: str | None
+    group_type: str | None = None
+    """"classic" or "consumer" (KIP-848), where the broker says (ListGroups v5 and later)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ class GroupsClient(ClusterClient):
             response = self.broker(node).request("list_groups", {"states_filter": [], "types_filter": []})
             check(response.error_code, f"listing the groups of broker {node}")
             for g in response.groups:
-                groups[g.group_id] = GroupListing(g.group_id, g.protocol_type, getattr(g, "group_state", None))
+                groups[g.group_id] = GroupListing(g.group_id, g.protocol_type, getattr(g, "group_state", None),
+                                                   getattr(g, "group_type", None))
         return [groups[name] for name in sorted(groups)]
 
     def describe_group(self, group: str) -> GroupInfo:
@@ -132,6 +135,17 @@ class GroupsClient(ClusterClient):
             for m in found.members
         ]
         return GroupInfo(found.group_id, found.group_state, found.protocol_type, found.protocol_data, members)
+
+
+    def delete_group(self, group: str) -> None:
+        """Deletes a group without members, with its committed offsets."""
+
+        def delete() -> None:
+            response = self.coordinator(group).request("delete_groups", {"groups_names": [group]})
+            [result] = response.results
+            check(result.error_code, f"deleting group {group!r}")
+
+        self._retrying(delete)
 
 
 class GroupMember:

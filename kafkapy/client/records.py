@@ -50,17 +50,17 @@ class RecordsClient(ClusterClient):
         return next(counter) % len(info.partitions)
 
     def produce(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None]], partition: int | None = None,
-                codec: int = Codec.NONE) -> dict[int, int]:
-        """Appends (key, value) records, each to `partition` or the one Kafka's default
-        partitioner picks, as one batch per partition acknowledged by all in-sync
-        replicas; returns how many records went to each partition."""
+                codec: int = Codec.NONE, headers: Sequence[tuple[str, bytes | None]] = ()) -> dict[int, int]:
+        """Appends (key, value) records, each with `headers`, each to `partition` or the one
+        Kafka's default partitioner picks, as one batch per partition acknowledged by all
+        in-sync replicas; returns how many records went to each partition."""
         info = self.topic(topic)
         now = time.time_ns() // 1_000_000
         by_partition: dict[int, list[Record]] = defaultdict(list)
         for key, value in records:
             chosen = self.partition_for(info, key) if partition is None else partition
             batch = by_partition[chosen]
-            batch.append(Record(len(batch), now, key, value))
+            batch.append(Record(len(batch), now, key, value, tuple(headers)))
         self._by_leader(info, by_partition)  # refuses a partition the topic does not have
         pending = {p: encode_batch(batch, codec=codec) for p, batch in by_partition.items()}
 
@@ -102,6 +102,22 @@ class RecordsClient(ClusterClient):
                 check(result.error_code, f"listing the offsets of {topic}-{result.partition_index}")
                 offsets[result.partition_index] = result.offset
         return offsets
+
+    def log_end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The log end offset of each (topic, partition); none for those of a topic deleted since."""
+        by_topic: dict[str, list[int]] = defaultdict(list)
+        for topic, partition in partitions:
+            by_topic[topic].append(partition)
+        ends = {}
+        for topic, numbers in by_topic.items():
+            try:
+                offsets = self.list_offsets(topic, numbers, LATEST)
+            except KafkaError as e:
+                if e.code != ErrorCode.unknown_topic_or_partition:
+                    raise
+                continue
+            ends.update({(topic, p): offset for p, offset in offsets.items()})
+        return ends
 
     def fetch(self, info: TopicInfo, positions: Mapping[int, int], max_wait_ms: int = 500) -> dict[int, FetchedPartition]:
         """The records of each partition from its position on, as much as its leader has

@@ -5,12 +5,9 @@ Kafka-compatible broker."""
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 from typing import Any
 
-from kio.schema.errors import ErrorCode
-
-from ..client import EARLIEST, LATEST, Client, ClientError, KafkaError
+from ..client import EARLIEST, LATEST, Client, ClientError
 from .common import add_bootstrap_option, add_format_option, print_heading, print_json, print_table, run_tool, say
 
 # The states in which Kafka's tool resets a group's offsets: no member would overwrite them.
@@ -27,22 +24,6 @@ def list_groups(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_end_offsets(client: Client, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    by_topic: dict[str, list[int]] = defaultdict(list)
-    for topic, partition in partitions:
-        by_topic[topic].append(partition)
-    ends = {}
-    for topic, numbers in by_topic.items():
-        try:
-            offsets = client.list_offsets(topic, numbers, LATEST)
-        except KafkaError as e:
-            if e.code != ErrorCode.unknown_topic_or_partition:
-                raise
-            continue  # offsets committed for a topic deleted since: no end offset, no lag
-        ends.update({(topic, p): offset for p, offset in offsets.items()})
-    return ends
-
-
 def describe_group(args: argparse.Namespace) -> int:
     with Client(args.bootstrap) as client:
         group = client.describe_group(args.group)
@@ -52,7 +33,7 @@ def describe_group(args: argparse.Namespace) -> int:
         owners = {(topic, p): member for member in group.members
                   for topic, partitions in member.assignment.items() for p in partitions}
         partitions = sorted(set(committed) | set(owners))
-        ends = _log_end_offsets(client, partitions)
+        ends = client.log_end_offsets(partitions)  # none for offsets committed for a topic deleted since: no lag
     offsets = []
     for topic, partition in partitions:
         offset, end, owner = committed.get((topic, partition)), ends.get((topic, partition)), owners.get((topic, partition))

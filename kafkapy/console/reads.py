@@ -1,0 +1,217 @@
+"""What the console's pages show of the cluster and its consumer groups, read with the
+blocking client (each function runs in a worker thread, see clients.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..client import (
+    BROKER_RESOURCE,
+    EARLIEST,
+    LATEST,
+    TOPIC_CONFIG_SOURCE,
+    TOPIC_RESOURCE,
+    Client,
+    ClientError,
+    ConfigEntry,
+    GroupInfo,
+    GroupListing,
+    TopicInfo,
+)
+from .offsets import PartitionPosition, PlannedOffset, ResetStrategy, plan_reset
+
+
+@dataclass(frozen=True)
+class BrokerRow:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+    is_controller: bool
+    listeners: str | None
+    """Its listeners config (what it binds), when the broker describes it."""
+
+
+@dataclass(frozen=True)
+class ClusterOverview:
+    cluster_id: str | None
+    controller: int
+    brokers: list[BrokerRow]
+    topics: int
+    internal_topics: int
+    partitions: int
+    under_replicated: int
+    offline: int
+
+
+def cluster_overview(client: Client) -> ClusterOverview:
+    cluster = client.metadata()
+    brokers = []
+    for node, (host, port) in sorted(cluster.brokers.items()):
+        try:
+            configs = {c.name: c.value for c in client.describe_configs(BROKER_RESOURCE, str(node))}
+        except ClientError:
+            configs = {}  # a broker that does not describe itself still is one of the cluster
+        brokers.append(BrokerRow(node, host, port, cluster.racks.get(node), node == cluster.controller,
+                                 configs.get("listeners")))
+    partitions = [p for topic in cluster.topics.values() for p in topic.partitions.values()]
+    return ClusterOverview(
+        cluster.cluster_id, cluster.controller, brokers, len(cluster.topics),
+        sum(t.internal for t in cluster.topics.values()), len(partitions),
+        sum(len(p.isr) < len(p.replicas) for p in partitions), sum(p.leader < 0 for p in partitions),
+    )
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    log_start_offset: int | None
+    log_end_offset: int | None
+
+    @property
+    def messages(self) -> int | None:
+        if self.log_start_offset is None or self.log_end_offset is None:
+            return None
+        return self.log_end_offset - self.log_start_offset
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    name: str
+    internal: bool
+    partitions: list[PartitionRow]
+
+    @property
+    def replication_factor(self) -> int:
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+    @property
+    def messages(self) -> int | None:
+        """Records between each partition's log start and end offsets (None if a partition's are unknown)."""
+        counts = [p.messages for p in self.partitions]
+        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+
+    @property
+    def under_replicated(self) -> int:
+        return sum(len(p.isr) < len(p.replicas) for p in self.partitions)
+
+
+def _summary(client: Client, info: TopicInfo) -> TopicSummary:
+    numbers = sorted(info.partitions)
+    # Without a leader a partition has no offsets to tell; ask only where every partition has one.
+    if numbers and all(p.leader >= 0 for p in info.partitions.values()):
+        starts = client.list_offsets(info.name, numbers, EARLIEST)
+        ends = client.list_offsets(info.name, numbers, LATEST)
+    else:
+        starts = ends = {}
+    rows = [PartitionRow(p, info.partitions[p].leader, info.partitions[p].replicas, info.partitions[p].isr,
+                         starts.get(p), ends.get(p)) for p in numbers]
+    return TopicSummary(info.name, info.internal, rows)
+
+
+def topic_summaries(client: Client) -> list[TopicSummary]:
+    return [_summary(client, info) for info in sorted(client.metadata().topics.values(), key=lambda t: t.name)]
+
+
+@dataclass(frozen=True)
+class TopicDetail:
+    summary: TopicSummary
+    topic_id: str
+    configs: list[ConfigEntry]
+
+    @staticmethod
+    def is_override(entry: ConfigEntry) -> bool:
+        return entry.source == TOPIC_CONFIG_SOURCE
+
+
+def topic_detail(client: Client, name: str) -> TopicDetail:
+    info = client.topic(name)
+    configs = sorted(client.describe_configs(TOPIC_RESOURCE, name), key=lambda c: c.name)
+    return TopicDetail(_summary(client, info), str(info.topic_id), configs)
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    listing: GroupListing
+    info: GroupInfo
+
+
+def group_rows(client: Client) -> list[GroupRow]:
+    return [GroupRow(listing, client.describe_group(listing.group_id)) for listing in client.list_groups()]
+
+
+@dataclass(frozen=True)
+class GroupOffsetRow:
+    topic: str
+    partition: int
+    committed: int | None
+    log_end_offset: int | None
+    member: str | None
+    """The client id and host of the member the partition is assigned to."""
+
+    @property
+    def lag(self) -> int | None:
+        if self.committed is None or self.log_end_offset is None:
+            return None
+        return max(self.log_end_offset - self.committed, 0)
+
+
+@dataclass(frozen=True)
+class GroupDetail:
+    info: GroupInfo
+    offsets: list[GroupOffsetRow]
+
+    @property
+    def total_lag(self) -> int:
+        return sum(row.lag or 0 for row in self.offsets)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({row.topic for row in self.offsets})
+
+    @property
+    def exists(self) -> bool:
+        return self.info.state != "Dead" or bool(self.offsets)
+
+
+def group_detail(client: Client, group: str) -> GroupDetail:
+    info = client.describe_group(group)
+    committed = client.committed_offsets(group)
+    owners = {(topic, p): f"{m.client_id} ({m.client_host})" for m in info.members
+              for topic, partitions in m.assignment.items() for p in partitions}
+    partitions = sorted(set(committed) | set(owners))
+    ends = client.log_end_offsets(partitions)
+    rows = [GroupOffsetRow(t, p, committed.get((t, p)), ends.get((t, p)), owners.get((t, p))) for t, p in partitions]
+    return GroupDetail(info, rows)
+
+
+# The states in which Kafka's tool resets a group's offsets: no member would overwrite them.
+RESETTABLE_STATES = ("Empty", "Dead")
+
+
+def plan_group_reset(client: Client, group: str, topics: Sequence[str], strategy: ResetStrategy,
+                     amount: int = 0) -> list[PlannedOffset]:
+    """The new offsets of every partition of `topics` (`amount`: the offset, the shift, or
+    the timestamp in milliseconds of the strategy)."""
+    committed = client.committed_offsets(group)
+    positions = {}
+    for topic in topics:
+        numbers = sorted(client.topic(topic).partitions)
+        starts = client.list_offsets(topic, numbers, EARLIEST)
+        ends = client.list_offsets(topic, numbers, LATEST)
+        at_time = client.list_offsets(topic, numbers, amount) if strategy is ResetStrategy.TIMESTAMP else {}
+        for p in numbers:
+            positions[(topic, p)] = PartitionPosition(starts[p], ends[p], committed.get((topic, p)), at_time.get(p))
+    return plan_reset(strategy, positions, 0 if strategy is ResetStrategy.TIMESTAMP else amount)
+
+
+def apply_group_reset(client: Client, group: str, plan: Sequence[PlannedOffset]) -> None:
+    info = client.describe_group(group)
+    if info.state not in RESETTABLE_STATES:
+        raise ClientError(f"cannot reset the offsets of group {group!r}: it is {info.state} with {len(info.members)} "
+                          f"member(s), which would overwrite them; stop its consumers first (as Kafka's tool requires)")
+    client.commit_offsets(group, {(p.topic, p.partition): p.new for p in plan})

@@ -1,0 +1,124 @@
+"""The console's pure parts: how a value is shown (format detection, JSON, hex, cutting),
+the filter applied while reading, and the planning of an offset reset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kafkapy.console.offsets import PartitionPosition, ResetPlanError, ResetStrategy, plan_reset
+from kafkapy.console.values import SHOWN_BYTES, detect_format, hex_dump, record_matches, show_value
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (None, "null"),
+    (b"hello world", "text"),
+    (b"", "text"),
+    ("h\u00e9llo \u2603".encode(), "text"),
+    (b"line one\nline two\ttabbed\r\n", "text"),
+    (b'{"a": 1, "b": [1, 2]}', "json"),
+    (b'  [1, 2, 3]\n', "json"),
+    (b"{not json", "text"),
+    (b"42", "text"),  # a bare JSON scalar reads better as text
+    (b"\xff\xfe\x00\x01", "hex"),
+    (b"abc\x00def", "hex"),
+    (b"\x1b[31mred", "hex"),
+])
+def test_detect_format(data, expected):
+    assert detect_format(data) == expected
+
+
+def test_auto_shows_json_pretty_and_hex_as_offset_lines():
+    shown = show_value(b'{"b":{"c":[1,2]},"a":"\xc3\xa9"}')
+    assert shown.format == "json"
+    assert json.loads(shown.text) == {"b": {"c": [1, 2]}, "a": "\u00e9"}
+    assert shown.text.splitlines()[1] == '  "b": {'
+    assert "\u00e9" in shown.text
+    binary = bytes(range(20))
+    shown = show_value(binary)
+    assert shown.format == "hex"
+    assert shown.text.splitlines() == [
+        "00000000  00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f",
+        "00000010  10 11 12 13",
+    ]
+    assert shown.size == 20
+
+
+def test_chosen_format_overrides_detection():
+    assert show_value(b'{"a":1}', "text").text == '{"a":1}'
+    assert show_value(b"AB", "hex").text == "00000000  41 42"
+    assert show_value(b"\xff", "text").text == "\\xff"
+    not_json = show_value(b"plain", "json")
+    assert (not_json.format, not_json.text) == ("text", "plain")
+    assert "not valid JSON" in not_json.note
+    assert show_value(None, "hex").format == "null"
+
+
+def test_large_values_are_cut_with_a_note():
+    big = b"x" * (SHOWN_BYTES + 10)
+    shown = show_value(big)
+    assert shown.format == "text"
+    assert len(shown.text) == SHOWN_BYTES
+    assert shown.size == SHOWN_BYTES + 10
+    assert f"of {SHOWN_BYTES + 10} bytes" in shown.note
+    assert len(show_value(big, "hex").text.splitlines()) == SHOWN_BYTES // 16
+    assert show_value(b"small").note == ""
+
+
+def test_hex_dump_of_nothing_is_empty():
+    assert hex_dump(b"") == ""
+
+
+@pytest.mark.parametrize(("needle", "field", "expected"), [
+    ("", "any", True),
+    ("ORDER", "any", True),  # case is ignored
+    ("order", "key", True),
+    ("order", "value", False),
+    ("paid", "value", True),
+    ("paid", "key", False),
+    ("trace", "headers", True),  # a header's name
+    ("abc123", "headers", True),  # a header's value
+    ("abc123", "value", False),
+    ("missing", "any", False),
+])
+def test_record_filter(needle, field, expected):
+    headers = (("trace-id", b"abc123"), ("empty", None))
+    assert record_matches(needle, field, b"order-7", b'{"status": "paid"}', headers) is expected
+
+
+def test_record_filter_with_null_key_and_value():
+    assert not record_matches("x", "any", None, None, ())
+
+
+POSITIONS = {
+    ("t", 0): PartitionPosition(log_start_offset=5, log_end_offset=20, committed=12, offset_at_timestamp=8),
+    ("t", 1): PartitionPosition(log_start_offset=0, log_end_offset=3, committed=None, offset_at_timestamp=-1),
+}
+
+
+def _plan(strategy, amount=0, positions=POSITIONS):
+    return {(p.topic, p.partition): (p.current, p.new, p.clamped) for p in plan_reset(strategy, positions, amount)}
+
+
+def test_reset_to_earliest_and_latest():
+    assert _plan(ResetStrategy.EARLIEST) == {("t", 0): (12, 5, False), ("t", 1): (None, 0, False)}
+    assert _plan(ResetStrategy.LATEST) == {("t", 0): (12, 20, False), ("t", 1): (None, 3, False)}
+
+
+def test_reset_to_offset_is_clamped_into_each_partition():
+    assert _plan(ResetStrategy.OFFSET, 10) == {("t", 0): (12, 10, False), ("t", 1): (None, 3, True)}
+    assert _plan(ResetStrategy.OFFSET, 0) == {("t", 0): (12, 5, True), ("t", 1): (None, 0, False)}
+
+
+def test_reset_to_timestamp_without_a_later_record_goes_to_the_end():
+    assert _plan(ResetStrategy.TIMESTAMP) == {("t", 0): (12, 8, False), ("t", 1): (None, 3, False)}
+
+
+def test_shift_moves_from_the_committed_offset_within_range():
+    only_committed = {("t", 0): POSITIONS[("t", 0)]}
+    assert _plan(ResetStrategy.SHIFT, -3, only_committed) == {("t", 0): (12, 9, False)}
+    assert _plan(ResetStrategy.SHIFT, -100, only_committed) == {("t", 0): (12, 5, True)}
+    assert _plan(ResetStrategy.SHIFT, 100, only_committed) == {("t", 0): (12, 20, True)}
+    with pytest.raises(ResetPlanError, match="t-1"):
+        plan_reset(ResetStrategy.SHIFT, POSITIONS, 1)
