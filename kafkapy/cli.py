@@ -129,10 +129,16 @@ def quorum(argv: list[str]) -> int:
     return quorum_main(argv)
 
 
+def console(argv: list[str]) -> int:
+    from .console.command import main as console_main
+
+    return console_main(argv)
+
+
 COMMANDS = {
     "run": run, "dump-log": dump_log, "metadata": metadata, "compat": compat,
     "topics": topics, "produce": produce, "consume": consume, "groups": groups, "storage": storage,
-    "quorum": quorum,
+    "quorum": quorum, "console": console,
 }
 
 
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
               "  produce    produce lines of stdin as records\n"
               "  consume    print a topic's records, alone or as a consumer group member\n"
               "  groups     list and describe consumer groups, reset their offsets\n"
+              "  console    serve a web console of any Kafka cluster on 127.0.0.1 (--port, --read-only)\n"
               "  quorum     describe --status | --replication: the KRaft metadata quorum\n"
               "  storage    format a node's log directories with a cluster id; random-uuid makes one\n\n"
               "The console tools speak the Kafka protocol to --bootstrap HOST:PORT (default 127.0.0.1:9092).")

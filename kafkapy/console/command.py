@@ -1,0 +1,48 @@
+"""`kafkapy console`: the web console against any Kafka-compatible cluster, served by
+uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+import anyio
+import uvicorn
+
+from ..tools.common import add_bootstrap_option
+from .app import create_app
+
+DEFAULT_PORT = 8080
+
+
+async def serve(bootstrap: str, port: int, read_only: bool) -> None:
+    # The socket is bound here, not by uvicorn, so that port 0 can be asked for and the
+    # port the system chose printed.
+    listener = socket.create_server(("127.0.0.1", port))
+    config = uvicorn.Config(create_app(bootstrap, read_only), log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    print(f"kafkapy console: serving {address} for the cluster at {bootstrap}"
+          + (" (read-only)" if read_only else ""), file=sys.stderr, flush=True)
+    await server.serve(sockets=[listener])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kafkapy console",
+        description="Serve a web console of a Kafka-compatible cluster on 127.0.0.1: its brokers, topics, "
+                    "records and consumer groups, over the Kafka protocol.",
+    )
+    add_bootstrap_option(parser)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"the port to serve on (default {DEFAULT_PORT}; 0: any free port, printed at start)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="show the cluster without any action that changes it")
+    args = parser.parse_args(argv)
+    try:
+        anyio.run(serve, args.bootstrap, args.port, args.read_only, backend="asyncio")
+    except OSError as e:
+        print(f"kafkapy console: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0
