@@ -1,0 +1,327 @@
+"""The web console (`kafkapy console`) end to end: a kafkapy broker process, the console as
+a process of its own against it, and Debian's chromium driven by Playwright, refused any
+request but the console's. Each page is saved as a 1280x800 screenshot under
+reports/console/, and every page is checked for the basics of accessibility: each control
+has a label, and the forms work from the keyboard."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from kafkapy.client import Client
+from kafkapy.testing.process import BrokerProcess
+from waiting import until
+
+pytestmark = [pytest.mark.kafkapy_internals, pytest.mark.timeout(240)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "console"
+START_TIMEOUT_S = 30
+STEP_TIMEOUT_MS = 30_000
+_SERVING = re.compile(r"serving (http://127\.0\.0\.1:\d+)/")
+# Form controls without a label, an aria-label, or (a button) text of their own.
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map(el => el.outerHTML)"""
+
+
+class ConsoleProcess:
+    """`python -m kafkapy console` on a free port of 127.0.0.1, stopped by its pid."""
+
+    def __init__(self, bootstrap: str, *options: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "kafkapy", "console", "--bootstrap", bootstrap, "--port", "0",
+                                         *options], stderr=subprocess.PIPE, text=True)
+        self.url = ""
+        self.output: list[str] = []
+        serving = threading.Event()
+        threading.Thread(target=self._drain, args=(serving,), daemon=True).start()
+        if not serving.wait(START_TIMEOUT_S) or not self.url:
+            self.stop()
+            raise RuntimeError("the console did not start:\n" + "".join(self.output))
+
+    def _drain(self, serving: threading.Event) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.output.append(line)
+            if match := _SERVING.search(line):
+                self.url = match.group(1)
+                serving.set()
+        serving.set()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    # No initial rebalance delay: the group's consumer is assigned its partition at once.
+    with BrokerProcess(tmp_path_factory.mktemp("console"), {"group.initial.rebalance.delay.ms": 0}) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no browser: {CHROMIUM} (Debian's chromium) is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], timeout=60_000)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_page(browser: Any, console: ConsoleProcess) -> Any:
+    """A 1280x800 page that may load nothing but the console's own URLs."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    refused: list[str] = []
+    page.refused = refused
+
+    def only_the_console(route: Any) -> None:
+        if route.request.url.startswith(console.url + "/"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_console)
+    return page
+
+
+def checked(page: Any, name: str) -> None:
+    """The page's accessibility basics, and its screenshot."""
+    assert page.evaluate(UNLABELLED_CONTROLS) == [], f"controls without a label on {page.url}"
+    assert page.refused == [], f"the page asked for more than the console: {page.refused}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def tab_to(page: Any, element_id: str, presses: int = 60) -> None:
+    """Moves the focus with the Tab key alone until it reaches the element."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"#{element_id} is not reachable with the Tab key on {page.url}")
+
+
+def cells(page: Any, selector: str) -> list[str]:
+    return [text.strip() for text in page.locator(selector).all_inner_texts()]
+
+
+def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
+    topic, group = f"console-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        base = console.url
+
+        # The cluster: one broker, the controller, its address.
+        page.goto(base + "/")
+        assert page.locator("#broker-count").inner_text() == "1"
+        assert f"127.0.0.1:{broker.port}" in page.locator("#brokers").inner_text()
+        assert "controller" in page.locator("#brokers").inner_text()
+        checked(page, "cluster")
+
+        # A topic created with a config, from the keyboard alone.
+        page.goto(base + "/topics")
+        tab_to(page, "new-name")
+        page.keyboard.type(topic)
+        page.keyboard.press("Tab")
+        page.keyboard.type("1")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        page.keyboard.type("retention.ms=3600000")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(rf"/topics/{topic}\?done="))
+        assert page.locator(".notice").inner_text() == f"Created topic {topic}"
+        assert page.locator("#partition-total").inner_text() == "1"
+        retention = page.locator('#configs tr[data-config="retention.ms"] td').all_inner_texts()
+        assert retention == ["retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"]
+        assert page.locator('#configs tr[data-config="cleanup.policy"] td').all_inner_texts()[2] == "DEFAULT_CONFIG"
+        checked(page, "topic")
+
+        # Three records produced from the form: JSON with a header, text, and bytes that are not text.
+        page.goto(f"{base}/topics/{topic}/messages")
+        for key, value, headers in (("k-json", '{"n": 1, "kind": "json"}', "trace: t-1"),
+                                    ("k-text", "plain text two", ""), ("k-bin", "\x01\x02bin", "")):
+            page.fill("#p-key", key)
+            page.fill("#p-value", value)
+            page.fill("#p-headers", headers)
+            page.click("#produce button[type=submit]")
+            page.wait_for_url(re.compile(r"done=Produced"))
+            assert page.locator(".notice").inner_text() == "Produced a record to partition 0"
+
+        # Browsed from the beginning, each value in the format its bytes call for...
+        page.goto(f"{base}/topics/{topic}/messages?seek=beginning")
+        assert cells(page, "#records tbody tr td:nth-child(2)") == ["0", "1", "2"]
+        assert page.locator("#records tbody tr td:nth-child(5) pre").evaluate_all(
+            "pres => pres.map(p => p.dataset.format)") == ["json", "text", "hex"]
+        assert '"kind": "json"' in page.locator("#records tbody tr").nth(0).inner_text()
+        assert "t-1" in page.locator("#records tbody tr").nth(0).inner_text()
+        assert "00000000  01 02 62 69 6e" in page.locator("#records tbody tr").nth(2).inner_text()
+        checked(page, "messages")
+        # ... and in each format chosen: the select submits the form as it changes.
+        for chosen, shown in (("hex", ["hex", "hex", "hex"]), ("text", ["text", "text", "text"]),
+                              ("json", ["json", "text", "text"])):
+            page.select_option("#b-format", chosen)
+            page.wait_for_url(re.compile(f"format={chosen}"))
+            assert page.locator("#records tbody tr td:nth-child(5) pre").evaluate_all(
+                "pres => pres.map(p => p.dataset.format)") == shown
+        assert "00000000  70 6c 61 69 6e" in page.goto(f"{base}/topics/{topic}/messages?format=hex&q=plain").text()
+        assert "not valid JSON" in page.goto(f"{base}/topics/{topic}/messages?format=json").text()
+
+        # Filtered while reading, newest first, from an offset, from a timestamp, from the end.
+        def offsets_shown(query: str) -> list[str]:
+            page.goto(f"{base}/topics/{topic}/messages?{query}")
+            return cells(page, "#records tbody tr td:nth-child(2)")
+
+        assert offsets_shown("q=PLAIN") == ["1"]
+        assert offsets_shown("q=t-1&field=headers") == ["0"]
+        assert offsets_shown("q=t-1&field=value") == []
+        assert page.locator("#no-records").is_visible()
+        assert offsets_shown("order=newest") == ["2", "1", "0"]
+        assert offsets_shown("partition=0&seek=offset&offset=1") == ["1", "2"]
+        assert offsets_shown("partition=0&seek=offset&offset=1&order=newest") == ["1", "0"]
+        assert offsets_shown("seek=end&limit=2") == ["1", "2"]
+        assert offsets_shown("seek=timestamp&timestamp=2000-01-01T00:00:00Z") == ["0", "1", "2"]
+        assert offsets_shown("seek=timestamp&timestamp=4000000000000") == []
+        assert offsets_shown("partition=0&limit=2") == ["0", "1"]
+        page.click("#next-page")
+        assert cells(page, "#records tbody tr td:nth-child(2)") == ["2"]
+
+        # The live tail shows a record a confluent-kafka producer sends while the page is open.
+        page.goto(f"{base}/topics/{topic}/messages")
+        page.click("#tail-toggle")
+        page.wait_for_selector("#tail-status:has-text('Waiting for new records')")
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce(topic, key=b"k-live", value=b"from confluent-kafka")
+        assert producer.flush(20) == 0
+        page.wait_for_selector("#tail-rows tr:has-text('from confluent-kafka')")
+        assert page.locator("#tail-rows tr").first.get_attribute("data-offset") == "3"
+        assert page.locator("#tail-status").inner_text() == "1 new record(s)."
+        page.click("#tail-toggle")
+
+        # A consumer group consumes the four records and commits: its lag falls to zero.
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False})
+        try:
+            consumer.subscribe([topic])
+            consumed: list[bytes] = []
+
+            def consume_all() -> bool:
+                message = consumer.poll(0.5)
+                if message is not None and message.error() is None:
+                    consumed.append(message.value())
+                return len(consumed) == 4
+
+            until(consume_all, 60, "the consumer has all four records", lambda: consumed)
+            consumer.commit(asynchronous=False)
+
+            def lag_shown() -> str:
+                page.goto(f"{base}/groups/{group}")
+                return page.locator("#total-lag").inner_text()
+
+            until(lambda: lag_shown() == "0", 30, "the group's lag is zero on its page", lag_shown)
+            assert page.locator("#group-state").inner_text() == "Stable"
+            assert cells(page, f'#lag tr[data-topic="{topic}"] td') [2:5] == ["4", "4", "0"]
+            assert "rdkafka" in page.locator("#members").inner_text()
+            checked(page, "group")
+            page.goto(base + "/groups")
+            assert page.locator(f'#groups tr[data-group="{group}"] td').nth(1).inner_text() == "Stable"
+            checked(page, "groups")
+        finally:
+            consumer.close()
+
+        # Without members, its offsets are reset: a preview first, which commits nothing.
+        until(lambda: page.goto(f"{base}/groups/{group}") and page.locator("#group-state").inner_text() == "Empty",
+              30, "the group is Empty once its consumer left")
+        page.fill("#r-topic", topic)
+        page.select_option("#r-strategy", "shift")
+        page.fill("#r-amount", "-3")
+        page.click("#reset button[value=preview]")
+        assert cells(page, "#plan tbody tr td") == [topic, "0", "4", "1"]
+        assert page.locator("#total-lag").inner_text() == "0"
+        checked(page, "group-reset-preview")
+        page.click("#apply-reset button")
+        page.wait_for_url(re.compile(r"done=Reset"))
+        assert page.locator("#total-lag").inner_text() == "3"
+        with Client(broker.bootstrap) as client:
+            assert client.committed_offsets(group) == {(topic, 0): 1}
+
+        # The topic deleted once its name is typed, then gone from the list.
+        page.goto(f"{base}/topics/{topic}")
+        assert page.locator("#delete-topic button").is_disabled()
+        page.fill("#delete-confirm", topic[:-1])
+        assert page.locator("#delete-topic button").is_disabled()
+        page.fill("#delete-confirm", topic)
+        page.click("#delete-topic button")
+        page.wait_for_url(re.compile(r"/topics\?done=Deleted"))
+        assert page.locator(f'#topics tr[data-topic="{topic}"]').count() == 0
+        checked(page, "topics")
+        page.goto(f"{base}/topics/{topic}")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 3 (UNKNOWN_TOPIC_OR_PARTITION)"
+        checked(page, "error")
+    finally:
+        console.stop()
+
+
+def test_read_only_console_shows_no_action_and_refuses_them(broker: BrokerProcess, browser: Any) -> None:
+    topic = f"console-ro-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 1, 1)
+        client.produce(topic, [(b"k", b"v")])
+    console = ConsoleProcess(broker.bootstrap, "--read-only")
+    try:
+        page = open_page(browser, console)
+        for path in ("/topics", f"/topics/{topic}", f"/topics/{topic}/messages"):
+            page.goto(console.url + path)
+            assert page.locator("#read-only").is_visible()
+            assert page.locator("form[method=post]").count() == 0, f"{path} offers a change"
+        assert cells(page, "#records tbody tr td:nth-child(4)") == ["k"]
+        checked(page, "read-only-messages")
+        for path, form in (("/topics", {"name": "made-anyway"}), (f"/topics/{topic}/delete", {"confirm": topic}),
+                           (f"/topics/{topic}/messages", {"value": "v"})):
+            response = page.request.post(console.url + path, form=form)
+            assert response.status == 403
+            assert "read-only" in response.text()
+        with Client(broker.bootstrap) as client:
+            topics = client.metadata().topics
+            assert "made-anyway" not in topics
+            assert client.list_offsets(topic, [0], -1) == {0: 1}
+    finally:
+        console.stop()
+
+
+def test_a_form_posted_from_another_site_is_refused(broker: BrokerProcess, browser: Any) -> None:
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/topics")
+        response = page.request.post(console.url + "/topics", form={"name": "from-elsewhere"},
+                                     headers={"Origin": "http://attacker.example"})
+        assert response.status == 403
+        with Client(broker.bootstrap) as client:
+            assert "from-elsewhere" not in client.metadata().topics
+        assert page.request.get(console.url + "/topics", headers={"Host": "attacker.example"}).status == 400
+    finally:
+        console.stop()
