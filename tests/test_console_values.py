@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kafkapy.console.forms import FormError, config_lines, format_timestamp, header_lines, integer, timestamp_ms
 from kafkapy.console.offsets import PartitionPosition, ResetPlanError, ResetStrategy, plan_reset
 from kafkapy.console.values import SHOWN_BYTES, detect_format, hex_dump, record_matches, show_value
 
@@ -122,3 +123,23 @@ def test_shift_moves_from_the_committed_offset_within_range():
     assert _plan(ResetStrategy.SHIFT, 100, only_committed) == {("t", 0): (12, 20, True)}
     with pytest.raises(ResetPlanError, match="t-1"):
         plan_reset(ResetStrategy.SHIFT, POSITIONS, 1)
+
+
+def test_form_fields_configs_headers_and_times():
+    assert config_lines("retention.ms=1000\n\n cleanup.policy = compact \n") == {"retention.ms": "1000", "cleanup.policy": "compact"}
+    with pytest.raises(FormError, match="line 2"):
+        config_lines("a=1\nnot a config")
+    assert header_lines("trace: a:b\nflag\ntrace: c") == [("trace", b"a:b"), ("flag", None), ("trace", b"c")]
+    with pytest.raises(FormError, match="no header name"):
+        header_lines(": value")
+    assert timestamp_ms("1700000000000") == 1_700_000_000_000
+    assert timestamp_ms("2023-11-14T22:13:20Z") == 1_700_000_000_000
+    assert timestamp_ms("2023-11-14T22:13:20") == 1_700_000_000_000  # UTC when no zone is named
+    assert timestamp_ms("2023-11-15T00:13:20+02:00") == 1_700_000_000_000
+    with pytest.raises(FormError, match="ISO 8601"):
+        timestamp_ms("yesterday")
+    assert format_timestamp(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+    assert format_timestamp(-1) == "-"
+    with pytest.raises(FormError, match="Partitions: 'x' is not a whole number"):
+        integer({"p": "x"}, "p", "Partitions")
+    assert integer({}, "p", "Partitions", default=-1) == -1

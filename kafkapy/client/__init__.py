@@ -22,6 +22,7 @@ from .connection import API_KEYS, BrokerUnreachable, ClientError, Connection, Ka
 from .groups import (
     HEARTBEAT_INTERVAL_S,
     REBALANCE_TIMEOUT_MS,
+    RESETTABLE_STATES,
     SESSION_TIMEOUT_MS,
     GroupInfo,
     GroupListing,
@@ -37,7 +38,7 @@ from .groups import (
 from .records import EARLIEST, LATEST, FetchedPartition, RecordsClient, murmur2, partition_for_key
 
 __all__ = [
-    "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "SESSION_TIMEOUT_MS",
+    "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "RESETTABLE_STATES", "SESSION_TIMEOUT_MS",
     "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClusterInfo", "ConfigEntry",
     "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError",
     "PartitionInfo", "QuorumInfo", "QuorumReplica", "Record", "TopicInfo", "check", "decode_assignment", "decode_subscription",

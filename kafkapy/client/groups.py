@@ -26,6 +26,8 @@ REBALANCE_TIMEOUT_MS = 30_000
 # Kafka's consumer heartbeats every 3 s; members learn of a rebalance from a heartbeat, so
 # more often here lets a console consumer's group settle quickly.
 HEARTBEAT_INTERVAL_S = 1.0
+# The states in which Kafka's tool resets a group's offsets: no member would overwrite them.
+RESETTABLE_STATES = ("Empty", "Dead")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import BrokerUnreachable, ClientError, KafkaError
+from ..client import RESETTABLE_STATES, BrokerUnreachable, ClientError, KafkaError
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
@@ -211,7 +211,7 @@ class Console:
         if not detail.exists:
             raise KafkaError(ErrorCode.group_id_not_found, f"consumer group {group!r}")
         return self.page(request, "group.html", group=detail, plan=plan, reset=reset or {},
-                         strategies=list(ResetStrategy), resettable=detail.info.state in reads.RESETTABLE_STATES,
+                         strategies=list(ResetStrategy), resettable=detail.info.state in RESETTABLE_STATES,
                          section="groups")
 
     async def reset_offsets(self, request: Request) -> Response:

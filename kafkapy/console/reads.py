@@ -10,6 +10,7 @@ from ..client import (
     BROKER_RESOURCE,
     EARLIEST,
     LATEST,
+    RESETTABLE_STATES,
     TOPIC_CONFIG_SOURCE,
     TOPIC_RESOURCE,
     Client,
@@ -187,10 +188,6 @@ def group_detail(client: Client, group: str) -> GroupDetail:
     ends = client.log_end_offsets(partitions)
     rows = [GroupOffsetRow(t, p, committed.get((t, p)), ends.get((t, p)), owners.get((t, p))) for t, p in partitions]
     return GroupDetail(info, rows)
-
-
-# The states in which Kafka's tool resets a group's offsets: no member would overwrite them.
-RESETTABLE_STATES = ("Empty", "Dead")
 
 
 def plan_group_reset(client: Client, group: str, topics: Sequence[str], strategy: ResetStrategy,

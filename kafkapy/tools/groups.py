@@ -7,11 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..client import EARLIEST, LATEST, Client, ClientError
+from ..client import EARLIEST, LATEST, RESETTABLE_STATES, Client, ClientError
 from .common import add_bootstrap_option, add_format_option, print_heading, print_json, print_table, run_tool, say
-
-# The states in which Kafka's tool resets a group's offsets: no member would overwrite them.
-_INACTIVE_STATES = ("Empty", "Dead")
 
 
 def list_groups(args: argparse.Namespace) -> int:
@@ -66,7 +63,7 @@ def describe_group(args: argparse.Namespace) -> int:
 def reset_offsets(args: argparse.Namespace) -> int:
     with Client(args.bootstrap) as client:
         group = client.describe_group(args.group)
-        if group.state not in _INACTIVE_STATES:
+        if group.state not in RESETTABLE_STATES:
             raise ClientError(
                 f"cannot reset the offsets of group {args.group!r}: it is {group.state} with {len(group.members)} "
                 f"member(s), which would overwrite them; as with Kafka's tool, stop its consumers first"
