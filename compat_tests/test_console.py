@@ -212,6 +212,7 @@ def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
         # The live tail shows a record a confluent-kafka producer sends while the page is open.
         page.goto(f"{base}/topics/{topic}/messages")
         page.click("#tail-toggle")
+        # The console says it waits once it has the partitions' end offsets it tails from.
         page.wait_for_selector("#tail-status:has-text('Waiting for new records')")
         producer = Producer({"bootstrap.servers": broker.bootstrap})
         producer.produce(topic, key=b"k-live", value=b"from confluent-kafka")

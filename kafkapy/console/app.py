@@ -180,7 +180,8 @@ class Console:
 
         async def events() -> Any:
             try:
-                yield "retry: 3000\n\n"
+                # The tail's start offsets are fixed: what is produced from now on is shown.
+                yield "retry: 3000\nevent: ready\ndata: {}\n\n"
                 while True:
                     arrived = await anyio.to_thread.run_sync(tail.poll)
                     for p, record in arrived:

@@ -71,7 +71,8 @@ function liveTail() {
     source = new EventSource(button.dataset.tailUrl);
     table.hidden = false;
     button.textContent = "Stop live tail";
-    status.textContent = "Waiting for new records…";
+    status.textContent = "Connecting…";
+    source.addEventListener("ready", () => { status.textContent = "Waiting for new records…"; });
     source.onmessage = (event) => {
       const record = JSON.parse(event.data);
       const row = document.createElement("tr");
