@@ -442,6 +442,8 @@ class BrokerServer:
                 for connection in list(self._connections):
                     connection.stop_if_idle()
                 await anyio.sleep(0.01)
+        if self._quorum_server is not None:
+            await self._quorum_server.resign()
         tg.cancel_scope.cancel()
 
     def _close_files(self) -> None:
