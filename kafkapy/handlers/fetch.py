@@ -20,6 +20,7 @@ from ..log.partition import LogError, PartitionLog
 from ..metadata.acls import AclOperation, ResourceType
 from ..replication.fetch_session import FINAL_EPOCH, FULL_EPOCH, SESSIONLESS_ID, FetchSession, PartitionKey, SentState
 from ..wire.build import ms
+from ..wire.protocol import FileSlice
 from .context import Broker, RequestContext
 from .registry import api
 
@@ -203,6 +204,7 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         remaining = deadline - anyio.current_time()
         if total >= min_bytes or failed or remaining <= 0 or broker.stopping.is_set():
             break
+        release_records(read)
         watched = [TopicPartition(name, key[1]) for topic, entries in topics.items()
                    if (name := names[topic]) is not None for key, _ in entries]
         await broker.replicas.wait_for_append(watched, remaining, log_end=replica is not None)
@@ -215,6 +217,14 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
     session_id = session.session_id if session is not None else SESSIONLESS_ID
     return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": session_id, "responses": responses,
             "node_endpoints": []}
+
+
+def release_records(read: list[tuple[Any, list[tuple[PartitionKey, dict[str, Any], int]]]]) -> None:
+    """Lets go of the files that answers not sent after all were holding open."""
+    for _, answers in read:
+        for _, entry, _ in answers:
+            if isinstance(records := entry.get("records"), FileSlice):
+                records.release()
 
 
 def unauthorized_topics(broker: Broker, ctx: RequestContext, replica: tuple[int, int] | None,

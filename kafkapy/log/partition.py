@@ -362,7 +362,8 @@ class PartitionLog:
 
     def read(self, offset: int, max_bytes: int, upper_bound: int, min_one_batch: bool) -> FileSlice | None:
         """Whole batches from the one holding offset, below upper_bound, at most max_bytes
-        (the last may be cut short, as in Kafka) but at least one batch if min_one_batch."""
+        (the last may be cut short, as in Kafka) but at least one batch if min_one_batch.
+        The slice holds the segment's file open until it is released, after its send."""
         self.check_offset(offset)
         if offset >= upper_bound:
             return None
@@ -379,7 +380,8 @@ class PartitionLog:
                 length = min(header.size, end - position)
             if length <= 0:
                 return None
-            return FileSlice(segment.fd, position, length)
+            assert segment.file is not None
+            return FileSlice(segment.fd, position, length, segment.file.acquire())
         return None
 
     def iter_batches(self, start_offset: int = 0, upper_bound: int | None = None) -> Iterator[tuple[BatchHeader, bytes]]:

@@ -85,14 +85,19 @@ class Connection:
         corked = len(chunks) > 1 and _HAS_CORK
         if corked:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        for chunk in chunks:
-            if type(chunk) is FileSlice:
-                if _HAS_SENDFILE:
-                    await _sendfile(sock, chunk)
+        try:
+            for chunk in chunks:
+                if type(chunk) is FileSlice:
+                    if _HAS_SENDFILE:
+                        await _sendfile(sock, chunk)
+                    else:
+                        await _sendall(sock, memoryview(chunk.read()))
                 else:
-                    await _sendall(sock, memoryview(chunk.read()))
-            else:
-                await _sendall(sock, memoryview(chunk))
+                    await _sendall(sock, memoryview(chunk))
+        finally:
+            for chunk in chunks:
+                if type(chunk) is FileSlice:
+                    chunk.release()
         if corked:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
