@@ -58,6 +58,8 @@ def read_partition(
         return partition_error(index, fault), 0
     partition = topic_image.partitions[index]
     log = broker.replicas.get(topic, index)
+    if broker.replicas.offline(TopicPartition(topic, index)):
+        return partition_error(index, ErrorCode.kafka_storage_error), 0
     if log is None or partition.leader != broker.node_id:
         return partition_error(index, ErrorCode.not_leader_or_follower), 0
     epoch_error = leader_epoch_error(getattr(p, "current_leader_epoch", -1), partition.leader_epoch)
@@ -83,6 +85,8 @@ def read_partition(
         records = log.read(p.fetch_offset, min(p.partition_max_bytes, limit), upper, min_one)
     except LogError as e:
         return partition_error(index, e.code), 0
+    except OSError as e:
+        return partition_error(index, broker.replicas.storage_failed(TopicPartition(topic, index), log, e, "reading").code), 0
     size = len(records) if records is not None else 0
     aborted = None
     if isolation == READ_COMMITTED and replica is None:

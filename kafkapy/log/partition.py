@@ -569,7 +569,7 @@ class PartitionLog:
 
     def abandon(self) -> None:
         """Closes the files as a killed process leaves them: nothing flushed or written."""
-        for segment in self.segments:
+        for segment in [*self.segments, *(segment for _, segment in self.retired)]:
             segment.close()
 
     def delete(self) -> None:
