@@ -263,20 +263,17 @@ class BrokerServer:
         self._stop.set()
 
     def _on_log_dir_failure(self, directory: Path, lost: list[TopicPartition]) -> None:
-        """As Kafka: a broker goes on without a failed log directory, unless it held the
-        metadata log (the first of log.dirs, Kafka's default metadata.log.dir) or was the
-        last one online; then it halts at once, as a kill would leave it, for the next
+        """As Kafka: a broker goes on without a failed log directory, unless it holds the
+        metadata log (the first of log.dirs, Kafka's default metadata.log.dir; so never the
+        last one online); then it halts at once, as a kill would leave it, for the next
         start to recover."""
         assert self._logs is not None
-        if directory == self._logs.dirs[0]:
-            why = "holds the metadata log"
-        elif not self._logs.online_dirs:
-            why = "was the last log directory online"
-        else:
+        if directory != self._logs.dirs[0]:
             return
-        log.critical("Halting: log directory %s %s and is offline (%s)", directory, why, self._logs.offline_dirs[directory])
-        self._halted = StorageError(f"log directory {directory} {why} and went offline "
-                                    f"({self._logs.offline_dirs[directory]}); fix or replace the disk and start again")
+        failure = self._logs.offline_dirs[directory]
+        log.critical("Halting: log directory %s holds the metadata log and is offline (%s)", directory, failure)
+        self._halted = StorageError(f"log directory {directory} holds the metadata log and went offline ({failure}); "
+                                    "fix or replace the disk and start again")
         self.kill()
 
     async def _supervised(self, name: str, task: Callable[[], Awaitable[None]]) -> None:
