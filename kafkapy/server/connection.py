@@ -158,14 +158,19 @@ class Connection:
         corked = len(chunks) > 1 and _HAS_CORK
         if corked:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        for chunk in chunks:
-            if type(chunk) is FileSlice:
-                if _HAS_SENDFILE:
-                    await self._sendfile(chunk)
+        try:
+            for chunk in chunks:
+                if type(chunk) is FileSlice:
+                    if _HAS_SENDFILE:
+                        await self._sendfile(chunk)
+                    else:
+                        await self._sendall(memoryview(chunk.read()))
                 else:
-                    await self._sendall(memoryview(chunk.read()))
-            else:
-                await self._sendall(memoryview(chunk))
+                    await self._sendall(memoryview(chunk))
+        finally:
+            for chunk in chunks:
+                if type(chunk) is FileSlice:
+                    chunk.release()
         if corked:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 

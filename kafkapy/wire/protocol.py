@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import struct
 from functools import cache
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_response_schema
 from kio.schema.index import api_key_map, schema_name_map
@@ -89,20 +89,29 @@ def encode_request(entity: Any, correlation_id: int, client_id: str | None = "ka
     return _SIZE.pack(len(body)) + body
 
 
+class FileHolder(Protocol):
+    """Whoever keeps a file open for a FileSlice: told when the slice is no longer needed."""
+
+    def release(self) -> None: ...
+
+
 class FileSlice(bytes):
     """Stands for `length` bytes of an open file inside an encoded response.
 
     It passes through kio's writer as a records value: the writer asks its length for
     the size prefix and hands it to `_Chunks.write`, which keeps it as its own chunk.
+    `holder` keeps the descriptor open (and its number this file's) until `release()`,
+    which whoever sends or drops the slice calls once.
     """
 
     fd: int
     position: int
     length: int
+    holder: FileHolder | None
 
-    def __new__(cls, fd: int, position: int, length: int) -> FileSlice:
+    def __new__(cls, fd: int, position: int, length: int, holder: FileHolder | None = None) -> FileSlice:
         obj = super().__new__(cls)
-        obj.fd, obj.position, obj.length = fd, position, length
+        obj.fd, obj.position, obj.length, obj.holder = fd, position, length, holder
         return obj
 
     def __len__(self) -> int:
@@ -110,6 +119,11 @@ class FileSlice(bytes):
 
     def read(self) -> bytes:
         return os.pread(self.fd, self.length, self.position)
+
+    def release(self) -> None:
+        holder, self.holder = self.holder, None
+        if holder is not None:
+            holder.release()
 
 
 Chunk = bytes | bytearray | FileSlice
