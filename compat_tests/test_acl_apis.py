@@ -119,6 +119,12 @@ def test_group_and_transaction_apis_answer_for_the_resources_refused(bootstrap: 
             {"name": name, "partitions": [{"partition_index": 0}]} for name in ("t", "unreadable")]})
         return response.error_code, {(t.name, p.partition_index, p.error_code) for t in response.topics for p in t.partitions}
 
+    # As Kafka's ReplicaManager: no client cuts the group coordinator's log short, whatever its ACLs.
+    cut = broker.request("delete_records", {"timeout": 5000, "topics": [
+        {"name": "__consumer_offsets", "partitions": [{"partition_index": 0, "offset": -1}]}]})
+    assert [(p.partition_index, p.error_code) for t in cut.topics for p in t.partitions] == [
+        (0, ErrorCode.invalid_topic_exception)]
+
     assert offset_delete("undeletable") == (ErrorCode.group_authorization_failed, set())
     assert offset_delete("emptied") == (ErrorCode.none, {("t", 0, ErrorCode.none), ("unreadable", 0, ErrorCode.topic_authorization_failed)})
     assert client.committed_offsets("emptied", ["t"]) == {}
