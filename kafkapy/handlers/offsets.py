@@ -148,10 +148,12 @@ async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request:
 
 @api(47, 0, 0)
 async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = await broker.groups.coordinator_error(request.group_id)
+    refused = broker.authorizer is not None and not broker.authorized(ctx, AclOperation.DELETE, ResourceType.GROUP, request.group_id)
+    error = ErrorCode.group_authorization_failed if refused else await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"error_code": error, "throttle_time": 0, "topics": []}
-    known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
+    topics, denied = _unreadable(broker, ctx, request.topics) if broker.authorizer is not None else (request.topics, {})
+    known, unknown = _split_unknown(broker, topics, "name", "partitions")
     coordinator = broker.groups.coordinator
     filtered = dataclasses.replace(request, topics=tuple(known))
     response = await broker.groups.call(
@@ -159,5 +161,5 @@ async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any
         lambda error: {"error_code": error, "throttle_time": 0, "topics": []},
     )
     if response["error_code"] == ErrorCode.none:
-        response["topics"] = _merge(list(response["topics"]), unknown)
+        response["topics"] = _merge(_merge(list(response["topics"]), unknown), denied, ErrorCode.topic_authorization_failed)
     return response

@@ -11,7 +11,7 @@ from kio.schema.errors import ErrorCode
 
 from ..log.partition import LogError
 from ..metadata.acls import AclOperation, ResourceType
-from ..metadata.controller import NewTopic, TopicResult
+from ..metadata.controller import INTERNAL_TOPICS, NewTopic, TopicResult
 from .configs import describe_topic
 from .context import Broker, Node, RequestContext
 from .controller import on_active_controller
@@ -123,6 +123,9 @@ def delete_partition(broker: Broker, topic: str, index: int, offset: int) -> dic
     topic_image = broker.image.topics.get(topic)
     if topic_image is None or index not in topic_image.partitions:
         return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.unknown_topic_or_partition}
+    if topic in INTERNAL_TOPICS:
+        # As Kafka's ReplicaManager: the coordinators' state is never cut short by a client.
+        return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.invalid_topic_exception}
     log = broker.replicas.get(topic, index)
     if log is None or topic_image.partitions[index].leader != broker.node_id:
         return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.not_leader_or_follower}
