@@ -44,7 +44,7 @@ async def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: 
     }
 
 
-@api(35, 1, 5)
+@api(35, 0, 5)
 async def handle_describe_log_dirs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     logs = broker.replicas.logs
     wanted: set[TopicPartition] | None = None
