@@ -35,15 +35,21 @@ def api_name(api_key: int) -> str:
 
 
 def kio_versions(api_key: int) -> tuple[int, int] | None:
-    """The version range there are entities for (kio's, widened by the versions Kafka 3.9
-    accepted below it), or None for an API kio does not know."""
+    """The version range kio has entities for, or None for an API it does not know."""
     name = api_key_map.get(api_key)
     if name is None:
         return None
-    versions = set(schema_name_map[name])
-    if api_key in LEGACY_VERSIONS:
-        versions.update(LEGACY_VERSIONS[api_key][3])
+    versions = schema_name_map[name]
     return min(versions), max(versions)
+
+
+def codec_versions(api_key: int) -> tuple[int, int] | None:
+    """The version range there are entities for: kio's, widened by the versions Kafka 3.9
+    accepted below it; None for an API kio does not know."""
+    known = kio_versions(api_key)
+    if known is None or api_key not in LEGACY_VERSIONS:
+        return known
+    return min(known[0], *LEGACY_VERSIONS[api_key][3]), known[1]
 
 
 @cache
