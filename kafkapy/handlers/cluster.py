@@ -45,7 +45,7 @@ async def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: 
     }
 
 
-@api(35, 1, 5)
+@api(35, 0, 5)
 async def handle_describe_log_dirs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not broker.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "results": []}

@@ -86,7 +86,7 @@ async def _write_marker(
     return ErrorCode.none, partition_log.next_offset
 
 
-@api(27, 1, 2)
+@api(27, 0, 2)
 async def handle_write_txn_markers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     # As Kafka: a transaction coordinator's request, which ALTER on the cluster also allows.
     if broker.authorizer is not None and not (broker.authorized_on_cluster(ctx, AclOperation.ALTER)

@@ -220,6 +220,9 @@ class Segment:
         """The largest record timestamp, or the file's modification time if no record has one."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
+        return self.last_modified_ms()
+
+    def last_modified_ms(self) -> int:
         return int(os.fstat(self.fd).st_mtime * 1000)
 
     def change_suffix(self, suffix: str) -> None:

@@ -1,4 +1,6 @@
-"""Request and response codec: kio's generated entities, looked up by (api key, version).
+"""Request and response codec: kio's generated entities, looked up by (api key, version),
+and for the versions Kafka 3.9 accepted that kio lacks, the entities codegen made in
+kio's shape from Kafka 3.9's JSON (`kafkapy.schema.legacy`).
 
 Requests are decoded with kio's native reader. Responses are encoded with kio's
 writer into a list of chunks, where a `FileSlice` standing in a records field becomes
@@ -7,6 +9,7 @@ its own chunk, so the server can send those bytes straight from the file.
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 from functools import cache
@@ -16,6 +19,8 @@ from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_re
 from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import BufferUnderflow
+
+from ..schema.legacy import VERSIONS as LEGACY_VERSIONS
 
 _API_HEADER = struct.Struct(">hhi")
 _SIZE = struct.Struct(">i")
@@ -38,17 +43,42 @@ def kio_versions(api_key: int) -> tuple[int, int] | None:
     return min(versions), max(versions)
 
 
+def codec_versions(api_key: int) -> tuple[int, int] | None:
+    """The version range there are entities for: kio's, widened by the versions Kafka 3.9
+    accepted below it; None for an API kio does not know."""
+    known = kio_versions(api_key)
+    if known is None or api_key not in LEGACY_VERSIONS:
+        return known
+    return min(known[0], *LEGACY_VERSIONS[api_key][3]), known[1]
+
+
 @cache
 def request_type(api_key: int, version: int) -> Any:
     try:
         return load_request_schema(api_key, version)
     except (UnknownAPIKey, UnknownEntity):
-        return None
+        return _legacy_type(api_key, version, "request")
 
 
 @cache
 def response_type(api_key: int, version: int) -> Any:
-    return load_response_schema(api_key, version)
+    try:
+        return load_response_schema(api_key, version)
+    except UnknownEntity:
+        response = _legacy_type(api_key, version, "response")
+        if response is None:
+            raise
+        return response
+
+
+def _legacy_type(api_key: int, version: int, kind: str) -> Any:
+    """The generated class of a version kio lacks ("request" or "response"), or None."""
+    entry = LEGACY_VERSIONS.get(api_key)
+    if entry is None or version not in entry[3]:
+        return None
+    package, request_class, response_class, _ = entry
+    module = importlib.import_module(f"kafkapy.schema.legacy.{package}.v{version}")
+    return getattr(module, request_class if kind == "request" else response_class)
 
 
 def peek_header(frame: bytes | bytearray) -> tuple[int, int, int]:
