@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from ..security.principal import ANONYMOUS
 from ..wire.build import build, error_response
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
 from . import (  # noqa: F401  (each module registers its handler)
@@ -42,15 +43,18 @@ __all__ = ["APIS", "CONTROLLER_APIS", "Broker", "CloseConnection", "Node", "disp
 log = logging.getLogger(__name__)
 
 
-async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str) -> tuple[list[Chunk], int] | None:
-    """The response to one request on a broker listener (None when the request wants none).
+async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str,
+                   principal: str = ANONYMOUS) -> tuple[list[Chunk], int] | None:
+    """The response to one request on a broker listener (None when the request wants none),
+    from `principal` (User:ANONYMOUS for a client that did not authenticate).
 
     Raises InvalidRequest or CloseConnection when the connection must be closed."""
-    correlation_id, response = await respond(broker, frame, client_host)
+    correlation_id, response = await respond(broker, frame, client_host, principal=principal)
     return None if response is None else encode_response(correlation_id, response)
 
 
-async def respond(node: Node, frame: bytes | bytearray, client_host: str, *, controller_listener: bool = False) -> tuple[int, Any]:
+async def respond(node: Node, frame: bytes | bytearray, client_host: str, *, controller_listener: bool = False,
+                  principal: str = ANONYMOUS) -> tuple[int, Any]:
     """(correlation id, response entity or None) for one request, on a broker listener or
     on the controller listener, each with its own table of APIs. Only a broker has broker
     listeners; the controller listener's handlers need no more than what every node has."""
@@ -63,7 +67,7 @@ async def respond(node: Node, frame: bytes | bytearray, client_host: str, *, con
             return correlation_id, build(response_type(api_key, 0), api_versions.unsupported_version_response())
         raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
     header, request = decode_request(frame, api_key, version)
-    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host, frame, controller_listener)
+    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host, frame, controller_listener, principal)
     faults = node.faults
     if delay := faults.latency_ms(api_key):
         await anyio.sleep(delay / 1000)

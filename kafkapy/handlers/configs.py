@@ -12,7 +12,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, ConfigSource
+from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, ConfigSource, ConfigType
 from ..metadata.controller import DELETE, SET, ConfigChange, ConfigOp, alter_configs_records
 from ..metadata.records import RESOURCE_BROKER, RESOURCE_TOPIC
 from .context import Broker, Node, RequestContext
@@ -26,15 +26,17 @@ _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
 
 def _entry(d: ConfigDef, value: object, source: ConfigSource, read_only: bool,
            synonyms: list[tuple[str, object, ConfigSource]], request: Any) -> dict[str, Any]:
+    # As Kafka, a password's value is never sent: DescribeConfigs marks it sensitive.
+    sensitive = d.type is ConfigType.PASSWORD
     return {
         "name": d.name,
-        "value": d.render(value),
+        "value": None if sensitive else d.render(value),
         "read_only": read_only,
         "config_source": int(source),
         "is_default": source == ConfigSource.DEFAULT_CONFIG,
-        "is_sensitive": False,
+        "is_sensitive": sensitive,
         "synonyms": [
-            {"name": n, "value": (BROKER_CONFIGS.get(n) or d).render(v), "source": int(s)} for n, v, s in synonyms
+            {"name": n, "value": None if sensitive else (BROKER_CONFIGS.get(n) or d).render(v), "source": int(s)} for n, v, s in synonyms
         ] if getattr(request, "include_synonyms", False) else [],
         "config_type": int(d.type),
         "documentation": d.doc if getattr(request, "include_documentation", False) else None,

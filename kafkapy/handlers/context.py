@@ -20,6 +20,7 @@ from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from ..replication.fetch_session import FetchSessionCache
+from ..security.principal import ANONYMOUS
 from .faults import Faults
 
 
@@ -78,3 +79,5 @@ class RequestContext:
     frame: bytes | bytearray = b""
     """The whole request, as received: what a broker forwards to the active controller."""
     via_controller_listener: bool = False
+    principal: str = ANONYMOUS
+    """Who sent the request, as Kafka's principals are written (User:CN=client,O=example)."""

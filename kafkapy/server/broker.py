@@ -39,6 +39,7 @@ from ..replication.fetch_session import FetchSessionCache
 from .connection import Connection
 from .meta_properties import load_meta_properties
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
+from .tls import ListenerTls, listener_tls
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
@@ -62,6 +63,7 @@ class BrokerServer:
         self.bound: list[Listener] = []
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
+        self._tls: dict[socket.socket, ListenerTls] = {}  # the listening sockets of SSL listeners
         self._connections: set[Connection] = set()
         self._stop = anyio.Event()
         self._killed = False
@@ -155,13 +157,15 @@ class BrokerServer:
             fetch_sessions=FetchSessionCache(config.int("max.incremental.fetch.session.cache.slots")),
         )
 
-    def _bind(self) -> None:
+    def _bind(self, tls: dict[str, ListenerTls]) -> None:
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
             sock = socket.create_server((listener.host or "0.0.0.0", listener.port), backlog=1024)
             sock.setblocking(False)
             self._sockets.append(sock)
+            if listener.name in tls:
+                self._tls[sock] = tls[listener.name]
             self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
 
     def _advertised_endpoint(self) -> Listener:
@@ -174,7 +178,7 @@ class BrokerServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
-        self._bind()
+        self._bind(await anyio.to_thread.run_sync(listener_tls, self.config))
         try:
             cluster_id, logs, metadata = self._open_storage()
         except BaseException:
@@ -237,6 +241,10 @@ class BrokerServer:
         """Started, and unfenced by the active controller."""
         return self.broker is not None and self._lifecycle is not None and not self._lifecycle.fenced
 
+    def principals(self) -> list[str]:
+        """The principal of each client connection open now."""
+        return [connection.principal for connection in self._connections]
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -296,7 +304,8 @@ class BrokerServer:
                 if key in self.config.explicit and self.config.int(key) > 0:
                     sock.setsockopt(socket.SOL_SOCKET, option, self.config.int(key))
             assert self.broker is not None
-            connection = Connection(self.broker, sock, max_request)
+            tls = self._tls.get(listener)
+            connection = Connection(self.broker, sock, max_request, tls.session(sock) if tls else None)
             self._connections.add(connection)
             tg.start_soon(self._serve, connection)
 
