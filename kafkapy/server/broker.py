@@ -63,7 +63,8 @@ class BrokerServer:
         self.bound: list[Listener] = []
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
-        self._tls: dict[socket.socket, ListenerTls] = {}  # the listening sockets of SSL listeners
+        self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
+        self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._connections: set[Connection] = set()
         self._stop = anyio.Event()
         self._killed = False
@@ -157,15 +158,15 @@ class BrokerServer:
             fetch_sessions=FetchSessionCache(config.int("max.incremental.fetch.session.cache.slots")),
         )
 
-    def _bind(self, tls: dict[str, ListenerTls]) -> None:
+    def _bind(self) -> None:
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
             sock = socket.create_server((listener.host or "0.0.0.0", listener.port), backlog=1024)
             sock.setblocking(False)
             self._sockets.append(sock)
-            if listener.name in tls:
-                self._tls[sock] = tls[listener.name]
+            if listener.name in self._listener_tls:
+                self._tls[sock] = self._listener_tls[listener.name]
             self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
 
     def _advertised_endpoint(self) -> Listener:
@@ -178,7 +179,8 @@ class BrokerServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
-        self._bind(await anyio.to_thread.run_sync(listener_tls, self.config))
+        self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
+        self._bind()
         try:
             cluster_id, logs, metadata = self._open_storage()
         except BaseException:
