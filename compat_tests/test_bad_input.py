@@ -8,15 +8,22 @@ import random
 import struct
 
 import pytest
+import zstandard
+from crc32c import crc32c
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
+from kio.schema.list_offsets.v7.request import ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic
 from kio.schema.metadata.v12.request import MetadataRequest
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
+from kio.schema.types import BrokerId
+from kio.static.primitive import i8
 
 from kafkapy.compat.adapters.confluent import ConfluentKafka
 from kafkapy.compat.raw import RawConnection
+from kafkapy.wire.compression import Codec
 from kafkapy.wire.protocol import encode_request
+from kafkapy.wire.records import HEADER_SIZE
 from raw_client import assert_served, frame_with_header, length_prefixed
 
 pytestmark = pytest.mark.kafkapy_internals
@@ -122,3 +129,55 @@ def test_batch_with_a_wrong_crc_is_refused_as_corrupt(broker, topic_name):
         assert (accepted.error_code, accepted.base_offset) == (ErrorCode.none, 0)
         assert_served(bystander)
     assert_alive(broker)
+
+
+def zstd_bomb(inflated_gib: int) -> bytes:
+    """A batch of a few hundred KB whose records section inflates to inflated_gib GiB:
+    zstd frames of 128 MiB of zeros, one after the other."""
+    frame = zstandard.ZstdCompressor().compress(b"\0" * (128 << 20))
+    batch = bytearray(record_batch([b"bomb"]))
+    batch[HEADER_SIZE:] = frame * (inflated_gib * 8)
+    (attributes,) = struct.unpack_from(">h", batch, 21)
+    struct.pack_into(">h", batch, 21, attributes | Codec.ZSTD)
+    struct.pack_into(">i", batch, 8, len(batch) - 12)
+    struct.pack_into(">I", batch, 17, crc32c(bytes(batch[21:])))
+    return bytes(batch)
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.mark.timeout(60)
+def test_a_decompression_bomb_is_refused_and_memory_stays_flat(broker, topic_name):
+    bomb = zstd_bomb(inflated_gib=10)
+    assert len(bomb) < 1_000_000  # inside max.message.bytes as sent
+    admin = ConfluentKafka(broker.bootstrap)
+    compacted, plain = f"{topic_name}-compacted", f"{topic_name}-plain"
+    admin.create_topic(compacted, 1, {"cleanup.policy": "compact"})
+    admin.create_topic(plain, 1)
+    before = rss_mib(broker.process.pid)
+
+    with RawConnection(broker.port) as bystander, RawConnection(broker.port) as producer:
+        # A compacted topic opens every batch for its keys: inflated, it is too large.
+        [refused] = producer.request(produce_request(compacted, bomb)).responses[0].partition_responses
+        assert (refused.error_code, refused.base_offset) == (ErrorCode.message_too_large, -1)
+        # A plain topic stores it unopened; a lookup by timestamp must not inflate it either.
+        [stored] = producer.request(produce_request(plain, bomb)).responses[0].partition_responses
+        assert (stored.error_code, stored.base_offset) == (ErrorCode.none, 0)
+        [found] = producer.request(list_offsets_request(plain, timestamp=0)).topics[0].partitions
+        assert (found.error_code, found.offset) == (ErrorCode.none, 0)
+        assert_served(bystander)
+
+    assert rss_mib(broker.process.pid) - before < 100
+    assert_alive(broker)
+
+
+def list_offsets_request(topic: str, timestamp: int) -> ListOffsetsRequest:
+    partition = ListOffsetsPartition(partition_index=0, current_leader_epoch=-1, timestamp=timestamp)
+    return ListOffsetsRequest(
+        replica_id=BrokerId(-1), isolation_level=i8(0),  # read uncommitted
+        topics=(ListOffsetsTopic(name=topic, partitions=(partition,)),),
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
 from confluent_kafka import TopicPartition as ClientPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -136,3 +136,42 @@ def test_a_follower_cut_off_from_the_others_copies_nothing_until_the_network_hea
     cluster.heal()
     until(lambda: values_on(cluster, follower) == before + during, 20, "the follower to catch up once healed")
     until(lambda: follower in partition_on(cluster, leader)[1], 20, "the follower to rejoin the ISR")
+
+
+def log_start_on(cluster: Cluster, node_id: int) -> int:
+    return cluster.nodes[node_id].read(lambda s: s.broker.replicas.get(TOPIC, 0).log_start_offset)
+
+
+def test_records_deleted_on_the_leader_stay_deleted_after_a_failover(cluster: Cluster) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=3, config={"min.insync.replicas": "2"})],
+                        operation_timeout=10)[TOPIC].result(15)
+    until(lambda: all(TOPIC in cluster.nodes[n].read(lambda s: list(s.broker.image.topics)) for n in cluster.nodes), 5,
+          "every node to know the topic")
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all"})
+    for i in range(N):
+        producer.produce(TOPIC, b"v%03d" % i)
+    assert producer.flush(20) == 0
+    leader, _, epoch = partition_on(cluster, 1)
+
+    deleted = admin.delete_records([ClientPartition(TOPIC, 0, 30)], request_timeout=10)
+    assert deleted[ClientPartition(TOPIC, 0, 30)].result(15).low_watermark == 30
+    # The followers take the leader's log start offset from its fetch responses.
+    for n in cluster.nodes:
+        until(lambda n=n: log_start_on(cluster, n) == 30, 10, f"node {n}'s log start offset to reach 30")
+
+    cluster.kill(leader)
+    survivors = [n for n in cluster.nodes if n != leader]
+    until(lambda: (lambda p: p[0] in survivors and p[2] > epoch)(partition_on(cluster, survivors[0])), 10,
+          "the controller to move leadership to a surviving replica")
+    consumer = Consumer({"bootstrap.servers": ",".join(f"127.0.0.1:{cluster.nodes[n].port}" for n in survivors),
+                         "group.id": "after-delete", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.assign([ClientPartition(TOPIC, 0, OFFSET_BEGINNING)])
+    consumed: list[tuple[int, bytes]] = []
+    deadline = time.monotonic() + 20
+    while len(consumed) < N - 30 and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            consumed.append((msg.offset(), msg.value()))
+    consumer.close()
+    assert consumed == [(i, b"v%03d" % i) for i in range(30, N)]

@@ -17,16 +17,19 @@ from kafkapy.testing.process import BrokerProcess
 # What a test in another language would do: inject a fault over HTTP.
 INJECT = textwrap.dedent("""
     import json, sys, urllib.request
+    url, token = sys.argv[1:]
     spec = {"kind": "error", "api_key": 0, "error": "NOT_LEADER_OR_FOLLOWER", "count": 2}
-    request = urllib.request.Request(sys.argv[1] + "/faults", data=json.dumps(spec).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url + "/faults", data=json.dumps(spec).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     print(urllib.request.urlopen(request, timeout=10).read().decode())
 """)
 
 
 def test_a_fault_injected_over_http_fires_and_is_reported(tmp_path):
     with BrokerProcess(tmp_path, {"kafkapy.control.port": 0}) as broker:
-        created = subprocess.run([sys.executable, "-c", INJECT, broker.control_url], capture_output=True, text=True, timeout=30, check=True)
+        # The address and token are printed at start; BrokerProcess read them from there.
+        created = subprocess.run([sys.executable, "-c", INJECT, broker.control_url, broker.control_token],
+                                 capture_output=True, text=True, timeout=30, check=True)
         fault = json.loads(created.stdout)["fault"]
         assert fault["error_name"] == "NOT_LEADER_OR_FOLLOWER"
 
@@ -36,6 +39,7 @@ def test_a_fault_injected_over_http_fires_and_is_reported(tmp_path):
         assert producer.flush(30) == 0
         assert delivered == [(None, 0)]  # retried past the two injected errors
 
-        with urllib.request.urlopen(broker.control_url + "/faults", timeout=10) as response:
+        listing = urllib.request.Request(broker.control_url + "/faults", headers={"Authorization": f"Bearer {broker.control_token}"})
+        with urllib.request.urlopen(listing, timeout=10) as response:
             (listed,) = json.loads(response.read())["faults"]
         assert listed["fired"] == 2 and listed["count"] == 0

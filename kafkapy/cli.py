@@ -10,6 +10,7 @@ import sys
 import anyio
 
 from .config import BrokerConfig, ConfigError
+from .log.files import StorageError
 
 
 def _configure_logging() -> None:
@@ -53,22 +54,23 @@ def run(argv: list[str]) -> int:
         return 2
     try:
         anyio.run(_serve, config, backend="asyncio")
-    except (ConfigError, BaseExceptionGroup) as e:
+    except (ConfigError, StorageError, BaseExceptionGroup) as e:
         # Found at start-up (unformatted storage, say), it comes out of the task groups wrapped.
-        error = _config_error(e)
+        error = _startup_error(e)
         if error is None:
             raise
-        print(f"kafkapy: configuration error: {error}", file=sys.stderr)
+        kind = "storage" if isinstance(error, StorageError) else "configuration"
+        print(f"kafkapy: {kind} error: {error}", file=sys.stderr)
         return 2
     return 0
 
 
-def _config_error(error: BaseException) -> ConfigError | None:
-    if isinstance(error, ConfigError):
+def _startup_error(error: BaseException) -> ConfigError | StorageError | None:
+    if isinstance(error, ConfigError | StorageError):
         return error
     if isinstance(error, BaseExceptionGroup):
         for inner in error.exceptions:
-            if (found := _config_error(inner)) is not None:
+            if (found := _startup_error(inner)) is not None:
                 return found
     return None
 

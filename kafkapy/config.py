@@ -71,6 +71,20 @@ def one_of(*allowed: str) -> Validator:
     return check
 
 
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def _known_authorizer(name: str) -> str | None:
+    if not name or name == STANDARD_AUTHORIZER:
+        return None
+    return f"kafkapy implements {STANDARD_AUTHORIZER} only (leave it empty for no authorization)"
+
+
+def _principal_list(value: str) -> str | None:
+    bad = [p for p in value.split(";") if p.strip() and ":" not in p]
+    return f"'{bad[0].strip()}' is not a principal of the form Type:name, such as User:admin" if bad else None
+
+
 @dataclass(frozen=True)
 class ConfigDef:
     name: str
@@ -89,9 +103,13 @@ class ConfigDef:
             raise ConfigError(f"Invalid value {text} for configuration {self.name}: {problem}")
         return value
 
+    @property
+    def sensitive(self) -> bool:
+        return self.type is ConfigType.PASSWORD
+
     def render(self, value: object) -> str | None:
-        """The string form DescribeConfigs reports."""
-        if value is None:
+        """The string form DescribeConfigs reports: none for a secret, as Kafka."""
+        if value is None or self.sensitive:
             return None
         if self.type is ConfigType.BOOLEAN:
             return "true" if value else "false"
@@ -236,7 +254,11 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("socket.request.max.bytes", I, 104_857_600, "Largest request the broker reads.", at_least(1), read_only=True),
         ConfigDef("socket.send.buffer.bytes", I, 102_400, "SO_SNDBUF of server sockets; -1 for the OS default.", None, read_only=True),
         ConfigDef("socket.receive.buffer.bytes", I, 102_400, "SO_RCVBUF of server sockets; -1 for the OS default.", None, read_only=True),
-        ConfigDef("connections.max.idle.ms", L, 600_000, "Close connections idle for longer than this.", None, read_only=True),
+        ConfigDef("connections.max.idle.ms", L, 600_000, "Close a connection after this long without a byte received or sent (a request the broker is working on does not count); a negative value never closes them.", None, read_only=True),
+        ConfigDef("queued.max.request.bytes", L, -1, "Request bytes the broker holds at most, across connections, before it stops reading requests; -1 for no limit.", None, read_only=True),
+        ConfigDef("max.connections", I, INT_MAX, "Connections the broker serves at most; further ones wait to be accepted until one closes.", at_least(0), read_only=True),
+        ConfigDef("max.connections.per.ip", I, INT_MAX, "Connections served at most from one address; further ones are closed as they are accepted.", at_least(0), read_only=True),
+        ConfigDef("max.connections.per.ip.overrides", S, "", "Per-address exceptions to max.connections.per.ip, as host:count pairs separated by commas (a host name counts for the address it resolves to).", None, read_only=True),
         ConfigDef("log.segment.bytes", I, 1_073_741_824, "Size of a segment file.", at_least(14)),
         ConfigDef("log.roll.ms", L, None, "Time after which a segment is rolled; overrides log.roll.hours.", None),
         ConfigDef("log.roll.hours", I, 168, "Time in hours after which a segment is rolled.", at_least(1)),
@@ -316,6 +338,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("metadata.log.segment.min.bytes", I, 8_388_608, "Internal, for tests: the smallest metadata.log.segment.bytes accepted.", at_least(12), read_only=True),
         ConfigDef("metadata.log.segment.ms", L, 604_800_000, "Time after which a metadata log segment is rolled even if not full.", at_least(1), read_only=True),
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
+        ConfigDef("kafkapy.control.token", P, None, "kafkapy's own: the bearer token every control channel request must carry; unset, one is made at start and printed with the channel's address.", read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
         ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),
@@ -328,6 +351,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("replica.fetch.backoff.ms", I, 1000, "Wait of a follower after a failed fetch.", at_least(0), read_only=True),
         ConfigDef("replica.socket.timeout.ms", I, 30_000, "How long a follower waits for a fetch response; more than replica.fetch.wait.max.ms.", at_least(1), read_only=True),
         ConfigDef("replica.high.watermark.checkpoint.interval.ms", L, 5000, "How often high watermarks are written to replication-offset-checkpoint.", at_least(1), read_only=True),
+        # Authorization, as Kafka's StandardAuthorizer reads it.
+        ConfigDef("authorizer.class.name", S, "", "The authorizer: empty for none, or org.apache.kafka.metadata.authorizer.StandardAuthorizer for Kafka's ACLs kept in the metadata log.", _known_authorizer, read_only=True),
+        ConfigDef("super.users", S, None, "Principals allowed everything by the authorizer, separated by ';' (User:admin;User:broker).", _principal_list, read_only=True),
+        ConfigDef("allow.everyone.if.no.acl.found", B, False, "With the authorizer on: a resource no ACL mentions is open to every principal.", None, read_only=True),
         ConfigDef("producer.id.expiration.ms", I, 86_400_000, "How long an idle producer id's state is kept.", at_least(1)),
     ]
 )
@@ -414,6 +441,13 @@ class BrokerConfig:
             raise ConfigError("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts")
         if self.int("replica.fetch.wait.max.ms") > self.int("replica.lag.time.max.ms"):
             raise ConfigError("replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR")
+        # KafkaConfig's checks of the connection limits.
+        queued = self.int("queued.max.request.bytes")
+        if 0 < queued < self.int("socket.request.max.bytes"):
+            raise ConfigError("queued.max.request.bytes must be larger or equal to socket.request.max.bytes")
+        overrides = self.connections_per_ip_overrides  # parsed here so that a malformed one is refused at start
+        if self.int("max.connections.per.ip") == 0 and not overrides:
+            raise ConfigError("max.connections.per.ip can be zero only if max.connections.per.ip.overrides is set")
 
     @classmethod
     def from_sources(cls, properties_file: str | Path | None, overrides: Iterable[str]) -> BrokerConfig:
@@ -505,6 +539,25 @@ class BrokerConfig:
     @property
     def log_dirs(self) -> list[Path]:
         return [Path(p) for p in self.strings("log.dirs")]
+
+    @property
+    def connections_per_ip_overrides(self) -> dict[str, int]:
+        """max.connections.per.ip.overrides as {host: count}; the host is split off at the
+        last colon, as Kafka parses such maps."""
+        overrides: dict[str, int] = {}
+        for entry in str(self.get("max.connections.per.ip.overrides")).split(","):
+            if not entry.strip():
+                continue
+            host, sep, count = entry.rpartition(":")
+            try:
+                if not sep or not host.strip():
+                    raise ValueError
+                overrides[host.strip()] = int(count)
+            except ValueError:
+                raise ConfigError(f"Invalid value {entry.strip()!r} in max.connections.per.ip.overrides: expected host:count") from None
+            if overrides[host.strip()] < 0:
+                raise ConfigError(f"Invalid value {entry.strip()!r} in max.connections.per.ip.overrides: the count must be at least 0")
+        return overrides
 
     def int(self, key: str) -> int:
         return int(self.get(key))  # type: ignore[call-overload]

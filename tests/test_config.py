@@ -54,3 +54,31 @@ def test_overrides_from_command_line(tmp_path):
     config = BrokerConfig.from_sources(props, ["num.partitions=5", "auto.create.topics.enable=false"])
     assert config.int("num.partitions") == 5
     assert config.bool("auto.create.topics.enable") is False
+
+
+def test_connection_limits_have_kafkas_defaults():
+    config = BrokerConfig()
+    assert config.int("queued.max.request.bytes") == -1
+    assert config.int("max.connections") == config.int("max.connections.per.ip") == 2**31 - 1
+    assert config.connections_per_ip_overrides == {}
+    assert config.int("connections.max.idle.ms") == 600_000
+
+
+def test_queued_max_request_bytes_below_socket_request_max_bytes_is_refused():
+    with pytest.raises(ConfigError, match="queued.max.request.bytes must be larger or equal to socket.request.max.bytes"):
+        BrokerConfig({"queued.max.request.bytes": "1000"})
+    assert BrokerConfig({"queued.max.request.bytes": "104857600"}).int("queued.max.request.bytes") == 104_857_600
+
+
+def test_max_connections_per_ip_zero_needs_overrides():
+    with pytest.raises(ConfigError, match="max.connections.per.ip can be zero only if max.connections.per.ip.overrides is set"):
+        BrokerConfig({"max.connections.per.ip": "0"})
+    assert BrokerConfig({"max.connections.per.ip": "0", "max.connections.per.ip.overrides": "127.0.0.1:5"}).int("max.connections.per.ip") == 0
+
+
+def test_max_connections_per_ip_overrides_are_host_count_pairs():
+    config = BrokerConfig({"max.connections.per.ip.overrides": " hostName:100 , 127.0.0.1:200,"})
+    assert config.connections_per_ip_overrides == {"hostName": 100, "127.0.0.1": 200}
+    for bad in ("hostName", "hostName:many", ":5", "hostName:-1"):
+        with pytest.raises(ConfigError, match="max.connections.per.ip.overrides"):
+            BrokerConfig({"max.connections.per.ip.overrides": bad})

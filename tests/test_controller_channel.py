@@ -39,7 +39,7 @@ def test_a_forward_is_answered_here_once_this_node_becomes_the_active_controller
         async with anyio.create_task_group() as tg:
             tg.start_soon(elected)
             with anyio.fail_after(5):
-                assert await channel.forward(b"frame", "127.0.0.1", 19, 7, answered_here) == "answered here"
+                assert await channel.forward(b"frame", "127.0.0.1", "User:ANONYMOUS", 19, 7, answered_here) == "answered here"
 
     anyio.run(main)
 
@@ -57,7 +57,7 @@ def test_with_no_controller_a_forward_gives_up_after_the_retry_window() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(time_passes)
             with anyio.fail_after(5), pytest.raises(ControllerUnavailable):
-                await channel.forward(b"frame", "127.0.0.1", 19, 7, answered_here)
+                await channel.forward(b"frame", "127.0.0.1", "User:ANONYMOUS", 19, 7, answered_here)
             tg.cancel_scope.cancel()
 
     anyio.run(main)

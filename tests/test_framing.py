@@ -24,10 +24,10 @@ def deliver(reader: FrameReader, data: bytes, cuts: Iterable[int] = ()) -> list[
     for start, end in itertools.pairwise(bounds):
         piece = memoryview(data)[start:end]
         while piece:
-            buf = reader.recv_buffer()
-            assert len(buf) > 0, "the reader offered no room to receive into"
-            n = min(len(buf), len(piece))
-            buf[:n] = piece[:n]
+            with reader.recv_buffer() as buf:
+                assert len(buf) > 0, "the reader offered no room to receive into"
+                n = min(len(buf), len(piece))
+                buf[:n] = piece[:n]
             frames += [bytes(f) for f in reader.received(n)]
             piece = piece[n:]
     return frames
@@ -78,16 +78,49 @@ def test_large_frame_is_filled_through_a_buffer_of_its_own():
     large = body(100_000, 7)
     data = frame(large) + frame(b"next")
     reader = FrameReader(MAX_FRAME)
-    buf = reader.recv_buffer()
-    buf[:1004] = data[:1004]
+    with reader.recv_buffer() as buf:
+        buf[:1004] = data[:1004]
     assert reader.received(1004) == []
-    # The rest of the frame, exactly: the socket writes the body where it ends up.
-    buf = reader.recv_buffer()
-    assert len(buf) == len(large) - 1000
-    buf[:] = data[1004 : 4 + len(large)]
-    assert reader.received(len(buf)) == [large]
+    # The rest of the frame: the socket writes the body where it ends up, never past its end.
+    received, frames = 1004, []
+    while not frames:
+        with reader.recv_buffer() as buf:
+            assert 0 < len(buf) <= 4 + len(large) - received
+            buf[:] = data[received : received + len(buf)]
+            n = len(buf)
+        received += n
+        frames = reader.received(n)
+    assert frames == [large]
     assert not reader.mid_frame
     assert deliver(reader, data[4 + len(large) :]) == [b"next"]
+
+
+def test_a_large_frame_holds_memory_for_what_arrived_not_for_what_it_announced():
+    announced = 100 << 20
+    reader = FrameReader(announced)
+    deliver(reader, struct.pack(">i", announced) + b"only this")
+    with reader.recv_buffer() as buf:
+        assert len(buf) <= 64 * 1024
+    sent = len(b"only this")
+    while sent < 3 << 20:
+        with reader.recv_buffer() as buf:
+            assert len(buf) <= max(sent, 64 * 1024), "the buffer grows at most by doubling what arrived"
+            n = len(buf)
+        sent += n
+        assert reader.received(n) == []
+    assert reader.mid_frame
+
+
+def test_declared_bytes_count_each_frame_once_when_its_size_is_known():
+    reader = FrameReader(MAX_FRAME)
+    large = body(200_000)
+    stream = frame(b"abc") + frame(large)
+    deliver(reader, stream[:10])
+    assert reader.declared_bytes == 3  # the small frame; the large one's size is not complete yet
+    deliver(reader, stream[10:20])
+    assert reader.declared_bytes == 3 + len(large)  # counted as it begins, before its body
+    assert deliver(reader, stream[20:]) == [large]
+    assert reader.declared_bytes == 3 + len(large)
 
 
 def test_frame_larger_than_half_a_chunk_arriving_whole_is_cut_from_the_chunk():

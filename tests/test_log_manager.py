@@ -7,14 +7,17 @@ from helpers import as_stored, client_batch, crash
 from kafkapy.log.config import LogConfig
 from kafkapy.log.manager import (
     CLEAN_SHUTDOWN,
+    DELETE_SUFFIX,
     HIGH_WATERMARKS,
     LOG_START_OFFSETS,
     RECOVERY_POINTS,
+    STRAY_SUFFIX,
     LogManager,
     TopicPartition,
     kafka_uuid,
     parse_partition_dir,
     read_checkpoint,
+    set_aside_name,
     write_checkpoint,
 )
 
@@ -132,6 +135,38 @@ def test_delete_of_a_partition_never_opened_removes_it(dirs):
     manager.delete(TP, 0, 60_000)
     assert [p for p in dirs[0].iterdir() if p.is_dir()] == []
     assert manager.existing() == set()
+
+
+def test_a_stray_partition_is_renamed_aside_and_a_new_one_starts_from_nothing(dirs):
+    manager = started(dirs)
+    log = manager.open(TP, CONFIG, 0, topic_id=uuid.UUID(int=7))
+    for _ in range(3):
+        log.append(client_batch(2), 0)
+    # Checkpointed offsets the new partition of the same name must not inherit.
+    log.high_watermark = log.next_offset
+    log.delete_records_before(4)
+    manager.shutdown()
+    manager = started(dirs)
+    assert manager.topic_id_on_disk(TP) == kafka_uuid(uuid.UUID(int=7))
+
+    old, stray = manager.set_aside_stray(TP)
+
+    assert old == dirs[0] / "orders-0" and not old.exists()
+    assert re.fullmatch(r"orders-0\.[0-9a-f]{32}-stray", stray.name)
+    assert (stray / "00000000000000000000.log").stat().st_size > 0
+    assert manager.existing() == set()
+    recreated = manager.open(TP, CONFIG, 0)
+    assert (recreated.log_start_offset, recreated.next_offset, recreated.high_watermark) == (0, 0, 0)
+    manager.shutdown()
+    assert started(dirs).existing() == {TP} and stray.exists()
+
+
+def test_names_of_set_aside_directories_fit_a_file_name():
+    longest = TopicPartition("x" * 249, 123)
+    name = set_aside_name(longest, STRAY_SUFFIX)
+    assert len(name) == 255
+    assert re.fullmatch(r"x+-123\.[0-9a-f]{32}-stray", name)
+    assert set_aside_name(TP, DELETE_SUFFIX).startswith("orders-0.")
 
 
 def test_startup_removes_leftover_delete_directories(dirs):

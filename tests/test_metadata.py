@@ -12,6 +12,7 @@ from kafkapy.metadata.records import (
     RECORD_TYPES,
     RESOURCE_BROKER,
     RESOURCE_TOPIC,
+    AccessControlEntryRecord,
     BrokerEndpoint,
     BrokerFeature,
     ConfigRecord,
@@ -21,6 +22,7 @@ from kafkapy.metadata.records import (
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
     TopicRecord,
     UnknownMetadataRecord,
@@ -403,6 +405,9 @@ SAMPLES = [
     RemoveTopicRecord(topic_id=uuid.UUID(int=99)),
     FeatureLevelRecord(name="metadata.version", feature_level=21),
     ProducerIdsRecord(broker_id=1, broker_epoch=7, next_producer_id=2**50),
+    AccessControlEntryRecord(id=uuid.UUID(int=5), resource_type=2, resource_name="orders", pattern_type=4,
+                             principal="User:alice", host="*", operation=3, permission_type=3),
+    RemoveAccessControlEntryRecord(id=uuid.UUID(int=5)),
     NoOpRecord(),
 ]
 
@@ -419,7 +424,8 @@ def test_record_types_are_kafkas_api_keys():
     assert {key: cls.__name__ for key, cls in RECORD_TYPES.items()} == {
         0: "RegisterBrokerRecord", 2: "TopicRecord", 3: "PartitionRecord", 4: "ConfigRecord",
         5: "PartitionChangeRecord", 9: "RemoveTopicRecord", 12: "FeatureLevelRecord",
-        15: "ProducerIdsRecord", 17: "BrokerRegistrationChangeRecord", 20: "NoOpRecord",
+        15: "ProducerIdsRecord", 17: "BrokerRegistrationChangeRecord", 18: "AccessControlEntryRecord",
+        19: "RemoveAccessControlEntryRecord", 20: "NoOpRecord",
     }
 
 

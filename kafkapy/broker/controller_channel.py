@@ -25,6 +25,7 @@ from ..clock import Clock
 from ..metadata.brokers import Endpoint, HeartbeatAnswer, Registered
 from ..metadata.controller import NewTopic, TopicResult
 from ..metadata.partitions import IsrChange, IsrChangeResult
+from ..security.envelope_principal import encode_principal
 from ..wire.build import build
 from ..wire.protocol import decode_response, request_type
 from .controller_service import ControllerService, NotController
@@ -132,12 +133,13 @@ class ControllerRouter:
 
     # -- a client's request, forwarded whole ---------------------------------------------
 
-    async def forward(self, frame: bytes | bytearray, client_host: str, api_key: int, version: int,
+    async def forward(self, frame: bytes | bytearray, client_host: str, principal: str, api_key: int, version: int,
                       here: Callable[[], Awaitable[Any]]) -> Any:
-        """The active controller's answer to a request frame this node received: `here()`
-        should this node become the active controller while it waits."""
+        """The active controller's answer to a request frame this node received from
+        `principal`: `here()` should this node become the active controller while it waits."""
         envelope = Request((ENVELOPE, 0), {
-            "request_data": bytes(frame), "request_principal": None, "client_host_address": client_host.encode(),
+            "request_data": bytes(frame), "request_principal": encode_principal(principal),
+            "client_host_address": client_host.encode(),
         })
 
         def unwrap(response: Any) -> Any:

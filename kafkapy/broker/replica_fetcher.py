@@ -172,7 +172,8 @@ class ReplicaFetcher:
                 self.replicas.truncate(tp, offset)
                 return
             try:
-                await self.replicas.append_as_follower(tp, whole_batches(bytes(p.records or b"")), p.high_watermark)
+                await self.replicas.append_as_follower(tp, whole_batches(bytes(p.records or b"")), p.high_watermark,
+                                                       p.log_start_offset)
             except LogError as e:
                 log.warning("Appending what broker %d sent of %s failed: %s", self.key[0], tp, e)
                 self._delayed[tp] = anyio.current_time() + self.backoff_s

@@ -18,7 +18,7 @@ from kio.schema.errors import ErrorCode
 from ..clock import Clock
 from ..config import BrokerConfig, effective_topic_configs
 from ..log.config import LogConfig
-from ..log.manager import LogManager, TopicPartition
+from ..log.manager import LogManager, TopicPartition, kafka_uuid
 from ..log.partition import AppendResult, PartitionLog
 from ..metadata.image import MetadataImage, PartitionImage
 from ..replication.partition import IsrProposal, Partition, Registration, RoleChange
@@ -62,12 +62,19 @@ class ReplicaManager:
     # Following the metadata image
 
     def load(self, image: MetadataImage) -> None:
-        """Opens (recovering as needed) every hosted partition; deletes what no topic owns."""
+        """Opens (recovering as needed) every hosted partition. As Kafka, a partition
+        directory the image does not assign here, or one of an older topic of the same
+        name, is stray: renamed aside and kept, never deleted, for the image may be what
+        is wrong (a lost or damaged metadata log must not wipe topics)."""
         wanted = set(self._hosted(image))
-        now = self.clock.wall_ms()
-        for tp in self.logs.existing() - wanted:
-            self.logs.delete(tp, now, 0)
-        self.logs.remove_deleted(now)
+        for tp in sorted(self.logs.existing()):
+            on_disk = self.logs.topic_id_on_disk(tp)
+            if tp in wanted and on_disk in (None, kafka_uuid(image.topics[tp.topic].topic_id)):
+                continue
+            directory, stray = self.logs.set_aside_stray(tp)
+            why = "assigns it to no partition of this node" if tp not in wanted else f"names another topic id than {on_disk}"
+            log.warning("Stray partition directory %s: the metadata %s; renamed to %s and kept, not deleted",
+                        directory, why, stray)
         self.on_metadata(MetadataImage(), image)
 
     def _hosted(self, image: MetadataImage) -> Iterable[TopicPartition]:
@@ -164,14 +171,21 @@ class ReplicaManager:
             await self.flush(tp, log, result.last_offset + 1)
         return result
 
-    async def append_as_follower(self, tp: TopicPartition, records: bytes, leader_high_watermark: int) -> AppendResult | None:
-        """Appends batches fetched from the leader, then takes its high watermark."""
+    async def append_as_follower(self, tp: TopicPartition, records: bytes, leader_high_watermark: int,
+                                 leader_log_start_offset: int = -1) -> AppendResult | None:
+        """Appends batches fetched from the leader, then takes its high watermark and its
+        log start offset (records deleted there, by DeleteRecords or retention, go here too,
+        or a failover would bring them back)."""
         partition_log, partition = self.logs.get(tp), self.partitions.get(tp)
         if partition_log is None or partition is None or partition.is_leader:
             return None
         now = self.clock.wall_ms()
         result = partition_log.append_as_follower(records, now) if records else None
         self.follower_high_watermark(tp, leader_high_watermark)
+        # As Kafka's follower: never past its own high watermark; it moves on as that does.
+        log_start = min(leader_log_start_offset, partition_log.high_watermark)
+        if log_start > partition_log.log_start_offset:
+            partition_log.delete_records_before(log_start)
         if result is not None and partition_log.needs_flush(now):
             await self.flush(tp, partition_log, result.last_offset + 1)
         return result
@@ -240,7 +254,13 @@ class ReplicaManager:
         return frozenset(out)
 
     def _advance_high_watermark(self, tp: TopicPartition, partition: Partition, partition_log: PartitionLog) -> None:
-        if partition.maybe_advance_high_watermark(partition_log.next_offset, self.clock.monotonic_ms(), self._ineligible(partition)):
+        # A partition without followers (replication factor 1, every produce on a single
+        # node) needs neither the clock nor the brokers' eligibility.
+        if partition.followers:
+            now, ineligible = self.clock.monotonic_ms(), self._ineligible(partition)
+        else:
+            now, ineligible = 0, frozenset()
+        if partition.maybe_advance_high_watermark(partition_log.next_offset, now, ineligible):
             partition_log.high_watermark = partition.high_watermark
             self._wake_produces(tp)
             # Consumers only: a follower's fetch waits for data past the log end, which this is not.

@@ -12,10 +12,10 @@ from typing import Any
 
 import anyio
 
-from ..security.principal import ANONYMOUS
 from ..wire.build import build, error_response
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
 from . import (  # noqa: F401  (each module registers its handler)
+    acls,
     api_versions,
     cluster,
     configs,
@@ -35,7 +35,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     txn,
     write_txn_markers,
 )
-from .context import Broker, CloseConnection, Node, RequestContext
+from .context import ANONYMOUS, Broker, CloseConnection, Node, RequestContext
 from .registry import APIS, CONTROLLER_APIS
 
 __all__ = ["APIS", "CONTROLLER_APIS", "Broker", "CloseConnection", "Node", "dispatch", "respond"]
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str,
                    principal: str = ANONYMOUS) -> tuple[list[Chunk], int] | None:
     """The response to one request on a broker listener (None when the request wants none),
-    from `principal` (User:ANONYMOUS for a client that did not authenticate).
+    from the connection's authenticated principal.
 
     Raises InvalidRequest or CloseConnection when the connection must be closed."""
     correlation_id, response = await respond(broker, frame, client_host, principal=principal)

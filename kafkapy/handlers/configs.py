@@ -12,7 +12,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, ConfigSource, ConfigType
+from ..config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, ConfigSource
+from ..metadata.acls import AclOperation, ResourceType
 from ..metadata.controller import DELETE, SET, ConfigChange, ConfigOp, alter_configs_records
 from ..metadata.records import RESOURCE_BROKER, RESOURCE_TOPIC
 from .context import Broker, Node, RequestContext
@@ -26,17 +27,15 @@ _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
 
 def _entry(d: ConfigDef, value: object, source: ConfigSource, read_only: bool,
            synonyms: list[tuple[str, object, ConfigSource]], request: Any) -> dict[str, Any]:
-    # As Kafka, a password's value is never sent: DescribeConfigs marks it sensitive.
-    sensitive = d.type is ConfigType.PASSWORD
     return {
         "name": d.name,
-        "value": None if sensitive else d.render(value),
+        "value": d.render(value),
         "read_only": read_only,
         "config_source": int(source),
         "is_default": source == ConfigSource.DEFAULT_CONFIG,
-        "is_sensitive": sensitive,
+        "is_sensitive": d.sensitive,
         "synonyms": [
-            {"name": n, "value": None if sensitive else (BROKER_CONFIGS.get(n) or d).render(v), "source": int(s)} for n, v, s in synonyms
+            {"name": n, "value": (BROKER_CONFIGS.get(n) or d).render(v), "source": int(s)} for n, v, s in synonyms
         ] if getattr(request, "include_synonyms", False) else [],
         "config_type": int(d.type),
         "documentation": d.doc if getattr(request, "include_documentation", False) else None,
@@ -99,6 +98,18 @@ def describe_loggers(keys: set[str] | None) -> list[dict[str, Any]]:
     return entries
 
 
+def authorization_error(node: Node, ctx: RequestContext, kind: int, name: str, operation: AclOperation) -> ErrorCode | None:
+    """As Kafka: a topic's configs need the operation on the topic, a broker's (and its
+    loggers') on the cluster."""
+    if node.authorizer is None:
+        return None
+    if kind == RESOURCE_TOPIC:
+        return None if node.authorized(ctx, operation, ResourceType.TOPIC, name) else ErrorCode.topic_authorization_failed
+    if kind in (RESOURCE_BROKER, RESOURCE_BROKER_LOGGER):
+        return None if node.authorized_on_cluster(ctx, operation) else ErrorCode.cluster_authorization_failed
+    return None
+
+
 @api(32, 1, 4)
 async def handle_describe_configs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     config = broker.replicas.broker_config(broker.image)
@@ -107,7 +118,9 @@ async def handle_describe_configs(broker: Broker, ctx: RequestContext, request: 
         keys = set(resource.configuration_keys) if resource.configuration_keys is not None else None
         kind, name = resource.resource_type, resource.resource_name
         error, message, configs = ErrorCode.none, None, []
-        if kind == RESOURCE_TOPIC:
+        if (refused := authorization_error(broker, ctx, kind, name, AclOperation.DESCRIBE_CONFIGS)) is not None:
+            error = refused
+        elif kind == RESOURCE_TOPIC:
             if name in broker.image.topics:
                 configs = describe_topic(config, broker.image.topic_configs(name), keys, request)
             else:
@@ -139,11 +152,15 @@ def _alter_loggers(name: str, ops: list[ConfigOp], node: Node) -> tuple[ErrorCod
     return ErrorCode.none, None
 
 
-async def alter(node: Node, changes: list[ConfigChange], validate_only: bool) -> dict[str, Any]:
+async def alter(node: Node, ctx: RequestContext, changes: list[ConfigChange], validate_only: bool) -> dict[str, Any]:
     responses: list[dict[str, Any] | None] = [None] * len(changes)
     metadata_changes = []
     for i, change in enumerate(changes):
-        if change.resource_type == RESOURCE_BROKER_LOGGER:
+        refused = authorization_error(node, ctx, change.resource_type, change.resource_name, AclOperation.ALTER_CONFIGS)
+        if refused is not None:
+            responses[i] = {"error_code": refused, "error_message": None, "resource_type": change.resource_type,
+                            "resource_name": change.resource_name}
+        elif change.resource_type == RESOURCE_BROKER_LOGGER:
             error, message = ErrorCode.none, None
             if not validate_only:
                 error, message = _alter_loggers(change.resource_name, change.ops, node)
@@ -161,10 +178,10 @@ async def alter(node: Node, changes: list[ConfigChange], validate_only: bool) ->
 
 @api(33, 0, 2, listeners=(BROKER, CONTROLLER))
 async def handle_alter_configs(node: Node, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(node, ctx, request, lambda: _alter_configs(node, request))
+    return await on_active_controller(node, ctx, request, lambda: _alter_configs(node, ctx, request))
 
 
-async def _alter_configs(node: Node, request: Any) -> dict[str, Any]:
+async def _alter_configs(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     """Replaces a resource's whole set of dynamic configs: what is not named is removed."""
     changes = []
     for resource in request.resources:
@@ -173,17 +190,17 @@ async def _alter_configs(node: Node, request: Any) -> dict[str, Any]:
         ops = [ConfigOp(c.name, SET, c.value) for c in resource.configs]
         ops += [ConfigOp(name, DELETE, None) for name in current if name not in given]
         changes.append(ConfigChange(resource.resource_type, resource.resource_name, ops))
-    return await alter(node, changes, request.validate_only)
+    return await alter(node, ctx, changes, request.validate_only)
 
 
 @api(44, 0, 1, listeners=(BROKER, CONTROLLER))
 async def handle_incremental_alter_configs(node: Node, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(node, ctx, request, lambda: _incremental_alter_configs(node, request))
+    return await on_active_controller(node, ctx, request, lambda: _incremental_alter_configs(node, ctx, request))
 
 
-async def _incremental_alter_configs(node: Node, request: Any) -> dict[str, Any]:
+async def _incremental_alter_configs(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     changes = [
         ConfigChange(r.resource_type, r.resource_name, [ConfigOp(c.name, c.config_operation, c.value) for c in r.configs])
         for r in request.resources
     ]
-    return await alter(node, changes, request.validate_only)
+    return await alter(node, ctx, changes, request.validate_only)

@@ -3,6 +3,7 @@ the request's own context."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -16,10 +17,12 @@ from ..broker.txn_runtime import TransactionRuntime
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..coordinator.producer_ids import ProducerIdManager
+from ..metadata.acls import CLUSTER_NAME, AclOperation, ResourceType
 from ..metadata.controller import Controller
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from ..replication.fetch_session import FetchSessionCache
+from ..security.authorizer import Authorizer
 from ..security.principal import ANONYMOUS
 from .faults import Faults
 
@@ -42,10 +45,31 @@ class Node:
     controller: Controller
     controller_service: ControllerService
     faults: Faults
+    authorizer: Authorizer | None
+    """None when authorizer.class.name is empty: every request is allowed, at the cost of
+    this one attribute check."""
 
     @property
     def image(self) -> MetadataImage:
         return self.metadata.image
+
+    def authorized(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        authorizer = self.authorizer
+        return authorizer is None or authorizer.authorize(
+            self.image.acls, ctx.principal, ctx.client_host, operation, resource_type, name)
+
+    def authorized_on_cluster(self, ctx: RequestContext, operation: AclOperation) -> bool:
+        return self.authorized(ctx, operation, ResourceType.CLUSTER, CLUSTER_NAME)
+
+    def authorized_names(self, ctx: RequestContext, operation: AclOperation, resource_type: ResourceType,
+                         names: Iterable[str]) -> set[str]:
+        """Those of the names the request's principal may operate on."""
+        authorizer = self.authorizer
+        if authorizer is None:
+            return set(names)
+        acls = self.image.acls
+        return {n for n in set(names)
+                if authorizer.authorize(acls, ctx.principal, ctx.client_host, operation, resource_type, n)}
 
     def effective_config(self) -> BrokerConfig:
         """The static configuration under the image's dynamic configs for this node."""
@@ -80,4 +104,4 @@ class RequestContext:
     """The whole request, as received: what a broker forwards to the active controller."""
     via_controller_listener: bool = False
     principal: str = ANONYMOUS
-    """Who sent the request, as Kafka's principals are written (User:CN=client,O=example)."""
+    """Who sent the request, as Kafka's KafkaPrincipal in its Type:name form."""

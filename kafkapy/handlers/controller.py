@@ -13,10 +13,12 @@ from kio.schema.errors import ErrorCode
 from ..broker.controller_channel import ControllerUnavailable
 from ..broker.controller_service import NotController
 from ..coordinator.producer_ids import BLOCK_SIZE
+from ..metadata.acls import AclOperation
 from ..metadata.brokers import Endpoint
+from ..security.envelope_principal import decode_principal
 from ..wire.build import error_response
 from ..wire.protocol import encode_response, response_type
-from .context import Broker, Node, RequestContext
+from .context import ANONYMOUS, Broker, Node, RequestContext
 from .registry import CONTROLLER, api
 
 
@@ -32,7 +34,7 @@ async def on_active_controller(node: Node, ctx: RequestContext, request: Any, he
         return error_answer(ctx, request, ErrorCode.not_controller)
     assert isinstance(node, Broker), "only a broker has broker listeners"
     try:
-        return await node.controller_router.forward(ctx.frame, ctx.client_host, ctx.api_key, ctx.api_version, here)
+        return await node.controller_router.forward(ctx.frame, ctx.client_host, ctx.principal, ctx.api_key, ctx.api_version, here)
     except ControllerUnavailable:
         return error_answer(ctx, request, ErrorCode.request_timed_out)
 
@@ -58,6 +60,11 @@ def error_answer(ctx: RequestContext, request: Any, error: ErrorCode) -> Any:
             return {"throttle_time": 0, "responses": [
                 {"error_code": error, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
                 for r in request.resources]}
+        case 30:  # CreateAcls
+            return {"throttle_time": 0, "results": [{"error_code": error, "error_message": None} for _ in request.creations]}
+        case 31:  # DeleteAcls
+            return {"throttle_time": 0, "filter_results": [
+                {"error_code": error, "error_message": None, "matching_acls": []} for _ in request.filters]}
         case 43:  # ElectLeaders
             return {"throttle_time": 0, "error_code": error, "replica_election_results": [
                 {"topic": t.topic, "partition_result": [
@@ -82,10 +89,17 @@ class _Named:
 async def handle_envelope(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.controller_service.is_active:
         return {"response_data": None, "error_code": ErrorCode.not_controller}
+    # As Kafka's EnvelopeUtils: only a broker may forward, and it must say for whom.
+    if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        return {"response_data": None, "error_code": ErrorCode.cluster_authorization_failed}
+    try:
+        principal = decode_principal(request.request_principal) if request.request_principal else ANONYMOUS
+    except ValueError:
+        return {"response_data": None, "error_code": ErrorCode.principal_deserialization_failure}
     from . import respond  # the dispatcher imports every handler module, this one included
 
     correlation_id, inner = await respond(node, request.request_data, request.client_host_address.decode(),
-                                          controller_listener=True)
+                                          controller_listener=True, principal=principal)
     chunks, _ = encode_response(correlation_id, inner)
     # The embedded response is its header and body, without the size prefix.
     return {"response_data": b"".join(bytes(c) for c in chunks)[4:], "error_code": ErrorCode.none}

@@ -17,6 +17,7 @@ from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition
 from ..log.partition import LogError, PartitionLog
+from ..metadata.acls import AclOperation, ResourceType
 from ..replication.fetch_session import FINAL_EPOCH, FULL_EPOCH, SESSIONLESS_ID, FetchSession, PartitionKey, SentState
 from ..wire.build import ms
 from .context import Broker, RequestContext
@@ -171,6 +172,7 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
             names[topic] = image_topic.name if image_topic else None
         else:
             names[topic] = topic
+    denied = unauthorized_topics(broker, ctx, replica, names) if broker.authorizer is not None else set()
     isolation = getattr(request, "isolation_level", 0)
     max_bytes = getattr(request, "max_bytes", 2**31 - 1)
     min_bytes = request.min_bytes
@@ -186,7 +188,10 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         for topic, entries in topics.items():
             answers = []
             for key, p in entries:
-                entry, size = read_partition(broker, names[topic], p, isolation, limit, min_one, by_topic_id, replica, first_read)
+                if topic in denied:
+                    entry, size = partition_error(key[1], ErrorCode.topic_authorization_failed), 0
+                else:
+                    entry, size = read_partition(broker, names[topic], p, isolation, limit, min_one, by_topic_id, replica, first_read)
                 if size:
                     min_one = False
                 limit = max(0, limit - size)
@@ -210,6 +215,16 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
     session_id = session.session_id if session is not None else SESSIONLESS_ID
     return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": session_id, "responses": responses,
             "node_endpoints": []}
+
+
+def unauthorized_topics(broker: Broker, ctx: RequestContext, replica: tuple[int, int] | None,
+                        names: dict[Any, str | None]) -> set[Any]:
+    """As Kafka's handleFetchRequest: a follower needs CLUSTER_ACTION on the cluster for
+    every partition, a consumer READ on each topic."""
+    if replica is not None:
+        return set() if broker.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION) else set(names)
+    readable = broker.authorized_names(ctx, AclOperation.READ, ResourceType.TOPIC, (n for n in names.values() if n is not None))
+    return {topic for topic, name in names.items() if name is not None and name not in readable}
 
 
 def _tells(session: FetchSession | None, incremental: bool, key: PartitionKey, entry: dict[str, Any], size: int) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
 from .registry import api
 
@@ -13,11 +14,21 @@ GROUP = 0
 TRANSACTION = 1
 
 
-async def find(broker: Broker, key_type: int, key: str) -> dict[str, Any]:
+# What a principal must be allowed to DESCRIBE to find a key's coordinator, and the error if not.
+_DESCRIBED = {
+    GROUP: (ResourceType.GROUP, ErrorCode.group_authorization_failed),
+    TRANSACTION: (ResourceType.TRANSACTIONAL_ID, ErrorCode.transactional_id_authorization_failed),
+}
+
+
+async def find(broker: Broker, ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
     """The broker leading the key's partition of the coordinator's topic, wherever it is."""
     runtime = {GROUP: broker.groups, TRANSACTION: broker.transactions}.get(key_type)
     if runtime is None:
         return _not_found(key, ErrorCode.invalid_request)
+    resource_type, refused = _DESCRIBED[key_type]
+    if not broker.authorized(ctx, AclOperation.DESCRIBE, resource_type, key):
+        return _not_found(key, refused)
     node_id = await runtime.coordinator_of(key)
     coordinator = broker.image.brokers.get(node_id) if node_id is not None else None
     if coordinator is None or coordinator.fenced:
@@ -34,5 +45,5 @@ def _not_found(key: str, error: ErrorCode) -> dict[str, Any]:
 async def handle_find_coordinator(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = getattr(request, "key_type", GROUP)
     if ctx.api_version >= 4:
-        return {"throttle_time": 0, "coordinators": [await find(broker, key_type, key) for key in request.coordinator_keys]}
-    return {"throttle_time": 0, **(await find(broker, key_type, request.key))}
+        return {"throttle_time": 0, "coordinators": [await find(broker, ctx, key_type, key) for key in request.coordinator_keys]}
+    return {"throttle_time": 0, **(await find(broker, ctx, key_type, request.key))}

@@ -6,6 +6,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
 from .fetch import READ_COMMITTED, leader_epoch_error
 from .registry import api
@@ -62,11 +63,14 @@ def list_partition(broker: Broker, topic: str, p: Any, isolation: int, replica_i
 async def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     isolation = getattr(request, "isolation_level", 0)
     topics = []
+    describable = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t.name for t in request.topics))
     for t in request.topics:
         indexes = [p.partition_index for p in t.partitions]
         partitions = []
         for p in t.partitions:
-            if indexes.count(p.partition_index) > 1:
+            if t.name not in describable:
+                partitions.append(partition_result(p.partition_index, ErrorCode.topic_authorization_failed))
+            elif indexes.count(p.partition_index) > 1:
                 partitions.append(partition_result(p.partition_index, ErrorCode.invalid_request))
             else:
                 partitions.append(list_partition(broker, t.name, p, isolation, request.replica_id))

@@ -7,15 +7,17 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..broker.controller_channel import ControllerUnavailable
+from ..metadata.acls import CLUSTER_NAME, AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS, NewTopic, topic_name_error
 from ..metadata.image import MetadataImage, PartitionImage, TopicImage
+from ..security.authorizer import CLUSTER_ACL_OPERATIONS, TOPIC_ACL_OPERATIONS, operations_bitfield
 from .context import Broker, RequestContext
 from .faults import Faults
 from .registry import api
 
-# Bit fields of AclOperation codes allowed on each resource when no authorizer is set.
-TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
-CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
+# Bit fields of the operations allowed on each resource when no authorizer is set.
+TOPIC_OPERATIONS = operations_bitfield(TOPIC_ACL_OPERATIONS)
+CLUSTER_OPERATIONS = operations_bitfield(CLUSTER_ACL_OPERATIONS)
 OPERATIONS_NOT_ASKED = -(2**31)
 
 
@@ -45,7 +47,7 @@ def partition_entry(topic: str, p: PartitionImage, faults: Faults) -> dict[str, 
     }
 
 
-def topic_entry(topic: TopicImage, include_operations: bool, faults: Faults) -> dict[str, Any]:
+def topic_entry(topic: TopicImage, operations: int, faults: Faults) -> dict[str, Any]:
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
@@ -54,24 +56,38 @@ def topic_entry(topic: TopicImage, include_operations: bool, faults: Faults) -> 
         "partitions": [
             partition_entry(topic.name, p, faults) for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id)
         ],
-        "topic_authorized_operations": TOPIC_OPERATIONS if include_operations else OPERATIONS_NOT_ASKED,
+        "topic_authorized_operations": operations,
     }
 
 
 def error_entry(name: str | None, error: ErrorCode, topic_id: Any = None) -> dict[str, Any]:
     return {
-        "error_code": error, "name": name, "topic_id": topic_id, "is_internal": False,
+        "error_code": error, "name": name, "topic_id": topic_id, "is_internal": name in INTERNAL_TOPICS,
         "partitions": (), "topic_authorized_operations": OPERATIONS_NOT_ASKED,
     }
 
 
-async def auto_create(broker: Broker, names: list[str]) -> dict[str, ErrorCode]:
-    """Creates topics with the broker's defaults; the error for each one that failed."""
+def creatable(broker: Broker, ctx: RequestContext, names: list[str]) -> dict[str, bool]:
+    """Which topics the principal may create on first use: CREATE on the cluster, or on the topic."""
+    if broker.authorized_on_cluster(ctx, AclOperation.CREATE):
+        return dict.fromkeys(names, True)
+    allowed = broker.authorized_names(ctx, AclOperation.CREATE, ResourceType.TOPIC, names)
+    return {n: n in allowed for n in names}
+
+
+async def auto_create(broker: Broker, names: dict[str, bool]) -> dict[str, ErrorCode]:
+    """Creates the topics that may be created with the broker's defaults; the error for
+    each one that failed or was not allowed."""
+    refused = {n: ErrorCode.topic_authorization_failed for n, allowed in names.items() if not allowed}
+    wanted = [n for n, allowed in names.items() if allowed]
+    if not wanted:
+        return refused
     try:
-        results = await broker.controller_router.create_topics([NewTopic(n) for n in names])
+        results = await broker.controller_router.create_topics([NewTopic(n) for n in wanted])
     except ControllerUnavailable:
-        return dict.fromkeys(names, ErrorCode.leader_not_available)  # retriable: the client asks again
-    return {r.name: r.error for r in results if r.name is not None and r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}
+        return {**refused, **dict.fromkeys(wanted, ErrorCode.leader_not_available)}  # retriable: the client asks again
+    return {**refused, **{r.name: r.error for r in results
+                          if r.name is not None and r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}}
 
 
 @api(3, 0, 13)
@@ -80,29 +96,60 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
     include_ops = bool(getattr(request, "include_topic_authorized_operations", False))
     allow_create = getattr(request, "allow_auto_topic_creation", True) and broker.config.bool("auto.create.topics.enable")
     image = broker.image
+    authorizer = broker.authorizer
+
+    def operations(topic: str) -> int:
+        if not include_ops:
+            return OPERATIONS_NOT_ASKED
+        if authorizer is None:
+            return TOPIC_OPERATIONS
+        return authorizer.authorized_operations(image.acls, ctx.principal, ctx.client_host, ResourceType.TOPIC, topic,
+                                                TOPIC_ACL_OPERATIONS)
+
     if request.topics is None or (version == 0 and not request.topics):
-        topics = [topic_entry(t, include_ops, broker.faults) for t in image.topics.values()]
+        # As Kafka: all topics means all those the principal may describe.
+        describable = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, image.topics)
+        topics = [topic_entry(t, operations(t.name), broker.faults) for t in image.topics.values() if t.name in describable]
     else:
         wanted: list[tuple[str | None, Any]] = [(t.name, getattr(t, "topic_id", None)) for t in request.topics]
+        by_id = {topic_id: image.topic_by_id(topic_id) for name, topic_id in wanted if name is None}
+        describable = broker.authorized_names(
+            ctx, AclOperation.DESCRIBE, ResourceType.TOPIC,
+            [n for n, _ in wanted if n is not None] + [t.name for t in by_id.values() if t is not None])
         missing = [
             n for n, _ in wanted
-            if n is not None and n not in image.topics and not topic_name_error(n) and n not in INTERNAL_TOPICS
+            if n is not None and n not in image.topics and not topic_name_error(n) and n not in INTERNAL_TOPICS and n in describable
         ]
         failures: dict[str, ErrorCode] = {}
         if missing and allow_create:
-            failures = await auto_create(broker, list(dict.fromkeys(missing)))
+            failures = await auto_create(broker, creatable(broker, ctx, list(dict.fromkeys(missing))))
             image = broker.image
         topics = []
         for name, topic_id in wanted:
             if name is None:
-                topic = image.topic_by_id(topic_id)
-                topics.append(topic_entry(topic, include_ops, broker.faults) if topic else error_entry(None, ErrorCode.unknown_topic_id, topic_id))
+                topic = by_id[topic_id]
+                if topic is None:
+                    topics.append(error_entry(None, ErrorCode.unknown_topic_id, topic_id))
+                elif topic.name not in describable:
+                    topics.append(error_entry(None, ErrorCode.topic_authorization_failed, topic_id))
+                else:
+                    topics.append(topic_entry(topic, operations(topic.name), broker.faults))
             elif topic_name_error(name):
                 topics.append(error_entry(name, ErrorCode.invalid_topic_exception))
+            elif name not in describable:
+                # Whether it exists or not: the answer reveals nothing.
+                topics.append(error_entry(name, ErrorCode.topic_authorization_failed))
             elif name in image.topics:
-                topics.append(topic_entry(image.topics[name], include_ops, broker.faults))
+                topics.append(topic_entry(image.topics[name], operations(name), broker.faults))
             else:
                 topics.append(error_entry(name, failures.get(name, ErrorCode.unknown_topic_or_partition)))
+    if not getattr(request, "include_cluster_authorized_operations", False):
+        cluster_operations = OPERATIONS_NOT_ASKED
+    elif authorizer is None:
+        cluster_operations = CLUSTER_OPERATIONS
+    else:
+        cluster_operations = authorizer.authorized_operations(
+            image.acls, ctx.principal, ctx.client_host, ResourceType.CLUSTER, CLUSTER_NAME, CLUSTER_ACL_OPERATIONS)
     return {
         "throttle_time": 0,
         "error_code": ErrorCode.none,
@@ -110,7 +157,5 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
         "cluster_id": broker.cluster_id,
         "controller_id": controller_id(broker),
         "topics": topics,
-        "cluster_authorized_operations": (
-            CLUSTER_OPERATIONS if getattr(request, "include_cluster_authorized_operations", False) else OPERATIONS_NOT_ASKED
-        ),
+        "cluster_authorized_operations": cluster_operations,
     }

@@ -14,6 +14,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..coordinator.offsets_manager import offset_commit_errors
+from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
 from .registry import api
 
@@ -35,23 +36,48 @@ def _split_unknown(broker: Broker, topics: Any, name_of: str, partitions_of: str
     return known, unknown
 
 
-def _merge(response_topics: list[dict[str, Any]], unknown: dict[str, list[int]]) -> list[dict[str, Any]]:
+def _merge(response_topics: list[dict[str, Any]], failed: dict[str, list[int]],
+           error: ErrorCode = ErrorCode.unknown_topic_or_partition) -> list[dict[str, Any]]:
     merged = {t["name"]: t for t in response_topics}
-    for name, partitions in unknown.items():
+    for name, partitions in failed.items():
         entry = merged.setdefault(name, {"name": name, "partitions": []})
         entry["partitions"] = list(entry["partitions"]) + [
-            {"partition_index": p, "error_code": ErrorCode.unknown_topic_or_partition} for p in partitions
+            {"partition_index": p, "error_code": error} for p in partitions
         ]
     return list(merged.values())
 
 
-async def _commit(broker: Broker, request: Any, commit: Callable[[Any, Any], Any]) -> dict[str, Any]:
-    """An offset commit, plain or transactional: partitions of unknown topics answered
-    here, the others by the coordinator through `commit(request, token)`."""
-    error = await broker.groups.coordinator_error(request.group_id)
+def _commit_refusal(broker: Broker, ctx: RequestContext, request: Any) -> ErrorCode | None:
+    """As Kafka: a transactional commit needs WRITE on its transactional id, any commit READ on the group."""
+    transactional_id = getattr(request, "transactional_id", None)
+    if transactional_id is not None and not broker.authorized(
+            ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return ErrorCode.transactional_id_authorization_failed
+    if not broker.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return ErrorCode.group_authorization_failed
+    return None
+
+
+def _unreadable(broker: Broker, ctx: RequestContext, topics: Any) -> tuple[list[Any], dict[str, list[int]]]:
+    """(the request topics the principal may READ, {other topic: its partition indexes})."""
+    readable = broker.authorized_names(ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in topics))
+    return ([t for t in topics if t.name in readable],
+            {t.name: [p.partition_index for p in t.partitions] for t in topics if t.name not in readable})
+
+
+async def _commit(broker: Broker, ctx: RequestContext, request: Any, commit: Callable[[Any, Any], Any]) -> dict[str, Any]:
+    """An offset commit, plain or transactional: partitions of unknown topics and of topics
+    the principal may not read answered here, the others by the coordinator through
+    `commit(request, token)`."""
+    error = (_commit_refusal(broker, ctx, request) if broker.authorizer is not None else None) \
+        or await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"throttle_time": 0, "topics": offset_commit_errors(request.topics, error)}
-    known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
+    denied: dict[str, list[int]] = {}
+    topics = request.topics
+    if broker.authorizer is not None:
+        topics, denied = _unreadable(broker, ctx, topics)
+    known, unknown = _split_unknown(broker, topics, "name", "partitions")
     response: dict[str, Any] = {"throttle_time": 0, "topics": []}
     if known:
         filtered = dataclasses.replace(request, topics=tuple(known))
@@ -61,27 +87,53 @@ async def _commit(broker: Broker, request: Any, commit: Callable[[Any, Any], Any
             request.group_id, lambda token: commit(filtered, token),
             lambda error: {"throttle_time": 0, "topics": offset_commit_errors(filtered.topics, error)},
         )
-    response["topics"] = _merge(list(response["topics"]), unknown)
+    response["topics"] = _merge(_merge(list(response["topics"]), unknown), denied, ErrorCode.topic_authorization_failed)
     return response
 
 
 @api(8, 2, 9)
 async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
-    return await _commit(broker, request, lambda r, token: coordinator.commit_offsets(ctx.api_version, r, token))
+    return await _commit(broker, ctx, request, lambda r, token: coordinator.commit_offsets(ctx.api_version, r, token))
+
+
+def _describe_group_error(broker: Broker, ctx: RequestContext, group_id: str) -> ErrorCode | None:
+    if broker.authorizer is None or broker.authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+        return None
+    return ErrorCode.group_authorization_failed
+
+
+def _hide_undescribable(broker: Broker, ctx: RequestContext, topics: list[dict[str, Any]], all_topics: bool) -> list[dict[str, Any]]:
+    """As Kafka: the committed offsets of topics the principal may not describe are left out
+    of an answer for all topics, and refused with TOPIC_AUTHORIZATION_FAILED when named."""
+    describable = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t["name"] for t in topics))
+    if all_topics:
+        return [t for t in topics if t["name"] in describable]
+    return [t if t["name"] in describable else {"name": t["name"], "partitions": [
+        {"partition_index": p["partition_index"], "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
+         "error_code": ErrorCode.topic_authorization_failed} for p in t["partitions"]]}
+        for t in topics]
 
 
 @api(9, 1, 9)
 async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     if ctx.api_version < 8:
-        error = await broker.groups.coordinator_error(request.group_id)
+        error = _describe_group_error(broker, ctx, request.group_id) or await broker.groups.coordinator_error(request.group_id)
         if error:
             return {"throttle_time": 0, "error_code": error, "topics": []}
-        return coordinator.fetch_offsets(ctx.api_version, request)
-    errors = {g.group_id: await broker.groups.coordinator_error(g.group_id) for g in request.groups}
+        response = coordinator.fetch_offsets(ctx.api_version, request)
+        if broker.authorizer is not None:
+            response["topics"] = _hide_undescribable(broker, ctx, response["topics"], request.topics is None)
+        return response
+    errors = {g.group_id: _describe_group_error(broker, ctx, g.group_id) or await broker.groups.coordinator_error(g.group_id)
+              for g in request.groups}
     served = tuple(g for g in request.groups if not errors[g.group_id])
     response = coordinator.fetch_offsets(ctx.api_version, dataclasses.replace(request, groups=served))
+    if broker.authorizer is not None:
+        wants_all = {g.group_id: g.topics is None for g in served}
+        for group in response["groups"]:
+            group["topics"] = _hide_undescribable(broker, ctx, group["topics"], wants_all[group["group_id"]])
     response["groups"] = list(response["groups"]) + [
         {"group_id": g, "topics": [], "error_code": error} for g, error in errors.items() if error
     ]
@@ -91,7 +143,7 @@ async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any)
 @api(28, 0, 4)
 async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
-    return await _commit(broker, request, lambda r, token: coordinator.txn_commit_offsets(ctx.api_version, r, token))
+    return await _commit(broker, ctx, request, lambda r, token: coordinator.txn_commit_offsets(ctx.api_version, r, token))
 
 
 @api(47, 0, 0)

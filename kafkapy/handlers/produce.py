@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -9,6 +10,7 @@ from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition
 from ..log.partition import LogError
+from ..metadata.acls import AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS
 from ..wire.build import ms
 from ..wire.compression import Codec
@@ -94,12 +96,34 @@ async def await_replication(broker: Broker, waiting: list[tuple[dict[str, Any], 
             answer.update(partition_error(answer["index"], error))
 
 
+@dataclass
+class Unauthorized:
+    everything: ErrorCode | None
+    topics: set[str]
+
+
+def unauthorized(broker: Broker, ctx: RequestContext, request: Any) -> Unauthorized:
+    """As Kafka's handleProduceRequest: WRITE on the transactional id of a transactional
+    producer (or every partition fails), then WRITE on each topic."""
+    transactional_id = getattr(request, "transactional_id", None)
+    if transactional_id is not None and not broker.authorized(
+            ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return Unauthorized(ErrorCode.transactional_id_authorization_failed, set())
+    if ctx.api_version >= 13:
+        by_id = (broker.image.topic_by_id(t.topic_id) for t in request.topic_data)
+        names = {t.name for t in by_id if t is not None}
+    else:
+        names = {t.name for t in request.topic_data}
+    return Unauthorized(None, names - broker.authorized_names(ctx, AclOperation.WRITE, ResourceType.TOPIC, names))
+
+
 @api(0, 3, 13)
 async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = request.acks
     responses = []
     replication: list[tuple[dict[str, Any], TopicPartition, int, int]] = []
     failed = False
+    denied = unauthorized(broker, ctx, request) if broker.authorizer is not None else None
     verification = await verify_transactional_batches(broker, ctx.api_version, request)
     for topic_data in request.topic_data:
         if ctx.api_version >= 13:
@@ -111,6 +135,8 @@ async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> d
         for data in topic_data.partition_data:
             if acks not in (-1, 0, 1):
                 result = partition_error(data.index, ErrorCode.invalid_required_acks)
+            elif denied is not None and (denied.everything is not None or name in denied.topics):
+                result = partition_error(data.index, denied.everything or ErrorCode.topic_authorization_failed)
             elif (refused := verification.refusal(broker, name, data.index)) is not None:
                 result = partition_error(data.index, *refused)
             else:

@@ -9,6 +9,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..broker.controller_channel import ControllerUnavailable
+from ..metadata.acls import AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS
 from .context import Broker, RequestContext
 from .registry import api
@@ -16,6 +17,8 @@ from .registry import api
 
 @api(22, 0, 5)
 async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if broker.authorizer is not None and (refused := _init_refusal(broker, ctx, request.transactional_id)):
+        return _init_error(refused)
     with contextlib.suppress(ControllerUnavailable):  # the ids left may still do
         await broker.producer_ids.reserve_if_wanted()
     if not broker.producer_ids.has_ids:
@@ -32,17 +35,38 @@ async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: 
         request.transactional_id, lambda token: coordinator.init_producer_id(ctx.api_version, request, token), _init_error)
 
 
+def _init_refusal(broker: Broker, ctx: RequestContext, transactional_id: str | None) -> ErrorCode | None:
+    """As Kafka: a transactional producer needs WRITE on its id; an idempotent one
+    IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679)."""
+    authorizer = broker.authorizer
+    assert authorizer is not None
+    if transactional_id is not None:
+        return None if _may_write_txn(broker, ctx, transactional_id) else ErrorCode.transactional_id_authorization_failed
+    if broker.authorized_on_cluster(ctx, AclOperation.IDEMPOTENT_WRITE) or authorizer.authorize_by_resource_type(
+            broker.image.acls, ctx.principal, ctx.client_host, AclOperation.WRITE, ResourceType.TOPIC):
+        return None
+    return ErrorCode.cluster_authorization_failed
+
+
+def _may_write_txn(broker: Broker, ctx: RequestContext, transactional_id: str) -> bool:
+    return broker.authorized(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)
+
+
 def _init_error(error: ErrorCode) -> dict[str, Any]:
     return {"throttle_time": 0, "error_code": error, "producer_id": -1, "producer_epoch": -1}
 
 
-def _partition_errors(broker: Broker, version: int, topics: Any) -> dict[tuple[str, int], ErrorCode]:
+def _partition_errors(broker: Broker, ctx: RequestContext, topics: Any) -> dict[tuple[str, int], ErrorCode]:
     """What Kafka's request handler finds wrong before the coordinator sees the partitions."""
     errors = {}
+    version = ctx.api_version
+    writable = broker.authorized_names(ctx, AclOperation.WRITE, ResourceType.TOPIC, (t.name for t in topics))
     for topic in topics:
         existing = broker.image.topics.get(topic.name)
         for p in topic.partitions:
-            if existing is None or p not in existing.partitions:
+            if topic.name not in writable:
+                errors[(topic.name, p)] = ErrorCode.topic_authorization_failed
+            elif existing is None or p not in existing.partitions:
                 errors[(topic.name, p)] = ErrorCode.unknown_topic_or_partition
             elif topic.name in INTERNAL_TOPICS and version < 4:
                 errors[(topic.name, p)] = ErrorCode.topic_authorization_failed
@@ -63,10 +87,12 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
             for t in topics
         ]}
 
+    if broker.authorizer is not None and version < 4 and not _may_write_txn(broker, ctx, ids[0]):
+        return failed(ErrorCode.transactional_id_authorization_failed)
     error = next((e for e in [await broker.transactions.coordinator_error(i) for i in ids] if e), None)
     if error:
         return failed(error)
-    errors = _partition_errors(broker, version, topics)
+    errors = _partition_errors(broker, ctx, topics)
     coordinator = broker.transactions.coordinator
     return await broker.transactions.call(
         None, lambda token: coordinator.add_partitions_to_txn(version, request, token, errors), failed)
@@ -78,6 +104,11 @@ async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request
     def failed(error: ErrorCode) -> dict[str, Any]:
         return {"throttle_time": 0, "error_code": error}
 
+    if broker.authorizer is not None:
+        if not _may_write_txn(broker, ctx, request.transactional_id):
+            return failed(ErrorCode.transactional_id_authorization_failed)
+        if not broker.authorized(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+            return failed(ErrorCode.group_authorization_failed)
     error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
         return failed(error)
@@ -91,6 +122,8 @@ async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request
 
 @api(26, 0, 4)
 async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if broker.authorizer is not None and not _may_write_txn(broker, ctx, request.transactional_id):
+        return _init_error(ErrorCode.transactional_id_authorization_failed)
     error = await broker.transactions.coordinator_error(request.transactional_id)
     if error:
         return _init_error(error)
@@ -130,8 +163,11 @@ def _producers_of(broker: Broker, topic: str, index: int) -> dict[str, Any]:
 
 @api(61, 0, 0)
 async def handle_describe_producers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    readable = broker.authorized_names(ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics))
+    denied: dict[str, Any] = {"error_code": ErrorCode.topic_authorization_failed, "error_message": None, "active_producers": []}
     topics = [
-        {"name": t.name, "partitions": [_producers_of(broker, t.name, p) for p in t.partition_indexes]}
+        {"name": t.name, "partitions": [_producers_of(broker, t.name, p) if t.name in readable else {"partition_index": p, **denied}
+                                        for p in t.partition_indexes]}
         for t in request.topics
     ]
     return {"throttle_time": 0, "topics": topics}

@@ -20,6 +20,7 @@ are, and their records neither replace nor are replaced by other records of thei
 
 from __future__ import annotations
 
+import logging
 import os
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..wire.compression import Codec
+from ..wire.compression import Codec, DecompressedTooLarge
 from ..wire.records import DELETE_HORIZON_BIT, NO_TIMESTAMP, BatchHeader, Record, decode_records, encode_batch, read_header
 from .config import LONG_MAX
 from .partition import PartitionLog
@@ -40,6 +41,7 @@ _TIME_ENTRY_BYTES = 12
 _WRITE_CHUNK = 1 << 20
 
 Key = TypeVar("Key")
+logger = logging.getLogger(__name__)
 
 
 def segments_between(segments: Sequence[Segment], start: int, end: int) -> list[Segment]:
@@ -188,6 +190,7 @@ class _Round:
     keep_empty: set[tuple[int, int]]  # (producer id, last offset) of producers' last batches
     now_ms: int
     delete_retention_ms: int
+    max_batch_bytes: int  # the topic's max.message.bytes: a batch inflating past it stays as it is
 
 
 class LogCleaner:
@@ -214,8 +217,10 @@ class LogCleaner:
         start, upper = target.first_dirty_offset, target.first_uncleanable_offset
         if start >= upper:
             return CleanPlan(log, directory, start, start, [])
-        latest, map_end = self._build_offset_map(segments, start, upper)
-        rules = _Round(latest, map_end, upper, self._last_batches_of_producers(segments, now_ms), now_ms, log.config.delete_retention_ms)
+        max_batch_bytes = log.config.max_message_bytes
+        latest, map_end = self._build_offset_map(segments, start, upper, max_batch_bytes)
+        rules = _Round(latest, map_end, upper, self._last_batches_of_producers(segments, now_ms), now_ms,
+                       log.config.delete_retention_ms, max_batch_bytes)
         groups = group_segments_by_size(
             segments_between(segments, 0, map_end + 1), log.config.segment_bytes, log.config.segment_index_bytes, upper,
         )
@@ -257,7 +262,8 @@ class LogCleaner:
                 return False
         return True
 
-    def _build_offset_map(self, segments: Sequence[Segment], start: int, upper: int) -> tuple[dict[bytes, int], int]:
+    def _build_offset_map(self, segments: Sequence[Segment], start: int, upper: int,
+                          max_batch_bytes: int) -> tuple[dict[bytes, int], int]:
         """The latest offset of each key in [start, upper), and the last offset the map
         covers: upper - 1, or less if the map filled up."""
         latest: dict[bytes, int] = {}
@@ -267,7 +273,7 @@ class LogCleaner:
         for segment, segment_upper in zip(dirty, uppers, strict=True):
             for position, header in segment.batches(segment.index.lookup(start)):
                 if not (header.is_control or header.is_transactional):
-                    for record in decode_records(segment.read(position, header.size), header):
+                    for record in _records(segment.read(position, header.size), header, max_batch_bytes) or ():
                         if record.key is None or record.offset < start:
                             continue
                         if record.key not in latest and len(latest) >= self.max_map_entries:
@@ -323,6 +329,18 @@ class LogCleaner:
         return cleaned
 
 
+def _records(batch: bytes, header: BatchHeader, max_batch_bytes: int) -> list[Record] | None:
+    """The batch's records, or None if they inflate past the topic's bound (a batch the
+    broker never had to open on produce, as when the topic became compacted later):
+    such a batch is kept whole and its keys do not count."""
+    try:
+        return decode_records(batch, header, max_batch_bytes)
+    except DecompressedTooLarge:
+        logger.warning("Cleaner keeps the batch at offset %d as it is: %s", header.base_offset,
+                    f"it decompresses to more than max.message.bytes ({max_batch_bytes})")
+        return None
+
+
 def _retains(record: Record, rules: _Round, horizon: int | None) -> bool:
     """Kafka's shouldRetainRecord: the latest record of its key, and if a tombstone, one
     whose batch has no delete horizon yet or one not yet passed."""
@@ -339,9 +357,9 @@ def _filter_batch(batch: bytes, header: BatchHeader, rules: _Round) -> bytes | N
     codec; one whose records all stay is copied as is unless a tombstone in it needs
     a delete horizon; an emptied batch goes unless it is a live producer's last or the
     last of this clean, whose header alone then stays."""
-    if header.is_control or header.is_transactional:
+    records = None if header.is_control or header.is_transactional else _records(batch, header, rules.max_batch_bytes)
+    if records is None:
         return batch
-    records = decode_records(batch, header)
     horizon = header.base_timestamp if header.attributes & DELETE_HORIZON_BIT else None
     retained = [r for r in records if _retains(r, rules, horizon)]
     if retained:

@@ -8,11 +8,12 @@ look right.
 
 from __future__ import annotations
 
-import os
 import struct
 from array import array
 from bisect import bisect_right
 from pathlib import Path
+
+from .files import replace_file
 
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
@@ -66,7 +67,7 @@ class OffsetIndex:
         data = b"".join(
             _OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in zip(self.offsets, self.positions, strict=True)
         )
-        _write_file(self.path, data)
+        replace_file(self.path, data)
         self._written = len(self.offsets)
 
     def clear(self) -> None:
@@ -122,21 +123,10 @@ class TimeIndex:
         data = b"".join(
             _TIME_ENTRY.pack(t, o - self.base_offset) for t, o in zip(self.timestamps, self.offsets, strict=True)
         )
-        _write_file(self.path, data)
+        replace_file(self.path, data)
         self._written = len(self.offsets)
 
     def clear(self) -> None:
         self.timestamps, self.offsets = array("q"), array("q")
         self._written = -1
 
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Replaces a small file atomically: a crash leaves the old or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

@@ -6,9 +6,11 @@ can tell whether its position still lies on the leader's log.
 
 from __future__ import annotations
 
-import os
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from pathlib import Path
+
+from .files import read_checkpoint_file, replace_file
 
 FILE_NAME = "leader-epoch-checkpoint"
 UNDEFINED = -1
@@ -22,16 +24,22 @@ class LeaderEpochCache:
 
     @classmethod
     def load(cls, directory: Path) -> LeaderEpochCache:
+        """The cache as its checkpoint has it; raises CheckpointError if it is malformed."""
         cache = cls(directory)
-        try:
-            lines = cache.path.read_text().splitlines()
-        except FileNotFoundError:
-            return cache
-        for line in lines[2:]:
-            epoch, offset = line.split()
-            cache.epochs.append(int(epoch))
-            cache.start_offsets.append(int(offset))
+        for epoch, offset in read_checkpoint_file(cache.path, _entry):
+            cache.epochs.append(epoch)
+            cache.start_offsets.append(offset)
         return cache
+
+    def rebuild(self, batches: Iterable[tuple[int, int]]) -> None:
+        """Learns every epoch again from the (leader epoch, base offset) of each batch of
+        the log in order, as Kafka's recovery assigns them, and writes the file once."""
+        self.epochs, self.start_offsets = [], []
+        for epoch, offset in batches:
+            if epoch >= 0 and (not self.epochs or epoch > self.epochs[-1]):
+                self.epochs.append(epoch)
+                self.start_offsets.append(offset)
+        self._write()
 
     @property
     def latest_epoch(self) -> int:
@@ -87,9 +95,9 @@ class LeaderEpochCache:
 
     def _write(self) -> None:
         lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets, strict=True)]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        replace_file(self.path, ("\n".join(lines) + "\n").encode())
+
+
+def _entry(fields: list[str]) -> tuple[int, int]:
+    epoch, offset = fields
+    return int(epoch), int(offset)

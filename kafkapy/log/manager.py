@@ -2,22 +2,24 @@
 
 Keeps Kafka's on-disk conventions: one directory per partition named topic-partition,
 checkpoint files for recovery points and log start offsets, a clean-shutdown marker,
-and deleted partitions renamed to a `-delete` directory and removed after a delay so
-that reads already under way finish from the open files.
+deleted partitions renamed to a `-delete` directory and removed after a delay so that
+reads already under way finish from the open files, and partitions the metadata does not
+assign here (stray) renamed to a `-stray` directory and kept.
 """
 
 from __future__ import annotations
 
 import base64
-import os
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .cleaner import LogToClean, filthiest
 from .config import LogConfig
+from .files import CheckpointError, StorageError, fsync_directory, read_checkpoint_file, replace_file
 from .partition import PartitionLog
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
@@ -25,11 +27,19 @@ RECOVERY_POINTS = "recovery-point-offset-checkpoint"
 LOG_START_OFFSETS = "log-start-offset-checkpoint"
 CLEANER_OFFSETS = "cleaner-offset-checkpoint"
 HIGH_WATERMARKS = "replication-offset-checkpoint"
+PARTITION_METADATA = "partition.metadata"
+DELETE_SUFFIX = "-delete"
+STRAY_SUFFIX = "-stray"
+_MAX_FILE_NAME = 255
 METADATA_PARTITION = ("__cluster_metadata", 0)
 
+# Named apart from the many local variables called log (a partition's).
+_logger = logging.getLogger(__name__)
 
-@dataclass(frozen=True, order=True)
-class TopicPartition:
+
+class TopicPartition(NamedTuple):
+    # A tuple rather than a frozen dataclass: it keys the dictionaries of every produce
+    # and fetch, and a tuple is built and hashed in C.
     topic: str
     partition: int
 
@@ -38,25 +48,28 @@ class TopicPartition:
 
 
 def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
+    """A per-partition offset checkpoint; raises CheckpointError if it is malformed."""
+    def entry(fields: list[str]) -> tuple[TopicPartition, int]:
+        topic, partition, offset = fields
+        if not topic:
+            raise ValueError("no topic")
+        return TopicPartition(topic, int(partition)), int(offset)
+
+    return dict(read_checkpoint_file(path, entry))
+
+
+def read_checkpoint_or_rebuild(path: Path, rebuilt_how: str) -> dict[TopicPartition, int]:
+    """A checkpoint Kafka does without when it cannot read it: logged, and empty."""
     try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
+        return read_checkpoint(path)
+    except CheckpointError as e:
+        _logger.warning("Ignoring an unreadable checkpoint, %s; %s", e, rebuilt_how)
         return {}
-    entries = {}
-    for line in lines[2:]:
-        topic, partition, offset = line.rsplit(" ", 2)
-        entries[TopicPartition(topic, int(partition))] = int(offset)
-    return entries
 
 
 def write_checkpoint(path: Path, entries: dict[TopicPartition, int]) -> None:
     lines = ["0", str(len(entries))] + [f"{tp.topic} {tp.partition} {o}" for tp, o in sorted(entries.items())]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_file(path, ("\n".join(lines) + "\n").encode())
 
 
 def parse_partition_dir(name: str) -> TopicPartition | None:
@@ -64,6 +77,13 @@ def parse_partition_dir(name: str) -> TopicPartition | None:
     if not sep or not partition.isdigit() or not topic:
         return None
     return TopicPartition(topic, int(partition))
+
+
+def set_aside_name(tp: TopicPartition, suffix: str) -> str:
+    """`topic-partition.<random id>suffix`, Kafka's name for a partition directory set
+    aside (deleted, or stray); the topic is cut short for the name to fit a file name."""
+    tail = f"-{tp.partition}.{uuid.uuid4().hex}{suffix}"
+    return tp.topic[: _MAX_FILE_NAME - len(tail)] + tail
 
 
 def kafka_uuid(value: uuid.UUID) -> str:
@@ -96,12 +116,24 @@ class LogManager:
                 marker.unlink()
             elif any(self._partition_dirs(d)):
                 self.clean_shutdown = False
-            self._recovery_points.update(read_checkpoint(d / RECOVERY_POINTS))
-            self._log_start_offsets.update(read_checkpoint(d / LOG_START_OFFSETS))
-            self._high_watermarks.update(read_checkpoint(d / HIGH_WATERMARKS))
-            self._cleaner_offsets[d] = read_checkpoint(d / CLEANER_OFFSETS)
+            # As Kafka: without recovery points an unclean stop recovers every segment, and
+            # without log start offsets each log starts at its first segment; but high
+            # watermarks it cannot read take the log directory offline.
+            self._recovery_points.update(read_checkpoint_or_rebuild(
+                d / RECOVERY_POINTS, "logs not stopped cleanly are recovered from their first segment"))
+            self._log_start_offsets.update(read_checkpoint_or_rebuild(
+                d / LOG_START_OFFSETS, "each log starts at its first segment"))
+            self._cleaner_offsets[d] = read_checkpoint_or_rebuild(
+                d / CLEANER_OFFSETS, "compacted logs are cleaned from their start")
+            try:
+                self._high_watermarks.update(read_checkpoint(d / HIGH_WATERMARKS))
+            except CheckpointError as e:
+                raise StorageError(
+                    f"the high watermarks of {d} cannot be read ({e}). Restore the file, or delete it to start every "
+                    "partition's high watermark at its log start offset (consumers see records again as replicas "
+                    "confirm them)") from None
             for child in d.iterdir():
-                if child.is_dir() and child.name.endswith("-delete"):
+                if child.is_dir() and child.name.endswith(DELETE_SUFFIX):
                     shutil.rmtree(child, ignore_errors=True)
             for tp, path in self._partition_dirs(d):
                 self._found[tp] = path
@@ -117,6 +149,9 @@ class LogManager:
     def existing(self) -> set[TopicPartition]:
         """Partitions that have a directory on disk, opened or not (the metadata log aside)."""
         return (set(self._found) | set(self.logs)) - {TopicPartition(*METADATA_PARTITION)}
+
+    def has_directory(self, tp: TopicPartition) -> bool:
+        return tp in self._found or tp in self.logs
 
     def get(self, tp: TopicPartition) -> PartitionLog | None:
         return self.logs.get(tp)
@@ -142,9 +177,9 @@ class LogManager:
             # restart neither exposes records never committed nor hides committed ones.
             log.high_watermark = min(max(self._high_watermarks.get(tp, 0), log.log_start_offset), log.next_offset)
         if topic_id is not None:
-            meta = directory / "partition.metadata"
+            meta = directory / PARTITION_METADATA
             if not meta.exists():
-                meta.write_text(f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n")
+                replace_file(meta, f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n".encode())
         self.logs[tp] = log
         self._dir_of[tp] = directory.parent
         return log
@@ -158,6 +193,37 @@ class LogManager:
             counts[d] = counts.get(d, 0) + 1
         return min(self.dirs, key=lambda d: counts[d])
 
+    def topic_id_on_disk(self, tp: TopicPartition) -> str | None:
+        """The topic id in the partition.metadata of a partition not yet opened, as Kafka
+        prints it; None when there is none."""
+        directory = self._found.get(tp)
+        try:
+            text = (directory / PARTITION_METADATA).read_text() if directory else ""
+        except FileNotFoundError:
+            return None
+        fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+        return fields.get("topic_id")
+
+    def set_aside_stray(self, tp: TopicPartition) -> tuple[Path, Path]:
+        """Renames a partition directory not yet opened to a `-stray` one, as Kafka does
+        with a log the metadata does not assign to this node, and forgets it: it is kept
+        for an operator to look at, never deleted. Returns (old path, new path)."""
+        directory = self._found.pop(tp)
+        self._forget(tp, directory.parent)
+        stray = directory.with_name(set_aside_name(tp, STRAY_SUFFIX))
+        directory.rename(stray)
+        fsync_directory(directory.parent)
+        return directory, stray
+
+    def _forget(self, tp: TopicPartition, log_dir: Path) -> None:
+        """Drops what the checkpoints said of a partition going away, so that a new one
+        of the same name starts from nothing."""
+        for offsets in (self._recovery_points, self._log_start_offsets, self._high_watermarks):
+            offsets.pop(tp, None)
+        cleaner_offsets = self._cleaner_offsets.get(log_dir, {})
+        if cleaner_offsets.pop(tp, None) is not None:
+            write_checkpoint(log_dir / CLEANER_OFFSETS, cleaner_offsets)
+
     def delete(self, tp: TopicPartition, now_ms: int, delay_ms: int) -> None:
         """Renames the partition away at once and removes its files after delay_ms."""
         log = self.logs.pop(tp, None)
@@ -166,10 +232,8 @@ class LogManager:
         directory = log.directory if log else self._found.pop(tp, None)
         if directory is None:
             return
-        offsets = self._cleaner_offsets.get(directory.parent, {})
-        if offsets.pop(tp, None) is not None:
-            write_checkpoint(directory.parent / CLEANER_OFFSETS, offsets)
-        graveyard = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}-delete")
+        self._forget(tp, directory.parent)
+        graveyard = directory.with_name(set_aside_name(tp, DELETE_SUFFIX))
         directory.rename(graveyard)
         if log is not None:
             log.directory = graveyard

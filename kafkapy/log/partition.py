@@ -6,6 +6,7 @@ ranges. Time comes from the caller (`now_ms`), so tests drive it with a fake clo
 
 from __future__ import annotations
 
+import logging
 import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -14,13 +15,14 @@ from pathlib import Path
 
 from kio.schema.errors import ErrorCode
 
-from ..wire.compression import Codec, CompressionError
+from ..wire.compression import Codec, CompressionError, DecompressedTooLarge
 from ..wire.protocol import FileSlice
 from ..wire.records import (
     HEADER_SIZE,
     TIMESTAMP_TYPE_BIT,
     BatchHeader,
     InvalidRecords,
+    Record,
     crc_ok,
     decode_records,
     encode_batch,
@@ -29,6 +31,7 @@ from ..wire.records import (
     stamped_header,
 )
 from .config import LONG_MAX, LogConfig
+from .files import CheckpointError, fsync_directory
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import Segment
@@ -36,6 +39,8 @@ from .swaps import SWAP_SUFFIX, finish_interrupted_swaps
 from .transaction_index import AbortedTxn
 
 NO_TIMESTAMP = -1
+
+_logger = logging.getLogger(__name__)
 
 
 class LogError(Exception):
@@ -89,7 +94,12 @@ class PartitionLog:
     ) -> PartitionLog:
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config)
-        log.epochs = LeaderEpochCache.load(directory)
+        try:
+            log.epochs = LeaderEpochCache.load(directory)
+            epochs_unreadable = False
+        except CheckpointError as e:
+            _logger.warning("Ignoring an unreadable leader epoch checkpoint, %s; rebuilding it from the log", e)
+            epochs_unreadable = True
         for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
             stale.unlink()
         finish_interrupted_swaps(directory, now_ms)
@@ -112,6 +122,9 @@ class PartitionLog:
                 for later in bases[i + 1 :]:
                     Segment.open(directory, later, now_ms).delete_files()
                 break
+        if epochs_unreadable:
+            log.epochs.rebuild((header.partition_leader_epoch, header.base_offset)
+                               for segment in log.segments for _, header in segment.batches())
         log.epochs.truncate_from(log.next_offset)
         log.epochs.truncate_from_start(log_start_offset)
         log.log_start_offset = max(log_start_offset, log.segments[0].base_offset)
@@ -298,10 +311,7 @@ class PartitionLog:
 
     def _validate_records(self, data: bytes | bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
         config = self.config
-        try:
-            records = decode_records(memoryview(data)[pos : pos + header.size], header)
-        except (InvalidRecords, CompressionError) as e:
-            raise LogError(ErrorCode.corrupt_message, str(e)) from e
+        records = self._client_records(memoryview(data)[pos : pos + header.size], header)
         errors: list[tuple[int, str]] = []
         code = ErrorCode.none
         for index, record in enumerate(records):
@@ -316,6 +326,18 @@ class PartitionLog:
         if errors:
             raise LogError(code, errors[0][1], errors)
 
+    def _client_records(self, batch: memoryview, header: BatchHeader) -> list[Record]:
+        """The records of a batch a client sent, inflated no further than max.message.bytes
+        (a batch the broker must open is held to it once decompressed, too)."""
+        limit = self.config.max_message_bytes
+        try:
+            return decode_records(batch, header, limit)
+        except DecompressedTooLarge as e:
+            raise LogError(ErrorCode.message_too_large, f"The record batch at offset {header.base_offset} "
+                           f"decompresses to more than max.message.bytes {limit}") from e
+        except (InvalidRecords, CompressionError) as e:
+            raise LogError(ErrorCode.corrupt_message, str(e)) from e
+
     def _maybe_recompress(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], from_client: bool) -> tuple[bytes | bytearray, list[tuple[int, BatchHeader]]]:
         """Re-encodes batches when the topic's compression.type names a codec other than the producer's."""
         wanted = self.config.compression_type
@@ -326,7 +348,7 @@ class PartitionLog:
             return data, headers
         out = bytearray()
         for pos, h in headers:
-            records = decode_records(memoryview(data)[pos : pos + h.size], h)
+            records = self._client_records(memoryview(data)[pos : pos + h.size], h)
             level = {Codec.GZIP: self.config.compression_gzip_level, Codec.LZ4: self.config.compression_lz4_level, Codec.ZSTD: self.config.compression_zstd_level}.get(codec)
             out += encode_batch(
                 records, base_offset=h.base_offset, last_offset_delta=h.last_offset_delta,
@@ -494,7 +516,10 @@ class PartitionLog:
                     return None
                 if header.max_timestamp < timestamp or header.last_offset < start or header.is_control:
                     continue
-                for record in decode_records(segment.read(position, header.size), header):
+                records = self._stored_records(segment.read(position, header.size), header)
+                if records is None:
+                    return header.max_timestamp, max(start, header.base_offset)
+                for record in records:
                     if record.timestamp >= timestamp and start <= record.offset < upper_bound:
                         return record.timestamp, record.offset
         return None
@@ -512,10 +537,19 @@ class PartitionLog:
         if found is None:
             return None
         position, header = found
-        for record in decode_records(best.read(position, header.size), header):
+        for record in self._stored_records(best.read(position, header.size), header) or ():
             if record.timestamp == best.max_timestamp:
                 return record.timestamp, record.offset
         return best.max_timestamp, header.last_offset
+
+    def _stored_records(self, batch: bytes, header: BatchHeader) -> list[Record] | None:
+        """The records of a stored batch, or None for one that inflates past max.message.bytes:
+        the broker appends compressed batches unopened, so a decompression bomb can be in
+        the log, and a lookup then answers from the batch's header alone."""
+        try:
+            return decode_records(batch, header, self.config.max_message_bytes)
+        except DecompressedTooLarge:
+            return None
 
     # Retention
 
@@ -645,10 +679,3 @@ class PartitionLog:
             leftover.unlink()
         self.directory.rmdir()
 
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

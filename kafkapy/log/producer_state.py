@@ -11,7 +11,6 @@ batches after the snapshot, so it survives restarts without scanning the whole l
 """
 
 import io
-import os
 import struct
 from collections import deque
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from kio.static.constants import EntityType
 from kio.static.primitive import i16, i32, i64, u32
 
 from ..wire.records import BatchHeader
+from .files import replace_file
 
 BATCHES_TO_RETAIN = 5
 NO_SEQUENCE = -1
@@ -301,12 +301,7 @@ class ProducerStateManager:
         body = _encode(ProducerSnapshot(crc=u32(0), producer_entries=entries))
         data = bytearray(struct.pack(">h", _SNAPSHOT_VERSION)) + body
         struct.pack_into(">I", data, 2, crc32c(bytes(data[_CRC_END:])))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_file(path, data)
 
     def load_snapshot(self, at_most: int) -> bool:
         """Loads the latest readable snapshot at or below offset `at_most`; corrupt ones are deleted."""

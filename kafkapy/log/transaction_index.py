@@ -4,10 +4,11 @@ last offset (the abort marker's) and the last stable offset when it was written.
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import replace_file
 
 _ENTRY = struct.Struct(">hqqqq")
 _VERSION = 0
@@ -49,9 +50,5 @@ class TransactionIndex:
 
     def rewrite(self, entries: list[AbortedTxn]) -> None:
         self.entries = list(entries)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(b"".join(_ENTRY.pack(_VERSION, t.producer_id, t.first_offset, t.last_offset, t.last_stable_offset) for t in entries))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        replace_file(self.path, b"".join(
+            _ENTRY.pack(_VERSION, t.producer_id, t.first_offset, t.last_offset, t.last_stable_offset) for t in entries))

@@ -14,7 +14,9 @@ from typing import Any
 
 from kio.static.primitive import i8, i16, i32, i64, u16
 
+from .acls import EMPTY_ACLS, Acl, AclImage
 from .records import (
+    AccessControlEntryRecord,
     BrokerEndpoint,
     BrokerRegistrationChangeRecord,
     ConfigRecord,
@@ -24,6 +26,7 @@ from .records import (
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
     TopicRecord,
 )
@@ -101,6 +104,7 @@ class MetadataImage:
     configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
     features: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
+    acls: AclImage = EMPTY_ACLS
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         name = self.topic_names.get(topic_id)
@@ -117,7 +121,7 @@ class MetadataImage:
         """The fewest records that rebuild this image from an empty one, in the order
         Kafka's MetadataImage.write puts them: features first (metadata.version tells a
         reader how to read the rest), then brokers, topics with their partitions,
-        configs and producer ids."""
+        configs, producer ids and ACLs."""
         records: list[Any] = [
             FeatureLevelRecord(name=name, feature_level=i16(level))
             for name, level in sorted(self.features.items(), key=lambda item: (item[0] != "metadata.version", item[0]))
@@ -149,6 +153,7 @@ class MetadataImage:
         if self.next_producer_id != MetadataImage.next_producer_id:
             # As Kafka's ProducerIdsImage: only the next id matters, not who reserved it.
             records.append(ProducerIdsRecord(broker_id=i32(-1), broker_epoch=i64(-1), next_producer_id=i64(self.next_producer_id)))
+        records.extend(self.acls.to_records())
         return records
 
     def apply(self, records: Iterable[Any], offset: int) -> MetadataImage:
@@ -159,6 +164,9 @@ class MetadataImage:
         configs = dict(self.configs)
         features = dict(self.features)
         next_producer_id = self.next_producer_id
+        # ACL changes are gathered and the ACL index built once, and only when there are any.
+        added_acls: dict[uuid.UUID, Acl] = {}
+        removed_acls: list[uuid.UUID] = []
         for record in records:
             match record:
                 case RegisterBrokerRecord():
@@ -213,6 +221,11 @@ class MetadataImage:
                     features[record.name] = record.feature_level
                 case ProducerIdsRecord():
                     next_producer_id = record.next_producer_id
+                case AccessControlEntryRecord():
+                    added_acls[record.id] = Acl.from_record(record)
+                case RemoveAccessControlEntryRecord():
+                    if added_acls.pop(record.id, None) is None:
+                        removed_acls.append(record.id)
                 case NoOpRecord():
                     pass
         return MetadataImage(
@@ -223,4 +236,5 @@ class MetadataImage:
             configs=MappingProxyType(configs),
             features=MappingProxyType(features),
             next_producer_id=next_producer_id,
+            acls=self.acls.with_changes(added_acls, removed_acls) if added_acls or removed_acls else self.acls,
         )

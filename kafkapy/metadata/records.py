@@ -19,6 +19,7 @@ from kio.serial.writers import write_unsigned_varint
 from kio.static.primitive import i8, uvarint
 
 from ..schema import metadata as metadata_schemas
+from ..schema.metadata.access_control_entry_record.v0 import AccessControlEntryRecord
 from ..schema.metadata.broker_registration_change_record.v1 import BrokerRegistrationChangeRecord
 from ..schema.metadata.config_record.v0 import ConfigRecord
 from ..schema.metadata.feature_level_record.v0 import FeatureLevelRecord
@@ -27,14 +28,16 @@ from ..schema.metadata.partition_change_record.v0 import PartitionChangeRecord
 from ..schema.metadata.partition_record.v0 import PartitionRecord
 from ..schema.metadata.producer_ids_record.v0 import ProducerIdsRecord
 from ..schema.metadata.register_broker_record.v1 import BrokerEndpoint, BrokerFeature, RegisterBrokerRecord
+from ..schema.metadata.remove_access_control_entry_record.v0 import RemoveAccessControlEntryRecord
 from ..schema.metadata.remove_topic_record.v0 import RemoveTopicRecord
 from ..schema.metadata.topic_record.v0 import TopicRecord
 from ..schema.versions import convert, schema_class
 
 __all__ = [
-    "RECORD_TYPES", "RESOURCE_BROKER", "RESOURCE_TOPIC", "BrokerEndpoint", "BrokerFeature", "BrokerRegistrationChangeRecord",
-    "ConfigRecord", "FeatureLevelRecord", "NoOpRecord", "PartitionChangeRecord", "PartitionRecord", "ProducerIdsRecord",
-    "RegisterBrokerRecord", "RemoveTopicRecord", "TopicRecord", "UnknownMetadataRecord", "decode_record", "encode_record",
+    "RECORD_TYPES", "RESOURCE_BROKER", "RESOURCE_TOPIC", "AccessControlEntryRecord", "BrokerEndpoint", "BrokerFeature",
+    "BrokerRegistrationChangeRecord", "ConfigRecord", "FeatureLevelRecord", "NoOpRecord", "PartitionChangeRecord",
+    "PartitionRecord", "ProducerIdsRecord", "RegisterBrokerRecord", "RemoveAccessControlEntryRecord", "RemoveTopicRecord",
+    "TopicRecord", "UnknownMetadataRecord", "decode_record", "encode_record",
 ]
 
 _FRAME_VERSION = uvarint(1)
@@ -50,6 +53,7 @@ RECORD_TYPES: dict[int, type[Any]] = {
     for cls in (
         RegisterBrokerRecord, TopicRecord, PartitionRecord, ConfigRecord, PartitionChangeRecord,
         RemoveTopicRecord, FeatureLevelRecord, ProducerIdsRecord, NoOpRecord, BrokerRegistrationChangeRecord,
+        AccessControlEntryRecord, RemoveAccessControlEntryRecord,
     )
 }
 

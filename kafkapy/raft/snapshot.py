@@ -24,7 +24,7 @@ from kio.schema.snapshot_header_record.v0 import SnapshotHeaderRecord
 from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i16, i64
 
-from ..log.partition import fsync_directory
+from ..log.files import replace_file
 from ..wire.records import (
     CONTROL_SNAPSHOT_FOOTER,
     CONTROL_SNAPSHOT_HEADER,
@@ -133,17 +133,7 @@ def write_snapshot_file(directory: Path, snapshot_id: SnapshotId, chunks: Iterab
     Raft follower writes the bytes it fetched from the leader's file this way."""
     path = directory / snapshot_name(snapshot_id)
     partial = path.with_name(f"{path.name[: -len(SUFFIX)]}-{os.getpid()}{PARTIAL_SUFFIX}")
-    try:
-        with open(partial, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    fsync_directory(directory)
+    replace_file(path, chunks, temp=partial)
     return path
 
 

@@ -1,2 +1,1 @@
-"""Who a connection is: principals from TLS client certificates (and, later, SASL), and the
-decisions an authorizer makes about them. Plain objects; no I/O."""
+"""Security: who a connection is, and what it may do (the authorizer, sans-IO)."""

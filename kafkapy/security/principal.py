@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..config import ConfigError
 
 ANONYMOUS = "User:ANONYMOUS"
+"""The principal of a connection that did not authenticate, as in Kafka."""
 
 # One rule: DEFAULT, RULE:pattern/replacement/ with an optional L or U (a slash is escaped
 # with a backslash inside pattern and replacement), or anything else, which is invalid.

@@ -3,8 +3,10 @@ work, and a graceful stop (stop accepting, finish requests in flight, flush, clo
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,7 +23,7 @@ from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import TxnMarkerChannel
 from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime
 from ..clock import Clock, SystemClock
-from ..config import BrokerConfig
+from ..config import BrokerConfig, ConfigError
 from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.producer_ids import ProducerIdManager
 from ..coordinator.transaction_coordinator import TransactionCoordinator
@@ -36,8 +38,10 @@ from ..metadata.manager import MetadataManager
 from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from ..replication.fetch_session import FetchSessionCache
-from .connection import Connection
-from .meta_properties import load_meta_properties
+from ..security.authorizer import Authorizer
+from .connection import Connection, MemoryPool
+from .connection_quotas import ConnectionQuotas, RequestMemory
+from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
 from .tls import ListenerTls, listener_tls
 
@@ -49,6 +53,9 @@ log = logging.getLogger(__name__)
 _BACKGROUND_TICK_S = 0.5
 _STOP_GRACE_S = 10.0
 _UNFENCED_POLL_S = 0.01
+# How long an accept loop waits before it tries again after accept() failed (out of file
+# descriptors, most often: the pending connection stays queued, so the loop must not spin).
+_ACCEPT_BACKOFF_S = 0.1
 
 
 class BrokerServer:
@@ -66,6 +73,10 @@ class BrokerServer:
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._connections: set[Connection] = set()
+        self._quotas = ConnectionQuotas(config.int("max.connections"), config.int("max.connections.per.ip"), {})
+        self._slot_freed = anyio.Event()
+        queued = config.int("queued.max.request.bytes")
+        self._request_memory = MemoryPool(RequestMemory(queued)) if queued > 0 else None
         self._stop = anyio.Event()
         self._killed = False
         self._logs: LogManager | None = None
@@ -95,6 +106,7 @@ class BrokerServer:
 
             self._quorum_server, _, metadata = raft_metadata(config, clock, cluster_id)
             return cluster_id, logs, metadata
+        refuse_partitions_without_metadata_log(logs)
         settings = metadata_log_settings(config)
         metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), settings.log_config, clock.wall_ms())
         metadata = MetadataManager(LocalQuorum(metadata_log, clock, node_id=node_id, retention=settings.retention), settings.policy)
@@ -156,6 +168,7 @@ class BrokerServer:
             producer_ids=producer_ids, groups=groups, transactions=transactions, faults=self.faults,
             alter_partition=alter_partition,
             fetch_sessions=FetchSessionCache(config.int("max.incremental.fetch.session.cache.slots")),
+            authorizer=Authorizer.from_config(config),
         )
 
     def _bind(self) -> None:
@@ -180,6 +193,7 @@ class BrokerServer:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
         self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
+        self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         self._bind()
         try:
             cluster_id, logs, metadata = self._open_storage()
@@ -210,6 +224,7 @@ class BrokerServer:
                 accept_stopped = anyio.Event()
                 tg.start_soon(self._accept_all, tg, accepting, accept_stopped)
                 tg.start_soon(self._background)
+                tg.start_soon(self._expire_idle_connections)
                 tg.start_soon(self._replicate)
                 tg.start_soon(take_metadata_snapshots, self.broker.metadata, self.clock)
                 if self.config.bool("log.cleaner.enable"):
@@ -285,21 +300,42 @@ class BrokerServer:
         try:
             with scope:
                 async with anyio.create_task_group() as accepting:
-                    for sock in self._sockets:
-                        accepting.start_soon(self._accept, sock, tg)
+                    for i, sock in enumerate(self._sockets):
+                        # As Kafka, the inter-broker listener (the first) is exempt from
+                        # max.connections when clients have listeners of their own.
+                        accepting.start_soon(self._accept, sock, tg, i == 0 and len(self._sockets) > 1)
         finally:
             stopped.set()
 
-    async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
+    async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup, protected: bool) -> None:
         max_request = self.config.int("socket.request.max.bytes")
+        failing = False
         while True:
+            # Over max.connections, connections wait in the listen backlog until one closes.
+            while not self._quotas.slot_available(protected):
+                await self._slot_freed.wait()
             await anyio.wait_readable(listener)
             try:
-                sock, _ = listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, ConnectionAbortedError):
                 continue
-            except OSError:
-                return  # the listener was closed
+            except OSError as e:
+                if listener.fileno() < 0:
+                    return  # the listener was closed
+                if not failing:
+                    log.warning("Accepting connections failed (%s); retrying every %s s", errno.errorcode.get(e.errno or 0, e), _ACCEPT_BACKOFF_S)
+                failing = True
+                await anyio.sleep(_ACCEPT_BACKOFF_S)
+                continue
+            if failing:
+                log.info("Accepting connections again")
+                failing = False
+            peer = str(address[0])
+            if not self._quotas.admit(peer):
+                log.info("Rejected connection from %s, address already has the configured maximum of %d connections",
+                         peer, self._quotas.limit_for(peer))
+                sock.close()
+                continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for key, option in (("socket.send.buffer.bytes", socket.SO_SNDBUF), ("socket.receive.buffer.bytes", socket.SO_RCVBUF)):
@@ -307,7 +343,7 @@ class BrokerServer:
                     sock.setsockopt(socket.SOL_SOCKET, option, self.config.int(key))
             assert self.broker is not None
             tls = self._tls.get(listener)
-            connection = Connection(self.broker, sock, max_request, tls.session(sock) if tls else None)
+            connection = Connection(self.broker, sock, max_request, self._request_memory, peer, tls.session(sock, peer) if tls else None)
             self._connections.add(connection)
             tg.start_soon(self._serve, connection)
 
@@ -316,6 +352,24 @@ class BrokerServer:
             await connection.serve()
         finally:
             self._connections.discard(connection)
+            self._quotas.released(connection.peer)
+            self._slot_freed.set()
+            self._slot_freed = anyio.Event()
+
+    async def _expire_idle_connections(self) -> None:
+        """connections.max.idle.ms: closes connections that neither received nor sent a
+        byte for that long, a partly received request included; a request the broker is
+        working on does not count as idle. A negative value turns this off, as in Kafka."""
+        idle_s = self.config.int("connections.max.idle.ms") / 1000
+        if idle_s < 0:
+            return
+        check_every_s = max(0.01, min(1.0, idle_s / 4))
+        while True:
+            await anyio.sleep(check_every_s)
+            idle_since = time.monotonic() - idle_s
+            for connection in list(self._connections):
+                if not connection.busy and connection.last_active < idle_since:
+                    connection.expire()
 
     async def _background(self) -> None:
         assert self.broker is not None and self._logs is not None
@@ -410,3 +464,16 @@ class BrokerServer:
                 self._logs.shutdown()
                 log.info("Stopped: logs flushed and closed")
             self._logs = None
+
+
+def _resolve_overrides(overrides: dict[str, int]) -> dict[str, int]:
+    """max.connections.per.ip.overrides by address: a host name counts for the address it
+    resolves to, as Kafka's InetAddress.getByName gives it."""
+    resolved: dict[str, int] = {}
+    for host, count in overrides.items():
+        try:
+            address = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+        except OSError as e:
+            raise ConfigError(f"max.connections.per.ip.overrides names {host}, which does not resolve: {e}") from None
+        resolved[str(address)] = count
+    return resolved

@@ -8,16 +8,26 @@
     DELETE /faults            removes every fault;  DELETE /faults/ID removes one
     POST   /restart           restarts the broker, keeping its data and port
     POST   /clock/advance     {"ms": 60000} moves a manual clock (kafkapy.clock=manual)
+
+Every request carries `Authorization: Bearer <token>`: the token configured as
+`kafkapy.control.token`, or one made at start and printed with the channel's address.
+Being on 127.0.0.1 is not enough: any web page a developer opens can send requests
+there, so the Host header must name this address (no DNS rebinding) and a request
+from a page (an Origin header) is refused. HTTP is parsed by h11; a malformed request
+or a peer that stalls gets its one connection closed.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import h11
 from anyio.abc import SocketAttribute
 
 from ..handlers.faults import FaultSpecError
@@ -27,44 +37,81 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MAX_REQUEST = 64 * 1024
-_REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+_MAX_BODY = 64 * 1024
+_MAX_HEAD = 16 * 1024
+_READ_TIMEOUT_S = 10.0  # to receive a whole request, so a stalled peer cannot hold a task
+_LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 class ControlChannel:
-    def __init__(self, supervisor: Supervisor, port: int) -> None:
+    def __init__(self, supervisor: Supervisor, port: int, token: str | None = None) -> None:
         self.supervisor = supervisor
         self.port = port
+        self.token_configured = bool(token)
+        self.token = token or secrets.token_urlsafe(32)
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
         self.port = listener.extra(SocketAttribute.local_port)
-        log.info("Control channel on http://127.0.0.1:%d", self.port)
+        # Printed for whoever started the process (a test in another language reads it
+        # from the output), as a notebook server prints its token; a configured one is known.
+        token = "as configured" if self.token_configured else self.token
+        log.info("Control channel on http://127.0.0.1:%d token %s", self.port, token)
         task_status.started()
         await listener.serve(self._connection)
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
+            connection = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
             try:
-                method, path, body = await _read_request(stream)
-                status, payload = await self._route(method, path, body)
+                with anyio.fail_after(_READ_TIMEOUT_S):
+                    request, body = await _read_request(stream, connection)
+                self._check_access(request)
+                status, payload = await self._route(request.method.decode(), request.target.decode(), _json_object(body))
+                headers: tuple[tuple[str, str], ...] = ()
             except HttpError as e:
-                status, payload = e.status, {"error": str(e)}
-            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                status, payload, headers = e.status, {"error": str(e)}, e.headers
+            except h11.RemoteProtocolError as e:
+                status, payload, headers = e.error_status_hint, {"error": f"malformed request: {e}"}, ()
+            except (TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return
+            if connection.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
                 return
             data = json.dumps(payload).encode()
-            head = f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-            await stream.send(head.encode() + data)
+            response = h11.Response(status_code=status, headers=[
+                ("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Connection", "close"),
+                *headers,
+            ])
+            try:
+                await stream.send(connection.send(response) + connection.send(h11.Data(data=data))
+                                  + connection.send(h11.EndOfMessage()))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
 
-    async def _route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _check_access(self, request: h11.Request) -> None:
+        headers = {name.decode(): value.decode("latin-1") for name, value in request.headers}
+        allowed = {f"{host}:{self.port}" for host in _LOCAL_HOSTS}
+        if headers.get("host") not in allowed:
+            raise HttpError(403, f"Host must be one of {sorted(allowed)}")
+        origin = headers.get("origin")
+        if origin is not None and origin not in {f"http://{host}" for host in allowed}:
+            raise HttpError(403, f"requests from {origin} are refused")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token.encode()):
+            raise HttpError(401, "a bearer token is required (printed at start with the channel's address)",
+                            (("WWW-Authenticate", 'Bearer realm="kafkapy control"'),))
+
+    async def _route(self, method: str, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         supervisor = self.supervisor
         faults = supervisor.faults
+        path = target.split("?", 1)[0]
         parts = [p for p in path.split("/") if p]
         match method, parts:
             case "GET", []:
@@ -98,30 +145,40 @@ class ControlChannel:
         raise HttpError(404, f"no route {method} {path}")
 
 
-async def _read_request(stream: anyio.abc.SocketStream) -> tuple[str, str, dict[str, Any]]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        if len(data) > _MAX_REQUEST:
-            raise HttpError(400, "request too large")
-        data += await stream.receive()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+async def _read_request(stream: anyio.abc.SocketStream, connection: h11.Connection) -> tuple[h11.Request, bytes]:
+    request: h11.Request | None = None
+    body = bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            try:
+                data = await stream.receive()
+            except anyio.EndOfStream:
+                data = b""
+            connection.receive_data(data)
+        elif isinstance(event, h11.Request):
+            request = event
+            length = dict(event.headers).get(b"content-length")
+            if length is not None and int(length) > _MAX_BODY:
+                raise HttpError(413, f"the body may hold at most {_MAX_BODY} bytes")
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > _MAX_BODY:
+                raise HttpError(413, f"the body may hold at most {_MAX_BODY} bytes")
+        elif isinstance(event, h11.EndOfMessage):
+            assert request is not None
+            return request, bytes(body)
+        else:  # the peer closed before a whole request arrived
+            raise anyio.EndOfStream
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
     try:
-        method, path, _ = lines[0].split(" ", 2)
-    except ValueError:
-        raise HttpError(400, "malformed request line") from None
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    length = int(headers.get("content-length", "0") or 0)
-    if length > _MAX_REQUEST:
-        raise HttpError(400, "request too large")
-    while len(rest) < length:
-        rest += await stream.receive()
-    if not rest:
-        return method, path.split("?", 1)[0], {}
-    try:
-        body = json.loads(rest[:length])
-    except json.JSONDecodeError as e:
+        value = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise HttpError(400, f"body is not JSON: {e}") from None
-    if not isinstance(body, dict):
+    if not isinstance(value, dict):
         raise HttpError(400, "body must be a JSON object")
-    return method, path.split("?", 1)[0], body
+    return value

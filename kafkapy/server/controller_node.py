@@ -23,6 +23,7 @@ from ..config import BrokerConfig
 from ..handlers import Node
 from ..handlers.faults import Faults
 from ..kraft_config import Listener, parse_listeners
+from ..security.authorizer import Authorizer
 from .broker import BrokerServer
 from .meta_properties import load_meta_properties
 from .metadata_log import take_metadata_snapshots
@@ -77,6 +78,7 @@ class ControllerServer:
             node = self.node = Node(
                 config=config, clock=clock, node_id=config.node_id, cluster_id=cluster_id, metadata=metadata,
                 controller=controller_service.controller, controller_service=controller_service, faults=self.faults,
+                authorizer=Authorizer.from_config(config),
             )
             quorum_server.other_apis = controller_apis(node)
             tg.start_soon(controller_service.run_duties, config)

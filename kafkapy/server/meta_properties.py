@@ -10,7 +10,8 @@ import uuid
 from pathlib import Path
 
 from ..config import ConfigError, load_properties
-from ..log.manager import kafka_uuid
+from ..log.files import StorageError, replace_file
+from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, kafka_uuid
 
 META_PROPERTIES = "meta.properties"
 
@@ -39,12 +40,20 @@ def verify_meta_properties(dirs: list[Path], node_id: int, cluster_id: str | Non
     ConfigError, with Kafka's words (MetaPropertiesEnsemble.verify), when one names
     another cluster than `cluster_id` or the others, or another node than `node_id`."""
     found_any = False
+    directory_ids: dict[str, Path] = {}
     for d in sorted(dirs):
         props = read_meta_properties(d)
         if props is None:
             continue
         found_any = True
         path = d / META_PROPERTIES
+        directory_id = props.get("directory.id")
+        if directory_id is not None and directory_id in directory_ids:
+            raise ConfigError(f"Duplicate directory ID {directory_id} found. It was the directory ID of "
+                              f"{directory_ids[directory_id]}, but also of {d}: give each log directory its own "
+                              f"meta.properties (a copied directory keeps the id of the one it was copied from)")
+        if directory_id is not None:
+            directory_ids[directory_id] = d
         found_cluster = props.get("cluster.id")
         if found_cluster is None:
             raise ConfigError(f"cluster.id was not specified in the v1 file: {path}")
@@ -52,7 +61,10 @@ def verify_meta_properties(dirs: list[Path], node_id: int, cluster_id: str | Non
             cluster_id = found_cluster
         elif found_cluster != cluster_id:
             raise ConfigError(f"Invalid cluster.id in: {path}. Expected {cluster_id}, but read {found_cluster}")
-        found_node = int(props.get("node.id", node_id))
+        try:
+            found_node = int(props.get("node.id", node_id))
+        except ValueError:
+            raise ConfigError(f"node.id in {path} is not a number: {props['node.id']!r}") from None
         if found_node != node_id:
             raise ConfigError(
                 f"Stored node id {found_node} doesn't match previous node id {node_id} in {path}. If you moved your "
@@ -84,7 +96,21 @@ def format_storage(dirs: list[Path], node_id: int, cluster_id: str) -> list[Path
         d.mkdir(parents=True, exist_ok=True)
         path = d / META_PROPERTIES
         if not path.exists():
-            path.write_text(f"#\n#{time.ctime()}\nnode.id={node_id}\ndirectory.id={random_cluster_id()}\n"
-                            f"version=1\ncluster.id={cluster_id}\n")
+            replace_file(path, f"#\n#{time.ctime()}\nnode.id={node_id}\ndirectory.id={random_cluster_id()}\n"
+                               f"version=1\ncluster.id={cluster_id}\n".encode())
             written.append(d)
     return written
+
+
+def refuse_partitions_without_metadata_log(logs: LogManager) -> None:
+    """A single node keeps its own metadata log: partition directories without it mean
+    the metadata that names their topics was lost, and starting would set every one of
+    them aside as stray. Refused, so that an operator restores it or chooses."""
+    metadata = TopicPartition(*METADATA_PARTITION)
+    partitions = sorted(logs.existing())
+    if partitions and not logs.has_directory(metadata):
+        named = ", ".join(str(tp) for tp in partitions[:5]) + (", ..." if len(partitions) > 5 else "")
+        raise StorageError(
+            f"the log directories {', '.join(map(str, logs.dirs))} hold partition directories ({named}) but no metadata "
+            f"log ({metadata}): the metadata naming their topics is lost. Restore the {metadata} directory, or, to "
+            "start with no topics, move the partition directories out of the log directories")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..log.config import LogConfig
-from ..log.partition import PartitionLog, fsync_directory
+from ..log.files import replace_file
+from ..log.partition import PartitionLog
 from ..raft.local import SnapshotUnusable
 from ..raft.log import BatchBoundaryError, RaftLog
 from ..raft.messages import Entry
@@ -63,13 +63,7 @@ class QuorumStateFile:
             "appliedOffset": 0, "currentVoters": [{"voterId": v} for v in self.voters],
             "data_version": _QUORUM_STATE_VERSION,
         }
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
-            f.write(json.dumps(data, separators=(",", ":")))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fsync_directory(self.path.parent)
+        replace_file(self.path, json.dumps(data, separators=(",", ":")).encode())
 
 
 class RaftStorage:

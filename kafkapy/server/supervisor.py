@@ -47,7 +47,8 @@ class Supervisor:
                 # Imported here: only a node started with a control port (in tests) serves it.
                 from .control import ControlChannel
 
-                self.control = ControlChannel(self, control_port)
+                token = self.config.get("kafkapy.control.token")
+                self.control = ControlChannel(self, control_port, str(token) if token else None)
                 await tg.start(self.control.serve)
             first = True
             while not self._stopping:

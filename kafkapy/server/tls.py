@@ -11,7 +11,7 @@ import re
 import socket
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -23,7 +23,6 @@ from ..listener_config import TLS_VERSIONS, listener_setting, ssl_listener_names
 from ..security.principal import ANONYMOUS, NoMatchingRule, SslPrincipalMapper, user_principal
 from ..security.x500 import CertificateError, subject_rfc2253
 from ..wire.protocol import Chunk, FileSlice
-from .connection import _peer, _sendall
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,9 @@ _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re
 _IANA_SUITE = re.compile(r"TLS_(?:(ECDHE|DHE)_)?(RSA|ECDSA)_WITH_(AES_128|AES_256|CHACHA20_POLY1305)(?:_(GCM|CBC))?(?:_(SHA|SHA256|SHA384))?")
 
 
+SendAll = Callable[[memoryview], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class ListenerTls:
     """What the connections of one SSL listener share."""
@@ -49,8 +51,8 @@ class ListenerTls:
     principal_mapper: SslPrincipalMapper
     handshake_timeout_s: float
 
-    def session(self, sock: socket.socket) -> TlsSession:
-        return TlsSession(self, sock)
+    def session(self, sock: socket.socket, peer: str) -> TlsSession:
+        return TlsSession(self, sock, peer)
 
 
 def listener_tls(config: BrokerConfig) -> dict[str, ListenerTls]:
@@ -180,19 +182,20 @@ def _normal_pem(text: str) -> str:
 class TlsSession:
     """TLS over one connection's non-blocking socket. `recv_into` is synchronous and raises
     BlockingIOError when it needs ciphertext the socket does not have yet, as the socket's
-    own recv_into does, so the connection reads both alike."""
+    own recv_into does, so the connection reads both alike. Ciphertext goes out through the
+    connection's `sendall`, which also marks the connection active."""
 
-    def __init__(self, tls: ListenerTls, sock: socket.socket) -> None:
+    def __init__(self, tls: ListenerTls, sock: socket.socket, peer: str) -> None:
         self.tls = tls
         self.sock = sock
-        self.peer = _peer(sock)
+        self.peer = peer
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._ssl = tls.context.wrap_bio(self._incoming, self._outgoing, server_side=True)
         self._raw = bytearray(_RAW_READ_BYTES)
         self._unsent = b""  # produced while reading (TLS 1.3 key updates), sent with the next response
 
-    async def handshake(self) -> str:
+    async def handshake(self, sendall: SendAll) -> str:
         """Completes the TLS handshake within the listener's deadline; returns the client's
         principal. Raises ConnectionError (logged) when the client does not make it."""
         try:
@@ -202,10 +205,10 @@ class TlsSession:
                         self._ssl.do_handshake()
                         break
                     except ssl.SSLWantReadError:
-                        await self._flush()
+                        await self._flush(sendall)
                         if not await self._receive():
                             raise ConnectionError("closed by the client") from None
-                await self._flush()
+                await self._flush(sendall)
             return self._principal()
         except TimeoutError:
             log.info("TLS handshake from %s on %s: none within %.0f s; closing", self.peer, self.tls.listener,
@@ -251,17 +254,17 @@ class TlsSession:
                 self._unsent += self._outgoing.read()
             return n
 
-    async def send(self, chunks: list[Chunk]) -> None:
+    async def send(self, chunks: list[Chunk], sendall: SendAll) -> None:
         for chunk in chunks:
             if type(chunk) is FileSlice:
-                await self._send_file(chunk)
+                await self._send_file(chunk, sendall)
             elif chunk:
                 self._ssl.write(chunk)
                 if self._outgoing.pending >= _FILE_PIECE_BYTES:
-                    await self._flush()
-        await self._flush()
+                    await self._flush(sendall)
+        await self._flush(sendall)
 
-    async def _send_file(self, piece: FileSlice) -> None:
+    async def _send_file(self, piece: FileSlice, sendall: SendAll) -> None:
         buffer = memoryview(bytearray(min(piece.length, _FILE_PIECE_BYTES)))
         offset, remaining = piece.position, piece.length
         while remaining:
@@ -272,14 +275,14 @@ class TlsSession:
             self._ssl.write(buffer[:n])
             offset += n
             remaining -= n
-            await self._flush()
+            await self._flush(sendall)
 
-    async def _flush(self) -> None:
+    async def _flush(self, sendall: SendAll) -> None:
         data = self._outgoing.read()
         if self._unsent:
             data, self._unsent = self._unsent + data, b""
         if data:
-            await _sendall(self.sock, memoryview(data))
+            await sendall(memoryview(data))
 
     def _flush_quietly(self) -> None:
         """Sends what the session has to say (an alert), if the socket takes it now."""

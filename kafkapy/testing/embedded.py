@@ -121,6 +121,12 @@ class _Base:
         return f"http://127.0.0.1:{self.supervisor.control.port}"
 
     @property
+    def control_token(self) -> str:
+        """The bearer token the control channel asks of every request."""
+        assert self.supervisor is not None and self.supervisor.control is not None, "the control channel is off"
+        return self.supervisor.control.token
+
+    @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 

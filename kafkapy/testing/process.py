@@ -18,19 +18,23 @@ from typing import TypeVar
 from ..server.meta_properties import format_storage, random_cluster_id
 
 _READY = re.compile(r"started, listening on \w+://[^:]+:(\d+)")
-_CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+)")
+_CONTROL = re.compile(r"Control channel on (http://127\.0\.0\.1:\d+) token (\S+)")
 
 
 class BrokerProcess:
-    def __init__(self, data_dir: str | Path, overrides: Mapping[str, object] | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(self, data_dir: str | Path, overrides: Mapping[str, object] | None = None, start_timeout: float = 30.0,
+                 preexec_fn: Callable[[], object] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.overrides = dict(overrides or {})
         self.start_timeout = start_timeout
+        self.preexec_fn = preexec_fn  # run in the child before kafkapy starts: resource limits, say
         self.port = 0
         self.control_url = ""
+        self.control_token = str(self.overrides.get("kafkapy.control.token", ""))  # printed at start if not set
         self.process: subprocess.Popen[str] | None = None
         self._output: list[str] = []
         self._lock = threading.Lock()
+        self._ready = False
 
     @property
     def bootstrap(self) -> str:
@@ -50,10 +54,12 @@ class BrokerProcess:
                 "--override", f"log.dirs={self.data_dir}"]
         for key, value in self.overrides.items():
             args += ["--override", f"{key}={value}"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=self.preexec_fn)
+        self._ready = False
         ready = threading.Event()
         threading.Thread(target=self._drain, args=(self.process, ready), daemon=True).start()
-        if not ready.wait(self.start_timeout) or self.process.poll() is not None:
+        # Ready is also set when the output ends: a process that exits may not be reaped yet.
+        if not ready.wait(self.start_timeout) or not self._ready or self.process.poll() is not None:
             self.kill()
             raise RuntimeError(f"kafkapy did not start:\n{self.output}")
         return self
@@ -65,9 +71,12 @@ class BrokerProcess:
                 self._output.append(line)
             if control := _CONTROL.search(line):
                 self.control_url = control.group(1)
+                if not self.control_token:
+                    self.control_token = control.group(2)
             match = _READY.search(line)
             if match and not ready.is_set():
                 self.port = int(match.group(1))
+                self._ready = True
                 ready.set()
         ready.set()
 

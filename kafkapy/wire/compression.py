@@ -6,6 +6,7 @@ import enum
 import gzip
 import io
 import struct
+import sys
 import zlib
 
 import cramjam
@@ -35,26 +36,79 @@ _XERIAL_HEADER = _XERIAL_MAGIC + struct.pack(">ii", 1, 1)
 _XERIAL_BLOCK = 32 * 1024
 
 _zstd_decompressor = zstandard.ZstdDecompressor()
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+# An LZ4 frame says nothing reliable about its decompressed size: output buffers start at
+# this many times the input and grow, so that a small batch does not cost a large buffer.
+_LZ4_FIRST_RATIO = 8
 
 
-def decompress(codec: int, data: bytes | memoryview) -> bytes:
+class DecompressedTooLarge(CompressionError):
+    """A batch that inflates past the bound its reader set: a decompression bomb or a
+    batch larger than the topic allows."""
+
+
+def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None) -> bytes:
+    """The batch's records section decompressed. With max_size, inflating stops as soon
+    as the output passes it (DecompressedTooLarge), so neither memory nor time is spent
+    on more than max_size bytes whatever the input claims; without it, only for data the
+    broker wrote itself."""
+    limit = sys.maxsize - 1 if max_size is None else max_size  # limit + 1 still fits a C ssize_t
     try:
         match codec:
             case Codec.NONE:
                 return bytes(data)
             case Codec.GZIP:
-                return gzip.decompress(data)
+                return _gzip_decompress(data, limit)
             case Codec.SNAPPY:
-                return _snappy_decompress(bytes(data))
+                return _snappy_decompress(bytes(data), limit)
             case Codec.LZ4:
-                return bytes(cramjam.lz4.decompress(data))
+                return _lz4_decompress(data, limit)
             case Codec.ZSTD:
                 # Producers stream frames without a content size, and may write several.
                 with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
-                    return reader.read()
+                    out = reader.read(limit + 1) if max_size is not None else reader.read()
+                _check_size(len(out), limit)
+                return out
     except (OSError, EOFError, zlib.error, cramjam.DecompressionError, zstandard.ZstdError) as e:
         raise CompressionError(f"cannot decompress {Codec(codec).name}: {e}") from e
     raise CompressionError(f"unknown compression codec {codec}")
+
+
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise DecompressedTooLarge(f"the batch decompresses to more than {limit} bytes")
+
+
+def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    # A gzip stream may hold several members, which Kafka's reader (and gzip.decompress)
+    # read one after the other.
+    out = bytearray()
+    rest: bytes | memoryview = data
+    while rest:
+        member = zlib.decompressobj(_GZIP_WBITS)
+        out += member.decompress(rest, limit + 1 - len(out))
+        _check_size(len(out), limit)
+        if not member.eof:
+            raise EOFError("gzip stream ends before its member does")
+        rest = member.unused_data
+    return bytes(out)
+
+
+def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    size = min(limit + 1, max(len(data) * _LZ4_FIRST_RATIO, 64 * 1024))
+    while True:
+        buffer = bytearray(size)
+        try:
+            written = cramjam.lz4.decompress_into(data, buffer)
+        except cramjam.DecompressionError as e:
+            # The only sign cramjam gives of an output buffer too small.
+            if "whole buffer" not in str(e):
+                raise
+            _check_size(size, limit)
+            size = min(limit + 1, size * 4)
+            continue
+        _check_size(written, limit)
+        return bytes(buffer[:written])
 
 
 def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
@@ -80,10 +134,13 @@ def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
     raise CompressionError(f"unknown compression codec {codec}")
 
 
-def _snappy_decompress(data: bytes) -> bytes:
+def _snappy_decompress(data: bytes, limit: int) -> bytes:
     if not data.startswith(_XERIAL_MAGIC):
+        # A raw snappy block starts with its decompressed length, known before any work.
+        _check_snappy_block(data, limit)
         return bytes(cramjam.snappy.decompress_raw(data))
     out = []
+    total = 0
     pos = len(_XERIAL_HEADER)
     while pos < len(data):
         if pos + 4 > len(data):
@@ -92,6 +149,14 @@ def _snappy_decompress(data: bytes) -> bytes:
         pos += 4
         if size < 0 or pos + size > len(data):
             raise CompressionError("truncated snappy block")
-        out.append(bytes(cramjam.snappy.decompress_raw(data[pos : pos + size])))
+        block = data[pos : pos + size]
+        total += _check_snappy_block(block, limit - total)
+        out.append(bytes(cramjam.snappy.decompress_raw(block)))
         pos += size
     return b"".join(out)
+
+
+def _check_snappy_block(block: bytes, limit: int) -> int:
+    length = int(cramjam.snappy.decompress_raw_len(block))
+    _check_size(length, limit)
+    return length

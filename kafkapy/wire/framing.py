@@ -3,7 +3,9 @@
 The shell asks `recv_buffer()` where to receive into, reports how many bytes arrived
 with `received(n)`, and gets back the complete frames. Small frames are cut out of a
 shared chunk; a large frame gets its own buffer that the socket fills directly, so its
-bytes are copied once, by the kernel.
+bytes are copied once, by the kernel. That buffer grows as the frame's bytes arrive
+(doubling, up to the declared size): a size prefix alone makes the reader hold only
+what was sent, not what was announced.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import struct
 
 _SIZE = struct.Struct(">i")
 _CHUNK = 64 * 1024
+# Zeros a growing frame buffer is extended with; a slice of one buffer allocates nothing.
+_ZEROS = memoryview(bytes(1 << 20))
 
 
 def recv_frame(sock: socket.socket) -> bytes:
@@ -43,11 +47,18 @@ class FrameReader:
         self._view = memoryview(self._chunk)
         self._start = 0  # first unconsumed byte in the chunk
         self._end = 0  # end of received bytes in the chunk
-        self._big: bytearray | None = None  # a frame too large for the chunk
+        self._big: bytearray | None = None  # a frame too large for the chunk, as far as it has grown
+        self._big_size = 0  # the size that frame declared
         self._big_filled = 0
+        # Sizes of the frames begun so far (a large one counts once its size prefix is read),
+        # for a shell that accounts request memory.
+        self.declared_bytes = 0
 
     def recv_buffer(self) -> memoryview:
+        """Where the next bytes go. The caller releases it before calling again."""
         if self._big is not None:
+            if self._big_filled == len(self._big):
+                self._grow_big()
             return memoryview(self._big)[self._big_filled :]
         if self._end == len(self._chunk):
             self._compact()
@@ -57,7 +68,7 @@ class FrameReader:
         frames: list[bytes | bytearray] = []
         if self._big is not None:
             self._big_filled += n
-            if self._big_filled < len(self._big):
+            if self._big_filled < self._big_size:
                 return frames
             frames.append(self._big)
             self._big = None
@@ -71,12 +82,14 @@ class FrameReader:
             available = self._end - body
             if available >= size:
                 frames.append(bytes(self._view[body : body + size]))
+                self.declared_bytes += size
                 self._start = body + size
                 continue
             if size > len(self._chunk) // 2:
-                # Hand the socket a buffer of the frame's own size for the rest.
-                self._big = bytearray(size)
-                self._big[:available] = self._view[body : self._end]
+                # Hand the socket a buffer of the frame's own for the rest.
+                self._big = bytearray(self._view[body : self._end])
+                self._big_size = size
+                self.declared_bytes += size
                 self._big_filled = available
                 self._start = self._end = 0
             break
@@ -89,12 +102,19 @@ class FrameReader:
         frames: list[bytes | bytearray] = []
         view = memoryview(data)
         while view:
-            buffer = self.recv_buffer()
-            n = min(len(buffer), len(view))
-            buffer[:n] = view[:n]
+            with self.recv_buffer() as buffer:
+                n = min(len(buffer), len(view))
+                buffer[:n] = view[:n]
             frames += self.received(n)
             view = view[n:]
         return frames
+
+    def _grow_big(self) -> None:
+        big = self._big
+        assert big is not None
+        target = min(self._big_size, max(2 * len(big), _CHUNK))
+        while len(big) < target:
+            big += _ZEROS[: target - len(big)]
 
     def _compact(self) -> None:
         remaining = self._end - self._start

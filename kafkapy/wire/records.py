@@ -18,7 +18,7 @@ from kio.schema.control_record_type_schema.v0 import ControlRecordTypeSchema
 from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i16
 
-from .compression import Codec, compress, decompress
+from .compression import Codec, DecompressedTooLarge, compress, decompress
 
 # base offset, batch length, partition leader epoch, magic, crc, attributes,
 # last offset delta, base timestamp, max timestamp, producer id, producer epoch,
@@ -173,12 +173,15 @@ class InvalidRecords(ValueError):
     """Records inside a batch that do not decode."""
 
 
-def decode_records(batch: bytes | bytearray | memoryview, header: BatchHeader | None = None) -> list[Record]:
-    """Every record of one batch (decompressing it if needed), with absolute offsets and timestamps."""
+def decode_records(batch: bytes | bytearray | memoryview, header: BatchHeader | None = None,
+                   max_size: int | None = None) -> list[Record]:
+    """Every record of one batch (decompressing it if needed), with absolute offsets and
+    timestamps. max_size bounds the decompressed records (see `decompress`); a batch from
+    outside the broker is read with one."""
     header = header or read_header(batch)
     payload = bytes(memoryview(batch)[HEADER_SIZE : header.size])
     try:
-        data = decompress(header.codec, payload) if header.codec else payload
+        data = decompress(header.codec, payload, max_size) if header.codec else payload
         records = []
         pos = 0
         for _ in range(header.records_count):
@@ -202,6 +205,8 @@ def decode_records(batch: bytes | bytearray | memoryview, header: BatchHeader | 
             timestamp = header.max_timestamp if header.log_append_time else header.base_timestamp + ts_delta
             records.append(Record(header.base_offset + offset_delta, timestamp, key, value, tuple(headers), attributes))
             pos = end
+    except DecompressedTooLarge:
+        raise  # not malformed: over its reader's bound
     except (IndexError, ValueError, UnicodeDecodeError) as e:
         raise InvalidRecords(f"batch at offset {header.base_offset}: {e}") from e
     if pos != len(data):
