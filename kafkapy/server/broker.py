@@ -46,6 +46,7 @@ from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
+from .tls import ListenerTls, listener_tls
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
@@ -75,6 +76,8 @@ class BrokerServer:
         self.bound: list[Listener] = []
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
+        self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
+        self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._connections: set[Connection] = set()
         self._quotas = ConnectionQuotas(config.int("max.connections"), config.int("max.connections.per.ip"), {})
         self._slot_freed = anyio.Event()
@@ -183,6 +186,8 @@ class BrokerServer:
             sock = socket.create_server((listener.host or "0.0.0.0", listener.port), backlog=1024)
             sock.setblocking(False)
             self._sockets.append(sock)
+            if listener.name in self._listener_tls:
+                self._tls[sock] = self._listener_tls[listener.name]
             self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
 
     def _advertised_endpoint(self) -> Listener:
@@ -195,6 +200,7 @@ class BrokerServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
+        self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         self._bind()
         try:
@@ -263,6 +269,10 @@ class BrokerServer:
     def is_serving(self) -> bool:
         """Started, and unfenced by the active controller."""
         return self.broker is not None and self._lifecycle is not None and not self._lifecycle.fenced
+
+    def principals(self) -> list[str]:
+        """The principal of each client connection open now."""
+        return [connection.principal for connection in self._connections]
 
     def stop(self) -> None:
         self._stop.set()
@@ -370,7 +380,8 @@ class BrokerServer:
                 if key in self.config.explicit and self.config.int(key) > 0:
                     sock.setsockopt(socket.SOL_SOCKET, option, self.config.int(key))
             assert self.broker is not None
-            connection = Connection(self.broker, sock, max_request, self._request_memory, peer)
+            tls = self._tls.get(listener)
+            connection = Connection(self.broker, sock, max_request, self._request_memory, peer, tls.session(sock, peer) if tls else None)
             self._connections.add(connection)
             tg.start_soon(self._serve, connection)
 
