@@ -82,9 +82,15 @@ browser:
 
 # Static checks, run by `make test` before the tests (configured in pyproject.toml;
 # mypy checks the files it lists there, the package).
+# Given checkouts of Apache Kafka (KAFKA_CHECKOUT: the internal records; KAFKA_3_9_CHECKOUT:
+# Kafka 3.9, the message versions kio lacks), lint also checks that kafkapy/schema is what
+# codegen makes of them today.
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check kafkapy tests compat_tests benchmarks examples codegen
 	$(BIN)/mypy
+	@if [ -n "$(KAFKA_CHECKOUT)$(KAFKA_3_9_CHECKOUT)" ]; then \
+		$(BIN)/python -m codegen --check $(KAFKA_CHECKOUT) $(if $(KAFKA_3_9_CHECKOUT),--legacy-messages $(KAFKA_3_9_CHECKOUT)); \
+	fi
 
 test: lint browser
 	$(BIN)/python -m pytest

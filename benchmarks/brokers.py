@@ -4,7 +4,9 @@ measured (RSS and CPU from /proc) and stopped.
     kafkapy                  kafkapy in its own process (durable log, default flush policy)
     NAME=HOST:PORT           a broker someone else runs: no start, RSS or CPU figures
     NAME=COMMAND TEMPLATE    a broker binary the harness starts; {port}, {controller_port}
-                             and {data_dir} in the template are filled in per start
+                             and {data_dir} in the template are filled in per start, and
+                             {plain_port}, a plaintext listener that readiness is probed on
+                             where {port} speaks TLS
 """
 
 from __future__ import annotations
@@ -108,7 +110,9 @@ class RunningBroker:
         assert self.spec.template is not None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        probe_port = free_port() if "{plain_port}" in self.spec.template else self.port
         command = (self.spec.template.replace("{port}", str(self.port))
+                   .replace("{plain_port}", str(probe_port))
                    .replace("{controller_port}", str(free_port()))
                    .replace("{data_dir}", str(self.data_dir)))
         with open(self.log_path, "wb") as log:
@@ -116,7 +120,7 @@ class RunningBroker:
             self.process = subprocess.Popen(shlex.split(command), stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = spawned_at + self.ready_timeout
-        while not wire.metadata_answers(self.host, self.port, 1.0):
+        while not wire.metadata_answers(self.host, probe_port, 1.0):
             if self.process.poll() is not None or time.perf_counter() > deadline:
                 self.stop()
                 raise BrokerError(f"{self.spec.name} did not become ready:\n{self.log_tail()}")

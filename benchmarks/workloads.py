@@ -20,7 +20,7 @@ import struct
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -64,10 +64,10 @@ def latency_summary(values_ms: list[float]) -> dict[str, float]:
             "p999_ms": percentile(ordered, 0.999), "max_ms": ordered[-1], "samples": len(ordered)}
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, deadline: Deadline) -> None:
+def ensure_topic(bootstrap: str, topic: str, partitions: int, deadline: Deadline, client: Mapping[str, Any] | None = None) -> None:
     """Creates the topic (another process may have created it already) and waits until
-    every partition has a leader."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    every partition has a leader. `client`: more client settings (TLS, say)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(client or {})})
     try:
         admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(deadline.left())
     except KafkaException as e:
@@ -83,7 +83,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, deadline: Deadline
 
 
 def produce(bootstrap: str, topic: str, count: int, size: int, acks: str, compression: str, partitions: int,
-            deadline_s: float, start_at: float | None = None) -> dict[str, Any]:
+            deadline_s: float, start_at: float | None = None, client: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Produces `count` records as fast as the client can; the clock runs from the first
     send to the last acknowledgement. `start_at` (time.monotonic(), which is one clock
     for all processes on Linux) lines up several producers after their connections are up."""
@@ -94,8 +94,8 @@ def produce(bootstrap: str, topic: str, count: int, size: int, acks: str, compre
         config["test.mock.num.brokers"] = 1
         partition = 0 if partitions == 1 else -1
     else:
-        config["bootstrap.servers"] = bootstrap
-        ensure_topic(bootstrap, topic, partitions, deadline)
+        config.update({"bootstrap.servers": bootstrap, **(client or {})})
+        ensure_topic(bootstrap, topic, partitions, deadline, client)
     producer = Producer(config)
     producer.list_topics(topic, timeout=deadline.left())  # connect and learn leaders before the clock starts
     pool = payloads(size)
@@ -129,11 +129,13 @@ def produce(bootstrap: str, topic: str, count: int, size: int, acks: str, compre
             "partitions": MOCK_PARTITIONS if bootstrap == MOCK and partitions > 1 else partitions}
 
 
-def consume(bootstrap: str, topic: str, partitions: int, count: int, deadline_s: float) -> dict[str, Any]:
-    """Reads `count` records from the beginning of every partition, default consumer settings."""
+def consume(bootstrap: str, topic: str, partitions: int, count: int, deadline_s: float,
+            client: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Reads `count` records from the beginning of every partition, default consumer settings
+    (and `client`'s)."""
     deadline = Deadline(deadline_s)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, **(client or {})})
     consumer.list_topics(topic, timeout=deadline.left())  # connect before the clock starts
     started = time.monotonic()
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])

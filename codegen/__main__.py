@@ -1,10 +1,16 @@
-"""python -m codegen KAFKA_CHECKOUT [--output DIR]: see the package docstring."""
+"""python -m codegen [KAFKA_CHECKOUT] [--legacy-messages KAFKA_3_9_CHECKOUT] [--check]: see the package docstring."""
 
 import argparse
+import filecmp
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
+from kio.schema.index import api_key_map, schema_name_map
+
 from .emit import package_module, snake_case, version_free_module, version_module
+from .messages import accepted_versions, message_module, version_package
 from .spec import Schema, load_schema
 
 # Each family of Kafka's internal records: the package written, and where Kafka keeps its JSON.
@@ -13,19 +19,51 @@ FAMILIES = {
     "group_coordinator": "group-coordinator/src/main/resources/common/message",
     "transaction_coordinator": "transaction-coordinator/src/main/resources/common/message",
 }
+MESSAGES = "clients/src/main/resources/common/message"
+LEGACY = "legacy"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
-    parser.add_argument("kafka", type=Path, help="a checkout of Apache Kafka's repository")
+    parser.add_argument("kafka", type=Path, nargs="?", help="a checkout of Apache Kafka's repository, for the internal records")
+    parser.add_argument("--legacy-messages", type=Path, metavar="KAFKA_3_9_CHECKOUT",
+                        help="a checkout of Apache Kafka 3.9, for the message versions kio lacks")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent.parent / "kafkapy" / "schema")
+    parser.add_argument("--check", action="store_true", help="write nothing; fail if the output is not what it would be")
     arguments = parser.parse_args()
-    for family, source_folder in FAMILIES.items():
-        json_files = sorted((arguments.kafka / source_folder).glob("*.json"))
-        if not json_files:
-            parser.error(f"no JSON in {arguments.kafka / source_folder}")
-        schemas = [load_schema(path, f"{source_folder}/{path.name}") for path in json_files]
-        write_family(arguments.output / family, family, schemas)
+    if arguments.kafka is None and arguments.legacy_messages is None:
+        parser.error("give a Kafka checkout, --legacy-messages, or both")
+    output = Path(tempfile.mkdtemp()) if arguments.check else arguments.output
+    written = []
+    if arguments.kafka is not None:
+        for family, source_folder in FAMILIES.items():
+            write_family(output / family, family, _schemas(parser, arguments.kafka, source_folder))
+            written.append(family)
+    if arguments.legacy_messages is not None:
+        write_legacy_messages(output / LEGACY, _schemas(parser, arguments.legacy_messages, MESSAGES))
+        written.append(LEGACY)
+    if arguments.check:
+        stale = [path for family in written for path in _differences(output / family, arguments.output / family)]
+        shutil.rmtree(output)
+        if stale:
+            sys.exit("generated schemas are not current (run python -m codegen again):\n" + "\n".join(stale))
+
+
+def _schemas(parser: argparse.ArgumentParser, kafka: Path, source_folder: str) -> list[Schema]:
+    json_files = sorted((kafka / source_folder).glob("*.json"))
+    if not json_files:
+        parser.error(f"no JSON in {kafka / source_folder}")
+    return [load_schema(path, f"{source_folder}/{path.name}") for path in json_files]
+
+
+def _differences(expected: Path, actual: Path) -> list[str]:
+    if not actual.is_dir():
+        return [str(actual)]
+    comparison = filecmp.dircmp(expected, actual, ignore=["__pycache__"])
+    found = [str(actual / name) for name in comparison.left_only + comparison.right_only + comparison.diff_files]
+    for name in comparison.common_dirs:
+        found.extend(_differences(expected / name, actual / name))
+    return found
 
 
 def write_family(folder: Path, family: str, schemas: list[Schema]) -> None:
@@ -47,6 +85,39 @@ def write_family(folder: Path, family: str, schemas: list[Schema]) -> None:
         index.append("\n# Each record type: the package of its schema.\nRECORD_TYPES = {\n")
         index.extend(f'    {key}: "{name}",\n' for key, name in sorted(record_types.items()))
         index.append("}\n")
+    (folder / "__init__.py").write_text("".join(index))
+
+
+def write_legacy_messages(folder: Path, schemas: list[Schema]) -> None:
+    """The versions of the APIs kio knows that a Kafka 3.9 broker accepted and kio lacks:
+    a package per API (named as kio names it), a package per version holding `request`
+    and `response` modules, as kio's own."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    requests = {s.api_key: s for s in schemas if s.kind == "request" and s.api_key in api_key_map}
+    responses = {s.api_key: s for s in schemas if s.kind == "response"}
+    index = [
+        '"""The versions of Kafka\'s protocol messages that Kafka 3.9 accepted and kio lacks, generated by codegen\n'
+        "from Apache Kafka 3.9's JSON in kio's shape: package API.vN holds modules `request` and `response`.\"\"\"\n\n"
+        "# Each API key: (its package, the request's and the response's class, the versions generated here).\n"
+        "VERSIONS = {\n"
+    ]
+    for key, request in sorted(requests.items()):
+        name = api_key_map[key]
+        # What a broker accepts is the request's to say: only it marks an unstable latest version.
+        missing = [version for version in accepted_versions(request) if version not in schema_name_map[name]]
+        if not missing:
+            continue
+        response = responses[key]
+        for version in missing:
+            package = folder / name / f"v{version}"
+            package.mkdir(parents=True)
+            (package / "request.py").write_text(message_module(request, version))
+            (package / "response.py").write_text(message_module(response, version))
+            (package / "__init__.py").write_text(version_package([request.name, response.name]))
+        (folder / name / "__init__.py").write_text(f'"""{request.name} and {response.name}: package vN holds version N."""\n')
+        index.append(f'    {key}: ("{name}", "{request.name}", "{response.name}", {tuple(missing)!r}),\n')
+    index.append("}\n")
     (folder / "__init__.py").write_text("".join(index))
 
 

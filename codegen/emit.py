@@ -135,7 +135,7 @@ def _versioned_field(field: Field, version: int, flexible: bool) -> list[str]:
         value = f" = field({', '.join(arguments)})"
     else:
         value = f" = {default}" if default is not None else ""
-    return [f"    {snake_case(field.name)}: {annotation}{value}", *_docstring(field)]
+    return [f"    {snake_case(field.name)}: {annotation}{value}", *docstring(field)]
 
 
 def _version_free_class(schema: Schema, struct: Struct) -> str:
@@ -158,7 +158,7 @@ def _version_free_class(schema: Schema, struct: Struct) -> str:
         tagged = any(version in field.tagged_versions for version in every_version)
         default = _default(field, nullable, tagged=tagged or not in_every_version, kio_types=False)
         value = f" = {default}" if default is not None else ""
-        lines.extend([f"    {snake_case(field.name)}: {annotation}{value}", *_docstring(field)])
+        lines.extend([f"    {snake_case(field.name)}: {annotation}{value}", *docstring(field)])
     if len(lines) == 2:
         lines.append("    pass")
     return "\n".join(lines) + "\n"
@@ -202,7 +202,7 @@ def _literal(kafka_type: str, default: Any, kio_types: bool) -> str:
     raise NotImplementedError(f"no default for {kafka_type}")
 
 
-def _docstring(field: Field) -> list[str]:
+def docstring(field: Field) -> list[str]:
     if not field.about:
         return []
     text = field.about.replace("\\", "\\\\").replace('"', '\\"')

@@ -58,6 +58,9 @@ class Field:
     about: str
     struct: "Struct | None"
     """The struct this field holds (or an array of), declared inline or in commonStructs."""
+    entity_type: str | None = None
+    """Kafka's "entityType" (topicName, brokerId...): kio gives such fields a type of their own."""
+    ignorable: bool = False
 
     @property
     def is_array(self) -> bool:
@@ -85,6 +88,8 @@ class Schema:
     root: Struct
     source: str
     """The JSON file, relative to Kafka's repository."""
+    latest_version_unstable: bool = False
+    """Kafka's "latestVersionUnstable": a broker accepts the highest version only when told to."""
 
 
 def strip_comments(text: str) -> str:
@@ -103,6 +108,7 @@ def load_schema(path: Path, source: str) -> Schema:
         flexible_versions=Versions.parse(raw["flexibleVersions"]),
         root=root,
         source=source,
+        latest_version_unstable=bool(raw.get("latestVersionUnstable", False)),
     )
 
 
@@ -132,4 +138,6 @@ def _field(raw: dict[str, Any], common: dict[str, dict[str, Any]]) -> Field:
         default="null" if "default" in raw and default is None else default,
         about=raw.get("about", ""),
         struct=struct,
+        entity_type=raw.get("entityType"),
+        ignorable=bool(raw.get("ignorable", False)),
     )

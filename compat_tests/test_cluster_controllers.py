@@ -206,3 +206,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def quorum_leader_seen_by(cluster: Cluster, node_id: int) -> int:
+    return int(cluster.nodes[node_id].read(lambda s: s.quorum_server.core.leader_id))
+
+
+def test_a_gracefully_stopped_active_controller_hands_over_at_once(cluster: Cluster) -> None:
+    old = cluster.active_controller()
+    assert old in CONTROLLERS
+    survivors = [n for n in CONTROLLERS if n != old]
+    cluster.nodes[old].stop()
+    # It resigned before stopping (EndQuorumEpoch): a survivor leads already, where a
+    # kill leaves them waiting out their fetch timeout (1 s here) and an election.
+    new = until(lambda: next((n for n in survivors if quorum_leader_seen_by(cluster, n) == n), None), 0.5,
+                "a surviving controller to lead")
+    until(lambda: all(quorum_leader_seen_by(cluster, n) == new for n in survivors), 2, "both survivors to know it")
+    create(AdminClient({"bootstrap.servers": cluster.bootstrap_servers}), "after-handover", num_partitions=1)

@@ -1,7 +1,8 @@
 """The scenarios can fail: against a kafkapy with a feature disabled or a fault injected,
 the scenarios that depend on it report FAIL, with a reason that names the cause, with
 every client; a client that hangs fails at its deadline; a scenario that acts on the
-broker is skipped on one the suite did not start."""
+broker is skipped on one the suite did not start, and one of authorization on a broker
+without an authorizer."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 from kafkapy.compat.adapters import ADAPTERS
 from kafkapy.compat.adapters.base import TIMEOUT_S
 from kafkapy.compat.outcome import Outcome, Status
-from kafkapy.compat.runner import EmbeddedBroker, ExternalBroker, run_matrix, run_one
+from kafkapy.compat.runner import AUTHORIZER_OVERRIDES, EmbeddedBroker, ExternalBroker, run_matrix, run_one
 from kafkapy.compat.scenarios import load
+from kafkapy.testing.process import BrokerProcess
 
 pytestmark = pytest.mark.kafkapy_internals
 
@@ -29,6 +31,9 @@ BROKEN = {
     "no auto-creation": ({"auto.create.topics.enable": "false"}, "metadata.auto_create_topic", "and did not create it"),
     "topics recompressed": ({"compression.type": "gzip"}, "produce.codec_zstd", "serves batches compressed with ['gzip'], not zstd"),
     "broker timestamps": ({"log.message.timestamp.type": "LogAppendTime"}, "list_offsets.by_time", "first offset at or after timestamp"),
+    # The clients' principal made a super user, or no longer one.
+    "everyone a super user": ({"super.users": "User:ANONYMOUS"}, "acls.producer_without_write", "but it accepted"),
+    "no super user": ({"super.users": "User:nobody"}, "acls.super_user", "TOPIC_AUTHORIZATION_FAILED"),
 }
 
 
@@ -75,3 +80,23 @@ def test_a_scenario_that_acts_on_the_broker_is_skipped_on_an_external_one(broker
 
     assert outcome.status is Status.SKIPPED
     assert "only a broker the suite started" in outcome.reason
+
+
+def test_authorization_scenarios_are_skipped_on_an_external_broker_without_an_authorizer(broker):
+    pairs = [(SCENARIOS[name], client) for name in ("acls.producer_without_write", "acls.super_user") for client in CLIENTS]
+    outcomes = run_matrix(ExternalBroker(broker.bootstrap), pairs, len(pairs))
+
+    assert {(o.scenario, o.status) for o in outcomes} == {
+        ("acls.producer_without_write", Status.SKIPPED), ("acls.super_user", Status.SKIPPED)}
+    reasons = {o.scenario: o.reason for o in outcomes}
+    assert "has no authorizer (CreateAcls answers SECURITY_DISABLED)" in reasons["acls.producer_without_write"]
+    assert "super.users" in reasons["acls.super_user"]
+
+
+def test_authorization_scenarios_pass_on_an_external_broker_with_an_authorizer(tmp_path):
+    pairs = [(SCENARIOS[name], client) for name in ("acls.topic_visibility", "acls.super_user") for client in CLIENTS]
+    with BrokerProcess(tmp_path, AUTHORIZER_OVERRIDES) as secured:
+        outcomes = run_matrix(ExternalBroker(secured.bootstrap), pairs, len(pairs))
+
+    assert {(o.scenario, o.status) for o in outcomes} == {
+        ("acls.topic_visibility", Status.PASS), ("acls.super_user", Status.SKIPPED)}, outcomes

@@ -117,6 +117,12 @@ def groups(argv: list[str]) -> int:
     return groups_main(argv)
 
 
+def acls(argv: list[str]) -> int:
+    from .tools.acls import main as acls_main
+
+    return acls_main(argv)
+
+
 def storage(argv: list[str]) -> int:
     from .tools.storage import main as storage_main
 
@@ -138,7 +144,7 @@ def console(argv: list[str]) -> int:
 COMMANDS = {
     "run": run, "dump-log": dump_log, "metadata": metadata, "compat": compat,
     "topics": topics, "produce": produce, "consume": consume, "groups": groups, "storage": storage,
-    "quorum": quorum, "console": console,
+    "quorum": quorum, "acls": acls, "console": console,
 }
 
 
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
               "  groups     list and describe consumer groups, reset their offsets\n"
               "  console    serve a web console of any Kafka cluster on 127.0.0.1 (--port, --read-only)\n"
               "  quorum     describe --status | --replication: the KRaft metadata quorum\n"
+              "  acls       list, add and remove ACLs (kafka-acls.sh's options)\n"
               "  storage    format a node's log directories with a cluster id; random-uuid makes one\n\n"
               "The console tools speak the Kafka protocol to --bootstrap HOST:PORT (default 127.0.0.1:9092).")
         return 0

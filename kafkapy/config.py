@@ -221,8 +221,25 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("controller.listener.names", LST, ["CONTROLLER"], "Listener names used by the controller.", None, read_only=True),
         ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"], "Addresses to listen on, as NAME://host:port.", None, read_only=True),
         ConfigDef("advertised.listeners", LST, None, "Addresses given to clients; defaults to listeners.", None, read_only=True),
-        ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"], "Security protocol of each listener name.", None, read_only=True),
+        ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"], "Security protocol of each listener name, as NAME:PROTOCOL; unless it is set, a controller listener is PLAINTEXT. kafkapy serves PLAINTEXT and SSL.", None, read_only=True),
         ConfigDef("inter.broker.listener.name", S, None, "Listener used between brokers.", None, read_only=True),
+        # TLS listeners; each key may be set for one listener as listener.name.<listener>.<key>.
+        ConfigDef("ssl.keystore.type", S, "JKS", "Format of the key store; kafkapy reads PEM only.", None, read_only=True),
+        ConfigDef("ssl.keystore.location", S, None, "A PEM file holding the listener's private key and certificate chain.", None, read_only=True),
+        ConfigDef("ssl.keystore.password", P, None, "Password of a JKS or PKCS12 key store; not allowed with PEM.", None, read_only=True),
+        ConfigDef("ssl.keystore.certificate.chain", P, None, "The certificate chain in PEM, in the value itself.", None, read_only=True),
+        ConfigDef("ssl.keystore.key", P, None, "The private key in PEM, in the value itself.", None, read_only=True),
+        ConfigDef("ssl.key.password", P, None, "Password of an encrypted private key.", None, read_only=True),
+        ConfigDef("ssl.truststore.type", S, "JKS", "Format of the trust store; kafkapy reads PEM only.", None, read_only=True),
+        ConfigDef("ssl.truststore.location", S, None, "A PEM file of the certificates trusted to sign client certificates; the system's when unset.", None, read_only=True),
+        ConfigDef("ssl.truststore.password", P, None, "Password of a JKS or PKCS12 trust store; not allowed with PEM.", None, read_only=True),
+        ConfigDef("ssl.truststore.certificates", P, None, "Trusted certificates in PEM, in the value itself.", None, read_only=True),
+        ConfigDef("ssl.client.auth", S, "none", "Whether clients must present a certificate: required, requested or none.", one_of("required", "requested", "none"), read_only=True),
+        ConfigDef("ssl.protocol", S, "TLSv1.3", "The newest TLS version offered (TLS for no limit).", None, read_only=True),
+        ConfigDef("ssl.enabled.protocols", LST, ["TLSv1.2", "TLSv1.3"], "TLS versions a listener accepts.", None, read_only=True),
+        ConfigDef("ssl.cipher.suites", LST, [], "Cipher suites allowed (IANA or OpenSSL names); empty for the defaults.", None, read_only=True),
+        ConfigDef("ssl.principal.mapping.rules", S, "DEFAULT", "Rules mapping a client certificate's subject to a principal name: DEFAULT, or RULE:pattern/replacement/[LU], in order.", None, read_only=True),
+        ConfigDef("kafkapy.ssl.handshake.timeout.ms", I, 10_000, "kafkapy's own: how long a TLS handshake may take before the connection is closed.", at_least(1), read_only=True),
         ConfigDef("log.dirs", LST, None, "Directories holding log data; defaults to log.dir.", None, read_only=True),
         ConfigDef("log.dir", S, "kafkapy-data", "Directory holding log data when log.dirs is not set.", None, read_only=True),
         ConfigDef("num.partitions", I, 1, "Default number of partitions of an auto-created topic.", at_least(1)),
@@ -364,6 +381,26 @@ def _applicable(dynamic: Mapping[str, str]) -> dict[str, object]:
     return values
 
 
+LISTENER_PREFIX = "listener.name."
+
+
+def listener_override(key: str) -> tuple[str, str] | None:
+    """(listener name, key) of a per-listener override `listener.name.<listener>.<key>`,
+    None for any other key."""
+    if not key.startswith(LISTENER_PREFIX):
+        return None
+    listener, dot, rest = key[len(LISTENER_PREFIX):].partition(".")
+    return (listener, rest) if dot and listener and rest else None
+
+
+def _definition(key: str) -> ConfigDef | None:
+    """A broker key's definition; a per-listener override of an ssl.* key is read as that key."""
+    d = BROKER_CONFIGS.get(key)
+    if d is None and (override := listener_override(key)) is not None and override[1].startswith("ssl."):
+        d = BROKER_CONFIGS.get(override[1])
+    return d
+
+
 def load_properties(text: str) -> dict[str, str]:
     """Parses a server.properties-style file: key=value or key: value, # and ! comments."""
     props: dict[str, str] = {}
@@ -384,9 +421,10 @@ class BrokerConfig:
     def __init__(self, values: Mapping[str, object] | None = None) -> None:
         self.explicit: dict[str, object] = {}
         for key, raw in (values or {}).items():
-            d = BROKER_CONFIGS.get(key)
+            d = _definition(key)
             if d is None:
-                raise ConfigError(f"Unknown configuration key '{key}'")
+                hint = ": kafkapy takes ssl.* keys per listener" if listener_override(key) else ""
+                raise ConfigError(f"Unknown configuration key '{key}'{hint}")
             self.explicit[key] = d.parse(raw)
         self.dynamic_node: dict[str, object] = {}
         self.dynamic_default: dict[str, object] = {}
@@ -395,6 +433,9 @@ class BrokerConfig:
         from .kraft_config import validate_roles_and_quorum  # it raises this module's ConfigError
 
         validate_roles_and_quorum(self)
+        from .listener_config import validate_listener_security  # it raises this module's ConfigError
+
+        validate_listener_security(self)
         # KafkaConfig's checks of the replica fetcher's timeouts.
         if self.int("replica.socket.timeout.ms") < self.int("replica.fetch.wait.max.ms"):
             raise ConfigError("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts")

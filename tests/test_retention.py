@@ -121,6 +121,40 @@ def test_deleted_files_are_renamed_and_removed_after_file_delete_delay(opened, l
     assert not list(log_dir.glob("*.deleted")) and log.retired == []
 
 
+def test_a_slice_being_sent_keeps_its_segment_file_open_past_file_delete_delay(opened, log_dir):
+    log = segmented(opened(log_dir, LogConfig(retention_ms=0, file_delete_delay_ms=0)), [[1_000], [1_000]])
+    in_flight = log.read(0, 1 << 20, 2, True)
+    expected = in_flight.read()
+    log.delete_segments(log.expired_segments(10_000)[:1], 10_000)
+    log.remove_retired(10_000)
+    assert not list(log_dir.glob("*.deleted")) and log.retired == []
+    # New files made now must not take the descriptor number the send still reads from.
+    others = [os.open(log_dir / f"other-{i}", os.O_RDWR | os.O_CREAT) for i in range(4)]
+    try:
+        assert in_flight.fd not in others
+        assert in_flight.read() == expected
+        assert read_header(expected).base_offset == 0
+    finally:
+        for fd in others:
+            os.close(fd)
+
+    in_flight.release()
+    with pytest.raises(OSError):
+        os.fstat(in_flight.fd)  # closed by the last release
+    in_flight.release()  # once only: a second release is no release
+
+
+def test_a_slice_released_before_its_segment_closes_leaves_the_file_to_the_segment(opened, log_dir):
+    log = segmented(opened(log_dir, LogConfig(retention_ms=0, file_delete_delay_ms=0)), [[1_000], [1_000]])
+    sent = log.read(0, 1 << 20, 2, True)
+    sent.release()
+    assert os.fstat(sent.fd).st_size == log.segments[0].size  # still the segment's, open
+    log.delete_segments(log.expired_segments(10_000)[:1], 10_000)
+    log.remove_retired(10_000)
+    with pytest.raises(OSError):
+        os.fstat(sent.fd)
+
+
 def test_the_active_segment_goes_only_by_rolling_first(opened, log_dir):
     log = opened(log_dir, LogConfig(retention_ms=1_000))
     append(log, client_batch(2, timestamp=1_000))

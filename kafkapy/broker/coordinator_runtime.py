@@ -36,6 +36,8 @@ from .controller_channel import ControllerRouter, ControllerUnavailable
 from .replica_manager import ReplicaManager
 
 log = logging.getLogger(__name__)
+# After the coordinator's timers failed, before their next round.
+_TIMER_FAILURE_BACKOFF_S = 1.0
 
 # How much of a partition's log one read of a load takes (Kafka's offsets.load.buffer.size default).
 LOAD_CHUNK_BYTES = 5 * 1024 * 1024
@@ -457,7 +459,13 @@ class CoordinatorRuntime:
             delay = math.inf if deadline is None else max(0, deadline - clock.monotonic_ms()) / 1000
             with anyio.move_on_after(delay):
                 await self._timers_changed.wait()
-            await self.apply_in_background(self.coordinator.tick())
+            try:
+                await self.apply_in_background(self.coordinator.tick())
+            except Exception:
+                # A timer that fails must not stop the others (nor the broker): logged, and
+                # the next round comes after a backoff.
+                log.exception("Coordinator timers of %s failed; trying again in %.0f s", self.topic.name, _TIMER_FAILURE_BACKOFF_S)
+                await anyio.sleep(_TIMER_FAILURE_BACKOFF_S)
             # Only now: what the tick itself changed is in the deadline read next, and a
             # wake-up it signalled must not end the next wait at once.
             self._timers_changed = anyio.Event()

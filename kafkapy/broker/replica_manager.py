@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -19,7 +20,7 @@ from ..clock import Clock
 from ..config import BrokerConfig, effective_topic_configs
 from ..log.config import LogConfig
 from ..log.manager import LogManager, TopicPartition, kafka_uuid
-from ..log.partition import AppendResult, PartitionLog
+from ..log.partition import AppendResult, LogError, PartitionLog
 from ..metadata.image import MetadataImage, PartitionImage
 from ..replication.partition import IsrProposal, Partition, Registration, RoleChange
 from .alter_partition import AlterPartitionSubmitter, IsrChange
@@ -51,6 +52,7 @@ class ReplicaManager:
         self._proposals: list[tuple[TopicPartition, IsrProposal]] = []
         self._proposed = anyio.Event()
         self._flush_locks: dict[TopicPartition, anyio.Lock] = defaultdict(anyio.Lock)
+        logs.dir_failure_listeners.append(self._on_log_dir_failure)
 
     def broker_config(self, image: MetadataImage) -> BrokerConfig:
         """The static configuration under the image's dynamic broker configs."""
@@ -102,9 +104,14 @@ class ReplicaManager:
                     if tp in self.partitions:  # reassigned away
                         self._stop_hosting(tp, now, config.file_delete_delay_ms)
                     continue
+                if tp in self.logs.offline_partitions:
+                    continue  # until a restart: never recreated empty in another directory
                 partition_log = self.logs.get(tp)
                 if partition_log is None:
-                    partition_log = self.logs.open(tp, config, now, topic.topic_id)
+                    try:
+                        partition_log = self.logs.open(tp, config, now, topic.topic_id)
+                    except OSError:
+                        continue  # its directory is offline now
                 elif config_changed:
                     partition_log.config = config
                 old_topic = old.topics.get(topic.name)
@@ -158,8 +165,16 @@ class ReplicaManager:
     async def append(self, topic: str, partition: int, log: PartitionLog, records: bytes, from_client: bool = True) -> AppendResult:
         """Appends as leader; with the leader alone in the ISR what it appends is committed at once."""
         now = self.clock.wall_ms()
-        result = log.append(records, now, from_client=from_client)
         tp = TopicPartition(topic, partition)
+        self.check_online(tp)
+        try:
+            result = log.append(records, now, from_client=from_client)
+        except OSError as e:
+            raise self.storage_failed(tp, log, e, "appending to") from e
+        # As Kafka, the flush a policy asks for comes before the high watermark moves: a
+        # write whose fsync failed is never committed, acknowledged or read.
+        if log.needs_flush(now):
+            await self.flush(tp, log, result.last_offset + 1)
         state = self.partitions.get(tp)
         if state is None:
             log.high_watermark = log.next_offset  # a log no Partition runs (not from the image)
@@ -167,8 +182,6 @@ class ReplicaManager:
         else:
             self._advance_high_watermark(tp, state, log)
         self._notify_end(tp)
-        if log.needs_flush(now):
-            await self.flush(tp, log, result.last_offset + 1)
         return result
 
     async def append_as_follower(self, tp: TopicPartition, records: bytes, leader_high_watermark: int,
@@ -180,14 +193,17 @@ class ReplicaManager:
         if partition_log is None or partition is None or partition.is_leader:
             return None
         now = self.clock.wall_ms()
-        result = partition_log.append_as_follower(records, now) if records else None
+        try:
+            result = partition_log.append_as_follower(records, now) if records else None
+        except OSError as e:
+            raise self.storage_failed(tp, partition_log, e, "appending as follower to") from e
+        if result is not None and partition_log.needs_flush(now):
+            await self.flush(tp, partition_log, result.last_offset + 1)
         self.follower_high_watermark(tp, leader_high_watermark)
         # As Kafka's follower: never past its own high watermark; it moves on as that does.
         log_start = min(leader_log_start_offset, partition_log.high_watermark)
         if log_start > partition_log.log_start_offset:
             partition_log.delete_records_before(log_start)
-        if result is not None and partition_log.needs_flush(now):
-            await self.flush(tp, partition_log, result.last_offset + 1)
         return result
 
     def follower_high_watermark(self, tp: TopicPartition, leader_high_watermark: int) -> None:
@@ -204,7 +220,11 @@ class ReplicaManager:
             return
         if offset < partition_log.next_offset:
             log.info("Truncating %s from %d to %d", tp, partition_log.next_offset, offset)
-            partition_log.truncate_to(offset)
+            try:
+                partition_log.truncate_to(offset)
+            except OSError as e:
+                self.storage_failed(tp, partition_log, e, "truncating")
+                return
         partition.truncated(partition_log.next_offset)
 
     def restart_at(self, tp: TopicPartition, offset: int) -> None:
@@ -213,7 +233,11 @@ class ReplicaManager:
         if partition_log is None or partition is None or partition.is_leader:
             return
         log.info("Restarting %s at the leader's log start offset %d", tp, offset)
-        partition_log.truncate_fully_and_start_at(offset, self.clock.wall_ms())
+        try:
+            partition_log.truncate_fully_and_start_at(offset, self.clock.wall_ms())
+        except OSError as e:
+            self.storage_failed(tp, partition_log, e, "restarting")
+            return
         partition.truncated(offset)
 
     # The leader's side of replication
@@ -322,6 +346,8 @@ class ReplicaManager:
         min.insync.replicas meanwhile, REQUEST_TIMED_OUT at the timeout."""
         with anyio.move_on_after(timeout_s):
             while True:
+                if tp in self.logs.offline_partitions:
+                    return ErrorCode.kafka_storage_error
                 partition = self.partitions.get(tp)
                 if partition is None or not partition.is_leader:
                     return ErrorCode.not_leader_or_follower
@@ -354,18 +380,60 @@ class ReplicaManager:
     # Durability
 
     async def flush(self, tp: TopicPartition, log: PartitionLog, through: int) -> None:
-        """fsyncs the log at least up to offset `through`; concurrent callers share fsyncs."""
+        """fsyncs the log at least up to offset `through`; concurrent callers share fsyncs.
+        A failed fsync takes the log directory offline and raises KAFKA_STORAGE_ERROR: it is
+        never retried (the pages it covered may be gone while a retry succeeds), and the
+        recovery point stays where the last successful fsync left it."""
         async with self._flush_locks[tp]:
+            self.check_online(tp)
             if log.recovery_point < through:
-                await anyio.to_thread.run_sync(log.flush, self.clock.wall_ms())
+                try:
+                    await anyio.to_thread.run_sync(log.flush, self.clock.wall_ms())
+                except OSError as e:
+                    raise self.storage_failed(tp, log, e, "flushing") from e
+                self.check_online(tp)  # its files closed under the fsync: nothing says it covered them
 
     async def flush_due(self) -> None:
         """Time-based flushes (flush.ms), off the event loop as the append path's are;
         called periodically by the server."""
         now = self.clock.wall_ms()
         for tp, log in list(self.logs.logs.items()):
-            if log.needs_flush(now):
-                await self.flush(tp, log, log.next_offset)
+            if log.needs_flush(now) and self.logs.get(tp) is log:
+                try:
+                    await self.flush(tp, log, log.next_offset)
+                except LogError:
+                    pass  # its directory went offline, which the log manager reported
+
+    # Log directory failures
+
+    def offline(self, tp: TopicPartition) -> bool:
+        return tp in self.logs.offline_partitions
+
+    def check_online(self, tp: TopicPartition) -> None:
+        """Raises KAFKA_STORAGE_ERROR for a partition whose log directory is offline."""
+        directory = self.logs.offline_partitions.get(tp)
+        if directory is not None:
+            raise LogError(ErrorCode.kafka_storage_error, f"{tp} is in the offline log directory {directory}")
+
+    def storage_failed(self, tp: TopicPartition, partition_log: PartitionLog, error: OSError, during: str) -> LogError:
+        """Takes the partition's log directory offline after an I/O error in it; returns
+        the KAFKA_STORAGE_ERROR to answer with."""
+        directory = partition_log.directory.parent
+        self.logs.fail_dir(directory, error, f"{during} {tp}")
+        return LogError(ErrorCode.kafka_storage_error, f"{tp} is in the offline log directory {directory}")
+
+    def _on_log_dir_failure(self, directory: Path, lost: list[TopicPartition]) -> None:
+        """As Kafka's handleLogDirFailure: the partitions of the failed directory are no
+        longer led or followed here; waiting produces and fetches are answered."""
+        followed_before = dict(self.followed)
+        for tp in lost:
+            self.partitions.pop(tp, None)
+            self.followed.pop(tp, None)
+            self._wake_produces(tp, everyone=True)
+            self.notify(tp)
+        if self.followed != followed_before:
+            self.followed_changed.set()
+            self.followed_changed = anyio.Event()
 
     # Waiting fetches
 

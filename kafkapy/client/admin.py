@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ConfigSource
+from ..metadata.acls import Acl, AclFilter
 from .cluster import ClusterClient
 from .connection import KafkaError, check
 
@@ -182,3 +183,42 @@ class AdminClient(ClusterClient):
                               replicas(partition.current_voters), replicas(partition.observers), endpoints)
 
         return self._retrying(describe)
+
+    def create_acls(self, acls: Sequence[Acl]) -> None:
+        """Creates ACLs (an existing one is left as it is); the first refusal is raised."""
+        response = self.any_broker().request("create_acls", {"creations": [
+            {"resource_type": a.resource_type, "resource_name": a.resource_name, "resource_pattern_type": a.pattern_type,
+             "principal": a.principal, "host": a.host, "operation": a.operation, "permission_type": a.permission}
+            for a in acls]})
+        for acl, result in zip(acls, response.results, strict=True):
+            check(result.error_code, f"creating an ACL of {acl.principal} on {acl.resource_type.name} {acl.resource_name!r}",
+                  result.error_message)
+
+    def describe_acls(self, acl_filter: AclFilter) -> list[Acl]:
+        """The ACLs the filter matches."""
+        response = self.any_broker().request("describe_acls", _filter_fields(acl_filter))
+        check(response.error_code, "describing ACLs", response.error_message)
+        return [Acl.from_codes(r.resource_type, r.resource_name, getattr(r, "pattern_type", _LITERAL), a.principal, a.host,
+                               a.operation, a.permission_type)
+                for r in response.resources for a in r.acls]
+
+    def delete_acls(self, filters: Sequence[AclFilter]) -> list[Acl]:
+        """Deletes the ACLs each filter matches; returns those deleted."""
+        response = self.any_broker().request("delete_acls", {"filters": [_filter_fields(f) for f in filters]})
+        deleted: list[Acl] = []
+        for result in response.filter_results:
+            check(result.error_code, "deleting ACLs", result.error_message)
+            for m in result.matching_acls:
+                check(m.error_code, "deleting an ACL", m.error_message)
+                deleted.append(Acl.from_codes(m.resource_type, m.resource_name, getattr(m, "pattern_type", _LITERAL),
+                                              m.principal, m.host, m.operation, m.permission_type))
+        return deleted
+
+
+_LITERAL = 3  # the pattern type of every ACL to a broker whose responses name none (v0)
+
+
+def _filter_fields(f: AclFilter) -> dict[str, Any]:
+    return {"resource_type_filter": f.resource_type, "resource_name_filter": f.resource_name,
+            "pattern_type_filter": f.pattern_type, "principal_filter": f.principal, "host_filter": f.host,
+            "operation": f.operation, "permission_type": f.permission}

@@ -23,8 +23,10 @@ from ..wire.protocol import decode_response, encode_request, kio_versions, reque
 
 API_KEYS = {name: key for key, name in api_key_map.items()}
 # Oldest versions whose features the client's requests rely on: null topics meaning "all"
-# (Metadata, OffsetFetch), and -1 for the broker's default partitions (CreateTopics).
-_OLDEST_USABLE = {API_KEYS["metadata"]: 1, API_KEYS["offset_fetch"]: 2, API_KEYS["create_topics"]: 4}
+# (Metadata, OffsetFetch), -1 for the broker's default partitions (CreateTopics), and
+# resource pattern types (the ACL requests).
+_OLDEST_USABLE = {API_KEYS["metadata"]: 1, API_KEYS["offset_fetch"]: 2, API_KEYS["create_topics"]: 4,
+                  API_KEYS["describe_acls"]: 1, API_KEYS["create_acls"]: 1, API_KEYS["delete_acls"]: 1}
 _SIZE = struct.Struct(">i")
 _INT16 = struct.Struct(">h")
 # Plainer words for codes whose description in Kafka is obscure at a console.

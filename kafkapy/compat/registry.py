@@ -6,6 +6,12 @@ client. It fails by raising AssertionError with a message that says what differe
 adapter raises Unsupported when the client lacks a feature. A scenario that acts on the
 broker itself (restart, fault injection) is registered with needs_broker_control: it
 gets `ctx.broker` and runs only on a broker the suite started, never on an external one.
+
+A scenario of authorization is registered with needs_authorizer: the suite runs it on a
+kafkapy of its own with an authorizer, and against an external broker it is skipped when
+that broker has none (the scenario raises NotApplicable on SECURITY_DISABLED). One that
+needs its client's principal to be a super user (as_super_user) runs only on the suite's
+own broker, whose super.users it sets.
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from typing import Protocol
 from .adapters.base import Client
 
 DEFAULT_DEADLINE_S = 90.0
+
+
+class NotApplicable(Exception):
+    """The broker lacks what the scenario checks (an authorizer): the run is skipped."""
 
 
 class BrokerControl(Protocol):
@@ -54,6 +64,8 @@ class Scenario:
     run: Callable[[Context], None]
     needs_broker_control: bool = False
     deadline: float = DEFAULT_DEADLINE_S
+    needs_authorizer: bool = False
+    as_super_user: bool = False
 
     @property
     def area(self) -> str:
@@ -64,14 +76,16 @@ SCENARIOS: dict[str, Scenario] = {}
 
 
 def scenario(name: str, *, summary: str | None = None, needs_broker_control: bool = False,
-             deadline: float = DEFAULT_DEADLINE_S) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+             deadline: float = DEFAULT_DEADLINE_S, needs_authorizer: bool = False,
+             as_super_user: bool = False) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
     """Registers a scenario; its summary is the function's docstring unless given."""
 
     def register(run: Callable[[Context], None]) -> Callable[[Context], None]:
         if name in SCENARIOS:
             raise ValueError(f"scenario {name} is registered twice")
         text = summary or (run.__doc__ or "").strip().split("\n\n")[0]
-        SCENARIOS[name] = Scenario(name, " ".join(text.split()), run, needs_broker_control, deadline)
+        SCENARIOS[name] = Scenario(name, " ".join(text.split()), run, needs_broker_control, deadline,
+                                   needs_authorizer or as_super_user, as_super_user)
         return run
 
     return register

@@ -82,9 +82,16 @@ def to_markdown(report: Report) -> str:
         lines += ["", "Why each cell that is not a pass:", ""]
         lines += [f"- `{o.scenario}` with {o.client}: {LABELS[o.status]}: {escape(' '.join(o.reason.split()))}" for o in notes]
     lines += ["", "Scenarios:", ""]
-    lines += [f"- `{s.name}`{' (acts on the broker)' if s.needs_broker_control else ''}: {escape(s.summary)}"
-              for s in report.scenarios]
+    lines += [f"- `{s.name}`{_needs(s)}: {escape(s.summary)}" for s in report.scenarios]
     return "\n".join(lines) + "\n"
+
+
+def _needs(s: Scenario) -> str:
+    if s.needs_broker_control:
+        return " (acts on the broker)"
+    if s.as_super_user:
+        return " (as a super user of a broker with an authorizer: only on the suite's own)"
+    return " (needs a broker with an authorizer)" if s.needs_authorizer else ""
 
 
 _CSS = """

@@ -69,6 +69,9 @@ class ExternalBroker:
     def broker_for(self, scenario: Scenario) -> Iterator[tuple[str, BrokerProcess | None]]:
         if scenario.needs_broker_control:
             raise NotRun(Status.SKIPPED, "acts on the broker, which only a broker the suite started allows")
+        if scenario.as_super_user:
+            raise NotRun(Status.SKIPPED, "needs the client's principal among the broker's super.users, "
+                                         "which only a broker the suite started is configured with")
         yield self.bootstrap, None
 
 
@@ -83,16 +86,29 @@ SUITE_OVERRIDES: Mapping[str, object] = {
 }
 
 
+# The suite's brokers for the scenarios of authorization: Kafka's authorizer, which leaves a
+# resource without ACLs open (each scenario's ACLs name its own resources only), and for
+# those run as a super user, the principal of its unauthenticated clients among super.users.
+AUTHORIZER_OVERRIDES: Mapping[str, object] = {
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found": "true",
+}
+SUPER_USER_OVERRIDES: Mapping[str, object] = {**AUTHORIZER_OVERRIDES, "super.users": "User:ANONYMOUS"}
+
+
 class EmbeddedBroker:
     """kafkapy brokers of the suite's own on 127.0.0.1: one shared by the scenarios that only
-    talk to it, and a fresh one for each run of a scenario that acts on its broker. They run
-    with SUITE_OVERRIDES, then the overrides given (which the description names)."""
+    talk to it, one with an authorizer shared by those of authorization (another for those
+    run as a super user), each started when first needed, and a fresh one for each run of a
+    scenario that acts on its broker. They run with SUITE_OVERRIDES, then the overrides
+    given (which the description names)."""
 
     def __init__(self, overrides: Mapping[str, object] | None = None) -> None:
         self.overrides = {**SUITE_OVERRIDES, **(overrides or {})}
         self.description = "embedded kafkapy" + "".join(f" {k}={v}" for k, v in (overrides or {}).items())
         self._own_brokers = 0
         self._lock = threading.Lock()
+        self._secured: dict[str, BrokerProcess] = {}
 
     def __enter__(self) -> EmbeddedBroker:
         self._root = Path(tempfile.mkdtemp(prefix="kafkapy-compat-"))
@@ -106,12 +122,32 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.shared.stop()
+            for broker in [self.shared, *self._secured.values()]:
+                broker.stop()
         finally:
             shutil.rmtree(self._root, ignore_errors=True)
 
+    def _secured_broker(self, kind: str, overrides: Mapping[str, object]) -> BrokerProcess:
+        """The shared broker of this kind, started on first use (by one run; the others wait)."""
+        with self._lock:
+            broker = self._secured.get(kind)
+            if broker is None:
+                broker = BrokerProcess(self._root / kind, {**overrides, **self.overrides})
+                try:
+                    broker.start()
+                except RuntimeError as e:
+                    raise NotRun(Status.FAIL, f"could not start a kafkapy with an authorizer: {e}") from e
+                self._secured[kind] = broker
+            return broker
+
     @contextmanager
     def broker_for(self, scenario: Scenario) -> Iterator[tuple[str, BrokerProcess | None]]:
+        if scenario.as_super_user:
+            yield self._secured_broker("super-user", SUPER_USER_OVERRIDES).bootstrap, None
+            return
+        if scenario.needs_authorizer:
+            yield self._secured_broker("authorizer", AUTHORIZER_OVERRIDES).bootstrap, None
+            return
         if not scenario.needs_broker_control:
             yield self.shared.bootstrap, None
             return

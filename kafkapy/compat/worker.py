@@ -22,7 +22,7 @@ from typing import IO, Any
 from .adapters import ADAPTERS, Client, Unsupported
 from .adapters.base import BrokerError
 from .outcome import Status
-from .registry import Context, Scenario
+from .registry import Context, NotApplicable, Scenario
 from .scenarios import AREAS, load
 
 
@@ -60,6 +60,8 @@ def outcome_of(ctx: Context, scenario: Scenario) -> dict[str, Any]:
         return {"status": Status.PASS.value}
     except Unsupported as e:
         return {"status": Status.UNSUPPORTED.value, "reason": str(e)}
+    except NotApplicable as e:
+        return {"status": Status.SKIPPED.value, "reason": str(e)}
     except Exception as e:  # every error a scenario meets is its outcome
         return {"status": Status.FAIL.value, "reason": _failure_reason(e), "detail": traceback.format_exc()}
 

@@ -71,11 +71,13 @@ class OffsetsManager:
 
     def commit_offsets(self, version: int, request: Any, token: object) -> None:
         waiter = Waiter(token, version)
-        member_id = request.member_id
+        # Version 0 names neither member nor generation: its commits were made outside
+        # group management (Kafka kept them in ZooKeeper), so they commit as a simple group.
+        member_id = getattr(request, "member_id", "")
         try:
             group = self._validate_offset_commit(version, request.group_id, member_id,
                                                  getattr(request, "group_instance_id", None),
-                                                 request.generation_id_or_member_epoch)
+                                                 getattr(request, "generation_id_or_member_epoch", -1))
         except GroupError as e:
             self._shard.reply(waiter, {"throttle_time": 0, "topics": offset_commit_errors(request.topics, e.code)})
             return
@@ -105,8 +107,10 @@ class OffsetsManager:
                 if metadata is not None and java_length(metadata) > OFFSET_METADATA_MAX_SIZE:
                     partitions.append({"partition_index": p.partition_index, "error_code": ErrorCode.offset_metadata_too_large})
                     continue
+                # Version 1 lets the client name the commit's time; -1 (the default) means now.
+                commit_timestamp = getattr(p, "commit_timestamp", -1)
                 offset = OffsetAndMetadata(p.committed_offset, getattr(p, "committed_leader_epoch", -1), metadata or "",
-                                           now_ms, expire_timestamp_ms)
+                                           now_ms if commit_timestamp == -1 else commit_timestamp, expire_timestamp_ms)
                 records.append(group_records.offset_commit(group_id, topic.name, p.partition_index, offset))
                 partitions.append({"partition_index": p.partition_index, "error_code": ErrorCode.none})
             response_topics.append({"name": topic.name, "partitions": partitions})

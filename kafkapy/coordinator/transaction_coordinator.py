@@ -136,6 +136,13 @@ def _topic_results(errors: Mapping[TopicPartition, ErrorCode]) -> list[dict[str,
     return [{"name": topic, "results_by_partition": results} for topic, results in by_topic.items()]
 
 
+def transaction_state_error(transactional_id: str, error: ErrorCode) -> dict[str, Any]:
+    """DescribeTransactions' entry for a transactional id it does not describe."""
+    return {"error_code": error, "transactional_id": transactional_id, "transaction_state": "",
+            "transaction_timeout": 0, "transaction_start_time": _timestamp(0), "producer_id": 0,
+            "producer_epoch": 0, "topics": []}
+
+
 def _timestamp(ms_since_epoch: int) -> datetime.datetime:
     # A datetime rather than milliseconds: build() would turn -1 into null, which this
     # non-nullable field cannot carry.
@@ -428,9 +435,7 @@ class TransactionCoordinator:
         metadata = self.transactions.get(transactional_id) if transactional_id else None
         if metadata is None:
             error = ErrorCode.transactional_id_not_found if transactional_id else ErrorCode.invalid_request
-            return {"error_code": error, "transactional_id": transactional_id, "transaction_state": "",
-                    "transaction_timeout": 0, "transaction_start_time": _timestamp(0), "producer_id": 0,
-                    "producer_epoch": 0, "topics": []}
+            return transaction_state_error(transactional_id, error)
         topics: dict[str, list[int]] = {}
         for topic, partition in sorted(metadata.partitions):
             topics.setdefault(topic, []).append(partition)

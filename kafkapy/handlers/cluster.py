@@ -9,8 +9,9 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..log.manager import METADATA_PARTITION, TopicPartition
+from ..metadata.acls import AclOperation
 from .context import Broker, RequestContext
-from .metadata import CLUSTER_OPERATIONS, OPERATIONS_NOT_ASKED, controller_id
+from .metadata import OPERATIONS_NOT_ASKED, cluster_operations, controller_id
 from .registry import api
 
 BROKER_ENDPOINTS = 1
@@ -40,12 +41,14 @@ async def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: 
         "cluster_id": broker.cluster_id,
         "controller_id": controller_id(broker),
         "brokers": brokers,
-        "cluster_authorized_operations": CLUSTER_OPERATIONS if request.include_cluster_authorized_operations else OPERATIONS_NOT_ASKED,
+        "cluster_authorized_operations": cluster_operations(broker, ctx, request.include_cluster_authorized_operations),
     }
 
 
-@api(35, 1, 5)
+@api(35, 0, 5)
 async def handle_describe_log_dirs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not broker.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "results": []}
     logs = broker.replicas.logs
     wanted: set[TopicPartition] | None = None
     if request.topics is not None:

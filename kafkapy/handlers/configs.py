@@ -110,7 +110,7 @@ def authorization_error(node: Node, ctx: RequestContext, kind: int, name: str, o
     return None
 
 
-@api(32, 1, 4)
+@api(32, 0, 4)
 async def handle_describe_configs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     config = broker.replicas.broker_config(broker.image)
     results = []

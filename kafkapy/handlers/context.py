@@ -23,10 +23,8 @@ from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from ..replication.fetch_session import FetchSessionCache
 from ..security.authorizer import Authorizer
+from ..security.principal import ANONYMOUS
 from .faults import Faults
-
-ANONYMOUS = "User:ANONYMOUS"
-"""The principal of a connection that did not authenticate, as in Kafka."""
 
 
 class CloseConnection(Exception):

@@ -107,6 +107,8 @@ async def handle_envelope(node: Node, ctx: RequestContext, request: Any) -> dict
 
 @api(62, 0, 4, listeners=(CONTROLLER,))
 async def handle_broker_registration(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "broker_epoch": -1}
     if request.cluster_id != node.cluster_id:
         return {"throttle_time": 0, "error_code": ErrorCode.inconsistent_cluster_id, "broker_epoch": -1}
     listener = request.listeners[0]
@@ -120,6 +122,9 @@ async def handle_broker_registration(node: Node, ctx: RequestContext, request: A
 
 @api(63, 0, 1, listeners=(CONTROLLER,))
 async def handle_broker_heartbeat(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "is_caught_up": False,
+                "is_fenced": True, "should_shut_down": False}
     try:
         answer = await node.controller_service.broker_heartbeat(
             request.broker_id, request.broker_epoch, request.current_metadata_offset, request.want_fence, request.want_shut_down)
@@ -132,6 +137,9 @@ async def handle_broker_heartbeat(node: Node, ctx: RequestContext, request: Any)
 
 @api(67, 0, 0, listeners=(CONTROLLER,))
 async def handle_allocate_producer_ids(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "producer_id_start": -1,
+                "producer_id_len": 0}
     try:
         first = await node.controller_service.reserve_producer_ids(request.broker_id, request.broker_epoch, BLOCK_SIZE)
     except NotController:

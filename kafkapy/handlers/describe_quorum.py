@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.errors import ErrorCode
 
 from ..log.manager import METADATA_PARTITION
+from ..metadata.acls import AclOperation
 from .context import Node, RequestContext
-from .controller import on_active_controller
+from .controller import error_answer, on_active_controller
 from .registry import BROKER, CONTROLLER, api
 
 if TYPE_CHECKING:
@@ -51,8 +52,10 @@ def _response(topics: list[dict[str, Any]], nodes: list[dict[str, Any]] | None =
     return {"error_code": ErrorCode.none, "error_message": None, "topics": topics, "nodes": nodes or []}
 
 
-def describe(node: Node, request: Any) -> dict[str, Any]:
+def describe(node: Node, ctx: RequestContext, request: Any) -> Any:
     """This node's answer, from the state of its own quorum."""
+    if not node.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
+        return error_answer(ctx, request, ErrorCode.cluster_authorization_failed)
     asked = [(t.topic_name, p.partition_index) for t in request.topics for p in t.partitions]
     if asked != [(_TOPIC, _PARTITION)]:
         # As Kafka: anything but exactly the metadata partition is an unknown partition, each.
@@ -68,9 +71,9 @@ def describe(node: Node, request: Any) -> dict[str, Any]:
 @api(55, 0, 2, listeners=(BROKER, CONTROLLER))
 async def handle_describe_quorum(node: Node, ctx: RequestContext, request: Any) -> Any:
     if ctx.via_controller_listener:
-        return describe(node, request)
+        return describe(node, ctx, request)
 
-    async def here() -> dict[str, Any]:
-        return describe(node, request)
+    async def here() -> Any:
+        return describe(node, ctx, request)
 
     return await on_active_controller(node, ctx, request, here)

@@ -20,6 +20,7 @@ from ..log.partition import LogError, PartitionLog
 from ..metadata.acls import AclOperation, ResourceType
 from ..replication.fetch_session import FINAL_EPOCH, FULL_EPOCH, SESSIONLESS_ID, FetchSession, PartitionKey, SentState
 from ..wire.build import ms
+from ..wire.protocol import FileSlice
 from .context import Broker, RequestContext
 from .registry import api
 
@@ -57,6 +58,8 @@ def read_partition(
         return partition_error(index, fault), 0
     partition = topic_image.partitions[index]
     log = broker.replicas.get(topic, index)
+    if broker.replicas.offline(TopicPartition(topic, index)):
+        return partition_error(index, ErrorCode.kafka_storage_error), 0
     if log is None or partition.leader != broker.node_id:
         return partition_error(index, ErrorCode.not_leader_or_follower), 0
     epoch_error = leader_epoch_error(getattr(p, "current_leader_epoch", -1), partition.leader_epoch)
@@ -82,6 +85,8 @@ def read_partition(
         records = log.read(p.fetch_offset, min(p.partition_max_bytes, limit), upper, min_one)
     except LogError as e:
         return partition_error(index, e.code), 0
+    except OSError as e:
+        return partition_error(index, broker.replicas.storage_failed(TopicPartition(topic, index), log, e, "reading").code), 0
     size = len(records) if records is not None else 0
     aborted = None
     if isolation == READ_COMMITTED and replica is None:
@@ -203,6 +208,7 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         remaining = deadline - anyio.current_time()
         if total >= min_bytes or failed or remaining <= 0 or broker.stopping.is_set():
             break
+        release_records(read)
         watched = [TopicPartition(name, key[1]) for topic, entries in topics.items()
                    if (name := names[topic]) is not None for key, _ in entries]
         await broker.replicas.wait_for_append(watched, remaining, log_end=replica is not None)
@@ -215,6 +221,14 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
     session_id = session.session_id if session is not None else SESSIONLESS_ID
     return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": session_id, "responses": responses,
             "node_endpoints": []}
+
+
+def release_records(read: list[tuple[Any, list[tuple[PartitionKey, dict[str, Any], int]]]]) -> None:
+    """Lets go of the files that answers not sent after all were holding open."""
+    for _, answers in read:
+        for _, entry, _ in answers:
+            if isinstance(records := entry.get("records"), FileSlice):
+                records.release()
 
 
 def unauthorized_topics(broker: Broker, ctx: RequestContext, replica: tuple[int, int] | None,

@@ -178,9 +178,17 @@ async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, r
 
 @api(69, 0, 1)
 async def handle_consumer_group_describe(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    errors = {g: await broker.groups.coordinator_error(g) for g in request.group_ids if g}
+    errors: dict[str, ErrorCode | None] = {}
+    if broker.authorizer is not None:
+        describable = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, request.group_ids)
+        errors = {g: ErrorCode.group_authorization_failed for g in request.group_ids if g not in describable}
+    errors |= {g: await broker.groups.coordinator_error(g) for g in request.group_ids if g and g not in errors}
     served = tuple(g for g in request.group_ids if not errors.get(g))
     response = broker.groups.coordinator.consumer_group_describe(ctx.api_version, dataclasses.replace(request, group_ids=served))
+    if broker.authorizer is not None and request.include_authorized_operations:
+        for group in response["groups"]:
+            if group["error_code"] == ErrorCode.none:
+                group["authorized_operations"] = group_operations(broker, ctx, group["group_id"])
     response["groups"] = list(response["groups"]) + [
         consumer_group_describe_error(g, error, None) for g, error in errors.items() if error
     ]

@@ -10,9 +10,10 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..broker.controller_service import NotController
+from ..metadata.acls import AclOperation
 from ..metadata.partitions import ELECTION_TYPES, UNKNOWN_BROKER_EPOCH, IsrChange
 from .context import Broker, RequestContext
-from .controller import on_active_controller
+from .controller import error_answer, on_active_controller
 from .registry import BROKER, CONTROLLER, api
 
 PREFERRED = 0
@@ -24,7 +25,9 @@ async def handle_elect_leaders(broker: Broker, ctx: RequestContext, request: Any
     return await on_active_controller(broker, ctx, request, lambda: _elect_leaders(broker, ctx, request))
 
 
-async def _elect_leaders(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def _elect_leaders(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    if not broker.authorized_on_cluster(ctx, AclOperation.ALTER):
+        return error_answer(ctx, request, ErrorCode.cluster_authorization_failed)
     election_type = request.election_type if ctx.api_version >= 1 else PREFERRED
     wanted = None
     if request.topic_partitions is not None:
@@ -46,6 +49,8 @@ async def _elect_leaders(broker: Broker, ctx: RequestContext, request: Any) -> d
 
 @api(56, 2, 3, listeners=(CONTROLLER,))
 async def handle_alter_partition(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not broker.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "topics": []}
     proposals = []
     for topic in request.topics:
         for p in topic.partitions:

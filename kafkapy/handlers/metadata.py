@@ -67,6 +67,20 @@ def error_entry(name: str | None, error: ErrorCode, topic_id: Any = None) -> dic
     }
 
 
+def cluster_operations(broker: Broker, ctx: RequestContext, asked: bool) -> int:
+    """The cluster_authorized_operations of Metadata and DescribeCluster, as Kafka answers
+    them: none at all without DESCRIBE on the cluster."""
+    authorizer = broker.authorizer
+    if not asked:
+        return OPERATIONS_NOT_ASKED
+    if authorizer is None:
+        return CLUSTER_OPERATIONS
+    if not broker.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
+        return 0
+    return authorizer.authorized_operations(
+        broker.image.acls, ctx.principal, ctx.client_host, ResourceType.CLUSTER, CLUSTER_NAME, CLUSTER_ACL_OPERATIONS)
+
+
 def creatable(broker: Broker, ctx: RequestContext, names: list[str]) -> dict[str, bool]:
     """Which topics the principal may create on first use: CREATE on the cluster, or on the topic."""
     if broker.authorized_on_cluster(ctx, AclOperation.CREATE):
@@ -143,13 +157,6 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
                 topics.append(topic_entry(image.topics[name], operations(name), broker.faults))
             else:
                 topics.append(error_entry(name, failures.get(name, ErrorCode.unknown_topic_or_partition)))
-    if not getattr(request, "include_cluster_authorized_operations", False):
-        cluster_operations = OPERATIONS_NOT_ASKED
-    elif authorizer is None:
-        cluster_operations = CLUSTER_OPERATIONS
-    else:
-        cluster_operations = authorizer.authorized_operations(
-            image.acls, ctx.principal, ctx.client_host, ResourceType.CLUSTER, CLUSTER_NAME, CLUSTER_ACL_OPERATIONS)
     return {
         "throttle_time": 0,
         "error_code": ErrorCode.none,
@@ -157,5 +164,5 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
         "cluster_id": broker.cluster_id,
         "controller_id": controller_id(broker),
         "topics": topics,
-        "cluster_authorized_operations": cluster_operations,
+        "cluster_authorized_operations": cluster_operations(broker, ctx, getattr(request, "include_cluster_authorized_operations", False)),
     }

@@ -27,7 +27,7 @@ def epoch_end(broker: Broker, topic: str, p: Any) -> dict[str, Any]:
     return {**result, "leader_epoch": epoch, "end_offset": end_offset}
 
 
-@api(23, 2, 4)
+@api(23, 0, 4)
 async def handle_offset_for_leader_epoch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = [{"topic": t.topic, "partitions": [epoch_end(broker, t.topic, p) for p in t.partitions]} for t in request.topics]
     return {"throttle_time": 0, "topics": topics}

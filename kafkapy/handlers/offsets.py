@@ -91,7 +91,7 @@ async def _commit(broker: Broker, ctx: RequestContext, request: Any, commit: Cal
     return response
 
 
-@api(8, 2, 9)
+@api(8, 0, 9)
 async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     return await _commit(broker, ctx, request, lambda r, token: coordinator.commit_offsets(ctx.api_version, r, token))
@@ -115,14 +115,25 @@ def _hide_undescribable(broker: Broker, ctx: RequestContext, topics: list[dict[s
         for t in topics]
 
 
-@api(9, 1, 9)
+def _group_error_per_partition(request: Any, error: ErrorCode) -> dict[str, Any]:
+    """Versions 0 and 1 have no group-level error: as Kafka, it is given to each partition asked for."""
+    return {"topics": [{"name": t.name, "partitions": [
+        {"partition_index": p, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "", "error_code": error}
+        for p in t.partition_indexes]} for t in request.topics]}
+
+
+@api(9, 0, 9)
 async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     if ctx.api_version < 8:
         error = _describe_group_error(broker, ctx, request.group_id) or await broker.groups.coordinator_error(request.group_id)
         if error:
+            if ctx.api_version < 2:
+                return _group_error_per_partition(request, error)
             return {"throttle_time": 0, "error_code": error, "topics": []}
         response = coordinator.fetch_offsets(ctx.api_version, request)
+        if ctx.api_version < 2 and response["error_code"] != ErrorCode.none:
+            return _group_error_per_partition(request, response["error_code"])
         if broker.authorizer is not None:
             response["topics"] = _hide_undescribable(broker, ctx, response["topics"], request.topics is None)
         return response
@@ -148,10 +159,12 @@ async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request:
 
 @api(47, 0, 0)
 async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    error = await broker.groups.coordinator_error(request.group_id)
+    refused = broker.authorizer is not None and not broker.authorized(ctx, AclOperation.DELETE, ResourceType.GROUP, request.group_id)
+    error = ErrorCode.group_authorization_failed if refused else await broker.groups.coordinator_error(request.group_id)
     if error:
         return {"error_code": error, "throttle_time": 0, "topics": []}
-    known, unknown = _split_unknown(broker, request.topics, "name", "partitions")
+    topics, denied = _unreadable(broker, ctx, request.topics) if broker.authorizer is not None else (request.topics, {})
+    known, unknown = _split_unknown(broker, topics, "name", "partitions")
     coordinator = broker.groups.coordinator
     filtered = dataclasses.replace(request, topics=tuple(known))
     response = await broker.groups.call(
@@ -159,5 +172,5 @@ async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any
         lambda error: {"error_code": error, "throttle_time": 0, "topics": []},
     )
     if response["error_code"] == ErrorCode.none:
-        response["topics"] = _merge(list(response["topics"]), unknown)
+        response["topics"] = _merge(_merge(list(response["topics"]), unknown), denied, ErrorCode.topic_authorization_failed)
     return response

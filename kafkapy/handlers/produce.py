@@ -64,6 +64,8 @@ async def produce_partition(
         return partition_error(index, *problem)
     partition = topic_image.partitions[index]
     log = broker.replicas.get(topic, index)
+    if broker.replicas.offline(TopicPartition(topic, index)):
+        return partition_error(index, ErrorCode.kafka_storage_error)
     if log is None or partition.leader != broker.node_id:
         return partition_error(index, ErrorCode.not_leader_or_follower)
     state = broker.replicas.partition(TopicPartition(topic, index))

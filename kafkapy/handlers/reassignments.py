@@ -7,8 +7,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..metadata.acls import AclOperation
 from .context import Node, RequestContext
-from .controller import on_active_controller
+from .controller import error_answer, on_active_controller
 from .registry import BROKER, CONTROLLER, api
 
 
@@ -17,7 +18,9 @@ async def handle_alter_partition_reassignments(node: Node, ctx: RequestContext, 
     return await on_active_controller(node, ctx, request, lambda: _alter(node, ctx, request))
 
 
-async def _alter(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+async def _alter(node: Node, ctx: RequestContext, request: Any) -> Any:
+    if not node.authorized_on_cluster(ctx, AclOperation.ALTER):
+        return error_answer(ctx, request, ErrorCode.cluster_authorization_failed)
     allow_change = request.allow_replication_factor_change if ctx.api_version >= 1 else True
     wanted = [(t.name, p.partition_index, None if p.replicas is None else list(p.replicas))
               for t in request.topics for p in t.partitions]
@@ -35,10 +38,12 @@ async def _alter(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any
 
 @api(46, 0, 0, listeners=(BROKER, CONTROLLER))
 async def handle_list_partition_reassignments(node: Node, ctx: RequestContext, request: Any) -> Any:
-    return await on_active_controller(node, ctx, request, lambda: _list(node, request))
+    return await on_active_controller(node, ctx, request, lambda: _list(node, ctx, request))
 
 
-async def _list(node: Node, request: Any) -> dict[str, Any]:
+async def _list(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    if not node.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "error_message": None, "topics": []}
     wanted = None if request.topics is None else [(t.name, list(t.partition_indexes)) for t in request.topics]
     by_topic: dict[str, list[dict[str, Any]]] = {}
     for r in await node.controller_service.list_reassignments(wanted):

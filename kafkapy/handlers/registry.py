@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..wire.protocol import kio_versions
+from ..wire.protocol import codec_versions
 
 # A handler answers with plain data to build the response from, a response entity (one
 # forwarded from the active controller), or None when the request wants no answer.
@@ -33,8 +33,8 @@ BROKER, CONTROLLER = "broker", "controller"
 def api(key: int, min_version: int, max_version: int, *, listeners: tuple[str, ...] = (BROKER,)) -> Callable[[Handler], Handler]:
     """Registers a handler for versions [min_version, max_version] of an API key, on the
     broker listeners, the controller listener, or both."""
-    kio_min, kio_max = kio_versions(key) or (min_version, max_version)
-    low, high = max(min_version, kio_min), min(max_version, kio_max)
+    codec_min, codec_max = codec_versions(key) or (min_version, max_version)
+    low, high = max(min_version, codec_min), min(max_version, codec_max)
 
     def register(handler: Handler) -> Handler:
         for listener, table in ((BROKER, APIS), (CONTROLLER, CONTROLLER_APIS)):

@@ -11,7 +11,7 @@ from kio.schema.errors import ErrorCode
 
 from ..log.partition import LogError
 from ..metadata.acls import AclOperation, ResourceType
-from ..metadata.controller import NewTopic, TopicResult
+from ..metadata.controller import INTERNAL_TOPICS, NewTopic, TopicResult
 from .configs import describe_topic
 from .context import Broker, Node, RequestContext
 from .controller import on_active_controller
@@ -21,7 +21,7 @@ _ZERO = uuid.UUID(int=0)
 HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
 
 
-@api(19, 2, 7, listeners=(BROKER, CONTROLLER))
+@api(19, 0, 7, listeners=(BROKER, CONTROLLER))
 async def handle_create_topics(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _create_topics(node, ctx, request))
 
@@ -43,7 +43,7 @@ async def _create_topics(node: Node, ctx: RequestContext, request: Any) -> dict[
         denied = set(names) - node.authorized_names(ctx, AclOperation.CREATE, ResourceType.TOPIC, names)
     allowed = [t for t in new_topics if t.name not in denied]
     results = await node.controller_service.write(
-        lambda image: node.controller.create_topics(image, allowed, request.validate_only))
+        lambda image: node.controller.create_topics(image, allowed, getattr(request, "validate_only", False)))
     results += [TopicResult(name, ErrorCode.topic_authorization_failed, "Authorization failed.") for name in dict.fromkeys(names) if name in denied]
     config = node.effective_config()
     overrides: dict[str | None, Mapping[str, str | None]] = {t.name: t.configs for t in new_topics}
@@ -66,7 +66,7 @@ async def _create_topics(node: Node, ctx: RequestContext, request: Any) -> dict[
     return {"throttle_time": 0, "topics": topics}
 
 
-@api(20, 1, 6, listeners=(BROKER, CONTROLLER))
+@api(20, 0, 6, listeners=(BROKER, CONTROLLER))
 async def handle_delete_topics(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _delete_topics(node, ctx, request))
 
@@ -123,6 +123,9 @@ def delete_partition(broker: Broker, topic: str, index: int, offset: int) -> dic
     topic_image = broker.image.topics.get(topic)
     if topic_image is None or index not in topic_image.partitions:
         return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.unknown_topic_or_partition}
+    if topic in INTERNAL_TOPICS:
+        # As Kafka's ReplicaManager: the coordinators' state is never cut short by a client.
+        return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.invalid_topic_exception}
     log = broker.replicas.get(topic, index)
     if log is None or topic_image.partitions[index].leader != broker.node_id:
         return {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.not_leader_or_follower}

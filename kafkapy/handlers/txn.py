@@ -4,11 +4,13 @@ EndTxn (26), DescribeTransactions (65), ListTransactions (66), DescribeProducers
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from ..broker.controller_channel import ControllerUnavailable
+from ..coordinator.transaction_coordinator import transaction_state_error
 from ..metadata.acls import AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS
 from .context import Broker, RequestContext
@@ -87,8 +89,12 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
             for t in topics
         ]}
 
-    if broker.authorizer is not None and version < 4 and not _may_write_txn(broker, ctx, ids[0]):
-        return failed(ErrorCode.transactional_id_authorization_failed)
+    if broker.authorizer is not None:
+        # v4 and later come from other brokers (KIP-890's verification), earlier ones from producers.
+        if version >= 4 and not broker.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
+            return failed(ErrorCode.cluster_authorization_failed)
+        if version < 4 and not _may_write_txn(broker, ctx, ids[0]):
+            return failed(ErrorCode.transactional_id_authorization_failed)
     error = next((e for e in [await broker.transactions.coordinator_error(i) for i in ids] if e), None)
     if error:
         return failed(error)
@@ -134,12 +140,37 @@ async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> d
 
 @api(65, 0, 0)
 async def handle_describe_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    return broker.transactions.coordinator.describe_transactions(ctx.api_version, request)
+    coordinator = broker.transactions.coordinator
+    if broker.authorizer is None:
+        return coordinator.describe_transactions(ctx.api_version, request)
+    # As Kafka: DESCRIBE on each transactional id, and of its partitions only the topics the principal may describe.
+    ids = list(request.transactional_ids)
+    describable = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, ids)
+    response = coordinator.describe_transactions(
+        ctx.api_version, dataclasses.replace(request, transactional_ids=tuple(i for i in ids if i in describable)))
+    described = iter(response["transaction_states"])
+    states = []
+    for transactional_id in ids:
+        if transactional_id not in describable:
+            states.append(transaction_state_error(transactional_id, ErrorCode.transactional_id_authorization_failed))
+            continue
+        state = next(described)
+        topics = state["topics"]
+        visible = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t["topic"] for t in topics))
+        states.append({**state, "topics": [t for t in topics if t["topic"] in visible]})
+    return {**response, "transaction_states": states}
 
 
 @api(66, 0, 2)
 async def handle_list_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
-    return broker.transactions.coordinator.list_transactions(ctx.api_version, request)
+    response = broker.transactions.coordinator.list_transactions(ctx.api_version, request)
+    if broker.authorizer is not None:
+        # As Kafka: only the transactional ids the principal may describe.
+        states = response["transaction_states"]
+        describable = broker.authorized_names(
+            ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, (t["transactional_id"] for t in states))
+        response["transaction_states"] = [t for t in states if t["transactional_id"] in describable]
+    return response
 
 
 def _producers_of(broker: Broker, topic: str, index: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, Marker
 from ..coordinator.txn_marker_queue import MarkerEntry
 from ..log.manager import TopicPartition
 from ..log.partition import LogError
+from ..metadata.acls import AclOperation
 from ..metadata.manager import MetadataManager
 from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
 from .context import Broker, RequestContext
@@ -85,8 +86,17 @@ async def _write_marker(
     return ErrorCode.none, partition_log.next_offset
 
 
-@api(27, 1, 2)
+@api(27, 0, 2)
 async def handle_write_txn_markers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
+    # As Kafka: a transaction coordinator's request, which ALTER on the cluster also allows.
+    if broker.authorizer is not None and not (broker.authorized_on_cluster(ctx, AclOperation.ALTER)
+                                              or broker.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION)):
+        return {"markers": [
+            {"producer_id": m.producer_id, "topics": [
+                {"name": t.name, "partitions": [
+                    {"partition_index": p, "error_code": ErrorCode.cluster_authorization_failed} for p in t.partition_indexes]}
+                for t in m.topics]}
+            for m in request.markers]}
     entries = [
         MarkerEntry(
             # The request names no transactional id: the marker is known by its producer id.

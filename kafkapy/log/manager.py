@@ -13,7 +13,7 @@ import base64
 import logging
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -94,6 +94,12 @@ def kafka_uuid(value: uuid.UUID) -> str:
 class LogManager:
     def __init__(self, dirs: list[Path]) -> None:
         self.dirs = [Path(d) for d in dirs]
+        # Log directories taken offline by an I/O error (what failed), and the partitions
+        # they held: as Kafka, they stay offline until a restart, whatever the error was.
+        self.offline_dirs: dict[Path, str] = {}
+        self.offline_partitions: dict[TopicPartition, Path] = {}
+        # Told of each directory going offline, with the partitions it held.
+        self.dir_failure_listeners: list[Callable[[Path, list[TopicPartition]], None]] = []
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._pending_deletes: list[tuple[int, Path, PartitionLog]] = []
@@ -156,6 +162,37 @@ class LogManager:
     def get(self, tp: TopicPartition) -> PartitionLog | None:
         return self.logs.get(tp)
 
+    @property
+    def online_dirs(self) -> list[Path]:
+        return [d for d in self.dirs if d not in self.offline_dirs]
+
+    def fail_dir(self, directory: Path, error: OSError, during: str) -> None:
+        """Takes a log directory offline after an I/O error in it, as Kafka's
+        LogDirFailureChannel and handleLogDirFailure do: its logs are closed where they
+        are (nothing more is written or fsynced there: a failed fsync is never retried,
+        for the pages it covered may be gone), their partitions are offline, and the
+        listeners are told. The other directories go on serving."""
+        if directory in self.offline_dirs:
+            return
+        self.offline_dirs[directory] = f"{during}: {error}"
+        lost = sorted(tp for tp, d in self._dir_of.items() if d == directory)
+        lost += sorted(tp for tp, path in self._found.items() if path.parent == directory)
+        _logger.error("Log directory %s is offline: %s failed (%s). Its %d partition(s) answer KAFKA_STORAGE_ERROR "
+                      "until a restart; the other log directories are still served", directory, during, error, len(lost))
+        for tp in lost:
+            self._found.pop(tp, None)
+            self._dir_of.pop(tp, None)
+            self._uncleanable.discard(tp)
+            log = self.logs.pop(tp, None)
+            if log is not None:
+                log.abandon()
+            self.offline_partitions[tp] = directory
+        for _, _, log in [entry for entry in self._pending_deletes if entry[1].parent == directory]:
+            log.abandon()
+        self._pending_deletes = [entry for entry in self._pending_deletes if entry[1].parent != directory]
+        for listener in self.dir_failure_listeners:
+            listener(directory, lost)
+
     def open(self, tp: TopicPartition, config: LogConfig, now_ms: int, topic_id: uuid.UUID | None = None) -> PartitionLog:
         """The partition's log: loaded (and recovered) from disk, or created empty."""
         log = self.logs.get(tp)
@@ -164,6 +201,14 @@ class LogManager:
         directory = self._found.pop(tp, None)
         if directory is None:
             directory = self._least_loaded_dir() / str(tp)
+        try:
+            return self._open_in(directory, tp, config, now_ms, topic_id)
+        except OSError as e:
+            self._found[tp] = directory  # offline with the rest of its directory
+            self.fail_dir(directory.parent, e, f"opening {tp}")
+            raise
+
+    def _open_in(self, directory: Path, tp: TopicPartition, config: LogConfig, now_ms: int, topic_id: uuid.UUID | None) -> PartitionLog:
         log = PartitionLog.open(
             directory,
             config,
@@ -188,10 +233,14 @@ class LogManager:
         return self._dir_of.get(tp)
 
     def _least_loaded_dir(self) -> Path:
-        counts = {d: 0 for d in self.dirs}
+        online = self.online_dirs
+        if not online:
+            raise StorageError(f"every log directory is offline: {', '.join(map(str, self.dirs))}")
+        counts = {d: 0 for d in online}
         for d in self._dir_of.values():
-            counts[d] = counts.get(d, 0) + 1
-        return min(self.dirs, key=lambda d: counts[d])
+            if d in counts:
+                counts[d] += 1
+        return min(online, key=lambda d: counts[d])
 
     def topic_id_on_disk(self, tp: TopicPartition) -> str | None:
         """The topic id in the partition.metadata of a partition not yet opened, as Kafka
@@ -252,18 +301,25 @@ class LogManager:
         """Deletes the segments retention says must go, in every log but those being
         cleaned (the next pass gets them); returns how many."""
         deleted = 0
-        for tp, log in self.logs.items():
-            if tp == TopicPartition(*METADATA_PARTITION) or tp in self._cleaning:
+        for tp, log in list(self.logs.items()):
+            if tp == TopicPartition(*METADATA_PARTITION) or tp in self._cleaning or self.logs.get(tp) is not log:
                 continue
             expired = log.expired_segments(now_ms)
-            log.delete_segments(expired, now_ms)
+            try:
+                log.delete_segments(expired, now_ms)
+            except OSError as e:
+                self.fail_dir(log.directory.parent, e, f"deleting segments of {tp} (retention)")
+                continue
             deleted += len(expired)
         return deleted
 
     def remove_deleted(self, now_ms: int, force: bool = False) -> None:
         """Removes the files of deleted partitions and segments whose delay has passed."""
-        for log in self.logs.values():
-            log.remove_retired(now_ms, force)
+        for tp, log in list(self.logs.items()):
+            try:
+                log.remove_retired(now_ms, force)
+            except OSError as e:
+                self.fail_dir(log.directory.parent, e, f"removing deleted segments of {tp}")
         keep = []
         cleaning = [id(log) for log in self._cleaning.values()]
         for due, path, log in self._pending_deletes:
@@ -308,17 +364,22 @@ class LogManager:
         write_checkpoint(directory / CLEANER_OFFSETS, self._cleaner_offsets[directory])
 
     def checkpoint(self) -> None:
-        for d in self.dirs:
+        """Writes each online directory's recovery points and log start offsets; a
+        directory where that fails goes offline."""
+        for d in self.online_dirs:
             in_dir = {tp: log for tp, log in self.logs.items() if self._dir_of.get(tp) == d}
-            write_checkpoint(d / RECOVERY_POINTS, {tp: log.recovery_point for tp, log in in_dir.items()})
-            write_checkpoint(d / LOG_START_OFFSETS, {tp: log.log_start_offset for tp, log in in_dir.items()})
+            try:
+                write_checkpoint(d / RECOVERY_POINTS, {tp: log.recovery_point for tp, log in in_dir.items()})
+                write_checkpoint(d / LOG_START_OFFSETS, {tp: log.log_start_offset for tp, log in in_dir.items()})
+            except OSError as e:
+                self.fail_dir(d, e, "writing the recovery point and log start offset checkpoints")
 
     def high_watermark_checkpoints(self) -> list[tuple[Path, dict[TopicPartition, int]]]:
         """Each log directory's high watermarks as of now, to be written off the event loop
         with write_checkpoint (every replica.high.watermark.checkpoint.interval.ms)."""
         metadata = TopicPartition(*METADATA_PARTITION)
         return [(d / HIGH_WATERMARKS, {tp: log.high_watermark for tp, log in self.logs.items()
-                                        if self._dir_of.get(tp) == d and tp != metadata}) for d in self.dirs]
+                                        if self._dir_of.get(tp) == d and tp != metadata}) for d in self.online_dirs]
 
     def abandon(self) -> None:
         """Lets go of every log as a killed process would: no flush, no checkpoint, no
@@ -330,12 +391,20 @@ class LogManager:
     def shutdown(self) -> None:
         """Flushes and closes every log, writes checkpoints and the clean-shutdown marker."""
         for path, entries in self.high_watermark_checkpoints():
-            write_checkpoint(path, entries)
-        for log in self.logs.values():
-            log.close()
+            try:
+                write_checkpoint(path, entries)
+            except OSError as e:
+                self.fail_dir(path.parent, e, "writing the high watermark checkpoint")
+        for tp, log in list(self.logs.items()):
+            try:
+                log.close()
+            except OSError as e:
+                self.fail_dir(log.directory.parent, e, f"flushing and closing {tp}")
+                continue
             log.recovery_point = log.next_offset
         self.checkpoint()
         self.remove_deleted(0, force=True)
-        for d in self.dirs:
+        # An offline directory gets no marker: the next start recovers its logs.
+        for d in self.online_dirs:
             (d / CLEAN_SHUTDOWN).touch()
         self.logs.clear()

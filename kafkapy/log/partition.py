@@ -15,42 +15,28 @@ from pathlib import Path
 
 from kio.schema.errors import ErrorCode
 
-from ..wire.compression import Codec, CompressionError, DecompressedTooLarge
+from ..wire.compression import DecompressedTooLarge
 from ..wire.protocol import FileSlice
 from ..wire.records import (
     HEADER_SIZE,
+    NO_TIMESTAMP,
     TIMESTAMP_TYPE_BIT,
     BatchHeader,
-    InvalidRecords,
     Record,
-    crc_ok,
     decode_records,
-    encode_batch,
-    iter_headers,
     read_marker,
     stamped_header,
 )
-from .config import LONG_MAX, LogConfig
+from .config import LogConfig
 from .files import CheckpointError, fsync_directory
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import Segment
 from .swaps import SWAP_SUFFIX, finish_interrupted_swaps
 from .transaction_index import AbortedTxn
-
-NO_TIMESTAMP = -1
+from .validation import LogError, maybe_recompress, validate_batches
 
 _logger = logging.getLogger(__name__)
-
-
-class LogError(Exception):
-    """An append or read refused with a Kafka error code."""
-
-    def __init__(self, code: ErrorCode, message: str = "", record_errors: list[tuple[int, str]] | None = None) -> None:
-        super().__init__(message or code.name)
-        self.code = code
-        self.message = message
-        self.record_errors = record_errors or []
 
 
 @dataclass
@@ -194,7 +180,7 @@ class PartitionLog:
         markers), which skip the checks aimed at producers."""
         data = records
         config = self.config
-        headers = self._validate(data, now_ms, from_client)
+        headers = validate_batches(data, config, now_ms, from_client)
         if from_client and len(headers) == 1 and headers[0][1].producer_id >= 0:
             duplicate = self.producers.duplicate(headers[0][1])
             if duplicate is not None:
@@ -208,7 +194,7 @@ class PartitionLog:
                     self.producers.check_marker(h.producer_id, h.producer_epoch, marker[1])
         except ProducerStateError as e:
             raise LogError(e.code, e.message) from e
-        data, headers = self._maybe_recompress(data, headers, from_client)
+        data, headers = maybe_recompress(data, headers, config, from_client)
         log_append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         next_offset = self.next_offset
         stamped: list[tuple[int, BatchHeader]] = []
@@ -245,7 +231,7 @@ class PartitionLog:
         """Appends batches copied from the leader as they are, with the offsets and leader
         epochs the leader gave them (Kafka's appendAsFollower): nothing is reassigned,
         recompressed or checked against producers' expectations."""
-        headers = self._validate(records, now_ms, from_client=False)
+        headers = validate_batches(records, self.config, now_ms, from_client=False)
         first, last = headers[0][1], headers[-1][1]
         if first.base_offset < self.next_offset:
             raise LogError(ErrorCode.unknown_server_error, f"Batch at {first.base_offset} is below the log end offset {self.next_offset}")
@@ -269,94 +255,6 @@ class PartitionLog:
             first_unstable = self.producers.first_unstable_offset
             last_stable = completed.last_offset + 1 if first_unstable is None else first_unstable
             segment.txn_index.append(AbortedTxn(completed.producer_id, completed.first_offset, completed.last_offset, last_stable))
-
-    def _validate(self, data: bytes | bytearray, now_ms: int, from_client: bool) -> list[tuple[int, BatchHeader]]:
-        config = self.config
-        headers = list(iter_headers(data))
-        consumed = headers[-1][0] + headers[-1][1].size if headers else 0
-        if not headers or consumed != len(data):
-            raise LogError(ErrorCode.corrupt_message, "Record batch is truncated or malformed")
-        for pos, header in headers:
-            if header.magic != 2:
-                raise LogError(ErrorCode.invalid_record, f"Unsupported record batch magic {header.magic}")
-            if header.size > config.max_message_bytes and from_client:
-                raise LogError(
-                    ErrorCode.message_too_large,
-                    f"The record batch of {header.size} bytes is larger than max.message.bytes {config.max_message_bytes}",
-                )
-            if not crc_ok(data, pos, header):
-                raise LogError(ErrorCode.corrupt_message, "Record batch failed its CRC check")
-            if not from_client:
-                continue
-            if header.records_count <= 0 or header.last_offset_delta + 1 != header.records_count:
-                raise LogError(
-                    ErrorCode.invalid_record,
-                    f"Inconsistent batch offset range and record count {header.records_count}",
-                )
-            if header.is_control:
-                raise LogError(ErrorCode.invalid_record, "Clients are not allowed to write control records")
-            if header.producer_id >= 0 and header.base_sequence < 0:
-                raise LogError(ErrorCode.invalid_record, f"Invalid sequence number {header.base_sequence}")
-            if header.log_append_time and not config.log_append_time:
-                raise LogError(ErrorCode.invalid_timestamp, "Producer should not set timestamp type to LogAppendTime")
-            if config.compact or self._checks_timestamps():
-                self._validate_records(data, pos, header, now_ms)
-        return headers
-
-    def _checks_timestamps(self) -> bool:
-        c = self.config
-        return not c.log_append_time and (
-            c.message_timestamp_before_max_ms != LONG_MAX or c.message_timestamp_after_max_ms != LONG_MAX
-        )
-
-    def _validate_records(self, data: bytes | bytearray, pos: int, header: BatchHeader, now_ms: int) -> None:
-        config = self.config
-        records = self._client_records(memoryview(data)[pos : pos + header.size], header)
-        errors: list[tuple[int, str]] = []
-        code = ErrorCode.none
-        for index, record in enumerate(records):
-            if config.compact and record.key is None:
-                code = ErrorCode.invalid_record
-                errors.append((index, "Compacted topic cannot accept message without key"))
-            elif self._checks_timestamps() and record.timestamp != NO_TIMESTAMP and not (
-                now_ms - config.message_timestamp_before_max_ms <= record.timestamp <= now_ms + config.message_timestamp_after_max_ms
-            ):
-                code = code or ErrorCode.invalid_timestamp
-                errors.append((index, f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range"))
-        if errors:
-            raise LogError(code, errors[0][1], errors)
-
-    def _client_records(self, batch: memoryview, header: BatchHeader) -> list[Record]:
-        """The records of a batch a client sent, inflated no further than max.message.bytes
-        (a batch the broker must open is held to it once decompressed, too)."""
-        limit = self.config.max_message_bytes
-        try:
-            return decode_records(batch, header, limit)
-        except DecompressedTooLarge as e:
-            raise LogError(ErrorCode.message_too_large, f"The record batch at offset {header.base_offset} "
-                           f"decompresses to more than max.message.bytes {limit}") from e
-        except (InvalidRecords, CompressionError) as e:
-            raise LogError(ErrorCode.corrupt_message, str(e)) from e
-
-    def _maybe_recompress(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], from_client: bool) -> tuple[bytes | bytearray, list[tuple[int, BatchHeader]]]:
-        """Re-encodes batches when the topic's compression.type names a codec other than the producer's."""
-        wanted = self.config.compression_type
-        if not from_client or wanted == "producer":
-            return data, headers
-        codec = Codec.from_name(wanted)
-        if all(h.codec == codec for _, h in headers):
-            return data, headers
-        out = bytearray()
-        for pos, h in headers:
-            records = self._client_records(memoryview(data)[pos : pos + h.size], h)
-            level = {Codec.GZIP: self.config.compression_gzip_level, Codec.LZ4: self.config.compression_lz4_level, Codec.ZSTD: self.config.compression_zstd_level}.get(codec)
-            out += encode_batch(
-                records, base_offset=h.base_offset, last_offset_delta=h.last_offset_delta,
-                base_timestamp=h.base_timestamp, max_timestamp=h.max_timestamp, codec=codec, level=level,
-                producer_id=h.producer_id, producer_epoch=h.producer_epoch, base_sequence=h.base_sequence,
-                transactional=h.is_transactional, partition_leader_epoch=h.partition_leader_epoch,
-            )
-        return out, list(iter_headers(out))
 
     def _maybe_roll(self, incoming: int, batches: list[tuple[int, BatchHeader]], now_ms: int) -> None:
         active = self.active
@@ -464,7 +362,8 @@ class PartitionLog:
 
     def read(self, offset: int, max_bytes: int, upper_bound: int, min_one_batch: bool) -> FileSlice | None:
         """Whole batches from the one holding offset, below upper_bound, at most max_bytes
-        (the last may be cut short, as in Kafka) but at least one batch if min_one_batch."""
+        (the last may be cut short, as in Kafka) but at least one batch if min_one_batch.
+        The slice holds the segment's file open until it is released, after its send."""
         self.check_offset(offset)
         if offset >= upper_bound:
             return None
@@ -481,7 +380,8 @@ class PartitionLog:
                 length = min(header.size, end - position)
             if length <= 0:
                 return None
-            return FileSlice(segment.fd, position, length)
+            assert segment.file is not None
+            return FileSlice(segment.fd, position, length, segment.file.acquire())
         return None
 
     def iter_batches(self, start_offset: int = 0, upper_bound: int | None = None) -> Iterator[tuple[BatchHeader, bytes]]:
@@ -669,7 +569,7 @@ class PartitionLog:
 
     def abandon(self) -> None:
         """Closes the files as a killed process leaves them: nothing flushed or written."""
-        for segment in self.segments:
+        for segment in [*self.segments, *(segment for _, segment in self.retired)]:
             segment.close()
 
     def delete(self) -> None:

@@ -15,6 +15,32 @@ _READ_CHUNK = 64 * 1024
 _MAX_PIECES = 512  # well under the IOV_MAX of one pwritev
 
 
+class SegmentFile:
+    """A segment's open log file, shared by the segment and by every response being sent
+    from it: the descriptor is closed once the segment lets go of it and the last of those
+    sends has released it, so a send never reads a descriptor number reused by another file."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._holders = 0
+        self._let_go = False
+
+    def acquire(self) -> SegmentFile:
+        self._holders += 1
+        return self
+
+    def release(self) -> None:
+        self._holders -= 1
+        if self._let_go and self._holders == 0:
+            os.close(self.fd)
+
+    def close(self) -> None:
+        """The segment is done with the file: closed now, or by the last release."""
+        self._let_go = True
+        if self._holders == 0:
+            os.close(self.fd)
+
+
 def segment_name(base_offset: int, suffix: str) -> str:
     return f"{base_offset:020d}{suffix}"
 
@@ -26,7 +52,7 @@ class Segment:
         # After each file name: "" for a live segment, or a stage of the cleaner's swap
         # (`.cleaned`, `.swap`) or of deletion (`.deleted`).
         self.suffix = suffix
-        self.fd = fd
+        self.file: SegmentFile | None = SegmentFile(fd)
         self.size = size
         self.next_offset = base_offset
         self.max_timestamp = -1
@@ -41,6 +67,11 @@ class Segment:
 
     def _path(self, kind: str, suffix: str) -> Path:
         return self.directory / (segment_name(self.base_offset, kind) + suffix)
+
+    @property
+    def fd(self) -> int:
+        """The log file's descriptor; -1 once the segment is closed."""
+        return self.file.fd if self.file is not None else -1
 
     @property
     def log_path(self) -> Path:
@@ -189,6 +220,9 @@ class Segment:
         """The largest record timestamp, or the file's modification time if no record has one."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
+        return self.last_modified_ms()
+
+    def last_modified_ms(self) -> int:
         return int(os.fstat(self.fd).st_mtime * 1000)
 
     def change_suffix(self, suffix: str) -> None:
@@ -212,9 +246,9 @@ class Segment:
         self.change_suffix(".deleted")
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
     def delete_files(self) -> None:
         self.close()

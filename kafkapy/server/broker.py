@@ -7,6 +7,8 @@ import errno
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -32,6 +34,7 @@ from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..log.cleaner import LogCleaner
+from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import Endpoint
 from ..metadata.manager import MetadataManager
@@ -43,6 +46,7 @@ from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
+from .tls import ListenerTls, listener_tls
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
@@ -55,6 +59,9 @@ _UNFENCED_POLL_S = 0.01
 # How long an accept loop waits before it tries again after accept() failed (out of file
 # descriptors, most often: the pending connection stays queued, so the loop must not spin).
 _ACCEPT_BACKOFF_S = 0.1
+# Before a background task that failed starts again: errors that repeat are logged at
+# this pace rather than in a tight loop.
+_TASK_RESTART_BACKOFF_S = 1.0
 
 
 class BrokerServer:
@@ -69,6 +76,8 @@ class BrokerServer:
         self.bound: list[Listener] = []
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
+        self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
+        self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._connections: set[Connection] = set()
         self._quotas = ConnectionQuotas(config.int("max.connections"), config.int("max.connections.per.ip"), {})
         self._slot_freed = anyio.Event()
@@ -76,6 +85,7 @@ class BrokerServer:
         self._request_memory = MemoryPool(RequestMemory(queued)) if queued > 0 else None
         self._stop = anyio.Event()
         self._killed = False
+        self._halted: StorageError | None = None
         self._logs: LogManager | None = None
         self._lifecycle: BrokerLifecycleManager | None = None
         self._quorum_server: QuorumServer | None = None
@@ -95,6 +105,7 @@ class BrokerServer:
         # Before anything is written: a cluster member's storage must have been formatted.
         cluster_id = load_meta_properties(config.log_dirs, node_id, generate=not self._raft_quorum_wanted)
         logs = LogManager(config.log_dirs)
+        logs.dir_failure_listeners.append(self._on_log_dir_failure)
         logs.startup()
         self._logs = logs
         if self._raft_quorum_wanted:
@@ -175,6 +186,8 @@ class BrokerServer:
             sock = socket.create_server((listener.host or "0.0.0.0", listener.port), backlog=1024)
             sock.setblocking(False)
             self._sockets.append(sock)
+            if listener.name in self._listener_tls:
+                self._tls[sock] = self._listener_tls[listener.name]
             self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
 
     def _advertised_endpoint(self) -> Listener:
@@ -187,6 +200,7 @@ class BrokerServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
+        self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         self._bind()
         try:
@@ -217,12 +231,14 @@ class BrokerServer:
                 accepting = anyio.CancelScope()
                 accept_stopped = anyio.Event()
                 tg.start_soon(self._accept_all, tg, accepting, accept_stopped)
-                tg.start_soon(self._background)
-                tg.start_soon(self._expire_idle_connections)
+                broker = self.broker
+                tg.start_soon(self._supervised, "log flushes, retention and checkpoints", self._background)
+                tg.start_soon(self._supervised, "idle connection expiry", self._expire_idle_connections)
                 tg.start_soon(self._replicate)
-                tg.start_soon(take_metadata_snapshots, self.broker.metadata, self.clock)
+                tg.start_soon(self._supervised, "metadata snapshots",
+                              lambda: take_metadata_snapshots(broker.metadata, self.clock))
                 if self.config.bool("log.cleaner.enable"):
-                    tg.start_soon(self._clean_logs)
+                    tg.start_soon(self._supervised, "log cleaner", self._clean_logs)
                 await tg.start(self.broker.transactions.markers.run)
                 for runtime in (self.broker.groups, self.broker.transactions):
                     await tg.start(runtime.run)
@@ -236,6 +252,8 @@ class BrokerServer:
             for sock in self._sockets:
                 sock.close()
             self._close_files()
+        if self._halted is not None:
+            raise self._halted
 
     @property
     def quorum_server(self) -> QuorumServer | None:
@@ -252,6 +270,10 @@ class BrokerServer:
         """Started, and unfenced by the active controller."""
         return self.broker is not None and self._lifecycle is not None and not self._lifecycle.fenced
 
+    def principals(self) -> list[str]:
+        """The principal of each client connection open now."""
+        return [connection.principal for connection in self._connections]
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -261,6 +283,32 @@ class BrokerServer:
         clean-shutdown marker (the next start recovers the logs). For tests."""
         self._killed = True
         self._stop.set()
+
+    def _on_log_dir_failure(self, directory: Path, lost: list[TopicPartition]) -> None:
+        """As Kafka: a broker goes on without a failed log directory, unless it holds the
+        metadata log (the first of log.dirs, Kafka's default metadata.log.dir; so never the
+        last one online); then it halts at once, as a kill would leave it, for the next
+        start to recover."""
+        assert self._logs is not None
+        if directory != self._logs.dirs[0]:
+            return
+        failure = self._logs.offline_dirs[directory]
+        log.critical("Halting: log directory %s holds the metadata log and is offline (%s)", directory, failure)
+        self._halted = StorageError(f"log directory {directory} holds the metadata log and went offline ({failure}); "
+                                    "fix or replace the disk and start again")
+        self.kill()
+
+    async def _supervised(self, name: str, task: Callable[[], Awaitable[None]]) -> None:
+        """Runs a background task for the broker's life: an error in it is logged with the
+        task's name and the task starts again after a backoff, never ending the broker.
+        (I/O errors of a log directory are handled where they happen: it goes offline.)"""
+        while True:
+            try:
+                await task()
+                return
+            except Exception:
+                log.exception("Background task %s failed; it starts again in %.0f s", name, _TASK_RESTART_BACKOFF_S)
+            await anyio.sleep(_TASK_RESTART_BACKOFF_S)
 
     async def _catch_up_with_quorum(self, metadata: MetadataManager) -> None:
         """Waits until this node knows what the quorum has committed, and has applied it."""
@@ -332,7 +380,8 @@ class BrokerServer:
                 if key in self.config.explicit and self.config.int(key) > 0:
                     sock.setsockopt(socket.SOL_SOCKET, option, self.config.int(key))
             assert self.broker is not None
-            connection = Connection(self.broker, sock, max_request, self._request_memory, peer)
+            tls = self._tls.get(listener)
+            connection = Connection(self.broker, sock, max_request, self._request_memory, peer, tls.session(sock, peer) if tls else None)
             self._connections.add(connection)
             tg.start_soon(self._serve, connection)
 
@@ -383,7 +432,10 @@ class BrokerServer:
                 last_checkpoint = now
             if now - last_high_watermarks >= high_watermarks_every:
                 for path, entries in self._logs.high_watermark_checkpoints():
-                    await anyio.to_thread.run_sync(write_checkpoint, path, entries)
+                    try:
+                        await anyio.to_thread.run_sync(write_checkpoint, path, entries)
+                    except OSError as e:
+                        self._logs.fail_dir(path.parent, e, "writing the high watermark checkpoint")
                 last_high_watermarks = now
 
     async def _replicate(self) -> None:
@@ -393,12 +445,15 @@ class BrokerServer:
         replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
         fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch,
                                          self.peer_routes)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(fetchers.run)
-            tg.start_soon(replicas.send_isr_changes)
+        async def check_isr() -> None:
             while True:
                 await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)
                 replicas.check_isr()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._supervised, "replica fetchers", fetchers.run)
+            tg.start_soon(self._supervised, "ISR change proposals", replicas.send_isr_changes)
+            tg.start_soon(self._supervised, "ISR expiration", check_isr)
 
     async def _clean_logs(self) -> None:
         """Compacts the dirtiest compacted log, again and again, as Kafka's cleaner thread does.
@@ -422,6 +477,8 @@ class BrokerServer:
                     cleaner.abort(plan)
                 else:
                     end = cleaner.commit(plan, clock.wall_ms())
+            except OSError as e:
+                logs.fail_dir(target.log.directory.parent, e, f"cleaning {tp}")
             except Exception:
                 log.exception("Cleaning %s failed; it will not be cleaned again until a restart", tp)
             logs.done_cleaning(tp, target.log, end)
@@ -442,6 +499,8 @@ class BrokerServer:
                 for connection in list(self._connections):
                     connection.stop_if_idle()
                 await anyio.sleep(0.01)
+        if self._quorum_server is not None:
+            await self._quorum_server.resign()
         tg.cancel_scope.cancel()
 
     def _close_files(self) -> None:

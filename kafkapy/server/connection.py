@@ -7,14 +7,19 @@ import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 
 from ..handlers import Broker, CloseConnection, dispatch
+from ..security.principal import ANONYMOUS
 from ..wire.framing import FrameError, FrameReader
 from ..wire.protocol import Chunk, FileSlice, InvalidRequest
 from .connection_quotas import RequestMemory
+
+if TYPE_CHECKING:
+    from .tls import TlsSession
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ class MemoryPool:
 
 class Connection:
     def __init__(self, broker: Broker, sock: socket.socket, max_request_size: int, pool: MemoryPool | None = None,
-                 peer: str | None = None) -> None:
+                 peer: str | None = None, tls: TlsSession | None = None) -> None:
         self.broker = broker
         self.sock = sock
         self.reader = FrameReader(max_request_size)
@@ -57,6 +62,12 @@ class Connection:
         self.busy = False
         self._serving = anyio.CancelScope()
         self.expired = False
+        self.tls = tls
+        self.principal = ANONYMOUS
+        # Over TLS, bytes pass through the session; in plaintext straight through the
+        # socket, at no cost per frame.
+        self._recv_into = sock.recv_into if tls is None else tls.recv_into
+        self._send = self._send_plain if tls is None else self._send_tls
 
     def expire(self) -> None:
         """Closes the connection for idleness; only between requests (not while busy)."""
@@ -66,6 +77,8 @@ class Connection:
     async def serve(self) -> None:
         try:
             with self._serving:
+                if self.tls is not None:
+                    self.principal = await self.tls.handshake(self._sendall)
                 await self._serve_requests()
             if self.expired:
                 log.info("Closing connection from %s: idle for longer than connections.max.idle.ms", self.peer)
@@ -89,7 +102,7 @@ class Connection:
                 return
             for frame in frames:
                 self.busy = True
-                response = await dispatch(self.broker, frame, self.peer)
+                response = await dispatch(self.broker, frame, self.peer, self.principal)
                 self.busy = False
                 self.last_active = time.monotonic()
                 if self.pool is not None:
@@ -111,7 +124,7 @@ class Connection:
                     if self.pool is not None and not self.reader.mid_frame and self.pool.memory.exhausted:
                         await self._wait_for_memory()
                     try:
-                        n = self.sock.recv_into(self.reader.recv_buffer())
+                        n = self._recv_into(self.reader.recv_buffer())
                     except BlockingIOError:
                         await anyio.wait_readable(self.sock)
                         continue
@@ -151,21 +164,30 @@ class Connection:
         if self.idle_scope is not None:
             self.idle_scope.cancel()
 
-    async def _send(self, chunks: list[Chunk]) -> None:
+    async def _send_tls(self, chunks: list[Chunk]) -> None:
+        assert self.tls is not None
+        await self.tls.send(chunks, self._sendall)
+
+    async def _send_plain(self, chunks: list[Chunk]) -> None:
         sock = self.sock
         # A response in pieces (bytes between file ranges) goes out corked, in full
         # segments, rather than as a small packet per piece.
         corked = len(chunks) > 1 and _HAS_CORK
         if corked:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        for chunk in chunks:
-            if type(chunk) is FileSlice:
-                if _HAS_SENDFILE:
-                    await self._sendfile(chunk)
+        try:
+            for chunk in chunks:
+                if type(chunk) is FileSlice:
+                    if _HAS_SENDFILE:
+                        await self._sendfile(chunk)
+                    else:
+                        await self._sendall(memoryview(chunk.read()))
                 else:
-                    await self._sendall(memoryview(chunk.read()))
-            else:
-                await self._sendall(memoryview(chunk))
+                    await self._sendall(memoryview(chunk))
+        finally:
+            for chunk in chunks:
+                if type(chunk) is FileSlice:
+                    chunk.release()
         if corked:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 

@@ -45,6 +45,7 @@ class ControllerServer:
         self.node: Node | None = None
         self._quorum_server: QuorumServer | None = None
         self._stop = anyio.Event()
+        self._killed = False
 
     @property
     def port(self) -> int:
@@ -88,6 +89,8 @@ class ControllerServer:
                      quorum_server.port)
             task_status.started()
             await self._stop.wait()
+            if not self._killed:
+                await quorum_server.resign()
             # Every record is durable before the quorum hears of it: there is nothing to flush.
             tg.cancel_scope.cancel()
 
@@ -95,8 +98,9 @@ class ControllerServer:
         self._stop.set()
 
     def kill(self) -> None:
-        """As kill -9 would stop it within a process; a controller has nothing of its own to
-        lose, so this is `stop`. For tests."""
+        """As kill -9 would stop it within a process: without resigning its leadership (a
+        controller has nothing of its own to lose otherwise). For tests."""
+        self._killed = True
         self._stop.set()
 
 

@@ -46,6 +46,9 @@ _DEFAULT_TIMEOUTS = RaftConfig()
 # About what a record adds to its value in a batch: what snapshot thresholds count in bytes.
 _RECORD_OVERHEAD = 16
 
+# As long as Kafka's controller gives its Raft client to shut down.
+_RESIGN_TIMEOUT_S = 5.0
+
 _RESPONSES = (VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse, FetchResponse, FetchSnapshotResponse)
 
 
@@ -83,6 +86,7 @@ class QuorumServer:
         self._peers: dict[int, Peer] = {}
         self._waiting: dict[tuple[int, int], Inbound] = {}  # (source, correlation) -> where to answer
         self._appends: list[tuple[int, int, anyio.Event, list[BaseException]]] = []  # (epoch, offset, done, error)
+        self._other_leader = anyio.Event()  # set once a voter other than this one is known to lead
 
     # -- what callers use -----------------------------------------------------------
 
@@ -113,6 +117,27 @@ class QuorumServer:
         if error:
             raise error[0]
         return last
+
+    async def resign(self) -> None:
+        """Before a graceful stop, as Kafka's controller on shutdown: a leader tells the
+        voters it is leaving (EndQuorumEpoch, naming the most caught-up first), so they
+        elect a successor at once rather than after their fetch timeout. Returns once
+        another leader is known, or after _RESIGN_TIMEOUT_S."""
+        async with self._lock:
+            core = self.core
+            if core is None or core.role is not Role.LEADER or len(self.voters) == 1:
+                return
+            log.info("Resigning the leadership of the metadata quorum (epoch %d) before stopping", core.epoch)
+            # A resigned voter grants no (pre-)votes, as Kafka's: a successor needs a majority
+            # of the others reachable. Without one (a cluster stopping node by node) none can
+            # come, and waiting would only delay the stop.
+            reachable = [voter for voter, peer in self._peers.items() if peer.connected]
+            successor_can_win = len(reachable) > len(self.voters) // 2
+            self._other_leader = anyio.Event()
+            await self._carry_out(core.resign(self.clock.monotonic_ms()))
+        if successor_can_win:
+            with anyio.move_on_after(_RESIGN_TIMEOUT_S):
+                await self._other_leader.wait()
 
     async def take_snapshot(self, end_offset: int, values: Callable[[], Iterable[bytes]],
                             last_contained_log_timestamp: int) -> SnapshotId | None:
@@ -252,6 +277,8 @@ class QuorumServer:
             size = sum(_RECORD_OVERHEAD + len(value) for _, value in output.committed)
             self.on_commit(output.committed, self.clock.wall_ms(), size)
         self._settle_appends(core)
+        if core.leader_id not in (NO_LEADER, self.node_id):
+            self._other_leader.set()
         self._deadline_changed.set()
 
     def _load_snapshot(self, snapshot: SnapshotFile) -> None:

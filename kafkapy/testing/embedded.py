@@ -7,6 +7,13 @@
 plain synchronous tests. `AsyncBroker` runs it as a task of the caller's anyio or
 asyncio event loop. Both take broker configs as keyword arguments, with Kafka's key
 names (`Broker(**{"num.partitions": 3})`, or with underscores: `num_partitions=3`).
+
+`Broker(security="ssl")` listens with TLS, and `security="mtls"` also requires client
+certificates: a throwaway certificate authority signs the broker's certificate and one per
+user, and `broker.client_config(user="alice")` gives a client's settings:
+
+    with kafkapy.Broker(security="mtls") as broker:
+        Producer(broker.client_config(user="alice"))  # principal User:CN=alice,O=kafkapy test
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.abc
@@ -26,24 +33,75 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ..clock import Clock
 from ..config import BROKER_CONFIGS, BrokerConfig
 from ..handlers.faults import Faults
-from ..server import Supervisor
+from ..server import BrokerServer, Supervisor
+
+if TYPE_CHECKING:
+    from .certificates import TestCertificates
 
 
-def _config(data_dir: Path, overrides: Mapping[str, object]) -> BrokerConfig:
-    values: dict[str, object] = {"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir)}
+SECURITY = ("plaintext", "ssl", "mtls")
+Flavour = Literal["confluent-kafka", "kafka-python"]
+
+
+def _config(data_dir: Path, overrides: Mapping[str, object], security: dict[str, object]) -> BrokerConfig:
+    values: dict[str, object] = {"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir), **security}
     for key, value in overrides.items():
         name = key if key in BROKER_CONFIGS else key.replace("_", ".")
         values[name] = value
     return BrokerConfig(values)
 
 
+def _security_settings(security: str, certificates: TestCertificates | None) -> dict[str, object]:
+    if certificates is None:
+        return {}
+    settings: dict[str, object] = {"listeners": "SSL://127.0.0.1:0", "ssl.keystore.type": "PEM",
+                                   "ssl.keystore.location": str(certificates.server())}
+    if security == "mtls":
+        settings.update({"ssl.client.auth": "required", "ssl.truststore.type": "PEM",
+                         "ssl.truststore.location": str(certificates.ca_path)})
+    return settings
+
+
 class _Base:
-    def __init__(self, data_dir: str | Path | None, clock: Clock | None, overrides: Mapping[str, object]) -> None:
+    def __init__(self, data_dir: str | Path | None, clock: Clock | None, overrides: Mapping[str, object],
+                 security: str = "plaintext") -> None:
+        if security not in SECURITY:
+            raise ValueError(f"security={security!r}: the test kit makes {', '.join(SECURITY)} brokers")
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) if data_dir is None else Path(data_dir)
+        self.security = security
+        self.certificates: TestCertificates | None = None
+        if security != "plaintext":
+            from .certificates import TestCertificates  # needs the cryptography package
+
+            self.certificates = TestCertificates(tempfile.mkdtemp(prefix="kafkapy-certificates-"))
         self.clock = clock
-        self.config = _config(self.data_dir, overrides)
+        self.config = _config(self.data_dir, overrides, _security_settings(security, self.certificates))
         self.supervisor: Supervisor | None = None
+
+    def client_config(self, user: str | None = None, flavour: Flavour = "confluent-kafka") -> dict[str, object]:
+        """A client's settings for this broker: confluent-kafka's keys, or kafka-python's
+        keyword arguments. On a TLS broker, the client trusts the test certificate authority,
+        and a `user` presents a certificate of its own (CN=<user>,O=kafkapy test); without a
+        user, the client has none."""
+        confluent = flavour == "confluent-kafka"
+        settings: dict[str, object] = {"bootstrap.servers" if confluent else "bootstrap_servers": self.bootstrap_servers}
+        if self.certificates is None:
+            return settings
+        settings["security.protocol" if confluent else "security_protocol"] = "SSL"
+        settings["ssl.ca.location" if confluent else "ssl_cafile"] = str(self.certificates.ca_path)
+        if user is not None:
+            certificate, key = self.certificates.client(user)
+            settings["ssl.certificate.location" if confluent else "ssl_certfile"] = str(certificate)
+            settings["ssl.key.location" if confluent else "ssl_keyfile"] = str(key)
+        return settings
+
+    def connected_principals(self) -> list[str]:
+        """The principal of each client connection open now (User:ANONYMOUS for one that
+        did not authenticate): what an authorizer would be asked about."""
+        assert self.supervisor is not None, "the broker is not running"
+        server = self.supervisor.server
+        return server.principals() if isinstance(server, BrokerServer) else []
 
     @property
     def port(self) -> int:
@@ -75,13 +133,16 @@ class _Base:
     def _remove_dir(self) -> None:
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.certificates is not None:
+            shutil.rmtree(self.certificates.directory, ignore_errors=True)
 
 
 class Broker(_Base):
     """A broker on a background thread; a context manager."""
 
-    def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, **overrides: object) -> None:
-        super().__init__(data_dir, clock, overrides)
+    def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, security: str = "plaintext",
+                 **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides, security)
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._task: Future[Any] | None = None
@@ -130,8 +191,9 @@ class Broker(_Base):
 class AsyncBroker(_Base):
     """A broker as a task of the caller's event loop; an async context manager."""
 
-    def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, **overrides: object) -> None:
-        super().__init__(data_dir, clock, overrides)
+    def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, security: str = "plaintext",
+                 **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides, security)
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> AsyncBroker:

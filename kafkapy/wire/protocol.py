@@ -1,4 +1,6 @@
-"""Request and response codec: kio's generated entities, looked up by (api key, version).
+"""Request and response codec: kio's generated entities, looked up by (api key, version),
+and for the versions Kafka 3.9 accepted that kio lacks, the entities codegen made in
+kio's shape from Kafka 3.9's JSON (`kafkapy.schema.legacy`).
 
 Requests are decoded with kio's native reader. Responses are encoded with kio's
 writer into a list of chunks, where a `FileSlice` standing in a records field becomes
@@ -7,15 +9,18 @@ its own chunk, so the server can send those bytes straight from the file.
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 from functools import cache
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_response_schema
 from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import BufferUnderflow
+
+from ..schema.legacy import VERSIONS as LEGACY_VERSIONS
 
 _API_HEADER = struct.Struct(">hhi")
 _SIZE = struct.Struct(">i")
@@ -38,17 +43,42 @@ def kio_versions(api_key: int) -> tuple[int, int] | None:
     return min(versions), max(versions)
 
 
+def codec_versions(api_key: int) -> tuple[int, int] | None:
+    """The version range there are entities for: kio's, widened by the versions Kafka 3.9
+    accepted below it; None for an API kio does not know."""
+    known = kio_versions(api_key)
+    if known is None or api_key not in LEGACY_VERSIONS:
+        return known
+    return min(known[0], *LEGACY_VERSIONS[api_key][3]), known[1]
+
+
 @cache
 def request_type(api_key: int, version: int) -> Any:
     try:
         return load_request_schema(api_key, version)
     except (UnknownAPIKey, UnknownEntity):
-        return None
+        return _legacy_type(api_key, version, "request")
 
 
 @cache
 def response_type(api_key: int, version: int) -> Any:
-    return load_response_schema(api_key, version)
+    try:
+        return load_response_schema(api_key, version)
+    except UnknownEntity:
+        response = _legacy_type(api_key, version, "response")
+        if response is None:
+            raise
+        return response
+
+
+def _legacy_type(api_key: int, version: int, kind: str) -> Any:
+    """The generated class of a version kio lacks ("request" or "response"), or None."""
+    entry = LEGACY_VERSIONS.get(api_key)
+    if entry is None or version not in entry[3]:
+        return None
+    package, request_class, response_class, _ = entry
+    module = importlib.import_module(f"kafkapy.schema.legacy.{package}.v{version}")
+    return getattr(module, request_class if kind == "request" else response_class)
 
 
 def peek_header(frame: bytes | bytearray) -> tuple[int, int, int]:
@@ -89,20 +119,29 @@ def encode_request(entity: Any, correlation_id: int, client_id: str | None = "ka
     return _SIZE.pack(len(body)) + body
 
 
+class FileHolder(Protocol):
+    """Whoever keeps a file open for a FileSlice: told when the slice is no longer needed."""
+
+    def release(self) -> None: ...
+
+
 class FileSlice(bytes):
     """Stands for `length` bytes of an open file inside an encoded response.
 
     It passes through kio's writer as a records value: the writer asks its length for
     the size prefix and hands it to `_Chunks.write`, which keeps it as its own chunk.
+    `holder` keeps the descriptor open (and its number this file's) until `release()`,
+    which whoever sends or drops the slice calls once.
     """
 
     fd: int
     position: int
     length: int
+    holder: FileHolder | None
 
-    def __new__(cls, fd: int, position: int, length: int) -> FileSlice:
+    def __new__(cls, fd: int, position: int, length: int, holder: FileHolder | None = None) -> FileSlice:
         obj = super().__new__(cls)
-        obj.fd, obj.position, obj.length = fd, position, length
+        obj.fd, obj.position, obj.length, obj.holder = fd, position, length, holder
         return obj
 
     def __len__(self) -> int:
@@ -110,6 +149,11 @@ class FileSlice(bytes):
 
     def read(self) -> bytes:
         return os.pread(self.fd, self.length, self.position)
+
+    def release(self) -> None:
+        holder, self.holder = self.holder, None
+        if holder is not None:
+            holder.release()
 
 
 Chunk = bytes | bytearray | FileSlice

@@ -94,6 +94,21 @@ class ConfigValue:
 
 
 @dataclass(frozen=True)
+class AclEntry:
+    """An ACL, each part named as Kafka's admin clients name it: resource type TOPIC or
+    GROUP, pattern type LITERAL or PREFIXED, operation READ, WRITE, DESCRIBE, ALL...,
+    permission ALLOW or DENY; principal Type:name (User:* for everyone); host * for all."""
+
+    resource_type: str
+    resource_name: str
+    pattern_type: str
+    principal: str
+    host: str
+    operation: str
+    permission: str
+
+
+@dataclass(frozen=True)
 class Committed:
     """A committed offset: the next offset to consume, and the metadata string committed with it."""
 
@@ -324,3 +339,13 @@ class Client:
     def delete_records(self, topic: str, partition: int, before: int) -> int:
         """Deletes the records before offset `before` (-1: all); returns the new log start."""
         raise self._lacks("DeleteRecords call")
+
+    # ACLs
+
+    def create_acls(self, acls: Sequence[AclEntry]) -> None:
+        """Raises BrokerError with the first refusal: SECURITY_DISABLED from a broker without an authorizer."""
+        raise self._lacks("CreateAcls call")
+
+    def delete_acls(self, acls: Sequence[AclEntry]) -> None:
+        """Deletes exactly these ACLs."""
+        raise self._lacks("DeleteAcls call")

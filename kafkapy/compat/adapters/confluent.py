@@ -10,6 +10,10 @@ from typing import Any, cast
 import confluent_kafka
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
@@ -17,6 +21,8 @@ from confluent_kafka.admin import (
     ConfigSource,
     NewPartitions,
     NewTopic,
+    ResourcePatternType,
+    ResourceType,
 )
 
 from .base import (
@@ -28,6 +34,7 @@ from .base import (
     READ_UNCOMMITTED,
     REVOKED,
     TIMEOUT_S,
+    AclEntry,
     BrokerError,
     Client,
     Cluster,
@@ -232,6 +239,21 @@ class ConfluentKafka(Client):
         [future] = self.admin.delete_records([TopicPartition(topic, partition, before)],
                                              request_timeout=TIMEOUT_S).values()
         return _result(future).low_watermark
+
+    def create_acls(self, acls: Sequence[AclEntry]) -> None:
+        for future in self.admin.create_acls([AclBinding(*_binding_args(a)) for a in acls],
+                                             request_timeout=TIMEOUT_S).values():
+            _result(future)
+
+    def delete_acls(self, acls: Sequence[AclEntry]) -> None:
+        for future in self.admin.delete_acls([AclBindingFilter(*_binding_args(a)) for a in acls],
+                                             request_timeout=TIMEOUT_S).values():
+            _result(future)
+
+
+def _binding_args(acl: AclEntry) -> tuple[Any, ...]:
+    return (ResourceType[acl.resource_type], acl.resource_name, ResourcePatternType[acl.pattern_type], acl.principal,
+            acl.host, AclOperation[acl.operation], AclPermissionType[acl.permission])
 
 
 def _deliver(producer: confluent_kafka.Producer, topic: str, records: Sequence[Record]) -> list[Record]:

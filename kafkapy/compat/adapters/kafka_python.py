@@ -12,7 +12,18 @@ from typing import Any, TypeVar
 import kafka
 import kafka.errors
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.admin import ConfigResource, KafkaAdminClient
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ConfigResource,
+    KafkaAdminClient,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+)
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.structs import OffsetAndMetadata
@@ -28,6 +39,7 @@ from .base import (
     READ_UNCOMMITTED,
     REVOKED,
     TIMEOUT_S,
+    AclEntry,
     BrokerError,
     Client,
     Cluster,
@@ -266,6 +278,25 @@ class KafkaPython(Client):
         [answer] = self.admin.delete_records({TopicPartition(topic, partition): before}, timeout_ms=_TIMEOUT_MS).values()
         _check_code(answer["error_code"])
         return answer["low_watermark"]
+
+    @_broker_errors
+    def create_acls(self, acls: Sequence[AclEntry]) -> None:
+        result = self.admin.create_acls([
+            ACL(a.principal, a.host, ACLOperation[a.operation], ACLPermissionType[a.permission],
+                ResourcePattern(ResourceType[a.resource_type], a.resource_name, ACLResourcePatternType[a.pattern_type]))
+            for a in acls])
+        for error in result["failed"]:
+            raise BrokerError(error.errno, error.message)
+
+    @_broker_errors
+    def delete_acls(self, acls: Sequence[AclEntry]) -> None:
+        filters = [
+            ACLFilter(a.principal, a.host, ACLOperation[a.operation], ACLPermissionType[a.permission],
+                      ResourcePatternFilter(ResourceType[a.resource_type], a.resource_name,
+                                            ACLResourcePatternType[a.pattern_type]))
+            for a in acls]
+        for _, _, error in self.admin.delete_acls(filters):
+            _check_code(error.errno, getattr(error, "message", None))
 
 
 def _record(m: Any) -> Record:

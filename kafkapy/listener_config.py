@@ -1,0 +1,146 @@
+"""Listeners' security: listener.security.protocol.map, the ssl.* keys and their
+per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
+KafkaConfig and DefaultSslEngineFactory check them, and kafkapy's refusal of what it does
+not serve yet (SASL, JKS and PKCS12 stores, TLS between nodes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .config import LISTENER_PREFIX, ConfigError, listener_override
+from .kraft_config import Listener, parse_listeners
+
+if TYPE_CHECKING:
+    from .config import BrokerConfig
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Protocol names TLS knows, in order, as ssl.protocol and ssl.enabled.protocols spell them.
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+# ssl.protocol may also name the family, which caps nothing.
+_TLS_FAMILIES = ("TLS", "SSL")
+
+
+def listener_setting(config: BrokerConfig, listener_name: str, key: str) -> object:
+    """A key's value for one listener: its `listener.name.<listener>.<key>` override, if set,
+    over the broker-wide value."""
+    found = config.lookup(f"{LISTENER_PREFIX}{listener_name.lower()}.{key}")
+    return found[0] if found is not None else config.get(key)
+
+
+def security_protocol_map(config: BrokerConfig) -> dict[str, str]:
+    """Each listener name's security protocol. As Kafka in KRaft mode, when the map is not
+    set explicitly, a controller listener it does not name is PLAINTEXT."""
+    mapping: dict[str, str] = {}
+    for entry in config.strings("listener.security.protocol.map"):
+        name, colon, protocol = entry.partition(":")
+        name, protocol = name.strip(), protocol.strip()
+        if not colon or not name or not protocol:
+            raise ConfigError(f"Invalid listener.security.protocol.map entry '{entry}': expected LISTENER_NAME:SECURITY_PROTOCOL")
+        if protocol.upper() not in SECURITY_PROTOCOLS:
+            raise ConfigError(f"Invalid security protocol '{protocol}' for listener {name} in listener.security.protocol.map: "
+                              f"expected one of {', '.join(SECURITY_PROTOCOLS)}")
+        if name in mapping:
+            raise ConfigError(f"Listener {name} appears more than once in listener.security.protocol.map")
+        mapping[name] = protocol.upper()
+    if config.lookup("listener.security.protocol.map") is None:
+        for name in config.strings("controller.listener.names"):
+            mapping.setdefault(name, "PLAINTEXT")
+    return mapping
+
+
+def listener_protocol(config: BrokerConfig, listener: Listener) -> str:
+    protocol = security_protocol_map(config).get(listener.name)
+    if protocol is None:
+        raise ConfigError(f"No security protocol defined for listener {listener.name} "
+                          "(add it to listener.security.protocol.map)")
+    return protocol
+
+
+def validate_listener_security(config: BrokerConfig) -> None:
+    """Every listener has a known security protocol that kafkapy serves, and every SSL
+    listener what TLS needs; per-listener overrides name a listener that exists."""
+    listeners = parse_listeners(config.strings("listeners"))
+    advertised = parse_listeners(config.strings("advertised.listeners"))
+    names = {lst.name for lst in listeners}
+    for key in config.explicit:
+        split = listener_override(key)
+        if split is not None and split[0] not in {name.lower() for name in names}:
+            raise ConfigError(f"{key} overrides a key for listener '{split[0]}', which is not in listeners "
+                              f"({', '.join(sorted(names))}; the override names it in lower case)")
+    controller_names = config.strings("controller.listener.names")
+    for listener in listeners + advertised:
+        protocol = listener_protocol(config, listener)
+        if protocol.startswith("SASL_"):
+            raise ConfigError(f"Listener {listener.name} is {protocol}: kafkapy does not serve SASL yet; "
+                              "use PLAINTEXT or SSL (with ssl.client.auth for client certificates)")
+        if protocol == "SSL" and listener.name in controller_names:
+            raise ConfigError(f"Controller listener {listener.name} is SSL: kafkapy's controllers reach each other "
+                              "in plaintext only yet; map it to PLAINTEXT")
+    broker_listeners = [lst for lst in listeners if lst.name not in controller_names]
+    cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
+    if cluster and broker_listeners and listener_protocol(config, broker_listeners[0]) != "PLAINTEXT":
+        raise ConfigError(f"Brokers reach each other on the first broker listener ({broker_listeners[0].name}), and "
+                          "kafkapy's brokers speak to each other in plaintext only yet: list a PLAINTEXT listener first")
+    for listener in listeners:
+        if listener.name not in controller_names and listener_protocol(config, listener) == "SSL":
+            validate_ssl_settings(config, listener.name)
+
+
+def validate_ssl_settings(config: BrokerConfig, listener_name: str) -> None:
+    """What an SSL listener needs, with the messages of Kafka's DefaultSslEngineFactory
+    where it has one."""
+    def setting(key: str) -> object:
+        return listener_setting(config, listener_name, key)
+
+    where = f"SSL listener {listener_name}"
+    keystore_type = str(setting("ssl.keystore.type")).upper()
+    location, chain, key = setting("ssl.keystore.location"), setting("ssl.keystore.certificate.chain"), setting("ssl.keystore.key")
+    if keystore_type != "PEM":
+        if chain is not None or key is not None:
+            raise ConfigError(f"{where}: SSL private key can be specified only for PEM, but key store type is {keystore_type}.")
+        raise ConfigError(f"{where}: ssl.keystore.type={keystore_type} is not supported by kafkapy, which reads PEM key "
+                          "stores only: set ssl.keystore.type=PEM with ssl.keystore.location (a PEM file holding the "
+                          "private key and the certificate chain) or with ssl.keystore.certificate.chain and ssl.keystore.key")
+    if setting("ssl.keystore.password") is not None:
+        raise ConfigError(f"{where}: SSL key store password cannot be specified with PEM format, only key password may be specified")
+    if location is not None and (chain is not None or key is not None):
+        raise ConfigError(f"{where}: Both ssl.keystore.location and ssl.keystore.certificate.chain/ssl.keystore.key are set: "
+                          "give the key store in one form only")
+    if (chain is None) != (key is None):
+        raise ConfigError(f"{where}: ssl.keystore.certificate.chain and ssl.keystore.key must be given together")
+    if location is None and chain is None:
+        raise ConfigError(f"{where} has no key store: set ssl.keystore.location, or ssl.keystore.certificate.chain "
+                          "and ssl.keystore.key, with ssl.keystore.type=PEM")
+    truststore_type = str(setting("ssl.truststore.type")).upper()
+    trust_location, trust_certificates = setting("ssl.truststore.location"), setting("ssl.truststore.certificates")
+    if truststore_type != "PEM":
+        if trust_certificates is not None:
+            raise ConfigError(f"{where}: SSL trust store certs can be specified only for PEM, but trust store type is {truststore_type}.")
+        if trust_location is not None:
+            raise ConfigError(f"{where}: ssl.truststore.type={truststore_type} is not supported by kafkapy, which reads PEM "
+                              "trust stores only: set ssl.truststore.type=PEM")
+    else:
+        if setting("ssl.truststore.password") is not None:
+            raise ConfigError(f"{where}: SSL trust store password cannot be specified for PEM format.")
+        if trust_location is not None and trust_certificates is not None:
+            raise ConfigError(f"{where}: Both ssl.truststore.location and ssl.truststore.certificates are set: "
+                              "give the trust store in one form only")
+    protocol = str(setting("ssl.protocol"))
+    if protocol not in TLS_VERSIONS + _TLS_FAMILIES:
+        raise ConfigError(f"{where}: ssl.protocol={protocol} is not a TLS protocol kafkapy knows "
+                          f"({', '.join(TLS_VERSIONS + _TLS_FAMILIES)})")
+    enabled: list[str] = setting("ssl.enabled.protocols")  # type: ignore[assignment]
+    unknown = [p for p in enabled if p not in TLS_VERSIONS]
+    if unknown or not enabled:
+        raise ConfigError(f"{where}: ssl.enabled.protocols must list some of {', '.join(TLS_VERSIONS)}, "
+                          f"not {','.join(enabled) or 'nothing'}")
+    from .security.principal import SslPrincipalMapper  # it raises this module's ConfigError
+
+    SslPrincipalMapper(str(setting("ssl.principal.mapping.rules")))
+
+
+def ssl_listener_names(config: BrokerConfig) -> list[str]:
+    """The broker listeners that speak TLS."""
+    controller_names = config.strings("controller.listener.names")
+    return [lst.name for lst in parse_listeners(config.strings("listeners"))
+            if lst.name not in controller_names and listener_protocol(config, lst) == "SSL"]

@@ -1,0 +1,1 @@
+"""AlterPartitionRequest and AlterPartitionResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""AlterReplicaLogDirsRequest and AlterReplicaLogDirsResponse: package vN holds version N."""

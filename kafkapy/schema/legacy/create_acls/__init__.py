@@ -1,0 +1,1 @@
+"""CreateAclsRequest and CreateAclsResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""CreateDelegationTokenRequest and CreateDelegationTokenResponse: package vN holds version N."""

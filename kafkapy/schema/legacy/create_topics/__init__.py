@@ -1,0 +1,1 @@
+"""CreateTopicsRequest and CreateTopicsResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""DeleteAclsRequest and DeleteAclsResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""DeleteTopicsRequest and DeleteTopicsResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""DescribeAclsRequest and DescribeAclsResponse: package vN holds version N."""

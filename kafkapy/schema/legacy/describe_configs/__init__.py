@@ -1,0 +1,1 @@
+"""DescribeConfigsRequest and DescribeConfigsResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""DescribeDelegationTokenRequest and DescribeDelegationTokenResponse: package vN holds version N."""

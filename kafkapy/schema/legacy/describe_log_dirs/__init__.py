@@ -1,0 +1,1 @@
+"""DescribeLogDirsRequest and DescribeLogDirsResponse: package vN holds version N."""

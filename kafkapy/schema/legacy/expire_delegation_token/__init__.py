@@ -1,0 +1,1 @@
+"""ExpireDelegationTokenRequest and ExpireDelegationTokenResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""FetchRequest and FetchResponse: package vN holds version N."""

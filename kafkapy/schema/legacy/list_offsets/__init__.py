@@ -1,0 +1,1 @@
+"""ListOffsetsRequest and ListOffsetsResponse: package vN holds version N."""

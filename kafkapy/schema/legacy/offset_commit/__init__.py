@@ -1,0 +1,1 @@
+"""OffsetCommitRequest and OffsetCommitResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""OffsetFetchRequest and OffsetFetchResponse: package vN holds version N."""

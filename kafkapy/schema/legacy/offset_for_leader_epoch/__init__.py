@@ -1,0 +1,1 @@
+"""OffsetForLeaderEpochRequest and OffsetForLeaderEpochResponse: package vN holds version N."""

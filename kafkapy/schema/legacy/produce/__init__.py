@@ -1,0 +1,1 @@
+"""ProduceRequest and ProduceResponse: package vN holds version N."""

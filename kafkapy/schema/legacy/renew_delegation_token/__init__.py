@@ -1,0 +1,1 @@
+"""RenewDelegationTokenRequest and RenewDelegationTokenResponse: package vN holds version N."""

@@ -1,0 +1,1 @@
+"""WriteTxnMarkersRequest and WriteTxnMarkersResponse: package vN holds version N."""
