@@ -11,10 +11,8 @@ transactions.
 from __future__ import annotations
 
 import logging
-import random
 import shutil
 import tempfile
-import time
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,8 +25,7 @@ from ...coordinator.transaction_metadata import TransactionState
 from ...log.files import StorageError
 from ...server import BrokerServer
 from ...wire.records import CONTROL_COMMIT, control_type, decode_records
-from .states import CrashState, materialise, sample_states
-from .trace import Op
+from .states import CrashState, materialise
 from .workload import BROKER_SETTINGS, DOOMED, GROUP, PLAIN, RETAINED, Workload
 
 _RECOVERY_TIMEOUT_S = 30.0
@@ -136,7 +133,7 @@ def violations(workload: Workload, state: CrashState, recovered: Recovered) -> l
         values = [v for _, v, _, _ in data.records]
         twice = {v for v in values if values.count(v) > 1}
         if twice:
-            found.append(f"{topic}-{partition} holds these twice: {sorted(twice)}")
+            found.append(f"{topic}-{partition} holds these twice: {sorted(map(repr, twice))}")
     latest: dict[tuple[str, int], int] = {}
     for mark, topic, partition, offset in workload.commits:
         if mark <= point:
@@ -217,12 +214,3 @@ def check_states(workload: Workload, states: Iterable[CrashState], scratch: Path
     finally:
         quiet.setLevel(level)
 
-
-def sample(ops: list[Op], count: int, seed: int) -> list[CrashState]:
-    return list(sample_states(ops, count, random.Random(seed)))
-
-
-def timed(workload: Workload, states: Iterable[CrashState], scratch: Path) -> tuple[list[Outcome], float]:
-    started = time.monotonic()
-    outcomes = list(check_states(workload, states, scratch))
-    return outcomes, time.monotonic() - started

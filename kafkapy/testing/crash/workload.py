@@ -19,7 +19,7 @@ GROUP = "crash-group"
 TRANSACTIONAL_ID = "crash-txn"
 PLAIN, RETAINED, DOOMED = "plain", "retained", "doomed"
 
-BROKER_SETTINGS: dict[str, object] = {
+BROKER_SETTINGS: dict[str, Any] = {
     "log.flush.interval.messages": 1,
     "offsets.topic.num.partitions": 1,
     "transaction.state.log.num.partitions": 1,
