@@ -119,3 +119,22 @@ def test_bounded_crash_states_of_the_workload_all_recover_whole(tmp_path):
     assert len(outcomes) == 46
     failed = [f"{o.state.describe(workload.ops)}\n" + "\n".join(o.problems) for o in outcomes if o.problems]
     assert not failed, "\n\n".join(failed[:3])
+
+
+def test_a_flushed_segment_keeps_its_aborted_transactions_when_unsynced_writes_are_lost(tmp_path):
+    """Regression: the transaction index was appended to and never fsynced, while the
+    producer snapshot a roll takes told recovery not to rebuild it: after a power failure
+    read_committed consumers were given the aborted records."""
+    from kafkapy.log.transaction_index import AbortedTxn, TransactionIndex
+
+    root = tmp_path / "root"
+    root.mkdir()
+    entry = AbortedTxn(producer_id=7, first_offset=3, last_offset=5, last_stable_offset=3)
+    with Recorder(root) as recorder:
+        index = TransactionIndex(root / "00000000000000000000.txnindex")
+        index.append(entry)
+        index.flush()
+    least, _ = least_and_most(recorder.ops, len(recorder.ops))
+    recovered = TransactionIndex(built(recorder.ops, least, tmp_path / "state") / "00000000000000000000.txnindex")
+    recovered.load()
+    assert recovered.entries == [entry]

@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import replace_file
+from .files import fsync_directory, replace_file
 
 _ENTRY = struct.Struct(">hqqqq")
 _VERSION = 0
@@ -27,6 +27,10 @@ class TransactionIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: list[AbortedTxn] = []
+        # Appends not yet fsynced, and whether one of them made the file (its name then
+        # needs the directory fsynced too).
+        self._unsynced = False
+        self._name_unsynced = False
 
     def load(self) -> None:
         try:
@@ -42,6 +46,8 @@ class TransactionIndex:
 
     def append(self, txn: AbortedTxn) -> None:
         self.entries.append(txn)
+        self._name_unsynced |= not self.path.exists()
+        self._unsynced = True
         # Through os, as every other write of the log: the crash checker's recorder sees it.
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -49,11 +55,27 @@ class TransactionIndex:
         finally:
             os.close(fd)
 
+    def flush(self) -> None:
+        """Makes the appended entries durable, as Kafka's LogSegment.flush does its
+        transaction index: recovery rebuilds entries only after the producer snapshot
+        that a roll takes, so those of a rolled segment must not be lost."""
+        if not self._unsynced:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self._name_unsynced:
+            fsync_directory(self.path.parent)
+        self._unsynced = self._name_unsynced = False
+
     def overlapping(self, start: int, end: int) -> list[AbortedTxn]:
         """Aborted transactions with data in [start, end)."""
         return [t for t in self.entries if t.last_offset >= start and t.first_offset < end]
 
     def rewrite(self, entries: list[AbortedTxn]) -> None:
         self.entries = list(entries)
+        self._unsynced = self._name_unsynced = False
         replace_file(self.path, b"".join(
             _ENTRY.pack(_VERSION, t.producer_id, t.first_offset, t.last_offset, t.last_stable_offset) for t in entries))

@@ -42,6 +42,8 @@ class PartitionData:
     """(offset, value, producer id, transactional) of each data record."""
     markers: list[tuple[int, int, bool]] = field(default_factory=list)
     """(offset, producer id, commit) of each transaction marker."""
+    aborted_index: list[tuple[int, int, int]] = field(default_factory=list)
+    """(producer id, first offset, last offset) of each aborted transaction read_committed fetches are told of."""
 
     def fates(self) -> dict[bytes | None, str]:
         """Each value's fate as a read_committed consumer sees it: "plain", "committed",
@@ -91,6 +93,8 @@ async def _recover(data_dir: Path) -> Recovered:
                         data.markers.append((record.offset, header.producer_id, control_type(record) == CONTROL_COMMIT))
                     else:
                         data.records.append((record.offset, record.value, header.producer_id, header.is_transactional))
+            data.aborted_index = [(t.producer_id, t.first_offset, t.last_offset)
+                                  for t in log.aborted_transactions(log.log_start_offset, log.next_offset)]
             partitions[(tp.topic, tp.partition)] = data
         offsets = {(topic, partition): committed.committed_offset
                    for topic, by_partition in groups.coordinator.offsets.of_group(GROUP).items()
@@ -165,6 +169,10 @@ def _transaction_violations(workload: Workload, point: int, recovered: Recovered
                for tp in tps}
     for tp, data in recovered.partitions.items():
         for offset, value, producer_id, transactional in data.records:
+            if fates.get(value) == "aborted" and not any(
+                    pid == producer_id and first <= offset <= last for pid, first, last in data.aborted_index):
+                found.append(f"{tp} offset {offset} was aborted, and the transaction index does not say so: "
+                             "read_committed consumers get it")
             if transactional and fates.get(value) == "open" and (producer_id, tp) not in ongoing:
                 found.append(f"{tp} offset {offset} is in a transaction of producer {producer_id} that "
                              "the coordinator does not have open: it will never end")

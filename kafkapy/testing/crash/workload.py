@@ -130,6 +130,12 @@ def run_workload(data_dir: Path, records_per_producer: int = 12) -> Workload:
                 (txn.commit_transaction if commit else txn.abort_transaction)(10)
                 result.transactions.append(Transaction(recorder.mark(), commit, tuple(in_txn)))
 
+            # After the transactions, enough records to roll the segments that hold them.
+            p = producer({"acks": 1, "enable.idempotence": False}, result.acked)
+            for i in range(records_per_producer):
+                p.produce(PLAIN, f"after-{i}".encode() * 8, partition=i % 2)
+                p.flush(10)
+
             requested = recorder.mark()
             for name, future in admin.delete_topics([DOOMED], operation_timeout=10).items():
                 future.result(timeout=20)
