@@ -31,6 +31,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     offsets,
     produce,
     reassignments,
+    sasl,
     topics,
     txn,
     write_txn_markers,

@@ -14,6 +14,12 @@ user, and `broker.client_config(user="alice")` gives a client's settings:
 
     with kafkapy.Broker(security="mtls") as broker:
         Producer(broker.client_config(user="alice"))  # principal User:CN=alice,O=kafkapy test
+
+`security="sasl_plaintext"` (or `"sasl_ssl"`, over TLS) authenticates with SASL the `users`
+given, by name and password:
+
+    with kafkapy.Broker(security="sasl_plaintext", users={"alice": "secret"}) as broker:
+        Producer(broker.client_config(user="alice", mechanism="PLAIN"))  # principal User:alice
 """
 
 from __future__ import annotations
@@ -39,58 +45,83 @@ if TYPE_CHECKING:
     from .certificates import TestCertificates
 
 
-SECURITY = ("plaintext", "ssl", "mtls")
+SECURITY = ("plaintext", "ssl", "mtls", "sasl_plaintext", "sasl_ssl")
 Flavour = Literal["confluent-kafka", "kafka-python"]
+_PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
 def _config(data_dir: Path, overrides: Mapping[str, object], security: dict[str, object]) -> BrokerConfig:
     values: dict[str, object] = {"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir), **security}
     for key, value in overrides.items():
-        name = key if key in BROKER_CONFIGS else key.replace("_", ".")
+        name = key if key in BROKER_CONFIGS or "." in key else key.replace("_", ".")
         values[name] = value
     return BrokerConfig(values)
 
 
-def _security_settings(security: str, certificates: TestCertificates | None) -> dict[str, object]:
+def _security_settings(security: str, certificates: TestCertificates | None, users: Mapping[str, str]) -> dict[str, object]:
+    settings: dict[str, object] = {}
+    if security.startswith("sasl_"):
+        listener = security.upper()
+        entries = " ".join(f'user_{name}="{_jaas_quoted(password)}"' for name, password in users.items())
+        settings.update({"listeners": f"{listener}://127.0.0.1:0", "sasl.enabled.mechanisms": "PLAIN",
+                         f"listener.name.{security}.plain.sasl.jaas.config": f"{_PLAIN_LOGIN_MODULE} required {entries};"})
     if certificates is None:
-        return {}
-    settings: dict[str, object] = {"listeners": "SSL://127.0.0.1:0", "ssl.keystore.type": "PEM",
-                                   "ssl.keystore.location": str(certificates.server())}
+        return settings
+    settings.update({"ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server())})
+    settings.setdefault("listeners", "SSL://127.0.0.1:0")
     if security == "mtls":
         settings.update({"ssl.client.auth": "required", "ssl.truststore.type": "PEM",
                          "ssl.truststore.location": str(certificates.ca_path)})
     return settings
 
 
+def _jaas_quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 class _Base:
     def __init__(self, data_dir: str | Path | None, clock: Clock | None, overrides: Mapping[str, object],
-                 security: str = "plaintext") -> None:
+                 security: str = "plaintext", users: Mapping[str, str] | None = None) -> None:
         if security not in SECURITY:
             raise ValueError(f"security={security!r}: the test kit makes {', '.join(SECURITY)} brokers")
+        if users and not security.startswith("sasl_"):
+            raise ValueError(f"users are for SASL brokers (security='sasl_plaintext' or 'sasl_ssl'), not {security!r}")
+        self.users = dict(users or {})
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) if data_dir is None else Path(data_dir)
         self.security = security
         self.certificates: TestCertificates | None = None
-        if security != "plaintext":
+        if security not in ("plaintext", "sasl_plaintext"):
             from .certificates import TestCertificates  # needs the cryptography package
 
             self.certificates = TestCertificates(tempfile.mkdtemp(prefix="kafkapy-certificates-"))
         self.clock = clock
-        self.config = _config(self.data_dir, overrides, _security_settings(security, self.certificates))
+        self.config = _config(self.data_dir, overrides, _security_settings(security, self.certificates, self.users))
         self.supervisor: Supervisor | None = None
 
-    def client_config(self, user: str | None = None, flavour: Flavour = "confluent-kafka") -> dict[str, object]:
+    def client_config(self, user: str | None = None, flavour: Flavour = "confluent-kafka", *, mechanism: str = "PLAIN",
+                      password: str | None = None) -> dict[str, object]:
         """A client's settings for this broker: confluent-kafka's keys, or kafka-python's
         keyword arguments. On a TLS broker, the client trusts the test certificate authority,
-        and a `user` presents a certificate of its own (CN=<user>,O=kafkapy test); without a
-        user, the client has none."""
+        and on an mTLS one a `user` presents a certificate of its own (CN=<user>,O=kafkapy
+        test); without a user, the client has none. On a SASL broker a `user` authenticates
+        with the SASL `mechanism` and its password (or the `password` given, which may be
+        wrong on purpose)."""
         confluent = flavour == "confluent-kafka"
         settings: dict[str, object] = {"bootstrap.servers" if confluent else "bootstrap_servers": self.bootstrap_servers}
+        sasl = self.security.startswith("sasl_")
+        if sasl:
+            settings["security.protocol" if confluent else "security_protocol"] = self.security.upper()
+            if user is not None:
+                secret = password if password is not None else self.users[user]
+                settings.update({"sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": secret} if confluent else
+                                {"sasl_mechanism": mechanism, "sasl_plain_username": user, "sasl_plain_password": secret})
         if self.certificates is None:
             return settings
-        settings["security.protocol" if confluent else "security_protocol"] = "SSL"
+        if not sasl:
+            settings["security.protocol" if confluent else "security_protocol"] = "SSL"
         settings["ssl.ca.location" if confluent else "ssl_cafile"] = str(self.certificates.ca_path)
-        if user is not None:
+        if user is not None and not sasl:
             certificate, key = self.certificates.client(user)
             settings["ssl.certificate.location" if confluent else "ssl_certfile"] = str(certificate)
             settings["ssl.key.location" if confluent else "ssl_keyfile"] = str(key)
@@ -141,8 +172,8 @@ class Broker(_Base):
     """A broker on a background thread; a context manager."""
 
     def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, security: str = "plaintext",
-                 **overrides: object) -> None:
-        super().__init__(data_dir, clock, overrides, security)
+                 users: Mapping[str, str] | None = None, **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides, security, users)
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._task: Future[Any] | None = None
@@ -192,8 +223,8 @@ class AsyncBroker(_Base):
     """A broker as a task of the caller's event loop; an async context manager."""
 
     def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, security: str = "plaintext",
-                 **overrides: object) -> None:
-        super().__init__(data_dir, clock, overrides, security)
+                 users: Mapping[str, str] | None = None, **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides, security, users)
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> AsyncBroker:
