@@ -50,19 +50,21 @@ async def down_convert_answers(
             error = None
             if log is None:
                 continue
-            if log.config.compression_type == "zstd":
-                error = ErrorCode.unsupported_compression_type
-            elif not from_follower and not log.config.message_downconversion_enable:
-                error = ErrorCode.unsupported_version
-            elif isinstance(records, FileSlice):
-                try:
+            try:
+                if log.config.compression_type == "zstd":
+                    error = ErrorCode.unsupported_compression_type
+                elif not from_follower and not log.config.message_downconversion_enable:
+                    error = ErrorCode.unsupported_version
+                elif isinstance(records, FileSlice):
                     entry["records"] = await anyio.to_thread.run_sync(
                         read_down_converted, records, magic, requested[key].fetch_offset)
-                except UnsupportedDownConversion:
-                    error = ErrorCode.unsupported_compression_type
-                except OSError as e:
-                    error = broker.replicas.storage_failed(TopicPartition(topic, key[1]), log, e, "reading").code
-                finally:
+            except UnsupportedDownConversion:
+                error = ErrorCode.unsupported_compression_type
+            except OSError as e:
+                error = broker.replicas.storage_failed(TopicPartition(topic, key[1]), log, e, "reading").code
+            finally:
+                # The file range is read (or not to be sent): its file may be let go of.
+                if isinstance(records, FileSlice):
                     records.release()
             if error is not None:
                 failed.append((entry, key[1], error))
