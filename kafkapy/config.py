@@ -243,7 +243,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         # SASL listeners; sasl.enabled.mechanisms may be set per listener, and sasl.jaas.config
         # and connections.max.reauth.ms per listener and mechanism
         # (listener.name.<listener>.<mechanism>.<key>).
-        ConfigDef("sasl.enabled.mechanisms", LST, ["GSSAPI"], "SASL mechanisms a SASL listener accepts; kafkapy serves PLAIN.", None, read_only=True),
+        ConfigDef("sasl.enabled.mechanisms", LST, ["GSSAPI"], "SASL mechanisms a SASL listener accepts; kafkapy serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (users from UserScramCredentialRecord metadata records).", None, read_only=True),
         ConfigDef("sasl.jaas.config", P, None, "JAAS login module configuration of a SASL mechanism, as Kafka reads it (for PLAIN, PlainLoginModule's user_<name>=\"<password>\" options).", None, read_only=True),
         ConfigDef("connection.failed.authentication.delay.ms", I, 100, "How long a connection whose authentication failed is held before the failure is answered and the connection closed.", at_least(0), read_only=True),
         ConfigDef("connections.max.reauth.ms", L, 0, "Lifetime of a SASL session, after which a client must re-authenticate (KIP-368); 0 for sessions without end.", None, read_only=True),

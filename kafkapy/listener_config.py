@@ -2,7 +2,7 @@
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
 KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
 of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
-stores, security between nodes, SASL mechanisms other than PLAIN)."""
+stores, security between nodes, SASL mechanisms other than PLAIN and SCRAM)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .config import BrokerConfig
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN",)
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # Protocol names TLS knows, in order, as ssl.protocol and ssl.enabled.protocols spell them.
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # ssl.protocol may also name the family, which caps nothing.

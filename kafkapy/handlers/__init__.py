@@ -32,6 +32,7 @@ from . import (  # noqa: F401  (each module registers its handler)
     produce,
     reassignments,
     sasl,
+    scram,
     topics,
     txn,
     write_txn_markers,

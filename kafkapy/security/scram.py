@@ -13,11 +13,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..metadata.records import UserScramCredentialRecord
+from ..metadata.scram import MECHANISM_CODES, MIN_ITERATIONS, ScramCredentials
 from .sasl import SaslAuthenticationFailed, SaslRejected
 
 HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}
-MIN_ITERATIONS = 4096
-MAX_ITERATIONS = 16384
 # RFC 5802's messages, as Kafka's ScramMessages reads them (channel binding refused: 'n' only).
 _VALUE = r"[\x01-\x2b\x2d-\x7f]+"  # printable, no comma
 _SASL_NAME = r"(?:[\x01-\x2b\x2d-\x3c\x3e-\x7f]|=2C|=3D)+"
@@ -47,6 +47,22 @@ def credential_from_salted_password(mechanism: str, salted: bytes, salt: bytes, 
     algorithm = HASHES[mechanism]
     client_key = _hmac(algorithm, salted, b"Client Key")
     return ScramCredential(salt, hashlib.new(algorithm, client_key).digest(), _hmac(algorithm, salted, b"Server Key"), iterations)
+
+
+def derive_keys(mechanism: str, salted: bytes, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
+    """(stored key, server key) of a salted password: what the controller stores."""
+    credential = credential_from_salted_password(mechanism, salted, salt, iterations)
+    return credential.stored_key, credential.server_key
+
+
+def credential_from_record(record: UserScramCredentialRecord) -> ScramCredential:
+    return ScramCredential(record.salt, record.stored_key, record.server_key, record.iterations)
+
+
+def image_credential(credentials: ScramCredentials, user: str, mechanism: str) -> ScramCredential | None:
+    """A user's credential for a mechanism in the metadata image's credentials, if any."""
+    record = credentials.get((user, MECHANISM_CODES[mechanism]))
+    return None if record is None else credential_from_record(record)
 
 
 def new_credential(mechanism: str, password: str, iterations: int = MIN_ITERATIONS, salt: bytes | None = None) -> ScramCredential:

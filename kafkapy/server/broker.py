@@ -43,6 +43,7 @@ from ..raft.local import LocalQuorum
 from ..replication.fetch_session import FetchSessionCache
 from ..security.authorizer import Authorizer
 from ..security.sasl import SaslListener
+from ..security.scram import ScramCredential, image_credential
 from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
@@ -183,7 +184,7 @@ class BrokerServer:
         )
 
     def _bind(self) -> None:
-        sasl = listener_sasl(self.config)
+        sasl = listener_sasl(self.config, self._scram_credential)
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
@@ -195,6 +196,10 @@ class BrokerServer:
             if listener.name in sasl:
                 self._sasl[sock] = sasl[listener.name]
             self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
+
+    def _scram_credential(self, user: str, mechanism: str) -> ScramCredential | None:
+        assert self.broker is not None, "clients authenticate once the broker serves"
+        return image_credential(self.broker.image.scram_credentials, user, mechanism)
 
     def _advertised_endpoint(self) -> Listener:
         bound = self.bound[0]
