@@ -77,7 +77,7 @@ def test_kafka_python_reports_kafkas_message_for_bad_credentials(sasl_broker, us
     settings["sasl_plain_username"] = user
     # kafka-python logs each refused connection and, bootstrapping failed, raises a timeout.
     with pytest.raises(KafkaTimeoutError):
-        KafkaProducer(**settings, max_block_ms=10_000)  # time for TLS, SASL and the failure delay on a loaded machine
+        KafkaProducer(**settings, max_block_ms=6_000)  # time for TLS, SASL and the failure delay on a loaded machine
     refusals = [r.getMessage() for r in caplog.records if "SaslAuthenticationFailedError" in r.getMessage()]
     assert refusals and all(PLAIN_FAILURE in message for message in refusals), refusals
 

@@ -62,7 +62,7 @@ def test_kafka_python_is_refused_with_kafkas_message(scram_broker, user, passwor
     settings = scram_broker.client_config(user="alice", flavour="kafka-python", password=password)
     settings["sasl_plain_username"] = user
     with pytest.raises(KafkaTimeoutError):
-        KafkaProducer(**settings, max_block_ms=10_000)  # time for TLS, SASL and the failure delay on a loaded machine
+        KafkaProducer(**settings, max_block_ms=6_000)  # time for TLS, SASL and the failure delay on a loaded machine
     refusals = [r.getMessage() for r in caplog.records if "SaslAuthenticationFailedError" in r.getMessage()]
     assert refusals and all(generic_failure(scram_broker.mechanism) in m for m in refusals), refusals
 
