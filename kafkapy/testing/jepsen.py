@@ -9,6 +9,19 @@ where the target can, cuts the network between groups of nodes. At the end every
 is brought back, a consumer reads the whole topic, and `check` compares what was read
 with what was acknowledged. The same scenario runs short in `make test` (in-process
 cluster, kills and cuts) and long in benchmarks/jepsen.py (three processes, kill -9).
+
+A value read twice is the broker's fault only if both copies carry the same producer id,
+epoch and sequence: the broker should have known the second for a retry. librdkafka
+makes copies of its own: when a message times out (message.timeout.ms) it drains and
+bumps the producer's epoch, for every partition at once, and sends again the messages it
+still holds for retry, renumbered from sequence 0 in the new epoch, even those whose first
+send the broker wrote and could not acknowledge in time. Nothing ties the two sends
+together any more, and Kafka appends both just the same. So the writer gives messages a
+message.timeout.ms far beyond any failover, so that none times out, and
+enable.gapless.guarantee, which turns the other epoch bump (after a batch failed for
+good) into a fatal error: the writer then goes on with a new producer, whose records are
+new ones. Duplicates the client made anyway are still reported, with the batch headers
+of their copies, but not held against the broker.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ import random
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -143,6 +157,8 @@ class Verdict:
     def details(self, limit: int = 20) -> str:
         lines = [f"lost (first {limit}): {self.lost[:limit]}", f"never sent: {self.unexpected[:limit]}",
                  f"out of order: {self.out_of_order[:limit]}"]
+        kinds = Counter(f"{d.kind}, {d.status}" for d in self.duplicates)
+        lines.append("duplicated values by kind and status: " + (", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) or "none"))
         lines += [f"duplicated {d.describe()}" for d in self.duplicates[:limit]]
         return "\n".join(lines)
 
@@ -200,11 +216,16 @@ def _copy(partition: int, offset: int, batches: Mapping[int, Sequence[BatchHeade
     return Copy(partition, offset, header.producer_id, header.producer_epoch, sequence, header.base_sequence)
 
 
+# librdkafka's default: no message times out while a failover lasts, so the producer never
+# bumps its epoch over messages it may have written already (see the module's docstring).
+MESSAGE_TIMEOUT_MS = 300_000
+
+
 class SequenceWriter:
     """Sends "0", "1", ... round the topic's partitions, acks=all and idempotent, until stopped."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, rate_per_s: float = 500.0,
-                 message_timeout_ms: int = 30_000) -> None:
+                 message_timeout_ms: int = MESSAGE_TIMEOUT_MS) -> None:
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
         self.message_timeout_ms = message_timeout_ms
         self.interval_s = 1.0 / rate_per_s
@@ -223,7 +244,7 @@ class SequenceWriter:
 
     def _producer(self) -> Producer:
         return Producer({
-            "bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all",
+            "bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all", "enable.gapless.guarantee": True,
             "linger.ms": 5, "message.timeout.ms": self.message_timeout_ms, "retry.backoff.ms": 50,
             "topic.metadata.refresh.interval.ms": 1000, "error_cb": self._on_error,
         })
@@ -382,7 +403,7 @@ class RunOutcome:
 
 
 def run(target: NemesisTarget, topic: str, partitions: int, *, duration_s: float, period_s: float, down_s: float,
-        seed: int = 0, rate_per_s: float = 500.0, message_timeout_ms: int = 30_000) -> RunOutcome:
+        seed: int = 0, rate_per_s: float = 500.0, message_timeout_ms: int = MESSAGE_TIMEOUT_MS) -> RunOutcome:
     """The topic must exist (replication factor 3, min.insync.replicas 2 for the promise)."""
     writer = SequenceWriter(target.bootstrap_servers, topic, partitions, rate_per_s, message_timeout_ms)
     nemesis = Nemesis(target, topic, period_s, down_s, seed)
