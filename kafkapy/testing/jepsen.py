@@ -9,22 +9,39 @@ where the target can, cuts the network between groups of nodes. At the end every
 is brought back, a consumer reads the whole topic, and `check` compares what was read
 with what was acknowledged. The same scenario runs short in `make test` (in-process
 cluster, kills and cuts) and long in benchmarks/jepsen.py (three processes, kill -9).
+
+A value read twice is the broker's fault only if both copies carry the same producer id,
+epoch and sequence: the broker should have known the second for a retry. librdkafka
+makes copies of its own: when a message times out (message.timeout.ms) it drains and
+bumps the producer's epoch, for every partition at once, and sends again the messages it
+still holds for retry, renumbered from sequence 0 in the new epoch, even those whose first
+send the broker wrote and could not acknowledge in time. Nothing ties the two sends
+together any more, and Kafka appends both just the same. So the writer gives messages a
+message.timeout.ms far beyond any failover, so that none times out, and
+enable.gapless.guarantee, which turns the other epoch bump (after a batch failed for
+good) into a fatal error: the writer then goes on with a new producer, whose records are
+new ones. Duplicates the client made anyway are still reported, with the batch headers
+of their copies, but not held against the broker.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from ..compat.raw import served_batches
 from ..metadata.image import MetadataImage
+from ..wire.records import BatchHeader
 from .cluster import Cluster
 from .process import BrokerProcess
 
@@ -56,54 +73,161 @@ class History:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass(frozen=True)
+class Copy:
+    """One copy of a value in the log, with the producer fields of the batch it is in
+    (None where the batch's header is unknown)."""
+
+    partition: int
+    offset: int
+    producer_id: int | None = None
+    producer_epoch: int | None = None
+    sequence: int | None = None  # the record's own: its batch's base sequence plus its offset delta
+    base_sequence: int | None = None
+
+    def describe(self) -> str:
+        return (f"{self.partition}@{self.offset} (producer {self.producer_id} epoch {self.producer_epoch} "
+                f"base sequence {self.base_sequence}, sequence {self.sequence})")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A value read more than once. Broker-side when two copies carry the same producer id,
+    epoch and sequence (or a copy's producer fields are unknown): the broker should have
+    answered DUPLICATE_SEQUENCE_NUMBER rather than append the second. Otherwise the client
+    sent the value again under another epoch (librdkafka renumbers the records it still
+    holds after an epoch bump) or another sequence, which no broker can tell from a new
+    record: Kafka would append it too."""
+
+    value: int
+    status: str  # "acknowledged", "failed" (the producer said no) or "neither"
+    copies: tuple[Copy, ...]
+
+    @property
+    def broker_side(self) -> bool:
+        identities = [(c.producer_id, c.producer_epoch, c.sequence) for c in self.copies]
+        unknown = any(c.producer_id is None or c.producer_id < 0 for c in self.copies)
+        return unknown or len(set(identities)) < len(identities)
+
+    @property
+    def kind(self) -> str:
+        if self.broker_side:
+            return "same epoch and sequence"
+        if len({c.producer_id for c in self.copies}) > 1:
+            return "another producer"
+        if len({c.producer_epoch for c in self.copies}) > 1:
+            return "another epoch"
+        return "another sequence in the same epoch"
+
+    def describe(self) -> str:
+        return f"{self.value} ({self.status}; {self.kind}): " + ", ".join(c.describe() for c in self.copies)
+
+
 @dataclass
 class Verdict:
     acknowledged: int
     read: int
     lost: list[int]
-    duplicated: list[int]
+    duplicates: list[Duplicate]
     unexpected: list[str]
     out_of_order: list[tuple[int, int]]  # (seq read, seq read before it) in one partition
 
     @property
+    def duplicated(self) -> list[int]:
+        return [d.value for d in self.duplicates]
+
+    @property
+    def broker_duplicated(self) -> list[int]:
+        return [d.value for d in self.duplicates if d.broker_side]
+
+    @property
+    def client_duplicated(self) -> list[int]:
+        return [d.value for d in self.duplicates if not d.broker_side]
+
+    @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.unexpected or self.out_of_order)
+        """Nothing the broker is to blame for: a value the client itself sent twice is not."""
+        return not (self.lost or self.broker_duplicated or self.unexpected or self.out_of_order)
 
     def summary(self) -> str:
         return (f"{self.acknowledged} acknowledged, {self.read} read; lost {len(self.lost)}, duplicated "
-                f"{len(self.duplicated)}, never sent {len(self.unexpected)}, out of order {len(self.out_of_order)}")
+                f"{len(self.broker_duplicated)} by the broker and {len(self.client_duplicated)} re-sent by the "
+                f"client, never sent {len(self.unexpected)}, out of order {len(self.out_of_order)}")
+
+    def details(self, limit: int = 20) -> str:
+        lines = [f"lost (first {limit}): {self.lost[:limit]}", f"never sent: {self.unexpected[:limit]}",
+                 f"out of order: {self.out_of_order[:limit]}"]
+        kinds = Counter(f"{d.kind}, {d.status}" for d in self.duplicates)
+        lines.append("duplicated values by kind and status: " + (", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) or "none"))
+        lines += [f"duplicated {d.describe()}" for d in self.duplicates[:limit]]
+        return "\n".join(lines)
 
 
-def check(history: History, read: list[tuple[int, int, bytes | None]]) -> Verdict:
+def check(history: History, read: list[tuple[int, int, bytes | None]],
+          batches: Mapping[int, Sequence[BatchHeader]] | None = None) -> Verdict:
     """`read`: (partition, offset, value) for every record of the topic, in offset order
-    per partition."""
-    seen: dict[int, int] = {}
+    per partition; `batches`: the headers of each partition's batches in offset order,
+    which tell who wrote each copy of a duplicated value."""
+    copies: dict[int, list[tuple[int, int]]] = {}
     unexpected: list[str] = []
-    out_of_order: list[tuple[int, int]] = []
-    last_in_partition: dict[int, int] = {}
-    for partition, _offset, value in read:
+    in_log: list[tuple[int, int]] = []  # (partition, seq)
+    for partition, offset, value in read:
         text = (value or b"").decode(errors="replace")
         if not text.isdigit() or int(text) >= history.sent:
             unexpected.append(text)
             continue
         seq = int(text)
-        seen[seq] = seen.get(seq, 0) + 1
+        copies.setdefault(seq, []).append((partition, offset))
+        in_log.append((partition, seq))
+    duplicates = [Duplicate(seq, _status(history, seq), tuple(_copy(p, o, batches or {}) for p, o in found))
+                  for seq, found in sorted(copies.items()) if len(found) > 1]
+    resent = {d.value for d in duplicates if not d.broker_side}
+    out_of_order: list[tuple[int, int]] = []
+    last_in_partition: dict[int, int] = {}
+    seen: set[int] = set()
+    for partition, seq in in_log:
+        again = seq in seen
+        seen.add(seq)
+        if again and seq in resent:
+            continue  # the client's second send of it: where it lands says nothing of the broker
         previous = last_in_partition.get(partition)
         # The idempotent producer keeps its order within a partition: a record never
         # follows one sent after it.
         if previous is not None and seq < previous:
             out_of_order.append((seq, previous))
         last_in_partition[partition] = seq
-    lost = sorted(seq for seq in history.acknowledged if seq not in seen)
-    duplicated = sorted(seq for seq, count in seen.items() if count > 1)
-    return Verdict(len(history.acknowledged), len(read), lost, duplicated, unexpected, out_of_order)
+    lost = sorted(seq for seq in history.acknowledged if seq not in copies)
+    return Verdict(len(history.acknowledged), len(read), lost, duplicates, unexpected, out_of_order)
+
+
+def _status(history: History, seq: int) -> str:
+    if seq in history.acknowledged:
+        return "acknowledged"
+    return "failed" if seq in history.failed else "neither"
+
+
+def _copy(partition: int, offset: int, batches: Mapping[int, Sequence[BatchHeader]]) -> Copy:
+    headers = batches.get(partition, ())
+    i = bisect.bisect_right(headers, offset, key=lambda h: h.base_offset) - 1
+    if i < 0 or headers[i].last_offset < offset:
+        return Copy(partition, offset)
+    header = headers[i]
+    sequence = header.base_sequence + (offset - header.base_offset) if header.base_sequence >= 0 else None
+    return Copy(partition, offset, header.producer_id, header.producer_epoch, sequence, header.base_sequence)
+
+
+# librdkafka's default: no message times out while a failover lasts, so the producer never
+# bumps its epoch over messages it may have written already (see the module's docstring).
+MESSAGE_TIMEOUT_MS = 300_000
 
 
 class SequenceWriter:
     """Sends "0", "1", ... round the topic's partitions, acks=all and idempotent, until stopped."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, rate_per_s: float = 500.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, rate_per_s: float = 500.0,
+                 message_timeout_ms: int = MESSAGE_TIMEOUT_MS) -> None:
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.message_timeout_ms = message_timeout_ms
         self.interval_s = 1.0 / rate_per_s
         self.history = History()
         self.errors: list[str] = []
@@ -120,8 +244,8 @@ class SequenceWriter:
 
     def _producer(self) -> Producer:
         return Producer({
-            "bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all",
-            "linger.ms": 5, "message.timeout.ms": 30_000, "retry.backoff.ms": 50,
+            "bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all", "enable.gapless.guarantee": True,
+            "linger.ms": 5, "message.timeout.ms": self.message_timeout_ms, "retry.backoff.ms": 50,
             "topic.metadata.refresh.interval.ms": 1000, "error_cb": self._on_error,
         })
 
@@ -279,9 +403,9 @@ class RunOutcome:
 
 
 def run(target: NemesisTarget, topic: str, partitions: int, *, duration_s: float, period_s: float, down_s: float,
-        seed: int = 0, rate_per_s: float = 500.0) -> RunOutcome:
+        seed: int = 0, rate_per_s: float = 500.0, message_timeout_ms: int = MESSAGE_TIMEOUT_MS) -> RunOutcome:
     """The topic must exist (replication factor 3, min.insync.replicas 2 for the promise)."""
-    writer = SequenceWriter(target.bootstrap_servers, topic, partitions, rate_per_s)
+    writer = SequenceWriter(target.bootstrap_servers, topic, partitions, rate_per_s, message_timeout_ms)
     nemesis = Nemesis(target, topic, period_s, down_s, seed)
     writer.start()
     nemesis.start()
@@ -293,7 +417,13 @@ def run(target: NemesisTarget, topic: str, partitions: int, *, duration_s: float
     target.heal()
     writer.stop()
     read = read_topic(target.bootstrap_servers, topic, partitions)
-    return RunOutcome(writer.history.sent, check(writer.history, read), nemesis.log, failover_times(writer.history, nemesis.log.leader_kills),
+    verdict = check(writer.history, read)
+    if verdict.duplicates:
+        # Who wrote each copy is in its batch's header, which no consumer shows.
+        address = target.bootstrap_servers.split(",")[0]
+        batches = {p: served_batches(address, topic, p) for p in {c.partition for d in verdict.duplicates for c in d.copies}}
+        verdict = check(writer.history, read, batches)
+    return RunOutcome(writer.history.sent, verdict, nemesis.log, failover_times(writer.history, nemesis.log.leader_kills),
                       writer.errors)
 
 
