@@ -65,15 +65,13 @@ class RaftMetadataQuorum:
         # A leader's high watermark is unknown until its LeaderChange record commits.
         return core is not None and core.role is Role.LEADER and core.high_watermark is not None
 
-    def knows_high_watermark(self) -> bool:
-        """Whether this node has learnt what is committed: then its image is the cluster's, up to there."""
-        core = self.server.core
-        return core is not None and core.high_watermark is not None
-
     async def wait_until_caught_up(self) -> None:
         """Until this node knows what the quorum has committed, and has applied it: what a
-        node waits for before it serves anything from its image."""
-        while not self.knows_high_watermark():
+        node waits for before it serves or loads anything from its image. Knowing the high
+        watermark is not enough: the core learns it before the records below it are
+        persisted and handed on, and a broker that loaded its partitions from an image short
+        of it would set aside the logs of every partition created since."""
+        while self.server.handed_on_high_watermark is None:
             await anyio.sleep(_CATCH_UP_POLL_S)
 
     def describe(self) -> QuorumDescription | None:

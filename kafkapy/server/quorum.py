@@ -87,6 +87,9 @@ class QuorumServer:
         self._waiting: dict[tuple[int, int], Inbound] = {}  # (source, correlation) -> where to answer
         self._appends: list[tuple[int, int, anyio.Event, list[BaseException]]] = []  # (epoch, offset, done, error)
         self._other_leader = anyio.Event()  # set once a voter other than this one is known to lead
+        self.handed_on_high_watermark: int | None = None
+        """The high watermark as of the last records handed to on_commit: the state machine
+        holds everything committed below it."""
 
     # -- what callers use -----------------------------------------------------------
 
@@ -276,6 +279,9 @@ class QuorumServer:
         if output.committed and self.on_commit is not None:
             size = sum(_RECORD_OVERHEAD + len(value) for _, value in output.committed)
             self.on_commit(output.committed, self.clock.wall_ms(), size)
+        # Only now is everything below the high watermark handed on: the core learns it
+        # before the records are persisted above.
+        self.handed_on_high_watermark = core.high_watermark
         self._settle_appends(core)
         if core.leader_id not in (NO_LEADER, self.node_id):
             self._other_leader.set()
