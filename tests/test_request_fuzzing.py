@@ -1,0 +1,131 @@
+"""Property tests of the request path with hostile requests: every API and version the
+broker advertises, built from its entities with hostile field values (negative counts,
+long arrays, extreme offsets and timestamps, empty and very long strings, unknown topic
+ids), and frames crafted at the wire level (a null where the field is not nullable, a
+count that is negative or larger than the frame). Each goes through a real broker's frame
+reader, decoder, handler and encoder in this process. Whatever the request, the broker
+answers at the request's version or closes that one connection, within a bound (or parks
+a request that asked to wait), logs no unexpected error, and still serves a normal
+request afterwards."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode
+
+import kafkapy
+from kafkapy.client.admin import AdminClient
+from kafkapy.client.groups import GroupsClient
+from kafkapy.client.records import RecordsClient
+from kafkapy.testing.request_strategies import ADVERTISED, KnownNames, crafted_frames, entities, requests
+from kafkapy.testing.request_target import Outcome, RequestTarget
+from kafkapy.wire.build import build
+from kafkapy.wire.protocol import encode_request, request_type
+
+TOPIC, GROUP = "fuzzed", "fuzzed-group"
+# Requests the handlers must answer in this long, unless they asked to wait longer.
+BOUND_S = 3.0
+
+
+def examples(n: int) -> settings:
+    return settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+class _Errors(logging.Handler):
+    """The broker's ERROR records: an exception a handler or background task did not mean."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("kafkapy"):
+            self.seen.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def fuzzed():
+    errors = _Errors()
+    logging.getLogger("kafkapy").addHandler(errors)
+    # No wait before a new group's first rebalance: a JoinGroup is answered, not parked.
+    with kafkapy.Broker(**{"group.initial.rebalance.delay.ms": 0}) as broker:
+        with AdminClient(broker.bootstrap_servers) as admin:
+            admin.create_topic(TOPIC, partitions=3)
+            topic_id = admin.topic(TOPIC).topic_id
+        with RecordsClient(broker.bootstrap_servers) as records:
+            records.produce(TOPIC, [(b"k", b"v")] * 5, partition=0)
+        with GroupsClient(broker.bootstrap_servers) as groups:
+            groups.commit_offsets(GROUP, {(TOPIC, 0): 2})
+        known = KnownNames(topics=(TOPIC,), topic_ids=(topic_id,), groups=(GROUP,))
+        yield RequestTarget(broker, BOUND_S), known, errors
+    logging.getLogger("kafkapy").removeHandler(errors)
+
+
+@pytest.fixture
+def target(fuzzed):
+    """The broker, checked after each test: no error logged, and a normal request answered."""
+    target, known, errors = fuzzed
+    errors.seen.clear()
+    yield target, known
+    assert errors.seen == []
+    _assert_serves(target)
+
+
+def _assert_serves(target: RequestTarget) -> None:
+    metadata = request_type(3, 12)
+    request = build(metadata, {"topics": [{"name": TOPIC, "topic_id": None}], "allow_auto_topic_creation": False,
+                               "include_topic_authorized_operations": False})
+    result = target.send(encode_request(request, 7)[4:])
+    assert result.outcome is Outcome.ANSWERED
+    (topic,) = result.response.topics
+    assert (topic.name, topic.error_code, len(topic.partitions)) == (TOPIC, ErrorCode.none, 3)
+
+
+def _check(target: RequestTarget, frame: bytes) -> None:
+    result = target.send(frame)  # raises Defect on a crash, an unreadable answer or a hang
+    if result.outcome is Outcome.ANSWERED:
+        assert type(result.response).__version__ == result.version
+
+
+@pytest.mark.parametrize(("api_key", "version"), ADVERTISED, ids=[f"{k}-v{v}" for k, v in ADVERTISED])
+def test_hostile_field_values_of_every_api_and_version(target, api_key, version):
+    target, known = target
+
+    @examples(4)
+    @given(st.data())
+    def each(data):
+        request = data.draw(entities(request_type(api_key, version), known))
+        _check(target, encode_request(request, 1)[4:])
+
+    each()
+
+
+@examples(150)
+@given(data=st.data())
+def test_hostile_field_values_across_apis(target, data):
+    target, known = target
+    _check(target, encode_request(data.draw(requests(known)), 1)[4:])
+
+
+@examples(200)
+@given(data=st.data())
+def test_null_negative_and_overlong_prefixes_answer_or_close(target, data):
+    target, known = target
+    _check(target, data.draw(crafted_frames(known)))
+
+
+@examples(100)
+@given(data=st.data())
+def test_request_streams_through_the_frame_reader(target, data):
+    # Whole frames, a cut one, and junk, in one connection's bytes.
+    target, known = target
+    frames = data.draw(st.lists(st.one_of(requests(known).map(lambda r: encode_request(r, 3)),
+                                          crafted_frames(known).map(lambda f: len(f).to_bytes(4, "big") + f)), max_size=3))
+    tail = data.draw(st.one_of(st.just(b""), st.binary(max_size=12), st.sampled_from([b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff"])))
+    for result in target.send_stream(b"".join(frames) + tail):
+        if result.outcome is Outcome.ANSWERED:
+            assert type(result.response).__version__ == result.version
