@@ -10,12 +10,16 @@ request afterwards."""
 
 from __future__ import annotations
 
+import datetime
 import logging
+import struct
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode
+from kio.static.primitive import i32Timedelta
 
 import kafkapy
 from kafkapy.client.admin import AdminClient
@@ -23,7 +27,8 @@ from kafkapy.client.groups import GroupsClient
 from kafkapy.client.records import RecordsClient
 from kafkapy.testing.request_strategies import ADVERTISED, KnownNames, crafted_frames, entities, requests
 from kafkapy.testing.request_target import Outcome, RequestTarget
-from kafkapy.wire.protocol import encode_request, request_type
+from kafkapy.wire.build import build
+from kafkapy.wire.protocol import InvalidRequest, decode_request, encode_request, request_type
 
 TOPIC, GROUP = "fuzzed", "fuzzed-group"
 # Requests the handlers must answer in this long, unless they asked to wait longer.
@@ -127,3 +132,50 @@ def test_request_streams_through_the_frame_reader(target, data):
     for result in target.send_stream(b"".join(frames) + tail):
         if result.outcome is Outcome.ANSWERED:
             assert type(result.response).__version__ == result.version
+
+
+# Regressions: what the fuzzing found, each as it was found.
+
+def _delete_topics_v0(count_bytes: bytes) -> bytes:
+    frame = encode_request(request_type(20, 0)(topic_names=(), timeout=i32Timedelta.parse(datetime.timedelta(0))), 1)[4:]
+    # The body is the array's int32 count, then the int32 timeout.
+    return frame[:-8] + count_bytes + frame[-4:]
+
+
+@pytest.mark.parametrize("count", [2**31 - 1, 1000, -1])
+def test_an_array_count_past_the_frame_or_null_where_not_nullable_closes_the_connection(target, count):
+    # kio reserved 8 bytes per declared element before reading one (16 GiB for 2**31 - 1:
+    # an abort where that could not be had); a null reached the handler as None.
+    target, _ = target
+    result = target.send(_delete_topics_v0(struct.pack(">i", count)))
+    assert result.outcome is Outcome.CLOSED
+    assert ("elements declared" in result.reason) if count > 0 else ("not nullable" in result.reason)
+    with pytest.raises(InvalidRequest):
+        decode_request(_delete_topics_v0(struct.pack(">i", count)), 20, 0)
+    assert target.send(_delete_topics_v0(struct.pack(">i", 0))).outcome is Outcome.ANSWERED
+
+
+def test_an_error_message_echoing_a_very_long_name_is_cut_to_fit_the_wire(target):
+    target, _ = target
+    name = "x" * 32693
+    request = build(request_type(19, 2), {"topics": [{"name": name, "num_partitions": 1, "replication_factor": 1,
+                                                      "assignments": [], "configs": []}], "timeout": 1000, "validate_only": False})
+    result = target.send(encode_request(request, 1)[4:])
+    assert result.outcome is Outcome.ANSWERED
+    (topic,) = result.response.topics
+    assert (topic.name, topic.error_code) == (name, ErrorCode.invalid_topic_exception)
+    assert len(topic.error_message.encode()) <= 32767 and topic.error_message.endswith("...")
+
+
+@pytest.mark.parametrize("version", [10, 11, 12])
+def test_a_metadata_topic_without_name_nor_id(target, version):
+    target, _ = target
+    request = build(request_type(3, version), {"topics": [{"name": None, "topic_id": None}], "allow_auto_topic_creation": False,
+                                               "include_topic_authorized_operations": False,
+                                               "include_cluster_authorized_operations": False})
+    result = target.send(encode_request(request, 1)[4:])
+    if version < 12:  # names are not nullable in those answers: Kafka refuses the request
+        assert result.outcome is Outcome.CLOSED and "can not be null" in result.reason
+    else:
+        assert result.outcome is Outcome.ANSWERED
+        assert [(t.name, t.error_code) for t in result.response.topics] == [(None, ErrorCode.unknown_topic_id)]

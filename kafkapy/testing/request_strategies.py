@@ -11,8 +11,8 @@ import datetime
 import io
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
-from functools import cache
+from dataclasses import dataclass, fields, replace
+from functools import cache, partial
 from typing import Any
 
 from hypothesis import strategies as st
@@ -59,7 +59,7 @@ def _hostile_strings(known: Sequence[str], roomy: bool) -> st.SearchStrategy[str
     return st.one_of(*choices)
 
 
-def _timedeltas(kind: type) -> st.SearchStrategy[datetime.timedelta]:
+def _timedeltas(kind: type[i32Timedelta] | type[i64Timedelta]) -> st.SearchStrategy[datetime.timedelta]:
     # Long waits are drawn less often than short ones: each parks a request for the bound.
     millis = st.one_of(st.sampled_from([0, 1, 10, -1, -(2**31)]), st.integers(-5, 200),
                        st.sampled_from([2**31 - 1]))
@@ -90,7 +90,8 @@ def _primitive(kind: str, annotation: type, name: str, known: KnownNames, roomy:
     if kind in ("int8", "int16", "int32", "int64", "uint16", "uint32", "uint64", "float64"):
         if kind == "float64":
             return st.floats(allow_nan=False, allow_infinity=False)
-        return _hostile_ints(getattr(annotation, "__low__"), getattr(annotation, "__high__"))
+        bounds: Any = annotation  # one of kio's Interval types
+        return _hostile_ints(bounds.__low__, bounds.__high__)
     if kind == "string":
         if "topic" in name or name == "name":
             return _hostile_strings(known.topics, roomy)
@@ -136,8 +137,9 @@ def _entities(cls: type, known: KnownNames, roomy: bool) -> st.SearchStrategy[An
         element: st.SearchStrategy[Any]
         small: st.SearchStrategy[Any]
         if isinstance(field_class, EntityField | EntityTupleField):
-            element = st.deferred(lambda t=field_class.type_, r=roomy: _entities(t, known, r))
-            small = st.deferred(lambda t=field_class.type_: _entities(t, known, False))
+            nested: type = field_class.type_
+            element = st.deferred(partial(_entities, nested, known, roomy))
+            small = st.deferred(partial(_entities, nested, known, False))
         else:
             element = _primitive(f.metadata["kafka_type"], field_class.type_, f.name, known, roomy)
             small = _primitive(f.metadata["kafka_type"], field_class.type_, f.name, known, False)

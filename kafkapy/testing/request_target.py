@@ -21,8 +21,8 @@ from typing import Any
 
 import anyio
 
+from ..handlers import APIS, CloseConnection, dispatch
 from ..handlers import Broker as BrokerState
-from ..handlers import CloseConnection, dispatch
 from ..wire.framing import FrameError, FrameReader
 from ..wire.protocol import FileSlice, InvalidRequest, decode_request, decode_response, peek_header
 from .embedded import Broker
@@ -128,13 +128,16 @@ class RequestTarget:
                     chunk.release()
         if len(encoded) != size:
             raise Defect(f"{_describe(frame)}: the answer is {len(encoded)} bytes, its frame says {size}")
+        api = APIS[api_key]
+        # An ApiVersions of a version the broker lacks is answered at v0, as Kafka answers it.
+        answer_version = version if api.min_version <= version <= api.max_version else 0
         try:
-            answered_id, response = decode_response(encoded[4:], api_key, version)
+            answered_id, response = decode_response(encoded[4:], api_key, answer_version)
         except Exception as e:
-            raise Defect(f"{_describe(frame)}: the answer does not decode at v{version}: {e!r}") from e
+            raise Defect(f"{_describe(frame)}: the answer does not decode at v{answer_version}: {e!r}") from e
         if answered_id != correlation_id:
             raise Defect(f"{_describe(frame)}: answered with correlation id {answered_id}")
-        return Result(Outcome.ANSWERED, api_key, version, response)
+        return Result(Outcome.ANSWERED, api_key, answer_version, response)
 
     def _count(self, result: Result) -> Result:
         self.outcomes[result.outcome] += 1
