@@ -179,3 +179,16 @@ def test_a_metadata_topic_without_name_nor_id(target, version):
     else:
         assert result.outcome is Outcome.ANSWERED
         assert [(t.name, t.error_code) for t in result.response.topics] == [(None, ErrorCode.unknown_topic_id)]
+
+
+def test_a_partition_count_past_kafkas_batch_bound_is_a_policy_violation(target):
+    # Placing 2**31 - 1 partitions blocked the event loop.
+    target, _ = target
+    request = build(request_type(19, 7), {"topics": [{"name": "too-many", "num_partitions": 2**31 - 1, "replication_factor": 1,
+                                                      "assignments": [], "configs": []}], "timeout": 1000, "validate_only": False})
+    (topic,) = target.send(encode_request(request, 1)[4:]).response.topics
+    assert (topic.error_code, topic.error_message) == (ErrorCode.policy_violation, "Unable to perform excessively large batch operation.")
+    grow = build(request_type(37, 3), {"topics": [{"name": TOPIC, "count": 2**31 - 1, "assignments": None}], "timeout": 1000,
+                                       "validate_only": False})
+    (result,) = target.send(encode_request(grow, 1)[4:]).response.results
+    assert result.error_code == ErrorCode.policy_violation
