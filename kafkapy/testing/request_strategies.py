@@ -12,7 +12,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
-from functools import cache, partial
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -138,8 +138,8 @@ def _entities(cls: type, known: KnownNames, roomy: bool) -> st.SearchStrategy[An
         small: st.SearchStrategy[Any]
         if isinstance(field_class, EntityField | EntityTupleField):
             nested: type = field_class.type_
-            element = st.deferred(partial(_entities, nested, known, roomy))
-            small = st.deferred(partial(_entities, nested, known, False))
+            element = _deferred(nested, known, roomy)
+            small = _deferred(nested, known, False)
         else:
             element = _primitive(f.metadata["kafka_type"], field_class.type_, f.name, known, roomy)
             small = _primitive(f.metadata["kafka_type"], field_class.type_, f.name, known, False)
@@ -148,6 +148,11 @@ def _entities(cls: type, known: KnownNames, roomy: bool) -> st.SearchStrategy[An
             strategy = st.one_of(st.none(), strategy)
         kwargs[f.name] = strategy
     return st.builds(cls, **kwargs)
+
+
+def _deferred(cls: type, known: KnownNames, roomy: bool) -> st.SearchStrategy[Any]:
+    """A nested entity's strategy, made when first drawn (the cache is filled outside in)."""
+    return st.deferred(lambda: _entities(cls, known, roomy))
 
 
 def requests(known: KnownNames = KnownNames(), apis: Sequence[tuple[int, int]] = ADVERTISED) -> st.SearchStrategy[Any]:
