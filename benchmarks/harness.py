@@ -258,7 +258,7 @@ class Harness:
                     rate=args.e2e_rate, seconds=args.e2e_seconds)
             for c in order:
                 self.delete([c], [topic(f"e2e-{c.name}")])
-        for c in order:
+        for c in order if args.metadata_requests > 0 else ():
             self.measure("Metadata latency", "metadata", c, repeat, partial(
                 run_workload, "metadata_latency", bootstrap=c.bootstrap, idle_connections=args.idle_connections,
                 requests=args.metadata_requests, deadline_s=deadline_s), idle_connections=args.idle_connections)

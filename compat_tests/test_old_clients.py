@@ -2,7 +2,8 @@
 asking ApiVersions, the versions a broker of that release spoke, so these prove the
 widened ranges end to end: admin requests of Kafka 0.10.1 and 0.11 (CreateTopics v0,
 DeleteTopics v0, DescribeConfigs v0), and a producer and a consumer group of 0.11, 1.0
-and 2.0. (Kafka 0.10's Produce v2 and Fetch v3 are not served yet.)"""
+and 2.0. Kafka 0.10's clients, which produce and fetch message format v1, are in
+test_legacy_formats.py."""
 
 from __future__ import annotations
 

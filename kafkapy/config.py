@@ -185,6 +185,7 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("local.retention.ms", L, -2, "Local retention time when tiered storage is enabled.", at_least(-2), ("log.local.retention.ms",)),
         ConfigDef("max.compaction.lag.ms", L, LONG_MAX, "Longest time a message stays ineligible for compaction.", at_least(1), ("log.cleaner.max.compaction.lag.ms",)),
         ConfigDef("max.message.bytes", I, 1_048_588, "Largest record batch size allowed, after compression.", at_least(0), ("message.max.bytes",)),
+        ConfigDef("message.downconversion.enable", B, True, "Whether fetches older than message format v2 (Fetch v0-3) get this topic's records converted; if not, they are answered UNSUPPORTED_VERSION.", None, ("log.message.downconversion.enable",)),
         ConfigDef("message.timestamp.after.max.ms", L, LONG_MAX, "How far a record's timestamp may be ahead of the broker's time.", at_least(0), ("log.message.timestamp.after.max.ms",)),
         ConfigDef("message.timestamp.before.max.ms", L, LONG_MAX, "How far a record's timestamp may be behind the broker's time.", at_least(0), ("log.message.timestamp.before.max.ms",)),
         ConfigDef("message.timestamp.type", S, "CreateTime", "Whether record timestamps are the producer's (CreateTime) or the broker's (LogAppendTime).", one_of("CreateTime", "LogAppendTime"), ("log.message.timestamp.type",)),
@@ -221,7 +222,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("controller.listener.names", LST, ["CONTROLLER"], "Listener names used by the controller.", None, read_only=True),
         ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"], "Addresses to listen on, as NAME://host:port.", None, read_only=True),
         ConfigDef("advertised.listeners", LST, None, "Addresses given to clients; defaults to listeners.", None, read_only=True),
-        ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"], "Security protocol of each listener name, as NAME:PROTOCOL; unless it is set, a controller listener is PLAINTEXT. kafkapy serves PLAINTEXT and SSL.", None, read_only=True),
+        ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"], "Security protocol of each listener name, as NAME:PROTOCOL; unless it is set, a controller listener is PLAINTEXT. kafkapy's controller listeners are PLAINTEXT.", None, read_only=True),
         ConfigDef("inter.broker.listener.name", S, None, "Listener used between brokers.", None, read_only=True),
         # TLS listeners; each key may be set for one listener as listener.name.<listener>.<key>.
         ConfigDef("ssl.keystore.type", S, "JKS", "Format of the key store; kafkapy reads PEM only.", None, read_only=True),
@@ -239,6 +240,13 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("ssl.enabled.protocols", LST, ["TLSv1.2", "TLSv1.3"], "TLS versions a listener accepts.", None, read_only=True),
         ConfigDef("ssl.cipher.suites", LST, [], "Cipher suites allowed (IANA or OpenSSL names); empty for the defaults.", None, read_only=True),
         ConfigDef("ssl.principal.mapping.rules", S, "DEFAULT", "Rules mapping a client certificate's subject to a principal name: DEFAULT, or RULE:pattern/replacement/[LU], in order.", None, read_only=True),
+        # SASL listeners; sasl.enabled.mechanisms may be set per listener, and sasl.jaas.config
+        # and connections.max.reauth.ms per listener and mechanism
+        # (listener.name.<listener>.<mechanism>.<key>).
+        ConfigDef("sasl.enabled.mechanisms", LST, ["GSSAPI"], "SASL mechanisms a SASL listener accepts; kafkapy serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (users from UserScramCredentialRecord metadata records).", None, read_only=True),
+        ConfigDef("sasl.jaas.config", P, None, "JAAS login module configuration of a SASL mechanism, as Kafka reads it (for PLAIN, PlainLoginModule's user_<name>=\"<password>\" options).", None, read_only=True),
+        ConfigDef("connection.failed.authentication.delay.ms", I, 100, "How long a connection whose authentication failed is held before the failure is answered and the connection closed.", at_least(0), read_only=True),
+        ConfigDef("connections.max.reauth.ms", L, 0, "Lifetime of a SASL session, after which a client must re-authenticate (KIP-368); 0 for sessions without end.", None, read_only=True),
         ConfigDef("kafkapy.ssl.handshake.timeout.ms", I, 10_000, "kafkapy's own: how long a TLS handshake may take before the connection is closed.", at_least(1), read_only=True),
         ConfigDef("log.dirs", LST, None, "Directories holding log data; defaults to log.dir.", None, read_only=True),
         ConfigDef("log.dir", S, "kafkapy-data", "Directory holding log data when log.dirs is not set.", None, read_only=True),
@@ -286,6 +294,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("log.cleaner.max.compaction.lag.ms", L, LONG_MAX, "Longest time a message stays ineligible for compaction.", at_least(1)),
         ConfigDef("log.segment.delete.delay.ms", L, 60_000, "Wait before deleting a file.", at_least(0)),
         ConfigDef("log.preallocate", B, False, "Preallocate new segment files.", None),
+        ConfigDef("log.message.downconversion.enable", B, True, "Default of message.downconversion.enable.", None),
         ConfigDef("log.message.timestamp.type", S, "CreateTime", "Default timestamp type.", one_of("CreateTime", "LogAppendTime")),
         ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, "How far a timestamp may be behind.", at_least(0)),
         ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, "How far a timestamp may be ahead.", at_least(0)),
@@ -393,11 +402,22 @@ def listener_override(key: str) -> tuple[str, str] | None:
     return (listener, rest) if dot and listener and rest else None
 
 
+# Keys a listener may override for one of its SASL mechanisms: listener.name.<l>.<mechanism>.<key>.
+PER_MECHANISM_KEYS = ("sasl.jaas.config", "connections.max.reauth.ms")
+
+
 def _definition(key: str) -> ConfigDef | None:
-    """A broker key's definition; a per-listener override of an ssl.* key is read as that key."""
+    """A broker key's definition; a per-listener override of an ssl.* or sasl.* key (or of a
+    per-mechanism key) is read as that key."""
     d = BROKER_CONFIGS.get(key)
-    if d is None and (override := listener_override(key)) is not None and override[1].startswith("ssl."):
-        d = BROKER_CONFIGS.get(override[1])
+    if d is None and (override := listener_override(key)) is not None:
+        rest = override[1]
+        if rest.startswith(("ssl.", "sasl.")):
+            d = BROKER_CONFIGS.get(rest)
+        else:
+            _, dot, mechanism_key = rest.partition(".")
+            if dot and mechanism_key in PER_MECHANISM_KEYS:
+                d = BROKER_CONFIGS.get(mechanism_key)
     return d
 
 
@@ -423,7 +443,7 @@ class BrokerConfig:
         for key, raw in (values or {}).items():
             d = _definition(key)
             if d is None:
-                hint = ": kafkapy takes ssl.* keys per listener" if listener_override(key) else ""
+                hint = ": kafkapy takes ssl.* and sasl.* keys per listener" if listener_override(key) else ""
                 raise ConfigError(f"Unknown configuration key '{key}'{hint}")
             self.explicit[key] = d.parse(raw)
         self.dynamic_node: dict[str, object] = {}

@@ -1,7 +1,8 @@
 """Listeners' security: listener.security.protocol.map, the ssl.* keys and their
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
-KafkaConfig and DefaultSslEngineFactory check them, and kafkapy's refusal of what it does
-not serve yet (SASL, JKS and PKCS12 stores, TLS between nodes)."""
+KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
+of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
+stores, security between nodes, SASL mechanisms other than PLAIN and SCRAM)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from .config import BrokerConfig
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # Protocol names TLS knows, in order, as ssl.protocol and ssl.enabled.protocols spell them.
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # ssl.protocol may also name the family, which caps nothing.
@@ -70,11 +72,8 @@ def validate_listener_security(config: BrokerConfig) -> None:
     controller_names = config.strings("controller.listener.names")
     for listener in listeners + advertised:
         protocol = listener_protocol(config, listener)
-        if protocol.startswith("SASL_"):
-            raise ConfigError(f"Listener {listener.name} is {protocol}: kafkapy does not serve SASL yet; "
-                              "use PLAINTEXT or SSL (with ssl.client.auth for client certificates)")
-        if protocol == "SSL" and listener.name in controller_names:
-            raise ConfigError(f"Controller listener {listener.name} is SSL: kafkapy's controllers reach each other "
+        if protocol != "PLAINTEXT" and listener.name in controller_names:
+            raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's controllers reach each other "
                               "in plaintext only yet; map it to PLAINTEXT")
     broker_listeners = [lst for lst in listeners if lst.name not in controller_names]
     cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
@@ -82,8 +81,56 @@ def validate_listener_security(config: BrokerConfig) -> None:
         raise ConfigError(f"Brokers reach each other on the first broker listener ({broker_listeners[0].name}), and "
                           "kafkapy's brokers speak to each other in plaintext only yet: list a PLAINTEXT listener first")
     for listener in listeners:
-        if listener.name not in controller_names and listener_protocol(config, listener) == "SSL":
+        if listener.name in controller_names:
+            continue
+        protocol = listener_protocol(config, listener)
+        if protocol in ("SSL", "SASL_SSL"):
             validate_ssl_settings(config, listener.name)
+        if protocol.startswith("SASL_"):
+            validate_sasl_settings(config, listener.name)
+
+
+def mechanism_setting(config: BrokerConfig, listener_name: str, mechanism: str, key: str) -> object:
+    """A per-mechanism key's value for one listener's mechanism, as Kafka looks it up:
+    `listener.name.<listener>.<mechanism>.<key>`, then the broker-wide key."""
+    found = config.lookup(f"{LISTENER_PREFIX}{listener_name.lower()}.{mechanism.lower()}.{key}")
+    return found[0] if found is not None else config.get(key)
+
+
+def enabled_mechanisms(config: BrokerConfig, listener_name: str) -> list[str]:
+    return [m.strip() for m in listener_setting(config, listener_name, "sasl.enabled.mechanisms")  # type: ignore[attr-defined]
+            if m.strip()]
+
+
+def validate_sasl_settings(config: BrokerConfig, listener_name: str) -> None:
+    """Every enabled mechanism is one kafkapy serves, with what it needs."""
+    from .security.jaas import parse_jaas_config  # it raises this module's ConfigError
+
+    mechanisms = enabled_mechanisms(config, listener_name)
+    where = f"SASL listener {listener_name}"
+    if not mechanisms:
+        raise ConfigError(f"{where}: sasl.enabled.mechanisms is empty: enable some of {', '.join(SASL_MECHANISMS)}")
+    for mechanism in mechanisms:
+        if mechanism not in SASL_MECHANISMS:
+            default = " (Kafka's default)" if mechanism == "GSSAPI" else ""
+            raise ConfigError(f"{where}: SASL mechanism {mechanism}{default} is not served by kafkapy: set "
+                              f"sasl.enabled.mechanisms (or listener.name.{listener_name.lower()}.sasl.enabled.mechanisms) "
+                              f"to some of {', '.join(SASL_MECHANISMS)}")
+        jaas = mechanism_setting(config, listener_name, mechanism, "sasl.jaas.config")
+        if mechanism == "PLAIN" and jaas is None:
+            raise ConfigError(f"{where}: Could not find a 'KafkaServer' or '{listener_name.lower()}.KafkaServer' entry in "
+                              f"the JAAS configuration: set listener.name.{listener_name.lower()}.plain.sasl.jaas.config "
+                              "(or sasl.jaas.config) to org.apache.kafka.common.security.plain.PlainLoginModule required "
+                              'user_<name>="<password>" ...;')
+        if jaas is not None:
+            parse_jaas_config(str(jaas), f"listener.name.{listener_name.lower()}.{mechanism.lower()}.sasl.jaas.config")
+
+
+def sasl_listener_names(config: BrokerConfig) -> list[str]:
+    """The broker listeners that authenticate with SASL."""
+    controller_names = config.strings("controller.listener.names")
+    return [lst.name for lst in parse_listeners(config.strings("listeners"))
+            if lst.name not in controller_names and listener_protocol(config, lst).startswith("SASL_")]
 
 
 def validate_ssl_settings(config: BrokerConfig, listener_name: str) -> None:
@@ -143,4 +190,4 @@ def ssl_listener_names(config: BrokerConfig) -> list[str]:
     """The broker listeners that speak TLS."""
     controller_names = config.strings("controller.listener.names")
     return [lst.name for lst in parse_listeners(config.strings("listeners"))
-            if lst.name not in controller_names and listener_protocol(config, lst) == "SSL"]
+            if lst.name not in controller_names and listener_protocol(config, lst) in ("SSL", "SASL_SSL")]

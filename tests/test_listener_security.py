@@ -40,8 +40,17 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
     ({"listeners": "CLIENTS://127.0.0.1:9092"}, "No security protocol defined for listener CLIENTS"),
     ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CLIENTS:TLS", "listeners": "PLAINTEXT://127.0.0.1:9092"},
      "Invalid security protocol 'TLS' for listener CLIENTS"),
-    ({"listeners": "SASL_SSL://127.0.0.1:9092"}, "Listener SASL_SSL is SASL_SSL: kafkapy does not serve SASL yet"),
-    ({"listeners": "SASL_PLAINTEXT://127.0.0.1:9092"}, "kafkapy does not serve SASL yet"),
+    # SASL: mechanisms kafkapy serves (Kafka's default, GSSAPI, is not one), each with what it needs.
+    ({"listeners": "SASL_PLAINTEXT://127.0.0.1:9092"}, "SASL mechanism GSSAPI (Kafka's default) is not served by kafkapy"),
+    ({"listeners": "SASL_PLAINTEXT://127.0.0.1:9092", "sasl.enabled.mechanisms": ""}, "sasl.enabled.mechanisms is empty"),
+    ({"listeners": "SASL_PLAINTEXT://127.0.0.1:9092", "sasl.enabled.mechanisms": "PLAIN"},
+     "Could not find a 'KafkaServer' or 'sasl_plaintext.KafkaServer' entry in the JAAS configuration"),
+    ({"listeners": "SASL_PLAINTEXT://127.0.0.1:9092", "sasl.enabled.mechanisms": "PLAIN",
+      "listener.name.sasl_plaintext.plain.sasl.jaas.config": "PlainLoginModule required user_a=\"b\""},
+     "expected ';' after the login module's options"),
+    ({"listeners": "SASL_SSL://127.0.0.1:9092", "sasl.enabled.mechanisms": "PLAIN", "sasl.jaas.config": "M required;"},
+     "ssl.keystore.type=JKS is not supported"),
+    ({"listener.name.plaintext.plain.num.partitions": "3"}, "Unknown configuration key"),
     ({"listeners": "SSL://127.0.0.1:9092"}, "ssl.keystore.type=JKS is not supported by kafkapy, which reads PEM key stores only"),
     ({"listeners": "SSL://127.0.0.1:9092", "ssl.keystore.type": "PEM"}, "SSL listener SSL has no key store"),
     ({"listeners": "SSL://127.0.0.1:9092", "ssl.keystore.type": "PKCS12", "ssl.keystore.location": "x.p12"},
@@ -61,7 +70,7 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
     ({"listeners": "SSL://127.0.0.1:9092", "ssl.keystore.type": "PEM", "ssl.keystore.location": "a",
       "ssl.principal.mapping.rules": "RULE:x/y/Q"}, "Invalid rule"),
     # Per-listener overrides: of ssl.* keys, for a listener that exists, named in lower case.
-    ({"listener.name.plaintext.num.partitions": "3"}, "Unknown configuration key 'listener.name.plaintext.num.partitions': kafkapy takes ssl.* keys per listener"),
+    ({"listener.name.plaintext.num.partitions": "3"}, "Unknown configuration key 'listener.name.plaintext.num.partitions': kafkapy takes ssl.* and sasl.* keys per listener"),
     ({"listener.name.secure.ssl.client.auth": "required"}, "overrides a key for listener 'secure', which is not in listeners"),
     ({"listener.name.PLAINTEXT.ssl.client.auth": "required"}, "the override names it in lower case"),
     # Between nodes kafkapy speaks plaintext only.

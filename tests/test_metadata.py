@@ -24,8 +24,10 @@ from kafkapy.metadata.records import (
     RegisterBrokerRecord,
     RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
+    RemoveUserScramCredentialRecord,
     TopicRecord,
     UnknownMetadataRecord,
+    UserScramCredentialRecord,
     decode_record,
     encode_record,
 )
@@ -409,6 +411,9 @@ SAMPLES = [
                              principal="User:alice", host="*", operation=3, permission_type=3),
     RemoveAccessControlEntryRecord(id=uuid.UUID(int=5)),
     NoOpRecord(),
+    UserScramCredentialRecord(name="alice", mechanism=2, salt=b"salt", stored_key=b"stored", server_key=b"server",
+                              iterations=8192),
+    RemoveUserScramCredentialRecord(name="alice", mechanism=1),
 ]
 
 
@@ -425,7 +430,8 @@ def test_record_types_are_kafkas_api_keys():
         0: "RegisterBrokerRecord", 2: "TopicRecord", 3: "PartitionRecord", 4: "ConfigRecord",
         5: "PartitionChangeRecord", 9: "RemoveTopicRecord", 12: "FeatureLevelRecord",
         15: "ProducerIdsRecord", 17: "BrokerRegistrationChangeRecord", 18: "AccessControlEntryRecord",
-        19: "RemoveAccessControlEntryRecord", 20: "NoOpRecord",
+        19: "RemoveAccessControlEntryRecord", 20: "NoOpRecord", 11: "UserScramCredentialRecord",
+        22: "RemoveUserScramCredentialRecord",
     }
 
 

@@ -28,7 +28,9 @@ from kafkapy.metadata.records import (
     ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
+    RemoveUserScramCredentialRecord,
     TopicRecord,
+    UserScramCredentialRecord,
     decode_record,
 )
 from kafkapy.raft.local import LocalQuorum, SnapshotUnusable
@@ -187,11 +189,12 @@ names = st.sampled_from(["a", "b", "c", "d"])
 @st.composite
 def record_histories(draw):
     """A valid sequence of metadata records: brokers, topics that come and go, partition
-    changes, configs set and removed, features and producer id blocks."""
+    changes, configs set and removed, features, producer id blocks and SCRAM credentials
+    set and removed."""
     records: list = []
     topics: dict[str, tuple[uuid.UUID, int]] = {}
     for _ in range(draw(st.integers(0, 25))):
-        kind = draw(st.sampled_from(["broker", "topic", "change", "remove", "config", "feature", "pids"]))
+        kind = draw(st.sampled_from(["broker", "topic", "change", "remove", "config", "feature", "pids", "scram", "unscram"]))
         if kind == "broker":
             node = draw(st.integers(1, 3))
             records.append(RegisterBrokerRecord(
@@ -230,6 +233,12 @@ def record_histories(draw):
             records.append(FeatureLevelRecord(name=draw(st.sampled_from(["metadata.version", "kraft.version"])), feature_level=draw(st.integers(0, 30))))
         elif kind == "pids":
             records.append(ProducerIdsRecord(broker_id=1, broker_epoch=0, next_producer_id=draw(st.integers(0, 10**6))))
+        elif kind == "scram":
+            records.append(UserScramCredentialRecord(
+                name=draw(names), mechanism=draw(st.sampled_from([1, 2])), salt=bytes([len(records) % 256]),
+                stored_key=b"stored", server_key=b"server", iterations=draw(st.sampled_from([4096, 8192]))))
+        elif kind == "unscram":
+            records.append(RemoveUserScramCredentialRecord(name=draw(names), mechanism=draw(st.sampled_from([1, 2]))))
     return records
 
 

@@ -31,6 +31,8 @@ from . import (  # noqa: F401  (each module registers its handler)
     offsets,
     produce,
     reassignments,
+    sasl,
+    scram,
     topics,
     txn,
     write_txn_markers,

@@ -65,6 +65,9 @@ def error_answer(ctx: RequestContext, request: Any, error: ErrorCode) -> Any:
         case 31:  # DeleteAcls
             return {"throttle_time": 0, "filter_results": [
                 {"error_code": error, "error_message": None, "matching_acls": []} for _ in request.filters]}
+        case 51:  # AlterUserScramCredentials: once for each user named
+            users = dict.fromkeys([*(d.name for d in request.deletions), *(u.name for u in request.upsertions)])
+            return {"throttle_time": 0, "results": [{"user": user, "error_code": error, "error_message": None} for user in users]}
         case 43:  # ElectLeaders
             return {"throttle_time": 0, "error_code": error, "replica_election_results": [
                 {"topic": t.topic, "partition_result": [

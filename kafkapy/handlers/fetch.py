@@ -22,6 +22,7 @@ from ..replication.fetch_session import FINAL_EPOCH, FULL_EPOCH, SESSIONLESS_ID,
 from ..wire.build import ms
 from ..wire.protocol import FileSlice
 from .context import Broker, RequestContext
+from .fetch_down_conversion import FIRST_V2_FETCH_VERSION, down_convert_answers
 from .registry import api
 
 READ_COMMITTED = 1
@@ -156,7 +157,7 @@ def fetch_session(
     return sessions.create(requested) if epoch == FULL_EPOCH else None
 
 
-@api(1, 4, 18)
+@api(1, 0, 18)
 async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.api_version
     by_topic_id = version >= 13
@@ -212,6 +213,9 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
         watched = [TopicPartition(name, key[1]) for topic, entries in topics.items()
                    if (name := names[topic]) is not None for key, _ in entries]
         await broker.replicas.wait_for_append(watched, remaining, log_end=replica is not None)
+    if version < FIRST_V2_FETCH_VERSION:
+        for entry, index, error in await down_convert_answers(broker, version, read, partitions, replica is not None):
+            entry.update(partition_error(index, error))
     responses = []
     for topic, answers in read:
         told = [entry for key, entry, size in answers if _tells(session, incremental, key, entry, size)]

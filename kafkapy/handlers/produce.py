@@ -10,10 +10,12 @@ from kio.schema.errors import ErrorCode
 
 from ..log.manager import TopicPartition
 from ..log.partition import LogError
+from ..log.upconversion import upconvert
 from ..metadata.acls import AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS
 from ..wire.build import ms
 from ..wire.compression import Codec
+from ..wire.legacy_records import magic_of
 from ..wire.records import iter_headers
 from .context import Broker, CloseConnection, RequestContext
 from .registry import api
@@ -29,7 +31,10 @@ def partition_error(index: int, error: ErrorCode, message: str | None = None, re
 
 
 def request_records_error(version: int, records: bytes | None) -> tuple[ErrorCode, str] | None:
-    """Kafka's checks of a produce request's records before they reach the log."""
+    """Kafka's checks of a produce request's records before they reach the log, from v3 on
+    (before, as Kafka, any magic and any number of batches reach the log's validation)."""
+    if version < 3:
+        return None
     batches = list(iter_headers(records or b""))
     if not batches:
         return ErrorCode.invalid_record, f"Produce requests with version {version} must have at least one record batch per partition"
@@ -73,8 +78,11 @@ async def produce_partition(
     if acks == -1 and state is not None and state.under_min_isr(min_isr):
         return partition_error(index, ErrorCode.not_enough_replicas,
                                f"The size of the current ISR {list(state.isr)} is insufficient to satisfy the min.isr requirement of {min_isr}")
+    records = records or b""
     try:
-        result = await broker.replicas.append(topic, index, log, records or b"")
+        if ctx.api_version < 3 and magic_of(records) < 2:
+            records = upconvert(records, log.config)
+        result = await broker.replicas.append(topic, index, log, records)
     except LogError as e:
         return partition_error(index, e.code, e.message, e.record_errors)
     answer = {
@@ -119,7 +127,7 @@ def unauthorized(broker: Broker, ctx: RequestContext, request: Any) -> Unauthori
     return Unauthorized(None, names - broker.authorized_names(ctx, AclOperation.WRITE, ResourceType.TOPIC, names))
 
 
-@api(0, 3, 13)
+@api(0, 0, 13)
 async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = request.acks
     responses = []

@@ -22,6 +22,7 @@ class LogConfig:
     cleanup_policy: tuple[str, ...] = ("delete",)
     max_message_bytes: int = 1_048_588
     message_timestamp_type: str = "CreateTime"
+    message_downconversion_enable: bool = True
     message_timestamp_before_max_ms: int = LONG_MAX
     message_timestamp_after_max_ms: int = LONG_MAX
     min_insync_replicas: int = 1

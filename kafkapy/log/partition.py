@@ -64,6 +64,9 @@ class PartitionLog:
         self.epochs = LeaderEpochCache(directory)
         self.producers = ProducerStateManager(directory)
         self.retired: list[tuple[int, Segment]] = []  # (when to delete, segment) of deleted segments
+        # Whether this log made its directory and has not yet fsynced the log directory
+        # holding it: until then a crash may lose the directory, and with it every segment.
+        self.directory_name_unsynced = False
 
     # Opening
 
@@ -78,8 +81,10 @@ class PartitionLog:
         recovery_point: int = 0,
         clean_shutdown: bool = False,
     ) -> PartitionLog:
+        created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config)
+        log.directory_name_unsynced = created
         try:
             log.epochs = LeaderEpochCache.load(directory)
             epochs_unreadable = False
@@ -300,8 +305,16 @@ class PartitionLog:
         worker thread while the event loop appends."""
         target = self.next_offset
         self.unflushed_messages = 0
-        for segment in self.segments[self._segment_index(self.recovery_point) :]:
+        flushed = self.segments[self._segment_index(self.recovery_point) :]
+        for segment in flushed:
             os.fsync(segment.fd)
+        # As Kafka's LocalLog.flush: a segment made since the last flush holds data only
+        # once its name is durable too; and so does a partition directory made by open().
+        if any(segment.base_offset >= self.recovery_point for segment in flushed):
+            fsync_directory(self.directory)
+        if self.directory_name_unsynced:
+            fsync_directory(self.directory.parent)
+            self.directory_name_unsynced = False
         self.recovery_point = max(self.recovery_point, target)
         self.last_flush_ms = now_ms
 

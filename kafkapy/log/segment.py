@@ -128,6 +128,7 @@ class Segment:
         os.fsync(self.fd)
         self.index.write()
         self.time_index.write()
+        self.txn_index.flush()
 
     # Reading
 

@@ -112,11 +112,16 @@ def maybe_recompress(data: bytes | bytearray, headers: list[tuple[int, BatchHead
     out = bytearray()
     for pos, h in headers:
         records = _client_records(memoryview(data)[pos : pos + h.size], h, config)
-        level = {Codec.GZIP: config.compression_gzip_level, Codec.LZ4: config.compression_lz4_level, Codec.ZSTD: config.compression_zstd_level}.get(codec)
         out += encode_batch(
             records, base_offset=h.base_offset, last_offset_delta=h.last_offset_delta,
-            base_timestamp=h.base_timestamp, max_timestamp=h.max_timestamp, codec=codec, level=level,
+            base_timestamp=h.base_timestamp, max_timestamp=h.max_timestamp, codec=codec, level=compression_level(config, codec),
             producer_id=h.producer_id, producer_epoch=h.producer_epoch, base_sequence=h.base_sequence,
             transactional=h.is_transactional, partition_leader_epoch=h.partition_leader_epoch,
         )
     return out, list(iter_headers(out))
+
+
+def compression_level(config: LogConfig, codec: int) -> int | None:
+    """The topic's level for a codec the broker compresses with (None: the codec has no level)."""
+    return {Codec.GZIP: config.compression_gzip_level, Codec.LZ4: config.compression_lz4_level,
+            Codec.ZSTD: config.compression_zstd_level}.get(Codec(codec))

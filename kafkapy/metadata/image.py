@@ -28,8 +28,11 @@ from .records import (
     RegisterBrokerRecord,
     RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
+    RemoveUserScramCredentialRecord,
     TopicRecord,
+    UserScramCredentialRecord,
 )
+from .scram import ScramCredentials
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -105,6 +108,7 @@ class MetadataImage:
     features: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     next_producer_id: int = 0
     acls: AclImage = EMPTY_ACLS
+    scram_credentials: ScramCredentials = field(default_factory=lambda: _EMPTY)
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         name = self.topic_names.get(topic_id)
@@ -121,7 +125,7 @@ class MetadataImage:
         """The fewest records that rebuild this image from an empty one, in the order
         Kafka's MetadataImage.write puts them: features first (metadata.version tells a
         reader how to read the rest), then brokers, topics with their partitions,
-        configs, producer ids and ACLs."""
+        configs, producer ids, ACLs and SCRAM credentials."""
         records: list[Any] = [
             FeatureLevelRecord(name=name, feature_level=i16(level))
             for name, level in sorted(self.features.items(), key=lambda item: (item[0] != "metadata.version", item[0]))
@@ -154,6 +158,7 @@ class MetadataImage:
             # As Kafka's ProducerIdsImage: only the next id matters, not who reserved it.
             records.append(ProducerIdsRecord(broker_id=i32(-1), broker_epoch=i64(-1), next_producer_id=i64(self.next_producer_id)))
         records.extend(self.acls.to_records())
+        records.extend(credential for _, credential in sorted(self.scram_credentials.items()))
         return records
 
     def apply(self, records: Iterable[Any], offset: int) -> MetadataImage:
@@ -167,6 +172,7 @@ class MetadataImage:
         # ACL changes are gathered and the ACL index built once, and only when there are any.
         added_acls: dict[uuid.UUID, Acl] = {}
         removed_acls: list[uuid.UUID] = []
+        scram_credentials = dict(self.scram_credentials)
         for record in records:
             match record:
                 case RegisterBrokerRecord():
@@ -226,6 +232,10 @@ class MetadataImage:
                 case RemoveAccessControlEntryRecord():
                     if added_acls.pop(record.id, None) is None:
                         removed_acls.append(record.id)
+                case UserScramCredentialRecord():
+                    scram_credentials[record.name, record.mechanism] = record
+                case RemoveUserScramCredentialRecord():
+                    scram_credentials.pop((record.name, record.mechanism), None)
                 case NoOpRecord():
                     pass
         return MetadataImage(
@@ -237,4 +247,5 @@ class MetadataImage:
             features=MappingProxyType(features),
             next_producer_id=next_producer_id,
             acls=self.acls.with_changes(added_acls, removed_acls) if added_acls or removed_acls else self.acls,
+            scram_credentials=MappingProxyType(scram_credentials),
         )

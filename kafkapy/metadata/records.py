@@ -30,14 +30,16 @@ from ..schema.metadata.producer_ids_record.v0 import ProducerIdsRecord
 from ..schema.metadata.register_broker_record.v1 import BrokerEndpoint, BrokerFeature, RegisterBrokerRecord
 from ..schema.metadata.remove_access_control_entry_record.v0 import RemoveAccessControlEntryRecord
 from ..schema.metadata.remove_topic_record.v0 import RemoveTopicRecord
+from ..schema.metadata.remove_user_scram_credential_record.v0 import RemoveUserScramCredentialRecord
 from ..schema.metadata.topic_record.v0 import TopicRecord
+from ..schema.metadata.user_scram_credential_record.v0 import UserScramCredentialRecord
 from ..schema.versions import convert, schema_class
 
 __all__ = [
     "RECORD_TYPES", "RESOURCE_BROKER", "RESOURCE_TOPIC", "AccessControlEntryRecord", "BrokerEndpoint", "BrokerFeature",
     "BrokerRegistrationChangeRecord", "ConfigRecord", "FeatureLevelRecord", "NoOpRecord", "PartitionChangeRecord",
     "PartitionRecord", "ProducerIdsRecord", "RegisterBrokerRecord", "RemoveAccessControlEntryRecord", "RemoveTopicRecord",
-    "TopicRecord", "UnknownMetadataRecord", "decode_record", "encode_record",
+    "RemoveUserScramCredentialRecord", "TopicRecord", "UnknownMetadataRecord", "UserScramCredentialRecord", "decode_record", "encode_record",
 ]
 
 _FRAME_VERSION = uvarint(1)
@@ -53,7 +55,7 @@ RECORD_TYPES: dict[int, type[Any]] = {
     for cls in (
         RegisterBrokerRecord, TopicRecord, PartitionRecord, ConfigRecord, PartitionChangeRecord,
         RemoveTopicRecord, FeatureLevelRecord, ProducerIdsRecord, NoOpRecord, BrokerRegistrationChangeRecord,
-        AccessControlEntryRecord, RemoveAccessControlEntryRecord,
+        AccessControlEntryRecord, RemoveAccessControlEntryRecord, UserScramCredentialRecord, RemoveUserScramCredentialRecord,
     )
 }
 

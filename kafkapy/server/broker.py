@@ -42,10 +42,13 @@ from ..metadata.partitions import UNKNOWN_BROKER_EPOCH
 from ..raft.local import LocalQuorum
 from ..replication.fetch_session import FetchSessionCache
 from ..security.authorizer import Authorizer
+from ..security.sasl import SaslListener
+from ..security.scram import ScramCredential, image_credential
 from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
+from .sasl import listener_sasl
 from .tls import ListenerTls, listener_tls
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class BrokerServer:
         self._sockets: list[socket.socket] = []
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
+        self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
         self._connections: set[Connection] = set()
         self._quotas = ConnectionQuotas(config.int("max.connections"), config.int("max.connections.per.ip"), {})
         self._slot_freed = anyio.Event()
@@ -180,6 +184,7 @@ class BrokerServer:
         )
 
     def _bind(self) -> None:
+        sasl = listener_sasl(self.config, self._scram_credential)
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
@@ -188,7 +193,13 @@ class BrokerServer:
             self._sockets.append(sock)
             if listener.name in self._listener_tls:
                 self._tls[sock] = self._listener_tls[listener.name]
+            if listener.name in sasl:
+                self._sasl[sock] = sasl[listener.name]
             self.bound.append(Listener(listener.name, listener.host, sock.getsockname()[1]))
+
+    def _scram_credential(self, user: str, mechanism: str) -> ScramCredential | None:
+        assert self.broker is not None, "clients authenticate once the broker serves"
+        return image_credential(self.broker.image.scram_credentials, user, mechanism)
 
     def _advertised_endpoint(self) -> Listener:
         bound = self.bound[0]
@@ -381,7 +392,8 @@ class BrokerServer:
                     sock.setsockopt(socket.SOL_SOCKET, option, self.config.int(key))
             assert self.broker is not None
             tls = self._tls.get(listener)
-            connection = Connection(self.broker, sock, max_request, self._request_memory, peer, tls.session(sock, peer) if tls else None)
+            connection = Connection(self.broker, sock, max_request, self._request_memory, peer, tls.session(sock, peer) if tls else None,
+                                    self._sasl.get(listener))
             self._connections.add(connection)
             tg.start_soon(self._serve, connection)
 

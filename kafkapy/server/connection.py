@@ -14,6 +14,7 @@ import anyio.lowlevel
 
 from ..handlers import Broker, CloseConnection, dispatch
 from ..security.principal import ANONYMOUS
+from ..security.sasl import MAX_RECEIVE_SIZE, SaslAuthenticator, SaslListener
 from ..wire.framing import FrameError, FrameReader
 from ..wire.protocol import Chunk, FileSlice, InvalidRequest
 from .connection_quotas import RequestMemory
@@ -46,10 +47,13 @@ class MemoryPool:
 
 class Connection:
     def __init__(self, broker: Broker, sock: socket.socket, max_request_size: int, pool: MemoryPool | None = None,
-                 peer: str | None = None, tls: TlsSession | None = None) -> None:
+                 peer: str | None = None, tls: TlsSession | None = None, sasl: SaslListener | None = None) -> None:
         self.broker = broker
         self.sock = sock
-        self.reader = FrameReader(max_request_size)
+        self.max_request_size = max_request_size
+        # Until a SASL client has authenticated, it may send small frames only (as Kafka's
+        # sasl.server.max.receive.size), so that strangers cannot make the broker hold much.
+        self.reader = FrameReader(max_request_size if sasl is None else min(max_request_size, MAX_RECEIVE_SIZE))
         self.peer = peer if peer is not None else _peer(sock)
         self.pool = pool
         self._reserved = 0  # request bytes taken from the pool and not yet released
@@ -64,6 +68,7 @@ class Connection:
         self.expired = False
         self.tls = tls
         self.principal = ANONYMOUS
+        self.authenticator = None if sasl is None else SaslAuthenticator(sasl)
         # Over TLS, bytes pass through the session; in plaintext straight through the
         # socket, at no cost per frame.
         self._recv_into = sock.recv_into if tls is None else tls.recv_into
@@ -102,7 +107,10 @@ class Connection:
                 return
             for frame in frames:
                 self.busy = True
-                response = await dispatch(self.broker, frame, self.peer, self.principal)
+                if self.authenticator is not None and not self.authenticator.complete:
+                    response = await self._authenticate(self.authenticator, frame)
+                else:
+                    response = await dispatch(self.broker, frame, self.peer, self.principal)
                 self.busy = False
                 self.last_active = time.monotonic()
                 if self.pool is not None:
@@ -113,6 +121,24 @@ class Connection:
                 # Reads and writes that never block never yield: let the other
                 # connections and the broker's timers have their turn.
                 await anyio.lowlevel.checkpoint()
+
+    async def _authenticate(self, authenticator: SaslAuthenticator, frame: bytes | bytearray) -> tuple[list[Chunk], int] | None:
+        """One frame of the SASL exchange: the response to send, if any. Raises
+        CloseConnection, after the failed-authentication delay and its answer, when the
+        authentication fails."""
+        step = authenticator.received(frame, self.broker.clock.wall_ms())
+        if step.close is not None:
+            log.info("Failed authentication with %s (%s)", self.peer, step.close.reason)
+            await anyio.sleep(step.close.delay_ms / 1000)
+            if step.close.response is not None:
+                await self._send(step.close.response)
+            raise CloseConnection("authentication failed")
+        if step.principal is not None:
+            self.principal = step.principal
+            self.reader.max_frame_size = self.max_request_size
+        if step.dispatch:
+            return await dispatch(self.broker, frame, self.peer, self.principal)
+        return None if step.send is None else (step.send, 0)
 
     async def _next_frames(self) -> list[bytes | bytearray] | None:
         """The next complete frames, or None at end of stream or when the broker stops

@@ -14,10 +14,21 @@ user, and `broker.client_config(user="alice")` gives a client's settings:
 
     with kafkapy.Broker(security="mtls") as broker:
         Producer(broker.client_config(user="alice"))  # principal User:CN=alice,O=kafkapy test
+
+`security="sasl_plaintext"` (or `"sasl_ssl"`, over TLS) authenticates with SASL the `users`
+given, by name and password:
+
+    with kafkapy.Broker(security="sasl_plaintext", users={"alice": "secret"}) as broker:
+        Producer(broker.client_config(user="alice", mechanism="PLAIN"))  # principal User:alice
+
+with the SASL `mechanism` given: PLAIN (the default; users in the listener's JAAS
+configuration), SCRAM-SHA-256 or SCRAM-SHA-512 (users' credentials written as metadata
+records once the broker serves, as AlterUserScramCredentials writes them).
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,69 +44,121 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ..clock import Clock
 from ..config import BROKER_CONFIGS, BrokerConfig
 from ..handlers.faults import Faults
+from ..metadata.scram import MECHANISM_CODES, MIN_ITERATIONS, ScramUpsertion, alter_scram_credentials
+from ..security.scram import derive_keys, salted_password
 from ..server import BrokerServer, Supervisor
 
 if TYPE_CHECKING:
     from .certificates import TestCertificates
 
 
-SECURITY = ("plaintext", "ssl", "mtls")
+SECURITY = ("plaintext", "ssl", "mtls", "sasl_plaintext", "sasl_ssl")
 Flavour = Literal["confluent-kafka", "kafka-python"]
 T = TypeVar("T")
+_PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+_SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _config(data_dir: Path, overrides: Mapping[str, object], security: dict[str, object]) -> BrokerConfig:
     values: dict[str, object] = {"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir), **security}
     for key, value in overrides.items():
-        name = key if key in BROKER_CONFIGS else key.replace("_", ".")
+        name = key if key in BROKER_CONFIGS or "." in key else key.replace("_", ".")
         values[name] = value
     return BrokerConfig(values)
 
 
-def _security_settings(security: str, certificates: TestCertificates | None) -> dict[str, object]:
+def _security_settings(security: str, certificates: TestCertificates | None, users: Mapping[str, str],
+                       mechanism: str) -> dict[str, object]:
+    settings: dict[str, object] = {}
+    if security.startswith("sasl_"):
+        listener = security.upper()
+        entries = " ".join(f'user_{name}="{_jaas_quoted(password)}"' for name, password in users.items())
+        jaas = f"{_PLAIN_LOGIN_MODULE} required {entries};" if mechanism == "PLAIN" else f"{_SCRAM_LOGIN_MODULE} required;"
+        settings.update({"listeners": f"{listener}://127.0.0.1:0", "sasl.enabled.mechanisms": mechanism,
+                         f"listener.name.{security}.{mechanism.lower()}.sasl.jaas.config": jaas})
     if certificates is None:
-        return {}
-    settings: dict[str, object] = {"listeners": "SSL://127.0.0.1:0", "ssl.keystore.type": "PEM",
-                                   "ssl.keystore.location": str(certificates.server())}
+        return settings
+    settings.update({"ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server())})
+    settings.setdefault("listeners", "SSL://127.0.0.1:0")
     if security == "mtls":
         settings.update({"ssl.client.auth": "required", "ssl.truststore.type": "PEM",
                          "ssl.truststore.location": str(certificates.ca_path)})
     return settings
 
 
+def _jaas_quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 class _Base:
     def __init__(self, data_dir: str | Path | None, clock: Clock | None, overrides: Mapping[str, object],
-                 security: str = "plaintext") -> None:
+                 security: str = "plaintext", users: Mapping[str, str] | None = None, mechanism: str = "PLAIN") -> None:
         if security not in SECURITY:
             raise ValueError(f"security={security!r}: the test kit makes {', '.join(SECURITY)} brokers")
+        if mechanism not in MECHANISMS:
+            raise ValueError(f"mechanism={mechanism!r}: the test kit's SASL brokers serve {', '.join(MECHANISMS)}")
+        if users and not security.startswith("sasl_"):
+            raise ValueError(f"users are for SASL brokers (security='sasl_plaintext' or 'sasl_ssl'), not {security!r}")
+        self.users = dict(users or {})
+        self.mechanism = mechanism
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-")) if data_dir is None else Path(data_dir)
         self.security = security
         self.certificates: TestCertificates | None = None
-        if security != "plaintext":
+        if security not in ("plaintext", "sasl_plaintext"):
             from .certificates import TestCertificates  # needs the cryptography package
 
             self.certificates = TestCertificates(tempfile.mkdtemp(prefix="kafkapy-certificates-"))
         self.clock = clock
-        self.config = _config(self.data_dir, overrides, _security_settings(security, self.certificates))
+        self.config = _config(self.data_dir, overrides, _security_settings(security, self.certificates, self.users, mechanism))
         self.supervisor: Supervisor | None = None
 
-    def client_config(self, user: str | None = None, flavour: Flavour = "confluent-kafka") -> dict[str, object]:
+    def client_config(self, user: str | None = None, flavour: Flavour = "confluent-kafka", *, mechanism: str | None = None,
+                      password: str | None = None) -> dict[str, object]:
         """A client's settings for this broker: confluent-kafka's keys, or kafka-python's
         keyword arguments. On a TLS broker, the client trusts the test certificate authority,
-        and a `user` presents a certificate of its own (CN=<user>,O=kafkapy test); without a
-        user, the client has none."""
+        and on an mTLS one a `user` presents a certificate of its own (CN=<user>,O=kafkapy
+        test); without a user, the client has none. On a SASL broker a `user` authenticates
+        with the SASL `mechanism` (the broker's unless given) and its password (or the `password` given, which may be
+        wrong on purpose)."""
         confluent = flavour == "confluent-kafka"
         settings: dict[str, object] = {"bootstrap.servers" if confluent else "bootstrap_servers": self.bootstrap_servers}
+        sasl = self.security.startswith("sasl_")
+        mechanism = mechanism or self.mechanism
+        if sasl:
+            settings["security.protocol" if confluent else "security_protocol"] = self.security.upper()
+            if user is not None:
+                secret = password if password is not None else self.users[user]
+                settings.update({"sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": secret} if confluent else
+                                {"sasl_mechanism": mechanism, "sasl_plain_username": user, "sasl_plain_password": secret})
         if self.certificates is None:
             return settings
-        settings["security.protocol" if confluent else "security_protocol"] = "SSL"
+        if not sasl:
+            settings["security.protocol" if confluent else "security_protocol"] = "SSL"
         settings["ssl.ca.location" if confluent else "ssl_cafile"] = str(self.certificates.ca_path)
-        if user is not None:
+        if user is not None and not sasl:
             certificate, key = self.certificates.client(user)
             settings["ssl.certificate.location" if confluent else "ssl_certfile"] = str(certificate)
             settings["ssl.key.location" if confluent else "ssl_keyfile"] = str(key)
         return settings
+
+    async def _add_scram_users(self) -> None:
+        """The users' SCRAM credentials, written through the controller as
+        AlterUserScramCredentials writes them (no client could authenticate to ask)."""
+        if self.mechanism == "PLAIN" or not self.users:
+            return
+        assert self.supervisor is not None and isinstance(self.supervisor.server, BrokerServer)
+        broker = self.supervisor.server.broker
+        assert broker is not None
+        code = MECHANISM_CODES[self.mechanism]
+        upsertions = []
+        for name, password in self.users.items():
+            salt = secrets.token_bytes(16)
+            upsertions.append(ScramUpsertion(name, code, MIN_ITERATIONS, salt,
+                                             salted_password(self.mechanism, password, salt, MIN_ITERATIONS)))
+        await broker.controller_service.write(
+            lambda image: alter_scram_credentials(image.scram_credentials, [], upsertions, derive_keys))
 
     def connected_principals(self) -> list[str]:
         """The principal of each client connection open now (User:ANONYMOUS for one that
@@ -142,8 +205,8 @@ class Broker(_Base):
     """A broker on a background thread; a context manager."""
 
     def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, security: str = "plaintext",
-                 **overrides: object) -> None:
-        super().__init__(data_dir, clock, overrides, security)
+                 users: Mapping[str, str] | None = None, mechanism: str = "PLAIN", **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides, security, users, mechanism)
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._task: Future[Any] | None = None
@@ -155,6 +218,7 @@ class Broker(_Base):
         self.supervisor = self._portal.call(Supervisor, self.config, self.clock)
         try:
             self._task, _ = self._portal.start_task(self.supervisor.run)
+            self._portal.call(self._add_scram_users)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             raise
@@ -199,8 +263,8 @@ class AsyncBroker(_Base):
     """A broker as a task of the caller's event loop; an async context manager."""
 
     def __init__(self, data_dir: str | Path | None = None, *, clock: Clock | None = None, security: str = "plaintext",
-                 **overrides: object) -> None:
-        super().__init__(data_dir, clock, overrides, security)
+                 users: Mapping[str, str] | None = None, mechanism: str = "PLAIN", **overrides: object) -> None:
+        super().__init__(data_dir, clock, overrides, security, users, mechanism)
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> AsyncBroker:
@@ -208,6 +272,7 @@ class AsyncBroker(_Base):
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         await self._tg.start(self.supervisor.run)
+        await self._add_scram_users()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -37,8 +37,8 @@ def kafka_broker(request: pytest.FixtureRequest) -> Iterator[Any]:
         return
     from .embedded import Broker
 
-    # data_dir, clock and security given, so that mypy does not match the overrides against them.
-    with Broker(None, clock=None, security="plaintext", **{"group.initial.rebalance.delay.ms": 0}) as broker:
+    # data_dir, clock, security, users and mechanism given, so that mypy does not match the overrides against them.
+    with Broker(None, clock=None, security="plaintext", users=None, mechanism="PLAIN", **{"group.initial.rebalance.delay.ms": 0}) as broker:
         yield broker
 
 

@@ -160,3 +160,75 @@ def _check_snappy_block(block: bytes, limit: int) -> int:
     length = int(cramjam.snappy.decompress_raw_len(block))
     _check_size(length, limit)
     return length
+
+
+# Kafka before 0.10 computed an LZ4 frame's header checksum over the frame's magic number
+# as well as its descriptor (KAFKA-3160); message format v0 keeps that framing for good.
+_LZ4_MAGIC = b"\x04\x22\x4d\x18"
+_LZ4_CONTENT_SIZE_FLAG = 0x08
+_LZ4_DICT_ID_FLAG = 0x01
+
+
+def _lz4_descriptor_end(frame: bytes | bytearray | memoryview) -> int:
+    """Where an LZ4 frame's header checksum byte is: after the magic, FLG, BD and the optional fields FLG announces."""
+    if len(frame) < 7 or bytes(frame[:4]) != _LZ4_MAGIC:
+        raise CompressionError("not an LZ4 frame")
+    flg = frame[4]
+    return 6 + (8 if flg & _LZ4_CONTENT_SIZE_FLAG else 0) + (4 if flg & _LZ4_DICT_ID_FLAG else 0)
+
+
+def lz4_frame_from_magic_v0(frame: bytes | memoryview) -> bytes:
+    """An LZ4 frame of message format v0 with its header checksum made right, whichever
+    way its writer computed it: Kafka's reader ignored it for v0, and so does this."""
+    end = _lz4_descriptor_end(frame)
+    if len(frame) <= end:
+        raise CompressionError("truncated LZ4 frame header")
+    fixed = bytearray(frame)
+    fixed[end] = (xxh32(fixed[4:end]) >> 8) & 0xFF
+    return bytes(fixed)
+
+
+def lz4_frame_for_magic_v0(frame: bytes) -> bytes:
+    """An LZ4 frame with the header checksum message format v0 readers expect (over the magic too)."""
+    end = _lz4_descriptor_end(frame)
+    broken = bytearray(frame)
+    broken[end] = (xxh32(broken[:end]) >> 8) & 0xFF
+    return bytes(broken)
+
+
+_PRIME32 = (2654435761, 2246822519, 3266489917, 668265263, 374761393)
+_MASK32 = 0xFFFFFFFF
+
+
+def _rotl32(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (32 - bits))) & _MASK32
+
+
+def xxh32(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
+    """XXH32, which LZ4 frames use for their checksums; here only ever over a few header bytes."""
+    p1, p2, p3, p4, p5 = _PRIME32
+    data = bytes(data)
+    length, pos = len(data), 0
+    if length >= 16:
+        lanes = [(seed + p1 + p2) & _MASK32, (seed + p2) & _MASK32, seed & _MASK32, (seed - p1) & _MASK32]
+        while pos + 16 <= length:
+            for i in range(4):
+                (word,) = struct.unpack_from("<I", data, pos + 4 * i)
+                lanes[i] = (_rotl32((lanes[i] + word * p2) & _MASK32, 13) * p1) & _MASK32
+            pos += 16
+        h = (_rotl32(lanes[0], 1) + _rotl32(lanes[1], 7) + _rotl32(lanes[2], 12) + _rotl32(lanes[3], 18)) & _MASK32
+    else:
+        h = (seed + p5) & _MASK32
+    h = (h + length) & _MASK32
+    while pos + 4 <= length:
+        (word,) = struct.unpack_from("<I", data, pos)
+        h = (_rotl32((h + word * p3) & _MASK32, 17) * p4) & _MASK32
+        pos += 4
+    while pos < length:
+        h = (_rotl32((h + data[pos] * p5) & _MASK32, 11) * p1) & _MASK32
+        pos += 1
+    h ^= h >> 15
+    h = (h * p2) & _MASK32
+    h ^= h >> 13
+    h = (h * p3) & _MASK32
+    return h ^ (h >> 16)

@@ -1,0 +1,66 @@
+"""The crash-consistency checker at scale: many more crash states than `make test` runs.
+
+    python benchmarks/crash_states.py                 # every crash point: least, most and one random state
+    python benchmarks/crash_states.py --random 3      # ... and three random states at each
+    python benchmarks/crash_states.py --sample 2000   # a random sample of 2000 states instead
+    python benchmarks/crash_states.py --records 40 --seed 7
+
+Runs the workload of kafkapy.testing.crash.workload once on an in-process broker
+(flush.messages=1, idempotent and acks=1 producers, a group committing offsets, a
+transaction committed and one aborted, topics created and deleted, segment rolls and a
+retention deletion) while recording its file operations; then builds each crash state
+(kafkapy.testing.crash.states gives the rules), starts the broker's recovery on it and
+checks the invariants (kafkapy.testing.crash.check). Prints how many states were checked
+and how many failed, and for the first failures the crash state (which unsynced
+operations were kept, lost or torn) and what was wrong. Exits 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kafkapy.testing.crash.check import check_states
+from kafkapy.testing.crash.states import every_state_kind, sample_states
+from kafkapy.testing.crash.workload import run_workload
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=12, help="records each producer sends (default 12)")
+    parser.add_argument("--sample", type=int, default=0, help="check this many random states instead of every crash point")
+    parser.add_argument("--random", type=int, default=1, help="random states per crash point besides least and most (default 1)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--show", type=int, default=5, help="failures to print in full (default 5)")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="kafkapy-crash-") as scratch:
+        started = time.monotonic()
+        workload = run_workload(Path(scratch) / "workload", records_per_producer=args.records)
+        print(f"workload: {len(workload.ops)} file operations, {len(workload.acked)} records acknowledged, "
+              f"{len(workload.commits)} offset commits, {len(workload.transactions)} transactions "
+              f"({time.monotonic() - started:.1f} s)")
+        states = (sample_states(workload.ops, args.sample, rng) if args.sample
+                  else every_state_kind(workload.ops, rng, args.random))
+        checked = failed = 0
+        started = time.monotonic()
+        for outcome in check_states(workload, states, Path(scratch)):
+            checked += 1
+            if outcome.problems:
+                failed += 1
+                if failed <= args.show:
+                    print(f"\nFAILED: {outcome.state.describe(workload.ops)}")
+                    print("\n".join(f"  - {problem}" for problem in outcome.problems))
+            if checked % 200 == 0:
+                print(f"  {checked} states checked, {failed} failed", flush=True)
+        elapsed = time.monotonic() - started
+    print(f"\n{checked} crash states checked, {failed} failed ({elapsed:.0f} s, {elapsed / max(checked, 1) * 1000:.0f} ms a state)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
