@@ -20,12 +20,14 @@ from kio._kio_native import (
     get_reader,
     read_compact_array_length,
     read_int8,
+    read_int32,
     read_legacy_array_length,
     read_unsigned_varint,
 )
 from kio.serial._introspect import EntityField, EntityTupleField, classify_field, get_field_tag, is_optional
 
 Buffer = bytes | bytearray | memoryview
+_BYTES_TYPES = ("bytes", "records")
 Walk = Callable[[Buffer, int, int], int]
 
 
@@ -87,6 +89,8 @@ def _field_walk(entity_type: type, f: Field[Any], flexible: bool, tagged: bool) 
         element = _entity_walk(field_class.type_)
     elif field_class.is_array:
         element = _reader_walk(get_reader(f.metadata["kafka_type"], flexible, False))
+    elif f.metadata.get("kafka_type") in _BYTES_TYPES:
+        return _bytes_walk(flexible)
     else:
         return _reader_walk(get_field_reader(entity_type, f, False, tagged))
     if field_class.is_array:
@@ -94,6 +98,20 @@ def _field_walk(entity_type: type, f: Field[Any], flexible: bool, tagged: bool) 
     if is_optional(f):
         return _nullable_walk(element)
     return element
+
+
+def _bytes_walk(flexible: bool) -> Walk:
+    """Steps over a bytes or records field by its length alone: reading it would copy a
+    produce request's whole batch for nothing."""
+    def walk(buf: Buffer, pos: int, end: int) -> int:
+        if flexible:
+            stored, size = read_unsigned_varint(buf, pos)
+            length = stored - 1
+        else:
+            length, size = read_int32(buf, pos)
+        return pos + size + max(length, 0)
+
+    return walk
 
 
 def _reader_walk(reader: Callable[[Buffer, int], tuple[Any, int]]) -> Walk:
