@@ -11,6 +11,7 @@ from ..metadata.acls import CLUSTER_NAME, AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS, NewTopic, topic_name_error
 from ..metadata.image import MetadataImage, PartitionImage, TopicImage
 from ..security.authorizer import CLUSTER_ACL_OPERATIONS, TOPIC_ACL_OPERATIONS, operations_bitfield
+from ..wire.protocol import InvalidRequest
 from .context import Broker, RequestContext
 from .faults import Faults
 from .registry import api
@@ -126,6 +127,9 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
         topics = [topic_entry(t, operations(t.name), broker.faults) for t in image.topics.values() if t.name in describable]
     else:
         wanted: list[tuple[str | None, Any]] = [(t.name, getattr(t, "topic_id", None)) for t in request.topics]
+        if version < 12 and any(name is None for name, _ in wanted):
+            # Before v12 a topic is named (its answer's name is not nullable): Kafka refuses the request.
+            raise InvalidRequest(f"Topic name can not be null for version {version}")
         by_id = {topic_id: image.topic_by_id(topic_id) for name, topic_id in wanted if name is None}
         describable = broker.authorized_names(
             ctx, AclOperation.DESCRIBE, ResourceType.TOPIC,

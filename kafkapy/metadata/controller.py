@@ -28,6 +28,10 @@ from .records import (
 )
 
 MAX_TOPIC_NAME = 249
+# As Kafka's controller: no user operation makes more metadata records than this (one per
+# partition), so a partition count of 2**31 - 1 is refused rather than placed.
+MAX_RECORDS_PER_USER_OP = 10_000
+EXCESSIVE_BATCH = "Unable to perform excessively large batch operation."
 # Matched against the whole name: "$" alone would let a trailing newline through.
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
@@ -162,6 +166,8 @@ class Controller:
                 return TopicResult(name, ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0, or -1 to use the default value."), []
             if partitions <= 0:
                 return TopicResult(name, ErrorCode.invalid_partitions, "Number of partitions was set to an invalid non-positive value."), []
+            if partitions > MAX_RECORDS_PER_USER_OP:
+                return TopicResult(name, ErrorCode.policy_violation, EXCESSIVE_BATCH), []
             if factor > len(brokers):
                 return TopicResult(
                     name, ErrorCode.invalid_replication_factor,
@@ -225,6 +231,8 @@ class Controller:
             raise Refused(ErrorCode.invalid_partitions,
                           f"The topic {name} currently has {current} partition(s); {count} would not be an increase.")
         added = count - current
+        if added > MAX_RECORDS_PER_USER_OP:
+            raise Refused(ErrorCode.policy_violation, EXCESSIVE_BATCH)
         factor = len(topic.partitions[0].replicas)
         if assignments is not None:
             if len(assignments) != added:

@@ -31,11 +31,11 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.abc
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 SECURITY = ("plaintext", "ssl", "mtls", "sasl_plaintext", "sasl_ssl")
 Flavour = Literal["confluent-kafka", "kafka-python"]
+T = TypeVar("T")
 _PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 _SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -239,6 +240,12 @@ class Broker(_Base):
         assert self._portal is not None and self.supervisor is not None, "the broker is not running"
         self._portal.call(self.supervisor.restart)
         return self
+
+    def submit(self, async_fn: Callable[..., Awaitable[T]], *args: object) -> Future[T]:
+        """Runs `async_fn(*args)` as a task of the broker's event loop, next to its handlers:
+        for a harness that drives the broker's internals and bounds how long it waits."""
+        assert self._portal is not None, "the broker is not running"
+        return self._portal.start_task_soon(async_fn, *args)
 
     def advance_clock(self, ms: int) -> None:
         """Moves the broker's manual clock (Broker(clock=FakeClock())) and lets timers fire."""

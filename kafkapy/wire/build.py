@@ -58,6 +58,23 @@ def _convert_uuid(v: Any) -> Any:
     return _ZERO_UUID if v is None else v
 
 
+# The longest string every version can carry: a non-flexible string's length is an int16.
+_LONGEST_STRING = 32767
+_CUT = "..."
+
+
+def _cut_message(v: Any) -> Any:
+    """An error message within what the wire carries: one that echoes a client's very long
+    name (a topic name of 32767 characters, say) is cut rather than make the response
+    impossible to encode."""
+    if v is None or len(v) <= _LONGEST_STRING // 4:
+        return v
+    encoded = v.encode()
+    if len(encoded) <= _LONGEST_STRING:
+        return v
+    return encoded[: _LONGEST_STRING - len(_CUT)].decode(errors="ignore") + _CUT
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "error_code": _convert_error,
     "timedelta_i32": _convert_timedelta,
@@ -85,7 +102,8 @@ def _plan(cls: type) -> list[tuple[str, Callable[[Any], Any] | None, type | None
     for f in fields(cls):
         nested, is_array = _nested_type(f.type)
         has_default = f.default is not MISSING or f.default_factory is not MISSING
-        plan.append((f.name, _CONVERTERS.get(f.metadata.get("kafka_type", "")), nested, is_array, has_default))
+        convert = _cut_message if f.name == "error_message" else _CONVERTERS.get(f.metadata.get("kafka_type", ""))
+        plan.append((f.name, convert, nested, is_array, has_default))
     return plan
 
 

@@ -21,6 +21,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import BufferUnderflow
 
 from ..schema.legacy import VERSIONS as LEGACY_VERSIONS
+from .counts import check_counts
 
 _API_HEADER = struct.Struct(">hhi")
 _SIZE = struct.Struct(">i")
@@ -98,6 +99,7 @@ def decode_request(frame: bytes | bytearray, api_key: int, version: int) -> tupl
     view = memoryview(frame).toreadonly()
     try:
         header, header_size = entity_reader(body_type.__header_schema__)(view, 0)
+        check_counts(body_type, view, header_size)
         body, _ = entity_reader(body_type)(view, header_size)
     except (BufferUnderflow, ValueError, TypeError, UnicodeDecodeError) as e:
         raise InvalidRequest(f"cannot decode {api_name(api_key)} v{version}: {e}") from e
