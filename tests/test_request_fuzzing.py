@@ -32,7 +32,7 @@ from kafkapy.wire.protocol import InvalidRequest, decode_request, encode_request
 
 TOPIC, GROUP = "fuzzed", "fuzzed-group"
 # Requests the handlers must answer in this long, unless they asked to wait longer: a
-# hang, not a slow answer on a loaded machine (a request of 2,000 long ids took over 3 s).
+# hang, not a slow answer on a loaded machine.
 BOUND_S = 10.0
 
 
