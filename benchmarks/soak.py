@@ -180,7 +180,10 @@ def group_member_churn(run: Run, group: str, strategy: str, lifetime_s: tuple[fl
     rng = random.Random(seed)
     while not run.stop.is_set():
         consumer = Consumer({"bootstrap.servers": run.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                             "partition.assignment.strategy": strategy, "auto.commit.interval.ms": 1000})
+                             "partition.assignment.strategy": strategy, "auto.commit.interval.ms": 1000,
+                             # librdkafka closes a cooperative member that holds no partition without
+                             # a LeaveGroup: the group waits for its session to expire.
+                             "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1000})
         consumer.subscribe([*RETAINED, COMPACTED], on_assign=lambda _consumer, _partitions: run.tally.add("assigned"))
         run.tally.add("joined")
         leave_at = time.monotonic() + rng.uniform(*lifetime_s)
@@ -453,8 +456,8 @@ def soak(args: argparse.Namespace, broker: RunningBroker) -> tuple[list[Sample],
                               cpu, directory_mb(broker.data_dir), os.getloadavg()[0]))
         if args.progress and len(samples) % max(1, int(60 / args.sample_seconds)) == 0:
             last = samples[-1]
-            print(f"{last.seconds / 60:5.1f} min  RSS {last.rss_mb:6.1f} MB  {last.open_files:4d} files  produce {last.produce_ms} ms  "
-                  f"metadata {last.metadata_ms} ms  data {last.data_mb:.1f} MB  failures {len(run.tally.failures)}", flush=True)
+            print(f"{last.seconds / 60:5.1f} min  RSS {last.rss_mb:6.1f} MB  {last.open_files:4d} files  produce {last.produce_ms or 0:6.1f} ms  "
+                  f"metadata {last.metadata_ms or 0:6.1f} ms  data {last.data_mb:5.1f} MB  failures {len(run.tally.failures)}", flush=True)
     if not broker.alive():
         run.tally.fail("broker", f"the broker exited during the run:\n{broker.log_tail()}")
     run.stop.set()
