@@ -13,7 +13,8 @@ time, for --minutes (30 by default):
 
 Every few seconds it samples the broker's RSS (VmRSS), its open files (/proc/PID/fd) and
 two latencies: a probe produce (acks=all, one record, until acknowledged) and a Metadata
-request (all topics, on a raw connection). At the end it checks what the load should have
+request (all topics, on a raw connection); and the data directory's size and number of
+files, which are reported but not bounded. At the end it checks what the load should have
 left: every kind of operation happened and none failed; retention moved the log start
 offset; compaction removed records and kept the last value (or tombstone) of every key;
 a read_committed consumer reads every committed transaction's records and none of an
@@ -81,7 +82,8 @@ COMPACTED_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0
 # What a run must have done; each count is checked to be above zero.
 OPERATIONS = ("produced", "consumed", "joined", "assigned", "left", "topics_created", "topics_deleted",
               "transactions_committed", "transactions_aborted", "probe_produces", "probe_metadata")
-SERIES = ("rss_mb", "open_files", "produce_ms", "metadata_ms")
+# The first four are bounded; the data directory's size and file count are reported.
+SERIES = ("rss_mb", "open_files", "produce_ms", "metadata_ms", "data_mb", "data_files")
 
 
 class Tally:
@@ -116,6 +118,7 @@ class Sample:
     metadata_ms: float | None
     cpu_seconds: float
     data_mb: float
+    data_files: int
     load_1m: float
 
 
@@ -203,6 +206,11 @@ def group_member_churn(run: Run, group: str, strategy: str, lifetime_s: tuple[fl
 def topic_churn(run: Run, period_s: float) -> None:
     """Creates a topic, produces to it with acks=all, deletes it; again and again."""
     admin = AdminClient({"bootstrap.servers": run.bootstrap})
+
+    def delivered(err: KafkaError | None, _message: Message) -> None:
+        if err is not None:
+            run.tally.fail("churn produce", err)
+
     n = 0
     while not run.stop.is_set():
         topic, n = f"soak-churn-{n}", n + 1
@@ -213,7 +221,7 @@ def topic_churn(run: Run, period_s: float) -> None:
             # for its metadata, and might have it created again.
             producer = Producer({"bootstrap.servers": run.bootstrap, "acks": "all", "allow.auto.create.topics": False})
             for i in range(20):
-                producer.produce(topic, b"%d" % i, on_delivery=lambda err, _m: err and run.tally.fail("churn produce", err))
+                producer.produce(topic, b"%d" % i, on_delivery=delivered)
             if producer.flush(CLIENT_TIMEOUT_S):
                 run.tally.fail("churn produce", f"{len(producer)} records to {topic} not acknowledged")
             admin.delete_topics([topic], operation_timeout=CLIENT_TIMEOUT_S)[topic].result(CLIENT_TIMEOUT_S)
@@ -290,15 +298,17 @@ class Probes:
         self.producer.flush(CLIENT_TIMEOUT_S)
 
 
-def directory_mb(path: Path) -> float:
-    total = 0
+def directory_usage(path: Path) -> tuple[float, int]:
+    """MB in the files under `path`, and how many files there are."""
+    total = count = 0
     for root, _dirs, files in os.walk(path):
+        count += len(files)
         for name in files:
             try:
                 total += os.stat(os.path.join(root, name)).st_size
             except FileNotFoundError:  # deleted by retention while we looked
                 pass
-    return total / 1e6
+    return total / 1e6, count
 
 
 def read_to_end(bootstrap: str, topic: str, partitions: int, isolation: str) -> list[Message]:
@@ -426,7 +436,7 @@ def kafkapy(data_dir: Path) -> Iterator[RunningBroker]:
         yield broker
 
 
-def soak(args: argparse.Namespace, broker: RunningBroker) -> tuple[list[Sample], Run, list[threading.Thread]]:
+def soak(args: argparse.Namespace, broker: RunningBroker) -> tuple[list[Sample], Run]:
     duration_s, rng = args.minutes * 60, random.Random(args.seed)
     run = Run(broker.bootstrap, threading.Event(), Tally(), args.rate, {})
     deadline = Deadline(CLIENT_TIMEOUT_S)
@@ -453,11 +463,11 @@ def soak(args: argparse.Namespace, broker: RunningBroker) -> tuple[list[Sample],
         memory, open_files, cpu = broker.memory(), broker.open_files(), broker.cpu_seconds()
         assert memory is not None and open_files is not None and cpu is not None
         samples.append(Sample(time.monotonic() - started, memory["rss_mb"], open_files, probes.produce_ms(), probes.metadata_ms(),
-                              cpu, directory_mb(broker.data_dir), os.getloadavg()[0]))
+                              cpu, *directory_usage(broker.data_dir), os.getloadavg()[0]))
         if args.progress and len(samples) % max(1, int(60 / args.sample_seconds)) == 0:
             last = samples[-1]
             print(f"{last.seconds / 60:5.1f} min  RSS {last.rss_mb:6.1f} MB  {last.open_files:4d} files  produce {last.produce_ms or 0:6.1f} ms  "
-                  f"metadata {last.metadata_ms or 0:6.1f} ms  data {last.data_mb:5.1f} MB  failures {len(run.tally.failures)}", flush=True)
+                  f"metadata {last.metadata_ms or 0:6.1f} ms  data {last.data_mb:5.1f} MB in {last.data_files} files  failures {len(run.tally.failures)}", flush=True)
     if not broker.alive():
         run.tally.fail("broker", f"the broker exited during the run:\n{broker.log_tail()}")
     run.stop.set()
@@ -466,7 +476,7 @@ def soak(args: argparse.Namespace, broker: RunningBroker) -> tuple[list[Sample],
         if thread.is_alive():
             run.tally.fail(thread.name, "did not stop")
     probes.close()
-    return samples, run, threads
+    return samples, run
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -494,7 +504,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kafkapy-soak-") as scratch, kafkapy(Path(scratch) / "data") as broker:
-        samples, run, _ = soak(args, broker)
+        samples, run = soak(args, broker)
         checks = check_what_remains(run) if broker.alive() else {}
     counts = {kind: run.tally.counts[kind] for kind in OPERATIONS}
     trends = {field: trend(samples, field, args.warmup_seconds) for field in SERIES}
