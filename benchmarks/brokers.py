@@ -170,6 +170,18 @@ class RunningBroker:
             peak += int(fields.get("VmHWM", "0 kB").split()[0])
         return {"rss_mb": rss * 1024 / 1e6, "peak_rss_mb": peak * 1024 / 1e6}
 
+    def open_files(self) -> int | None:
+        """File descriptors open in the broker's process tree (sockets included)."""
+        if self.pid is None:
+            return None
+        total = 0
+        for pid in _process_tree(self.pid):
+            try:
+                total += len(os.listdir(f"/proc/{pid}/fd"))
+            except OSError:  # the process has just exited
+                pass
+        return total
+
     def cpu_seconds(self) -> float | None:
         """User plus system CPU time of the broker's process tree so far."""
         if self.pid is None:

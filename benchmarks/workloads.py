@@ -64,12 +64,14 @@ def latency_summary(values_ms: list[float]) -> dict[str, float]:
             "p999_ms": percentile(ordered, 0.999), "max_ms": ordered[-1], "samples": len(ordered)}
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, deadline: Deadline, client: Mapping[str, Any] | None = None) -> None:
+def ensure_topic(bootstrap: str, topic: str, partitions: int, deadline: Deadline, client: Mapping[str, Any] | None = None,
+                 config: Mapping[str, str] | None = None) -> None:
     """Creates the topic (another process may have created it already) and waits until
-    every partition has a leader. `client`: more client settings (TLS, say)."""
+    every partition has a leader. `client`: more client settings (TLS, say); `config`:
+    the topic's own configuration."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **(client or {})})
     try:
-        admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(deadline.left())
+        admin.create_topics([NewTopic(topic, partitions, 1, config=dict(config or {}))])[topic].result(deadline.left())
     except KafkaException as e:
         if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise
