@@ -16,6 +16,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import waiting
+from kafkapy.client import Client
+from kafkapy.coordinator.group_coordinator import java_string_hash
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 
@@ -25,6 +27,7 @@ T = TypeVar("T")
 TIMEOUT_S = 30
 PARTITIONS = 3
 RECORDS = 300
+OFFSETS_PARTITIONS = 3
 
 
 def until(predicate: Callable[[], T], what: str, timeout_s: float = TIMEOUT_S) -> T:
@@ -54,11 +57,11 @@ def produce_numbers(cluster: Cluster, topic: str) -> None:
     assert producer.flush(TIMEOUT_S) == 0
 
 
-def leader_of(cluster: Cluster, topic: str, alive: int) -> int:
+def leader_of(cluster: Cluster, topic: str, alive: int, partition: int = 0) -> int:
     def read(server: BrokerServer) -> int:
         assert server.broker is not None
-        partition = server.broker.image.topics.get(topic)
-        return partition.partitions[0].leader if partition is not None else -1
+        found = server.broker.image.topics.get(topic)
+        return found.partitions[partition].leader if found is not None and partition in found.partitions else -1
     return int(cluster.nodes[alive].read(read))
 
 
@@ -125,19 +128,46 @@ def test_group_keeps_its_committed_offsets_when_its_coordinator_dies(cluster: Cl
     assert after == {p: RECORDS // PARTITIONS for p in range(PARTITIONS)}
 
 
-def test_exactly_once_survives_the_transaction_coordinators_death(cluster: Cluster) -> None:
+@pytest.fixture
+def spread_cluster() -> Iterator[Cluster]:
+    # Several partitions of __consumer_offsets, so that a group can be coordinated by
+    # another broker than the transactional id.
+    with Cluster(brokers=3, **{
+        "offsets.topic.num.partitions": OFFSETS_PARTITIONS, "offsets.topic.replication.factor": 3,
+        "transaction.state.log.num.partitions": 1, "transaction.state.log.replication.factor": 3,
+        "transaction.state.log.min.isr": 1, "group.initial.rebalance.delay.ms": 0,
+    }) as c:
+        yield c
+
+
+def group_coordinated_elsewhere(cluster: Cluster, txn_coordinator: int) -> str:
+    with Client(cluster.bootstrap_servers, timeout=TIMEOUT_S) as client:
+        client.coordinator("warm-up")  # creates __consumer_offsets
+    until(lambda: min(leader_of(cluster, "__consumer_offsets", 1, p) for p in range(OFFSETS_PARTITIONS)) >= 0,
+          "__consumer_offsets to have leaders")
+    return next(g for g in (f"eos-{i}" for i in range(100)) if leader_of(
+        cluster, "__consumer_offsets", 1, abs(java_string_hash(g)) % OFFSETS_PARTITIONS) != txn_coordinator)
+
+
+def test_exactly_once_survives_the_transaction_coordinators_death(spread_cluster: Cluster) -> None:
+    cluster = spread_cluster
     source, sink = "eos-in", "eos-out"
     create_topic(cluster, source)
     create_topic(cluster, sink)
     produce_numbers(cluster, source)
-    consumer = Consumer({
-        "bootstrap.servers": cluster.bootstrap_servers, "group.id": "eos", "enable.auto.commit": False,
-        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-    })
-    consumer.subscribe([source])
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": f"eos-{uuid.uuid4()}",
                          "transaction.timeout.ms": 10_000})
     producer.init_transactions(TIMEOUT_S)
+    # The group's coordinator is kept off the broker to be killed: librdkafka's
+    # send_offsets_to_transaction can wait forever, past its timeout, when the cached group
+    # coordinator's broker leaves the metadata (confluentinc/librdkafka#5511, #5456), as
+    # it would against Apache Kafka.
+    txn_coordinator = until(lambda: max(leader_of(cluster, "__transaction_state", 1), 0), "__transaction_state has a leader")
+    consumer = Consumer({
+        "bootstrap.servers": cluster.bootstrap_servers, "group.id": group_coordinated_elsewhere(cluster, txn_coordinator),
+        "enable.auto.commit": False, "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+    })
+    consumer.subscribe([source])
     killed = False
     done_offsets: dict[int, int] = {}
     deadline = time.monotonic() + 60
