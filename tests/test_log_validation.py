@@ -19,9 +19,11 @@ from kafkapy.wire.records import (
     NO_TIMESTAMP,
     InvalidRecords,
     Record,
+    compiled_scan,
     crc_ok,
     decode_records,
     encode_batch,
+    python_scan,
     read_header,
     scan_records,
 )
@@ -274,3 +276,21 @@ def test_scan_records_agrees_with_decode_records(records, gaps):
     for cut in (1, len(batch) - HEADER_SIZE - 1):
         with pytest.raises(InvalidRecords):
             scan_records(batch[HEADER_SIZE:][:cut], header.records_count)
+
+
+@pytest.mark.skipif(compiled_scan is None, reason="the C walk is not built here (`pip install` builds it)")
+@settings(max_examples=300)
+@given(records=st.lists(record_strategy, min_size=1, max_size=8), data=st.data())
+def test_the_compiled_walk_agrees_with_the_python_walk(records, data):
+    batch = encode_batch([Record(i, ts, k, v, h) for i, (ts, k, v, h) in enumerate(records)])
+    body = bytearray(batch[HEADER_SIZE:])
+    for _ in range(data.draw(st.integers(0, 3))):  # damage a few bytes, or none
+        body[data.draw(st.integers(0, len(body) - 1))] = data.draw(st.integers(0, 255))
+    count = data.draw(st.sampled_from([len(records), len(records) - 1, len(records) + 1]))
+    outcomes = []
+    for walk in (compiled_scan, python_scan):
+        try:
+            outcomes.append(walk(bytes(body), count))
+        except (ValueError, IndexError):
+            outcomes.append("refused")
+    assert outcomes[0] == outcomes[1]

@@ -96,51 +96,64 @@ def _check_client_header(header: BatchHeader) -> None:
 def _validate_records(data: bytes | bytearray, pos: int, header: BatchHeader, config: LogConfig,
                       now_ms: int) -> tuple[BatchHeader, bool]:
     """The header to store for a client's batch, and whether its offset deltas run 0, 1, 2, ...;
-    or LogError with each refused record's index, as KIP-467's record_errors."""
+    or LogError with each refused record's index, as KIP-467's record_errors. Every batch a
+    client sends comes here: the common case (nothing refused) takes no detour."""
     payload = _records_bytes(memoryview(data)[pos : pos + header.size], header, config)
     try:
-        scan = scan_records(payload, header.records_count)
+        low_delta, high_delta, sequential, keyless = scan_records(payload, header.records_count)
     except InvalidRecords as e:
         raise LogError(ErrorCode.invalid_record, str(e)) from e
-    if header.log_append_time:
+    claims_log_append_time = header.attributes & TIMESTAMP_TYPE_BIT
+    if claims_log_append_time:
         # A batch marked LogAppendTime reads every record's timestamp as its max timestamp.
         lowest = highest = header.max_timestamp
     else:
-        lowest, highest = header.base_timestamp + scan.min_timestamp_delta, header.base_timestamp + scan.max_timestamp_delta
+        lowest, highest = header.base_timestamp + low_delta, header.base_timestamp + high_delta
+    log_append_time = config.log_append_time
     timestamp_errors: dict[int, str] = {}
-    if config.log_append_time or (header.log_append_time and header.max_timestamp == NO_TIMESTAMP):
-        if header.log_append_time:
+    if log_append_time or (claims_log_append_time and header.max_timestamp == NO_TIMESTAMP):
+        if claims_log_append_time:
             timestamp_errors = dict.fromkeys(
                 range(header.records_count), "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime.")
-    else:
-        earliest = now_ms - config.timestamp_before_max_ms
-        latest = now_ms + config.timestamp_after_max_ms
-        if lowest < earliest or highest > latest:
-            for index, record in enumerate(_client_records(data, pos, header, config)):
-                if record.timestamp != NO_TIMESTAMP and not earliest <= record.timestamp <= latest:
-                    timestamp_errors[index] = (f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range. "
-                                               f"The timestamp should be within [{earliest}, {latest}]")
-    # A record refused for its key is not checked for its timestamp.
-    key_errors = dict.fromkeys(scan.keyless, "Compacted topic cannot accept message without key") if config.compact else {}
-    errors = timestamp_errors | key_errors
-    timestamp_refused = any(index not in key_errors for index in timestamp_errors)
-    if errors:
-        record_errors = sorted(errors.items())
-        if timestamp_refused:
-            raise LogError(ErrorCode.invalid_timestamp, "One or more records have been rejected due to invalid timestamp", record_errors)
-        shown = ", ".join(f"record {index}: {message}" for index, message in record_errors[:3])
-        raise LogError(ErrorCode.invalid_record, f"One or more records have been rejected due to {len(record_errors)} "
-                       f"record errors in total, and only showing the first three errors at most: [{shown}]", record_errors)
-    if config.log_append_time:
-        return header, scan.sequential_offsets  # the partition stamps its own time at the append
-    return header._replace(max_timestamp=max(highest, NO_TIMESTAMP),
-                           attributes=header.attributes & ~TIMESTAMP_TYPE_BIT), scan.sequential_offsets
+    elif lowest < now_ms - config.timestamp_before_max_ms or highest > now_ms + config.timestamp_after_max_ms:
+        timestamp_errors = _timestamp_errors(data, pos, header, config, now_ms)
+    if timestamp_errors or (keyless and config.compact):
+        _refuse(timestamp_errors, keyless if config.compact else [])
+    if log_append_time:
+        return header, sequential  # the partition stamps its own time at the append
+    max_timestamp = max(highest, NO_TIMESTAMP)
+    if max_timestamp == header.max_timestamp and not claims_log_append_time:
+        return header, sequential
+    return header._replace(max_timestamp=max_timestamp, attributes=header.attributes & ~TIMESTAMP_TYPE_BIT), sequential
 
 
-def _records_bytes(batch: memoryview, header: BatchHeader, config: LogConfig) -> bytes:
-    """The records of a client's batch as bytes, decompressed no further than
-    max.message.bytes (a batch the broker must open is held to it once decompressed, too)."""
-    payload = bytes(batch[HEADER_SIZE:])
+def _timestamp_errors(data: bytes | bytearray, pos: int, header: BatchHeader, config: LogConfig, now_ms: int) -> dict[int, str]:
+    earliest = now_ms - config.timestamp_before_max_ms
+    latest = now_ms + config.timestamp_after_max_ms
+    return {
+        index: f"Timestamp {record.timestamp} of message with offset {record.offset} is out of range. "
+               f"The timestamp should be within [{earliest}, {latest}]"
+        for index, record in enumerate(_client_records(data, pos, header, config))
+        if record.timestamp != NO_TIMESTAMP and not earliest <= record.timestamp <= latest
+    }
+
+
+def _refuse(timestamp_errors: dict[int, str], keyless: list[int]) -> None:
+    """As Kafka: one error per record, a missing key before a bad timestamp; the batch is
+    INVALID_TIMESTAMP if any record is refused for its timestamp."""
+    key_errors = dict.fromkeys(keyless, "Compacted topic cannot accept message without key")
+    record_errors = sorted((timestamp_errors | key_errors).items())
+    if any(index not in key_errors for index in timestamp_errors):
+        raise LogError(ErrorCode.invalid_timestamp, "One or more records have been rejected due to invalid timestamp", record_errors)
+    shown = ", ".join(f"record {index}: {message}" for index, message in record_errors[:3])
+    raise LogError(ErrorCode.invalid_record, f"One or more records have been rejected due to {len(record_errors)} "
+                   f"record errors in total, and only showing the first three errors at most: [{shown}]", record_errors)
+
+
+def _records_bytes(batch: memoryview, header: BatchHeader, config: LogConfig) -> bytes | memoryview:
+    """The records of a client's batch, decompressed no further than max.message.bytes (a
+    batch the broker must open is held to it once decompressed, too)."""
+    payload = batch[HEADER_SIZE:]
     if header.codec == Codec.NONE:
         return payload
     limit = config.max_message_bytes

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,6 +19,13 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i16
 
 from .compression import Codec, DecompressedTooLarge, compress, decompress
+
+_Scan = Callable[[bytes | memoryview, int], tuple[int, int, bool, list[int]]]
+compiled_scan: _Scan | None
+try:
+    from ._records_scan import scan_records as compiled_scan
+except ImportError:  # not built: no C compiler where kafkapy was installed, or run from a checkout
+    compiled_scan = None
 
 # base offset, batch length, partition leader epoch, magic, crc, attributes,
 # last offset delta, base timestamp, max timestamp, producer id, producer epoch,
@@ -146,13 +153,15 @@ class Record:
     attributes: int = 0
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
+            if result >> 64:
+                raise ValueError("varint too large")
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
         if shift > 63:
@@ -223,18 +232,20 @@ class RecordsScan(NamedTuple):
     keyless: list[int]  # indexes of records with a null key
 
 
-def scan_records(data: bytes, count: int) -> RecordsScan:
+def scan_records(data: bytes | memoryview, count: int) -> RecordsScan:
     """Walks a batch's `count` records (decompressed) as Kafka's record reader does: each
     record's fields must fill its length exactly and the records the batch exactly, or
-    InvalidRecords. On the produce path for every batch, so the one- and two-byte varints
-    that almost every record has are read inline."""
+    InvalidRecords. On the produce path for every batch: the C walk where it was built
+    (`pip install` compiles it), the same walk in Python otherwise."""
     try:
-        return _scan(data, count)
+        return RecordsScan._make((compiled_scan or python_scan)(data, count))
     except (IndexError, ValueError) as e:
         raise InvalidRecords(f"invalid record structure: {e}") from e
 
 
-def _scan(data: bytes, count: int) -> RecordsScan:
+def python_scan(data: bytes | memoryview, count: int) -> tuple[int, int, bool, list[int]]:
+    """The records walk of `_records_scan.c`, in Python; one- and two-byte varints, which
+    almost every record has, are read inline."""
     pos = 0
     low, high = 2**63, -(2**63)
     sequential = True
@@ -301,7 +312,7 @@ def _scan(data: bytes, count: int) -> RecordsScan:
         pos = end
     if pos != len(data):
         raise ValueError(f"bytes remain after the {count} records the batch declares")
-    return RecordsScan(low, high, sequential, keyless) if count > 0 else RecordsScan(0, 0, True, [])
+    return (low, high, sequential, keyless) if count > 0 else (0, 0, True, [])
 
 
 def _put_varint(out: bytearray, value: int) -> None:
