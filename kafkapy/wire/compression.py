@@ -40,6 +40,7 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 # An LZ4 frame says nothing reliable about its decompressed size: output buffers start at
 # this many times the input and grow, so that a small batch does not cost a large buffer.
 _LZ4_FIRST_RATIO = 8
+_ZSTD_PIECE = 256 * 1024
 
 
 class DecompressedTooLarge(CompressionError):
@@ -64,11 +65,7 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
             case Codec.LZ4:
                 return _lz4_decompress(data, limit)
             case Codec.ZSTD:
-                # Producers stream frames without a content size, and may write several.
-                with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
-                    out = reader.read(limit + 1) if max_size is not None else reader.read()
-                _check_size(len(out), limit)
-                return out
+                return _zstd_decompress(data, limit)
     except (OSError, EOFError, zlib.error, cramjam.DecompressionError, zstandard.ZstdError) as e:
         raise CompressionError(f"cannot decompress {Codec(codec).name}: {e}") from e
     raise CompressionError(f"unknown compression codec {codec}")
@@ -77,6 +74,20 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
 def _check_size(size: int, limit: int) -> None:
     if size > limit:
         raise DecompressedTooLarge(f"the batch decompresses to more than {limit} bytes")
+
+
+def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    # Producers stream frames without a content size, and may write several. Read in
+    # pieces: one read of limit + 1 bytes would allocate (and page in) a buffer of
+    # max.message.bytes for every batch, several times the cost of inflating a usual one.
+    pieces = []
+    size = 0
+    with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
+        while piece := reader.read(min(_ZSTD_PIECE, limit + 1 - size)):
+            pieces.append(piece)
+            size += len(piece)
+            _check_size(size, limit)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
