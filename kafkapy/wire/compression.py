@@ -7,6 +7,7 @@ import gzip
 import io
 import struct
 import sys
+import threading
 import zlib
 
 import cramjam
@@ -41,6 +42,9 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 # this many times the input and grow, so that a small batch does not cost a large buffer.
 _LZ4_FIRST_RATIO = 8
 _ZSTD_PIECE = 256 * 1024
+# Bounds up to this inflate LZ4 into a buffer kept per thread (see _lz4_decompress).
+_LZ4_KEPT_BUFFER_MAX = 16 * 1024 * 1024
+_lz4_output = threading.local()
 
 
 class DecompressedTooLarge(CompressionError):
@@ -106,6 +110,22 @@ def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 
 def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    if limit < _LZ4_KEPT_BUFFER_MAX:
+        # cramjam inflates the whole frame whatever the buffer, so a buffer that turns out
+        # too small costs a whole inflation: with every batch a client sends opened, one
+        # buffer of the bound per thread, kept, costs least.
+        buffer = getattr(_lz4_output, "buffer", None)
+        if buffer is None or len(buffer) < limit + 1:
+            buffer = _lz4_output.buffer = bytearray(limit + 1)
+        view = memoryview(buffer)[: limit + 1]
+        try:
+            written = cramjam.lz4.decompress_into(data, view)
+        except cramjam.DecompressionError as e:
+            if "whole buffer" not in str(e):
+                raise
+            raise DecompressedTooLarge(f"the batch decompresses to more than {limit} bytes") from e
+        _check_size(written, limit)
+        return bytes(view[:written])
     size = min(limit + 1, max(len(data) * _LZ4_FIRST_RATIO, 64 * 1024))
     while True:
         buffer = bytearray(size)
