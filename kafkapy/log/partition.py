@@ -185,7 +185,7 @@ class PartitionLog:
         markers), which skip the checks aimed at producers."""
         data = records
         config = self.config
-        headers = validate_batches(data, config, now_ms, from_client)
+        headers, renumbered = validate_batches(data, config, now_ms, from_client)
         if from_client and len(headers) == 1 and headers[0][1].producer_id >= 0:
             duplicate = self.producers.duplicate(headers[0][1])
             if duplicate is not None:
@@ -199,7 +199,7 @@ class PartitionLog:
                     self.producers.check_marker(h.producer_id, h.producer_epoch, marker[1])
         except ProducerStateError as e:
             raise LogError(e.code, e.message) from e
-        data, headers = maybe_recompress(data, headers, config, from_client)
+        data, headers = maybe_recompress(data, headers, renumbered, config, from_client)
         log_append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         next_offset = self.next_offset
         stamped: list[tuple[int, BatchHeader]] = []
@@ -207,12 +207,11 @@ class PartitionLog:
         view = memoryview(data)
         count = 0
         for pos, header in headers:
-            appended_at = now_ms if config.log_append_time and not header.is_control else None
-            pieces.append(stamped_header(view[pos : pos + header.size], header, next_offset, self.leader_epoch, appended_at))
+            if config.log_append_time and not header.is_control:
+                header = header._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_BIT)
+            pieces.append(stamped_header(view[pos : pos + header.size], header, next_offset, self.leader_epoch))
             pieces.append(view[pos + HEADER_SIZE : pos + header.size])
             header = header._replace(base_offset=next_offset, partition_leader_epoch=self.leader_epoch)
-            if appended_at is not None:
-                header = header._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_BIT)
             stamped.append((pos, header))
             count += header.records_count
             next_offset = header.next_offset
@@ -236,7 +235,7 @@ class PartitionLog:
         """Appends batches copied from the leader as they are, with the offsets and leader
         epochs the leader gave them (Kafka's appendAsFollower): nothing is reassigned,
         recompressed or checked against producers' expectations."""
-        headers = validate_batches(records, self.config, now_ms, from_client=False)
+        headers, _ = validate_batches(records, self.config, now_ms, from_client=False)
         first, last = headers[0][1], headers[-1][1]
         if first.base_offset < self.next_offset:
             raise LogError(ErrorCode.unknown_server_error, f"Batch at {first.base_offset} is below the log end offset {self.next_offset}")
