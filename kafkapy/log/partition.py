@@ -122,6 +122,7 @@ class PartitionLog:
         log.recovery_point = min(recovery_point, log.next_offset)
         log.high_watermark = log.next_offset
         log.last_flush_ms = now_ms
+        log.producers.remove_stray_snapshots(log._bases)
         log._load_producer_state()
         return log
 
@@ -529,6 +530,7 @@ class PartitionLog:
             self.segments.remove(segment)
             segment.retire()
             self.retired.append((now_ms + self.config.file_delete_delay_ms, segment))
+            self.producers.delete_snapshot(segment.base_offset)
         self._bases = [s.base_offset for s in self.segments]
         self._move_log_start_offset(self.segments[0].base_offset)
 
@@ -549,6 +551,8 @@ class PartitionLog:
             for segment in old:
                 segment.retire()
                 self.retired.append((due, segment))
+                if segment.base_offset != new.base_offset:
+                    self.producers.delete_snapshot(segment.base_offset)
         for new, _ in replacements:
             new.change_suffix("")
         fsync_directory(self.directory)
