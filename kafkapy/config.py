@@ -260,6 +260,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("delete.topic.enable", B, True, "Allow topics to be deleted.", None, read_only=True),
         ConfigDef("message.max.bytes", I, 1_048_588, "Largest record batch size allowed.", at_least(0)),
         ConfigDef("socket.request.max.bytes", I, 104_857_600, "Largest request the broker reads.", at_least(1), read_only=True),
+        ConfigDef("fetch.max.bytes", I, 57_671_680, "Bytes a Fetch response holds at most, whatever the request asks (at least one batch).", at_least(1024), read_only=True),
         ConfigDef("socket.send.buffer.bytes", I, 102_400, "SO_SNDBUF of server sockets; -1 for the OS default.", None, read_only=True),
         ConfigDef("socket.receive.buffer.bytes", I, 102_400, "SO_RCVBUF of server sockets; -1 for the OS default.", None, read_only=True),
         ConfigDef("connections.max.idle.ms", L, 600_000, "Close a connection after this long without a byte received or sent (a request the broker is working on does not count); a negative value never closes them.", None, read_only=True),

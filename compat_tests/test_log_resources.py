@@ -1,0 +1,82 @@
+"""What a client can make the broker's logs cost: the bytes one Fetch response holds
+(`fetch.max.bytes`), and the files a topic of many tiny segments keeps open. Against a
+real broker process, over raw requests."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+
+import pytest
+from kio.schema.errors import ErrorCode
+from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
+from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
+from kio.schema.types import TopicName
+from kio.static.primitive import i16, i32, i32Timedelta, i64
+
+from kafkapy.compat.adapters.confluent import ConfluentKafka
+from kafkapy.compat.raw import RawConnection
+from kafkapy.testing.process import BrokerProcess
+from kafkapy.wire.records import Record, encode_batch, iter_headers
+
+pytestmark = pytest.mark.kafkapy_internals
+
+
+def produce(connection: RawConnection, topic: str, value: bytes) -> int:
+    """One batch of one record, acks=1; returns its offset."""
+    response = connection.request(ProduceRequest(
+        acks=i16(1), timeout=i32Timedelta.parse(datetime.timedelta(seconds=10)), topic_data=(TopicProduceData(
+            name=TopicName(topic), partition_data=(PartitionProduceData(
+                index=i32(0), records=encode_batch([Record(0, 1000, None, value)])),)),),
+    ))
+    [answer] = response.responses[0].partition_responses
+    assert answer.error_code == ErrorCode.none
+    return int(answer.base_offset)
+
+
+def fetch(connection: RawConnection, topic: str, offset: int, *, max_bytes: int = 64 << 20, min_bytes: int = 0,
+          max_wait_s: float = 0) -> bytes:
+    """The records of one fetch from offset, as the broker sent them."""
+    response = connection.request(FetchRequest(
+        max_wait=i32Timedelta.parse(datetime.timedelta(seconds=max_wait_s)), min_bytes=i32(min_bytes),
+        max_bytes=i32(max_bytes), forgotten_topics_data=(), topics=(FetchTopic(topic=TopicName(topic), partitions=(
+            FetchPartition(partition=i32(0), fetch_offset=i64(offset), partition_max_bytes=i32(max_bytes)),)),),
+    ))
+    [answer] = response.responses[0].partitions
+    assert answer.error_code == ErrorCode.none
+    return bytes(answer.records or b"")
+
+
+def whole_batch_offsets(records: bytes) -> list[int]:
+    return [header.base_offset for _, header in iter_headers(records)]
+
+
+# fetch.max.bytes
+
+def test_fetch_max_bytes_bounds_a_response_but_never_below_one_batch(tmp_path, topic_name):
+    with BrokerProcess(tmp_path / "data", {"fetch.max.bytes": 4096}) as broker, RawConnection(broker.port) as connection:
+        ConfluentKafka(broker.bootstrap).create_topic(topic_name, 1)
+        for _ in range(10):
+            produce(connection, topic_name, bytes(1000))
+        produce(connection, topic_name, bytes(10_000))
+
+        records = fetch(connection, topic_name, 0)  # the request asks for 64 MB
+        assert len(records) <= 4096
+        assert whole_batch_offsets(records) == [0, 1, 2]  # 3 batches of about 1070 bytes fit
+        assert whole_batch_offsets(fetch(connection, topic_name, 0, max_bytes=2000)) == [0]  # the request's own, smaller
+
+        larger = fetch(connection, topic_name, 10)
+        assert whole_batch_offsets(larger) == [10] and len(larger) > 10_000  # whole, though over fetch.max.bytes
+
+
+def test_a_fetch_waits_for_no_more_than_fetch_max_bytes(tmp_path, topic_name):
+    with BrokerProcess(tmp_path / "data", {"fetch.max.bytes": 4096}) as broker, RawConnection(broker.port) as connection:
+        ConfluentKafka(broker.bootstrap).create_topic(topic_name, 1)
+        for _ in range(5):
+            produce(connection, topic_name, bytes(1000))
+        started = time.monotonic()
+        # min_bytes far above what there is: Kafka lowers it to fetch.max.bytes, which is there.
+        records = fetch(connection, topic_name, 0, min_bytes=1 << 20, max_wait_s=25)
+        assert whole_batch_offsets(records) == [0, 1, 2]
+        assert time.monotonic() - started < 20, "the fetch waited for min_bytes it could never be given"
