@@ -5,8 +5,8 @@ real broker process, over raw requests."""
 from __future__ import annotations
 
 import datetime
+import os
 import time
-from pathlib import Path
 
 import pytest
 from kio.schema.errors import ErrorCode
@@ -18,21 +18,44 @@ from kio.static.primitive import i16, i32, i32Timedelta, i64
 from kafkapy.compat.adapters.confluent import ConfluentKafka
 from kafkapy.compat.raw import RawConnection
 from kafkapy.testing.process import BrokerProcess
-from kafkapy.wire.records import Record, encode_batch, iter_headers
+from kafkapy.wire.framing import recv_frame
+from kafkapy.wire.protocol import decode_response, encode_request
+from kafkapy.wire.records import Record, decode_records, encode_batch, iter_headers
 
 pytestmark = pytest.mark.kafkapy_internals
 
 
-def produce(connection: RawConnection, topic: str, value: bytes) -> int:
-    """One batch of one record, acks=1; returns its offset."""
-    response = connection.request(ProduceRequest(
+def produce_request(topic: str, value: bytes) -> ProduceRequest:
+    """One batch of one record, acks=1."""
+    return ProduceRequest(
         acks=i16(1), timeout=i32Timedelta.parse(datetime.timedelta(seconds=10)), topic_data=(TopicProduceData(
             name=TopicName(topic), partition_data=(PartitionProduceData(
                 index=i32(0), records=encode_batch([Record(0, 1000, None, value)])),)),),
-    ))
-    [answer] = response.responses[0].partition_responses
+    )
+
+
+def produced_offset(response: object) -> int:
+    [answer] = response.responses[0].partition_responses  # type: ignore[attr-defined]
     assert answer.error_code == ErrorCode.none
     return int(answer.base_offset)
+
+
+def produce(connection: RawConnection, topic: str, value: bytes) -> int:
+    return produced_offset(connection.request(produce_request(topic, value)))
+
+
+def produce_pipelined(connection: RawConnection, topic: str, values: list[bytes]) -> list[int]:
+    """Each value in a Produce request of its own, all sent before the first answer is read."""
+    requests = [produce_request(topic, value) for value in values]
+    first = connection.correlation_id + 1
+    connection.send(b"".join(encode_request(r, first + i) for i, r in enumerate(requests)))
+    connection.correlation_id += len(requests)
+    offsets = []
+    for i, r in enumerate(requests):
+        answered, response = decode_response(recv_frame(connection.sock), r.__api_key__, r.__version__)
+        assert answered == first + i
+        offsets.append(produced_offset(response))
+    return offsets
 
 
 def fetch(connection: RawConnection, topic: str, offset: int, *, max_bytes: int = 64 << 20, min_bytes: int = 0,
@@ -80,3 +103,34 @@ def test_a_fetch_waits_for_no_more_than_fetch_max_bytes(tmp_path, topic_name):
         records = fetch(connection, topic_name, 0, min_bytes=1 << 20, max_wait_s=25)
         assert whole_batch_offsets(records) == [0, 1, 2]
         assert time.monotonic() - started < 20, "the fetch waited for min_bytes it could never be given"
+
+
+# Open files
+
+def open_files(broker: BrokerProcess) -> int:
+    assert broker.process is not None
+    return len(os.listdir(f"/proc/{broker.process.pid}/fd"))
+
+
+def test_thousands_of_tiny_segments_keep_a_bounded_number_of_files_open_and_stay_readable(tmp_path, topic_name):
+    bound, count = 20, 2000
+    overrides = {"kafkapy.log.max.open.segment.files": bound, "log.flush.interval.messages": 1_000_000}
+    with BrokerProcess(tmp_path / "data", overrides) as broker, RawConnection(broker.port) as connection:
+        ConfluentKafka(broker.bootstrap).create_topic(topic_name, 1, {"segment.bytes": "14"})  # Kafka's floor
+        before = open_files(broker)
+        values = [str(i).encode() for i in range(count)]
+        assert produce_pipelined(connection, topic_name, values) == list(range(count))
+        [partition_dir] = (tmp_path / "data").glob(f"{topic_name}-0")
+        assert len(list(partition_dir.glob("*.log"))) == count  # a segment per batch: the roll comes before the next
+        most = open_files(broker)
+
+        consumed: list[bytes | None] = []
+        while len(consumed) < count:
+            records = fetch(connection, topic_name, len(consumed))
+            consumed += [r.value for position, header in iter_headers(records)
+                         for r in decode_records(records[position:position + header.size], header)]
+            if len(consumed) % 100 == 0:
+                most = max(most, open_files(broker))
+        assert consumed == values
+        # The active segment of the topic's one partition is already in `before`.
+        assert most <= before + bound, f"{most} files open, {before} before {count} segments were made"
