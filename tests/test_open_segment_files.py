@@ -104,6 +104,21 @@ def test_the_cleaner_reads_and_swaps_in_segments_whose_files_were_closed(log_dir
     assert [(header.base_offset, data) for header, data in log.iter_batches()] == kept
 
 
+def test_lookups_by_timestamp_and_time_retention_read_segments_whose_files_were_closed(log_dir, opened):
+    log = opened(log_dir, LogConfig(retention_ms=1_000), open_files=OpenSegmentFiles(1))
+    for ts in (1_000, 2_000, 3_000, -1):  # the last batch without a timestamp
+        log.append(client_batch(1, timestamp=ts), 0)
+        log.roll(0)
+    log.high_watermark = log.next_offset
+    assert not log.segments[1].file_open
+    assert log.offset_for_timestamp(1_500, log.next_offset) == (2_000, 1)  # ListOffsets by timestamp
+    assert log.max_timestamp_offset() == (3_000, 2)
+    os.utime(log.segments[3].log_path, (10, 10))  # a segment without timestamps goes by its file's age
+    assert not log.segments[3].file_open
+    assert [s.base_offset for s in log.expired_segments(3_500)] == [0, 1]
+    assert [s.base_offset for s in log.expired_segments(10**6)] == [0, 1, 2, 3]
+
+
 def test_without_a_bound_every_file_stays_open(log_dir):
     log = open_log(log_dir, LogConfig())
     segmented(log, 5)
