@@ -21,16 +21,20 @@ from kafkapy.testing.process import BrokerProcess
 from kafkapy.wire.framing import recv_frame
 from kafkapy.wire.protocol import decode_response, encode_request
 from kafkapy.wire.records import Record, decode_records, encode_batch, iter_headers
+from waiting import until
 
 pytestmark = pytest.mark.kafkapy_internals
 
+PRODUCER_ID = 4000
 
-def produce_request(topic: str, value: bytes) -> ProduceRequest:
-    """One batch of one record, acks=1."""
+
+def produce_request(topic: str, value: bytes, sequence: int | None = None) -> ProduceRequest:
+    """One batch of one record, acks=1; with a sequence, an idempotent producer's."""
+    producer = {} if sequence is None else {"producer_id": PRODUCER_ID, "producer_epoch": 0, "base_sequence": sequence}
     return ProduceRequest(
         acks=i16(1), timeout=i32Timedelta.parse(datetime.timedelta(seconds=10)), topic_data=(TopicProduceData(
             name=TopicName(topic), partition_data=(PartitionProduceData(
-                index=i32(0), records=encode_batch([Record(0, 1000, None, value)])),)),),
+                index=i32(0), records=encode_batch([Record(0, int(time.time() * 1000), None, value)], **producer)),)),),  # type: ignore[arg-type]
     )
 
 
@@ -44,9 +48,9 @@ def produce(connection: RawConnection, topic: str, value: bytes) -> int:
     return produced_offset(connection.request(produce_request(topic, value)))
 
 
-def produce_pipelined(connection: RawConnection, topic: str, values: list[bytes]) -> list[int]:
+def produce_pipelined(connection: RawConnection, topic: str, values: list[bytes], idempotent: bool = False) -> list[int]:
     """Each value in a Produce request of its own, all sent before the first answer is read."""
-    requests = [produce_request(topic, value) for value in values]
+    requests = [produce_request(topic, value, i if idempotent else None) for i, value in enumerate(values)]
     first = connection.correlation_id + 1
     connection.send(b"".join(encode_request(r, first + i) for i, r in enumerate(requests)))
     connection.correlation_id += len(requests)
@@ -134,3 +138,29 @@ def test_thousands_of_tiny_segments_keep_a_bounded_number_of_files_open_and_stay
         assert consumed == values
         # The active segment of the topic's one partition is already in `before`.
         assert most <= before + bound, f"{most} files open, {before} before {count} segments were made"
+
+
+# Producer state snapshots
+
+def test_producer_snapshots_stay_bounded_under_retention_and_a_retry_is_still_recognised_after_a_restart(tmp_path, topic_name):
+    count = 300
+    overrides = {"log.retention.check.interval.ms": 100, "log.segment.delete.delay.ms": 0}
+    with BrokerProcess(tmp_path / "data", overrides) as broker:
+        # A snapshot at every roll, and retention keeping the last few segments.
+        ConfluentKafka(broker.bootstrap).create_topic(topic_name, 1, {"segment.bytes": "14", "retention.bytes": "500"})
+        with RawConnection(broker.port) as connection:
+            values = [str(i).encode() for i in range(count)]
+            assert produce_pipelined(connection, topic_name, values, idempotent=True) == list(range(count))
+        [partition_dir] = (tmp_path / "data").glob(f"{topic_name}-0")
+
+        def snapshots() -> int:
+            return len(list(partition_dir.glob("*.snapshot")))
+
+        until(lambda: len(list(partition_dir.glob("*.log"))) < 20, 10, "retention deleting the oldest segments")
+        assert snapshots() <= len(list(partition_dir.glob("*.log"))) + 1
+        broker.restart()
+        assert snapshots() <= len(list(partition_dir.glob("*.log"))) + 1
+        with RawConnection(broker.port) as connection:
+            retried = connection.request(produce_request(topic_name, values[-1], count - 1))
+            assert produced_offset(retried) == count - 1  # the offset it got, not written again
+            assert produced_offset(connection.request(produce_request(topic_name, b"next", count))) == count
