@@ -6,13 +6,15 @@ import errno
 import os
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, crc_ok, read_header
 from .index import OffsetIndex, TimeIndex
 from .transaction_index import TransactionIndex
 
+T = TypeVar("T")
 _READ_CHUNK = 64 * 1024
 _MAX_PIECES = 512  # well under the IOV_MAX of one pwritev
 
@@ -61,9 +63,6 @@ class OpenSegmentFiles:
         self.limit = limit
         self._recent: OrderedDict[Segment, None] = OrderedDict()
         self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._recent)
 
     def used(self, segment: Segment) -> None:
         with self._lock:
@@ -147,33 +146,19 @@ class Segment:
     def file_open(self) -> bool:
         return self._file is not None
 
-    def _pread(self, length: int, position: int) -> bytes:
+    def _on_file(self, operation: Callable[..., T], *args: object) -> T:
+        """operation(fd, *args) on the log file, held open meanwhile."""
         file = self.acquire_file()
         try:
-            return os.pread(file.fd, length, position)
+            return operation(file.fd, *args)
         finally:
             file.release()
 
     def fsync(self) -> None:
-        file = self.acquire_file()
-        try:
-            os.fsync(file.fd)
-        finally:
-            file.release()
+        self._on_file(os.fsync)
 
     def truncate_file(self, size: int) -> None:
-        file = self.acquire_file()
-        try:
-            os.ftruncate(file.fd, size)
-        finally:
-            file.release()
-
-    def _stat(self) -> os.stat_result:
-        file = self.acquire_file()
-        try:
-            return os.fstat(file.fd)
-        finally:
-            file.release()
+        self._on_file(os.ftruncate, size)
 
     @property
     def log_path(self) -> Path:
@@ -247,7 +232,7 @@ class Segment:
         """(position, header) of each whole batch from position on, read in chunks."""
         end = self.size if end is None else end
         while end - position >= HEADER_SIZE:
-            buf = self._pread(min(_READ_CHUNK, end - position), position)
+            buf = self._on_file(os.pread, min(_READ_CHUNK, end - position), position)
             offset = 0
             while len(buf) - offset >= HEADER_SIZE:
                 header = read_header(buf, offset)
@@ -260,7 +245,7 @@ class Segment:
             position += offset
 
     def read(self, position: int, length: int) -> bytes:
-        return self._pread(length, position)
+        return self._on_file(os.pread, length, position)
 
     def find(self, offset: int) -> tuple[int, BatchHeader] | None:
         """The first batch whose last offset is at or after offset."""
@@ -311,7 +296,7 @@ class Segment:
         self.offset_of_max_timestamp = self.base_offset
         self.rolling_timestamp = None
         self.bytes_since_index_entry = 0
-        file_size = self._stat().st_size
+        file_size = self._on_file(os.fstat).st_size
         valid = 0
         expected = max(min_offset, self.base_offset)
         for position, header in self.batches(0, file_size):
@@ -338,7 +323,7 @@ class Segment:
         return self.modified_ns() // 1_000_000
 
     def modified_ns(self) -> int:
-        return self._stat().st_mtime_ns
+        return self._on_file(os.fstat).st_mtime_ns
 
     def change_suffix(self, suffix: str) -> None:
         """Renames the segment's files (those that exist) to end in `suffix` instead."""
