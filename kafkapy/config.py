@@ -261,6 +261,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("delete.topic.enable", B, True, "Allow topics to be deleted.", None, read_only=True),
         ConfigDef("message.max.bytes", I, 1_048_588, "Largest record batch size allowed.", at_least(0)),
         ConfigDef("socket.request.max.bytes", I, 104_857_600, "Largest request the broker reads.", at_least(1), read_only=True),
+        ConfigDef("fetch.max.bytes", I, 57_671_680, "Bytes a Fetch response holds at most, whatever the request asks (at least one batch).", at_least(1024), read_only=True),
         ConfigDef("socket.send.buffer.bytes", I, 102_400, "SO_SNDBUF of server sockets; -1 for the OS default.", None, read_only=True),
         ConfigDef("socket.receive.buffer.bytes", I, 102_400, "SO_RCVBUF of server sockets; -1 for the OS default.", None, read_only=True),
         ConfigDef("connections.max.idle.ms", L, 600_000, "Close a connection after this long without a byte received or sent (a request the broker is working on does not count); a negative value never closes them.", None, read_only=True),
@@ -350,6 +351,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("metadata.log.segment.ms", L, 604_800_000, "Time after which a metadata log segment is rolled even if not full.", at_least(1), read_only=True),
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
         ConfigDef("kafkapy.control.token", P, None, "kafkapy's own: the bearer token every control channel request must carry; unset, one is made at start and printed with the channel's address.", read_only=True),
+        ConfigDef("kafkapy.log.max.open.segment.files", I, 1000, "kafkapy's own: log files of segments other than the active ones kept open at most, over every partition; the least recently read are closed and opened again on demand.", at_least(1), read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
         ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),

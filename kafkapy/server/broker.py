@@ -109,7 +109,7 @@ class BrokerServer:
         node_id = config.node_id
         # Before anything is written: a cluster member's storage must have been formatted.
         cluster_id = load_meta_properties(config.log_dirs, node_id, generate=not self._raft_quorum_wanted)
-        logs = LogManager(config.log_dirs)
+        logs = LogManager(config.log_dirs, config.int("kafkapy.log.max.open.segment.files"))
         logs.dir_failure_listeners.append(self._on_log_dir_failure)
         logs.startup()
         self._logs = logs
