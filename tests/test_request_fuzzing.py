@@ -193,3 +193,15 @@ def test_a_partition_count_past_kafkas_batch_bound_is_a_policy_violation(target)
                                        "validate_only": False})
     (result,) = target.send(encode_request(grow, 1)[4:]).response.results
     assert result.error_code == ErrorCode.policy_violation
+
+
+def test_a_transaction_not_begun_is_described_with_kafkas_minus_one_start_time(target):
+    # Found by the fuzzing: an InitProducerId leaves its transactional id Empty, and Kafka
+    # describes that with -1 as the start time, which kio refuses to decode as a timestamp.
+    target, _ = target
+    init = build(request_type(22, 4), {"transactional_id": "not-begun", "transaction_timeout": 60_000,
+                                       "producer_id": -1, "producer_epoch": -1})
+    assert target.send(encode_request(init, 1)[4:]).response.error_code == ErrorCode.none
+    describe = build(request_type(65, 0), {"transactional_ids": ["not-begun"]})
+    result = target.send(encode_request(describe, 1)[4:])
+    assert (result.outcome, result.reason) == (Outcome.ANSWERED_BEYOND_KIO, "Cannot parse negative timestamp")

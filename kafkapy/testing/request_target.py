@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import anyio
+from kio.serial.errors import OutOfBoundValue
 
 from ..handlers import APIS, CloseConnection, dispatch
 from ..handlers import Broker as BrokerState
@@ -29,6 +30,7 @@ from .embedded import Broker
 
 # Longer than any handler should take to answer a request it does not park.
 DEFAULT_BOUND_S = 5.0
+DESCRIBE_TRANSACTIONS = 65
 # A blocked event loop is told from a slow handler by how long the loop itself fails to
 # cancel the request past its bound.
 _LOOP_GRACE_S = 10.0
@@ -39,6 +41,10 @@ class Outcome(enum.Enum):
     NO_ANSWER = "no answer"
     CLOSED = "connection closed"
     PARKED = "parked"
+    # Kafka's bytes that kio's decoder refuses: DescribeTransactions answers a transaction
+    # that has not begun with -1 as its start time, as Kafka does, and kio decodes that
+    # int64 field as a timestamp, which it will not have negative.
+    ANSWERED_BEYOND_KIO = "answered with a value kio cannot decode"
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,10 @@ class RequestTarget:
         answer_version = version if api.min_version <= version <= api.max_version else 0
         try:
             answered_id, response = decode_response(encoded[4:], api_key, answer_version)
+        except OutOfBoundValue as e:
+            if api_key == DESCRIBE_TRANSACTIONS and "negative timestamp" in str(e):
+                return Result(Outcome.ANSWERED_BEYOND_KIO, api_key, answer_version, reason=str(e))
+            raise Defect(f"{_describe(frame)}: the answer does not decode at v{answer_version}: {e!r}") from e
         except Exception as e:
             raise Defect(f"{_describe(frame)}: the answer does not decode at v{answer_version}: {e!r}") from e
         if answered_id != correlation_id:
