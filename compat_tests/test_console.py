@@ -88,7 +88,14 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def open_page(browser: Any, console: ConsoleProcess) -> Any:
+class ConsoleAt:
+    """A console already served (beside a broker) at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def open_page(browser: Any, console: ConsoleProcess | ConsoleAt) -> Any:
     """A 1280x800 page that may load nothing but the console's own URLs."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -326,3 +333,47 @@ def test_a_form_posted_from_another_site_is_refused(broker: BrokerProcess, brows
         assert page.request.get(console.url + "/topics", headers={"Host": "attacker.example"}).status == 400
     finally:
         console.stop()
+
+
+def test_console_served_beside_a_broker_process(tmp_path: Path, browser: Any) -> None:
+    topic = f"beside-{uuid.uuid4().hex[:8]}"
+    with BrokerProcess(tmp_path, {"kafkapy.console.port": 0}) as process:
+        match = until(lambda: _SERVING.search(process.output), 10, "the broker says where its console is",
+                      lambda: process.output)
+        with Client(process.bootstrap) as client:
+            client.create_topic(topic, 2, 1)
+        page = open_page(browser, ConsoleAt(match.group(1)))
+        page.goto(match.group(1) + "/")
+        assert f"127.0.0.1:{process.port}" in page.locator("#brokers").inner_text()
+        page.goto(match.group(1) + "/topics")
+        assert page.locator(f'#topics tr[data-topic="{topic}"]').count() == 1
+        # A page left open on a live tail: the broker still stops on SIGTERM, gracefully.
+        page.goto(f"{match.group(1)}/topics/{topic}/messages")
+        page.click("#tail-toggle")
+        page.wait_for_selector("#tail-status:has-text('Waiting for new records')")
+        assert process.stop() == 0
+        page.close()
+
+
+def test_embedded_broker_serves_its_console_on_demand() -> None:
+    # In a process of its own: whether the broker loads the web stack when not asked to.
+    script = """
+import sys, urllib.request
+from kafkapy.client import Client
+from kafkapy.testing.embedded import Broker
+with Broker() as broker:
+    print("console loaded before asked:", "kafkapy.console" in sys.modules or "uvicorn" in sys.modules)
+    with Client(broker.bootstrap_servers) as client:
+        client.create_topic("on-demand", 3, 1)
+    url = broker.console_url
+    assert broker.console_url == url  # served once
+    print("url:", url)
+    page = urllib.request.urlopen(url + "/topics/on-demand", timeout=20).read().decode()
+    print("partitions:", page.split('id="partition-total">')[1].split("<")[0])
+"""
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "console loaded before asked: False"
+    assert re.fullmatch(r"url: http://127\.0\.0\.1:\d+", lines[1])
+    assert lines[2] == "partitions: 3"

@@ -4,7 +4,6 @@ uvicorn on 127.0.0.1."""
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 
 import anyio
@@ -12,18 +11,17 @@ import uvicorn
 
 from ..tools.common import add_bootstrap_option
 from .app import create_app
+from .serving import GRACEFUL_SHUTDOWN_S, bind_local
 
 DEFAULT_PORT = 8080
 
 
 async def serve(bootstrap: str, port: int, read_only: bool) -> None:
-    # The socket is bound here, not by uvicorn, so that port 0 can be asked for and the
-    # port the system chose printed.
-    listener = socket.create_server(("127.0.0.1", port))
-    config = uvicorn.Config(create_app(bootstrap, read_only), log_level="warning", timeout_graceful_shutdown=2)
+    listener, url = bind_local(port)
+    config = uvicorn.Config(create_app(bootstrap, read_only), log_level="warning",
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     server = uvicorn.Server(config)
-    address = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    print(f"kafkapy console: serving {address} for the cluster at {bootstrap}"
+    print(f"kafkapy console: serving {url}/ for the cluster at {bootstrap}"
           + (" (read-only)" if read_only else ""), file=sys.stderr, flush=True)
     await server.serve(sockets=[listener])
 
