@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from kafkapy.client import Client
+from kafkapy.client import EARLIEST, TOPIC_RESOURCE, Client
 from kafkapy.testing.process import BrokerProcess
 from waiting import until
 
@@ -162,8 +162,9 @@ def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
         page.wait_for_url(re.compile(rf"/topics/{topic}\?done="))
         assert page.locator(".notice").inner_text() == f"Created topic {topic}"
         assert page.locator("#partition-total").inner_text() == "1"
-        retention = page.locator('#configs tr[data-config="retention.ms"] td').all_inner_texts()
-        assert retention == ["retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"]
+        retention = page.locator('#configs tr[data-config="retention.ms"] td').all_inner_texts()[:3]
+        assert retention == ["retention.ms", "", "DYNAMIC_TOPIC_CONFIG"]
+        assert page.input_value('#configs input[name="set.retention.ms"]') == "3600000"
         assert page.locator('#configs tr[data-config="cleanup.policy"] td').all_inner_texts()[2] == "DEFAULT_CONFIG"
         checked(page, "topic")
 
@@ -359,7 +360,7 @@ def test_embedded_broker_serves_its_console_on_demand() -> None:
     # In a process of its own: whether the broker loads the web stack when not asked to.
     script = """
 import sys, urllib.request
-from kafkapy.client import Client
+from kafkapy.client import EARLIEST, TOPIC_RESOURCE, Client
 from kafkapy.testing.embedded import Broker
 with Broker() as broker:
     print("console loaded before asked:", "kafkapy.console" in sys.modules or "uvicorn" in sys.modules)
@@ -377,3 +378,68 @@ with Broker() as broker:
     assert lines[0] == "console loaded before asked: False"
     assert re.fullmatch(r"url: http://127\.0\.0\.1:\d+", lines[1])
     assert lines[2] == "partitions: 3"
+
+
+def test_topic_configs_partitions_and_records_changed_from_the_topic_page(broker: BrokerProcess, browser: Any) -> None:
+    topic = f"console-edit-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 1, 1, {"retention.ms": "3600000"})
+        client.produce(topic, [(None, b"%d" % i) for i in range(5)], partition=0)
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(f"{console.url}/topics/{topic}")
+        retention = '#configs tr[data-config="retention.ms"]'
+        assert page.input_value(f"{retention} input[name='set.retention.ms']") == "3600000"
+        # The default beside it: what the topic would have without its own value, here
+        # Kafka's default of the broker key it falls back to.
+        assert page.locator(f"{retention} td").nth(3).inner_text().split() == ["168", "(log.retention.hours)", "reset"]
+        assert page.locator(f"{retention} td span").get_attribute("title") == "DEFAULT_CONFIG"
+        checked(page, "topic-edit")
+
+        # Two configs set at once (IncrementalAlterConfigs), the others left as they were.
+        page.fill(f"{retention} input[name='set.retention.ms']", "7200000")
+        page.fill("#configs input[name='set.max.message.bytes']", "2048")
+        page.click("#save-configs")
+        page.wait_for_url(re.compile(r"done=Set"))
+        assert page.locator(".notice").inner_text() == "Set max.message.bytes=2048, retention.ms=7200000"
+        with Client(broker.bootstrap) as client:
+            overrides = {c.name: c.value for c in client.describe_configs(TOPIC_RESOURCE, topic) if c.source == 1}
+        assert overrides == {"retention.ms": "7200000", "max.message.bytes": "2048"}
+
+        # One reset to its default.
+        page.check(f"{retention} input[name='reset.retention.ms']")
+        page.click("#save-configs")
+        page.wait_for_url(re.compile(r"done=Reset"))
+        assert page.locator(".notice").inner_text() == "Reset retention.ms to the default"
+        assert page.locator(f"{retention} td").nth(2).inner_text() == "DEFAULT_CONFIG"
+        assert page.input_value(f"{retention} input[name='set.retention.ms']") == "604800000"
+
+        # A value the broker refuses: its error, in words and by its Kafka code.
+        page.fill(f"{retention} input[name='set.retention.ms']", "soon")
+        page.click("#save-configs")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 40 (INVALID_CONFIG)"
+        assert "retention.ms" in page.locator("#error-message").inner_text()
+
+        # Partitions added, then records deleted before an offset, from the keyboard.
+        page.goto(f"{console.url}/topics/{topic}")
+        page.fill("#partition-count", "3")
+        page.click("#add-partitions button")
+        page.wait_for_url(re.compile(r"done=Topic"))
+        assert page.locator("#partition-total").inner_text() == "3"
+        tab_to(page, "delete-before", presses=200)
+        page.keyboard.type("3")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"done=Partition"))
+        assert page.locator(".notice").inner_text() == "Partition 0 now starts at offset 3"
+        assert cells(page, "#partitions tbody tr:first-child td")[4:7] == ["3", "5", "2"]
+        with Client(broker.bootstrap) as client:
+            assert client.list_offsets(topic, [0, 1, 2], EARLIEST) == {0: 3, 1: 0, 2: 0}
+        # Past the high watermark: Kafka's OFFSET_OUT_OF_RANGE, and nothing deleted.
+        page.fill("#delete-before", "99")
+        page.click("#delete-records button")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 1 (OFFSET_OUT_OF_RANGE)"
+        with Client(broker.bootstrap) as client:
+            assert client.list_offsets(topic, [0], EARLIEST) == {0: 3}
+    finally:
+        console.stop()

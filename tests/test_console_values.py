@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kafkapy.console.forms import FormError, config_lines, format_timestamp, header_lines, integer, timestamp_ms
+from kafkapy.console.forms import FormError, config_changes, config_lines, format_timestamp, header_lines, integer, timestamp_ms
 from kafkapy.console.offsets import PartitionPosition, ResetPlanError, ResetStrategy, plan_reset
 from kafkapy.console.values import SHOWN_BYTES, detect_format, hex_dump, record_matches, show_value
 
@@ -143,3 +143,13 @@ def test_form_fields_configs_headers_and_times():
     with pytest.raises(FormError, match="Partitions: 'x' is not a whole number"):
         integer({"p": "x"}, "p", "Partitions")
     assert integer({}, "p", "Partitions", default=-1) == -1
+
+
+def test_config_form_sets_what_differs_and_resets_what_is_ticked():
+    current = {"retention.ms": "3600000", "cleanup.policy": "delete", "compression.type": None, "segment.ms": "60000"}
+    fields = {"set.retention.ms": "3600000", "set.cleanup.policy": "compact", "set.compression.type": "",
+              "set.segment.ms": "1", "reset.segment.ms": "on", "set.unknown.key": "x"}
+    # Unchanged values and a null left empty are not sent; a ticked reset wins over its field;
+    # a key the broker did not describe is sent for the broker to refuse.
+    assert config_changes(fields, current) == ({"cleanup.policy": "compact", "unknown.key": "x"}, ["segment.ms"])
+    assert config_changes({"set.retention.ms": "3600000"}, current) == ({}, [])

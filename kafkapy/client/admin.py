@@ -26,13 +26,37 @@ class ConfigEntry:
     read_only: bool
     sensitive: bool
 
+    synonyms: tuple[ConfigSynonym, ...] = ()
+    """Where else its value may come from, most specific first (when asked for)."""
+
     @property
     def source_name(self) -> str:
         """Kafka's name of the source (DEFAULT_CONFIG, DYNAMIC_TOPIC_CONFIG, ...)."""
-        try:
-            return ConfigSource(self.source).name
-        except ValueError:
-            return f"SOURCE_{self.source}"
+        return source_name(self.source)
+
+    @property
+    def inherited(self) -> ConfigSynonym | None:
+        """The value a topic's config has without its own override: from the broker's
+        configs, or Kafka's default (None when the broker did not say)."""
+        return next((s for s in self.synonyms if s.source != TOPIC_CONFIG_SOURCE), None)
+
+
+@dataclass(frozen=True)
+class ConfigSynonym:
+    name: str
+    value: str | None
+    source: int
+
+    @property
+    def source_name(self) -> str:
+        return source_name(self.source)
+
+
+def source_name(source: int) -> str:
+    try:
+        return ConfigSource(source).name
+    except ValueError:
+        return f"SOURCE_{source}"
 
 
 @dataclass(frozen=True)
@@ -138,16 +162,18 @@ class AdminClient(ClusterClient):
                     list(p.replicas), list(p.adding_replicas), list(p.removing_replicas))
                 for t in response.topics for p in t.partitions}
 
-    def describe_configs(self, resource_type: int, name: str) -> list[ConfigEntry]:
+    def describe_configs(self, resource_type: int, name: str, synonyms: bool = False) -> list[ConfigEntry]:
         """A resource's configs; a broker's from that broker itself, which alone knows its static ones."""
         connection = self.broker(int(name)) if resource_type == BROKER_RESOURCE else self.any_broker()
         response = connection.request("describe_configs", {
             "resources": [{"resource_type": resource_type, "resource_name": name, "configuration_keys": None}],
-            "include_synonyms": False, "include_documentation": False,
+            "include_synonyms": synonyms, "include_documentation": False,
         })
         [result] = response.results
         check(result.error_code, f"describing the configs of {name!r}", result.error_message)
-        return [ConfigEntry(c.name, c.value, c.config_source, c.read_only, c.is_sensitive) for c in result.configs]
+        return [ConfigEntry(c.name, c.value, c.config_source, c.read_only, c.is_sensitive,
+                            tuple(ConfigSynonym(s.name, s.value, s.source) for s in getattr(c, "synonyms", ())))
+                for c in result.configs]
 
     def alter_configs(self, resource_type: int, name: str, set_values: Mapping[str, str],
                       delete: Iterable[str] = ()) -> None:

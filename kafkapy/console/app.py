@@ -23,11 +23,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import RESETTABLE_STATES, BrokerUnreachable, ClientError, KafkaError
+from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Client, ClientError, KafkaError
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
-from .forms import FormError, config_lines, format_timestamp, header_lines, integer, optional_integer, timestamp_ms
+from .forms import (
+    FormError,
+    config_changes,
+    config_lines,
+    format_timestamp,
+    header_lines,
+    integer,
+    optional_integer,
+    timestamp_ms,
+)
 from .offsets import ResetPlanError, ResetStrategy
 from .values import FILTER_FIELDS, FORMATS, record_matches
 
@@ -119,6 +128,30 @@ class Console:
         count = integer(await self.form(request), "count", "New partition count", minimum=1)
         await self.pool.run(lambda c: c.create_partitions(name, count))
         return _redirect(f"/topics/{name}", f"Topic {name} now has {count} partitions")
+
+    async def edit_configs(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        fields = await self.form(request)
+
+        def alter(client: Client) -> tuple[dict[str, str], list[str]]:
+            current = {c.name: c.value for c in client.describe_configs(TOPIC_RESOURCE, name)}
+            changed, reset = config_changes(fields, current)
+            if changed or reset:
+                client.alter_configs(TOPIC_RESOURCE, name, changed, reset)
+            return changed, reset
+
+        changed, reset = await self.pool.run(alter)
+        done = ([f"Set {', '.join(f'{k}={v}' for k, v in sorted(changed.items()))}"] if changed else []) + \
+               ([f"Reset {', '.join(reset)} to the default"] if reset else [])
+        return _redirect(f"/topics/{name}", "; ".join(done) or "No config changed")
+
+    async def delete_records(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        fields = await self.form(request)
+        partition = integer(fields, "partition", "Partition", minimum=0)
+        offset = integer(fields, "offset", "Before offset", minimum=-1)
+        starts = await self.pool.run(lambda c: c.delete_records(name, {partition: offset}))
+        return _redirect(f"/topics/{name}", f"Partition {partition} now starts at offset {starts[partition]}")
 
     # Messages
 
@@ -266,6 +299,8 @@ def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
         Route("/topics/{name}", console.topic),
         Route("/topics/{name}/delete", console.delete_topic, methods=["POST"]),
         Route("/topics/{name}/partitions", console.add_partitions, methods=["POST"]),
+        Route("/topics/{name}/configs", console.edit_configs, methods=["POST"]),
+        Route("/topics/{name}/records/delete", console.delete_records, methods=["POST"]),
         Route("/topics/{name}/messages", console.messages),
         Route("/topics/{name}/messages", console.produce, methods=["POST"]),
         Route("/topics/{name}/tail", console.tail),

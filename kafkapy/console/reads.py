@@ -131,7 +131,7 @@ class TopicDetail:
 
 def topic_detail(client: Client, name: str) -> TopicDetail:
     info = client.topic(name)
-    configs = sorted(client.describe_configs(TOPIC_RESOURCE, name), key=lambda c: c.name)
+    configs = sorted(client.describe_configs(TOPIC_RESOURCE, name, synonyms=True), key=lambda c: c.name)
     return TopicDetail(_summary(client, info), str(info.topic_id), configs)
 
 
