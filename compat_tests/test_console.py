@@ -443,3 +443,54 @@ def test_topic_configs_partitions_and_records_changed_from_the_topic_page(broker
             assert client.list_offsets(topic, [0], EARLIEST) == {0: 3}
     finally:
         console.stop()
+
+
+def test_tables_sort_and_filter_and_the_url_shares_both(broker: BrokerProcess, browser: Any) -> None:
+    prefix = f"sorted-{uuid.uuid4().hex[:6]}"
+    counts = {f"{prefix}-a": 0, f"{prefix}-b": 12, f"{prefix}-c": 3}
+    with Client(broker.bootstrap) as client:
+        for topic, count in counts.items():
+            client.create_topic(topic, 1, 1)
+            if count:
+                client.produce(topic, [(None, b"v")] * count)
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+
+        def shown_topics() -> list[str]:
+            return page.locator("#topics tbody tr").evaluate_all("rows => rows.filter(r => !r.hidden).map(r => r.dataset.topic)")
+
+        page.goto(f"{console.url}/topics?q={prefix}")
+        assert shown_topics() == sorted(counts)
+        # Sorted by message count from the keyboard: ascending (numbers, not text), then descending.
+        tab_to(page, "sort-topics-3")
+        page.keyboard.press("Enter")
+        assert shown_topics() == [f"{prefix}-a", f"{prefix}-c", f"{prefix}-b"]
+        assert page.locator("#topics th").nth(3).get_attribute("aria-sort") == "ascending"
+        page.keyboard.press("Enter")
+        assert shown_topics() == [f"{prefix}-b", f"{prefix}-c", f"{prefix}-a"]
+        page.fill("#topic-search", f"{prefix}-")
+        shared = page.evaluate("window.location.href")
+        assert "sort=topics%3A3%3Adesc" in shared and f"q={prefix}-" in shared
+        checked(page, "topics-sorted")
+
+        # The URL opened elsewhere shows the same rows in the same order.
+        other = open_page(browser, console)
+        other.goto(shared)
+        page = other
+        assert shown_topics() == [f"{prefix}-b", f"{prefix}-c", f"{prefix}-a"]
+        assert page.input_value("#topic-search") == f"{prefix}-"
+        page.fill("#topic-search", f"{prefix}-c")
+        assert shown_topics() == [f"{prefix}-c"]
+
+        # A topic's configs: filtered and sorted by value, also kept in its URL.
+        page.goto(f"{console.url}/topics/{prefix}-a?config=segment")
+        names = page.locator("#configs tbody tr").evaluate_all("rows => rows.filter(r => !r.hidden).map(r => r.dataset.config)")
+        assert {"segment.ms", "segment.bytes"} <= set(names) and "retention.ms" not in names
+        page.click("#sort-configs-1")
+        page.goto(page.evaluate("window.location.href"))
+        values = page.locator("#configs tbody tr").evaluate_all(
+            "rows => rows.filter(r => !r.hidden).map(r => Number(r.cells[1].dataset.sortValue))")
+        assert len(values) == len(names) and values == sorted(values)
+    finally:
+        console.stop()
