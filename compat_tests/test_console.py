@@ -494,3 +494,68 @@ def test_tables_sort_and_filter_and_the_url_shares_both(broker: BrokerProcess, b
         assert len(values) == len(names) and values == sorted(values)
     finally:
         console.stop()
+
+
+def test_transactions_and_producers(broker: BrokerProcess, browser: Any) -> None:
+    topic, transactional_id = f"console-txn-{uuid.uuid4().hex[:8]}", f"txn-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 2, 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": transactional_id})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, b"in a transaction", partition=1)
+    assert producer.flush(20) == 0
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(f"{console.url}/transactions")
+        row = page.locator(f'#transactions tr[data-transactional-id="{transactional_id}"] td')
+        assert row.all_inner_texts()[2:] == ["Ongoing", "1"]
+        producer_id = row.nth(1).inner_text()
+        assert producer_id.isdigit()
+        checked(page, "transactions")
+        row.first.locator("a").click()
+        assert page.locator("#transaction-state").inner_text() == "Ongoing"
+        assert cells(page, "#transaction-partitions tbody td") == [topic, "1"]
+        assert page.locator("#producer-id").inner_text() == producer_id
+        checked(page, "transaction")
+        # The partition's leader knows the producer, and where its open transaction starts.
+        page.goto(f"{console.url}/topics/{topic}")
+        assert cells(page, "#producers tbody td")[:4] == ["1", producer_id, "0", "0"]
+        assert cells(page, "#producers tbody td")[6] == "0"
+
+        producer.commit_transaction(30)
+        page.goto(f"{console.url}/transactions/{transactional_id}")
+        assert page.locator("#transaction-state").inner_text() == "CompleteCommit"
+        assert page.locator("#no-partitions").is_visible()
+        page.goto(f"{console.url}/topics/{topic}")
+        assert cells(page, "#producers tbody td")[6] == "-"
+        page.goto(f"{console.url}/transactions/never-used-{transactional_id}")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 105 (TRANSACTIONAL_ID_NOT_FOUND)"
+        # This broker has no authorizer: the ACLs say so, in Kafka's words.
+        page.goto(f"{console.url}/security")
+        assert "Kafka error code 54, SECURITY_DISABLED" in page.locator("#no-authorizer").inner_text()
+        assert page.locator("#no-scram-users").is_visible()
+    finally:
+        console.stop()
+
+
+def test_acls_and_scram_users_of_a_cluster_that_has_them(browser: Any) -> None:
+    from kafkapy.metadata.acls import Acl, AclOperation, AclPermission, PatternType, ResourceType
+    from kafkapy.testing.embedded import Broker
+
+    settings = {"listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+                "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users": "User:ANONYMOUS"}  # the console's plaintext connections
+    with Broker(security="sasl_plaintext", mechanism="SCRAM-SHA-512", users={"alice": "secret", "bob": "hunter2"},
+                **settings) as broker:
+        with Client(broker.bootstrap_servers) as client:
+            client.create_acls([Acl(ResourceType.TOPIC, "orders", PatternType.PREFIXED, "User:alice", "*",
+                                    AclOperation.READ, AclPermission.ALLOW)])
+        page = open_page(browser, ConsoleAt(broker.console_url))
+        page.goto(broker.console_url + "/security")
+        assert cells(page, "#acls tbody td") == ["TOPIC", "orders", "PREFIXED", "User:alice", "*", "READ", "ALLOW"]
+        assert cells(page, '#scram-users tr[data-user="alice"] td') == ["alice", "SCRAM-SHA-512 (4096)"]
+        assert cells(page, "#scram-users tbody td:first-child") == ["alice", "bob"]
+        checked(page, "security")
+        page.close()

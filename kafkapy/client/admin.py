@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import ConfigSource
 from ..metadata.acls import Acl, AclFilter
+from ..metadata.scram import SCRAM_MECHANISMS
 from .cluster import ClusterClient
 from .connection import KafkaError, check
 
@@ -219,6 +220,18 @@ class AdminClient(ClusterClient):
         for acl, result in zip(acls, response.results, strict=True):
             check(result.error_code, f"creating an ACL of {acl.principal} on {acl.resource_type.name} {acl.resource_name!r}",
                   result.error_message)
+
+    def describe_scram_users(self) -> dict[str, list[tuple[str, int]]]:
+        """Each user with SCRAM credentials: its mechanisms' names and iterations
+        (DescribeUserScramCredentials; the salts and keys are never sent)."""
+        response = self.any_broker().request("describe_user_scram_credentials", {"users": None})
+        check(response.error_code, "describing SCRAM users", response.error_message)
+        users = {}
+        for result in response.results:
+            check(result.error_code, f"describing the SCRAM credentials of {result.user!r}", result.error_message)
+            users[result.user] = [(SCRAM_MECHANISMS.get(c.mechanism, f"mechanism {c.mechanism}"), c.iterations)
+                                  for c in result.credential_infos]
+        return dict(sorted(users.items()))
 
     def describe_acls(self, acl_filter: AclFilter) -> list[Acl]:
         """The ACLs the filter matches."""

@@ -46,7 +46,7 @@ MAX_FORM_BYTES = 1 << 20
 # The names the console answers to: a page of another name reached it through DNS
 # rebinding, and must not read the cluster through it.
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
-NOT_FOUND_CODES = (ErrorCode.unknown_topic_or_partition, ErrorCode.group_id_not_found)
+NOT_FOUND_CODES = (ErrorCode.unknown_topic_or_partition, ErrorCode.group_id_not_found, ErrorCode.transactional_id_not_found)
 
 
 class Refused(Exception):
@@ -233,6 +233,21 @@ class Console:
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    # Transactions and security
+
+    async def transactions(self, request: Request) -> Response:
+        listings = await self.pool.run(lambda c: c.list_transactions())
+        return self.page(request, "transactions.html", transactions=listings, section="transactions")
+
+    async def transaction(self, request: Request) -> Response:
+        transactional_id = request.path_params["transactional_id"]
+        info = await self.pool.run(lambda c: c.describe_transaction(transactional_id))
+        return self.page(request, "transaction.html", txn=info, section="transactions")
+
+    async def security(self, request: Request) -> Response:
+        overview = await self.pool.run(reads.security_overview)
+        return self.page(request, "security.html", security=overview, section="security")
+
     # Consumer groups
 
     async def groups(self, request: Request) -> Response:
@@ -304,6 +319,9 @@ def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
         Route("/topics/{name}/messages", console.messages),
         Route("/topics/{name}/messages", console.produce, methods=["POST"]),
         Route("/topics/{name}/tail", console.tail),
+        Route("/transactions", console.transactions),
+        Route("/transactions/{transactional_id}", console.transaction),
+        Route("/security", console.security),
         Route("/groups", console.groups),
         Route("/groups/{group}", console.group),
         Route("/groups/{group}/reset", console.reset_offsets, methods=["POST"]),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kio.schema.errors import ErrorCode
+
 from ..client import (
     BROKER_RESOURCE,
     EARLIEST,
@@ -18,8 +20,11 @@ from ..client import (
     ConfigEntry,
     GroupInfo,
     GroupListing,
+    KafkaError,
+    ProducerInfo,
     TopicInfo,
 )
+from ..metadata.acls import Acl, AclFilter, AclOperation, AclPermission, PatternType, ResourceType
 from .offsets import PartitionPosition, PlannedOffset, ResetStrategy, plan_reset
 
 
@@ -123,6 +128,7 @@ class TopicDetail:
     summary: TopicSummary
     topic_id: str
     configs: list[ConfigEntry]
+    producers: list[ProducerInfo]
 
     @staticmethod
     def is_override(entry: ConfigEntry) -> bool:
@@ -132,7 +138,10 @@ class TopicDetail:
 def topic_detail(client: Client, name: str) -> TopicDetail:
     info = client.topic(name)
     configs = sorted(client.describe_configs(TOPIC_RESOURCE, name, synonyms=True), key=lambda c: c.name)
-    return TopicDetail(_summary(client, info), str(info.topic_id), configs)
+    summary = _summary(client, info)
+    led = [p.partition for p in summary.partitions if p.leader >= 0]
+    producers = client.describe_producers(name, led) if led else []
+    return TopicDetail(summary, str(info.topic_id), configs, producers)
 
 
 @dataclass(frozen=True)
@@ -212,3 +221,24 @@ def apply_group_reset(client: Client, group: str, plan: Sequence[PlannedOffset])
         raise ClientError(f"cannot reset the offsets of group {group!r}: it is {info.state} with {len(info.members)} "
                           f"member(s), which would overwrite them; stop its consumers first (as Kafka's tool requires)")
     client.commit_offsets(group, {(p.topic, p.partition): p.new for p in plan})
+
+
+@dataclass(frozen=True)
+class SecurityOverview:
+    acls: list[Acl] | None
+    """None when the cluster has no authorizer (`acls_off` says so in Kafka's words)."""
+    acls_off: KafkaError | None
+    scram_users: dict[str, list[tuple[str, int]]]
+
+
+def security_overview(client: Client) -> SecurityOverview:
+    every_acl = AclFilter(ResourceType.ANY, None, PatternType.ANY, None, None, AclOperation.ANY, AclPermission.ANY)
+    try:
+        acls: list[Acl] | None = sorted(client.describe_acls(every_acl), key=lambda a: (
+            a.resource_type.name, a.resource_name, a.principal, a.operation.name))
+        acls_off = None
+    except KafkaError as e:
+        if e.code != ErrorCode.security_disabled:
+            raise
+        acls, acls_off = None, e
+    return SecurityOverview(acls, acls_off, client.describe_scram_users())
