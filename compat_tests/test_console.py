@@ -559,3 +559,36 @@ def test_acls_and_scram_users_of_a_cluster_that_has_them(browser: Any) -> None:
         assert cells(page, "#scram-users tbody td:first-child") == ["alice", "bob"]
         checked(page, "security")
         page.close()
+
+
+def test_compatibility_report_as_the_matrix_with_each_failures_cause(tmp_path: Path, broker: BrokerProcess,
+                                                                     browser: Any) -> None:
+    # A real run whose produce scenario fails: the broker takes no batch over 300 bytes.
+    run = subprocess.run([sys.executable, "-m", "kafkapy", "compat", "--override", "message.max.bytes=300",
+                          "--scenario", "produce.codec_none", "--scenario", "metadata.cluster", "--client", "confluent-kafka",
+                          "--client", "kafka-python", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    report = tmp_path / "compat.json"
+    console = ConsoleProcess(broker.bootstrap, "--compat-report", str(report))
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/compat")
+        assert page.locator("#compat-matrix thead th").all_inner_texts() == ["Scenario", "confluent-kafka", "kafka-python"]
+        statuses = page.locator("#compat-matrix tbody td[data-status]").evaluate_all(
+            "cells => cells.map(c => [c.closest('tr').dataset.scenario, c.dataset.client, c.dataset.status])")
+        assert statuses == [["metadata.cluster", "confluent-kafka", "pass"], ["metadata.cluster", "kafka-python", "pass"],
+                            ["produce.codec_none", "confluent-kafka", "fail"], ["produce.codec_none", "kafka-python", "fail"]]
+        failing = page.locator('#compat-matrix tr[data-scenario="produce.codec_none"] td[data-client="kafka-python"] .reason')
+        assert failing.inner_text().startswith("MESSAGE_TOO_LARGE")
+        assert [text.split(":")[0] for text in cells(page, "#failures li")] == [
+            "produce.codec_none with confluent-kafka", "produce.codec_none with kafka-python"]
+        assert "2 pass, 2 FAIL" in page.locator("#compat-summary").inner_text()
+        checked(page, "compat")
+        page.fill("#compat-search", "metadata")
+        assert page.locator("#compat-matrix tbody tr:visible").count() == 1
+        # A file that is not a report: said so, in words.
+        report.write_text('{"target": "x"}')
+        page.goto(console.url + "/compat")
+        assert "not a report of `kafkapy compat`" in page.locator("#compat-problem").inner_text()
+    finally:
+        console.stop()

@@ -27,6 +27,7 @@ from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Clien
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
+from .compat import CompatReportError, read_matrix
 from .forms import (
     FormError,
     config_changes,
@@ -54,9 +55,10 @@ class Refused(Exception):
 
 
 class Console:
-    def __init__(self, bootstrap: str, read_only: bool = False) -> None:
+    def __init__(self, bootstrap: str, read_only: bool = False, compat_report: Path | None = None) -> None:
         self.bootstrap = bootstrap
         self.read_only = read_only
+        self.compat_report = compat_report
         self.pool = ClientPool(bootstrap)
         self.templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
         self.templates.env.filters["timestamp"] = format_timestamp
@@ -248,6 +250,18 @@ class Console:
         overview = await self.pool.run(reads.security_overview)
         return self.page(request, "security.html", security=overview, section="security")
 
+    async def compat(self, request: Request) -> Response:
+        """The compatibility report, read anew each time: a later `kafkapy compat` run shows at once."""
+        matrix, problem = None, None
+        if self.compat_report is not None:
+            try:
+                matrix = read_matrix(await anyio.to_thread.run_sync(self.compat_report.read_text))
+            except OSError as e:
+                problem = f"{self.compat_report}: cannot be read: {e.strerror or e}"
+            except CompatReportError as e:
+                problem = f"{self.compat_report}: {e}"
+        return self.page(request, "compat.html", matrix=matrix, problem=problem, section="compat")
+
     # Consumer groups
 
     async def groups(self, request: Request) -> Response:
@@ -305,8 +319,8 @@ def _redirect(path: str, notice: str) -> Response:
     return RedirectResponse(path + separator + urlencode({"done": notice}), status_code=303)
 
 
-def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
-    console = Console(bootstrap, read_only)
+def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | None = None) -> Starlette:
+    console = Console(bootstrap, read_only, compat_report)
     routes = [
         Route("/", console.cluster),
         Route("/topics", console.topics),
@@ -322,6 +336,7 @@ def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
         Route("/transactions", console.transactions),
         Route("/transactions/{transactional_id}", console.transaction),
         Route("/security", console.security),
+        Route("/compat", console.compat),
         Route("/groups", console.groups),
         Route("/groups/{group}", console.group),
         Route("/groups/{group}/reset", console.reset_offsets, methods=["POST"]),

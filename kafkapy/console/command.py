@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import anyio
 import uvicorn
@@ -16,9 +17,9 @@ from .serving import GRACEFUL_SHUTDOWN_S, bind_local
 DEFAULT_PORT = 8080
 
 
-async def serve(bootstrap: str, port: int, read_only: bool) -> None:
+async def serve(bootstrap: str, port: int, read_only: bool, compat_report: Path | None) -> None:
     listener, url = bind_local(port)
-    config = uvicorn.Config(create_app(bootstrap, read_only), log_level="warning",
+    config = uvicorn.Config(create_app(bootstrap, read_only, compat_report), log_level="warning",
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     server = uvicorn.Server(config)
     print(f"kafkapy console: serving {url}/ for the cluster at {bootstrap}"
@@ -37,9 +38,11 @@ def main(argv: list[str]) -> int:
                         help=f"the port to serve on (default {DEFAULT_PORT}; 0: any free port, printed at start)")
     parser.add_argument("--read-only", action="store_true",
                         help="show the cluster without any action that changes it")
+    parser.add_argument("--compat-report", type=Path, metavar="PATH",
+                        help="the JSON report of `kafkapy compat` (reports/compat.json) to show as its matrix")
     args = parser.parse_args(argv)
     try:
-        anyio.run(serve, args.bootstrap, args.port, args.read_only, backend="asyncio")
+        anyio.run(serve, args.bootstrap, args.port, args.read_only, args.compat_report, backend="asyncio")
     except OSError as e:
         print(f"kafkapy console: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
