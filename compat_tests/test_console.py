@@ -592,3 +592,38 @@ def test_compatibility_report_as_the_matrix_with_each_failures_cause(tmp_path: P
         assert "not a report of `kafkapy compat`" in page.locator("#compat-problem").inner_text()
     finally:
         console.stop()
+
+
+def test_live_charts_of_rates_and_lag_sampled_by_the_console(broker: BrokerProcess, browser: Any) -> None:
+    topic, group = f"console-chart-{uuid.uuid4().hex[:8]}", f"chart-group-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 1, 1)
+        client.commit_offsets(group, {(topic, 0): 0})
+    console = ConsoleProcess(broker.bootstrap, "--sample-interval", "0.2")
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/charts")
+
+        def series(chart_id: str) -> list[float]:
+            # The page draws itself again from new samples: read what it shows now.
+            values = page.locator(f'[id="{chart_id}"]').get_attribute("data-values", timeout=1000) or ""
+            return [float(v) for v in values.split(",") if v]
+
+        until(lambda: len(series(f"lag-{group}")) >= 2, 20, "the group's lag is charted", page.content)
+        assert set(series(f"lag-{group}")) == {0.0}
+        with Client(broker.bootstrap) as client:
+            client.produce(topic, [(None, b"v")] * 40, partition=0)
+        until(lambda: 40.0 in series(f"lag-{group}"), 20, "the lag rises to the 40 records produced",
+              lambda: series(f"lag-{group}"))
+        assert max(series(f"produce-{topic}")) > 0
+        assert set(series(f"consume-{topic}")) == {0.0}
+        with Client(broker.bootstrap) as client:
+            client.commit_offsets(group, {(topic, 0): 40})
+        until(lambda: series(f"lag-{group}")[-1] == 0.0, 20, "the lag falls back to zero", lambda: series(f"lag-{group}"))
+        until(lambda: max(series(f"consume-{topic}")) > 0, 20, "the commits show as consumption")
+        svg = page.locator(f'[id="lag-{group}"] svg')
+        assert "Lag" in (svg.get_attribute("aria-label") or "")
+        assert page.locator(f'[id="lag-{group}"] polyline').count() == 1
+        checked(page, "charts")
+    finally:
+        console.stop()

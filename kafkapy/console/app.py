@@ -6,12 +6,16 @@ a worker thread."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import anyio
 import anyio.to_thread
 from kio.schema.errors import ErrorCode
 from starlette.applications import Starlette
@@ -38,9 +42,11 @@ from .forms import (
     optional_integer,
     timestamp_ms,
 )
+from .metrics import DEFAULT_SAMPLE_INTERVAL_S, HEIGHT, MAX_SAMPLES, WIDTH, History, chart
 from .offsets import ResetPlanError, ResetStrategy
 from .values import FILTER_FIELDS, FORMATS, record_matches
 
+log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).parent
 # A form is small; a produced record's value is the largest thing one carries.
 MAX_FORM_BYTES = 1 << 20
@@ -55,10 +61,13 @@ class Refused(Exception):
 
 
 class Console:
-    def __init__(self, bootstrap: str, read_only: bool = False, compat_report: Path | None = None) -> None:
+    def __init__(self, bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
+                 sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> None:
         self.bootstrap = bootstrap
         self.read_only = read_only
         self.compat_report = compat_report
+        self.sample_interval_s = sample_interval_s
+        self.history = History()
         self.pool = ClientPool(bootstrap)
         self.templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
         self.templates.env.filters["timestamp"] = format_timestamp
@@ -262,6 +271,28 @@ class Console:
                 problem = f"{self.compat_report}: {e}"
         return self.page(request, "compat.html", matrix=matrix, problem=problem, section="compat")
 
+    # Charts
+
+    async def sample_forever(self) -> None:
+        """Samples the cluster's offsets for the charts, for as long as the console runs."""
+        while True:
+            at_ms = int(time.monotonic() * 1000)
+            try:
+                self.history.add(await self.pool.run(functools.partial(reads.sample_offsets, at_ms=at_ms)))
+            except ClientError as e:
+                log.warning("The charts miss a sample: %s", e)
+            await anyio.sleep(self.sample_interval_s)
+
+    async def charts(self, request: Request) -> Response:
+        history = self.history
+        wanted_topic, wanted_group = request.query_params.get("topic"), request.query_params.get("group")
+        topics = [(t, chart(history.produce_rate(t)), chart(history.consume_rate(t)))
+                  for t in history.topics if wanted_topic in (None, t) and wanted_group is None]
+        groups = [(g, chart(history.lag(g))) for g in history.groups if wanted_group in (None, g) and wanted_topic is None]
+        template = "charts_body.html" if request.query_params.get("fragment") else "charts.html"
+        return self.page(request, template, topics=topics, groups=groups, samples=len(history.samples),
+                         interval_s=self.sample_interval_s, max_samples=MAX_SAMPLES, width=WIDTH, height=HEIGHT, section="charts")
+
     # Consumer groups
 
     async def groups(self, request: Request) -> Response:
@@ -319,8 +350,9 @@ def _redirect(path: str, notice: str) -> Response:
     return RedirectResponse(path + separator + urlencode({"done": notice}), status_code=303)
 
 
-def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | None = None) -> Starlette:
-    console = Console(bootstrap, read_only, compat_report)
+def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
+               sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> Starlette:
+    console = Console(bootstrap, read_only, compat_report, sample_interval_s)
     routes = [
         Route("/", console.cluster),
         Route("/topics", console.topics),
@@ -337,6 +369,7 @@ def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | No
         Route("/transactions/{transactional_id}", console.transaction),
         Route("/security", console.security),
         Route("/compat", console.compat),
+        Route("/charts", console.charts),
         Route("/groups", console.groups),
         Route("/groups/{group}", console.group),
         Route("/groups/{group}/reset", console.reset_offsets, methods=["POST"]),
@@ -347,7 +380,10 @@ def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(console.sample_forever)
+            yield
+            tg.cancel_scope.cancel()
         console.pool.close()
 
     return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,

@@ -12,14 +12,15 @@ import uvicorn
 
 from ..tools.common import add_bootstrap_option
 from .app import create_app
+from .metrics import DEFAULT_SAMPLE_INTERVAL_S
 from .serving import GRACEFUL_SHUTDOWN_S, bind_local
 
 DEFAULT_PORT = 8080
 
 
-async def serve(bootstrap: str, port: int, read_only: bool, compat_report: Path | None) -> None:
+async def serve(bootstrap: str, port: int, read_only: bool, compat_report: Path | None, sample_interval_s: float) -> None:
     listener, url = bind_local(port)
-    config = uvicorn.Config(create_app(bootstrap, read_only, compat_report), log_level="warning",
+    config = uvicorn.Config(create_app(bootstrap, read_only, compat_report, sample_interval_s), log_level="warning",
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     server = uvicorn.Server(config)
     print(f"kafkapy console: serving {url}/ for the cluster at {bootstrap}"
@@ -40,9 +41,14 @@ def main(argv: list[str]) -> int:
                         help="show the cluster without any action that changes it")
     parser.add_argument("--compat-report", type=Path, metavar="PATH",
                         help="the JSON report of `kafkapy compat` (reports/compat.json) to show as its matrix")
+    parser.add_argument("--sample-interval", type=float, default=DEFAULT_SAMPLE_INTERVAL_S, metavar="SECONDS",
+                        help=f"how often the charts' offsets are sampled (default {DEFAULT_SAMPLE_INTERVAL_S:g})")
     args = parser.parse_args(argv)
+    if args.sample_interval <= 0:
+        parser.error("--sample-interval: a number of seconds above 0")
     try:
-        anyio.run(serve, args.bootstrap, args.port, args.read_only, args.compat_report, backend="asyncio")
+        anyio.run(serve, args.bootstrap, args.port, args.read_only, args.compat_report, args.sample_interval,
+                  backend="asyncio")
     except OSError as e:
         print(f"kafkapy console: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1

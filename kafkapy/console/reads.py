@@ -25,6 +25,7 @@ from ..client import (
     TopicInfo,
 )
 from ..metadata.acls import Acl, AclFilter, AclOperation, AclPermission, PatternType, ResourceType
+from .metrics import Sample
 from .offsets import PartitionPosition, PlannedOffset, ResetStrategy, plan_reset
 
 
@@ -242,3 +243,25 @@ def security_overview(client: Client) -> SecurityOverview:
             raise
         acls, acls_off = None, e
     return SecurityOverview(acls, acls_off, client.describe_scram_users())
+
+
+def sample_offsets(client: Client, at_ms: int) -> Sample:
+    """The offsets the console's charts are drawn from: every topic's log end offsets and
+    every group's committed offsets, at once."""
+    ends: dict[tuple[str, int], int] = {}
+    for info in client.metadata().topics.values():
+        led = [p for p, partition in info.partitions.items() if partition.leader >= 0]
+        if led:
+            ends.update({(info.name, p): o for p, o in client.list_offsets(info.name, led, LATEST).items()})
+    topic_ends: dict[str, int] = {}
+    for (topic, _), offset in ends.items():
+        topic_ends[topic] = topic_ends.get(topic, 0) + offset
+    committed: dict[tuple[str, str], int] = {}
+    lags = {}
+    for listing in client.list_groups():
+        group = listing.group_id
+        offsets = client.committed_offsets(group)
+        for (topic, _), offset in offsets.items():
+            committed[(group, topic)] = committed.get((group, topic), 0) + offset
+        lags[group] = sum(max(ends[tp] - offset, 0) for tp, offset in offsets.items() if tp in ends)
+    return Sample(at_ms, topic_ends, committed, lags)

@@ -151,10 +151,27 @@ function liveTail() {
   });
 }
 
+// The charts page's charts, drawn again from the console's newest samples.
+function liveCharts() {
+  const charts = document.getElementById("charts");
+  if (!charts) return;
+  const url = new URL(window.location.href);
+  url.searchParams.set("fragment", "1");
+  window.setInterval(async () => {
+    try {
+      const response = await fetch(url);
+      if (response.ok) charts.innerHTML = await response.text();
+    } catch {
+      // The console stopped or the network hiccuped: the next refresh tries again.
+    }
+  }, Number(charts.dataset.refreshMs));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   filterTables();
   sortableTables();
   typedConfirmations();
   submitOnChange();
   liveTail();
+  liveCharts();
 });
