@@ -36,6 +36,13 @@ UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input:not([type=hi
     .map(el => el.outerHTML)"""
 
 
+# Shown controls and links the Tab key cannot reach (a negative tabindex), and any
+# element put out of the document's order (a positive one).
+OUT_OF_TAB_ORDER = """() => [...document.querySelectorAll('a[href], input:not([type=hidden]), select, textarea, button, summary, [tabindex]')]
+    .filter(el => el.tabIndex > 0 || (el.tabIndex < 0 && el.id !== 'content' && !el.disabled && el.getClientRects().length))
+    .map(el => el.outerHTML)"""
+
+
 class ConsoleProcess:
     """`python -m kafkapy console` on a free port of 127.0.0.1, stopped by its pid."""
 
@@ -116,6 +123,7 @@ def open_page(browser: Any, console: ConsoleProcess | ConsoleAt) -> Any:
 def checked(page: Any, name: str) -> None:
     """The page's accessibility basics, and its screenshot."""
     assert page.evaluate(UNLABELLED_CONTROLS) == [], f"controls without a label on {page.url}"
+    assert page.evaluate(OUT_OF_TAB_ORDER) == [], f"controls the Tab key skips, or takes out of order, on {page.url}"
     assert page.refused == [], f"the page asked for more than the console: {page.refused}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
@@ -625,5 +633,37 @@ def test_live_charts_of_rates_and_lag_sampled_by_the_console(broker: BrokerProce
         assert "Lag" in (svg.get_attribute("aria-label") or "")
         assert page.locator(f'[id="lag-{group}"] polyline').count() == 1
         checked(page, "charts")
+    finally:
+        console.stop()
+
+
+def test_every_section_is_reached_and_used_from_the_keyboard(broker: BrokerProcess, browser: Any) -> None:
+    wanted, other = f"kbd-{uuid.uuid4().hex[:8]}", f"kbd-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(wanted, 1, 1)
+        client.create_topic(other, 1, 1)
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/")
+        # The first Tab stop skips the sidebar: Enter moves the focus into the page's content.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "content"
+        for section, path in (("topics", "/topics"), ("groups", "/groups"), ("transactions", "/transactions"),
+                              ("security", "/security"), ("charts", "/charts"), ("compat", "/compat"), ("cluster", "/")):
+            page.goto(console.url + "/")
+            tab_to(page, f"nav-{section}")
+            page.keyboard.press("Enter")
+            page.wait_for_url(console.url + path)
+            assert page.locator(f"#nav-{section}").get_attribute("aria-current") == "page"
+            checked(page, f"section-{section}")
+        # A search typed from the keyboard narrows the table as it is typed.
+        page.goto(console.url + "/topics")
+        tab_to(page, "topic-search")
+        page.keyboard.type(wanted)
+        shown = page.locator("#topics tbody tr").evaluate_all("rows => rows.filter(r => !r.hidden).map(r => r.dataset.topic)")
+        assert shown == [wanted]
     finally:
         console.stop()
