@@ -10,15 +10,19 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from confluent_kafka import Consumer, Producer
 
 from kafkapy.client import EARLIEST, TOPIC_RESOURCE, Client
+from kafkapy.metadata.acls import Acl, AclOperation, AclPermission, PatternType, ResourceType
+from kafkapy.testing.embedded import AsyncBroker, Broker
 from kafkapy.testing.process import BrokerProcess
 from waiting import until
 
@@ -388,6 +392,16 @@ with Broker() as broker:
     assert lines[2] == "partitions: 3"
 
 
+def test_async_broker_serves_its_console_when_configured() -> None:
+    async def cluster_page() -> str:
+        async with AsyncBroker(kafkapy_console_port=0) as broker:
+            url = broker.console_url
+            return await anyio.to_thread.run_sync(lambda: urllib.request.urlopen(url + "/", timeout=20).read().decode())
+
+    page = anyio.run(cluster_page)
+    assert '<dd id="broker-count">1</dd>' in page
+
+
 def test_topic_configs_partitions_and_records_changed_from_the_topic_page(broker: BrokerProcess, browser: Any) -> None:
     topic = f"console-edit-{uuid.uuid4().hex[:8]}"
     with Client(broker.bootstrap) as client:
@@ -549,9 +563,6 @@ def test_transactions_and_producers(broker: BrokerProcess, browser: Any) -> None
 
 
 def test_acls_and_scram_users_of_a_cluster_that_has_them(browser: Any) -> None:
-    from kafkapy.metadata.acls import Acl, AclOperation, AclPermission, PatternType, ResourceType
-    from kafkapy.testing.embedded import Broker
-
     settings = {"listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
                 "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                 "super.users": "User:ANONYMOUS"}  # the console's plaintext connections
