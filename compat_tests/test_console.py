@@ -644,6 +644,11 @@ def test_live_charts_of_rates_and_lag_sampled_by_the_console(broker: BrokerProce
         assert "Lag" in (svg.get_attribute("aria-label") or "")
         assert page.locator(f'[id="lag-{group}"] polyline').count() == 1
         checked(page, "charts")
+        # A group's page links to its lag alone.
+        page.goto(f"{console.url}/groups/{group}")
+        page.click("#charts-link")
+        assert page.locator("section.chart-pair").evaluate_all("s => s.map(e => e.dataset.group || e.dataset.topic)") == [group]
+        assert series(f"lag-{group}")[-1] == 0.0
     finally:
         console.stop()
 
