@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import pytest
 from confluent_kafka import Consumer, Producer
 
@@ -398,7 +399,9 @@ def test_async_broker_serves_its_console_when_configured() -> None:
             url = broker.console_url
             return await anyio.to_thread.run_sync(lambda: urllib.request.urlopen(url + "/", timeout=20).read().decode())
 
-    page = anyio.run(cluster_page)
+    # On a loop of its own thread: Playwright's sync API holds an asyncio loop in this one.
+    with anyio.from_thread.start_blocking_portal(backend="asyncio") as portal:
+        page = portal.call(cluster_page)
     assert '<dd id="broker-count">1</dd>' in page
 
 
