@@ -582,6 +582,14 @@ def test_acls_and_scram_users_of_a_cluster_that_has_them(browser: Any) -> None:
         checked(page, "security")
         page.close()
 
+    # A principal the authorizer does not let describe the cluster: each section says why, in Kafka's words.
+    with Broker(**{"authorizer.class.name": settings["authorizer.class.name"]}) as refusing:
+        page = open_page(browser, ConsoleAt(refusing.console_url))
+        page.goto(refusing.console_url + "/security")
+        for section in ("#acls-unavailable", "#scram-unavailable"):
+            assert "(Kafka error code 31, CLUSTER_AUTHORIZATION_FAILED)" in page.locator(section).inner_text()
+        page.close()
+
 
 def test_compatibility_report_as_the_matrix_with_each_failures_cause(tmp_path: Path, broker: BrokerProcess,
                                                                      browser: Any) -> None:

@@ -3,8 +3,9 @@ blocking client (each function runs in a worker thread, see clients.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kio.schema.errors import ErrorCode
 
@@ -15,6 +16,7 @@ from ..client import (
     RESETTABLE_STATES,
     TOPIC_CONFIG_SOURCE,
     TOPIC_RESOURCE,
+    BrokerUnreachable,
     Client,
     ClientError,
     ConfigEntry,
@@ -27,6 +29,8 @@ from ..client import (
 from ..metadata.acls import Acl, AclFilter, AclOperation, AclPermission, PatternType, ResourceType
 from .metrics import Sample
 from .offsets import PartitionPosition, PlannedOffset, ResetStrategy, plan_reset
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -227,22 +231,32 @@ def apply_group_reset(client: Client, group: str, plan: Sequence[PlannedOffset])
 @dataclass(frozen=True)
 class SecurityOverview:
     acls: list[Acl] | None
-    """None when the cluster has no authorizer (`acls_off` says so in Kafka's words)."""
-    acls_off: KafkaError | None
-    scram_users: dict[str, list[tuple[str, int]]]
+    acls_unavailable: ClientError | None
+    """Why there are no ACLs to show: no authorizer (SECURITY_DISABLED), no permission, an older broker."""
+    scram_users: dict[str, list[tuple[str, int]]] | None
+    scram_unavailable: ClientError | None
+
+    @property
+    def no_authorizer(self) -> bool:
+        return isinstance(self.acls_unavailable, KafkaError) and self.acls_unavailable.code == ErrorCode.security_disabled
 
 
 def security_overview(client: Client) -> SecurityOverview:
     every_acl = AclFilter(ResourceType.ANY, None, PatternType.ANY, None, None, AclOperation.ANY, AclPermission.ANY)
+    acls, acls_unavailable = _unless_refused(lambda: sorted(client.describe_acls(every_acl), key=lambda a: (
+        a.resource_type.name, a.resource_name, a.principal, a.operation.name)))
+    users, users_unavailable = _unless_refused(client.describe_scram_users)
+    return SecurityOverview(acls, acls_unavailable, users, users_unavailable)
+
+
+def _unless_refused(read: Callable[[], T]) -> tuple[T | None, ClientError | None]:
+    """What `read` gives, or why the cluster would not give it (a lost broker still fails the page)."""
     try:
-        acls: list[Acl] | None = sorted(client.describe_acls(every_acl), key=lambda a: (
-            a.resource_type.name, a.resource_name, a.principal, a.operation.name))
-        acls_off = None
-    except KafkaError as e:
-        if e.code != ErrorCode.security_disabled:
-            raise
-        acls, acls_off = None, e
-    return SecurityOverview(acls, acls_off, client.describe_scram_users())
+        return read(), None
+    except BrokerUnreachable:
+        raise
+    except ClientError as e:
+        return None, e
 
 
 def sample_offsets(client: Client, at_ms: int) -> Sample:
