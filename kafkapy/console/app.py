@@ -275,12 +275,16 @@ class Console:
 
     async def sample_forever(self) -> None:
         """Samples the cluster's offsets for the charts, for as long as the console runs."""
+        failing = None  # said once, not at every sample, until sampling works again
         while True:
             at_ms = int(time.monotonic() * 1000)
             try:
                 self.history.add(await self.pool.run(functools.partial(reads.sample_offsets, at_ms=at_ms)))
+                failing = None
             except ClientError as e:
-                log.warning("The charts miss a sample: %s", e)
+                if str(e) != failing:
+                    log.warning("The charts miss samples: %s", e)
+                failing = str(e)
             await anyio.sleep(self.sample_interval_s)
 
     async def charts(self, request: Request) -> Response:
