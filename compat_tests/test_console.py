@@ -10,15 +10,20 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.from_thread
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from kafkapy.client import Client
+from kafkapy.client import EARLIEST, TOPIC_RESOURCE, Client
+from kafkapy.metadata.acls import Acl, AclOperation, AclPermission, PatternType, ResourceType
+from kafkapy.testing.embedded import AsyncBroker, Broker
 from kafkapy.testing.process import BrokerProcess
 from waiting import until
 
@@ -33,6 +38,13 @@ _SERVING = re.compile(r"serving (http://127\.0\.0\.1:\d+)/")
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
     .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
                   && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map(el => el.outerHTML)"""
+
+
+# Shown controls and links the Tab key cannot reach (a negative tabindex), and any
+# element put out of the document's order (a positive one).
+OUT_OF_TAB_ORDER = """() => [...document.querySelectorAll('a[href], input:not([type=hidden]), select, textarea, button, summary, [tabindex]')]
+    .filter(el => el.tabIndex > 0 || (el.tabIndex < 0 && el.id !== 'content' && !el.disabled && el.getClientRects().length))
     .map(el => el.outerHTML)"""
 
 
@@ -88,7 +100,14 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def open_page(browser: Any, console: ConsoleProcess) -> Any:
+class ConsoleAt:
+    """A console already served (beside a broker) at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def open_page(browser: Any, console: ConsoleProcess | ConsoleAt) -> Any:
     """A 1280x800 page that may load nothing but the console's own URLs."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -109,6 +128,7 @@ def open_page(browser: Any, console: ConsoleProcess) -> Any:
 def checked(page: Any, name: str) -> None:
     """The page's accessibility basics, and its screenshot."""
     assert page.evaluate(UNLABELLED_CONTROLS) == [], f"controls without a label on {page.url}"
+    assert page.evaluate(OUT_OF_TAB_ORDER) == [], f"controls the Tab key skips, or takes out of order, on {page.url}"
     assert page.refused == [], f"the page asked for more than the console: {page.refused}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
@@ -155,8 +175,9 @@ def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
         page.wait_for_url(re.compile(rf"/topics/{topic}\?done="))
         assert page.locator(".notice").inner_text() == f"Created topic {topic}"
         assert page.locator("#partition-total").inner_text() == "1"
-        retention = page.locator('#configs tr[data-config="retention.ms"] td').all_inner_texts()
-        assert retention == ["retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"]
+        retention = page.locator('#configs tr[data-config="retention.ms"] td').all_inner_texts()[:3]
+        assert retention == ["retention.ms", "", "DYNAMIC_TOPIC_CONFIG"]
+        assert page.input_value('#configs input[name="set.retention.ms"]') == "3600000"
         assert page.locator('#configs tr[data-config="cleanup.policy"] td').all_inner_texts()[2] == "DEFAULT_CONFIG"
         checked(page, "topic")
 
@@ -324,5 +345,352 @@ def test_a_form_posted_from_another_site_is_refused(broker: BrokerProcess, brows
         with Client(broker.bootstrap) as client:
             assert "from-elsewhere" not in client.metadata().topics
         assert page.request.get(console.url + "/topics", headers={"Host": "attacker.example"}).status == 400
+    finally:
+        console.stop()
+
+
+def test_console_served_beside_a_broker_process(tmp_path: Path, browser: Any) -> None:
+    topic = f"beside-{uuid.uuid4().hex[:8]}"
+    with BrokerProcess(tmp_path, {"kafkapy.console.port": 0}) as process:
+        match = until(lambda: _SERVING.search(process.output), 10, "the broker says where its console is",
+                      lambda: process.output)
+        with Client(process.bootstrap) as client:
+            client.create_topic(topic, 2, 1)
+        page = open_page(browser, ConsoleAt(match.group(1)))
+        page.goto(match.group(1) + "/")
+        assert f"127.0.0.1:{process.port}" in page.locator("#brokers").inner_text()
+        page.goto(match.group(1) + "/topics")
+        assert page.locator(f'#topics tr[data-topic="{topic}"]').count() == 1
+        # A page left open on a live tail: the broker still stops on SIGTERM, gracefully.
+        page.goto(f"{match.group(1)}/topics/{topic}/messages")
+        page.click("#tail-toggle")
+        page.wait_for_selector("#tail-status:has-text('Waiting for new records')")
+        assert process.stop() == 0
+        page.close()
+
+
+def test_embedded_broker_serves_its_console_on_demand() -> None:
+    # In a process of its own: whether the broker loads the web stack when not asked to.
+    script = """
+import sys, urllib.request
+from kafkapy.client import EARLIEST, TOPIC_RESOURCE, Client
+from kafkapy.testing.embedded import Broker
+with Broker() as broker:
+    print("console loaded before asked:", "kafkapy.console" in sys.modules or "uvicorn" in sys.modules)
+    with Client(broker.bootstrap_servers) as client:
+        client.create_topic("on-demand", 3, 1)
+    url = broker.console_url
+    assert broker.console_url == url  # served once
+    print("url:", url)
+    page = urllib.request.urlopen(url + "/topics/on-demand", timeout=20).read().decode()
+    print("partitions:", page.split('id="partition-total">')[1].split("<")[0])
+"""
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "console loaded before asked: False"
+    assert re.fullmatch(r"url: http://127\.0\.0\.1:\d+", lines[1])
+    assert lines[2] == "partitions: 3"
+
+
+def test_async_broker_serves_its_console_when_configured() -> None:
+    async def cluster_page() -> str:
+        async with AsyncBroker(kafkapy_console_port=0) as broker:
+            url = broker.console_url
+            return await anyio.to_thread.run_sync(lambda: urllib.request.urlopen(url + "/", timeout=20).read().decode())
+
+    # On a loop of its own thread: Playwright's sync API holds an asyncio loop in this one.
+    with anyio.from_thread.start_blocking_portal(backend="asyncio") as portal:
+        page = portal.call(cluster_page)
+    assert '<dd id="broker-count">1</dd>' in page
+
+
+def test_topic_configs_partitions_and_records_changed_from_the_topic_page(broker: BrokerProcess, browser: Any) -> None:
+    topic = f"console-edit-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 1, 1, {"retention.ms": "3600000"})
+        client.produce(topic, [(None, b"%d" % i) for i in range(5)], partition=0)
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(f"{console.url}/topics/{topic}")
+        retention = '#configs tr[data-config="retention.ms"]'
+        assert page.input_value(f"{retention} input[name='set.retention.ms']") == "3600000"
+        # The default beside it: what the topic would have without its own value, here
+        # Kafka's default of the broker key it falls back to.
+        assert page.locator(f"{retention} td").nth(3).inner_text().split() == ["168", "(log.retention.hours)", "reset"]
+        assert page.locator(f"{retention} td span").get_attribute("title") == "DEFAULT_CONFIG"
+        checked(page, "topic-edit")
+
+        # Two configs set at once (IncrementalAlterConfigs), the others left as they were.
+        page.fill(f"{retention} input[name='set.retention.ms']", "7200000")
+        page.fill("#configs input[name='set.max.message.bytes']", "2048")
+        page.click("#save-configs")
+        page.wait_for_url(re.compile(r"done=Set"))
+        assert page.locator(".notice").inner_text() == "Set max.message.bytes=2048, retention.ms=7200000"
+        with Client(broker.bootstrap) as client:
+            overrides = {c.name: c.value for c in client.describe_configs(TOPIC_RESOURCE, topic) if c.source == 1}
+        assert overrides == {"retention.ms": "7200000", "max.message.bytes": "2048"}
+
+        # One reset to its default.
+        page.check(f"{retention} input[name='reset.retention.ms']")
+        page.click("#save-configs")
+        page.wait_for_url(re.compile(r"done=Reset"))
+        assert page.locator(".notice").inner_text() == "Reset retention.ms to the default"
+        assert page.locator(f"{retention} td").nth(2).inner_text() == "DEFAULT_CONFIG"
+        assert page.input_value(f"{retention} input[name='set.retention.ms']") == "604800000"
+
+        # A value the broker refuses: its error, in words and by its Kafka code.
+        page.fill(f"{retention} input[name='set.retention.ms']", "soon")
+        page.click("#save-configs")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 40 (INVALID_CONFIG)"
+        assert "retention.ms" in page.locator("#error-message").inner_text()
+
+        # Partitions added, then records deleted before an offset, from the keyboard.
+        page.goto(f"{console.url}/topics/{topic}")
+        page.fill("#partition-count", "3")
+        page.click("#add-partitions button")
+        page.wait_for_url(re.compile(r"done=Topic"))
+        assert page.locator("#partition-total").inner_text() == "3"
+        tab_to(page, "delete-before", presses=200)
+        page.keyboard.type("3")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"done=Partition"))
+        assert page.locator(".notice").inner_text() == "Partition 0 now starts at offset 3"
+        assert cells(page, "#partitions tbody tr:first-child td")[4:7] == ["3", "5", "2"]
+        with Client(broker.bootstrap) as client:
+            assert client.list_offsets(topic, [0, 1, 2], EARLIEST) == {0: 3, 1: 0, 2: 0}
+        # Past the high watermark: Kafka's OFFSET_OUT_OF_RANGE, and nothing deleted.
+        page.fill("#delete-before", "99")
+        page.click("#delete-records button")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 1 (OFFSET_OUT_OF_RANGE)"
+        with Client(broker.bootstrap) as client:
+            assert client.list_offsets(topic, [0], EARLIEST) == {0: 3}
+    finally:
+        console.stop()
+
+
+def test_tables_sort_and_filter_and_the_url_shares_both(broker: BrokerProcess, browser: Any) -> None:
+    prefix = f"sorted-{uuid.uuid4().hex[:6]}"
+    counts = {f"{prefix}-a": 0, f"{prefix}-b": 12, f"{prefix}-c": 3}
+    with Client(broker.bootstrap) as client:
+        for topic, count in counts.items():
+            client.create_topic(topic, 1, 1)
+            if count:
+                client.produce(topic, [(None, b"v")] * count)
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+
+        def shown_topics() -> list[str]:
+            return page.locator("#topics tbody tr").evaluate_all("rows => rows.filter(r => !r.hidden).map(r => r.dataset.topic)")
+
+        page.goto(f"{console.url}/topics?q={prefix}")
+        assert shown_topics() == sorted(counts)
+        # Sorted by message count from the keyboard: ascending (numbers, not text), then descending.
+        tab_to(page, "sort-topics-3")
+        page.keyboard.press("Enter")
+        assert shown_topics() == [f"{prefix}-a", f"{prefix}-c", f"{prefix}-b"]
+        assert page.locator("#topics th").nth(3).get_attribute("aria-sort") == "ascending"
+        page.keyboard.press("Enter")
+        assert shown_topics() == [f"{prefix}-b", f"{prefix}-c", f"{prefix}-a"]
+        page.fill("#topic-search", f"{prefix}-")
+        shared = page.evaluate("window.location.href")
+        assert "sort=topics%3A3%3Adesc" in shared and f"q={prefix}-" in shared
+        checked(page, "topics-sorted")
+
+        # The URL opened elsewhere shows the same rows in the same order.
+        other = open_page(browser, console)
+        other.goto(shared)
+        page = other
+        assert shown_topics() == [f"{prefix}-b", f"{prefix}-c", f"{prefix}-a"]
+        assert page.input_value("#topic-search") == f"{prefix}-"
+        page.fill("#topic-search", f"{prefix}-c")
+        assert shown_topics() == [f"{prefix}-c"]
+
+        # A topic's configs: filtered and sorted by value, also kept in its URL.
+        page.goto(f"{console.url}/topics/{prefix}-a?config=segment")
+        names = page.locator("#configs tbody tr").evaluate_all("rows => rows.filter(r => !r.hidden).map(r => r.dataset.config)")
+        assert {"segment.ms", "segment.bytes"} <= set(names) and "retention.ms" not in names
+        page.click("#sort-configs-1")
+        page.goto(page.evaluate("window.location.href"))
+        values = page.locator("#configs tbody tr").evaluate_all(
+            "rows => rows.filter(r => !r.hidden).map(r => Number(r.cells[1].dataset.sortValue))")
+        assert len(values) == len(names) and values == sorted(values)
+    finally:
+        console.stop()
+
+
+def test_transactions_and_producers(broker: BrokerProcess, browser: Any) -> None:
+    topic, transactional_id = f"console-txn-{uuid.uuid4().hex[:8]}", f"txn-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 2, 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": transactional_id})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, b"in a transaction", partition=1)
+    assert producer.flush(20) == 0
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(f"{console.url}/transactions")
+        row = page.locator(f'#transactions tr[data-transactional-id="{transactional_id}"] td')
+        assert row.all_inner_texts()[2:] == ["Ongoing", "1"]
+        producer_id = row.nth(1).inner_text()
+        assert producer_id.isdigit()
+        checked(page, "transactions")
+        row.first.locator("a").click()
+        assert page.locator("#transaction-state").inner_text() == "Ongoing"
+        assert cells(page, "#transaction-partitions tbody td") == [topic, "1"]
+        assert page.locator("#producer-id").inner_text() == producer_id
+        checked(page, "transaction")
+        # The partition's leader knows the producer, and where its open transaction starts.
+        page.goto(f"{console.url}/topics/{topic}")
+        assert cells(page, "#producers tbody td")[:4] == ["1", producer_id, "0", "0"]
+        assert cells(page, "#producers tbody td")[6] == "0"
+
+        producer.commit_transaction(30)
+        page.goto(f"{console.url}/transactions/{transactional_id}")
+        assert page.locator("#transaction-state").inner_text() == "CompleteCommit"
+        assert page.locator("#no-partitions").is_visible()
+        page.goto(f"{console.url}/topics/{topic}")
+        assert cells(page, "#producers tbody td")[6] == "-"
+        page.goto(f"{console.url}/transactions/never-used-{transactional_id}")
+        assert page.locator("#error-code").inner_text() == "Kafka error code 105 (TRANSACTIONAL_ID_NOT_FOUND)"
+        # This broker has no authorizer: the ACLs say so, in Kafka's words.
+        page.goto(f"{console.url}/security")
+        assert "Kafka error code 54, SECURITY_DISABLED" in page.locator("#no-authorizer").inner_text()
+        assert page.locator("#no-scram-users").is_visible()
+    finally:
+        console.stop()
+
+
+def test_acls_and_scram_users_of_a_cluster_that_has_them(browser: Any) -> None:
+    settings = {"listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+                "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users": "User:ANONYMOUS"}  # the console's plaintext connections
+    with Broker(security="sasl_plaintext", mechanism="SCRAM-SHA-512", users={"alice": "secret", "bob": "hunter2"},
+                **settings) as broker:
+        with Client(broker.bootstrap_servers) as client:
+            client.create_acls([Acl(ResourceType.TOPIC, "orders", PatternType.PREFIXED, "User:alice", "*",
+                                    AclOperation.READ, AclPermission.ALLOW)])
+        page = open_page(browser, ConsoleAt(broker.console_url))
+        page.goto(broker.console_url + "/security")
+        assert cells(page, "#acls tbody td") == ["TOPIC", "orders", "PREFIXED", "User:alice", "*", "READ", "ALLOW"]
+        assert cells(page, '#scram-users tr[data-user="alice"] td') == ["alice", "SCRAM-SHA-512 (4096)"]
+        assert cells(page, "#scram-users tbody td:first-child") == ["alice", "bob"]
+        checked(page, "security")
+        page.close()
+
+    # A principal the authorizer does not let describe the cluster: each section says why, in Kafka's words.
+    with Broker(**{"authorizer.class.name": settings["authorizer.class.name"]}) as refusing:
+        page = open_page(browser, ConsoleAt(refusing.console_url))
+        page.goto(refusing.console_url + "/security")
+        for section in ("#acls-unavailable", "#scram-unavailable"):
+            assert "(Kafka error code 31, CLUSTER_AUTHORIZATION_FAILED)" in page.locator(section).inner_text()
+        page.close()
+
+
+def test_compatibility_report_as_the_matrix_with_each_failures_cause(tmp_path: Path, broker: BrokerProcess,
+                                                                     browser: Any) -> None:
+    # A real run whose produce scenario fails: the broker takes no batch over 300 bytes.
+    run = subprocess.run([sys.executable, "-m", "kafkapy", "compat", "--override", "message.max.bytes=300",
+                          "--scenario", "produce.codec_none", "--scenario", "metadata.cluster", "--client", "confluent-kafka",
+                          "--client", "kafka-python", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    report = tmp_path / "compat.json"
+    console = ConsoleProcess(broker.bootstrap, "--compat-report", str(report))
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/compat")
+        assert page.locator("#compat-matrix thead th").all_inner_texts() == ["Scenario", "confluent-kafka", "kafka-python"]
+        statuses = page.locator("#compat-matrix tbody td[data-status]").evaluate_all(
+            "cells => cells.map(c => [c.closest('tr').dataset.scenario, c.dataset.client, c.dataset.status])")
+        assert statuses == [["metadata.cluster", "confluent-kafka", "pass"], ["metadata.cluster", "kafka-python", "pass"],
+                            ["produce.codec_none", "confluent-kafka", "fail"], ["produce.codec_none", "kafka-python", "fail"]]
+        failing = page.locator('#compat-matrix tr[data-scenario="produce.codec_none"] td[data-client="kafka-python"] .reason')
+        assert failing.inner_text().startswith("MESSAGE_TOO_LARGE")
+        assert [text.split(":")[0] for text in cells(page, "#failures li")] == [
+            "produce.codec_none with confluent-kafka", "produce.codec_none with kafka-python"]
+        assert "2 pass, 2 FAIL" in page.locator("#compat-summary").inner_text()
+        checked(page, "compat")
+        page.fill("#compat-search", "metadata")
+        assert page.locator("#compat-matrix tbody tr:visible").count() == 1
+        # A file that is not a report: said so, in words.
+        report.write_text('{"target": "x"}')
+        page.goto(console.url + "/compat")
+        assert "not a report of `kafkapy compat`" in page.locator("#compat-problem").inner_text()
+    finally:
+        console.stop()
+
+
+def test_live_charts_of_rates_and_lag_sampled_by_the_console(broker: BrokerProcess, browser: Any) -> None:
+    topic, group = f"console-chart-{uuid.uuid4().hex[:8]}", f"chart-group-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(topic, 1, 1)
+        client.commit_offsets(group, {(topic, 0): 0})
+    console = ConsoleProcess(broker.bootstrap, "--sample-interval", "0.2")
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/charts")
+
+        def series(chart_id: str) -> list[float]:
+            # The page draws itself again from new samples: read what it shows now.
+            values = page.locator(f'[id="{chart_id}"]').get_attribute("data-values", timeout=1000) or ""
+            return [float(v) for v in values.split(",") if v]
+
+        until(lambda: len(series(f"lag-{group}")) >= 2, 20, "the group's lag is charted", page.content)
+        assert set(series(f"lag-{group}")) == {0.0}
+        with Client(broker.bootstrap) as client:
+            client.produce(topic, [(None, b"v")] * 40, partition=0)
+        until(lambda: 40.0 in series(f"lag-{group}"), 20, "the lag rises to the 40 records produced",
+              lambda: series(f"lag-{group}"))
+        assert max(series(f"produce-{topic}")) > 0
+        assert set(series(f"consume-{topic}")) == {0.0}
+        with Client(broker.bootstrap) as client:
+            client.commit_offsets(group, {(topic, 0): 40})
+        until(lambda: series(f"lag-{group}")[-1] == 0.0, 20, "the lag falls back to zero", lambda: series(f"lag-{group}"))
+        until(lambda: max(series(f"consume-{topic}")) > 0, 20, "the commits show as consumption")
+        svg = page.locator(f'[id="lag-{group}"] svg')
+        assert "Lag" in (svg.get_attribute("aria-label") or "")
+        assert page.locator(f'[id="lag-{group}"] polyline').count() == 1
+        checked(page, "charts")
+        # A group's page links to its lag alone.
+        page.goto(f"{console.url}/groups/{group}")
+        page.click("#charts-link")
+        assert page.locator("section.chart-pair").evaluate_all("s => s.map(e => e.dataset.group || e.dataset.topic)") == [group]
+        assert series(f"lag-{group}")[-1] == 0.0
+    finally:
+        console.stop()
+
+
+def test_every_section_is_reached_and_used_from_the_keyboard(broker: BrokerProcess, browser: Any) -> None:
+    wanted, other = f"kbd-{uuid.uuid4().hex[:8]}", f"kbd-{uuid.uuid4().hex[:8]}"
+    with Client(broker.bootstrap) as client:
+        client.create_topic(wanted, 1, 1)
+        client.create_topic(other, 1, 1)
+    console = ConsoleProcess(broker.bootstrap)
+    try:
+        page = open_page(browser, console)
+        page.goto(console.url + "/")
+        # The first Tab stop skips the sidebar: Enter moves the focus into the page's content.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "content"
+        for section, path in (("topics", "/topics"), ("groups", "/groups"), ("transactions", "/transactions"),
+                              ("security", "/security"), ("charts", "/charts"), ("compat", "/compat"), ("cluster", "/")):
+            page.goto(console.url + "/")
+            tab_to(page, f"nav-{section}")
+            page.keyboard.press("Enter")
+            page.wait_for_url(console.url + path)
+            assert page.locator(f"#nav-{section}").get_attribute("aria-current") == "page"
+            checked(page, f"section-{section}")
+        # A search typed from the keyboard narrows the table as it is typed.
+        page.goto(console.url + "/topics")
+        tab_to(page, "topic-search")
+        page.keyboard.type(wanted)
+        shown = page.locator("#topics tbody tr").evaluate_all("rows => rows.filter(r => !r.hidden).map(r => r.dataset.topic)")
+        assert shown == [wanted]
     finally:
         console.stop()

@@ -352,6 +352,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("kafkapy.control.port", I, -1, "kafkapy's own: the port of its fault-injection control channel (HTTP/JSON on 127.0.0.1); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
         ConfigDef("kafkapy.control.token", P, None, "kafkapy's own: the bearer token every control channel request must carry; unset, one is made at start and printed with the channel's address.", read_only=True),
         ConfigDef("kafkapy.log.max.open.segment.files", I, 1000, "kafkapy's own: log files of segments other than the active ones kept open at most, over every partition; the least recently read are closed and opened again on demand.", at_least(1), read_only=True),
+        ConfigDef("kafkapy.console.port", I, -1, "kafkapy's own: the port of the web console served beside the broker (on 127.0.0.1, a client of the broker's PLAINTEXT listener); -1 turns it off, 0 picks a free port.", at_least(-1), read_only=True),
         ConfigDef("kafkapy.clock", S, "system", "kafkapy's own: 'system', or 'manual' for a clock that moves only when the control channel advances it.", one_of("system", "manual"), read_only=True),
         # Partition replication, as Kafka's ReplicaManager and ReplicaFetcherThread read them.
         ConfigDef("replica.lag.time.max.ms", L, 30_000, "How long a follower may go without catching up to the leader's log end before it leaves the ISR.", at_least(1), read_only=True),
@@ -460,6 +461,10 @@ class BrokerConfig:
         from .listener_config import validate_listener_security  # it raises this module's ConfigError
 
         validate_listener_security(self)
+        if self.int("kafkapy.console.port") >= 0:
+            from .listener_config import console_listener  # it raises this module's ConfigError
+
+            console_listener(self)
         # KafkaConfig's checks of the replica fetcher's timeouts.
         if self.int("replica.socket.timeout.ms") < self.int("replica.fetch.wait.max.ms"):
             raise ConfigError("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts")

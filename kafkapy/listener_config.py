@@ -90,6 +90,20 @@ def validate_listener_security(config: BrokerConfig) -> None:
             validate_sasl_settings(config, listener.name)
 
 
+def console_listener(config: BrokerConfig) -> Listener:
+    """The listener the console served beside the broker (kafkapy.console.port) connects
+    to: its client speaks plaintext only, so a broker listener mapped to PLAINTEXT."""
+    if "broker" not in config.strings("process.roles"):
+        raise ConfigError("kafkapy.console.port: the console is served beside a broker, and this node's "
+                          f"process.roles ({','.join(config.strings('process.roles'))}) has none")
+    controller_names = config.strings("controller.listener.names")
+    for listener in parse_listeners(config.strings("listeners")):
+        if listener.name not in controller_names and listener_protocol(config, listener) == "PLAINTEXT":
+            return listener
+    raise ConfigError("kafkapy.console.port: the console connects to its broker over a PLAINTEXT listener, and "
+                      f"listeners ({','.join(config.strings('listeners'))}) has none that is not a controller's")
+
+
 def mechanism_setting(config: BrokerConfig, listener_name: str, mechanism: str, key: str) -> object:
     """A per-mechanism key's value for one listener's mechanism, as Kafka looks it up:
     `listener.name.<listener>.<mechanism>.<key>`, then the broker-wide key."""

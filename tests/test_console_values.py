@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from kafkapy.console.forms import FormError, config_lines, format_timestamp, header_lines, integer, timestamp_ms
+from kafkapy.console.forms import FormError, config_changes, config_lines, format_timestamp, header_lines, integer, timestamp_ms
+from kafkapy.console.metrics import HEIGHT, WIDTH, History, Sample, chart
 from kafkapy.console.offsets import PartitionPosition, ResetPlanError, ResetStrategy, plan_reset
 from kafkapy.console.values import SHOWN_BYTES, detect_format, hex_dump, record_matches, show_value
 
@@ -143,3 +144,39 @@ def test_form_fields_configs_headers_and_times():
     with pytest.raises(FormError, match="Partitions: 'x' is not a whole number"):
         integer({"p": "x"}, "p", "Partitions")
     assert integer({}, "p", "Partitions", default=-1) == -1
+
+
+def test_config_form_sets_what_differs_and_resets_what_is_ticked():
+    current = {"retention.ms": "3600000", "cleanup.policy": "delete", "compression.type": None, "segment.ms": "60000"}
+    fields = {"set.retention.ms": "3600000", "set.cleanup.policy": "compact", "set.compression.type": "",
+              "set.segment.ms": "1", "reset.segment.ms": "on", "set.unknown.key": "x"}
+    # Unchanged values and a null left empty are not sent; a ticked reset wins over its field;
+    # a key the broker did not describe is sent for the broker to refuse.
+    assert config_changes(fields, current) == ({"cleanup.policy": "compact", "unknown.key": "x"}, ["segment.ms"])
+    assert config_changes({"set.retention.ms": "3600000"}, current) == ({}, [])
+
+
+def test_chart_history_rates_lag_and_bound():
+    history = History(capacity=3)
+    history.add(Sample(1_000, {"orders": 10}, {("billing", "orders"): 0}, {"billing": 10}))
+    history.add(Sample(3_000, {"orders": 30, "new": 5}, {("billing", "orders"): 10}, {"billing": 20}))
+    history.add(Sample(4_000, {"orders": 30, "new": 9}, {("billing", "orders"): 30}, {"billing": 0}))
+    # Records per second between consecutive samples, from the log end offsets...
+    assert history.produce_rate("orders") == [(3_000, 10.0), (4_000, 0.0)]
+    assert history.produce_rate("new") == [(4_000, 4.0)]
+    # ... and from what the groups committed.
+    assert history.consume_rate("orders") == [(3_000, 5.0), (4_000, 20.0)]
+    assert history.consume_rate("new") == []
+    assert history.lag("billing") == [(1_000, 10.0), (3_000, 20.0), (4_000, 0.0)]
+    # Bounded: the oldest sample goes; offsets that went back count as no progress.
+    history.add(Sample(5_000, {"orders": 2}, {}, {}))
+    assert len(history.samples) == 3
+    assert history.produce_rate("orders") == [(4_000, 0.0), (5_000, 0.0)]
+    assert history.topics == ["new", "orders"] and history.groups == ["billing"]
+
+
+def test_chart_scales_time_across_and_values_up_to_the_peak():
+    drawn = chart([(1_000, 0.0), (2_000, 50.0), (3_000, 100.0)])
+    assert drawn.points == f"0.0,{HEIGHT}.0 {WIDTH / 2:.1f},{HEIGHT / 2:.1f} {WIDTH}.0,0.0"
+    assert (drawn.peak, drawn.latest, drawn.span_s, drawn.values) == (100.0, 100.0, 2.0, [0.0, 50.0, 100.0])
+    assert chart([]).latest is None and chart([(5, 0.0)]).points == f"{WIDTH}.0,{HEIGHT}.0"

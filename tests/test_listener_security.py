@@ -8,7 +8,7 @@ import ssl
 import pytest
 
 from kafkapy.config import BrokerConfig, ConfigError
-from kafkapy.listener_config import listener_setting, security_protocol_map
+from kafkapy.listener_config import console_listener, listener_setting, security_protocol_map
 from kafkapy.server.tls import listener_tls
 from kafkapy.testing.certificates import TestCertificates
 
@@ -16,6 +16,9 @@ from kafkapy.testing.certificates import TestCertificates
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory):
     return TestCertificates(tmp_path_factory.mktemp("certificates"))
+
+
+JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="secret";'
 
 
 def ssl_config(certificates: TestCertificates, **more: object) -> BrokerConfig:
@@ -81,6 +84,21 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
 ])
 def test_refused_at_start(values, message):
     assert message in refusal(values)
+
+
+def test_the_console_beside_the_broker_connects_to_its_first_plaintext_broker_listener():
+    config = BrokerConfig({"listeners": "CONTROLLER://127.0.0.1:9093,SASL://127.0.0.1:9094,CLIENTS://127.0.0.1:9092",
+                           "controller.quorum.voters": "1@127.0.0.1:9093", "kafkapy.console.port": 0,
+                           "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL:SASL_PLAINTEXT,CLIENTS:PLAINTEXT",
+                           "listener.name.sasl.plain.sasl.jaas.config": JAAS, "sasl.enabled.mechanisms": "PLAIN"})
+    assert (console_listener(config).name, console_listener(config).port) == ("CLIENTS", 9092)
+    message = refusal({"listeners": "SASL_PLAINTEXT://127.0.0.1:9094", "kafkapy.console.port": 8080,
+                       "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS, "sasl.enabled.mechanisms": "PLAIN"})
+    assert message.startswith("kafkapy.console.port: the console connects to its broker over a PLAINTEXT listener")
+    assert "SASL_PLAINTEXT://127.0.0.1:9094" in message
+    # Off (the default), the same listeners are accepted.
+    BrokerConfig({"listeners": "SASL_PLAINTEXT://127.0.0.1:9094",
+                  "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS, "sasl.enabled.mechanisms": "PLAIN"})
 
 
 def test_an_override_wins_for_its_listener_only(certificates):

@@ -36,17 +36,18 @@ from .groups import (
     range_assign,
 )
 from .records import EARLIEST, LATEST, FetchedPartition, RecordsClient, murmur2, partition_for_key
+from .transactions import ProducerInfo, TransactionInfo, TransactionListing, TransactionsClient
 
 __all__ = [
     "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "RESETTABLE_STATES", "SESSION_TIMEOUT_MS",
     "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClusterInfo", "ConfigEntry",
     "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError",
-    "PartitionInfo", "QuorumInfo", "QuorumReplica", "Record", "TopicInfo", "check", "decode_assignment", "decode_subscription",
+    "PartitionInfo", "ProducerInfo", "QuorumInfo", "QuorumReplica", "Record", "RecordsClient", "TopicInfo", "TransactionInfo", "TransactionListing", "TransactionsClient", "check", "decode_assignment", "decode_subscription",
     "encode_assignment", "encode_subscription", "error_explanation", "murmur2", "parse_address", "partition_for_key",
     "range_assign",
 ]
 
 
-class Client(AdminClient, RecordsClient, GroupsClient):
+class Client(AdminClient, TransactionsClient, GroupsClient):
     """Connections to a cluster's brokers, found from a bootstrap address, and the requests
     the console tools make of them."""

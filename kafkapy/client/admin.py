@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import ConfigSource
 from ..metadata.acls import Acl, AclFilter
+from ..metadata.scram import SCRAM_MECHANISMS
 from .cluster import ClusterClient
 from .connection import KafkaError, check
 
@@ -26,13 +27,37 @@ class ConfigEntry:
     read_only: bool
     sensitive: bool
 
+    synonyms: tuple[ConfigSynonym, ...] = ()
+    """Where else its value may come from, most specific first (when asked for)."""
+
     @property
     def source_name(self) -> str:
         """Kafka's name of the source (DEFAULT_CONFIG, DYNAMIC_TOPIC_CONFIG, ...)."""
-        try:
-            return ConfigSource(self.source).name
-        except ValueError:
-            return f"SOURCE_{self.source}"
+        return source_name(self.source)
+
+    @property
+    def inherited(self) -> ConfigSynonym | None:
+        """The value a topic's config has without its own override: from the broker's
+        configs, or Kafka's default (None when the broker did not say)."""
+        return next((s for s in self.synonyms if s.source != TOPIC_CONFIG_SOURCE), None)
+
+
+@dataclass(frozen=True)
+class ConfigSynonym:
+    name: str
+    value: str | None
+    source: int
+
+    @property
+    def source_name(self) -> str:
+        return source_name(self.source)
+
+
+def source_name(source: int) -> str:
+    try:
+        return ConfigSource(source).name
+    except ValueError:
+        return f"SOURCE_{source}"
 
 
 @dataclass(frozen=True)
@@ -138,16 +163,18 @@ class AdminClient(ClusterClient):
                     list(p.replicas), list(p.adding_replicas), list(p.removing_replicas))
                 for t in response.topics for p in t.partitions}
 
-    def describe_configs(self, resource_type: int, name: str) -> list[ConfigEntry]:
+    def describe_configs(self, resource_type: int, name: str, synonyms: bool = False) -> list[ConfigEntry]:
         """A resource's configs; a broker's from that broker itself, which alone knows its static ones."""
         connection = self.broker(int(name)) if resource_type == BROKER_RESOURCE else self.any_broker()
         response = connection.request("describe_configs", {
             "resources": [{"resource_type": resource_type, "resource_name": name, "configuration_keys": None}],
-            "include_synonyms": False, "include_documentation": False,
+            "include_synonyms": synonyms, "include_documentation": False,
         })
         [result] = response.results
         check(result.error_code, f"describing the configs of {name!r}", result.error_message)
-        return [ConfigEntry(c.name, c.value, c.config_source, c.read_only, c.is_sensitive) for c in result.configs]
+        return [ConfigEntry(c.name, c.value, c.config_source, c.read_only, c.is_sensitive,
+                            tuple(ConfigSynonym(s.name, s.value, s.source) for s in getattr(c, "synonyms", ())))
+                for c in result.configs]
 
     def alter_configs(self, resource_type: int, name: str, set_values: Mapping[str, str],
                       delete: Iterable[str] = ()) -> None:
@@ -193,6 +220,18 @@ class AdminClient(ClusterClient):
         for acl, result in zip(acls, response.results, strict=True):
             check(result.error_code, f"creating an ACL of {acl.principal} on {acl.resource_type.name} {acl.resource_name!r}",
                   result.error_message)
+
+    def describe_scram_users(self) -> dict[str, list[tuple[str, int]]]:
+        """Each user with SCRAM credentials: its mechanisms' names and iterations
+        (DescribeUserScramCredentials; the salts and keys are never sent)."""
+        response = self.any_broker().request("describe_user_scram_credentials", {"users": None})
+        check(response.error_code, "describing SCRAM users", response.error_message)
+        users = {}
+        for result in response.results:
+            check(result.error_code, f"describing the SCRAM credentials of {result.user!r}", result.error_message)
+            users[result.user] = [(SCRAM_MECHANISMS.get(c.mechanism, f"mechanism {c.mechanism}"), c.iterations)
+                                  for c in result.credential_infos]
+        return dict(sorted(users.items()))
 
     def describe_acls(self, acl_filter: AclFilter) -> list[Acl]:
         """The ACLs the filter matches."""

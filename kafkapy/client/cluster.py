@@ -14,6 +14,8 @@ from kio.schema.errors import ErrorCode
 from .connection import BrokerUnreachable, ClientError, Connection, KafkaError, check, parse_address
 
 RETRY_BACKOFF_S = 0.1
+# FindCoordinator's key types.
+GROUP_COORDINATOR, TRANSACTION_COORDINATOR = 0, 1
 
 T = TypeVar("T")
 
@@ -104,16 +106,17 @@ class ClusterClient:
         controller = self.metadata([]).controller
         return self.broker(controller) if controller >= 0 else self.any_broker()
 
-    def coordinator(self, group: str) -> Connection:
-        """A connection to the group's coordinator."""
+    def coordinator(self, key: str, key_type: int = GROUP_COORDINATOR) -> Connection:
+        """A connection to the coordinator of a group, or of a transactional id."""
+        what = f"group {key!r}" if key_type == GROUP_COORDINATOR else f"transactional id {key!r}"
 
         def find() -> Connection:
             response = self.any_broker().request("find_coordinator", {
-                "key": group, "key_type": 0, "coordinator_keys": [group],
+                "key": key, "key_type": key_type, "coordinator_keys": [key],
             })
             found = response.coordinators[0] if hasattr(response, "coordinators") else response
-            check(found.error_code, f"finding the coordinator of group {group!r}", getattr(found, "error_message", None))
-            return self._connect((found.host, found.port), f"the coordinator of group {group!r} (broker {found.node_id})")
+            check(found.error_code, f"finding the coordinator of {what}", getattr(found, "error_message", None))
+            return self._connect((found.host, found.port), f"the coordinator of {what} (broker {found.node_id})")
 
         return self._retrying(find)
 

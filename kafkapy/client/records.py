@@ -103,6 +103,22 @@ class RecordsClient(ClusterClient):
                 offsets[result.partition_index] = result.offset
         return offsets
 
+    def delete_records(self, topic: str, before: Mapping[int, int]) -> dict[int, int]:
+        """Deletes each partition's records before an offset (-1: its high watermark), as
+        DeleteRecords does; returns each partition's log start offset after."""
+        info = self.topic(topic)
+        starts = {}
+        for leader, group in self._by_leader(info, before).items():
+            response = self.broker(leader).request("delete_records", {
+                "timeout": int(self.timeout * 1000),
+                "topics": [{"name": topic, "partitions": [{"partition_index": p, "offset": before[p]} for p in group]}],
+            })
+            for result in response.topics[0].partitions:
+                check(result.error_code, f"deleting the records of {topic}-{result.partition_index} "
+                                         f"before offset {before[result.partition_index]}")
+                starts[result.partition_index] = result.low_watermark
+        return starts
+
     def log_end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The log end offset of each (topic, partition); none for those of a topic deleted since."""
         by_topic: dict[str, list[int]] = defaultdict(list)

@@ -6,12 +6,16 @@ a worker thread."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import anyio
 import anyio.to_thread
 from kio.schema.errors import ErrorCode
 from starlette.applications import Starlette
@@ -23,21 +27,33 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import RESETTABLE_STATES, BrokerUnreachable, ClientError, KafkaError
+from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Client, ClientError, KafkaError
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
-from .forms import FormError, config_lines, format_timestamp, header_lines, integer, optional_integer, timestamp_ms
+from .compat import CompatReportError, read_matrix
+from .forms import (
+    FormError,
+    config_changes,
+    config_lines,
+    format_timestamp,
+    header_lines,
+    integer,
+    optional_integer,
+    timestamp_ms,
+)
+from .metrics import DEFAULT_SAMPLE_INTERVAL_S, HEIGHT, MAX_SAMPLES, WIDTH, History, chart
 from .offsets import ResetPlanError, ResetStrategy
 from .values import FILTER_FIELDS, FORMATS, record_matches
 
+log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).parent
 # A form is small; a produced record's value is the largest thing one carries.
 MAX_FORM_BYTES = 1 << 20
 # The names the console answers to: a page of another name reached it through DNS
 # rebinding, and must not read the cluster through it.
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
-NOT_FOUND_CODES = (ErrorCode.unknown_topic_or_partition, ErrorCode.group_id_not_found)
+NOT_FOUND_CODES = (ErrorCode.unknown_topic_or_partition, ErrorCode.group_id_not_found, ErrorCode.transactional_id_not_found)
 
 
 class Refused(Exception):
@@ -45,9 +61,13 @@ class Refused(Exception):
 
 
 class Console:
-    def __init__(self, bootstrap: str, read_only: bool = False) -> None:
+    def __init__(self, bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
+                 sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> None:
         self.bootstrap = bootstrap
         self.read_only = read_only
+        self.compat_report = compat_report
+        self.sample_interval_s = sample_interval_s
+        self.history = History()
         self.pool = ClientPool(bootstrap)
         self.templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
         self.templates.env.filters["timestamp"] = format_timestamp
@@ -119,6 +139,30 @@ class Console:
         count = integer(await self.form(request), "count", "New partition count", minimum=1)
         await self.pool.run(lambda c: c.create_partitions(name, count))
         return _redirect(f"/topics/{name}", f"Topic {name} now has {count} partitions")
+
+    async def edit_configs(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        fields = await self.form(request)
+
+        def alter(client: Client) -> tuple[dict[str, str], list[str]]:
+            current = {c.name: c.value for c in client.describe_configs(TOPIC_RESOURCE, name)}
+            changed, reset = config_changes(fields, current)
+            if changed or reset:
+                client.alter_configs(TOPIC_RESOURCE, name, changed, reset)
+            return changed, reset
+
+        changed, reset = await self.pool.run(alter)
+        done = ([f"Set {', '.join(f'{k}={v}' for k, v in sorted(changed.items()))}"] if changed else []) + \
+               ([f"Reset {', '.join(reset)} to the default"] if reset else [])
+        return _redirect(f"/topics/{name}", "; ".join(done) or "No config changed")
+
+    async def delete_records(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        fields = await self.form(request)
+        partition = integer(fields, "partition", "Partition", minimum=0)
+        offset = integer(fields, "offset", "Before offset", minimum=-1)
+        starts = await self.pool.run(lambda c: c.delete_records(name, {partition: offset}))
+        return _redirect(f"/topics/{name}", f"Partition {partition} now starts at offset {starts[partition]}")
 
     # Messages
 
@@ -200,6 +244,59 @@ class Console:
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    # Transactions and security
+
+    async def transactions(self, request: Request) -> Response:
+        listings = await self.pool.run(lambda c: c.list_transactions())
+        return self.page(request, "transactions.html", transactions=listings, section="transactions")
+
+    async def transaction(self, request: Request) -> Response:
+        transactional_id = request.path_params["transactional_id"]
+        info = await self.pool.run(lambda c: c.describe_transaction(transactional_id))
+        return self.page(request, "transaction.html", txn=info, section="transactions")
+
+    async def security(self, request: Request) -> Response:
+        overview = await self.pool.run(reads.security_overview)
+        return self.page(request, "security.html", security=overview, section="security")
+
+    async def compat(self, request: Request) -> Response:
+        """The compatibility report, read anew each time: a later `kafkapy compat` run shows at once."""
+        matrix, problem = None, None
+        if self.compat_report is not None:
+            try:
+                matrix = read_matrix(await anyio.to_thread.run_sync(self.compat_report.read_text))
+            except OSError as e:
+                problem = f"{self.compat_report}: cannot be read: {e.strerror or e}"
+            except CompatReportError as e:
+                problem = f"{self.compat_report}: {e}"
+        return self.page(request, "compat.html", matrix=matrix, problem=problem, section="compat")
+
+    # Charts
+
+    async def sample_forever(self) -> None:
+        """Samples the cluster's offsets for the charts, for as long as the console runs."""
+        failing = None  # said once, not at every sample, until sampling works again
+        while True:
+            at_ms = int(time.monotonic() * 1000)
+            try:
+                self.history.add(await self.pool.run(functools.partial(reads.sample_offsets, at_ms=at_ms)))
+                failing = None
+            except ClientError as e:
+                if str(e) != failing:
+                    log.warning("The charts miss samples: %s", e)
+                failing = str(e)
+            await anyio.sleep(self.sample_interval_s)
+
+    async def charts(self, request: Request) -> Response:
+        history = self.history
+        wanted_topic, wanted_group = request.query_params.get("topic"), request.query_params.get("group")
+        topics = [(t, chart(history.produce_rate(t)), chart(history.consume_rate(t)))
+                  for t in history.topics if wanted_topic in (None, t) and wanted_group is None]
+        groups = [(g, chart(history.lag(g))) for g in history.groups if wanted_group in (None, g) and wanted_topic is None]
+        template = "charts_body.html" if request.query_params.get("fragment") else "charts.html"
+        return self.page(request, template, topics=topics, groups=groups, samples=len(history.samples),
+                         interval_s=self.sample_interval_s, max_samples=MAX_SAMPLES, width=WIDTH, height=HEIGHT, section="charts")
+
     # Consumer groups
 
     async def groups(self, request: Request) -> Response:
@@ -257,8 +354,9 @@ def _redirect(path: str, notice: str) -> Response:
     return RedirectResponse(path + separator + urlencode({"done": notice}), status_code=303)
 
 
-def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
-    console = Console(bootstrap, read_only)
+def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
+               sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> Starlette:
+    console = Console(bootstrap, read_only, compat_report, sample_interval_s)
     routes = [
         Route("/", console.cluster),
         Route("/topics", console.topics),
@@ -266,9 +364,16 @@ def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
         Route("/topics/{name}", console.topic),
         Route("/topics/{name}/delete", console.delete_topic, methods=["POST"]),
         Route("/topics/{name}/partitions", console.add_partitions, methods=["POST"]),
+        Route("/topics/{name}/configs", console.edit_configs, methods=["POST"]),
+        Route("/topics/{name}/records/delete", console.delete_records, methods=["POST"]),
         Route("/topics/{name}/messages", console.messages),
         Route("/topics/{name}/messages", console.produce, methods=["POST"]),
         Route("/topics/{name}/tail", console.tail),
+        Route("/transactions", console.transactions),
+        Route("/transactions/{transactional_id}", console.transaction),
+        Route("/security", console.security),
+        Route("/compat", console.compat),
+        Route("/charts", console.charts),
         Route("/groups", console.groups),
         Route("/groups/{group}", console.group),
         Route("/groups/{group}/reset", console.reset_offsets, methods=["POST"]),
@@ -279,7 +384,10 @@ def create_app(bootstrap: str, read_only: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(console.sample_forever)
+            yield
+            tg.cancel_scope.cancel()
         console.pool.close()
 
     return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,

@@ -4,26 +4,26 @@ uvicorn on 127.0.0.1."""
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
+from pathlib import Path
 
 import anyio
 import uvicorn
 
 from ..tools.common import add_bootstrap_option
 from .app import create_app
+from .metrics import DEFAULT_SAMPLE_INTERVAL_S
+from .serving import GRACEFUL_SHUTDOWN_S, bind_local
 
 DEFAULT_PORT = 8080
 
 
-async def serve(bootstrap: str, port: int, read_only: bool) -> None:
-    # The socket is bound here, not by uvicorn, so that port 0 can be asked for and the
-    # port the system chose printed.
-    listener = socket.create_server(("127.0.0.1", port))
-    config = uvicorn.Config(create_app(bootstrap, read_only), log_level="warning", timeout_graceful_shutdown=2)
+async def serve(bootstrap: str, port: int, read_only: bool, compat_report: Path | None, sample_interval_s: float) -> None:
+    listener, url = bind_local(port)
+    config = uvicorn.Config(create_app(bootstrap, read_only, compat_report, sample_interval_s), log_level="warning",
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     server = uvicorn.Server(config)
-    address = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    print(f"kafkapy console: serving {address} for the cluster at {bootstrap}"
+    print(f"kafkapy console: serving {url}/ for the cluster at {bootstrap}"
           + (" (read-only)" if read_only else ""), file=sys.stderr, flush=True)
     await server.serve(sockets=[listener])
 
@@ -39,9 +39,16 @@ def main(argv: list[str]) -> int:
                         help=f"the port to serve on (default {DEFAULT_PORT}; 0: any free port, printed at start)")
     parser.add_argument("--read-only", action="store_true",
                         help="show the cluster without any action that changes it")
+    parser.add_argument("--compat-report", type=Path, metavar="PATH",
+                        help="the JSON report of `kafkapy compat` (reports/compat.json) to show as its matrix")
+    parser.add_argument("--sample-interval", type=float, default=DEFAULT_SAMPLE_INTERVAL_S, metavar="SECONDS",
+                        help=f"how often the charts' offsets are sampled (default {DEFAULT_SAMPLE_INTERVAL_S:g})")
     args = parser.parse_args(argv)
+    if args.sample_interval <= 0:
+        parser.error("--sample-interval: a number of seconds above 0")
     try:
-        anyio.run(serve, args.bootstrap, args.port, args.read_only, backend="asyncio")
+        anyio.run(serve, args.bootstrap, args.port, args.read_only, args.compat_report, args.sample_interval,
+                  backend="asyncio")
     except OSError as e:
         print(f"kafkapy console: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1

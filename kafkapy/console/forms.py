@@ -43,6 +43,18 @@ def config_lines(text: str) -> dict[str, str]:
     return configs
 
 
+def config_changes(fields: Mapping[str, str], current: Mapping[str, str | None]) -> tuple[dict[str, str], list[str]]:
+    """What a topic's config form asks for: the configs to set (those whose `set.NAME`
+    field differs from the current value) and those to reset to their default (`reset.NAME`)."""
+    reset = sorted(key.removeprefix("reset.") for key in fields if key.startswith("reset."))
+    changed = {}
+    for key, value in fields.items():
+        name = key.removeprefix("set.")
+        if key.startswith("set.") and name not in reset and value != (current.get(name) or ""):
+            changed[name] = value
+    return changed, reset
+
+
 def header_lines(text: str) -> list[tuple[str, bytes | None]]:
     """NAME: VALUE lines as record headers (NAME alone: a header with a null value); a
     name may repeat, as Kafka allows."""

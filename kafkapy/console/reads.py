@@ -3,8 +3,11 @@ blocking client (each function runs in a worker thread, see clients.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+from kio.schema.errors import ErrorCode
 
 from ..client import (
     BROKER_RESOURCE,
@@ -13,14 +16,21 @@ from ..client import (
     RESETTABLE_STATES,
     TOPIC_CONFIG_SOURCE,
     TOPIC_RESOURCE,
+    BrokerUnreachable,
     Client,
     ClientError,
     ConfigEntry,
     GroupInfo,
     GroupListing,
+    KafkaError,
+    ProducerInfo,
     TopicInfo,
 )
+from ..metadata.acls import Acl, AclFilter, AclOperation, AclPermission, PatternType, ResourceType
+from .metrics import Sample
 from .offsets import PartitionPosition, PlannedOffset, ResetStrategy, plan_reset
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class TopicDetail:
     summary: TopicSummary
     topic_id: str
     configs: list[ConfigEntry]
+    producers: list[ProducerInfo]
 
     @staticmethod
     def is_override(entry: ConfigEntry) -> bool:
@@ -131,8 +142,11 @@ class TopicDetail:
 
 def topic_detail(client: Client, name: str) -> TopicDetail:
     info = client.topic(name)
-    configs = sorted(client.describe_configs(TOPIC_RESOURCE, name), key=lambda c: c.name)
-    return TopicDetail(_summary(client, info), str(info.topic_id), configs)
+    configs = sorted(client.describe_configs(TOPIC_RESOURCE, name, synonyms=True), key=lambda c: c.name)
+    summary = _summary(client, info)
+    led = [p.partition for p in summary.partitions if p.leader >= 0]
+    producers = client.describe_producers(name, led) if led else []
+    return TopicDetail(summary, str(info.topic_id), configs, producers)
 
 
 @dataclass(frozen=True)
@@ -212,3 +226,56 @@ def apply_group_reset(client: Client, group: str, plan: Sequence[PlannedOffset])
         raise ClientError(f"cannot reset the offsets of group {group!r}: it is {info.state} with {len(info.members)} "
                           f"member(s), which would overwrite them; stop its consumers first (as Kafka's tool requires)")
     client.commit_offsets(group, {(p.topic, p.partition): p.new for p in plan})
+
+
+@dataclass(frozen=True)
+class SecurityOverview:
+    acls: list[Acl] | None
+    acls_unavailable: ClientError | None
+    """Why there are no ACLs to show: no authorizer (SECURITY_DISABLED), no permission, an older broker."""
+    scram_users: dict[str, list[tuple[str, int]]] | None
+    scram_unavailable: ClientError | None
+
+    @property
+    def no_authorizer(self) -> bool:
+        return isinstance(self.acls_unavailable, KafkaError) and self.acls_unavailable.code == ErrorCode.security_disabled
+
+
+def security_overview(client: Client) -> SecurityOverview:
+    every_acl = AclFilter(ResourceType.ANY, None, PatternType.ANY, None, None, AclOperation.ANY, AclPermission.ANY)
+    acls, acls_unavailable = _unless_refused(lambda: sorted(client.describe_acls(every_acl), key=lambda a: (
+        a.resource_type.name, a.resource_name, a.principal, a.operation.name)))
+    users, users_unavailable = _unless_refused(client.describe_scram_users)
+    return SecurityOverview(acls, acls_unavailable, users, users_unavailable)
+
+
+def _unless_refused(read: Callable[[], T]) -> tuple[T | None, ClientError | None]:
+    """What `read` gives, or why the cluster would not give it (a lost broker still fails the page)."""
+    try:
+        return read(), None
+    except BrokerUnreachable:
+        raise
+    except ClientError as e:
+        return None, e
+
+
+def sample_offsets(client: Client, at_ms: int) -> Sample:
+    """The offsets the console's charts are drawn from: every topic's log end offsets and
+    every group's committed offsets, at once."""
+    ends: dict[tuple[str, int], int] = {}
+    for info in client.metadata().topics.values():
+        led = [p for p, partition in info.partitions.items() if partition.leader >= 0]
+        if led:
+            ends.update({(info.name, p): o for p, o in client.list_offsets(info.name, led, LATEST).items()})
+    topic_ends: dict[str, int] = {}
+    for (topic, _), offset in ends.items():
+        topic_ends[topic] = topic_ends.get(topic, 0) + offset
+    committed: dict[tuple[str, str], int] = {}
+    lags = {}
+    for listing in client.list_groups():
+        group = listing.group_id
+        offsets = client.committed_offsets(group)
+        for (topic, _), offset in offsets.items():
+            committed[(group, topic)] = committed.get((group, topic), 0) + offset
+        lags[group] = sum(max(ends[tp] - offset, 0) for tp, offset in offsets.items() if tp in ends)
+    return Sample(at_ms, topic_ends, committed, lags)

@@ -31,6 +31,8 @@ class Supervisor:
         self.faults = Faults(clock.monotonic_ms)
         self.server: NodeServer | None = None
         self.control: ControlChannel | None = None
+        self.console_url: str | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
         self._stopping = False
         self._wake = anyio.Event()  # stop or restart asked for
         self._restarted: list[anyio.Event] = []
@@ -62,6 +64,10 @@ class Supervisor:
                         ports = {b.name: b.port for b in self.server.bound}
                         listeners = [f"{lst.name}://{lst.host}:{ports.get(lst.name, lst.port)}" for lst in self.server.listeners]
                         self.config = self.config.with_overrides(listeners=",".join(listeners))
+                        self._task_group = tg
+                        console_port = self.config.int("kafkapy.console.port")
+                        if console_port >= 0:
+                            await self.open_console(console_port)
                         task_status.started()
                         first = False
                     for done in self._restarted:
@@ -73,6 +79,20 @@ class Supervisor:
                 if not self._stopping:
                     log.info("Restarting the broker")
             tg.cancel_scope.cancel()
+
+    async def open_console(self, port: int = 0) -> str:
+        """Serves the web console beside the broker (once: later calls give its address)."""
+        if self.console_url is None:
+            assert self._task_group is not None and isinstance(self.server, BrokerServer), "the broker is not serving"
+            # Imported here: only a broker asked for its console loads the web stack.
+            from ..console.serving import serve_beside_broker
+            from ..listener_config import console_listener
+
+            name = console_listener(self.config).name
+            bound = next(b for b in self.server.bound if b.name == name)
+            host = bound.host if bound.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            self.console_url = await self._task_group.start(serve_beside_broker, f"{host}:{bound.port}", port)
+        return self.console_url
 
     def stop(self) -> None:
         self._stopping = True

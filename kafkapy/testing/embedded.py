@@ -24,6 +24,10 @@ given, by name and password:
 with the SASL `mechanism` given: PLAIN (the default; users in the listener's JAAS
 configuration), SCRAM-SHA-256 or SCRAM-SHA-512 (users' credentials written as metadata
 records once the broker serves, as AlterUserScramCredentials writes them).
+
+`broker.console_url` serves the web console beside the broker, on a free port of
+127.0.0.1, from the first time it is read (`AsyncBroker`: start it with
+`kafkapy_console_port=0`).
 """
 
 from __future__ import annotations
@@ -191,6 +195,13 @@ class _Base:
         return self.supervisor.control.token
 
     @property
+    def console_url(self) -> str:
+        """The web console's address (served when the broker starts with kafkapy_console_port)."""
+        assert self.supervisor is not None and self.supervisor.console_url is not None, \
+            "the console is off: start the broker with kafkapy_console_port=0"
+        return self.supervisor.console_url
+
+    @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -246,6 +257,13 @@ class Broker(_Base):
         for a harness that drives the broker's internals and bounds how long it waits."""
         assert self._portal is not None, "the broker is not running"
         return self._portal.start_task_soon(async_fn, *args)
+
+    @property
+    def console_url(self) -> str:
+        """The web console's address on 127.0.0.1, served beside the broker from the first
+        time it is asked for (on a free port, unless kafkapy_console_port names one)."""
+        assert self._portal is not None and self.supervisor is not None, "the broker is not running"
+        return self._portal.call(self.supervisor.open_console)
 
     def advance_clock(self, ms: int) -> None:
         """Moves the broker's manual clock (Broker(clock=FakeClock())) and lets timers fire."""
