@@ -14,7 +14,7 @@ from kio.schema.errors import ErrorCode
 from group_harness import Token, encodes
 from kafkapy.clock import FakeClock
 from kafkapy.config import BrokerConfig
-from kafkapy.coordinator.group_coordinator import java_string_hash
+from kafkapy.coordinator.java_hash import java_string_hash
 from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.coordinator.records.framing import encode_key
 from kafkapy.coordinator.records.transaction_state import (

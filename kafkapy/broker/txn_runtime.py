@@ -11,8 +11,11 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..clock import Clock
 from ..config import BrokerConfig
-from ..coordinator.transaction_coordinator import MarkerRequest, TxnResult
+from ..coordinator.producer_ids import ProducerIdManager
+from ..coordinator.transaction_coordinator import MarkerRequest, TransactionCoordinator, TxnResult
+from ..metadata.image import MetadataImage
 from .coordinator_runtime import CoordinatorRuntime, InternalTopic
 from .txn_marker_channel import TxnMarkerChannel
 
@@ -31,6 +34,15 @@ TRANSACTION_STATE = InternalTopic(
     "__transaction_state", "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
     _transaction_state_configs, "request.timeout.ms",
 )
+
+
+def new_transaction_coordinator(config: BrokerConfig, clock: Clock, image: MetadataImage,
+                                producer_ids: ProducerIdManager) -> TransactionCoordinator:
+    """The transaction coordinator over the partitions of __transaction_state (as many as
+    the broker config creates it with, until it exists)."""
+    topic = image.topics.get(TRANSACTION_STATE.name)
+    partitions = len(topic.partitions) if topic else config.int(TRANSACTION_STATE.partitions_key)
+    return TransactionCoordinator(config, clock, partitions, producer_ids)
 
 
 class TransactionRuntime(CoordinatorRuntime):

@@ -29,7 +29,7 @@ from kio.schema.errors import ErrorCode
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..wire.build import ms
-from .group_coordinator import java_string_hash
+from .java_hash import java_string_hash
 from .producer_ids import ProducerIdManager
 from .records.framing import UnknownRecordType
 from .records.transaction_state import (

@@ -11,8 +11,11 @@ from typing import Any
 import anyio
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.consumer_protocol import consumer_group_describe_error, consumer_group_heartbeat_response
-from ..coordinator.shard import AUTHORIZED_OPERATIONS_OMITTED
+from ..coordinator.group_refusals import (
+    AUTHORIZED_OPERATIONS_OMITTED,
+    consumer_group_describe_error,
+    consumer_group_heartbeat_response,
+)
 from ..metadata.acls import AclOperation, ResourceType
 from ..security.authorizer import GROUP_ACL_OPERATIONS
 from .context import Broker, RequestContext

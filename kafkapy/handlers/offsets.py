@@ -13,7 +13,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.offsets_manager import offset_commit_errors
+from ..coordinator.group_refusals import offset_commit_errors
 from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
 from .registry import api

@@ -18,17 +18,15 @@ from ..broker.alter_partition import AlterPartitionManager
 from ..broker.broker_peers import BrokerPeers, PeerRoutes
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
-from ..broker.group_runtime import CONSUMER_OFFSETS, GroupRuntime
+from ..broker.group_runtime import GroupRuntime, new_group_coordinator
 from ..broker.lifecycle import BrokerLifecycleManager
 from ..broker.replica_fetcher import ReplicaFetcherManager
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import TxnMarkerChannel
-from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime
+from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime, new_transaction_coordinator
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig, ConfigError
-from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.producer_ids import ProducerIdManager
-from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
@@ -152,16 +150,12 @@ class BrokerServer:
             assert self._lifecycle is not None
             return await router.reserve_producer_ids(node_id, self._lifecycle.broker_epoch, size)
 
-        offsets_topic = metadata.image.topics.get(CONSUMER_OFFSETS.name)
-        offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int(CONSUMER_OFFSETS.partitions_key)
-        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, router, replicas)
+        groups = GroupRuntime(config, lambda: new_group_coordinator(config, clock, metadata.image), metadata, router, replicas)
         producer_ids = ProducerIdManager(reserve_producer_ids)
-        txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
-        txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
         peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
-            TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
+            TRANSACTION_STATE, config, lambda: new_transaction_coordinator(config, clock, metadata.image, producer_ids),
             metadata, router, replicas, markers=markers,
         )
         lifecycle = self._lifecycle

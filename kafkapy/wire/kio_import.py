@@ -12,12 +12,13 @@ own hooks register the same strategies kio would have registered.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
-from importlib.machinery import ModuleSpec
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 # The kio modules that define phantom types; each registers its strategies as it is defined.
 _PHANTOM_MODULES = ("kio.static.primitive", "kio.schema.types")
@@ -47,7 +48,9 @@ def register_kio_strategies() -> None:
         cls.__hypothesis_hook__()  # type: ignore[attr-defined]
 
 
-class _RegisterStrategiesOnImport(importlib.abc.MetaPathFinder):
+# The finder and loader below are duck-typed: importlib.abc imports importlib.resources,
+# tempfile and shutil, some 10 ms of a broker's start.
+class _RegisterStrategiesOnImport:
     """Finds hypothesis as the other finders would, and registers kio's strategies once
     hypothesis is imported in full."""
 
@@ -55,15 +58,17 @@ class _RegisterStrategiesOnImport(importlib.abc.MetaPathFinder):
         if fullname != "hypothesis":
             return None
         sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _ThenRegister(spec.loader)
-        return spec
+        for finder in sys.meta_path:
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _ThenRegister(spec.loader)  # type: ignore[assignment]  # a Loader by duck typing
+                return spec
+        return None
 
 
-class _ThenRegister(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+class _ThenRegister:
+    def __init__(self, loader: Loader) -> None:
         self._loader = loader
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
