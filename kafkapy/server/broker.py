@@ -31,6 +31,7 @@ from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
+from ..listener_config import sasl_listener_names, ssl_listener_names
 from ..log.cleaner import LogCleaner
 from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
@@ -46,11 +47,10 @@ from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
-from .sasl import listener_sasl
-from .tls import ListenerTls, listener_tls
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
+    from .tls import ListenerTls
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,13 @@ class BrokerServer:
         )
 
     def _bind(self) -> None:
-        sasl = listener_sasl(self.config, self._scram_credential)
+        sasl: dict[str, SaslListener] = {}
+        if sasl_listener_names(self.config):
+            # Imported only for a SASL listener: a plaintext broker's start does without
+            # the JAAS parser and the mechanisms' servers.
+            from .sasl import listener_sasl
+
+            sasl = listener_sasl(self.config, self._scram_credential)
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
@@ -205,7 +211,12 @@ class BrokerServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
-        self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
+        if ssl_listener_names(self.config):
+            # Imported only for a TLS listener: a plaintext broker's start does without
+            # SSL contexts, certificate checks and X.500 names.
+            from .tls import listener_tls
+
+            self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         self._bind()
         try:
