@@ -16,7 +16,9 @@ stopped --warm times.
 With several --tree, the runs alternate between them (old, new, old, new...), so that
 the machine's load falls on both alike. --importtime prints the modules that cost most
 to import (`python -X importtime`) on the embedded broker's path, for the first tree.
-Every figure is the median of --runs (the warm ones of all runs' starts).
+Every figure is the median of --runs (the warm ones of all runs' starts). Each tree's
+`.pyc` files are compiled first, as an installed package's are: a tree run with
+PYTHONDONTWRITEBYTECODE set compiles every module at each start, some 100 ms more.
 """
 
 from __future__ import annotations
@@ -201,6 +203,8 @@ def main() -> None:
     trees = dict(t.split("=", 1) for t in args.tree) if args.tree else {"this": str(HERE)}
     paths = {name: Path(path).resolve() for name, path in trees.items()}
     results: dict[str, dict[str, list[float]]] = {name: {} for name in paths}
+    for tree in paths.values():
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "kafkapy")], check=True, timeout=300)
     with tempfile.TemporaryDirectory(prefix="kafkapy-startup-full-") as tmp:
         full_dirs = {}
         if args.partitions:
