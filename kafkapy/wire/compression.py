@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
+import functools
 import gzip
 import io
 import struct
 import sys
 import zlib
-
-import cramjam
-import zstandard
+from types import ModuleType
+from typing import Any
 
 
 class Codec(enum.IntEnum):
@@ -35,11 +35,22 @@ _XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_HEADER = _XERIAL_MAGIC + struct.pack(">ii", 1, 1)
 _XERIAL_BLOCK = 32 * 1024
 
-_zstd_decompressor = zstandard.ZstdDecompressor()
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 # An LZ4 frame says nothing reliable about its decompressed size: output buffers start at
 # this many times the input and grow, so that a small batch does not cost a large buffer.
 _LZ4_FIRST_RATIO = 8
+
+
+@functools.cache
+def _libraries() -> tuple[ModuleType, ModuleType, Any]:
+    """cramjam, zstandard, and a zstd decompressor (reused: its context is made once)."""
+    # Imported at the first compressed batch, not at start: the two libraries hold some
+    # 2 MB of an idle broker's memory, and a broker whose clients do not compress never
+    # needs them.
+    import cramjam
+    import zstandard
+
+    return cramjam, zstandard, zstandard.ZstdDecompressor()
 
 
 class DecompressedTooLarge(CompressionError):
@@ -53,6 +64,7 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
     on more than max_size bytes whatever the input claims; without it, only for data the
     broker wrote itself."""
     limit = sys.maxsize - 1 if max_size is None else max_size  # limit + 1 still fits a C ssize_t
+    cramjam, zstandard, zstd_decompressor = _libraries()
     try:
         match codec:
             case Codec.NONE:
@@ -65,7 +77,7 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
                 return _lz4_decompress(data, limit)
             case Codec.ZSTD:
                 # Producers stream frames without a content size, and may write several.
-                with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
+                with zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
                     out = reader.read(limit + 1) if max_size is not None else reader.read()
                 _check_size(len(out), limit)
                 return out
@@ -96,6 +108,7 @@ def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
     size = min(limit + 1, max(len(data) * _LZ4_FIRST_RATIO, 64 * 1024))
+    cramjam = _libraries()[0]
     while True:
         buffer = bytearray(size)
         try:
@@ -112,6 +125,7 @@ def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 
 def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
+    cramjam, zstandard, _ = _libraries()
     match codec:
         case Codec.NONE:
             return data
@@ -135,6 +149,7 @@ def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
 
 
 def _snappy_decompress(data: bytes, limit: int) -> bytes:
+    cramjam = _libraries()[0]
     if not data.startswith(_XERIAL_MAGIC):
         # A raw snappy block starts with its decompressed length, known before any work.
         _check_snappy_block(data, limit)
@@ -157,6 +172,7 @@ def _snappy_decompress(data: bytes, limit: int) -> bytes:
 
 
 def _check_snappy_block(block: bytes, limit: int) -> int:
+    cramjam = _libraries()[0]
     length = int(cramjam.snappy.decompress_raw_len(block))
     _check_size(length, limit)
     return length
