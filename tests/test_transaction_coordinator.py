@@ -26,8 +26,9 @@ from kafkapy.coordinator.records.transaction_state import (
     encode_transaction_log_key,
     encode_transaction_log_value,
 )
-from kafkapy.coordinator.transaction_coordinator import MarkerRequest, TransactionCoordinator, TxnResult
+from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator, TxnResult
 from kafkapy.coordinator.transaction_metadata import TransactionState
+from kafkapy.coordinator.txn_markers import MarkerRequest
 from kafkapy.wire.build import build
 from kafkapy.wire.protocol import request_type
 

@@ -14,8 +14,8 @@ from kio.schema.errors import ErrorCode
 from ..broker.group_runtime import GroupRuntime
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import MarkerErrors
-from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 from ..coordinator.txn_marker_queue import MarkerEntry
+from ..coordinator.txn_markers import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 from ..log.manager import TopicPartition
 from ..log.partition import LogError
 from ..metadata.acls import AclOperation
