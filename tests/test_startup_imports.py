@@ -17,6 +17,7 @@ LEFT_FOR_FIRST_USE = (
     "kafkapy.coordinator.transaction_coordinator",
     "kafkapy.schema.transaction_coordinator",
     "kafkapy.server.tls",
+    "kafkapy.log.cleaner",
     "cramjam",
     "zstandard",
     "kafkapy.handlers.groups",

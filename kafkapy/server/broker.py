@@ -32,7 +32,6 @@ from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
 from ..listener_config import sasl_listener_names, ssl_listener_names
-from ..log.cleaner import LogCleaner
 from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import Endpoint
@@ -49,6 +48,7 @@ from .meta_properties import load_meta_properties, refuse_partitions_without_met
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
 
 if TYPE_CHECKING:
+    from ..log.cleaner import LogCleaner
     from .quorum import QuorumServer
     from .tls import ListenerTls
 
@@ -477,7 +477,7 @@ class BrokerServer:
         The heavy part runs in a worker thread; the swap happens on the event loop."""
         assert self._logs is not None
         logs, clock = self._logs, self.clock
-        cleaner = LogCleaner(producer_id_expiration_ms=self.config.int("producer.id.expiration.ms"))
+        cleaner: LogCleaner | None = None
         backoff_s = self.config.int("log.cleaner.backoff.ms") / 1000
         while True:
             picked = logs.grab_filthiest_compacted_log(clock.wall_ms())
@@ -485,6 +485,11 @@ class BrokerServer:
                 await anyio.sleep(backoff_s)
                 continue
             tp, target = picked
+            if cleaner is None:
+                # Imported at the first log to clean (the log manager's pick imports it then too).
+                from ..log.cleaner import LogCleaner
+
+                cleaner = LogCleaner(producer_id_expiration_ms=self.config.int("producer.id.expiration.ms"))
             end: int | None = None
             try:
                 # Shielded: a stop waits for the files being written rather than leaking them.
