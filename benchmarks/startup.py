@@ -15,7 +15,7 @@ stopped --warm times.
 
 With several --tree, the runs alternate between them (old, new, old, new...), so that
 the machine's load falls on both alike. --importtime prints the modules that cost most
-to import (`python -X importtime`) on the embedded broker's path, for the first tree.
+to import (`python -X importtime`) on the embedded broker's path, for each tree.
 Every figure is the median of --runs (the warm ones of all runs' starts). Each tree's
 `.pyc` files are compiled first, as an installed package's are: a tree run with
 PYTHONDONTWRITEBYTECODE set compiles every module at each start, some 100 ms more.
@@ -148,7 +148,8 @@ def fill(tree: Path, data_dir: Path, partitions: int) -> None:
         bootstrap = f"127.0.0.1:{port}"
         per_topic = max(1, partitions // 10)
         topics = [NewTopic(f"startup-{i}", per_topic) for i in range(partitions // per_topic)]
-        for future in AdminClient({"bootstrap.servers": bootstrap}).create_topics(topics).values():
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures die with it
+        for future in admin.create_topics(topics).values():
             future.result(60)
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
         for topic in topics:
@@ -232,8 +233,8 @@ def main() -> None:
     for label, key, unit in rows:
         if key in results[next(iter(paths))]:
             print(f"{label:48}" + "".join(f"{describe(results[name][key], unit):>26}" for name in paths))
-    if args.importtime:
-        import_offenders(next(iter(paths.values())), args.importtime)
+    for tree in paths.values() if args.importtime else ():
+        import_offenders(tree, args.importtime)
 
 
 if __name__ == "__main__":
