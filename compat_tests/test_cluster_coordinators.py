@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import waiting
 from kafkapy.client import Client
-from kafkapy.coordinator.group_coordinator import java_string_hash
+from kafkapy.coordinator.java_hash import java_string_hash
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 

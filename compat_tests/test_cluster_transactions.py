@@ -19,7 +19,7 @@ from kio.schema.errors import ErrorCode
 
 import waiting
 from kafkapy.client import Client
-from kafkapy.coordinator.group_coordinator import java_string_hash
+from kafkapy.coordinator.java_hash import java_string_hash
 from kafkapy.server.broker import BrokerServer
 from kafkapy.testing.cluster import Cluster
 from kafkapy.wire.build import build

@@ -1,5 +1,10 @@
 """kafkapy: a Kafka wire-protocol-compatible broker in Python."""
 
+from .wire.kio_import import import_kio_without_hypothesis
+
+# Before any module of kafkapy imports kio (see kio_import).
+import_kio_without_hypothesis()
+
 __version__ = "0.1.0"
 __all__ = ["AsyncBroker", "Broker", "Cluster"]
 

@@ -39,9 +39,6 @@ async def _serve(config: BrokerConfig) -> None:
 
 
 def run(argv: list[str]) -> int:
-    # kio registers hypothesis strategies at import whenever hypothesis is installed (as
-    # in a test environment); a broker process never uses them, and they cost ~200 ms.
-    sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
     parser = argparse.ArgumentParser(prog="kafkapy run", description="Start a broker.")
     parser.add_argument("properties", nargs="?", help="a server.properties file")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="set a config key (repeatable)")

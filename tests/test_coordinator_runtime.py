@@ -67,7 +67,7 @@ class Shell:
         self.metadata = Metadata(first)
         self.replicas.load(first)
         self.metadata.listeners.append(self.replicas.on_metadata)
-        self.runtime = GroupRuntime(self.config, GroupCoordinator(self.config, self.clock, 1), self.metadata, None,
+        self.runtime = GroupRuntime(self.config, lambda: GroupCoordinator(self.config, self.clock, 1), self.metadata, None,
                                     self.replicas)
 
     @property

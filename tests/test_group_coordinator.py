@@ -7,7 +7,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from group_harness import REBALANCE_MS, SESSION_MS, Harness, subscription
-from kafkapy.coordinator.group_coordinator import java_string_hash
+from kafkapy.coordinator.java_hash import java_string_hash
 from kafkapy.coordinator.records.consumer_offsets import (
     GroupMetadataKey,
     GroupMetadataValue,

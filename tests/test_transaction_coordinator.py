@@ -14,7 +14,7 @@ from kio.schema.errors import ErrorCode
 from group_harness import Token, encodes
 from kafkapy.clock import FakeClock
 from kafkapy.config import BrokerConfig
-from kafkapy.coordinator.group_coordinator import java_string_hash
+from kafkapy.coordinator.java_hash import java_string_hash
 from kafkapy.coordinator.producer_ids import ProducerIdManager
 from kafkapy.coordinator.records.framing import encode_key
 from kafkapy.coordinator.records.transaction_state import (
@@ -26,8 +26,9 @@ from kafkapy.coordinator.records.transaction_state import (
     encode_transaction_log_key,
     encode_transaction_log_value,
 )
-from kafkapy.coordinator.transaction_coordinator import MarkerRequest, TransactionCoordinator, TxnResult
+from kafkapy.coordinator.transaction_coordinator import TransactionCoordinator, TxnResult
 from kafkapy.coordinator.transaction_metadata import TransactionState
+from kafkapy.coordinator.txn_markers import MarkerRequest
 from kafkapy.wire.build import build
 from kafkapy.wire.protocol import request_type
 

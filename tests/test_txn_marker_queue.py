@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from kafkapy.coordinator.transaction_coordinator import MarkerRequest
 from kafkapy.coordinator.txn_marker_queue import NO_LEADER, MarkerEntry, TxnMarkerQueue
+from kafkapy.coordinator.txn_markers import MarkerRequest
 
 E = ErrorCode
 A0, A1, B0 = ("a", 0), ("a", 1), ("b", 0)

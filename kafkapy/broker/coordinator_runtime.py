@@ -161,12 +161,15 @@ def _read_for_load(partition_log: PartitionLog, start: int, end: int) -> tuple[l
 
 class CoordinatorRuntime:
     def __init__(
-        self, topic: InternalTopic, config: BrokerConfig, coordinator: Any, metadata: MetadataManager,
+        self, topic: InternalTopic, config: BrokerConfig, new_coordinator: Callable[[], Any], metadata: MetadataManager,
         controller: ControllerRouter, replicas: ReplicaManager,
     ) -> None:
         self.topic = topic
         self.config = config
-        self.coordinator = coordinator
+        # Made on first use: a broker whose clients never need this coordinator (no group,
+        # no transaction, so no internal topic) neither builds nor imports it.
+        self._new_coordinator = new_coordinator
+        self._coordinator: Any = None
         self.metadata = metadata
         self.controller = controller
         self.replicas = replicas
@@ -174,6 +177,18 @@ class CoordinatorRuntime:
         self._led: dict[int, _Leadership] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         metadata.listeners.append(lambda _old, new: self.follow_leadership(new))
+
+    @property
+    def coordinator(self) -> Any:
+        coordinator = self._coordinator
+        if coordinator is None:
+            coordinator = self._coordinator = self._new_coordinator()
+            self._coordinator_made()
+            self._timers_changed.set()  # its timers now count
+        return coordinator
+
+    def _coordinator_made(self) -> None:
+        """What the coordinator learns of the broker once it exists."""
 
     def topic_ready(self) -> bool:
         return self.topic.name in self.metadata.image.topics
@@ -455,12 +470,14 @@ class CoordinatorRuntime:
     async def _run_timers(self) -> None:
         clock = self.replicas.clock
         while True:
-            deadline = self.coordinator.next_deadline()
+            coordinator = self._coordinator
+            deadline = None if coordinator is None else coordinator.next_deadline()
             delay = math.inf if deadline is None else max(0, deadline - clock.monotonic_ms()) / 1000
             with anyio.move_on_after(delay):
                 await self._timers_changed.wait()
             try:
-                await self.apply_in_background(self.coordinator.tick())
+                if self._coordinator is not None:
+                    await self.apply_in_background(self._coordinator.tick())
             except Exception:
                 # A timer that fails must not stop the others (nor the broker): logged, and
                 # the next round comes after a backoff.

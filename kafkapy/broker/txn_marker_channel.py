@@ -16,9 +16,8 @@ import anyio
 import anyio.abc
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.transaction_coordinator import MarkerRequest
-from ..coordinator.transaction_metadata import TopicPartition
 from ..coordinator.txn_marker_queue import NO_LEADER, MarkerEntry, TxnMarkerQueue
+from ..coordinator.txn_markers import MarkerRequest, TopicPartition
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
 from ..wire.build import build

@@ -7,14 +7,20 @@ of its transactions are given up: the partition's next coordinator writes them a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from ..clock import Clock
 from ..config import BrokerConfig
-from ..coordinator.transaction_coordinator import MarkerRequest, TxnResult
+from ..coordinator.producer_ids import ProducerIdManager
+from ..coordinator.txn_markers import MarkerRequest
+from ..metadata.image import MetadataImage
 from .coordinator_runtime import CoordinatorRuntime, InternalTopic
 from .txn_marker_channel import TxnMarkerChannel
+
+if TYPE_CHECKING:
+    from ..coordinator.transaction_coordinator import TransactionCoordinator, TxnResult
 
 
 def _transaction_state_configs(config: BrokerConfig, factor: int) -> dict[str, str]:
@@ -31,6 +37,19 @@ TRANSACTION_STATE = InternalTopic(
     "__transaction_state", "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
     _transaction_state_configs, "request.timeout.ms",
 )
+
+
+def new_transaction_coordinator(config: BrokerConfig, clock: Clock, image: MetadataImage,
+                                producer_ids: ProducerIdManager) -> TransactionCoordinator:
+    """The transaction coordinator over the partitions of __transaction_state (as many as
+    the broker config creates it with, until it exists)."""
+    # Imported here, on first use: the coordinator, its state machine and its record
+    # schemas are no part of a broker that no transactional producer uses.
+    from ..coordinator.transaction_coordinator import TransactionCoordinator
+
+    topic = image.topics.get(TRANSACTION_STATE.name)
+    partitions = len(topic.partitions) if topic else config.int(TRANSACTION_STATE.partitions_key)
+    return TransactionCoordinator(config, clock, partitions, producer_ids)
 
 
 class TransactionRuntime(CoordinatorRuntime):

@@ -20,7 +20,8 @@ from ..wire.build import ms
 from . import group_records
 from .classic_group import ClassicGroup, ClassicGroupMember, GroupError, GroupState, Protocols, Waiter, protocol_names
 from .consumer_group import ConsumerGroup
-from .shard import AUTHORIZED_OPERATIONS_OMITTED, GROUP_AUTHORIZED_OPERATIONS, GroupCoordinatorShard
+from .group_refusals import AUTHORIZED_OPERATIONS_OMITTED
+from .shard import GROUP_AUTHORIZED_OPERATIONS, GroupCoordinatorShard
 
 # Kafka's internal default of how long a new member's parked JoinGroup may wait.
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000

@@ -37,7 +37,8 @@ from .consumer_group import (
     subscription_type,
     target_assignment,
 )
-from .shard import AUTHORIZED_OPERATIONS_OMITTED, GROUP_AUTHORIZED_OPERATIONS, GroupCoordinatorShard
+from .group_refusals import AUTHORIZED_OPERATIONS_OMITTED, consumer_group_describe_error, consumer_group_heartbeat_response
+from .shard import GROUP_AUTHORIZED_OPERATIONS, GroupCoordinatorShard
 
 # Java's String.trim: what a blank string is made of.
 _JAVA_TRIMMED = "".join(map(chr, range(33)))
@@ -392,19 +393,6 @@ class ConsumerGroupProtocol:
             {"topic_id": topic_id, "topic_name": self._topic_names[topic_id], "partitions": sorted(partitions)}
             for topic_id, partitions in _sorted_by_topic_id(assignment) if topic_id in self._topic_names
         ]}
-
-
-def consumer_group_heartbeat_response(
-    error: ErrorCode, *, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0,
-    heartbeat_interval: int = 0,
-) -> dict[str, Any]:
-    return {"throttle_time": 0, "error_code": error, "error_message": error_message, "member_id": member_id,
-            "member_epoch": member_epoch, "heartbeat_interval": heartbeat_interval, "assignment": None}
-
-
-def consumer_group_describe_error(group_id: str, error: ErrorCode, message: str | None) -> dict[str, Any]:
-    return {"error_code": error, "error_message": message, "group_id": group_id, "group_state": "", "group_epoch": 0,
-            "assignment_epoch": 0, "assignor_name": "", "members": [], "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
 
 
 def _check_member_epoch(member: ConsumerGroupMember, received: int, owned: Mapping[uuid.UUID, frozenset[int]] | None) -> None:

@@ -35,18 +35,10 @@ from .classic_group import ClassicGroup
 from .classic_protocol import ClassicGroupProtocol
 from .consumer_group import ConsumerGroup
 from .consumer_protocol import ConsumerGroupProtocol
+from .java_hash import java_string_hash
 from .offsets import OffsetStore
 from .offsets_manager import OffsetsManager
 from .shard import GroupCoordinatorShard, Result
-
-
-def java_string_hash(text: str) -> int:
-    """Java's String.hashCode: over UTF-16 code units, in signed 32-bit arithmetic."""
-    units = text.encode("utf-16-be")
-    h = 0
-    for i in range(0, len(units), 2):
-        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
 
 
 class GroupCoordinator:

@@ -20,6 +20,7 @@ from . import group_records
 from .classic_group import ClassicGroup, GroupError, GroupState, Waiter
 from .classic_protocol import ClassicGroupProtocol
 from .consumer_group import ConsumerGroup
+from .group_refusals import offset_commit_errors
 from .offsets import OffsetAndMetadata
 from .shard import GroupCoordinatorShard
 
@@ -277,11 +278,3 @@ class OffsetsManager:
                 else:
                     all_expired = False
         return all_expired and not in_transactions
-
-
-def offset_commit_errors(topics: Any, error: ErrorCode) -> list[dict[str, Any]]:
-    """The response topics of an OffsetCommit or TxnOffsetCommit refused as a whole."""
-    return [
-        {"name": t.name, "partitions": [{"partition_index": p.partition_index, "error_code": error} for p in t.partitions]}
-        for t in topics
-    ]

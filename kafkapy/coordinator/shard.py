@@ -47,7 +47,6 @@ from .timers import Timers
 # With no authorizer, every operation a group resource supports: READ(3), DELETE(6),
 # DESCRIBE(8), DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11).
 GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 @dataclass
 class Result:

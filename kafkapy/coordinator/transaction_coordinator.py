@@ -29,7 +29,7 @@ from kio.schema.errors import ErrorCode
 from ..clock import Clock
 from ..config import BrokerConfig
 from ..wire.build import ms
-from .group_coordinator import java_string_hash
+from .java_hash import java_string_hash
 from .producer_ids import ProducerIdManager
 from .records.framing import UnknownRecordType
 from .records.transaction_state import (
@@ -50,8 +50,8 @@ from .transaction_metadata import (
     TxnError,
     is_epoch_exhausted,
 )
+from .txn_markers import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 
-CONSUMER_OFFSETS_TOPIC = "__consumer_offsets"
 # Kafka's default transaction.remove.expired.transaction.cleanup.interval.ms.
 EXPIRED_ID_CLEANUP_INTERVAL_MS = 3_600_000
 # The first version of each API that knows PRODUCER_FENCED; older clients are told
@@ -65,21 +65,6 @@ ADD_PARTITIONS_BATCHED_SINCE = 4
 
 _PREPARING = (TransactionState.PREPARE_COMMIT, TransactionState.PREPARE_ABORT)
 _UTC_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-@dataclass(frozen=True)
-class MarkerRequest:
-    """Transaction markers for the shell to write (a WriteTxnMarkers of one entry), and
-    to report with `markers_written` once all are written. A partition whose topic is
-    gone is skipped, as Kafka skips partitions without a leader."""
-
-    transactional_id: str
-    producer_id: int
-    producer_epoch: int
-    coordinator_epoch: int
-    commit: bool
-    partitions: tuple[tuple[str, int], ...]
-    """(topic, partition), the `__consumer_offsets` ones AddOffsetsToTxn added included."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from itertools import groupby
 from kio.schema.errors import ErrorCode
 
 from .records.transaction_state import TransactionLogValue, TransactionTopicPartitions
+from .txn_markers import TopicPartition
 
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
@@ -21,7 +22,6 @@ NO_PRODUCER_EPOCH = -1
 # whose epoch is exhausted by bumping it once more.
 MAX_CLIENT_EPOCH = 2**15 - 2
 
-TopicPartition = tuple[str, int]
 
 
 class TxnError(Exception):

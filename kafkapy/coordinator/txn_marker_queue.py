@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 
 from kio.schema.errors import ErrorCode
 
-from .transaction_coordinator import MarkerRequest
-from .transaction_metadata import TopicPartition
+from .txn_markers import MarkerRequest, TopicPartition
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""One module per Kafka API, each registering its handler in `registry.APIS`.
+"""One module per Kafka API family, each imported at its first request (`registry`).
 
 `dispatch` turns one request frame into one response frame: it reads the header,
 finds the handler, decodes the body with kio, and builds the handler's
@@ -14,29 +14,7 @@ import anyio
 
 from ..wire.build import build, error_response
 from ..wire.protocol import Chunk, InvalidRequest, api_name, decode_request, encode_response, peek_header, response_type
-from . import (  # noqa: F401  (each module registers its handler)
-    acls,
-    api_versions,
-    cluster,
-    configs,
-    controller,
-    describe_quorum,
-    fetch,
-    find_coordinator,
-    groups,
-    leaders,
-    list_offsets,
-    metadata,
-    offset_for_leader_epoch,
-    offsets,
-    produce,
-    reassignments,
-    sasl,
-    scram,
-    topics,
-    txn,
-    write_txn_markers,
-)
+from . import api_versions
 from .context import ANONYMOUS, Broker, CloseConnection, Node, RequestContext
 from .registry import APIS, CONTROLLER_APIS
 

@@ -12,7 +12,7 @@ from kio.schema.errors import ErrorCode
 from ..metadata.acls import Acl, AclFilter, AclOperation, create_acls, delete_acls
 from .context import Node, RequestContext
 from .controller import on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 _NO_AUTHORIZER = "No Authorizer is configured."
 _PATTERN_LITERAL = 3  # what a v0 request, which has no pattern type, means
@@ -40,7 +40,7 @@ def describe_resources(acls: Sequence[Acl]) -> list[dict[str, Any]]:
     ]
 
 
-@api(29, 0, 3)
+@handles(29)
 async def handle_describe_acls(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     def answer(error: ErrorCode, message: str | None = None, resources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {"throttle_time": 0, "error_code": error, "error_message": message, "resources": resources or []}
@@ -56,7 +56,7 @@ async def handle_describe_acls(node: Node, ctx: RequestContext, request: Any) ->
     return answer(ErrorCode.none, None, describe_resources(node.image.acls.matching(acl_filter)))
 
 
-@api(30, 0, 3, listeners=(BROKER, CONTROLLER))
+@handles(30)
 async def handle_create_acls(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _create_acls(node, ctx, request))
 
@@ -78,7 +78,7 @@ async def _create_acls(node: Node, ctx: RequestContext, request: Any) -> dict[st
     return {"throttle_time": 0, "results": [{"error_code": r.error, "error_message": r.message} for r in results]}
 
 
-@api(31, 0, 3, listeners=(BROKER, CONTROLLER))
+@handles(31)
 async def handle_delete_acls(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _delete_acls(node, ctx, request))
 

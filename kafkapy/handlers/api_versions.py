@@ -8,7 +8,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from .context import Broker, RequestContext
-from .registry import APIS, api
+from .registry import APIS, handles
 
 API_VERSIONS_KEY = 18
 _SOFTWARE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$")
@@ -25,7 +25,7 @@ def unsupported_version_response() -> dict[str, Any]:
     return {"error_code": ErrorCode.unsupported_version, "api_keys": own, "throttle_time": 0}
 
 
-@api(API_VERSIONS_KEY, 0, 4)
+@handles(API_VERSIONS_KEY)
 async def handle_api_versions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     error = ErrorCode.none
     if ctx.api_version >= 3 and not (

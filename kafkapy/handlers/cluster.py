@@ -12,12 +12,12 @@ from ..log.manager import METADATA_PARTITION, TopicPartition
 from ..metadata.acls import AclOperation
 from .context import Broker, RequestContext
 from .metadata import OPERATIONS_NOT_ASKED, cluster_operations, controller_id
-from .registry import api
+from .registry import handles
 
 BROKER_ENDPOINTS = 1
 
 
-@api(60, 0, 2)
+@handles(60)
 async def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     endpoint_type = getattr(request, "endpoint_type", BROKER_ENDPOINTS)
     if endpoint_type != BROKER_ENDPOINTS:
@@ -45,7 +45,7 @@ async def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: 
     }
 
 
-@api(35, 0, 5)
+@handles(35)
 async def handle_describe_log_dirs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not broker.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "results": []}

@@ -18,7 +18,7 @@ from ..metadata.controller import DELETE, SET, ConfigChange, ConfigOp, alter_con
 from ..metadata.records import RESOURCE_BROKER, RESOURCE_TOPIC
 from .context import Broker, Node, RequestContext
 from .controller import on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 RESOURCE_BROKER_LOGGER = 8
 _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING,
@@ -110,7 +110,7 @@ def authorization_error(node: Node, ctx: RequestContext, kind: int, name: str, o
     return None
 
 
-@api(32, 0, 4)
+@handles(32)
 async def handle_describe_configs(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     config = broker.replicas.broker_config(broker.image)
     results = []
@@ -176,7 +176,7 @@ async def alter(node: Node, ctx: RequestContext, changes: list[ConfigChange], va
     return {"throttle_time": 0, "responses": responses}
 
 
-@api(33, 0, 2, listeners=(BROKER, CONTROLLER))
+@handles(33)
 async def handle_alter_configs(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _alter_configs(node, ctx, request))
 
@@ -193,7 +193,7 @@ async def _alter_configs(node: Node, ctx: RequestContext, request: Any) -> dict[
     return await alter(node, ctx, changes, request.validate_only)
 
 
-@api(44, 0, 1, listeners=(BROKER, CONTROLLER))
+@handles(44)
 async def handle_incremental_alter_configs(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _incremental_alter_configs(node, ctx, request))
 

@@ -19,7 +19,7 @@ from ..security.envelope_principal import decode_principal
 from ..wire.build import error_response
 from ..wire.protocol import encode_response, response_type
 from .context import ANONYMOUS, Broker, Node, RequestContext
-from .registry import CONTROLLER, api
+from .registry import handles
 
 
 async def on_active_controller(node: Node, ctx: RequestContext, request: Any, here: Callable[[], Awaitable[Any]]) -> Any:
@@ -88,7 +88,7 @@ class _Named:
         self.name = name
 
 
-@api(58, 0, 0, listeners=(CONTROLLER,))
+@handles(58)
 async def handle_envelope(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.controller_service.is_active:
         return {"response_data": None, "error_code": ErrorCode.not_controller}
@@ -108,7 +108,7 @@ async def handle_envelope(node: Node, ctx: RequestContext, request: Any) -> dict
     return {"response_data": b"".join(bytes(c) for c in chunks)[4:], "error_code": ErrorCode.none}
 
 
-@api(62, 0, 4, listeners=(CONTROLLER,))
+@handles(62)
 async def handle_broker_registration(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "broker_epoch": -1}
@@ -123,7 +123,7 @@ async def handle_broker_registration(node: Node, ctx: RequestContext, request: A
     return {"throttle_time": 0, "error_code": registered.error, "broker_epoch": registered.broker_epoch}
 
 
-@api(63, 0, 1, listeners=(CONTROLLER,))
+@handles(63)
 async def handle_broker_heartbeat(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "is_caught_up": False,
@@ -138,7 +138,7 @@ async def handle_broker_heartbeat(node: Node, ctx: RequestContext, request: Any)
             "is_fenced": answer.is_fenced, "should_shut_down": answer.should_shut_down}
 
 
-@api(67, 0, 0, listeners=(CONTROLLER,))
+@handles(67)
 async def handle_allocate_producer_ids(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "producer_id_start": -1,

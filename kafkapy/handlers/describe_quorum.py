@@ -16,7 +16,7 @@ from ..log.manager import METADATA_PARTITION
 from ..metadata.acls import AclOperation
 from .context import Node, RequestContext
 from .controller import error_answer, on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 if TYPE_CHECKING:
     from ..raft.describe import QuorumDescription, ReplicaDescription
@@ -68,7 +68,7 @@ def describe(node: Node, ctx: RequestContext, request: Any) -> Any:
     return _response([{"topic_name": _TOPIC, "partitions": [_partition(ErrorCode.none, description)]}], _nodes(node))
 
 
-@api(55, 0, 2, listeners=(BROKER, CONTROLLER))
+@handles(55)
 async def handle_describe_quorum(node: Node, ctx: RequestContext, request: Any) -> Any:
     if ctx.via_controller_listener:
         return describe(node, ctx, request)

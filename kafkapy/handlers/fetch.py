@@ -23,7 +23,7 @@ from ..wire.build import ms
 from ..wire.protocol import FileSlice
 from .context import Broker, RequestContext
 from .fetch_down_conversion import FIRST_V2_FETCH_VERSION, down_convert_answers
-from .registry import api
+from .registry import handles
 
 READ_COMMITTED = 1
 
@@ -157,7 +157,7 @@ def fetch_session(
     return sessions.create(requested) if epoch == FULL_EPOCH else None
 
 
-@api(1, 0, 18)
+@handles(1)
 async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.api_version
     by_topic_id = version >= 13

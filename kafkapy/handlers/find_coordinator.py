@@ -8,7 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
-from .registry import api
+from .registry import handles
 
 GROUP = 0
 TRANSACTION = 1
@@ -41,7 +41,7 @@ def _not_found(key: str, error: ErrorCode) -> dict[str, Any]:
     return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": None}
 
 
-@api(10, 0, 6)
+@handles(10)
 async def handle_find_coordinator(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = getattr(request, "key_type", GROUP)
     if ctx.api_version >= 4:

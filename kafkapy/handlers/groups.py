@@ -11,12 +11,15 @@ from typing import Any
 import anyio
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.consumer_protocol import consumer_group_describe_error, consumer_group_heartbeat_response
-from ..coordinator.shard import AUTHORIZED_OPERATIONS_OMITTED
+from ..coordinator.group_refusals import (
+    AUTHORIZED_OPERATIONS_OMITTED,
+    consumer_group_describe_error,
+    consumer_group_heartbeat_response,
+)
 from ..metadata.acls import AclOperation, ResourceType
 from ..security.authorizer import GROUP_ACL_OPERATIONS
 from .context import Broker, RequestContext
-from .registry import api
+from .registry import handles
 
 # The group.coordinator.rebalance.protocols value enabling ConsumerGroupHeartbeat.
 CONSUMER_PROTOCOL = "consumer"
@@ -37,7 +40,7 @@ def group_operations(broker: Broker, ctx: RequestContext, group_id: str) -> int:
         broker.image.acls, ctx.principal, ctx.client_host, ResourceType.GROUP, group_id, GROUP_ACL_OPERATIONS)
 
 
-@api(11, 0, 9)
+@handles(11)
 async def handle_join_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     def failed(error: ErrorCode) -> dict[str, Any]:
         # The protocol name may be null from v7 on only.
@@ -56,7 +59,7 @@ async def handle_join_group(broker: Broker, ctx: RequestContext, request: Any) -
     )
 
 
-@api(12, 0, 4)
+@handles(12)
 async def handle_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     def failed(error: ErrorCode) -> dict[str, Any]:
         return {"throttle_time": 0, "error_code": error}
@@ -72,7 +75,7 @@ async def handle_heartbeat(broker: Broker, ctx: RequestContext, request: Any) ->
         request.group_id, lambda token: coordinator.heartbeat(ctx.api_version, request, token), failed)
 
 
-@api(13, 0, 5)
+@handles(13)
 async def handle_leave_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     def failed(error: ErrorCode) -> dict[str, Any]:
         return {"throttle_time": 0, "error_code": error, "members": []}
@@ -85,7 +88,7 @@ async def handle_leave_group(broker: Broker, ctx: RequestContext, request: Any) 
         request.group_id, lambda token: coordinator.leave_group(ctx.api_version, request, token), failed)
 
 
-@api(14, 0, 5)
+@handles(14)
 async def handle_sync_group(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     def failed(error: ErrorCode) -> dict[str, Any]:
         return {"throttle_time": 0, "error_code": error, "protocol_type": None, "protocol_name": None, "assignment": b""}
@@ -98,7 +101,7 @@ async def handle_sync_group(broker: Broker, ctx: RequestContext, request: Any) -
         request.group_id, lambda token: coordinator.sync_group(ctx.api_version, request, token), failed)
 
 
-@api(15, 0, 6)
+@handles(15)
 async def handle_describe_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if broker.authorizer is None:
         return broker.groups.coordinator.describe_groups(ctx.api_version, request)
@@ -121,7 +124,7 @@ async def handle_describe_groups(broker: Broker, ctx: RequestContext, request: A
     return response
 
 
-@api(16, 0, 5)
+@handles(16)
 async def handle_list_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     response = broker.groups.coordinator.list_groups(ctx.api_version, request)
     # As Kafka: DESCRIBE on the cluster lists every group, otherwise those the principal may describe.
@@ -131,7 +134,7 @@ async def handle_list_groups(broker: Broker, ctx: RequestContext, request: Any) 
     return response
 
 
-@api(42, 0, 2)
+@handles(42)
 async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     runtime = broker.groups
     requested = list(dict.fromkeys(request.groups_names))
@@ -156,7 +159,7 @@ async def handle_delete_groups(broker: Broker, ctx: RequestContext, request: Any
     return response
 
 
-@api(68, 0, 1)
+@handles(68)
 async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if CONSUMER_PROTOCOL not in broker.config.strings("group.coordinator.rebalance.protocols"):
         return consumer_group_heartbeat_response(ErrorCode.unsupported_version)
@@ -176,7 +179,7 @@ async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, r
         consumer_group_heartbeat_response)
 
 
-@api(69, 0, 1)
+@handles(69)
 async def handle_consumer_group_describe(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     errors: dict[str, ErrorCode | None] = {}
     if broker.authorizer is not None:

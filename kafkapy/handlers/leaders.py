@@ -14,13 +14,13 @@ from ..metadata.acls import AclOperation
 from ..metadata.partitions import ELECTION_TYPES, UNKNOWN_BROKER_EPOCH, IsrChange
 from .context import Broker, RequestContext
 from .controller import error_answer, on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 PREFERRED = 0
 _NO_TOPIC = uuid.UUID(int=0)
 
 
-@api(43, 0, 2, listeners=(BROKER, CONTROLLER))
+@handles(43)
 async def handle_elect_leaders(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(broker, ctx, request, lambda: _elect_leaders(broker, ctx, request))
 
@@ -47,7 +47,7 @@ async def _elect_leaders(broker: Broker, ctx: RequestContext, request: Any) -> A
         {"topic": name, "partition_result": partitions} for name, partitions in by_topic.items()]}
 
 
-@api(56, 2, 3, listeners=(CONTROLLER,))
+@handles(56)
 async def handle_alter_partition(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not broker.authorized_on_cluster(ctx, AclOperation.CLUSTER_ACTION):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "topics": []}

@@ -12,7 +12,7 @@ from ..log.partition import PartitionLog
 from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
 from .fetch import READ_COMMITTED, leader_epoch_error
-from .registry import api
+from .registry import handles
 
 LATEST = -1
 EARLIEST = -2
@@ -106,7 +106,7 @@ def list_partition_v0(broker: Broker, topic: str, p: Any, replica_id: int) -> di
     return {**result, "old_style_offsets": offsets}
 
 
-@api(2, 0, 11)
+@handles(2)
 async def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if ctx.api_version == 0:
         return _handle_list_offsets_v0(broker, ctx, request)

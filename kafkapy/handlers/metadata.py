@@ -14,7 +14,7 @@ from ..security.authorizer import CLUSTER_ACL_OPERATIONS, TOPIC_ACL_OPERATIONS, 
 from ..wire.protocol import InvalidRequest
 from .context import Broker, RequestContext
 from .faults import Faults
-from .registry import api
+from .registry import handles
 
 # Bit fields of the operations allowed on each resource when no authorizer is set.
 TOPIC_OPERATIONS = operations_bitfield(TOPIC_ACL_OPERATIONS)
@@ -105,7 +105,7 @@ async def auto_create(broker: Broker, names: dict[str, bool]) -> dict[str, Error
                           if r.name is not None and r.error not in (ErrorCode.none, ErrorCode.topic_already_exists)}}
 
 
-@api(3, 0, 13)
+@handles(3)
 async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.api_version
     include_ops = bool(getattr(request, "include_topic_authorized_operations", False))

@@ -8,7 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from .context import Broker, RequestContext
 from .fetch import leader_epoch_error
-from .registry import api
+from .registry import handles
 
 
 def epoch_end(broker: Broker, topic: str, p: Any) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def epoch_end(broker: Broker, topic: str, p: Any) -> dict[str, Any]:
     return {**result, "leader_epoch": epoch, "end_offset": end_offset}
 
 
-@api(23, 0, 4)
+@handles(23)
 async def handle_offset_for_leader_epoch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = [{"topic": t.topic, "partitions": [epoch_end(broker, t.topic, p) for p in t.partitions]} for t in request.topics]
     return {"throttle_time": 0, "topics": topics}

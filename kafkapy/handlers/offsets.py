@@ -13,10 +13,10 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..coordinator.offsets_manager import offset_commit_errors
+from ..coordinator.group_refusals import offset_commit_errors
 from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
-from .registry import api
+from .registry import handles
 
 
 def _split_unknown(broker: Broker, topics: Any, name_of: str, partitions_of: str) -> tuple[list[Any], dict[str, list[int]]]:
@@ -91,7 +91,7 @@ async def _commit(broker: Broker, ctx: RequestContext, request: Any, commit: Cal
     return response
 
 
-@api(8, 0, 9)
+@handles(8)
 async def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     return await _commit(broker, ctx, request, lambda r, token: coordinator.commit_offsets(ctx.api_version, r, token))
@@ -122,7 +122,7 @@ def _group_error_per_partition(request: Any, error: ErrorCode) -> dict[str, Any]
         for p in t.partition_indexes]} for t in request.topics]}
 
 
-@api(9, 0, 9)
+@handles(9)
 async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     if ctx.api_version < 8:
@@ -151,13 +151,13 @@ async def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any)
     return response
 
 
-@api(28, 0, 4)
+@handles(28)
 async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.groups.coordinator
     return await _commit(broker, ctx, request, lambda r, token: coordinator.txn_commit_offsets(ctx.api_version, r, token))
 
 
-@api(47, 0, 0)
+@handles(47)
 async def handle_offset_delete(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     refused = broker.authorizer is not None and not broker.authorized(ctx, AclOperation.DELETE, ResourceType.GROUP, request.group_id)
     error = ErrorCode.group_authorization_failed if refused else await broker.groups.coordinator_error(request.group_id)

@@ -18,7 +18,7 @@ from ..wire.compression import Codec
 from ..wire.legacy_records import magic_of
 from ..wire.records import iter_headers
 from .context import Broker, CloseConnection, RequestContext
-from .registry import api
+from .registry import handles
 from .txn_verification import verify_transactional_batches
 
 
@@ -141,7 +141,7 @@ def transactional_without_id(version: int, request: Any) -> bool:
     return False
 
 
-@api(0, 0, 13)
+@handles(0)
 async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = request.acks
     responses = []

@@ -10,10 +10,10 @@ from kio.schema.errors import ErrorCode
 from ..metadata.acls import AclOperation
 from .context import Node, RequestContext
 from .controller import error_answer, on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 
-@api(45, 0, 1, listeners=(BROKER, CONTROLLER))
+@handles(45)
 async def handle_alter_partition_reassignments(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _alter(node, ctx, request))
 
@@ -36,7 +36,7 @@ async def _alter(node: Node, ctx: RequestContext, request: Any) -> Any:
             "error_code": ErrorCode.none, "error_message": None, "responses": responses}
 
 
-@api(46, 0, 0, listeners=(BROKER, CONTROLLER))
+@handles(46)
 async def handle_list_partition_reassignments(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _list(node, ctx, request))
 

@@ -11,15 +11,15 @@ from kio.schema.errors import ErrorCode
 
 from ..security.sasl import SASL_AUTHENTICATE_KEY, SASL_HANDSHAKE_KEY
 from .context import Broker, RequestContext
-from .registry import api
+from .registry import handles
 
 
-@api(SASL_HANDSHAKE_KEY, 0, 1)
+@handles(SASL_HANDSHAKE_KEY)
 async def handle_sasl_handshake(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     return {"error_code": ErrorCode.illegal_sasl_state, "mechanisms": []}
 
 
-@api(SASL_AUTHENTICATE_KEY, 0, 2)
+@handles(SASL_AUTHENTICATE_KEY)
 async def handle_sasl_authenticate(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     return {"error_code": ErrorCode.illegal_sasl_state, "auth_bytes": b"", "session_lifetime": 0,
             "error_message": "SaslAuthenticate request received after successful authentication"}

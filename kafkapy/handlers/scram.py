@@ -13,10 +13,10 @@ from ..metadata.scram import ScramDeletion, ScramUpsertion, alter_scram_credenti
 from ..security.scram import derive_keys
 from .context import Node, RequestContext
 from .controller import error_answer, on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 
-@api(50, 0, 0)
+@handles(50)
 async def handle_describe_user_scram_credentials(node: Node, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if not node.authorized_on_cluster(ctx, AclOperation.DESCRIBE):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "error_message": None, "results": []}
@@ -27,7 +27,7 @@ async def handle_describe_user_scram_credentials(node: Node, ctx: RequestContext
         for d in describe_scram_credentials(node.image.scram_credentials, users)]}
 
 
-@api(51, 0, 0, listeners=(BROKER, CONTROLLER))
+@handles(51)
 async def handle_alter_user_scram_credentials(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _alter(node, ctx, request))
 

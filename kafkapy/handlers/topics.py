@@ -15,13 +15,13 @@ from ..metadata.controller import INTERNAL_TOPICS, NewTopic, TopicResult
 from .configs import describe_topic
 from .context import Broker, Node, RequestContext
 from .controller import on_active_controller
-from .registry import BROKER, CONTROLLER, api
+from .registry import handles
 
 _ZERO = uuid.UUID(int=0)
 HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
 
 
-@api(19, 0, 7, listeners=(BROKER, CONTROLLER))
+@handles(19)
 async def handle_create_topics(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _create_topics(node, ctx, request))
 
@@ -66,7 +66,7 @@ async def _create_topics(node: Node, ctx: RequestContext, request: Any) -> dict[
     return {"throttle_time": 0, "topics": topics}
 
 
-@api(20, 0, 6, listeners=(BROKER, CONTROLLER))
+@handles(20)
 async def handle_delete_topics(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _delete_topics(node, ctx, request))
 
@@ -140,7 +140,7 @@ def delete_partition(broker: Broker, topic: str, index: int, offset: int) -> dic
     return {"partition_index": index, "low_watermark": low, "error_code": ErrorCode.none}
 
 
-@api(21, 0, 2)
+@handles(21)
 async def handle_delete_records(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     deletable = broker.authorized_names(ctx, AclOperation.DELETE, ResourceType.TOPIC, (t.name for t in request.topics))
     topics = [
@@ -153,7 +153,7 @@ async def handle_delete_records(broker: Broker, ctx: RequestContext, request: An
     return {"throttle_time": 0, "topics": topics}
 
 
-@api(37, 0, 3, listeners=(BROKER, CONTROLLER))
+@handles(37)
 async def handle_create_partitions(node: Node, ctx: RequestContext, request: Any) -> Any:
     return await on_active_controller(node, ctx, request, lambda: _create_partitions(node, ctx, request))
 

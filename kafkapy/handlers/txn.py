@@ -14,10 +14,10 @@ from ..coordinator.transaction_coordinator import transaction_state_error
 from ..metadata.acls import AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS
 from .context import Broker, RequestContext
-from .registry import api
+from .registry import handles
 
 
-@api(22, 0, 5)
+@handles(22)
 async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if broker.authorizer is not None and (refused := _init_refusal(broker, ctx, request.transactional_id)):
         return _init_error(refused)
@@ -75,7 +75,7 @@ def _partition_errors(broker: Broker, ctx: RequestContext, topics: Any) -> dict[
     return errors
 
 
-@api(24, 0, 5)
+@handles(24)
 async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.api_version
     if version < 4:
@@ -104,7 +104,7 @@ async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, requ
         None, lambda token: coordinator.add_partitions_to_txn(version, request, token, errors), failed)
 
 
-@api(25, 0, 4)
+@handles(25)
 async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     # The group's coordinator may be another broker: only the partition of its offsets matters here.
     def failed(error: ErrorCode) -> dict[str, Any]:
@@ -126,7 +126,7 @@ async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request
     )
 
 
-@api(26, 0, 4)
+@handles(26)
 async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     if broker.authorizer is not None and not _may_write_txn(broker, ctx, request.transactional_id):
         return _init_error(ErrorCode.transactional_id_authorization_failed)
@@ -138,7 +138,7 @@ async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> d
         request.transactional_id, lambda token: coordinator.end_txn(ctx.api_version, request, token), _init_error)
 
 
-@api(65, 0, 0)
+@handles(65)
 async def handle_describe_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     coordinator = broker.transactions.coordinator
     if broker.authorizer is None:
@@ -161,7 +161,7 @@ async def handle_describe_transactions(broker: Broker, ctx: RequestContext, requ
     return {**response, "transaction_states": states}
 
 
-@api(66, 0, 2)
+@handles(66)
 async def handle_list_transactions(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     response = broker.transactions.coordinator.list_transactions(ctx.api_version, request)
     if broker.authorizer is not None:
@@ -192,7 +192,7 @@ def _producers_of(broker: Broker, topic: str, index: int) -> dict[str, Any]:
     return result
 
 
-@api(61, 0, 0)
+@handles(61)
 async def handle_describe_producers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     readable = broker.authorized_names(ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics))
     denied: dict[str, Any] = {"error_code": ErrorCode.topic_authorization_failed, "error_message": None, "active_producers": []}

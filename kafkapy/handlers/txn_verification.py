@@ -17,7 +17,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..broker.broker_peers import PeerUnavailable
-from ..coordinator.transaction_metadata import TopicPartition
+from ..coordinator.txn_markers import TopicPartition
 from ..wire.build import build
 from ..wire.protocol import request_type, response_type
 from ..wire.records import iter_headers

@@ -14,15 +14,15 @@ from kio.schema.errors import ErrorCode
 from ..broker.group_runtime import GroupRuntime
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import MarkerErrors
-from ..coordinator.transaction_coordinator import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 from ..coordinator.txn_marker_queue import MarkerEntry
+from ..coordinator.txn_markers import CONSUMER_OFFSETS_TOPIC, MarkerRequest
 from ..log.manager import TopicPartition
 from ..log.partition import LogError
 from ..metadata.acls import AclOperation
 from ..metadata.manager import MetadataManager
 from ..wire.records import CONTROL_ABORT, CONTROL_COMMIT, encode_control_batch
 from .context import Broker, RequestContext
-from .registry import api
+from .registry import handles
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def _write_marker(
     return ErrorCode.none, partition_log.next_offset
 
 
-@api(27, 0, 2)
+@handles(27)
 async def handle_write_txn_markers(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any]:
     # As Kafka: a transaction coordinator's request, which ALTER on the cluster also allows.
     if broker.authorizer is not None and not (broker.authorized_on_cluster(ctx, AclOperation.ALTER)

@@ -15,13 +15,15 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from .cleaner import LogToClean, filthiest
 from .config import LogConfig
 from .files import CheckpointError, StorageError, fsync_directory, read_checkpoint_file, replace_file
 from .partition import PartitionLog
 from .segment import OpenSegmentFiles
+
+if TYPE_CHECKING:
+    from .cleaner import LogToClean
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
 RECOVERY_POINTS = "recovery-point-offset-checkpoint"
@@ -348,11 +350,18 @@ class LogManager:
         """The compacted log most in need of cleaning, now marked as being cleaned (until
         done_cleaning): retention leaves it alone meanwhile, and a deleted partition's
         files stay until the clean lets go of them."""
-        candidates = (
+        candidates = [
             (tp, log, self._cleaner_offsets[self._dir_of[tp]].get(tp))
             for tp, log in self.logs.items()
-            if tp not in self._cleaning and tp not in self._uncleanable and tp != TopicPartition(*METADATA_PARTITION)
-        )
+            if log.config.compact and tp not in self._cleaning and tp not in self._uncleanable
+            and tp != TopicPartition(*METADATA_PARTITION)
+        ]
+        if not candidates:
+            return None
+        # Imported at the first compacted log: a broker without one (no consumer group, no
+        # transaction, no compacted topic yet) does without the cleaner.
+        from .cleaner import filthiest
+
         picked = filthiest(candidates, now_ms)
         if picked is not None:
             self._cleaning[picked[0]] = picked[1].log

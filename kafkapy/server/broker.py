@@ -18,22 +18,20 @@ from ..broker.alter_partition import AlterPartitionManager
 from ..broker.broker_peers import BrokerPeers, PeerRoutes
 from ..broker.controller_channel import ControllerRouter
 from ..broker.controller_service import ControllerService
-from ..broker.group_runtime import CONSUMER_OFFSETS, GroupRuntime
+from ..broker.group_runtime import GroupRuntime, new_group_coordinator
 from ..broker.lifecycle import BrokerLifecycleManager
 from ..broker.replica_fetcher import ReplicaFetcherManager
 from ..broker.replica_manager import ReplicaManager
 from ..broker.txn_marker_channel import TxnMarkerChannel
-from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime
+from ..broker.txn_runtime import TRANSACTION_STATE, TransactionRuntime, new_transaction_coordinator
 from ..clock import Clock, SystemClock
 from ..config import BrokerConfig, ConfigError
-from ..coordinator.group_coordinator import GroupCoordinator
 from ..coordinator.producer_ids import ProducerIdManager
-from ..coordinator.transaction_coordinator import TransactionCoordinator
 from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
-from ..log.cleaner import LogCleaner
+from ..listener_config import sasl_listener_names, ssl_listener_names
 from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import Endpoint
@@ -49,11 +47,11 @@ from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
-from .sasl import listener_sasl
-from .tls import ListenerTls, listener_tls
 
 if TYPE_CHECKING:
+    from ..log.cleaner import LogCleaner
     from .quorum import QuorumServer
+    from .tls import ListenerTls
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +151,12 @@ class BrokerServer:
             assert self._lifecycle is not None
             return await router.reserve_producer_ids(node_id, self._lifecycle.broker_epoch, size)
 
-        offsets_topic = metadata.image.topics.get(CONSUMER_OFFSETS.name)
-        offsets_partitions = len(offsets_topic.partitions) if offsets_topic else config.int(CONSUMER_OFFSETS.partitions_key)
-        groups = GroupRuntime(config, GroupCoordinator(config, clock, offsets_partitions), metadata, router, replicas)
+        groups = GroupRuntime(config, lambda: new_group_coordinator(config, clock, metadata.image), metadata, router, replicas)
         producer_ids = ProducerIdManager(reserve_producer_ids)
-        txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
-        txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
         peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
-            TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
+            TRANSACTION_STATE, config, lambda: new_transaction_coordinator(config, clock, metadata.image, producer_ids),
             metadata, router, replicas, markers=markers,
         )
         lifecycle = self._lifecycle
@@ -185,7 +179,13 @@ class BrokerServer:
         )
 
     def _bind(self) -> None:
-        sasl = listener_sasl(self.config, self._scram_credential)
+        sasl: dict[str, SaslListener] = {}
+        if sasl_listener_names(self.config):
+            # Imported only for a SASL listener: a plaintext broker's start does without
+            # the JAAS parser and the mechanisms' servers.
+            from .sasl import listener_sasl
+
+            sasl = listener_sasl(self.config, self._scram_credential)
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
@@ -212,7 +212,12 @@ class BrokerServer:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
-        self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
+        if ssl_listener_names(self.config):
+            # Imported only for a TLS listener: a plaintext broker's start does without
+            # SSL contexts, certificate checks and X.500 names.
+            from .tls import listener_tls
+
+            self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         self._bind()
         try:
@@ -476,7 +481,7 @@ class BrokerServer:
         The heavy part runs in a worker thread; the swap happens on the event loop."""
         assert self._logs is not None
         logs, clock = self._logs, self.clock
-        cleaner = LogCleaner(producer_id_expiration_ms=self.config.int("producer.id.expiration.ms"))
+        cleaner: LogCleaner | None = None
         backoff_s = self.config.int("log.cleaner.backoff.ms") / 1000
         while True:
             picked = logs.grab_filthiest_compacted_log(clock.wall_ms())
@@ -484,6 +489,11 @@ class BrokerServer:
                 await anyio.sleep(backoff_s)
                 continue
             tp, target = picked
+            if cleaner is None:
+                # Imported at the first log to clean (the log manager's pick imports it then too).
+                from ..log.cleaner import LogCleaner
+
+                cleaner = LogCleaner(producer_id_expiration_ms=self.config.int("producer.id.expiration.ms"))
             end: int | None = None
             try:
                 # Shielded: a stop waits for the files being written rather than leaking them.

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import enum
+import functools
 import gzip
 import io
 import struct
 import sys
 import threading
 import zlib
-
-import cramjam
-import zstandard
+from types import ModuleType
+from typing import Any
 
 
 class Codec(enum.IntEnum):
@@ -36,7 +36,6 @@ _XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_HEADER = _XERIAL_MAGIC + struct.pack(">ii", 1, 1)
 _XERIAL_BLOCK = 32 * 1024
 
-_zstd_decompressor = zstandard.ZstdDecompressor()
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 # An LZ4 frame says nothing reliable about its decompressed size: output buffers start at
 # this many times the input and grow, so that a small batch does not cost a large buffer.
@@ -45,6 +44,18 @@ _ZSTD_PIECE = 256 * 1024
 # Bounds up to this inflate LZ4 into a buffer kept per thread (see _lz4_decompress).
 _LZ4_KEPT_BUFFER_MAX = 16 * 1024 * 1024
 _lz4_output = threading.local()
+
+
+@functools.cache
+def _libraries() -> tuple[ModuleType, ModuleType, Any]:
+    """cramjam, zstandard, and a zstd decompressor (reused: its context is made once)."""
+    # Imported at the first compressed batch, not at start: the two libraries hold some
+    # 2 MB of an idle broker's memory, and a broker whose clients do not compress never
+    # needs them.
+    import cramjam
+    import zstandard
+
+    return cramjam, zstandard, zstandard.ZstdDecompressor()
 
 
 class DecompressedTooLarge(CompressionError):
@@ -57,6 +68,7 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
     as the output passes it (DecompressedTooLarge), so neither memory nor time is spent
     on more than max_size bytes whatever the input claims; without it, only for data the
     broker wrote itself."""
+    cramjam, zstandard, _ = _libraries()
     limit = sys.maxsize - 1 if max_size is None else max_size  # limit + 1 still fits a C ssize_t
     try:
         match codec:
@@ -86,7 +98,7 @@ def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
     # max.message.bytes for every batch, several times the cost of inflating a usual one.
     pieces = []
     size = 0
-    with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
+    with _libraries()[2].stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
         while piece := reader.read(min(_ZSTD_PIECE, limit + 1 - size)):
             pieces.append(piece)
             size += len(piece)
@@ -110,6 +122,7 @@ def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 
 def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    cramjam = _libraries()[0]
     if limit < _LZ4_KEPT_BUFFER_MAX:
         # cramjam inflates the whole frame whatever the buffer, so a buffer that turns out
         # too small costs a whole inflation: with every batch a client sends opened, one
@@ -143,6 +156,7 @@ def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 
 def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
+    cramjam, zstandard, _ = _libraries()
     match codec:
         case Codec.NONE:
             return data
@@ -166,6 +180,7 @@ def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
 
 
 def _snappy_decompress(data: bytes, limit: int) -> bytes:
+    cramjam = _libraries()[0]
     if not data.startswith(_XERIAL_MAGIC):
         # A raw snappy block starts with its decompressed length, known before any work.
         _check_snappy_block(data, limit)
@@ -188,6 +203,7 @@ def _snappy_decompress(data: bytes, limit: int) -> bytes:
 
 
 def _check_snappy_block(block: bytes, limit: int) -> int:
+    cramjam = _libraries()[0]
     length = int(cramjam.snappy.decompress_raw_len(block))
     _check_size(length, limit)
     return length
