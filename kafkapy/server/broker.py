@@ -8,6 +8,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ from ..security.sasl import SaslListener
 from ..security.scram import ScramCredential, image_credential
 from .connection import Connection, MemoryPool
 from .connection_quotas import ConnectionQuotas, RequestMemory
+from .jwks import JwksSource, load_at_start, refresh_forever
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
 from .sasl import listener_sasl
@@ -82,6 +84,8 @@ class BrokerServer:
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
+        self._sasl_listeners: dict[str, SaslListener] = {}  # by listener name
+        self._jwks: list[JwksSource] = []  # the key sets OAUTHBEARER listeners check signed tokens against
         self._connections: set[Connection] = set()
         self._quotas = ConnectionQuotas(config.int("max.connections"), config.int("max.connections.per.ip"), {})
         self._slot_freed = anyio.Event()
@@ -184,7 +188,7 @@ class BrokerServer:
         )
 
     def _bind(self) -> None:
-        sasl = listener_sasl(self.config, self._scram_credential)
+        sasl = self._sasl_listeners
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
@@ -213,6 +217,8 @@ class BrokerServer:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
         self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
+        self._sasl_listeners, self._jwks = listener_sasl(self.config, self._scram_credential)
+        await anyio.to_thread.run_sync(load_at_start, self._jwks)
         self._bind()
         try:
             cluster_id, logs, metadata = self._open_storage()
@@ -245,6 +251,8 @@ class BrokerServer:
                 broker = self.broker
                 tg.start_soon(self._supervised, "log flushes, retention and checkpoints", self._background)
                 tg.start_soon(self._supervised, "idle connection expiry", self._expire_idle_connections)
+                for source in self._jwks:
+                    tg.start_soon(self._supervised, f"JWKS refresh from {source.url}", partial(refresh_forever, source))
                 tg.start_soon(self._replicate)
                 tg.start_soon(self._supervised, "metadata snapshots",
                               lambda: take_metadata_snapshots(broker.metadata, self.clock))

@@ -1,0 +1,59 @@
+"""JSON Web Key Sets for OAUTHBEARER listeners: read from a file: URL or fetched over
+https, always in a worker thread, at start (a broker that cannot read its keys does not
+start) and again every `sasl.oauthbearer.jwks.endpoint.refresh.ms`."""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+
+from ..config import ConfigError
+from ..security.jws import KeySet, parse_jwks
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT_S = 10
+
+
+@dataclass
+class JwksSource:
+    url: str
+    refresh_ms: int
+    keys: KeySet = field(default_factory=KeySet)
+
+    def load(self) -> None:
+        """Reads the key set (blocking: call from a worker thread)."""
+        parsed = urllib.parse.urlparse(self.url)
+        if parsed.scheme == "file":
+            with open(urllib.request.url2pathname(parsed.path), "rb") as f:
+                text = f.read()
+        else:
+            with urllib.request.urlopen(self.url, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310 (scheme checked at start)
+                text = response.read()
+        self.keys.keys = parse_jwks(text)
+
+
+def load_at_start(sources: list[JwksSource]) -> None:
+    """Each source's keys, or ConfigError naming the one that cannot be read (blocking)."""
+    for source in sources:
+        try:
+            source.load()
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"Cannot read the JWKS at sasl.oauthbearer.jwks.endpoint.url={source.url}: {e}") from None
+
+
+async def refresh_forever(source: JwksSource) -> None:
+    """Reads the keys again every refresh.ms; a failed read keeps the keys it had."""
+    if source.refresh_ms <= 0:
+        return
+    while True:
+        await anyio.sleep(source.refresh_ms / 1000)
+        try:
+            await anyio.to_thread.run_sync(source.load)
+        except (OSError, ValueError) as e:
+            log.warning("Could not refresh the JWKS at %s (keeping the keys read before): %s", source.url, e)
