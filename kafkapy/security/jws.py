@@ -8,7 +8,6 @@ elsewhere."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from .oauthbearer import BearerToken, InvalidToken, decode_segment, number_claim, scope_claim
+from .oauthbearer import BearerToken, InvalidToken, base64url_decode, decode_segment, number_claim, scope_claim
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
@@ -48,7 +47,7 @@ def _b64_int(value: object) -> int:
     if not isinstance(value, str):
         raise ValueError("a key parameter is not a string")
     try:
-        return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+        return int.from_bytes(base64url_decode(value), "big")
     except binascii.Error:
         raise ValueError("a key parameter is not base64url") from None
 
@@ -141,7 +140,7 @@ class SignedValidator:
             raise InvalidToken(f"Could not validate the access token: no key in the JWKS for kid {kid}")
         signed = f"{parts[0]}.{parts[1]}".encode("ascii", errors="replace")
         try:
-            signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+            signature = base64url_decode(parts[2])
         except (binascii.Error, ValueError):
             raise InvalidToken("Could not validate the access token: malformed signature") from None
         for key in candidates:

@@ -31,6 +31,7 @@ _SEPARATOR = "\x01"
 _SASL_NAME = r"(?:[\x01-\x2b\x2d-\x3c\x3e-\x7f]|=2C|=3D)+"
 _KV_PAIR = rf"[A-Za-z]+=[\x21-\x7e \t\r\n]+{_SEPARATOR}"
 _CLIENT_FIRST = re.compile(rf"n,(?:a=(?P<authzid>{_SASL_NAME}))?,{_SEPARATOR}(?P<pairs>(?:{_KV_PAIR})*){_SEPARATOR}")
+_TO_STANDARD_ALPHABET = str.maketrans("-_", "+/")
 _AUTH = re.compile(r"(?P<scheme>\w+) +(?P<token>[-_.a-zA-Z0-9]+)")
 
 
@@ -107,10 +108,15 @@ def _client_first(message: bytes) -> tuple[str, str]:
     return match["authzid"] or "", bearer["token"]
 
 
+def base64url_decode(text: str) -> bytes:
+    """Unpadded base64url, strictly: a character outside its alphabet is an error."""
+    return base64.b64decode(text.translate(_TO_STANDARD_ALPHABET) + "=" * (-len(text) % 4), validate=True)
+
+
 def decode_segment(segment: str) -> dict[str, object]:
     """A JWS header or claims segment: base64url of a JSON object."""
     try:
-        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        decoded = base64url_decode(segment)
     except (binascii.Error, ValueError):
         raise InvalidToken("malformed Base64 URL encoded value") from None
     try:
