@@ -293,6 +293,10 @@ class BrokerServer:
         """The principal of each client connection open now."""
         return [connection.principal for connection in self._connections]
 
+    def reauthentications(self) -> int:
+        """The SASL re-authentications completed on the client connections open now."""
+        return sum(c.authenticator.reauthentications for c in self._connections if c.authenticator is not None)
+
     def stop(self) -> None:
         self._stop.set()
 

@@ -193,6 +193,12 @@ class _Base:
         server = self.supervisor.server
         return server.principals() if isinstance(server, BrokerServer) else []
 
+    def reauthentications(self) -> int:
+        """The SASL re-authentications (KIP-368) completed on the client connections open now."""
+        assert self.supervisor is not None, "the broker is not running"
+        server = self.supervisor.server
+        return server.reauthentications() if isinstance(server, BrokerServer) else 0
+
     @property
     def port(self) -> int:
         assert self.supervisor is not None, "the broker is not running"

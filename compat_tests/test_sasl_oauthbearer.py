@@ -1,0 +1,160 @@
+"""SASL/OAUTHBEARER with real clients: confluent-kafka (librdkafka's unsecured JWT, or a
+token callback) and kafka-python (a token provider) authenticate with unsecured tokens,
+validated as Kafka's default validator does, and with RS256/ES256 tokens checked against a
+JWKS read from a file: URL or fetched over HTTP; an expired token, a token signed by a
+stranger's key and a token without the required scope are refused with what Apache Kafka
+answers, the error JSON of RFC 7628, and the connection closed."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
+
+import kafkapy
+from kafkapy.testing.oauth import SigningKey, user_token, write_jwks
+from test_sasl import confluent_error
+from test_tls import confluent_round_trip, kafka_python_round_trip
+from waiting import until
+
+pytestmark = pytest.mark.kafkapy_internals
+
+RECORDS = [f"record-{i}".encode() for i in range(20)]
+INVALID_TOKEN = '{"status":"invalid_token"}'
+SIGNED = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+
+
+def kafka_python_refusals(settings: dict[str, object], caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What kafka-python reports for connections the broker refuses."""
+    with caplog.at_level(logging.WARNING), pytest.raises(KafkaTimeoutError):
+        # Time for TLS, SASL and the failure delay on a loaded machine (kafka-python 3 bootstraps
+        # within bootstrap_timeout_ms, older ones within max_block_ms).
+        KafkaProducer(**settings, max_block_ms=6_000, bootstrap_timeout_ms=6_000)
+    return [r.getMessage() for r in caplog.records if "SaslAuthenticationFailedError" in r.getMessage()]
+
+
+@pytest.fixture(scope="module", params=["sasl_plaintext", "sasl_ssl"])
+def oauth_broker(request):
+    with kafkapy.Broker(security=request.param, mechanism="OAUTHBEARER", group_initial_rebalance_delay_ms=0) as broker:
+        yield broker
+
+
+def test_confluent_kafka_produces_and_consumes_with_an_unsecured_token(oauth_broker):
+    assert confluent_round_trip(oauth_broker.client_config(user="alice")) == RECORDS
+    assert "User:alice" in until(lambda: set(oauth_broker.connected_principals()), 10, "connections")
+
+
+def test_kafka_python_produces_and_consumes_with_an_unsecured_token(oauth_broker):
+    assert kafka_python_round_trip(oauth_broker.client_config(user="bob", flavour="kafka-python")) == RECORDS
+
+
+def test_an_expired_token_is_refused_as_kafka_refuses_it(oauth_broker, caplog):
+    def expired() -> str:
+        return user_token("alice", lifetime_s=-60)
+
+    error = confluent_error(oauth_broker.client_config(token=expired))
+    assert f"SASL authentication error: {INVALID_TOKEN}" in error, error
+    refusals = kafka_python_refusals(oauth_broker.client_config(token=expired, flavour="kafka-python"), caplog)
+    assert refusals and all(INVALID_TOKEN in m for m in refusals), refusals
+
+
+def test_a_required_scope_missing_is_insufficient_scope():
+    jaas = ('org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required '
+            'unsecuredValidatorRequiredScope="kafka";')
+    with kafkapy.Broker(security="sasl_plaintext", mechanism="OAUTHBEARER",
+                        **{"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": jaas}) as broker:
+        error = confluent_error(broker.client_config(token=lambda: user_token("alice", scope=["web"])))
+        assert 'SASL authentication error: {"status":"insufficient_scope", "scope":"[kafka]"}' in error, error
+        assert confluent_round_trip(broker.client_config(token=lambda: user_token("alice", scope=["kafka"]))) == RECORDS
+
+
+# --- signed tokens ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def signing_keys() -> list[SigningKey]:
+    return [SigningKey("RS256", kid="rsa-1"), SigningKey("ES256", kid="ec-1")]
+
+
+@pytest.fixture(scope="module")
+def signed_broker(signing_keys, tmp_path_factory):
+    url = write_jwks(tmp_path_factory.mktemp("jwks") / "jwks.json", signing_keys)
+    with kafkapy.Broker(security="sasl_plaintext", mechanism="OAUTHBEARER", group_initial_rebalance_delay_ms=0, **{
+            "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class": SIGNED,
+            "sasl.oauthbearer.jwks.endpoint.url": url, "sasl.oauthbearer.expected.audience": "kafka",
+            "sasl.oauthbearer.expected.issuer": "https://issuer.test"}) as broker:
+        yield broker
+
+
+def signed_token(key: SigningKey, user: str, **claims: object):
+    return lambda: key.user_token(user, **{"aud": "kafka", "iss": "https://issuer.test", **claims})
+
+
+def test_signed_tokens_from_a_jwks_file(signed_broker, signing_keys):
+    rsa_key, ec_key = signing_keys
+    assert confluent_round_trip(signed_broker.client_config(token=signed_token(rsa_key, "alice"))) == RECORDS
+    assert "User:alice" in until(lambda: set(signed_broker.connected_principals()), 10, "connections")
+    settings = signed_broker.client_config(token=signed_token(ec_key, "bob"), flavour="kafka-python")
+    assert kafka_python_round_trip(settings) == RECORDS
+
+
+@pytest.mark.parametrize("claims", [{"aud": "web"}, {"iss": "https://other.test"}, {"exp": 1_000_000}],
+                         ids=["audience", "issuer", "expired"])
+def test_signed_tokens_the_broker_refuses(signed_broker, signing_keys, claims):
+    token = signed_token(signing_keys[0], "alice", **claims)
+    assert f"SASL authentication error: {INVALID_TOKEN}" in confluent_error(signed_broker.client_config(token=token))
+
+
+def test_kafka_python_with_an_expired_signed_token(signed_broker, signing_keys, caplog):
+    token = signed_token(signing_keys[1], "bob", exp=1_000_000)
+    refusals = kafka_python_refusals(signed_broker.client_config(token=token, flavour="kafka-python"), caplog)
+    assert refusals and all(INVALID_TOKEN in m for m in refusals), refusals
+
+
+def test_a_token_signed_by_a_key_not_in_the_jwks_is_refused(signed_broker):
+    stranger = SigningKey("RS256", kid="rsa-1")  # the same kid, another key
+    error = confluent_error(signed_broker.client_config(token=signed_token(stranger, "mallory")))
+    assert f"SASL authentication error: {INVALID_TOKEN}" in error, error
+
+
+class _JwksHandler(http.server.BaseHTTPRequestHandler):
+    body = b""
+    fetches = 0
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        type(self).fetches += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_jwks_fetched_over_http_and_refreshed(signing_keys, tmp_path: Path):
+    rotated = SigningKey("ES256", kid="ec-2")
+    _JwksHandler.body = Path(write_jwks(tmp_path / "a.json", signing_keys[:1]).removeprefix("file://")).read_bytes()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _JwksHandler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        with kafkapy.Broker(security="sasl_plaintext", mechanism="OAUTHBEARER", group_initial_rebalance_delay_ms=0, **{
+                "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class": SIGNED,
+                "sasl.oauthbearer.jwks.endpoint.url": f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
+                "sasl.oauthbearer.jwks.endpoint.refresh.ms": 300, "sasl.oauthbearer.expected.audience": "kafka"}) as broker:
+            assert confluent_round_trip(broker.client_config(token=signed_token(signing_keys[0], "alice"))) == RECORDS
+            assert INVALID_TOKEN in confluent_error(broker.client_config(token=signed_token(rotated, "alice")))
+            # The issuer rotates its key: the broker takes the new one at its next refresh.
+            fetched = _JwksHandler.fetches
+            _JwksHandler.body = Path(write_jwks(tmp_path / "b.json", [rotated]).removeprefix("file://")).read_bytes()
+            until(lambda: _JwksHandler.fetches >= fetched + 2, 15, "the JWKS fetched again")
+            assert confluent_round_trip(broker.client_config(token=signed_token(rotated, "alice"))) == RECORDS
+    finally:
+        server.shutdown()
+        server.server_close()
