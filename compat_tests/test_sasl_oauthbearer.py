@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import http.server
 import logging
+import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 import kafkapy
-from kafkapy.testing.oauth import SigningKey, user_token, write_jwks
+from kafkapy.testing.oauth import SigningKey, confluent_token_settings, user_token, write_jwks
+from kafkapy.testing.process import BrokerProcess
 from test_sasl import confluent_error
 from test_tls import confluent_round_trip, kafka_python_round_trip
 from waiting import until
@@ -158,3 +161,38 @@ def test_a_jwks_fetched_over_http_and_refreshed(signing_keys, tmp_path: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- the real process ---------------------------------------------------------
+
+def signed_process(tmp_path: Path, jwks_url: str) -> tuple[BrokerProcess, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return BrokerProcess(tmp_path / "data", {
+        # The SASL listener alone: clients are sent to the first listener's address.
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}", "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config":
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class": SIGNED,
+        "sasl.oauthbearer.jwks.endpoint.url": jwks_url, "sasl.oauthbearer.sub.claim.name": "client_id",
+        "group.initial.rebalance.delay.ms": 0,
+    }), port
+
+
+def test_a_broker_process_checks_signed_tokens(signing_keys, tmp_path):
+    process, port = signed_process(tmp_path, write_jwks(tmp_path / "jwks.json", signing_keys))
+    with process:
+        settings = {"bootstrap.servers": f"127.0.0.1:{port}", "security.protocol": "SASL_PLAINTEXT",
+                    **confluent_token_settings(lambda: signing_keys[1].sign(
+                        {"client_id": "svc", "iat": int(time.time()), "exp": int(time.time()) + 600}))}
+        assert confluent_round_trip(settings) == RECORDS
+        no_client_id = {**settings, **confluent_token_settings(signed_token(signing_keys[1], "svc"))}
+        assert INVALID_TOKEN in confluent_error(no_client_id)
+
+
+def test_a_broker_process_without_its_jwks_does_not_start(tmp_path):
+    process, _ = signed_process(tmp_path, (tmp_path / "missing.json").as_uri())
+    with pytest.raises(RuntimeError, match="did not start") as refused:
+        process.start()
+    assert "Cannot read the JWKS at sasl.oauthbearer.jwks.endpoint.url=file://" in str(refused.value)
