@@ -17,8 +17,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
+from kio.schema.errors import ErrorCode
+from kio.schema.sasl_authenticate.v2.request import SaslAuthenticateRequest
+from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
 
 import kafkapy
+from kafkapy.compat.raw import RawConnection
 from kafkapy.testing.oauth import SigningKey, confluent_token_settings, user_token, write_jwks
 from kafkapy.testing.process import BrokerProcess
 from test_sasl import confluent_error
@@ -189,6 +193,15 @@ def test_a_broker_process_checks_signed_tokens(signing_keys, tmp_path):
         assert confluent_round_trip(settings) == RECORDS
         no_client_id = {**settings, **confluent_token_settings(signed_token(signing_keys[1], "svc"))}
         assert INVALID_TOKEN in confluent_error(no_client_id)
+        # RFC 7628 on the wire: the error as a challenge, the client's 0x01, the failure, the close.
+        expired = signing_keys[0].sign({"client_id": "svc", "iat": 1_000_000, "exp": 1_000_600})
+        with RawConnection(port) as connection:
+            assert connection.request(SaslHandshakeRequest(mechanism="OAUTHBEARER")).error_code == ErrorCode.none
+            challenge = connection.request(SaslAuthenticateRequest(auth_bytes=f"n,,\x01auth=Bearer {expired}\x01\x01".encode()))
+            assert challenge.error_code == ErrorCode.none and challenge.auth_bytes == INVALID_TOKEN.encode()
+            failure = connection.request(SaslAuthenticateRequest(auth_bytes=b"\x01"))
+            assert failure.error_code == ErrorCode.sasl_authentication_failed and failure.error_message == INVALID_TOKEN
+            assert connection.closed_by_broker()
 
 
 def test_a_broker_process_without_its_jwks_does_not_start(tmp_path):
