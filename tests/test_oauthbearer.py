@@ -159,6 +159,15 @@ def test_signed_token_refusals(keys, rules, token_claims, reason):
         signed_validator(keys, **rules)(keys["RS256"].sign(token_claims), NOW)
 
 
+@pytest.mark.parametrize("algorithm", ["RS384", "RS512", "ES384", "ES512"])
+def test_the_other_signature_algorithms(algorithm):
+    key = SigningKey(algorithm, kid=algorithm)
+    validator = signed_validator({algorithm: key})
+    assert validator(key.sign(claims()), NOW).principal == "alice"
+    with pytest.raises(InvalidToken, match="signature is invalid"):
+        validator(SigningKey(algorithm, kid=algorithm).sign(claims()), NOW)
+
+
 def test_signed_token_rules_that_pass(keys):
     validator = signed_validator(keys, expected_issuer="https://issuer", expected_audience=("kafka", "other"),
                                  sub_claim="client_id", scope_claim="scp")

@@ -18,6 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ..security.oauthbearer import decode_segment, unsecured_token
 
 TokenSource = Callable[[], str]
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+# Each ES algorithm's curve, its JWK name, and the byte length of its coordinates.
+_CURVES: dict[str, tuple[Callable[[], ec.EllipticCurve], str, int]] = {
+    "ES256": (ec.SECP256R1, "P-256", 32), "ES384": (ec.SECP384R1, "P-384", 48), "ES512": (ec.SECP521R1, "P-521", 66)}
 
 
 def _b64(data: bytes) -> str:
@@ -36,37 +40,40 @@ def user_token(user: str, lifetime_s: float = 3600, **claims: object) -> str:
 
 @dataclass
 class SigningKey:
-    """A private key that signs tokens, `RS256` or `ES256`, and its public JWK."""
+    """A private key that signs tokens (RS256/384/512 or ES256/384/512), and its public JWK."""
 
     algorithm: str = "RS256"
     kid: str = "kafkapy-test"
     _key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.algorithm == "RS256":
+        if self.algorithm in ("RS256", "RS384", "RS512"):
             self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        elif self.algorithm == "ES256":
-            self._key = ec.generate_private_key(ec.SECP256R1())
+        elif self.algorithm in _CURVES:
+            self._key = ec.generate_private_key(_CURVES[self.algorithm][0]())
         else:
-            raise ValueError(f"algorithm={self.algorithm!r}: RS256 or ES256")
+            raise ValueError(f"algorithm={self.algorithm!r}: RS256, RS384, RS512, ES256, ES384 or ES512")
 
     def jwk(self) -> dict[str, str]:
         if isinstance(self._key, rsa.RSAPrivateKey):
             numbers = self._key.public_key().public_numbers()
             return {"kty": "RSA", "kid": self.kid, "use": "sig", "alg": self.algorithm,
                     "n": _b64_int(numbers.n), "e": _b64_int(numbers.e)}
+        _, curve, size = _CURVES[self.algorithm]
         point = self._key.public_key().public_numbers()
-        return {"kty": "EC", "kid": self.kid, "use": "sig", "crv": "P-256", "x": _b64_int(point.x, 32), "y": _b64_int(point.y, 32)}
+        return {"kty": "EC", "kid": self.kid, "use": "sig", "crv": curve, "x": _b64_int(point.x, size), "y": _b64_int(point.y, size)}
 
     def sign(self, claims: Mapping[str, object]) -> str:
         header = _b64(json.dumps({"alg": self.algorithm, "typ": "JWT", "kid": self.kid}).encode())
         payload = _b64(json.dumps(dict(claims)).encode())
         signed = f"{header}.{payload}".encode()
+        digest = _HASHES[self.algorithm[2:]]()
         if isinstance(self._key, rsa.RSAPrivateKey):
-            signature = self._key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+            signature = self._key.sign(signed, padding.PKCS1v15(), digest)
         else:
-            r, s = decode_dss_signature(self._key.sign(signed, ec.ECDSA(hashes.SHA256())))
-            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+            size = _CURVES[self.algorithm][2]
+            r, s = decode_dss_signature(self._key.sign(signed, ec.ECDSA(digest)))
+            signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
         return f"{header}.{payload}.{_b64(signature)}"
 
     def user_token(self, user: str, lifetime_s: float = 3600, **claims: object) -> str:
