@@ -34,6 +34,7 @@ from kio.static.primitive import i8, i32
 
 from brokers import RunningBroker, parse_broker
 from kafkapy.client.admin import AdminClient
+from kafkapy.wire.compression import Codec
 from kafkapy.wire.protocol import decode_response, encode_request
 from kafkapy.wire.records import Record, encode_batch, iter_headers
 
@@ -70,8 +71,9 @@ class BareConnection:
         self.sock.close()
 
 
-def produce_frames(requests: int, records: int, size: int) -> list[bytes]:
-    batch = encode_batch([Record(i, 1_000_000 + i, None, bytes([i % 256]) * size) for i in range(records)])
+def produce_frames(requests: int, records: int, size: int, compression: str = "none") -> list[bytes]:
+    batch = encode_batch([Record(i, 1_000_000 + i, None, bytes([i % 256]) * size) for i in range(records)],
+                         codec=Codec.from_name(compression))
     body = ProduceRequest(
         transactional_id=None, acks=i8(1), timeout=datetime.timedelta(seconds=30),
         topic_data=(TopicProduceData(name=TOPIC, partition_data=(PartitionProduceData(index=i32(0), records=batch),)),),
@@ -158,11 +160,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2_000, help="Produce requests per round")
     parser.add_argument("--records", type=int, default=100, help="records per batch")
     parser.add_argument("--size", type=int, default=1024, help="bytes per record value")
+    parser.add_argument("--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"], default="none",
+                        help="codec of the produced batches (the broker opens compressed ones to validate them)")
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--fetch-max-bytes", type=int, default=256 * 1024)
     args = parser.parse_args()
     specs = [parse_broker(b) for b in args.broker]
-    frames = produce_frames(args.requests, args.records, args.size)
+    frames = produce_frames(args.requests, args.records, args.size, args.compression)
     results: dict[str, list[dict[str, float]]] = {spec.name: [] for spec in specs}
     for round_number in range(args.rounds):
         for spec in specs:
@@ -170,7 +174,7 @@ def main() -> None:
                 result = measure(broker, frames, args)
             results[spec.name].append(result)
             print(f"round {round_number + 1} {spec.name}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()), flush=True)
-    print(f"\n{args.requests} Produce requests of {args.records} x {args.size} B (acks=1, {args.in_flight} in flight), "
+    print(f"\n{args.requests} Produce requests of {args.records} x {args.size} B, {args.compression} (acks=1, {args.in_flight} in flight), "
           f"then Fetch of {args.fetch_max_bytes} B each; medians of {args.rounds} rounds")
     keys = list(next(iter(results.values()))[0])
     print("| broker | " + " | ".join(keys) + " |")

@@ -81,7 +81,8 @@ def test_decode_records_passes_the_bound_on():
     LogConfig(cleanup_policy=("compact",)),
     LogConfig(message_timestamp_before_max_ms=1_000),
     LogConfig(compression_type="gzip"),
-], ids=["compacted", "timestamp-checked", "recompressed"])
+    LogConfig(),
+], ids=["compacted", "timestamp-checked", "recompressed", "plain"])
 def test_a_batch_the_log_opens_is_held_to_max_message_bytes_inflated(tmp_path, config):
     log = open_log(tmp_path / "t-0", config)
     try:
@@ -96,11 +97,11 @@ def test_a_batch_the_log_opens_is_held_to_max_message_bytes_inflated(tmp_path, c
 
 
 def test_a_stored_bomb_answers_timestamp_lookups_from_its_header(tmp_path):
-    # A plain topic appends compressed batches unopened: the bomb is in the log.
+    # A replica copies its leader's batches unopened: a bomb can be in the log.
     log = open_log(tmp_path / "t-0")
     try:
         log.append(encode_batch([Record(0, 100, b"k", b"a")]), 1_000)
-        log.append(bomb_batch(), 1_000)
+        log.append(bomb_batch(), 1_000, from_client=False)
         assert log.offset_for_timestamp(50, 10) == (100, 0)
         assert log.offset_for_timestamp(500, 10) == (1_000, 1)
         assert log.max_timestamp_offset() == (1_000, 1)

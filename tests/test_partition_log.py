@@ -148,11 +148,6 @@ def test_timestamps_out_of_range_are_invalid_timestamp(opened, log_dir):
     assert log.append(encode_batch(edges), now).last_offset == 1
 
 
-def test_producer_may_not_claim_log_append_time(opened, log_dir):
-    log = opened(log_dir)
-    assert refused(log, client_batch(1, log_append_time=True)).code == ErrorCode.invalid_timestamp
-
-
 @pytest.mark.parametrize("codec", list(Codec), ids=lambda c: c.name)
 def test_log_append_time_is_stamped(opened, log_dir, codec):
     log = opened(log_dir, LogConfig(message_timestamp_type="LogAppendTime"))

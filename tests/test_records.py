@@ -15,6 +15,7 @@ from kafkapy.wire.records import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
     HEADER_SIZE,
+    TIMESTAMP_TYPE_BIT,
     InvalidRecords,
     Record,
     control_marker,
@@ -144,7 +145,8 @@ def test_stamped_offsets_keep_the_crc(codec):
 @pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.name)
 def test_stamped_log_append_time_reseals_the_crc(codec):
     batch = encode_batch(make_records(3, timestamp=1_000), codec=codec)
-    stored = stamped_header(batch, read_header(batch), 5, 0, log_append_time=123_456) + batch[HEADER_SIZE:]
+    appended = read_header(batch)._replace(max_timestamp=123_456, attributes=read_header(batch).attributes | TIMESTAMP_TYPE_BIT)
+    stored = stamped_header(batch, appended, 5, 0) + batch[HEADER_SIZE:]
     header = read_header(stored)
     assert header.log_append_time and header.codec == codec
     assert header.max_timestamp == 123_456

@@ -186,6 +186,64 @@ def test_delete_records_moves_the_start_offset_only_forward_and_only_below_the_h
     assert bases(log.expired_segments(0)) == [0]
 
 
+# Producer state snapshots
+
+
+def idempotent_batch(sequence: int) -> bytes:
+    return encode_batch([Record(0, 1_000, b"k", b"v" * 100)], producer_id=7, producer_epoch=0, base_sequence=sequence)
+
+
+def snapshot_offsets(log_dir) -> list[int]:
+    return sorted(int(p.name.split(".")[0]) for p in log_dir.glob("*.snapshot"))
+
+
+def test_producer_snapshots_go_with_the_segments_retention_deletes_and_dedup_survives_a_restart(opened, log_dir):
+    config = LogConfig(retention_bytes=3 * len(idempotent_batch(0)))
+    log = opened(log_dir, config)
+    for sequence in range(300):
+        append(log, idempotent_batch(sequence))
+        log.roll(0)  # one snapshot per roll, as segment.bytes tiny or segment.ms=1 would make
+        log.delete_segments(log.expired_segments(0), 0)
+    assert len(log.segments) <= 5
+    assert snapshot_offsets(log_dir) == [s.base_offset for s in log.segments if s.base_offset > 0]
+    log.close()
+
+    log = opened(log_dir, config)
+    retried = log.append(idempotent_batch(299), 0)
+    assert (retried.base_offset, retried.records_count, log.next_offset) == (299, 0, 300)  # answered, not written again
+    with pytest.raises(LogError) as caught:
+        log.append(idempotent_batch(301), 0)
+    assert caught.value.code == ErrorCode.out_of_order_sequence_number
+
+
+def test_deleting_records_drops_the_snapshots_of_the_segments_that_go(opened, log_dir):
+    log = opened(log_dir, LogConfig())
+    for sequence in range(6):
+        append(log, idempotent_batch(sequence))
+        log.roll(0)
+    assert snapshot_offsets(log_dir) == [1, 2, 3, 4, 5, 6]
+    log.delete_records_before(4)
+    log.delete_segments(log.expired_segments(0), 0)
+    assert snapshot_offsets(log_dir) == [4, 5, 6]
+
+
+def test_on_start_only_the_segments_snapshots_and_the_latest_other_one_are_kept(opened, log_dir):
+    log = opened(log_dir, LogConfig())
+    for sequence in range(3):
+        append(log, idempotent_batch(sequence))
+        log.close()  # a clean shutdown snapshots the log end, within the active segment
+        log = opened(log_dir, LogConfig())
+    # Taken at 1 and 2 by earlier shutdowns, neither a segment's base nor the latest.
+    assert snapshot_offsets(log_dir) == [3]
+    append(log, idempotent_batch(3))
+    log.roll(0)
+    append(log, idempotent_batch(4))
+    log.close()
+    log = opened(log_dir, LogConfig())
+    assert snapshot_offsets(log_dir) == [4, 5]  # the base of the second segment, and the log end
+    assert log.append(idempotent_batch(4), 0).base_offset == 4  # a retry is still recognised
+
+
 # The log manager
 
 

@@ -180,8 +180,10 @@ async def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> dic
             names[topic] = topic
     denied = unauthorized_topics(broker, ctx, replica, names) if broker.authorizer is not None else set()
     isolation = getattr(request, "isolation_level", 0)
-    max_bytes = getattr(request, "max_bytes", 2**31 - 1)
-    min_bytes = request.min_bytes
+    # As Kafka's handleFetchRequest: the broker's fetch.max.bytes bounds what any fetch may
+    # ask for, and a fetch never waits for more than it may be given.
+    max_bytes = min(getattr(request, "max_bytes", 2**31 - 1), broker.config.int("fetch.max.bytes"))
+    min_bytes = min(request.min_bytes, max_bytes)
     # Real time, not the broker's clock: a client's wait is real even when the broker's clock is manual.
     deadline = anyio.current_time() + max(ms(request.max_wait), 0) / 1000
     first_read = True

@@ -127,13 +127,30 @@ def unauthorized(broker: Broker, ctx: RequestContext, request: Any) -> Unauthori
     return Unauthorized(None, names - broker.authorized_names(ctx, AclOperation.WRITE, ResourceType.TOPIC, names))
 
 
+def transactional_without_id(version: int, request: Any) -> bool:
+    """Whether the request carries transactional batches but names no transactional id,
+    which Kafka answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED whatever the authorizer (it
+    looks at the first batch of each partition, as here)."""
+    if version < 3 or request.transactional_id is not None:
+        return False
+    for topic_data in request.topic_data:
+        for data in topic_data.partition_data:
+            first = next(iter_headers(data.records or b""), None)
+            if first is not None and first[1].magic == 2 and first[1].is_transactional:
+                return True
+    return False
+
+
 @api(0, 0, 13)
 async def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = request.acks
     responses = []
     replication: list[tuple[dict[str, Any], TopicPartition, int, int]] = []
     failed = False
-    denied = unauthorized(broker, ctx, request) if broker.authorizer is not None else None
+    if transactional_without_id(ctx.api_version, request):
+        denied: Unauthorized | None = Unauthorized(ErrorCode.transactional_id_authorization_failed, set())
+    else:
+        denied = unauthorized(broker, ctx, request) if broker.authorizer is not None else None
     verification = await verify_transactional_batches(broker, ctx.api_version, request)
     for topic_data in request.topic_data:
         if ctx.api_version >= 13:

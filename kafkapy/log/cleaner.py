@@ -320,7 +320,7 @@ class LogCleaner:
             if aborted:
                 cleaned.txn_index.rewrite(aborted)
             # Time retention falls back on the file's age when records carry no timestamp.
-            modified = os.fstat(group[-1].fd).st_mtime_ns
+            modified = group[-1].modified_ns()
             os.utime(cleaned.log_path, ns=(modified, modified))
             cleaned.flush()
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 LONG_MAX = 2**63 - 1
 
@@ -25,6 +26,7 @@ class LogConfig:
     message_downconversion_enable: bool = True
     message_timestamp_before_max_ms: int = LONG_MAX
     message_timestamp_after_max_ms: int = LONG_MAX
+    message_timestamp_difference_max_ms: int = LONG_MAX
     min_insync_replicas: int = 1
     min_compaction_lag_ms: int = 0
     max_compaction_lag_ms: int = LONG_MAX
@@ -54,6 +56,19 @@ class LogConfig:
     @property
     def delete(self) -> bool:
         return "delete" in self.cleanup_policy
+
+    @cached_property
+    def timestamp_before_max_ms(self) -> int:
+        """How far behind the broker's clock a record's timestamp may be: as Kafka 3.9, the
+        deprecated message.timestamp.difference.max.ms stands in for an unset before.max.ms."""
+        before = self.message_timestamp_before_max_ms
+        return before if before != LONG_MAX else self.message_timestamp_difference_max_ms
+
+    @cached_property
+    def timestamp_after_max_ms(self) -> int:
+        """How far ahead, likewise."""
+        after = self.message_timestamp_after_max_ms
+        return after if after != LONG_MAX else self.message_timestamp_difference_max_ms
 
     @property
     def log_append_time(self) -> bool:

@@ -21,6 +21,7 @@ from .cleaner import LogToClean, filthiest
 from .config import LogConfig
 from .files import CheckpointError, StorageError, fsync_directory, read_checkpoint_file, replace_file
 from .partition import PartitionLog
+from .segment import OpenSegmentFiles
 
 CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
 RECOVERY_POINTS = "recovery-point-offset-checkpoint"
@@ -92,8 +93,11 @@ def kafka_uuid(value: uuid.UUID) -> str:
 
 
 class LogManager:
-    def __init__(self, dirs: list[Path]) -> None:
+    def __init__(self, dirs: list[Path], max_open_segment_files: int | None = None) -> None:
+        """`max_open_segment_files` bounds the files of segments other than the active ones
+        that every log together keeps open (None: no bound)."""
         self.dirs = [Path(d) for d in dirs]
+        self.open_segment_files = OpenSegmentFiles(max_open_segment_files) if max_open_segment_files is not None else None
         # Log directories taken offline by an I/O error (what failed), and the partitions
         # they held: as Kafka, they stay offline until a restart, whatever the error was.
         self.offline_dirs: dict[Path, str] = {}
@@ -216,6 +220,7 @@ class LogManager:
             log_start_offset=self._log_start_offsets.get(tp, 0),
             recovery_point=self._recovery_points.get(tp, 0),
             clean_shutdown=self.clean_shutdown,
+            open_files=self.open_segment_files,
         )
         if tp != TopicPartition(*METADATA_PARTITION):
             # As Kafka: the checkpointed high watermark, or 0 when there is none, so a
@@ -283,6 +288,11 @@ class LogManager:
             return
         self._forget(tp, directory.parent)
         graveyard = directory.with_name(set_aside_name(tp, DELETE_SUFFIX))
+        if log is not None and tp in self._cleaning:
+            # The clean under way reads its segments in a worker thread: their files stay
+            # open, for a file closed while idle could not be found by its old name again.
+            for segment in log.segments:
+                segment.keep_open_within(None)
         directory.rename(graveyard)
         if log is not None:
             log.directory = graveyard

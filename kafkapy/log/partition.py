@@ -7,7 +7,6 @@ ranges. Time comes from the caller (`now_ms`), so tests drive it with a fake clo
 from __future__ import annotations
 
 import logging
-import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from .config import LogConfig
 from .files import CheckpointError, fsync_directory
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
-from .segment import Segment
+from .segment import OpenSegmentFiles, Segment
 from .swaps import SWAP_SUFFIX, finish_interrupted_swaps
 from .transaction_index import AbortedTxn
 from .validation import LogError, maybe_recompress, validate_batches
@@ -50,9 +49,11 @@ class AppendResult:
 
 
 class PartitionLog:
-    def __init__(self, directory: Path, config: LogConfig) -> None:
+    def __init__(self, directory: Path, config: LogConfig, open_files: OpenSegmentFiles | None = None) -> None:
         self.directory = directory
         self.config = config
+        # Bounds the files of segments other than the active one kept open; None keeps all open.
+        self.open_files = open_files
         self.segments: list[Segment] = []
         self._bases: list[int] = []  # base offsets of segments, for bisection
         self.log_start_offset = 0
@@ -80,10 +81,11 @@ class PartitionLog:
         log_start_offset: int = 0,
         recovery_point: int = 0,
         clean_shutdown: bool = False,
+        open_files: OpenSegmentFiles | None = None,
     ) -> PartitionLog:
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        log = cls(directory, config)
+        log = cls(directory, config, open_files)
         log.directory_name_unsynced = created
         try:
             log.epochs = LeaderEpochCache.load(directory)
@@ -122,6 +124,7 @@ class PartitionLog:
         log.recovery_point = min(recovery_point, log.next_offset)
         log.high_watermark = log.next_offset
         log.last_flush_ms = now_ms
+        log.producers.remove_stray_snapshots(log._bases)
         log._load_producer_state()
         return log
 
@@ -146,6 +149,8 @@ class PartitionLog:
                 self._apply_producer_batch(segment, header, marker)
 
     def _add_segment(self, segment: Segment) -> None:
+        if self.segments:
+            self.segments[-1].keep_open_within(self.open_files)
         self.segments.append(segment)
         self._bases.append(segment.base_offset)
 
@@ -185,7 +190,7 @@ class PartitionLog:
         markers), which skip the checks aimed at producers."""
         data = records
         config = self.config
-        headers = validate_batches(data, config, now_ms, from_client)
+        headers, renumbered = validate_batches(data, config, now_ms, from_client)
         if from_client and len(headers) == 1 and headers[0][1].producer_id >= 0:
             duplicate = self.producers.duplicate(headers[0][1])
             if duplicate is not None:
@@ -199,7 +204,7 @@ class PartitionLog:
                     self.producers.check_marker(h.producer_id, h.producer_epoch, marker[1])
         except ProducerStateError as e:
             raise LogError(e.code, e.message) from e
-        data, headers = maybe_recompress(data, headers, config, from_client)
+        data, headers = maybe_recompress(data, headers, renumbered, config, from_client)
         log_append_time = now_ms if config.log_append_time else NO_TIMESTAMP
         next_offset = self.next_offset
         stamped: list[tuple[int, BatchHeader]] = []
@@ -207,12 +212,11 @@ class PartitionLog:
         view = memoryview(data)
         count = 0
         for pos, header in headers:
-            appended_at = now_ms if config.log_append_time and not header.is_control else None
-            pieces.append(stamped_header(view[pos : pos + header.size], header, next_offset, self.leader_epoch, appended_at))
+            if config.log_append_time and not header.is_control:
+                header = header._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_BIT)
+            pieces.append(stamped_header(view[pos : pos + header.size], header, next_offset, self.leader_epoch))
             pieces.append(view[pos + HEADER_SIZE : pos + header.size])
             header = header._replace(base_offset=next_offset, partition_leader_epoch=self.leader_epoch)
-            if appended_at is not None:
-                header = header._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_BIT)
             stamped.append((pos, header))
             count += header.records_count
             next_offset = header.next_offset
@@ -236,7 +240,7 @@ class PartitionLog:
         """Appends batches copied from the leader as they are, with the offsets and leader
         epochs the leader gave them (Kafka's appendAsFollower): nothing is reassigned,
         recompressed or checked against producers' expectations."""
-        headers = validate_batches(records, self.config, now_ms, from_client=False)
+        headers, _ = validate_batches(records, self.config, now_ms, from_client=False)
         first, last = headers[0][1], headers[-1][1]
         if first.base_offset < self.next_offset:
             raise LogError(ErrorCode.unknown_server_error, f"Batch at {first.base_offset} is below the log end offset {self.next_offset}")
@@ -307,7 +311,7 @@ class PartitionLog:
         self.unflushed_messages = 0
         flushed = self.segments[self._segment_index(self.recovery_point) :]
         for segment in flushed:
-            os.fsync(segment.fd)
+            segment.fsync()
         # As Kafka's LocalLog.flush: a segment made since the last flush holds data only
         # once its name is durable too; and so does a partition directory made by open().
         if any(segment.base_offset >= self.recovery_point for segment in flushed):
@@ -332,7 +336,8 @@ class PartitionLog:
         del self.segments[keep + 1 :]
         self._bases = [s.base_offset for s in self.segments]
         segment = self.segments[keep]
-        os.ftruncate(segment.fd, segment.position_of(offset))
+        segment.keep_open_within(None)  # the active segment again
+        segment.truncate_file(segment.position_of(offset))
         # Rebuilds the segment's end offset and indexes from the batches that remain.
         segment.recover(self.config.index_interval_bytes, 0)
         self.epochs.truncate_from(self.next_offset)
@@ -393,8 +398,8 @@ class PartitionLog:
                 length = min(header.size, end - position)
             if length <= 0:
                 return None
-            assert segment.file is not None
-            return FileSlice(segment.fd, position, length, segment.file.acquire())
+            file = segment.acquire_file()
+            return FileSlice(file.fd, position, length, file)
         return None
 
     def iter_batches(self, start_offset: int = 0, upper_bound: int | None = None) -> Iterator[tuple[BatchHeader, bytes]]:
@@ -529,6 +534,7 @@ class PartitionLog:
             self.segments.remove(segment)
             segment.retire()
             self.retired.append((now_ms + self.config.file_delete_delay_ms, segment))
+            self.producers.delete_snapshot(segment.base_offset)
         self._bases = [s.base_offset for s in self.segments]
         self._move_log_start_offset(self.segments[0].base_offset)
 
@@ -549,8 +555,11 @@ class PartitionLog:
             for segment in old:
                 segment.retire()
                 self.retired.append((due, segment))
+                if segment.base_offset != new.base_offset:
+                    self.producers.delete_snapshot(segment.base_offset)
         for new, _ in replacements:
             new.change_suffix("")
+            new.keep_open_within(self.open_files)
         fsync_directory(self.directory)
         # Bases first: flush() in a worker reads segments, then bases, and a stale list
         # with fresh bases only makes it fsync more.
@@ -574,7 +583,7 @@ class PartitionLog:
         if self.next_offset > self.log_start_offset:
             self.producers.take_snapshot()
         for segment in self.segments[self._segment_index(self.recovery_point) :]:
-            os.fsync(segment.fd)
+            segment.fsync()
         for segment in self.segments:
             segment.index.write()
             segment.time_index.write()

@@ -326,6 +326,23 @@ class ProducerStateManager:
             return True
         return False
 
+    def delete_snapshot(self, offset: int) -> None:
+        """Removes the snapshot taken at `offset`, if any: that of a segment deleted
+        (retention, DeleteRecords, or merged away by the cleaner), taken when it began."""
+        self.snapshot_path(offset).unlink(missing_ok=True)
+
+    def remove_stray_snapshots(self, segment_bases: list[int]) -> None:
+        """Keeps, as Kafka's removeStraySnapshots, the snapshots taken at a segment's base
+        offset, and of the others only the latest, and that only above the last segment's
+        base (a clean shutdown's, at the log end): the others were left by segments gone
+        or by earlier shutdowns, and only the latest of them can save a replay."""
+        bases = set(segment_bases)
+        strays = [offset for offset in self.snapshot_offsets() if offset not in bases]
+        if strays and segment_bases and strays[-1] > max(segment_bases):
+            strays.pop()
+        for offset in strays:
+            self.delete_snapshot(offset)
+
     def delete_snapshots(self, below: int | None = None, above: int | None = None) -> None:
         """Removes snapshots below the log start offset or past the log end."""
         for offset in self.snapshot_offsets():

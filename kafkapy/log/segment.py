@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
-from collections import deque
-from collections.abc import Iterator, Sequence
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, crc_ok, read_header
 from .index import OffsetIndex, TimeIndex
 from .transaction_index import TransactionIndex
 
+T = TypeVar("T")
 _READ_CHUNK = 64 * 1024
 _MAX_PIECES = 512  # well under the IOV_MAX of one pwritev
 
@@ -18,27 +22,59 @@ _MAX_PIECES = 512  # well under the IOV_MAX of one pwritev
 class SegmentFile:
     """A segment's open log file, shared by the segment and by every response being sent
     from it: the descriptor is closed once the segment lets go of it and the last of those
-    sends has released it, so a send never reads a descriptor number reused by another file."""
+    sends has released it, so a send never reads a descriptor number reused by another file.
+    Held and released from the event loop and from worker threads (flush, the cleaner)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._holders = 0
         self._let_go = False
+        self._lock = threading.Lock()
 
     def acquire(self) -> SegmentFile:
-        self._holders += 1
+        with self._lock:
+            self._holders += 1
         return self
 
     def release(self) -> None:
-        self._holders -= 1
-        if self._let_go and self._holders == 0:
+        with self._lock:
+            self._holders -= 1
+            last = self._let_go and self._holders == 0
+        if last:
             os.close(self.fd)
 
     def close(self) -> None:
         """The segment is done with the file: closed now, or by the last release."""
-        self._let_go = True
-        if self._holders == 0:
+        with self._lock:
+            self._let_go = True
+            unheld = self._holders == 0
+        if unheld:
             os.close(self.fd)
+
+
+class OpenSegmentFiles:
+    """Bounds the log files kept open for segments that are not the active one of their
+    log, over every log that shares it: past `limit`, the least recently used is closed,
+    and opened again when next read. A file a send holds stays open until released, so
+    this bounds the files kept for later, not those in use. The active segments' files are
+    not counted: each log has one, always open, as appends need it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._recent: OrderedDict[Segment, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def used(self, segment: Segment) -> None:
+        with self._lock:
+            self._recent[segment] = None
+            self._recent.move_to_end(segment)
+            idle = [self._recent.popitem(last=False)[0] for _ in range(len(self._recent) - self.limit)]
+        for segment in idle:
+            segment.close_idle_file()
+
+    def forget(self, segment: Segment) -> None:
+        with self._lock:
+            self._recent.pop(segment, None)
 
 
 def segment_name(base_offset: int, suffix: str) -> str:
@@ -52,7 +88,11 @@ class Segment:
         # After each file name: "" for a live segment, or a stage of the cleaner's swap
         # (`.cleaned`, `.swap`) or of deletion (`.deleted`).
         self.suffix = suffix
-        self.file: SegmentFile | None = SegmentFile(fd)
+        self._file: SegmentFile | None = SegmentFile(fd)
+        self._file_lock = threading.Lock()
+        # None while the file must stay open (the active segment, or one being written).
+        self._open_files: OpenSegmentFiles | None = None
+        self._closed = False
         self.size = size
         self.next_offset = base_offset
         self.max_timestamp = -1
@@ -68,10 +108,57 @@ class Segment:
     def _path(self, kind: str, suffix: str) -> Path:
         return self.directory / (segment_name(self.base_offset, kind) + suffix)
 
+    # The log file
+
+    def acquire_file(self) -> SegmentFile:
+        """The open log file, held until released: opened again if it was closed while idle."""
+        with self._file_lock:
+            file = self._file
+            if file is None:
+                if self._closed:
+                    raise OSError(errno.EBADF, f"segment {self.log_path} is closed")
+                file = self._file = SegmentFile(os.open(self.log_path, os.O_RDWR))
+            file.acquire()
+        if self._open_files is not None:
+            self._open_files.used(self)
+        return file
+
+    def keep_open_within(self, open_files: OpenSegmentFiles | None) -> None:
+        """Lets the file be closed while idle, within open_files' bound (the segment is no
+        longer the active one); None keeps it open from now on (it is the active one again)."""
+        if self._open_files is not None:
+            self._open_files.forget(self)
+        self._open_files = open_files
+        if open_files is not None:
+            open_files.used(self)
+        else:
+            self.acquire_file().release()
+
+    def close_idle_file(self) -> None:
+        with self._file_lock:
+            if self._open_files is None:
+                return
+            file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
     @property
-    def fd(self) -> int:
-        """The log file's descriptor; -1 once the segment is closed."""
-        return self.file.fd if self.file is not None else -1
+    def file_open(self) -> bool:
+        return self._file is not None
+
+    def _on_file(self, operation: Callable[..., T], *args: object) -> T:
+        """operation(fd, *args) on the log file, held open meanwhile."""
+        file = self.acquire_file()
+        try:
+            return operation(file.fd, *args)
+        finally:
+            file.release()
+
+    def fsync(self) -> None:
+        self._on_file(os.fsync)
+
+    def truncate_file(self, size: int) -> None:
+        self._on_file(os.ftruncate, size)
 
     @property
     def log_path(self) -> Path:
@@ -89,7 +176,12 @@ class Segment:
     def open(cls, directory: Path, base_offset: int, now_ms: int, suffix: str = "") -> Segment:
         path = directory / (segment_name(base_offset, ".log") + suffix)
         fd = os.open(path, os.O_RDWR)
-        segment = cls(directory, base_offset, fd, os.fstat(fd).st_size, suffix)
+        try:
+            size = os.fstat(fd).st_size
+        except BaseException:
+            os.close(fd)
+            raise
+        segment = cls(directory, base_offset, fd, size, suffix)
         segment.created_ms = now_ms
         segment.txn_index.load()
         return segment
@@ -102,10 +194,14 @@ class Segment:
         position = self.size
         if len(pieces) > _MAX_PIECES:
             pieces = [b"".join(pieces)]
-        written = os.pwritev(self.fd, pieces, position)
-        while written < size:  # a short write: write the rest
-            rest = memoryview(b"".join(pieces))[written:]
-            written += os.pwrite(self.fd, rest, position + written)
+        file = self.acquire_file()
+        try:
+            written = os.pwritev(file.fd, pieces, position)
+            while written < size:  # a short write: write the rest
+                rest = memoryview(b"".join(pieces))[written:]
+                written += os.pwrite(file.fd, rest, position + written)
+        finally:
+            file.release()
         self.size += size
         for rel, header in headers:
             self._track(position + rel, header, index_interval)
@@ -125,7 +221,7 @@ class Segment:
         self.next_offset = header.next_offset
 
     def flush(self) -> None:
-        os.fsync(self.fd)
+        self.fsync()
         self.index.write()
         self.time_index.write()
         self.txn_index.flush()
@@ -136,7 +232,7 @@ class Segment:
         """(position, header) of each whole batch from position on, read in chunks."""
         end = self.size if end is None else end
         while end - position >= HEADER_SIZE:
-            buf = os.pread(self.fd, min(_READ_CHUNK, end - position), position)
+            buf = self._on_file(os.pread, min(_READ_CHUNK, end - position), position)
             offset = 0
             while len(buf) - offset >= HEADER_SIZE:
                 header = read_header(buf, offset)
@@ -149,7 +245,7 @@ class Segment:
             position += offset
 
     def read(self, position: int, length: int) -> bytes:
-        return os.pread(self.fd, length, position)
+        return self._on_file(os.pread, length, position)
 
     def find(self, offset: int) -> tuple[int, BatchHeader] | None:
         """The first batch whose last offset is at or after offset."""
@@ -200,7 +296,7 @@ class Segment:
         self.offset_of_max_timestamp = self.base_offset
         self.rolling_timestamp = None
         self.bytes_since_index_entry = 0
-        file_size = os.fstat(self.fd).st_size
+        file_size = self._on_file(os.fstat).st_size
         valid = 0
         expected = max(min_offset, self.base_offset)
         for position, header in self.batches(0, file_size):
@@ -213,7 +309,7 @@ class Segment:
             valid = position + header.size
         truncated = file_size - valid
         if truncated:
-            os.ftruncate(self.fd, valid)
+            self.truncate_file(valid)
         self.size = valid
         return truncated
 
@@ -224,17 +320,22 @@ class Segment:
         return self.last_modified_ms()
 
     def last_modified_ms(self) -> int:
-        return int(os.fstat(self.fd).st_mtime * 1000)
+        return self.modified_ns() // 1_000_000
+
+    def modified_ns(self) -> int:
+        return self._on_file(os.fstat).st_mtime_ns
 
     def change_suffix(self, suffix: str) -> None:
         """Renames the segment's files (those that exist) to end in `suffix` instead."""
-        for kind, current in self._files():
-            if current.exists():
-                current.rename(self._path(kind, suffix))
-        self.suffix = suffix
-        self.index.path = self._path(".index", suffix)
-        self.time_index.path = self._path(".timeindex", suffix)
-        self.txn_index.path = self._path(".txnindex", suffix)
+        # Under the file's lock: a worker thread opening it again finds it by the name it has.
+        with self._file_lock:
+            for kind, current in self._files():
+                if current.exists():
+                    current.rename(self._path(kind, suffix))
+            self.suffix = suffix
+            self.index.path = self._path(".index", suffix)
+            self.time_index.path = self._path(".timeindex", suffix)
+            self.txn_index.path = self._path(".txnindex", suffix)
 
     def _files(self) -> tuple[tuple[str, Path], ...]:
         return (
@@ -247,9 +348,13 @@ class Segment:
         self.change_suffix(".deleted")
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        with self._file_lock:
+            self._closed = True
+            file, self._file = self._file, None
+        if self._open_files is not None:
+            self._open_files.forget(self)
+        if file is not None:
+            file.close()
 
     def delete_files(self) -> None:
         self.close()

@@ -137,10 +137,12 @@ class ClusterNode:
         if self._portal is None or self.server is None or self._task is None:
             return
         self._portal.call(self.server.kill if kill else self.server.stop)
-        self._task.result()
-        assert self._portal_cm is not None
-        self._portal_cm.__exit__(None, None, None)
-        self._portal = self._portal_cm = self._task = None
+        try:
+            self._task.result()  # raises what ended the node, as a halt on a failed log directory
+        finally:
+            assert self._portal_cm is not None
+            self._portal_cm.__exit__(None, None, None)
+            self._portal = self._portal_cm = self._task = None
 
     def read(self, what: Any) -> Any:
         """Calls `what(server)` on the node's own event loop, where its state lives."""

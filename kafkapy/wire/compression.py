@@ -7,6 +7,7 @@ import gzip
 import io
 import struct
 import sys
+import threading
 import zlib
 
 import cramjam
@@ -40,6 +41,10 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 # An LZ4 frame says nothing reliable about its decompressed size: output buffers start at
 # this many times the input and grow, so that a small batch does not cost a large buffer.
 _LZ4_FIRST_RATIO = 8
+_ZSTD_PIECE = 256 * 1024
+# Bounds up to this inflate LZ4 into a buffer kept per thread (see _lz4_decompress).
+_LZ4_KEPT_BUFFER_MAX = 16 * 1024 * 1024
+_lz4_output = threading.local()
 
 
 class DecompressedTooLarge(CompressionError):
@@ -64,11 +69,7 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
             case Codec.LZ4:
                 return _lz4_decompress(data, limit)
             case Codec.ZSTD:
-                # Producers stream frames without a content size, and may write several.
-                with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
-                    out = reader.read(limit + 1) if max_size is not None else reader.read()
-                _check_size(len(out), limit)
-                return out
+                return _zstd_decompress(data, limit)
     except (OSError, EOFError, zlib.error, cramjam.DecompressionError, zstandard.ZstdError) as e:
         raise CompressionError(f"cannot decompress {Codec(codec).name}: {e}") from e
     raise CompressionError(f"unknown compression codec {codec}")
@@ -77,6 +78,20 @@ def decompress(codec: int, data: bytes | memoryview, max_size: int | None = None
 def _check_size(size: int, limit: int) -> None:
     if size > limit:
         raise DecompressedTooLarge(f"the batch decompresses to more than {limit} bytes")
+
+
+def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    # Producers stream frames without a content size, and may write several. Read in
+    # pieces: one read of limit + 1 bytes would allocate (and page in) a buffer of
+    # max.message.bytes for every batch, several times the cost of inflating a usual one.
+    pieces = []
+    size = 0
+    with _zstd_decompressor.stream_reader(io.BytesIO(bytes(data)), read_across_frames=True) as reader:
+        while piece := reader.read(min(_ZSTD_PIECE, limit + 1 - size)):
+            pieces.append(piece)
+            size += len(piece)
+            _check_size(size, limit)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
@@ -95,6 +110,22 @@ def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 
 def _lz4_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    if limit < _LZ4_KEPT_BUFFER_MAX:
+        # cramjam inflates the whole frame whatever the buffer, so a buffer that turns out
+        # too small costs a whole inflation: with every batch a client sends opened, one
+        # buffer of the bound per thread, kept, costs least.
+        buffer = getattr(_lz4_output, "buffer", None)
+        if buffer is None or len(buffer) < limit + 1:
+            buffer = _lz4_output.buffer = bytearray(limit + 1)
+        view = memoryview(buffer)[: limit + 1]
+        try:
+            written = cramjam.lz4.decompress_into(data, view)
+        except cramjam.DecompressionError as e:
+            if "whole buffer" not in str(e):
+                raise
+            raise DecompressedTooLarge(f"the batch decompresses to more than {limit} bytes") from e
+        _check_size(written, limit)
+        return bytes(view[:written])
     size = min(limit + 1, max(len(data) * _LZ4_FIRST_RATIO, 64 * 1024))
     while True:
         buffer = bytearray(size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,6 +19,13 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i16
 
 from .compression import Codec, DecompressedTooLarge, compress, decompress
+
+_Scan = Callable[[bytes | memoryview, int], tuple[int, int, bool, list[int]]]
+compiled_scan: _Scan | None
+try:
+    from ._records_scan import scan_records as compiled_scan
+except ImportError:  # not built: no C compiler where kafkapy was installed, or run from a checkout
+    compiled_scan = None
 
 # base offset, batch length, partition leader epoch, magic, crc, attributes,
 # last offset delta, base timestamp, max timestamp, producer id, producer epoch,
@@ -31,6 +38,9 @@ _PREFIX = struct.Struct(">qi")
 _INT64 = struct.Struct(">q")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
+_INT16 = struct.Struct(">h")
+_ATTRIBUTES_AT = 21
+_MAX_TIMESTAMP_AT = 35
 
 TIMESTAMP_TYPE_BIT = 0x08
 TRANSACTIONAL_BIT = 0x10
@@ -117,20 +127,17 @@ def iter_headers(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | N
         pos += header.size
 
 
-def stamped_header(
-    batch: bytes | bytearray | memoryview, header: BatchHeader, base_offset: int, leader_epoch: int,
-    log_append_time: int | None = None,
-) -> bytes:
+def stamped_header(batch: bytes | bytearray | memoryview, header: BatchHeader, base_offset: int, leader_epoch: int) -> bytes:
     """A batch's first 61 bytes as the log stores them: with its base offset and leader
-    epoch (neither covered by the CRC) and, for LogAppendTime, the broker's time as its
-    max timestamp and a resealed CRC. The rest of the batch is stored untouched, so the
-    batch is never copied to be stamped."""
+    epoch (neither covered by the CRC) and `header`'s attributes and max timestamp (the
+    validator's, which may differ from the producer's: then the CRC is resealed). The rest
+    of the batch is stored untouched, so the batch is never copied to be stamped."""
     head = bytearray(memoryview(batch)[:HEADER_SIZE])
     _PREFIX.pack_into(head, 0, base_offset, header.batch_length)
     _INT32.pack_into(head, 12, leader_epoch)
-    if log_append_time is not None:
-        struct.pack_into(">h", head, 21, header.attributes | TIMESTAMP_TYPE_BIT)
-        _INT64.pack_into(head, 35, log_append_time)
+    if _INT16.unpack_from(head, _ATTRIBUTES_AT)[0] != header.attributes or _INT64.unpack_from(head, _MAX_TIMESTAMP_AT)[0] != header.max_timestamp:
+        _INT16.pack_into(head, _ATTRIBUTES_AT, header.attributes)
+        _INT64.pack_into(head, _MAX_TIMESTAMP_AT, header.max_timestamp)
         crc = crc32c(memoryview(batch)[HEADER_SIZE : header.size], crc32c(memoryview(head)[_CRC_START:]))
         _UINT32.pack_into(head, 17, crc)
     return bytes(head)
@@ -146,13 +153,15 @@ class Record:
     attributes: int = 0
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
+            if result >> 64:
+                raise ValueError("varint too large")
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
         if shift > 63:
@@ -212,6 +221,98 @@ def decode_records(batch: bytes | bytearray | memoryview, header: BatchHeader | 
     if pos != len(data):
         raise InvalidRecords(f"batch at offset {header.base_offset}: trailing bytes after its records")
     return records
+
+
+class RecordsScan(NamedTuple):
+    """What validation needs of a batch's records, read without building them."""
+
+    min_timestamp_delta: int  # of the records' timestamp deltas (0 for no record)
+    max_timestamp_delta: int
+    sequential_offsets: bool  # offset deltas 0, 1, 2, ...
+    keyless: list[int]  # indexes of records with a null key
+
+
+def scan_records(data: bytes | memoryview, count: int) -> RecordsScan:
+    """Walks a batch's `count` records (decompressed) as Kafka's record reader does: each
+    record's fields must fill its length exactly and the records the batch exactly, or
+    InvalidRecords. On the produce path for every batch: the C walk where it was built
+    (`pip install` compiles it), the same walk in Python otherwise."""
+    try:
+        return RecordsScan._make((compiled_scan or python_scan)(data, count))
+    except (IndexError, ValueError) as e:
+        raise InvalidRecords(f"invalid record structure: {e}") from e
+
+
+def python_scan(data: bytes | memoryview, count: int) -> tuple[int, int, bool, list[int]]:
+    """The records walk of `_records_scan.c`, in Python; one- and two-byte varints, which
+    almost every record has, are read inline."""
+    pos = 0
+    low, high = 2**63, -(2**63)
+    sequential = True
+    keyless: list[int] = []
+    for i in range(count):
+        b = data[pos]  # the record's length, zigzag
+        if b < 0x80:
+            pos += 1
+            end = pos + ((b >> 1) ^ -(b & 1))
+        elif data[pos + 1] < 0x80:
+            b = (b & 0x7F) | (data[pos + 1] << 7)
+            pos += 2
+            end = pos + ((b >> 1) ^ -(b & 1))
+        else:
+            length, pos = _varint(data, pos)
+            end = pos + length
+        b = data[pos + 1]  # after the attributes: the timestamp delta
+        if b < 0x80:
+            delta = (b >> 1) ^ -(b & 1)
+            p = pos + 2
+        else:
+            delta, p = _varint(data, pos + 1)
+        if delta > high:
+            high = delta
+        if delta < low:
+            low = delta
+        b = data[p]  # the offset delta
+        if b < 0x80:
+            sequential = sequential and b == i << 1
+            p += 1
+        else:
+            offset_delta, p = _varint(data, p)
+            sequential = sequential and offset_delta == i
+        b = data[p]  # the key's length
+        if b < 0x80:
+            p += 1 if b & 1 else 1 + (b >> 1)
+            if b & 1:
+                keyless.append(i)
+        else:
+            size, p = _varint(data, p)
+            p += max(size, 0)
+            if size < 0:
+                keyless.append(i)
+        b = data[p]  # the value's length
+        if b < 0x80:
+            p += 1 if b & 1 else 1 + (b >> 1)
+        else:
+            size, p = _varint(data, p)
+            p += max(size, 0)
+        if data[p]:  # headers
+            headers, p = _varint(data, p)
+            if headers < 0:
+                raise ValueError(f"record {i} has {headers} headers")
+            for _ in range(headers):
+                size, p = _varint(data, p)
+                if size < 0:
+                    raise ValueError("negative header key size")
+                size, p = _varint(data, p + size)
+                p += max(size, 0)
+        else:
+            p += 1
+        if p != end:
+            raise ValueError(f"record {i}'s fields do not fill its length")
+        pos = end
+    if pos != len(data):
+        raise ValueError(f"bytes remain after the {count} records the batch declares")
+    return (low, high, sequential, keyless) if count > 0 else (0, 0, True, [])
 
 
 def _put_varint(out: bytearray, value: int) -> None:
@@ -307,7 +408,6 @@ CONTROL_SNAPSHOT_HEADER = 3
 CONTROL_SNAPSHOT_FOOTER = 4
 CONTROL_UNKNOWN = -1
 _CONTROL_KEY_VERSION = 0
-_INT16 = struct.Struct(">h")
 _CONTROL_VALUE = struct.Struct(">hi")
 _write_control_key = entity_writer(ControlRecordTypeSchema)
 _read_control_key = entity_reader(ControlRecordTypeSchema)
