@@ -8,15 +8,12 @@ answers, the error JSON of RFC 7628, and the connection closed."""
 from __future__ import annotations
 
 import http.server
-import logging
 import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
-from kafka.errors import KafkaTimeoutError
 from kio.schema.errors import ErrorCode
 from kio.schema.sasl_authenticate.v2.request import SaslAuthenticateRequest
 from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
@@ -25,7 +22,7 @@ import kafkapy
 from kafkapy.compat.raw import RawConnection
 from kafkapy.testing.oauth import SigningKey, confluent_token_settings, user_token, write_jwks
 from kafkapy.testing.process import BrokerProcess
-from test_sasl import confluent_error
+from test_sasl import confluent_error, kafka_python_refusals
 from test_tls import confluent_round_trip, kafka_python_round_trip
 from waiting import until
 
@@ -34,15 +31,6 @@ pytestmark = pytest.mark.kafkapy_internals
 RECORDS = [f"record-{i}".encode() for i in range(20)]
 INVALID_TOKEN = '{"status":"invalid_token"}'
 SIGNED = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
-
-
-def kafka_python_refusals(settings: dict[str, object], caplog: pytest.LogCaptureFixture) -> list[str]:
-    """What kafka-python reports for connections the broker refuses."""
-    with caplog.at_level(logging.WARNING), pytest.raises(KafkaTimeoutError):
-        # Time for TLS, SASL and the failure delay on a loaded machine (kafka-python 3 bootstraps
-        # within bootstrap_timeout_ms, older ones within max_block_ms).
-        KafkaProducer(**settings, max_block_ms=6_000, bootstrap_timeout_ms=6_000)
-    return [r.getMessage() for r in caplog.records if "SaslAuthenticationFailedError" in r.getMessage()]
 
 
 @pytest.fixture(scope="module", params=["sasl_plaintext", "sasl_ssl"])
