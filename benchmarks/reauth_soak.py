@@ -3,7 +3,7 @@ RS256 tokens checked against a JWKS file, or unsecured ones) to an embedded kafk
 sessions last `--session-ms`, and produces for `--seconds`, re-authenticating all along;
 reports records delivered, errors the client saw, re-authentications the broker counted,
 and the broker's cost of validating one token. The short form is
-compat_tests/test_sasl_reauthentication.py.
+compat_tests/test_reauthentication_clients.py.
 
     .venv/bin/python benchmarks/reauth_soak.py --seconds 60 --session-ms 2000
 """
