@@ -7,6 +7,7 @@ server callback handler classes other than Kafka's OAUTHBEARER validators)."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from .config import LISTENER_PREFIX, ConfigError, listener_override
@@ -149,6 +150,9 @@ def validate_callback_handler(config: BrokerConfig, listener_name: str, mechanis
         return
     url = listener_setting(config, listener_name, "sasl.oauthbearer.jwks.endpoint.url")
     if handler in SIGNED_TOKEN_VALIDATORS:
+        if importlib.util.find_spec("cryptography") is None:
+            raise ConfigError(f"{where}: {handler} checks signatures with the cryptography package, which is not "
+                              "installed: pip install cryptography")
         if url is None:
             raise ConfigError(f"{where}: {handler} needs sasl.oauthbearer.jwks.endpoint.url (an https or file: URL of the "
                               "JSON Web Key Set that signs the tokens)")

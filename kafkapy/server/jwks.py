@@ -7,13 +7,16 @@ from __future__ import annotations
 import logging
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
 from ..config import ConfigError
-from ..security.jws import KeySet, parse_jwks
+
+if TYPE_CHECKING:
+    from ..security.jws import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +27,12 @@ FETCH_TIMEOUT_S = 10
 class JwksSource:
     url: str
     refresh_ms: int
-    keys: KeySet = field(default_factory=KeySet)
+    keys: KeySet
 
     def load(self) -> None:
         """Reads the key set (blocking: call from a worker thread)."""
+        from ..security.jws import parse_jwks  # the cryptography package, needed only here
+
         parsed = urllib.parse.urlparse(self.url)
         if parsed.scheme == "file":
             with open(urllib.request.url2pathname(parsed.path), "rb") as f:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from ..config import BrokerConfig
 from ..listener_config import enabled_mechanisms, listener_setting, mechanism_setting, sasl_listener_names
 from ..security.jaas import parse_jaas_config
-from ..security.jws import SignedTokenRules, SignedValidator
 from ..security.oauthbearer import SIGNED_TOKEN_VALIDATORS, OAuthBearerServer, TokenValidator, UnsecuredValidator
 from ..security.sasl import MechanismFactory, SaslListener
 from ..security.sasl_plain import PlainServer, plain_users
@@ -42,10 +41,13 @@ def _token_validator(config: BrokerConfig, listener_name: str, jaas: str, key_so
     if mechanism_setting(config, listener_name, "OAUTHBEARER", "sasl.server.callback.handler.class") not in SIGNED_TOKEN_VALIDATORS:
         return UnsecuredValidator.from_jaas(parse_jaas_config(jaas))
 
+    # Signed tokens need the cryptography package, which unsecured ones do not.
+    from ..security.jws import KeySet, SignedTokenRules, SignedValidator
+
     def setting(key: str) -> object:
         return listener_setting(config, listener_name, f"sasl.oauthbearer.{key}")
 
-    source = JwksSource(str(setting("jwks.endpoint.url")), int(setting("jwks.endpoint.refresh.ms")))  # type: ignore[call-overload]
+    source = JwksSource(str(setting("jwks.endpoint.url")), int(setting("jwks.endpoint.refresh.ms")), KeySet())  # type: ignore[call-overload]
     key_sources.append(source)
     issuer = setting("expected.issuer")
     rules = SignedTokenRules(str(setting("sub.claim.name")), str(setting("scope.claim.name")),
