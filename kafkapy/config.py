@@ -248,7 +248,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("sasl.jaas.config", P, None, "JAAS login module configuration of a SASL mechanism, as Kafka reads it (for PLAIN, PlainLoginModule's user_<name>=\"<password>\" options).", None, read_only=True),
         ConfigDef("sasl.server.callback.handler.class", S, None, "For OAUTHBEARER: unset (or Kafka's unsecured validator) for unsecured JWS tokens, org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler for tokens signed by a key of sasl.oauthbearer.jwks.endpoint.url; kafkapy loads no other class.", None, read_only=True),
         ConfigDef("sasl.oauthbearer.jwks.endpoint.url", S, None, "Where the JSON Web Key Set that signs OAUTHBEARER tokens is: an https (or http) URL, fetched off the event loop, or a file: URL.", None, read_only=True),
-        ConfigDef("sasl.oauthbearer.jwks.endpoint.refresh.ms", L, 3_600_000, "How often the JWKS is read again; 0: at start only.", at_least(0), read_only=True),
+        ConfigDef("sasl.oauthbearer.jwks.endpoint.refresh.ms", L, 3_600_000, "How often the JWKS is read again (it is also read as soon as a token names a kid it lacks, once a minute at most per kid); 0: only then.", at_least(0), read_only=True),
         ConfigDef("sasl.oauthbearer.expected.audience", LST, [], "Audiences of which a signed token must name one (aud); empty: a token that names an audience is refused.", None, read_only=True),
         ConfigDef("sasl.oauthbearer.expected.issuer", S, None, "The issuer (iss) a signed token must name, if set.", None, read_only=True),
         ConfigDef("sasl.oauthbearer.sub.claim.name", S, "sub", "The claim of a signed token that names its principal.", None, read_only=True),

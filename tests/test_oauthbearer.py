@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import anyio
 import pytest
 from kio.schema.errors import ErrorCode
 from kio.schema.sasl_authenticate.v2.request import SaslAuthenticateRequest
@@ -16,8 +17,9 @@ from kafkapy.config import BrokerConfig, ConfigError
 from kafkapy.security.jws import KeySet, SignedTokenRules, SignedValidator, parse_jwks
 from kafkapy.security.oauthbearer import InvalidToken, OAuthBearerServer, UnsecuredValidator, unsecured_token
 from kafkapy.security.sasl import SaslAuthenticationFailed, SaslAuthenticator, SaslListener, SaslRejected
+from kafkapy.server.jwks import JwksSource, load_at_start, refresh_forever
 from kafkapy.server.sasl import listener_sasl
-from kafkapy.testing.oauth import SigningKey
+from kafkapy.testing.oauth import SigningKey, write_jwks
 from test_sasl_exchange import answer, frame
 
 NOW = 1_700_000_000_000
@@ -249,3 +251,56 @@ def test_signed_token_settings_per_listener(tmp_path):
     server = listeners["SASL_PLAINTEXT"].mechanisms["OAUTHBEARER"]()
     assert isinstance(server, OAuthBearerServer)
     assert server._validate.rules == SignedTokenRules(sub_claim="client_id", expected_audience=("kafka", "web"))  # type: ignore[attr-defined]
+
+
+def test_a_missing_kid_asks_for_the_key_set_again_at_most_once_a_minute_per_kid(keys):
+    asked: list[int] = []
+    key_set = KeySet(parse_jwks(json.dumps({"keys": [keys["RS256"].jwk()]})), refresh_wanted=lambda: asked.append(1))
+    validator = SignedValidator(lambda: key_set, SignedTokenRules())
+    rotated = SigningKey("RS256", kid="rotated")
+    for now_ms in (NOW, NOW + 59_999):
+        with pytest.raises(InvalidToken, match="no key in the JWKS for kid rotated"):
+            validator(rotated.sign(claims()), now_ms)
+    assert len(asked) == 1
+    key_set.note_missing_kid("rotated", NOW + 60_000)
+    assert len(asked) == 2
+    # At most 16 kids are remembered: a seventeenth within the minute asks nothing.
+    for i in range(16):
+        key_set.note_missing_kid(f"kid-{i}", NOW + 60_000)
+    assert len(asked) == 17
+    key_set.note_missing_kid("x" * 1001, NOW + 200_000)  # too long to be a kid
+    key_set.note_missing_kid("kid-16", NOW + 120_000)  # the oldest entry is a minute old: it gives way
+    assert len(asked) == 18
+
+
+def test_the_key_set_is_read_again_every_refresh_ms_and_when_asked(keys, tmp_path):
+    first, second = SigningKey("ES256", kid="first"), SigningKey("ES256", kid="second")
+
+    async def main() -> None:
+        source = JwksSource(write_jwks(tmp_path / "jwks.json", [first]), 100, KeySet())
+        load_at_start([source])
+        assert [k.kid for k in source.keys.keys] == ["first"]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(refresh_forever, source)
+            write_jwks(tmp_path / "jwks.json", [second])
+            with anyio.fail_after(5):
+                while [k.kid for k in source.keys.keys] != ["second"]:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        never = JwksSource(write_jwks(tmp_path / "never.json", [first]), 0, KeySet())
+        load_at_start([never])
+        async with anyio.create_task_group() as tg:
+            unwatched = never.keys.refresh_wanted
+            tg.start_soon(refresh_forever, never)
+            write_jwks(tmp_path / "never.json", [second])
+            with anyio.fail_after(5):  # refresh_forever waiting: with refresh.ms 0, no timer reads ...
+                while never.keys.refresh_wanted is unwatched:
+                    await anyio.sleep(0.01)
+            assert [k.kid for k in never.keys.keys] == ["first"]
+            never.keys.note_missing_kid("second", NOW)  # ... until a token names a kid it lacks
+            with anyio.fail_after(5):
+                while [k.kid for k in never.keys.keys] != ["second"]:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)

@@ -31,11 +31,35 @@ class VerificationKey:
     key: PublicKey
 
 
+# Kafka's RefreshingHttpsJwks: a kid not in the key set asks for the set to be read again
+# (the issuer may have rotated its keys), once a minute at most per kid, for 16 kids at most.
+MISSING_KID_RETRY_MS = 60_000
+MISSING_KIDS_KEPT = 16
+MISSING_KID_MAX_LENGTH = 1000
+
+
 @dataclass
 class KeySet:
-    """The keys of a JWKS, replaced whole at each refresh."""
+    """The keys of a JWKS, replaced whole at each refresh, and the kids tokens named that it
+    lacks: `refresh_wanted` tells the code that reads the set to read it again now."""
 
     keys: list[VerificationKey] = field(default_factory=list)
+    refresh_wanted: Callable[[], None] = lambda: None
+    _missing_kids: dict[str, int] = field(default_factory=dict)  # kid -> when a refresh was last asked for it
+
+    def note_missing_kid(self, kid: str, now_ms: int) -> None:
+        if len(kid) > MISSING_KID_MAX_LENGTH:
+            return
+        last = self._missing_kids.get(kid)
+        if last is not None and now_ms - last < MISSING_KID_RETRY_MS:
+            return
+        if last is None and len(self._missing_kids) >= MISSING_KIDS_KEPT:
+            oldest = min(self._missing_kids, key=self._missing_kids.__getitem__)
+            if now_ms - self._missing_kids[oldest] < MISSING_KID_RETRY_MS:
+                return
+            del self._missing_kids[oldest]
+        self._missing_kids[kid] = now_ms
+        self.refresh_wanted()
 
     def candidates(self, kid: str | None, key_type: type) -> list[PublicKey]:
         """The keys that may have signed a token: the one with its `kid`, or without a kid in
@@ -97,7 +121,7 @@ class SignedValidator:
         if len(parts) != 3:
             raise InvalidToken("Could not validate the access token: not a JWS compact serialization")
         header, claims = decode_segment(parts[0]), decode_segment(parts[1])
-        self._verify_signature(header, parts)
+        self._verify_signature(header, parts, now_ms)
         rules = self.rules
         skew_ms = rules.clock_skew_s * 1000
         expiry, issued_at, not_before = (number_claim(claims, name) for name in ("exp", "iat", "nbf"))
@@ -128,15 +152,19 @@ class SignedValidator:
         if present is None or not set(map(str, present)) & set(self.rules.expected_audience):
             raise InvalidToken("Could not validate the access token: Audience (aud) claim does not contain an expected audience")
 
-    def _verify_signature(self, header: dict[str, object], parts: list[str]) -> None:
+    def _verify_signature(self, header: dict[str, object], parts: list[str], now_ms: int) -> None:
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm[:2] not in ("RS", "ES") or algorithm[2:] not in _HASHES:
             raise InvalidToken(f"Could not validate the access token: the algorithm {algorithm!r} is not allowed")
         digest = _HASHES[algorithm[2:]]()
-        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        named = header.get("kid")
+        kid = named if isinstance(named, str) else None
         rsa_signed = algorithm.startswith("RS")
-        candidates = self._keys().candidates(kid, rsa.RSAPublicKey if rsa_signed else ec.EllipticCurvePublicKey)  # type: ignore[arg-type]
+        key_set = self._keys()
+        candidates = key_set.candidates(kid, rsa.RSAPublicKey if rsa_signed else ec.EllipticCurvePublicKey)
         if not candidates:
+            if kid is not None:
+                key_set.note_missing_kid(kid, now_ms)
             raise InvalidToken(f"Could not validate the access token: no key in the JWKS for kid {kid}")
         signed = f"{parts[0]}.{parts[1]}".encode("ascii", errors="replace")
         try:

@@ -1,10 +1,12 @@
 """JSON Web Key Sets for OAUTHBEARER listeners: read from a file: URL or fetched over
 https, always in a worker thread, at start (a broker that cannot read its keys does not
-start) and again every `sasl.oauthbearer.jwks.endpoint.refresh.ms`."""
+start), again every `sasl.oauthbearer.jwks.endpoint.refresh.ms`, and as soon as a token
+names a kid the set lacks (at most once a minute per kid, as Kafka)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -53,11 +55,18 @@ def load_at_start(sources: list[JwksSource]) -> None:
 
 
 async def refresh_forever(source: JwksSource) -> None:
-    """Reads the keys again every refresh.ms; a failed read keeps the keys it had."""
-    if source.refresh_ms <= 0:
-        return
+    """Reads the keys again every refresh.ms (never when 0) and when the key set asks for it;
+    a failed read keeps the keys it had."""
+    wanted = anyio.Event()
+
+    def want_refresh() -> None:
+        wanted.set()
+
+    source.keys.refresh_wanted = want_refresh
     while True:
-        await anyio.sleep(source.refresh_ms / 1000)
+        with anyio.move_on_after(source.refresh_ms / 1000 if source.refresh_ms > 0 else math.inf):
+            await wanted.wait()
+        wanted = anyio.Event()
         try:
             await anyio.to_thread.run_sync(source.load)
         except (OSError, ValueError) as e:
