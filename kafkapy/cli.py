@@ -120,6 +120,12 @@ def acls(argv: list[str]) -> int:
     return acls_main(argv)
 
 
+def users(argv: list[str]) -> int:
+    from .tools.users import main as users_main
+
+    return users_main(argv)
+
+
 def storage(argv: list[str]) -> int:
     from .tools.storage import main as storage_main
 
@@ -141,7 +147,7 @@ def console(argv: list[str]) -> int:
 COMMANDS = {
     "run": run, "dump-log": dump_log, "metadata": metadata, "compat": compat,
     "topics": topics, "produce": produce, "consume": consume, "groups": groups, "storage": storage,
-    "quorum": quorum, "acls": acls, "console": console,
+    "quorum": quorum, "acls": acls, "users": users, "console": console,
 }
 
 
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
               "  console    serve a web console of any Kafka cluster on 127.0.0.1 (--port, --read-only)\n"
               "  quorum     describe --status | --replication: the KRaft metadata quorum\n"
               "  acls       list, add and remove ACLs (kafka-acls.sh's options)\n"
+              "  users      list, set and delete SCRAM users (their mechanisms and iterations)\n"
               "  storage    format a node's log directories with a cluster id; random-uuid makes one\n\n"
               "The console tools speak the Kafka protocol to --bootstrap HOST:PORT (default 127.0.0.1:9092).")
         return 0

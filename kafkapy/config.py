@@ -241,11 +241,19 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("ssl.enabled.protocols", LST, ["TLSv1.2", "TLSv1.3"], "TLS versions a listener accepts.", None, read_only=True),
         ConfigDef("ssl.cipher.suites", LST, [], "Cipher suites allowed (IANA or OpenSSL names); empty for the defaults.", None, read_only=True),
         ConfigDef("ssl.principal.mapping.rules", S, "DEFAULT", "Rules mapping a client certificate's subject to a principal name: DEFAULT, or RULE:pattern/replacement/[LU], in order.", None, read_only=True),
-        # SASL listeners; sasl.enabled.mechanisms may be set per listener, and sasl.jaas.config
-        # and connections.max.reauth.ms per listener and mechanism
-        # (listener.name.<listener>.<mechanism>.<key>).
-        ConfigDef("sasl.enabled.mechanisms", LST, ["GSSAPI"], "SASL mechanisms a SASL listener accepts; kafkapy serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (users from UserScramCredentialRecord metadata records).", None, read_only=True),
+        # SASL listeners; sasl.* keys may be set per listener, and sasl.jaas.config,
+        # sasl.server.callback.handler.class and connections.max.reauth.ms per listener and
+        # mechanism (listener.name.<listener>.<mechanism>.<key>).
+        ConfigDef("sasl.enabled.mechanisms", LST, ["GSSAPI"], "SASL mechanisms a SASL listener accepts; kafkapy serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (users from UserScramCredentialRecord metadata records) and OAUTHBEARER.", None, read_only=True),
         ConfigDef("sasl.jaas.config", P, None, "JAAS login module configuration of a SASL mechanism, as Kafka reads it (for PLAIN, PlainLoginModule's user_<name>=\"<password>\" options).", None, read_only=True),
+        ConfigDef("sasl.server.callback.handler.class", S, None, "For OAUTHBEARER: unset (or Kafka's unsecured validator) for unsecured JWS tokens, org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler for tokens signed by a key of sasl.oauthbearer.jwks.endpoint.url; kafkapy loads no other class.", None, read_only=True),
+        ConfigDef("sasl.oauthbearer.jwks.endpoint.url", S, None, "Where the JSON Web Key Set that signs OAUTHBEARER tokens is: an https (or http) URL, fetched off the event loop, or a file: URL.", None, read_only=True),
+        ConfigDef("sasl.oauthbearer.jwks.endpoint.refresh.ms", L, 3_600_000, "How often the JWKS is read again (it is also read as soon as a token names a kid it lacks, once a minute at most per kid); 0: only then.", at_least(0), read_only=True),
+        ConfigDef("sasl.oauthbearer.expected.audience", LST, [], "Audiences of which a signed token must name one (aud); empty: a token that names an audience is refused.", None, read_only=True),
+        ConfigDef("sasl.oauthbearer.expected.issuer", S, None, "The issuer (iss) a signed token must name, if set.", None, read_only=True),
+        ConfigDef("sasl.oauthbearer.sub.claim.name", S, "sub", "The claim of a signed token that names its principal.", None, read_only=True),
+        ConfigDef("sasl.oauthbearer.scope.claim.name", S, "scope", "The claim of a signed token that holds its scope.", None, read_only=True),
+        ConfigDef("sasl.oauthbearer.clock.skew.seconds", I, 30, "Clock skew allowed between the broker and the token issuer when checking exp and nbf.", at_least(0), read_only=True),
         ConfigDef("connection.failed.authentication.delay.ms", I, 100, "How long a connection whose authentication failed is held before the failure is answered and the connection closed.", at_least(0), read_only=True),
         ConfigDef("connections.max.reauth.ms", L, 0, "Lifetime of a SASL session, after which a client must re-authenticate (KIP-368); 0 for sessions without end.", None, read_only=True),
         ConfigDef("kafkapy.ssl.handshake.timeout.ms", I, 10_000, "kafkapy's own: how long a TLS handshake may take before the connection is closed.", at_least(1), read_only=True),
@@ -408,7 +416,7 @@ def listener_override(key: str) -> tuple[str, str] | None:
 
 
 # Keys a listener may override for one of its SASL mechanisms: listener.name.<l>.<mechanism>.<key>.
-PER_MECHANISM_KEYS = ("sasl.jaas.config", "connections.max.reauth.ms")
+PER_MECHANISM_KEYS = ("sasl.jaas.config", "sasl.server.callback.handler.class", "connections.max.reauth.ms")
 
 
 def _definition(key: str) -> ConfigDef | None:

@@ -2,10 +2,12 @@
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
 KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
 of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
-stores, security between nodes, SASL mechanisms other than PLAIN and SCRAM)."""
+stores, security between nodes, SASL mechanisms other than PLAIN, SCRAM and OAUTHBEARER,
+server callback handler classes other than Kafka's OAUTHBEARER validators)."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from .config import LISTENER_PREFIX, ConfigError, listener_override
@@ -15,7 +17,8 @@ if TYPE_CHECKING:
     from .config import BrokerConfig
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+JWKS_URL_SCHEMES = ("https", "http", "file")
 # Protocol names TLS knows, in order, as ssl.protocol and ssl.enabled.protocols spell them.
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # ssl.protocol may also name the family, which caps nothing.
@@ -136,8 +139,48 @@ def validate_sasl_settings(config: BrokerConfig, listener_name: str) -> None:
                               f"the JAAS configuration: set listener.name.{listener_name.lower()}.plain.sasl.jaas.config "
                               "(or sasl.jaas.config) to org.apache.kafka.common.security.plain.PlainLoginModule required "
                               'user_<name>="<password>" ...;')
+        if mechanism == "OAUTHBEARER" and jaas is None:
+            raise ConfigError(f"{where}: Could not find a 'KafkaServer' or '{listener_name.lower()}.KafkaServer' entry in the "
+                              f"JAAS configuration: set listener.name.{listener_name.lower()}.oauthbearer.sasl.jaas.config "
+                              "(or sasl.jaas.config) to org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;")
         if jaas is not None:
             parse_jaas_config(str(jaas), f"listener.name.{listener_name.lower()}.{mechanism.lower()}.sasl.jaas.config")
+        validate_callback_handler(config, listener_name, mechanism)
+
+
+def validate_callback_handler(config: BrokerConfig, listener_name: str, mechanism: str) -> None:
+    """sasl.server.callback.handler.class names one of Kafka's OAUTHBEARER validators, the
+    signed-token one with a JWKS to check against; kafkapy loads no other class."""
+    from .security.jaas import parse_jaas_config
+    from .security.oauthbearer import SIGNED_TOKEN_VALIDATORS, UNSECURED_TOKEN_VALIDATOR, UnsecuredValidator
+
+    where = f"SASL listener {listener_name}"
+    handler = mechanism_setting(config, listener_name, mechanism, "sasl.server.callback.handler.class")
+    key = f"listener.name.{listener_name.lower()}.{mechanism.lower()}.sasl.server.callback.handler.class"
+    if handler is not None and (mechanism != "OAUTHBEARER" or handler not in SIGNED_TOKEN_VALIDATORS + (UNSECURED_TOKEN_VALIDATOR,)):
+        raise ConfigError(f"{where}: {key}={handler} is not served by kafkapy, which loads no Java class: for OAUTHBEARER, "
+                          f"leave it unset for unsecured tokens or set it to {SIGNED_TOKEN_VALIDATORS[0]}")
+    if mechanism != "OAUTHBEARER":
+        return
+    url = listener_setting(config, listener_name, "sasl.oauthbearer.jwks.endpoint.url")
+    if handler in SIGNED_TOKEN_VALIDATORS:
+        if importlib.util.find_spec("cryptography") is None:
+            raise ConfigError(f"{where}: {handler} checks signatures with the cryptography package, which is not "
+                              "installed: pip install cryptography")
+        if url is None:
+            raise ConfigError(f"{where}: {handler} needs sasl.oauthbearer.jwks.endpoint.url (an https or file: URL of the "
+                              "JSON Web Key Set that signs the tokens)")
+        scheme = str(url).partition(":")[0].lower()
+        if scheme not in JWKS_URL_SCHEMES:
+            raise ConfigError(f"{where}: sasl.oauthbearer.jwks.endpoint.url={url}: the URL's scheme must be one of "
+                              f"{', '.join(JWKS_URL_SCHEMES)}")
+        return
+    if url is not None:
+        # Kafka's unsecured validator would ignore the key set and take any unsigned token.
+        raise ConfigError(f"{where}: sasl.oauthbearer.jwks.endpoint.url is set but OAUTHBEARER tokens are validated unsecured: "
+                          f"set {key}={SIGNED_TOKEN_VALIDATORS[0]}")
+    jaas = mechanism_setting(config, listener_name, mechanism, "sasl.jaas.config")
+    UnsecuredValidator.from_jaas(parse_jaas_config(str(jaas)) if jaas is not None else None)
 
 
 def sasl_listener_names(config: BrokerConfig) -> list[str]:

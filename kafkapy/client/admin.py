@@ -1,4 +1,5 @@
-"""Topics, their configs, and the metadata quorum (the console tools' admin requests)."""
+"""Topics, their configs, the metadata quorum, ACLs and SCRAM users (the console tools'
+admin requests)."""
 
 from __future__ import annotations
 
@@ -221,18 +222,6 @@ class AdminClient(ClusterClient):
             check(result.error_code, f"creating an ACL of {acl.principal} on {acl.resource_type.name} {acl.resource_name!r}",
                   result.error_message)
 
-    def describe_scram_users(self) -> dict[str, list[tuple[str, int]]]:
-        """Each user with SCRAM credentials: its mechanisms' names and iterations
-        (DescribeUserScramCredentials; the salts and keys are never sent)."""
-        response = self.any_broker().request("describe_user_scram_credentials", {"users": None})
-        check(response.error_code, "describing SCRAM users", response.error_message)
-        users = {}
-        for result in response.results:
-            check(result.error_code, f"describing the SCRAM credentials of {result.user!r}", result.error_message)
-            users[result.user] = [(SCRAM_MECHANISMS.get(c.mechanism, f"mechanism {c.mechanism}"), c.iterations)
-                                  for c in result.credential_infos]
-        return dict(sorted(users.items()))
-
     def describe_acls(self, acl_filter: AclFilter) -> list[Acl]:
         """The ACLs the filter matches."""
         response = self.any_broker().request("describe_acls", _filter_fields(acl_filter))
@@ -252,6 +241,32 @@ class AdminClient(ClusterClient):
                 deleted.append(Acl.from_codes(m.resource_type, m.resource_name, getattr(m, "pattern_type", _LITERAL),
                                               m.principal, m.host, m.operation, m.permission_type))
         return deleted
+
+
+    def describe_scram_users(self, users: Sequence[str] | None = None) -> dict[str, list[tuple[str, int]]]:
+        """Each user's SCRAM credentials as (mechanism name, iterations), the salts and keys
+        never being sent: every user's, or those named (one without credentials raises
+        RESOURCE_NOT_FOUND)."""
+        response = self.any_broker().request("describe_user_scram_credentials", {
+            "users": None if users is None else [{"name": u} for u in users]})
+        check(response.error_code, "describing SCRAM users", response.error_message)
+        out: dict[str, list[tuple[str, int]]] = {}
+        for result in response.results:
+            check(result.error_code, f"describing the SCRAM credentials of {result.user!r}", result.error_message)
+            out[result.user] = [(SCRAM_MECHANISMS.get(c.mechanism, f"UNKNOWN({c.mechanism})"), c.iterations)
+                                for c in result.credential_infos]
+        return dict(sorted(out.items()))
+
+    def alter_scram_users(self, upsertions: Sequence[tuple[str, int, int, bytes, bytes]],
+                          deletions: Sequence[tuple[str, int]]) -> None:
+        """Sets credentials, (user, mechanism code, iterations, salt, salted password) each,
+        and deletes (user, mechanism code) ones; the first refusal is raised."""
+        response = self.any_broker().request("alter_user_scram_credentials", {
+            "deletions": [{"name": user, "mechanism": mechanism} for user, mechanism in deletions],
+            "upsertions": [{"name": user, "mechanism": mechanism, "iterations": iterations, "salt": salt,
+                            "salted_password": salted} for user, mechanism, iterations, salt, salted in upsertions]})
+        for result in response.results:
+            check(result.error_code, f"altering the SCRAM credentials of {result.user!r}", result.error_message)
 
 
 _LITERAL = 3  # the pattern type of every ACL to a broker whose responses name none (v0)

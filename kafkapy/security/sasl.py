@@ -6,7 +6,12 @@ the broker (ApiVersions), when authentication completed, or why and when to clos
 Before authentication a client may send ApiVersions (once, first) and SaslHandshake; any
 other request fails the authentication. A failed authentication is answered, as Kafka
 does, only after `connection.failed.authentication.delay.ms`, and then the connection
-closes."""
+closes.
+
+Re-authentication (KIP-368): once a session has a lifetime (connections.max.reauth.ms, or a
+credential that expires), a SaslHandshake on the authenticated connection begins a new
+exchange with the same mechanism, which must yield the same principal; any request that
+arrives after the session expired closes the connection instead, as Kafka's processor does."""
 
 from __future__ import annotations
 
@@ -36,6 +41,9 @@ SASL_HANDSHAKE_KEY = 17
 SASL_AUTHENTICATE_KEY = 36
 # Kafka's sasl.server.max.receive.size: frames larger than this are refused before authentication.
 MAX_RECEIVE_SIZE = 524_288
+# Kafka's KafkaChannel: a re-authentication begun sooner after the last one is not one (the
+# SaslHandshake goes to the broker, which answers ILLEGAL_SASL_STATE).
+MIN_REAUTHENTICATION_INTERVAL_MS = 1000
 _SIZE = struct.Struct(">i")
 
 
@@ -114,6 +122,11 @@ class SaslAuthenticator:
         self._mechanism: MechanismServer | None = None
         self.supports_reauthentication = False  # the client sent SaslAuthenticate v1+
         self.session_expiry_ms: int | None = None
+        self.principal: str | None = None
+        self.reauthentications = 0  # completed on this connection
+        self._reauthentication_started_ms: int | None = None
+        self._reauthenticating = False
+        self._bad_mechanism: str | None = None  # why the re-authentication under way fails at its next token
 
     @property
     def complete(self) -> bool:
@@ -123,11 +136,29 @@ class SaslAuthenticator:
     def mechanism(self) -> str:
         return self._mechanism_name
 
+    def after_authentication(self, frame: bytes | bytearray, now_ms: int) -> SaslStep | None:
+        """For a frame on an authenticated connection: None to hand it to the broker, the
+        step of the re-authentication it begins, or a close when the session has expired."""
+        if self.session_expiry_ms is not None and now_ms > self.session_expiry_ms:
+            return SaslStep(close=Close("SASL session expired without re-authentication"))
+        api_key, version, correlation_id = peek_header(frame)
+        if api_key != SASL_HANDSHAKE_KEY or self.session_expiry_ms is None:
+            return None
+        last = self._reauthentication_started_ms
+        if last is not None and now_ms - last < MIN_REAUTHENTICATION_INTERVAL_MS:
+            return None
+        self._reauthentication_started_ms = now_ms
+        self._reauthenticating = True
+        self._state = _State.HANDSHAKE
+        return self._handshake(frame, version, correlation_id)
+
     def received(self, frame: bytes | bytearray, now_ms: int) -> SaslStep:
         """The step for one frame (without its size prefix). Raises InvalidRequest for a
         frame that is not a request Kafka could parse: close the connection at once."""
         if self._state in (_State.COMPLETE, _State.FAILED):
             raise InvalidRequest(f"SASL exchange already {self._state.value}")
+        if self._state is _State.AUTHENTICATE and self._bad_mechanism is not None:
+            return self._fail(self._bad_mechanism)  # as Kafka, without an answer
         if self._state is _State.AUTHENTICATE and self._raw_tokens:
             return self._raw_token(bytes(frame), now_ms)
         api_key, version, correlation_id = peek_header(frame)
@@ -150,6 +181,9 @@ class SaslAuthenticator:
             response = _response(SASL_HANDSHAKE_KEY, version, correlation_id,
                                  {"error_code": ErrorCode.unsupported_sasl_mechanism, "mechanisms": enabled})
             return self._fail(f"Unsupported SASL mechanism {mechanism}", response)
+        if self._reauthenticating and mechanism != self._mechanism_name:
+            self._bad_mechanism = (f"SASL mechanism '{mechanism}' requested by client is not supported for "
+                                   f"re-authentication of mechanism '{self._mechanism_name}'")
         self._raw_tokens = version == 0
         self._mechanism_name = mechanism
         self._mechanism = self.listener.mechanisms[mechanism]()
@@ -161,6 +195,7 @@ class SaslAuthenticator:
         assert self._mechanism is not None
         try:
             challenge = self._mechanism.evaluate(token, now_ms)
+            self._check_principal_unchanged()
         except SaslAuthenticationFailed as e:
             return self._fail(str(e))
         except SaslRejected as e:
@@ -180,6 +215,7 @@ class SaslAuthenticator:
         self.supports_reauthentication = self.supports_reauthentication or version > 0
         try:
             challenge = self._mechanism.evaluate(request.auth_bytes, now_ms)
+            self._check_principal_unchanged()
         except (SaslAuthenticationFailed, SaslRejected) as e:
             message = str(e) if isinstance(e, SaslAuthenticationFailed) else self._generic_failure()
             response = _response(api_key, version, correlation_id, {
@@ -193,21 +229,35 @@ class SaslAuthenticator:
             "session_lifetime": step.session_lifetime_ms})
         return step
 
+    def _check_principal_unchanged(self) -> None:
+        assert self._mechanism is not None
+        if not (self._reauthenticating and self._mechanism.complete):
+            return
+        principal = user_principal(self._mechanism.authorization_id)
+        if principal != self.principal:
+            before, after = (str(p).replace(":", ".", 1) for p in (self.principal, principal))
+            raise SaslAuthenticationFailed(f"Cannot change principals during re-authentication from {before}: {after}")
+
     def _completed(self, step: SaslStep, now_ms: int) -> None:
         """Kafka's session lifetime: the sooner of the credential's expiry and
         connections.max.reauth.ms, if either is set."""
         assert self._mechanism is not None
         self._state = _State.COMPLETE
-        step.principal = user_principal(self._mechanism.authorization_id)
+        if self._reauthenticating:
+            self.reauthentications += 1
+            self._reauthenticating = False
+        step.principal = self.principal = user_principal(self._mechanism.authorization_id)
         expiry = self._mechanism.credential_expiry_ms
         max_reauth = self.listener.max_reauth_ms.get(self._mechanism_name, 0)
         lifetimes = ([expiry - now_ms] if expiry is not None else []) + ([max_reauth] if max_reauth > 0 else [])
+        self.session_expiry_ms = None
         if lifetimes:
             step.session_lifetime_ms = max(0, min(lifetimes))
             self.session_expiry_ms = now_ms + step.session_lifetime_ms
 
     def _generic_failure(self) -> str:
-        return f"Authentication failed during authentication due to invalid credentials with SASL mechanism {self._mechanism_name}"
+        during = "re-authentication" if self._reauthenticating else "authentication"
+        return f"Authentication failed during {during} due to invalid credentials with SASL mechanism {self._mechanism_name}"
 
     def _fail(self, reason: str, response: list[Chunk] | None = None) -> SaslStep:
         self._state = _State.FAILED

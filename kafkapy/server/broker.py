@@ -8,6 +8,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ from .metadata_log import metadata_log_settings, take_metadata_snapshots
 
 if TYPE_CHECKING:
     from ..log.cleaner import LogCleaner
+    from .jwks import JwksSource
     from .quorum import QuorumServer
     from .tls import ListenerTls
 
@@ -81,6 +83,8 @@ class BrokerServer:
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
+        self._sasl_listeners: dict[str, SaslListener] = {}  # by listener name
+        self._jwks: list[JwksSource] = []  # the key sets OAUTHBEARER listeners check signed tokens against
         self._connections: set[Connection] = set()
         self._quotas = ConnectionQuotas(config.int("max.connections"), config.int("max.connections.per.ip"), {})
         self._slot_freed = anyio.Event()
@@ -179,13 +183,7 @@ class BrokerServer:
         )
 
     def _bind(self) -> None:
-        sasl: dict[str, SaslListener] = {}
-        if sasl_listener_names(self.config):
-            # Imported only for a SASL listener: a plaintext broker's start does without
-            # the JAAS parser and the mechanisms' servers.
-            from .sasl import listener_sasl
-
-            sasl = listener_sasl(self.config, self._scram_credential)
+        sasl = self._sasl_listeners
         for listener in self.listeners:
             if listener.name in self.config.strings("controller.listener.names"):
                 continue
@@ -219,6 +217,14 @@ class BrokerServer:
 
             self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
+        if sasl_listener_names(self.config):
+            # Imported only for a SASL listener: a plaintext broker's start does without
+            # the JAAS parser, the mechanisms' servers and the key sets' HTTP client.
+            from .jwks import load_at_start
+            from .sasl import listener_sasl
+
+            self._sasl_listeners, self._jwks = listener_sasl(self.config, self._scram_credential)
+            await anyio.to_thread.run_sync(load_at_start, self._jwks)
         self._bind()
         try:
             cluster_id, logs, metadata = self._open_storage()
@@ -254,6 +260,11 @@ class BrokerServer:
                 broker = self.broker
                 tg.start_soon(self._supervised, "log flushes, retention and checkpoints", self._background)
                 tg.start_soon(self._supervised, "idle connection expiry", self._expire_idle_connections)
+                if self._jwks:
+                    from .jwks import refresh_forever
+
+                    for source in self._jwks:
+                        tg.start_soon(self._supervised, f"JWKS refresh from {source.url}", partial(refresh_forever, source))
                 tg.start_soon(self._replicate)
                 tg.start_soon(self._supervised, "metadata snapshots",
                               lambda: take_metadata_snapshots(broker.metadata, self.clock))
@@ -293,6 +304,10 @@ class BrokerServer:
     def principals(self) -> list[str]:
         """The principal of each client connection open now."""
         return [connection.principal for connection in self._connections]
+
+    def reauthentications(self) -> int:
+        """The SASL re-authentications completed on the client connections open now."""
+        return sum(c.authenticator.reauthentications for c in self._connections if c.authenticator is not None)
 
     def stop(self) -> None:
         self._stop.set()

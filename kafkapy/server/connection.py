@@ -14,7 +14,7 @@ import anyio.lowlevel
 
 from ..handlers import Broker, CloseConnection, dispatch
 from ..security.principal import ANONYMOUS
-from ..security.sasl import MAX_RECEIVE_SIZE, SaslAuthenticator, SaslListener
+from ..security.sasl import MAX_RECEIVE_SIZE, SaslAuthenticator, SaslListener, SaslStep
 from ..wire.framing import FrameError, FrameReader
 from ..wire.protocol import Chunk, FileSlice, InvalidRequest
 from .connection_quotas import RequestMemory
@@ -107,8 +107,13 @@ class Connection:
                 return
             for frame in frames:
                 self.busy = True
-                if self.authenticator is not None and not self.authenticator.complete:
-                    response = await self._authenticate(self.authenticator, frame)
+                authenticator = self.authenticator
+                if authenticator is None:
+                    response = await dispatch(self.broker, frame, self.peer, self.principal)
+                elif not authenticator.complete:
+                    response = await self._sasl_step(authenticator.received(frame, self.broker.clock.wall_ms()), frame)
+                elif (step := authenticator.after_authentication(frame, self.broker.clock.wall_ms())) is not None:
+                    response = await self._sasl_step(step, frame)
                 else:
                     response = await dispatch(self.broker, frame, self.peer, self.principal)
                 self.busy = False
@@ -122,17 +127,16 @@ class Connection:
                 # connections and the broker's timers have their turn.
                 await anyio.lowlevel.checkpoint()
 
-    async def _authenticate(self, authenticator: SaslAuthenticator, frame: bytes | bytearray) -> tuple[list[Chunk], int] | None:
-        """One frame of the SASL exchange: the response to send, if any. Raises
+    async def _sasl_step(self, step: SaslStep, frame: bytes | bytearray) -> tuple[list[Chunk], int] | None:
+        """Does one step of the SASL exchange: the response to send, if any. Raises
         CloseConnection, after the failed-authentication delay and its answer, when the
-        authentication fails."""
-        step = authenticator.received(frame, self.broker.clock.wall_ms())
+        authentication fails or the session expired."""
         if step.close is not None:
-            log.info("Failed authentication with %s (%s)", self.peer, step.close.reason)
+            log.info("Closing SASL connection from %s: %s", self.peer, step.close.reason)
             await anyio.sleep(step.close.delay_ms / 1000)
             if step.close.response is not None:
                 await self._send(step.close.response)
-            raise CloseConnection("authentication failed")
+            raise CloseConnection(step.close.reason)
         if step.principal is not None:
             self.principal = step.principal
             self.reader.max_frame_size = self.max_request_size

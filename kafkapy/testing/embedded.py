@@ -23,7 +23,14 @@ given, by name and password:
 
 with the SASL `mechanism` given: PLAIN (the default; users in the listener's JAAS
 configuration), SCRAM-SHA-256 or SCRAM-SHA-512 (users' credentials written as metadata
-records once the broker serves, as AlterUserScramCredentials writes them).
+records once the broker serves, as AlterUserScramCredentials writes them), or OAUTHBEARER
+(unsecured JWS tokens, validated as Kafka's default validator does; no users needed):
+
+    with kafkapy.Broker(security="sasl_plaintext", mechanism="OAUTHBEARER") as broker:
+        Producer(broker.client_config(user="alice"))  # an unsecured token whose sub is alice
+
+`client_config(token=...)` presents the tokens a function makes instead (signed ones, say:
+see kafkapy.testing.oauth).
 
 `broker.console_url` serves the web console beside the broker, on a free port of
 127.0.0.1, from the first time it is read (`AsyncBroker`: start it with
@@ -49,6 +56,7 @@ from ..clock import Clock
 from ..config import BROKER_CONFIGS, BrokerConfig
 from ..handlers.faults import Faults
 from ..metadata.scram import MECHANISM_CODES, MIN_ITERATIONS, ScramUpsertion, alter_scram_credentials
+from ..security.oauthbearer import OAUTHBEARER_LOGIN_MODULE
 from ..security.scram import derive_keys, salted_password
 from ..server import BrokerServer, Supervisor
 
@@ -61,7 +69,9 @@ Flavour = Literal["confluent-kafka", "kafka-python"]
 T = TypeVar("T")
 _PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 _SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
-MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+_LOGIN_MODULES = {"SCRAM-SHA-256": _SCRAM_LOGIN_MODULE, "SCRAM-SHA-512": _SCRAM_LOGIN_MODULE,
+                  "OAUTHBEARER": OAUTHBEARER_LOGIN_MODULE}
 
 
 def _config(data_dir: Path, overrides: Mapping[str, object], security: dict[str, object]) -> BrokerConfig:
@@ -78,7 +88,7 @@ def _security_settings(security: str, certificates: TestCertificates | None, use
     if security.startswith("sasl_"):
         listener = security.upper()
         entries = " ".join(f'user_{name}="{_jaas_quoted(password)}"' for name, password in users.items())
-        jaas = f"{_PLAIN_LOGIN_MODULE} required {entries};" if mechanism == "PLAIN" else f"{_SCRAM_LOGIN_MODULE} required;"
+        jaas = f"{_PLAIN_LOGIN_MODULE} required {entries};" if mechanism == "PLAIN" else f"{_LOGIN_MODULES[mechanism]} required;"
         settings.update({"listeners": f"{listener}://127.0.0.1:0", "sasl.enabled.mechanisms": mechanism,
                          f"listener.name.{security}.{mechanism.lower()}.sasl.jaas.config": jaas})
     if certificates is None:
@@ -89,6 +99,19 @@ def _security_settings(security: str, certificates: TestCertificates | None, use
         settings.update({"ssl.client.auth": "required", "ssl.truststore.type": "PEM",
                          "ssl.truststore.location": str(certificates.ca_path)})
     return settings
+
+
+def _oauthbearer_settings(user: str | None, token: Callable[[], str] | None, confluent: bool) -> dict[str, object]:
+    from .oauth import confluent_token_settings, kafka_python_token_provider, user_token
+
+    if token is None and confluent:
+        # librdkafka makes and renews the unsecured token itself.
+        return {"sasl.mechanism": "OAUTHBEARER", "enable.sasl.oauthbearer.unsecure.jwt": True,
+                "sasl.oauthbearer.config": f"principal={user}"}
+    source = token if token is not None else lambda: user_token(str(user))
+    if confluent:
+        return confluent_token_settings(source)
+    return {"sasl_mechanism": "OAUTHBEARER", "sasl_oauth_token_provider": kafka_python_token_provider(source)}
 
 
 def _jaas_quoted(value: str) -> str:
@@ -119,20 +142,23 @@ class _Base:
         self.supervisor: Supervisor | None = None
 
     def client_config(self, user: str | None = None, flavour: Flavour = "confluent-kafka", *, mechanism: str | None = None,
-                      password: str | None = None) -> dict[str, object]:
+                      password: str | None = None, token: Callable[[], str] | None = None) -> dict[str, object]:
         """A client's settings for this broker: confluent-kafka's keys, or kafka-python's
         keyword arguments. On a TLS broker, the client trusts the test certificate authority,
         and on an mTLS one a `user` presents a certificate of its own (CN=<user>,O=kafkapy
         test); without a user, the client has none. On a SASL broker a `user` authenticates
         with the SASL `mechanism` (the broker's unless given) and its password (or the `password` given, which may be
-        wrong on purpose)."""
+        wrong on purpose); with OAUTHBEARER, with an unsecured token naming the user, or the
+        tokens `token` makes."""
         confluent = flavour == "confluent-kafka"
         settings: dict[str, object] = {"bootstrap.servers" if confluent else "bootstrap_servers": self.bootstrap_servers}
         sasl = self.security.startswith("sasl_")
         mechanism = mechanism or self.mechanism
         if sasl:
             settings["security.protocol" if confluent else "security_protocol"] = self.security.upper()
-            if user is not None:
+            if mechanism == "OAUTHBEARER" and (user is not None or token is not None):
+                settings.update(_oauthbearer_settings(user, token, confluent))
+            elif user is not None:
                 secret = password if password is not None else self.users[user]
                 settings.update({"sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": secret} if confluent else
                                 {"sasl_mechanism": mechanism, "sasl_plain_username": user, "sasl_plain_password": secret})
@@ -150,7 +176,7 @@ class _Base:
     async def _add_scram_users(self) -> None:
         """The users' SCRAM credentials, written through the controller as
         AlterUserScramCredentials writes them (no client could authenticate to ask)."""
-        if self.mechanism == "PLAIN" or not self.users:
+        if not self.mechanism.startswith("SCRAM-") or not self.users:
             return
         assert self.supervisor is not None and isinstance(self.supervisor.server, BrokerServer)
         broker = self.supervisor.server.broker
@@ -170,6 +196,12 @@ class _Base:
         assert self.supervisor is not None, "the broker is not running"
         server = self.supervisor.server
         return server.principals() if isinstance(server, BrokerServer) else []
+
+    def reauthentications(self) -> int:
+        """The SASL re-authentications (KIP-368) completed on the client connections open now."""
+        assert self.supervisor is not None, "the broker is not running"
+        server = self.supervisor.server
+        return server.reauthentications() if isinstance(server, BrokerServer) else 0
 
     @property
     def port(self) -> int:
