@@ -2,7 +2,8 @@
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
 KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
 of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
-stores, security between nodes, SASL mechanisms other than PLAIN and SCRAM)."""
+stores, TLS between controllers, SASL between brokers, SASL mechanisms other than PLAIN
+and SCRAM)."""
 
 from __future__ import annotations
 
@@ -75,11 +76,11 @@ def validate_listener_security(config: BrokerConfig) -> None:
         if protocol != "PLAINTEXT" and listener.name in controller_names:
             raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's controllers reach each other "
                               "in plaintext only yet; map it to PLAINTEXT")
-    broker_listeners = [lst for lst in listeners if lst.name not in controller_names]
+    inter_broker = inter_broker_listener_name(config)
     cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
-    if cluster and broker_listeners and listener_protocol(config, broker_listeners[0]) != "PLAINTEXT":
-        raise ConfigError(f"Brokers reach each other on the first broker listener ({broker_listeners[0].name}), and "
-                          "kafkapy's brokers speak to each other in plaintext only yet: list a PLAINTEXT listener first")
+    if cluster and inter_broker is not None and security_protocol_map(config).get(inter_broker, "").startswith("SASL_"):
+        raise ConfigError(f"Brokers reach each other on the first broker listener ({inter_broker}), and kafkapy's "
+                          "brokers do not authenticate to each other with SASL yet: list a PLAINTEXT or SSL listener first")
     for listener in listeners:
         if listener.name in controller_names:
             continue
@@ -88,6 +89,14 @@ def validate_listener_security(config: BrokerConfig) -> None:
             validate_ssl_settings(config, listener.name)
         if protocol.startswith("SASL_"):
             validate_sasl_settings(config, listener.name)
+
+
+def inter_broker_listener_name(config: BrokerConfig) -> str | None:
+    """The listener brokers reach each other on: the first broker listener, which kafkapy
+    registers (inter.broker.listener.name may only name it); None on a controller-only node."""
+    controller_names = config.strings("controller.listener.names")
+    names = [lst.name for lst in parse_listeners(config.strings("listeners")) if lst.name not in controller_names]
+    return names[0] if names else None
 
 
 def mechanism_setting(config: BrokerConfig, listener_name: str, mechanism: str, key: str) -> object:

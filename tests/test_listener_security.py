@@ -73,9 +73,10 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
     ({"listener.name.plaintext.num.partitions": "3"}, "Unknown configuration key 'listener.name.plaintext.num.partitions': kafkapy takes ssl.* and sasl.* keys per listener"),
     ({"listener.name.secure.ssl.client.auth": "required"}, "overrides a key for listener 'secure', which is not in listeners"),
     ({"listener.name.PLAINTEXT.ssl.client.auth": "required"}, "the override names it in lower case"),
-    # Between nodes kafkapy speaks plaintext only.
-    ({"listeners": "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
-      "ssl.keystore.type": "PEM", "ssl.keystore.location": "a"}, "list a PLAINTEXT listener first"),
+    # Brokers reach each other in plaintext or over TLS, not with SASL yet.
+    ({"listeners": "SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
+      "ssl.keystore.type": "PEM", "ssl.keystore.location": "a", "sasl.enabled.mechanisms": "SCRAM-SHA-256"},
+     "list a PLAINTEXT or SSL listener first"),
     ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
       "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "Controller listener CONTROLLER is SSL"),
 ])

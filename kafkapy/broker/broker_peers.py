@@ -4,6 +4,7 @@ verification), or where this node's peer routes say that broker is reached."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,9 +31,11 @@ class PeerUnavailable(Exception):
 
 
 class BrokerPeers:
-    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, routes: PeerRoutes | None = None) -> None:
+    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, routes: PeerRoutes | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.metadata = metadata
         self.routes = routes or {}
+        self.tls = tls  # the inter-broker listener's client context, when it speaks TLS
         self.timeout_s = request_timeout_ms / 1000
         self._connections: dict[int, NodeConnection] = {}
 
@@ -46,7 +49,7 @@ class BrokerPeers:
             # A broker that registered again may listen elsewhere.
             if connection is not None:
                 await connection.close()
-            connection = self._connections[node_id] = NodeConnection(address)
+            connection = self._connections[node_id] = NodeConnection(address, self.tls)
         try:
             return await connection.request(entity, self.timeout_s)
         except UNREACHABLE as e:

@@ -5,6 +5,7 @@ verification) share it."""
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import anyio
@@ -21,11 +22,13 @@ UNREACHABLE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, an
 
 
 class NodeConnection:
-    """One connection to a node's listener, one request at a time."""
+    """One connection to a node's listener, one request at a time; over TLS when given the
+    listener's client context (the host name checked is the address's)."""
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
         self.address = address
-        self._stream: anyio.abc.SocketStream | None = None
+        self.tls = tls
+        self._stream: anyio.abc.ByteStream | None = None
         self._reader = FrameReader(_MAX_FRAME)
         self._lock = anyio.Lock()
         self._correlation = 0
@@ -36,7 +39,10 @@ class NodeConnection:
             try:
                 with anyio.fail_after(timeout_s):
                     if self._stream is None:
-                        self._stream = await anyio.connect_tcp(*self.address)
+                        # Kafka's framing says where each message ends: no need to wait for TLS close_notify.
+                        self._stream = await anyio.connect_tcp(*self.address, ssl_context=self.tls, tls_hostname=self.address[0],
+                                                               tls_standard_compatible=False) if self.tls else \
+                            await anyio.connect_tcp(*self.address)
                         self._reader = FrameReader(_MAX_FRAME)
                     self._correlation += 1
                     await self._stream.send(encode_request(entity, self._correlation, BROKER_CLIENT_ID))

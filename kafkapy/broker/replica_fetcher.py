@@ -9,6 +9,7 @@ in a worker thread, per the flush policy, as the leader's)."""
 from __future__ import annotations
 
 import logging
+import ssl
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,10 +42,11 @@ SESSION_ERRORS = (ErrorCode.fetch_session_id_not_found, ErrorCode.invalid_fetch_
 class ReplicaFetcherManager:
     def __init__(
         self, replicas: ReplicaManager, config: BrokerConfig, image: Callable[[], MetadataImage],
-        broker_epoch: Callable[[], int], routes: PeerRoutes | None = None,
+        broker_epoch: Callable[[], int], routes: PeerRoutes | None = None, tls: ssl.SSLContext | None = None,
     ) -> None:
         self.replicas = replicas
         self.routes = routes or {}
+        self.tls = tls  # the inter-broker listener's client context, when it speaks TLS
         self.config = config
         self.image = image
         self.broker_epoch = broker_epoch
@@ -108,7 +110,7 @@ class ReplicaFetcher:
         if address is None:
             return None
         if self._connection is None or self._connection.address != address:
-            self._connection = NodeConnection(address)
+            self._connection = NodeConnection(address, self.manager.tls)
             self._session.reset()
         return self._connection
 

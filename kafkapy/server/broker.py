@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -49,7 +50,7 @@ from .connection_quotas import ConnectionQuotas, RequestMemory
 from .meta_properties import load_meta_properties, refuse_partitions_without_metadata_log
 from .metadata_log import metadata_log_settings, take_metadata_snapshots
 from .sasl import listener_sasl
-from .tls import ListenerTls, listener_tls
+from .tls import ListenerTls, inter_broker_client_tls, listener_tls
 
 if TYPE_CHECKING:
     from .quorum import QuorumServer
@@ -80,6 +81,7 @@ class BrokerServer:
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
+        self._inter_broker_tls: ssl.SSLContext | None = None  # as the client of the other brokers, read at start
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
         self._connections: set[Connection] = set()
@@ -158,7 +160,7 @@ class BrokerServer:
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
-        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes)
+        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes, self._inter_broker_tls)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
@@ -212,6 +214,7 @@ class BrokerServer:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
         self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
+        self._inter_broker_tls = await anyio.to_thread.run_sync(inter_broker_client_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         self._bind()
         try:
@@ -456,7 +459,7 @@ class BrokerServer:
         assert self.broker is not None and self._lifecycle is not None
         replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
         fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch,
-                                         self.peer_routes)
+                                         self.peer_routes, self._inter_broker_tls)
         async def check_isr() -> None:
             while True:
                 await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)

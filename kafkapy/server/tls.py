@@ -19,7 +19,7 @@ from typing import cast
 import anyio
 
 from ..config import BrokerConfig, ConfigError
-from ..listener_config import TLS_VERSIONS, listener_setting, ssl_listener_names
+from ..listener_config import TLS_VERSIONS, inter_broker_listener_name, listener_setting, ssl_listener_names
 from ..security.principal import ANONYMOUS, NoMatchingRule, SslPrincipalMapper, user_principal
 from ..security.x500 import CertificateError, subject_rfc2253
 from ..wire.protocol import Chunk, FileSlice
@@ -69,9 +69,21 @@ def listener_tls(config: BrokerConfig) -> dict[str, ListenerTls]:
     return out
 
 
-def _context(listener: str, setting: Callable[[str], object]) -> ssl.SSLContext:
-    where = f"SSL listener {listener}"
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+def inter_broker_client_tls(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS context of this broker's connections to the other brokers' inter-broker
+    listener, when that listener speaks TLS: the listener's own settings, as Kafka's
+    SslFactory in client mode takes them (its key store is the certificate this broker
+    presents, its trust store what it trusts, host names checked). Reads the stores: run
+    it in a worker thread."""
+    name = inter_broker_listener_name(config)
+    if name is None or name not in ssl_listener_names(config):
+        return None
+    return _context(name, lambda key: listener_setting(config, name, key), client=True)
+
+
+def _context(listener: str, setting: Callable[[str], object], client: bool = False) -> ssl.SSLContext:
+    where = f"SSL listener {listener}" + (" (as the client of the other brokers)" if client else "")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT if client else ssl.PROTOCOL_TLS_SERVER)
     # Renegotiation is a way to make a server do handshakes for nothing; Kafka's JVM refuses it.
     context.options |= ssl.OP_NO_RENEGOTIATION
     key_password = setting("ssl.key.password")
@@ -96,11 +108,14 @@ def _context(listener: str, setting: Callable[[str], object]) -> ssl.SSLContext:
             context.load_verify_locations(cafile=str(trust_location))
         elif trust_certificates is not None:
             context.load_verify_locations(cadata=_normal_pem(str(trust_certificates)))
+        elif client:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
         elif client_auth != "none":
             context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
     except (OSError, ssl.SSLError) as e:
         raise ConfigError(f"{where}: cannot load its trust store (ssl.truststore.*): {e}") from None
-    context.verify_mode = _VERIFY_MODE[client_auth]
+    if not client:  # a client context verifies the server and its host name, as Kafka's default ("https") does
+        context.verify_mode = _VERIFY_MODE[client_auth]
     enabled = sorted(setting("ssl.enabled.protocols"), key=TLS_VERSIONS.index)  # type: ignore[call-overload]
     newest = enabled[-1]
     protocol = str(setting("ssl.protocol"))

@@ -1,0 +1,89 @@
+"""A three-node kafkapy cluster whose brokers serve clients and each other on an SSL
+listener that requires client certificates (mutual TLS), with Kafka's authorizer: the
+replica fetchers connect over TLS with the broker's own key store and trust store and are
+authorized as the principal of its certificate (a super user), a client consumes every
+acknowledged record from the follower that leads once the leader is killed, and an
+ordinary user allowed to read the topic is refused a fetch that claims to come from a
+replica (Kafka's rule: a follower's fetch needs CLUSTER_ACTION on the cluster)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.errors import ErrorCode
+from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
+from kio.schema.types import BrokerId, TopicName
+from kio.static.primitive import i32, i32Timedelta, i64
+
+from kafkapy.compat.adapters.base import AclEntry, Record
+from kafkapy.compat.adapters.confluent import ConfluentKafka
+from kafkapy.compat.raw import RawConnection
+from kafkapy.compat.security import ClientSecurity
+from kafkapy.testing.certificates import TestCertificates
+from kafkapy.testing.cluster import Cluster
+from waiting import until
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.kafkapy_internals]
+
+TOPIC = "replicated-over-tls"
+RECORDS = [Record(b"k%d" % i, b"v%03d" % i, partition=0) for i in range(30)]
+BROKER_PRINCIPAL = "User:CN=localhost,O=kafkapy test"
+
+
+def client_security(certificates: TestCertificates, user: str) -> ClientSecurity:
+    certificate, key = certificates.client(user)
+    return ClientSecurity("SSL", ca_location=str(certificates.ca_path), certificate_location=str(certificate),
+                          key_location=str(key))
+
+
+def follower_fetch(port: int, security: ClientSecurity, replica_id: int) -> ErrorCode:
+    """The partition's error in the answer to a Fetch of TOPIC-0 claiming to come from replica_id (-1: a consumer)."""
+    with RawConnection(port, security=security) as connection:
+        response = connection.request(FetchRequest(
+            replica_id=BrokerId(replica_id), max_wait=i32Timedelta.parse(datetime.timedelta(0)), min_bytes=i32(0),
+            max_bytes=i32(1 << 20), forgotten_topics_data=(),
+            topics=(FetchTopic(topic=TopicName(TOPIC), partitions=(FetchPartition(
+                partition=i32(0), fetch_offset=i64(0), partition_max_bytes=i32(1 << 20)),)),),
+        ))
+    [answer] = response.responses[0].partitions
+    return answer.error_code
+
+
+def test_brokers_replicate_over_mutual_tls_and_a_user_cannot_fetch_as_a_replica(tmp_path):
+    certificates = TestCertificates(tmp_path / "ca")
+    tls = {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
+           "ssl.truststore.location": str(certificates.ca_path), "ssl.client.auth": "required",
+           "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+           # The controller listener is plaintext, where Kafka too needs User:ANONYMOUS among the super users.
+           "super.users": f"{BROKER_PRINCIPAL};User:CN=admin,O=kafkapy test;User:ANONYMOUS"}
+    with Cluster(brokers=3, broker_listener="SSL", **tls) as cluster:
+        admin, alice = client_security(certificates, "admin"), client_security(certificates, "alice")
+        client = ConfluentKafka(cluster.bootstrap_servers, admin)
+        try:
+            creator = AdminClient({"bootstrap.servers": cluster.bootstrap_servers, **admin.confluent()})
+            creator.create_topics([NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})])[TOPIC].result(20)
+            written = client.produce(TOPIC, RECORDS)
+            assert [r.offset for r in written] == list(range(len(RECORDS)))
+            [partition] = client.partitions(TOPIC)
+            assert sorted(partition.isr) == [1, 2, 3]  # acks=all acknowledged: every follower fetched it over TLS
+            client.create_acls([AclEntry("TOPIC", TOPIC, "LITERAL", "User:CN=alice,O=kafkapy test", "*", "READ", "ALLOW")])
+
+            cluster.kill(partition.leader)
+            survivors = [n for n in cluster.broker_ids if n != partition.leader]
+            survivor_bootstrap = ",".join(f"127.0.0.1:{cluster.nodes[n].port}" for n in survivors)
+            client.close()
+            client = ConfluentKafka(survivor_bootstrap, admin)
+            new_leader = until(lambda: (lambda p: p.leader if p.leader in survivors else None)(client.partitions(TOPIC)[0]),
+                               20, "a surviving follower to lead the partition")
+            consumed = client.consume(TOPIC, {0: len(RECORDS)})
+            assert [(r.offset, r.value) for r in consumed] == [(r.offset, r.value) for r in written]
+
+            port = cluster.nodes[new_leader].port
+            assert until(lambda: follower_fetch(port, alice, -1) == ErrorCode.none, 10, "alice's ACL to reach the leader")
+            other = next(n for n in survivors if n != new_leader)
+            assert follower_fetch(port, alice, other) == ErrorCode.topic_authorization_failed
+            assert follower_fetch(port, admin, other) == ErrorCode.none
+        finally:
+            client.close()
