@@ -1,10 +1,11 @@
-"""A three-node kafkapy cluster whose brokers serve clients and each other on an SSL
-listener that requires client certificates (mutual TLS), with Kafka's authorizer: the
-replica fetchers connect over TLS with the broker's own key store and trust store and are
-authorized as the principal of its certificate (a super user), a client consumes every
-acknowledged record from the follower that leads once the leader is killed, and an
-ordinary user allowed to read the topic is refused a fetch that claims to come from a
-replica (Kafka's rule: a follower's fetch needs CLUSTER_ACTION on the cluster)."""
+"""A three-node kafkapy cluster whose nodes serve clients and each other on SSL listeners
+that require client certificates (mutual TLS), the broker listener and the controller
+listener alike, with Kafka's authorizer and no anonymous super user: the replica
+fetchers, Raft and the controller channel connect over TLS with the node's own key store
+and trust store and are authorized as the principal of its certificate (a super user); a
+client consumes every acknowledged record from the follower that leads once the leader is
+killed; an ordinary user allowed to read the topic is refused a fetch that claims to come
+from a replica, and a Vote (Kafka's rule: both need CLUSTER_ACTION on the cluster)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from kafkapy.compat.adapters.base import AclEntry, Record
 from kafkapy.compat.adapters.confluent import ConfluentKafka
 from kafkapy.compat.raw import RawConnection
 from kafkapy.compat.security import ClientSecurity
+from kafkapy.raft.messages import VoteRequest
+from kafkapy.raft.wire import request_to_kafka
 from kafkapy.testing.certificates import TestCertificates
 from kafkapy.testing.cluster import Cluster
 from waiting import until
@@ -51,13 +54,20 @@ def follower_fetch(port: int, security: ClientSecurity, replica_id: int) -> Erro
     return answer.error_code
 
 
-def test_brokers_replicate_over_mutual_tls_and_a_user_cannot_fetch_as_a_replica(tmp_path):
+def vote_error(port: int, security: ClientSecurity) -> ErrorCode:
+    """The error of the answer to a pre-vote request sent to a controller listener."""
+    request = request_to_kafka(VoteRequest(1, 1_000, 1, 1_000, 1 << 40, True), 1)
+    with RawConnection(port, security=security) as connection:
+        return connection.request(request).error_code
+
+
+def test_nodes_reach_each_other_over_mutual_tls_and_a_user_cannot_act_as_one(tmp_path):
     certificates = TestCertificates(tmp_path / "ca")
-    tls = {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
+    tls = {"listener.security.protocol.map": "SSL:SSL,CONTROLLER:SSL",
+           "ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
            "ssl.truststore.location": str(certificates.ca_path), "ssl.client.auth": "required",
            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-           # The controller listener is plaintext, where Kafka too needs User:ANONYMOUS among the super users.
-           "super.users": f"{BROKER_PRINCIPAL};User:CN=admin,O=kafkapy test;User:ANONYMOUS"}
+           "super.users": f"{BROKER_PRINCIPAL};User:CN=admin,O=kafkapy test"}
     with Cluster(brokers=3, broker_listener="SSL", **tls) as cluster:
         admin, alice = client_security(certificates, "admin"), client_security(certificates, "alice")
         client = ConfluentKafka(cluster.bootstrap_servers, admin)
@@ -85,5 +95,7 @@ def test_brokers_replicate_over_mutual_tls_and_a_user_cannot_fetch_as_a_replica(
             other = next(n for n in survivors if n != new_leader)
             assert follower_fetch(port, alice, other) == ErrorCode.topic_authorization_failed
             assert follower_fetch(port, admin, other) == ErrorCode.none
+            [controller] = [v for v in cluster.nodes[other].config.quorum_voters if v.node_id == other]
+            assert vote_error(controller.port, alice) == ErrorCode.cluster_authorization_failed
         finally:
             client.close()

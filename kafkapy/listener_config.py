@@ -2,8 +2,7 @@
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
 KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
 of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
-stores, TLS between controllers, SASL between brokers, SASL mechanisms other than PLAIN
-and SCRAM)."""
+stores, SASL between nodes, SASL mechanisms other than PLAIN and SCRAM)."""
 
 from __future__ import annotations
 
@@ -73,22 +72,29 @@ def validate_listener_security(config: BrokerConfig) -> None:
     controller_names = config.strings("controller.listener.names")
     for listener in listeners + advertised:
         protocol = listener_protocol(config, listener)
-        if protocol != "PLAINTEXT" and listener.name in controller_names:
-            raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's controllers reach each other "
-                              "in plaintext only yet; map it to PLAINTEXT")
+        if protocol.startswith("SASL_") and listener.name in controller_names:
+            raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's nodes do not authenticate "
+                              "to the controllers with SASL yet; map it to PLAINTEXT or SSL")
     inter_broker = inter_broker_listener_name(config)
     cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
     if cluster and inter_broker is not None and security_protocol_map(config).get(inter_broker, "").startswith("SASL_"):
         raise ConfigError(f"Brokers reach each other on the first broker listener ({inter_broker}), and kafkapy's "
                           "brokers do not authenticate to each other with SASL yet: list a PLAINTEXT or SSL listener first")
     for listener in listeners:
-        if listener.name in controller_names:
-            continue
         protocol = listener_protocol(config, listener)
+        if listener.name in controller_names:
+            if protocol == "SSL":
+                validate_ssl_settings(config, listener.name)
+            continue
         if protocol in ("SSL", "SASL_SSL"):
             validate_ssl_settings(config, listener.name)
         if protocol.startswith("SASL_"):
             validate_sasl_settings(config, listener.name)
+
+
+def controller_listener_name(config: BrokerConfig) -> str:
+    """The listener nodes reach the controllers on: the first of controller.listener.names, as Kafka."""
+    return config.strings("controller.listener.names")[0]
 
 
 def inter_broker_listener_name(config: BrokerConfig) -> str | None:

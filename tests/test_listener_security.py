@@ -78,7 +78,11 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
       "ssl.keystore.type": "PEM", "ssl.keystore.location": "a", "sasl.enabled.mechanisms": "SCRAM-SHA-256"},
      "list a PLAINTEXT or SSL listener first"),
     ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
-      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "Controller listener CONTROLLER is SSL"),
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "Controller listener CONTROLLER is SASL_SSL"),
+    # An SSL controller listener needs what any SSL listener needs.
+    ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL", "ssl.keystore.type": "PEM"},
+     "SSL listener CONTROLLER has no key store"),
 ])
 def test_refused_at_start(values, message):
     assert message in refusal(values)

@@ -142,8 +142,10 @@ class BrokerServer:
         # gone, two election timeouts (randomised up to twice the setting), a request timeout.
         retry_window_ms = (config.int("controller.quorum.fetch.timeout.ms") + 2 * config.int("controller.quorum.election.timeout.ms")
                            + request_timeout_ms)
+        # The quorum server has read the controller listener's TLS as it started.
+        quorum_tls = self._quorum_server.tls if self._quorum_server is not None else None
         router = ControllerRouter(node_id, controller_service, controllers, lambda: metadata.quorum.leader_id, clock,
-                                  request_timeout_ms, cluster_id, retry_window_ms)
+                                  request_timeout_ms, cluster_id, retry_window_ms, quorum_tls.client if quorum_tls else None)
         advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
             node_id, Endpoint(advertised.name, advertised.host, advertised.port), config.string_or_none("broker.rack"), router,

@@ -19,7 +19,15 @@ from typing import cast
 import anyio
 
 from ..config import BrokerConfig, ConfigError
-from ..listener_config import TLS_VERSIONS, inter_broker_listener_name, listener_setting, ssl_listener_names
+from ..kraft_config import parse_listeners
+from ..listener_config import (
+    TLS_VERSIONS,
+    controller_listener_name,
+    inter_broker_listener_name,
+    listener_setting,
+    security_protocol_map,
+    ssl_listener_names,
+)
 from ..security.principal import ANONYMOUS, NoMatchingRule, SslPrincipalMapper, user_principal
 from ..security.x500 import CertificateError, subject_rfc2253
 from ..wire.protocol import Chunk, FileSlice
@@ -54,6 +62,13 @@ class ListenerTls:
     def session(self, sock: socket.socket, peer: str) -> TlsSession:
         return TlsSession(self, sock, peer)
 
+    def principal_of(self, certificate: bytes | None) -> str:
+        """The principal of a peer's certificate (DER), or ANONYMOUS without one. Raises
+        NoMatchingRule or CertificateError when its subject maps to no principal."""
+        if certificate is None:
+            return ANONYMOUS
+        return user_principal(self.principal_mapper.name(subject_rfc2253(certificate)))
+
 
 def listener_tls(config: BrokerConfig) -> dict[str, ListenerTls]:
     """Each SSL broker listener's TLS, by listener name. Reads key and trust stores: run it
@@ -67,6 +82,43 @@ def listener_tls(config: BrokerConfig) -> dict[str, ListenerTls]:
         mapper = SslPrincipalMapper(str(setting("ssl.principal.mapping.rules")))
         out[name] = ListenerTls(name, _context(name, setting), mapper, timeout_s)
     return out
+
+
+@dataclass(frozen=True)
+class QuorumTls:
+    """The TLS of a node's part in the quorum, when the controller listener speaks it: the
+    controller listener's own (None on a node that has none) and the context it connects
+    to the controllers with."""
+
+    listener: ListenerTls | None
+    client: ssl.SSLContext
+
+
+def quorum_tls(config: BrokerConfig) -> QuorumTls | None:
+    """None when the controller listener is PLAINTEXT. Reads the stores: run it in a worker thread."""
+    client = controller_client_tls(config)
+    if client is None:
+        return None
+    name = controller_listener_name(config)
+    if name not in {lst.name for lst in parse_listeners(config.strings("listeners"))}:
+        return QuorumTls(None, client)
+
+    def setting(key: str) -> object:
+        return listener_setting(config, name, key)
+
+    mapper = SslPrincipalMapper(str(setting("ssl.principal.mapping.rules")))
+    listener = ListenerTls(name, _context(name, setting), mapper, config.int("kafkapy.ssl.handshake.timeout.ms") / 1000)
+    return QuorumTls(listener, client)
+
+
+def controller_client_tls(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS context of this node's connections to the controllers (Raft, the controller
+    channel) when their listener is SSL, from that listener's settings as for the brokers'.
+    Reads the stores: run it in a worker thread."""
+    name = controller_listener_name(config)
+    if security_protocol_map(config).get(name) != "SSL":
+        return None
+    return _context(name, lambda key: listener_setting(config, name, key), client=True)
 
 
 def inter_broker_client_tls(config: BrokerConfig) -> ssl.SSLContext | None:
@@ -89,7 +141,9 @@ def _context(listener: str, setting: Callable[[str], object], client: bool = Fal
     key_password = setting("ssl.key.password")
     try:
         location = setting("ssl.keystore.location")
-        if location is not None:
+        if client and location is None and setting("ssl.keystore.key") is None:
+            pass  # a client without a key store presents no certificate
+        elif location is not None:
             context.load_cert_chain(str(location), password=None if key_password is None else str(key_password))
         else:
             with tempfile.TemporaryDirectory(prefix="kafkapy-keystore-") as directory:
@@ -236,10 +290,7 @@ class TlsSession:
             raise ConnectionError(f"TLS handshake failed: {e}") from None
 
     def _principal(self) -> str:
-        der = self._ssl.getpeercert(binary_form=True)
-        if der is None:
-            return ANONYMOUS
-        return user_principal(self.tls.principal_mapper.name(subject_rfc2253(der)))
+        return self.tls.principal_of(self._ssl.getpeercert(binary_form=True))
 
     async def _receive(self) -> bool:
         """Ciphertext from the socket into the session; False at end of stream."""
