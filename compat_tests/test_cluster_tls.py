@@ -1,11 +1,11 @@
-"""A three-node kafkapy cluster whose nodes serve clients and each other on SSL listeners
-that require client certificates (mutual TLS), the broker listener and the controller
-listener alike, with Kafka's authorizer and no anonymous super user: the replica
-fetchers, Raft and the controller channel connect over TLS with the node's own key store
-and trust store and are authorized as the principal of its certificate (a super user); a
-client consumes every acknowledged record from the follower that leads once the leader is
-killed; an ordinary user allowed to read the topic is refused a fetch that claims to come
-from a replica, and a Vote (Kafka's rule: both need CLUSTER_ACTION on the cluster)."""
+"""A three-node kafkapy cluster whose nodes reach each other securely, with Kafka's
+authorizer and no anonymous super user: the controller listener over mutual TLS (Raft,
+the controller channel), the broker listener (replica fetchers) over mutual TLS or
+SASL_SSL with PLAIN. Each node connects with its own key store, trust store and SASL
+login and is authorized as that principal (a super user); a client consumes every
+acknowledged record from the follower that leads once the leader is killed; an ordinary
+user allowed to read the topic is refused a fetch that claims to come from a replica,
+and a Vote (Kafka's rule: both need CLUSTER_ACTION on the cluster)."""
 
 from __future__ import annotations
 
@@ -61,15 +61,40 @@ def vote_error(port: int, security: ClientSecurity) -> ErrorCode:
         return connection.request(request).error_code
 
 
-def test_nodes_reach_each_other_over_mutual_tls_and_a_user_cannot_act_as_one(tmp_path):
+def secured(protocol: str, certificates: TestCertificates) -> tuple[dict[str, object], ClientSecurity, ClientSecurity, str]:
+    """The nodes' settings with the broker listener over `protocol` (SSL: mutual TLS;
+    SASL_SSL: PLAIN, the brokers logging in to each other as User:broker) and the
+    controller listener over mutual TLS; the admin's and alice's client settings on the
+    broker listener, and alice's principal there."""
+    settings: dict[str, object] = {
+        "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:SSL",
+        "ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(certificates.ca_path), "listener.name.controller.ssl.client.auth": "required",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    }
+    if protocol == "SSL":
+        settings |= {"ssl.client.auth": "required", "super.users": f"{BROKER_PRINCIPAL};User:CN=admin,O=kafkapy test"}
+        return settings, client_security(certificates, "admin"), client_security(certificates, "alice"), \
+            "User:CN=alice,O=kafkapy test"
+    settings |= {
+        "sasl.enabled.mechanisms": "PLAIN", "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="broker" password="broker-secret" user_broker="broker-secret" user_admin="admin-secret" '
+        'user_alice="alice-secret";',
+        "super.users": f"User:broker;User:admin;{BROKER_PRINCIPAL}",
+    }
+
+    def user(name: str) -> ClientSecurity:
+        return ClientSecurity("SASL_SSL", "PLAIN", name, f"{name}-secret", ca_location=str(certificates.ca_path))
+
+    return settings, user("admin"), user("alice"), "User:alice"
+
+
+@pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL"])
+def test_nodes_reach_each_other_securely_and_a_user_cannot_act_as_one(tmp_path, protocol):
     certificates = TestCertificates(tmp_path / "ca")
-    tls = {"listener.security.protocol.map": "SSL:SSL,CONTROLLER:SSL",
-           "ssl.keystore.type": "PEM", "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
-           "ssl.truststore.location": str(certificates.ca_path), "ssl.client.auth": "required",
-           "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-           "super.users": f"{BROKER_PRINCIPAL};User:CN=admin,O=kafkapy test"}
-    with Cluster(brokers=3, broker_listener="SSL", **tls) as cluster:
-        admin, alice = client_security(certificates, "admin"), client_security(certificates, "alice")
+    settings, admin, alice, alice_principal = secured(protocol, certificates)
+    with Cluster(brokers=3, broker_listener=protocol, **settings) as cluster:
         client = ConfluentKafka(cluster.bootstrap_servers, admin)
         try:
             creator = AdminClient({"bootstrap.servers": cluster.bootstrap_servers, **admin.confluent()})
@@ -77,8 +102,8 @@ def test_nodes_reach_each_other_over_mutual_tls_and_a_user_cannot_act_as_one(tmp
             written = client.produce(TOPIC, RECORDS)
             assert [r.offset for r in written] == list(range(len(RECORDS)))
             [partition] = client.partitions(TOPIC)
-            assert sorted(partition.isr) == [1, 2, 3]  # acks=all acknowledged: every follower fetched it over TLS
-            client.create_acls([AclEntry("TOPIC", TOPIC, "LITERAL", "User:CN=alice,O=kafkapy test", "*", "READ", "ALLOW")])
+            assert sorted(partition.isr) == [1, 2, 3]  # acks=all acknowledged: every follower fetched it
+            client.create_acls([AclEntry("TOPIC", TOPIC, "LITERAL", alice_principal, "*", "READ", "ALLOW")])
 
             cluster.kill(partition.leader)
             survivors = [n for n in cluster.broker_ids if n != partition.leader]
@@ -96,6 +121,6 @@ def test_nodes_reach_each_other_over_mutual_tls_and_a_user_cannot_act_as_one(tmp
             assert follower_fetch(port, alice, other) == ErrorCode.topic_authorization_failed
             assert follower_fetch(port, admin, other) == ErrorCode.none
             [controller] = [v for v in cluster.nodes[other].config.quorum_voters if v.node_id == other]
-            assert vote_error(controller.port, alice) == ErrorCode.cluster_authorization_failed
+            assert vote_error(controller.port, client_security(certificates, "alice")) == ErrorCode.cluster_authorization_failed
         finally:
             client.close()

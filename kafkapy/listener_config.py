@@ -2,7 +2,7 @@
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
 KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
 of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
-stores, SASL between nodes, SASL mechanisms other than PLAIN and SCRAM)."""
+stores, SASL to the controllers, SASL mechanisms other than PLAIN and SCRAM)."""
 
 from __future__ import annotations
 
@@ -75,11 +75,7 @@ def validate_listener_security(config: BrokerConfig) -> None:
         if protocol.startswith("SASL_") and listener.name in controller_names:
             raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's nodes do not authenticate "
                               "to the controllers with SASL yet; map it to PLAINTEXT or SSL")
-    inter_broker = inter_broker_listener_name(config)
-    cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
-    if cluster and inter_broker is not None and security_protocol_map(config).get(inter_broker, "").startswith("SASL_"):
-        raise ConfigError(f"Brokers reach each other on the first broker listener ({inter_broker}), and kafkapy's "
-                          "brokers do not authenticate to each other with SASL yet: list a PLAINTEXT or SSL listener first")
+    inter_broker_login(config)  # refuses a SASL inter-broker listener without what the brokers log in with
     for listener in listeners:
         protocol = listener_protocol(config, listener)
         if listener.name in controller_names:
@@ -103,6 +99,31 @@ def inter_broker_listener_name(config: BrokerConfig) -> str | None:
     controller_names = config.strings("controller.listener.names")
     names = [lst.name for lst in parse_listeners(config.strings("listeners")) if lst.name not in controller_names]
     return names[0] if names else None
+
+
+def inter_broker_login(config: BrokerConfig) -> tuple[str, str, str] | None:
+    """(mechanism, username, password) a broker authenticates with on its SASL inter-broker
+    listener: sasl.mechanism.inter.broker.protocol, enabled on that listener, and the
+    username and password options of the listener's JAAS configuration for it, as Kafka's
+    login modules read them. None when that listener is not SASL, or when a lone node has
+    no other broker to reach."""
+    from .security.jaas import parse_jaas_config  # it raises this module's ConfigError
+
+    listener = inter_broker_listener_name(config)
+    cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
+    if not cluster or listener is None or not security_protocol_map(config).get(listener, "").startswith("SASL_"):
+        return None
+    mechanism = str(config.get("sasl.mechanism.inter.broker.protocol"))
+    if mechanism not in enabled_mechanisms(config, listener):
+        raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism} must be enabled on the inter-broker listener "
+                          f"{listener} (sasl.enabled.mechanisms: {', '.join(enabled_mechanisms(config, listener))})")
+    key = f"listener.name.{listener.lower()}.{mechanism.lower()}.sasl.jaas.config"
+    jaas = mechanism_setting(config, listener, mechanism, "sasl.jaas.config")
+    options = parse_jaas_config(str(jaas), key).options if jaas is not None else {}
+    if "username" not in options or "password" not in options:
+        raise ConfigError(f"{key} (or sasl.jaas.config) needs the username and password options the broker authenticates "
+                          f"to the other brokers with, over its SASL inter-broker listener {listener}")
+    return mechanism, options["username"], options["password"]
 
 
 def mechanism_setting(config: BrokerConfig, listener_name: str, mechanism: str, key: str) -> object:

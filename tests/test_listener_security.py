@@ -73,10 +73,16 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
     ({"listener.name.plaintext.num.partitions": "3"}, "Unknown configuration key 'listener.name.plaintext.num.partitions': kafkapy takes ssl.* and sasl.* keys per listener"),
     ({"listener.name.secure.ssl.client.auth": "required"}, "overrides a key for listener 'secure', which is not in listeners"),
     ({"listener.name.PLAINTEXT.ssl.client.auth": "required"}, "the override names it in lower case"),
-    # Brokers reach each other in plaintext or over TLS, not with SASL yet.
+    # Brokers of a cluster log in to each other on a SASL inter-broker listener with a mechanism it enables...
     ({"listeners": "SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
       "ssl.keystore.type": "PEM", "ssl.keystore.location": "a", "sasl.enabled.mechanisms": "SCRAM-SHA-256"},
-     "list a PLAINTEXT or SSL listener first"),
+     "sasl.mechanism.inter.broker.protocol=GSSAPI must be enabled on the inter-broker listener SASL_SSL"),
+    # ... and the username and password of its JAAS configuration.
+    ({"listeners": "SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
+      "ssl.keystore.type": "PEM", "ssl.keystore.location": "a", "sasl.enabled.mechanisms": "PLAIN",
+      "sasl.mechanism.inter.broker.protocol": "PLAIN",
+      "listener.name.sasl_ssl.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_a="b";'},
+     "needs the username and password options"),
     ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
       "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "Controller listener CONTROLLER is SASL_SSL"),
     # An SSL controller listener needs what any SSL listener needs.

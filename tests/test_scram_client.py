@@ -1,10 +1,11 @@
-"""The client's side of SCRAM against RFC 7677's SCRAM-SHA-256 test vector, and against
+"""The client's side of SASL: SCRAM against RFC 7677's SCRAM-SHA-256 test vector and against
 kafkapy's own server for both mechanisms."""
 
 from __future__ import annotations
 
 import pytest
 
+from kafkapy.security.client_login import ClientLogin
 from kafkapy.security.scram import ScramServer, new_credential
 from kafkapy.security.scram_client import ScramClient, ScramClientError
 from test_scram import CLIENT_FINAL, CLIENT_FIRST, SERVER_FINAL, SERVER_FIRST
@@ -45,3 +46,21 @@ def test_kafkapys_server_accepts_the_client_and_proves_itself(mechanism):
     client.check_server_final(server.evaluate(client.final_message(server_first), 0))
 
     assert server.complete and server.authorization_id == "al=ice,x"
+
+
+def test_a_plain_login_is_one_token():
+    login = ClientLogin("PLAIN", "alice", "secret")
+
+    assert login.first_token() == b"\0alice\0secret"
+    assert login.next_token(b"") is None
+
+
+def test_a_scram_login_answers_the_server_then_checks_its_proof():
+    credential = new_credential("SCRAM-SHA-512", "secret")
+    server = ScramServer("SCRAM-SHA-512", lambda user, _: credential if user == "alice" else None)
+    login = ClientLogin("SCRAM-SHA-512", "alice", "secret")
+
+    final = login.next_token(server.evaluate(login.first_token(), 0))
+    assert final is not None
+    assert login.next_token(server.evaluate(final, 0)) is None
+    assert server.complete

@@ -18,7 +18,7 @@ from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
 from kio.schema.types import GroupId, TopicName
 from kio.static.primitive import i8, i32, i32Timedelta, i64
 
-from ..security.scram_client import ScramClient
+from ..security.client_login import ClientLogin
 from ..wire.framing import recv_frame
 from ..wire.protocol import decode_response, encode_request
 from ..wire.records import BatchHeader, iter_headers
@@ -47,12 +47,10 @@ class RawConnection:
         handshake = self.request(SaslHandshakeRequest(mechanism=security.mechanism))
         if handshake.error_code != ErrorCode.none:
             raise BrokerError(handshake.error_code, f"SaslHandshake for {security.mechanism}")
-        if security.mechanism == "PLAIN":
-            self._sasl_token(f"\0{security.username}\0{security.password}".encode())
-            return
-        scram = ScramClient(security.mechanism, security.username, security.password)
-        server_first = self._sasl_token(scram.first_message())
-        scram.check_server_final(self._sasl_token(scram.final_message(server_first)))
+        login = ClientLogin(security.mechanism, security.username, security.password)
+        token: bytes | None = login.first_token()
+        while token is not None:
+            token = login.next_token(self._sasl_token(token))
 
     def _sasl_token(self, token: bytes) -> bytes:
         answer = self.request(SaslAuthenticateRequest(auth_bytes=token))

@@ -34,6 +34,7 @@ from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
+from ..listener_config import inter_broker_login
 from ..log.cleaner import LogCleaner
 from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
@@ -82,6 +83,7 @@ class BrokerServer:
         self._sockets: list[socket.socket] = []
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
         self._inter_broker_tls: ssl.SSLContext | None = None  # as the client of the other brokers, read at start
+        self._inter_broker_login = inter_broker_login(config)  # this broker's SASL login to the others, if it needs one
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
         self._connections: set[Connection] = set()
@@ -162,7 +164,8 @@ class BrokerServer:
         producer_ids = ProducerIdManager(reserve_producer_ids)
         txn_topic = metadata.image.topics.get(TRANSACTION_STATE.name)
         txn_partitions = len(txn_topic.partitions) if txn_topic else config.int(TRANSACTION_STATE.partitions_key)
-        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes, self._inter_broker_tls)
+        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes, self._inter_broker_tls,
+                            self._inter_broker_login)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, TransactionCoordinator(config, clock, txn_partitions, producer_ids),
@@ -461,7 +464,7 @@ class BrokerServer:
         assert self.broker is not None and self._lifecycle is not None
         replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
         fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch,
-                                         self.peer_routes, self._inter_broker_tls)
+                                         self.peer_routes, self._inter_broker_tls, self._inter_broker_login)
         async def check_isr() -> None:
             while True:
                 await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)

@@ -170,7 +170,7 @@ class Cluster:
         brokers on one listener named `broker_listener` (SSL: give the ssl.* overrides it
         needs). `data_dir` holds node-N directories (a
         temporary directory, removed on stop, when None); `overrides` are configs of every
-        node, with Kafka's key names (dots, or underscores). Unless overridden,
+        node, with Kafka's key names (dots, or underscores in a name without dots). Unless overridden,
         `offsets.topic.replication.factor` and `transaction.state.log.replication.factor`
         are the number of brokers, at most 3 (Kafka's default)."""
         if controllers and broker_only:
@@ -191,7 +191,7 @@ class Cluster:
         internal_topics = {key: min(3, len(self.broker_ids))
                            for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor")}
         self.overrides = {**FAST_QUORUM, **internal_topics,
-                          **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
+                          **{(k if k in BROKER_CONFIGS or "." in k else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
         self._relays: list[tuple[tuple[int, int], _Relay]] = []  # ((source, target), relay), several per pair
         self._relay_portal_cm: AbstractContextManager[BlockingPortal] | None = None
@@ -293,7 +293,11 @@ class Cluster:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # the relays and the nodes already started would outlive the failure
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
