@@ -9,7 +9,7 @@ import pytest
 
 from kafkapy.config import BrokerConfig, ConfigError
 from kafkapy.listener_config import listener_setting, security_protocol_map
-from kafkapy.server.tls import listener_tls
+from kafkapy.server.tls import inter_broker_client_tls, listener_tls, quorum_tls
 from kafkapy.testing.certificates import TestCertificates
 
 
@@ -156,3 +156,28 @@ def test_passwords_are_not_shown_by_describe_configs(certificates):
     entries = {e["name"]: e for e in describe_broker(config, "1", {"ssl.key.password", "ssl.client.auth"}, SimpleNamespace())}
     assert (entries["ssl.key.password"]["value"], entries["ssl.key.password"]["is_sensitive"]) == (None, True)
     assert (entries["ssl.client.auth"]["value"], entries["ssl.client.auth"]["is_sensitive"]) == ("none", False)
+
+
+def test_nodes_connect_to_each_other_as_clients_that_check_the_other_and_present_their_own_certificate(certificates):
+    config = BrokerConfig({
+        "listeners": "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
+        "listener.security.protocol.map": "SSL:SSL,CONTROLLER:SSL", "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(certificates.ca_path), "listener.name.controller.ssl.enabled.protocols": "TLSv1.3",
+    })
+    inter_broker, quorum = inter_broker_client_tls(config), quorum_tls(config)
+
+    assert inter_broker is not None and quorum is not None and quorum.listener is not None
+    for context in (inter_broker, quorum.client):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    # Each from its own listener's settings.
+    assert quorum.client.minimum_version == ssl.TLSVersion.TLSv1_3
+    assert inter_broker.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert quorum.listener.context.verify_mode == ssl.CERT_NONE  # ssl.client.auth=none, Kafka's default
+
+
+def test_plaintext_between_nodes_needs_no_tls():
+    config = BrokerConfig({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+                           "controller.quorum.voters": "1@127.0.0.1:9093"})
+
+    assert inter_broker_client_tls(config) is None and quorum_tls(config) is None
