@@ -33,7 +33,9 @@ Login = tuple[str, str, str]
 
 class NodeConnection:
     """One connection to a node's listener, one request at a time; over TLS when given the
-    listener's client context (the host name checked is the address's)."""
+    listener's client context (the host name checked is the address's), and authenticated
+    with SASL first when given a login (a session the node ends is opened again, and
+    authenticated again, on the next request)."""
 
     def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None, login: Login | None = None) -> None:
         self.address = address
