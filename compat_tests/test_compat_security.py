@@ -44,6 +44,19 @@ def test_the_matrix_passes_against_a_sasl_ssl_scram_broker(tmp_path):
     assert report["target"].endswith("over SASL_SSL")
 
 
+def test_the_clients_present_their_certificate_to_a_broker_that_requires_one(tmp_path):
+    scenarios = ["metadata.cluster", "produce.codec_gzip"]
+    with kafkapy.Broker(security="mtls") as broker:
+        security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
+        status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
+                       "--out", str(tmp_path / "reports"), *(a for s in scenarios for a in ("--scenario", s))])
+
+    report = json.loads((tmp_path / "reports" / "compat.json").read_text())
+    assert {(o["scenario"], o["client"], o["status"]) for o in report["outcomes"]} == {
+        (s, c, "pass") for s in scenarios for c in ADAPTERS}
+    assert status == 0  # the broker refuses a TLS handshake without a client certificate
+
+
 def test_a_wrong_password_is_reported_at_once_instead_of_failing_every_run(tmp_path, capsys):
     with kafkapy.Broker(security="sasl_ssl", users=USERS, mechanism="SCRAM-SHA-256") as broker:
         security = write_security_file(tmp_path / "client.properties",
