@@ -71,9 +71,12 @@ def validate_listener_security(config: BrokerConfig) -> None:
                               f"({', '.join(sorted(names))}; the override names it in lower case)")
     controller_names = config.strings("controller.listener.names")
     for listener in listeners + advertised:
-        protocol = listener_protocol(config, listener)
-        if protocol.startswith("SASL_") and listener.name in controller_names:
-            raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's nodes do not authenticate "
+        listener_protocol(config, listener)  # refuses a listener the map does not name
+    # A broker-only node has no controller listener of its own, but connects to the controllers' with its protocol.
+    for name in controller_names:
+        protocol = security_protocol_map(config).get(name, "PLAINTEXT")
+        if protocol.startswith("SASL_"):
+            raise ConfigError(f"Controller listener {name} is {protocol}: kafkapy's nodes do not authenticate "
                               "to the controllers with SASL yet; map it to PLAINTEXT or SSL")
     inter_broker_login(config)  # refuses a SASL inter-broker listener without what the brokers log in with
     for listener in listeners:

@@ -85,6 +85,10 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
      "needs the username and password options"),
     ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
       "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "Controller listener CONTROLLER is SASL_SSL"),
+    # A broker-only node connects to the controllers with their listener's protocol.
+    ({"listeners": "PLAINTEXT://127.0.0.1:9092", "process.roles": "broker", "controller.quorum.voters": "1@127.0.0.1:9093",
+      "node.id": 2, "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"},
+     "Controller listener CONTROLLER is SASL_PLAINTEXT"),
     # An SSL controller listener needs what any SSL listener needs.
     ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
       "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL", "ssl.keystore.type": "PEM"},
