@@ -2,7 +2,8 @@
 
 `pytest compat_tests --bootstrap HOST:PORT` runs the scenarios against that broker and
 skips the tests marked kafkapy_internals, which start and break kafkapy brokers of their
-own; without --bootstrap, kafkapy brokers are started on 127.0.0.1.
+own; without --bootstrap, kafkapy brokers are started on 127.0.0.1. `--security FILE`
+gives the clients the settings of a secured --bootstrap broker, as `kafkapy compat` does.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import pytest
 
 from kafkapy.compat.adapters import ADAPTERS, Client
 from kafkapy.compat.runner import EmbeddedBroker, ExternalBroker
+from kafkapy.compat.security import PLAINTEXT, ClientSecurity
 from kafkapy.testing.process import BrokerProcess
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bootstrap", metavar="HOST:PORT", help="run the compatibility scenarios against this broker")
+    parser.addoption("--security", metavar="FILE", help="the clients' settings for a secured --bootstrap broker "
+                                                        "(a properties file of librdkafka's keys, as kafkapy compat takes)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,8 +40,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def compat_target(request: pytest.FixtureRequest):
     """The broker the scenarios run against: --bootstrap's, or kafkapy brokers of the suite's own."""
-    bootstrap = request.config.getoption("--bootstrap")
-    with ExternalBroker(bootstrap) if bootstrap else EmbeddedBroker() as target:
+    bootstrap, security = request.config.getoption("--bootstrap"), request.config.getoption("--security")
+    if security and not bootstrap:
+        raise pytest.UsageError("--security configures the clients of a --bootstrap broker")
+    external = ExternalBroker(bootstrap, ClientSecurity.read(security) if security else PLAINTEXT) if bootstrap else None
+    with external or EmbeddedBroker() as target:
         yield target
 
 

@@ -254,6 +254,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("sasl.oauthbearer.sub.claim.name", S, "sub", "The claim of a signed token that names its principal.", None, read_only=True),
         ConfigDef("sasl.oauthbearer.scope.claim.name", S, "scope", "The claim of a signed token that holds its scope.", None, read_only=True),
         ConfigDef("sasl.oauthbearer.clock.skew.seconds", I, 30, "Clock skew allowed between the broker and the token issuer when checking exp and nbf.", at_least(0), read_only=True),
+        ConfigDef("sasl.mechanism.inter.broker.protocol", S, "GSSAPI", "SASL mechanism a broker authenticates with to the other brokers on a SASL inter-broker listener (PLAIN or SCRAM-SHA-256/512 in kafkapy), with the username and password of that listener's sasl.jaas.config for it.", None, read_only=True),
         ConfigDef("connection.failed.authentication.delay.ms", I, 100, "How long a connection whose authentication failed is held before the failure is answered and the connection closed.", at_least(0), read_only=True),
         ConfigDef("connections.max.reauth.ms", L, 0, "Lifetime of a SASL session, after which a client must re-authenticate (KIP-368); 0 for sessions without end.", None, read_only=True),
         ConfigDef("kafkapy.ssl.handshake.timeout.ms", I, 10_000, "kafkapy's own: how long a TLS handshake may take before the connection is closed.", at_least(1), read_only=True),

@@ -2,7 +2,7 @@
 per-listener overrides (`listener.name.<listener>.<key>`), checked at start as Kafka's
 KafkaConfig and DefaultSslEngineFactory check them, and the sasl.* keys
 of SASL listeners, and kafkapy's refusal of what it does not serve yet (JKS and PKCS12
-stores, security between nodes, SASL mechanisms other than PLAIN, SCRAM and OAUTHBEARER,
+stores, SASL to the controllers, SASL mechanisms other than PLAIN, SCRAM and OAUTHBEARER,
 server callback handler classes other than Kafka's OAUTHBEARER validators)."""
 
 from __future__ import annotations
@@ -74,19 +74,20 @@ def validate_listener_security(config: BrokerConfig) -> None:
                               f"({', '.join(sorted(names))}; the override names it in lower case)")
     controller_names = config.strings("controller.listener.names")
     for listener in listeners + advertised:
-        protocol = listener_protocol(config, listener)
-        if protocol != "PLAINTEXT" and listener.name in controller_names:
-            raise ConfigError(f"Controller listener {listener.name} is {protocol}: kafkapy's controllers reach each other "
-                              "in plaintext only yet; map it to PLAINTEXT")
-    broker_listeners = [lst for lst in listeners if lst.name not in controller_names]
-    cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
-    if cluster and broker_listeners and listener_protocol(config, broker_listeners[0]) != "PLAINTEXT":
-        raise ConfigError(f"Brokers reach each other on the first broker listener ({broker_listeners[0].name}), and "
-                          "kafkapy's brokers speak to each other in plaintext only yet: list a PLAINTEXT listener first")
+        listener_protocol(config, listener)  # refuses a listener the map does not name
+    # A broker-only node has no controller listener of its own, but connects to the controllers' with its protocol.
+    for name in controller_names:
+        protocol = security_protocol_map(config).get(name, "PLAINTEXT")
+        if protocol.startswith("SASL_"):
+            raise ConfigError(f"Controller listener {name} is {protocol}: kafkapy's nodes do not authenticate "
+                              "to the controllers with SASL yet; map it to PLAINTEXT or SSL")
+    inter_broker_login(config)  # refuses a SASL inter-broker listener without what the brokers log in with
     for listener in listeners:
-        if listener.name in controller_names:
-            continue
         protocol = listener_protocol(config, listener)
+        if listener.name in controller_names:
+            if protocol == "SSL":
+                validate_ssl_settings(config, listener.name)
+            continue
         if protocol in ("SSL", "SASL_SSL"):
             validate_ssl_settings(config, listener.name)
         if protocol.startswith("SASL_"):
@@ -105,6 +106,44 @@ def console_listener(config: BrokerConfig) -> Listener:
             return listener
     raise ConfigError("kafkapy.console.port: the console connects to its broker over a PLAINTEXT listener, and "
                       f"listeners ({','.join(config.strings('listeners'))}) has none that is not a controller's")
+
+
+def controller_listener_name(config: BrokerConfig) -> str:
+    """The listener nodes reach the controllers on: the first of controller.listener.names, as Kafka."""
+    return config.strings("controller.listener.names")[0]
+
+
+def inter_broker_listener_name(config: BrokerConfig) -> str | None:
+    """The listener brokers reach each other on: the first broker listener, which kafkapy
+    registers (inter.broker.listener.name may only name it); None on a controller-only node."""
+    controller_names = config.strings("controller.listener.names")
+    names = [lst.name for lst in parse_listeners(config.strings("listeners")) if lst.name not in controller_names]
+    return names[0] if names else None
+
+
+def inter_broker_login(config: BrokerConfig) -> tuple[str, str, str] | None:
+    """(mechanism, username, password) a broker authenticates with on its SASL inter-broker
+    listener: sasl.mechanism.inter.broker.protocol, enabled on that listener, and the
+    username and password options of the listener's JAAS configuration for it, as Kafka's
+    login modules read them. None when that listener is not SASL, or when a lone node has
+    no other broker to reach."""
+    from .security.jaas import parse_jaas_config  # it raises this module's ConfigError
+
+    listener = inter_broker_listener_name(config)
+    cluster = len(config.quorum_voters) > 1 or "controller" not in config.strings("process.roles")
+    if not cluster or listener is None or not security_protocol_map(config).get(listener, "").startswith("SASL_"):
+        return None
+    mechanism = str(config.get("sasl.mechanism.inter.broker.protocol"))
+    if mechanism not in enabled_mechanisms(config, listener):
+        raise ConfigError(f"sasl.mechanism.inter.broker.protocol={mechanism} must be enabled on the inter-broker listener "
+                          f"{listener} (sasl.enabled.mechanisms: {', '.join(enabled_mechanisms(config, listener))})")
+    key = f"listener.name.{listener.lower()}.{mechanism.lower()}.sasl.jaas.config"
+    jaas = mechanism_setting(config, listener, mechanism, "sasl.jaas.config")
+    options = parse_jaas_config(str(jaas), key).options if jaas is not None else {}
+    if "username" not in options or "password" not in options:
+        raise ConfigError(f"{key} (or sasl.jaas.config) needs the username and password options the broker authenticates "
+                          f"to the other brokers with, over its SASL inter-broker listener {listener}")
+    return mechanism, options["username"], options["password"]
 
 
 def mechanism_setting(config: BrokerConfig, listener_name: str, mechanism: str, key: str) -> object:

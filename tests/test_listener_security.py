@@ -9,7 +9,7 @@ import pytest
 
 from kafkapy.config import BrokerConfig, ConfigError
 from kafkapy.listener_config import console_listener, listener_setting, security_protocol_map
-from kafkapy.server.tls import listener_tls
+from kafkapy.server.tls import inter_broker_client_tls, listener_tls, quorum_tls
 from kafkapy.testing.certificates import TestCertificates
 
 
@@ -76,11 +76,26 @@ def test_kafka_default_map_and_controller_listeners_in_plaintext():
     ({"listener.name.plaintext.num.partitions": "3"}, "Unknown configuration key 'listener.name.plaintext.num.partitions': kafkapy takes ssl.* and sasl.* keys per listener"),
     ({"listener.name.secure.ssl.client.auth": "required"}, "overrides a key for listener 'secure', which is not in listeners"),
     ({"listener.name.PLAINTEXT.ssl.client.auth": "required"}, "the override names it in lower case"),
-    # Between nodes kafkapy speaks plaintext only.
-    ({"listeners": "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
-      "ssl.keystore.type": "PEM", "ssl.keystore.location": "a"}, "list a PLAINTEXT listener first"),
+    # Brokers of a cluster log in to each other on a SASL inter-broker listener with a mechanism it enables...
+    ({"listeners": "SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
+      "ssl.keystore.type": "PEM", "ssl.keystore.location": "a", "sasl.enabled.mechanisms": "SCRAM-SHA-256"},
+     "sasl.mechanism.inter.broker.protocol=GSSAPI must be enabled on the inter-broker listener SASL_SSL"),
+    # ... and the username and password of its JAAS configuration.
+    ({"listeners": "SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093,2@127.0.0.1:9095",
+      "ssl.keystore.type": "PEM", "ssl.keystore.location": "a", "sasl.enabled.mechanisms": "PLAIN",
+      "sasl.mechanism.inter.broker.protocol": "PLAIN",
+      "listener.name.sasl_ssl.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_a="b";'},
+     "needs the username and password options"),
     ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
-      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "Controller listener CONTROLLER is SSL"),
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "Controller listener CONTROLLER is SASL_SSL"),
+    # A broker-only node connects to the controllers with their listener's protocol.
+    ({"listeners": "PLAINTEXT://127.0.0.1:9092", "process.roles": "broker", "controller.quorum.voters": "1@127.0.0.1:9093",
+      "node.id": 2, "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"},
+     "Controller listener CONTROLLER is SASL_PLAINTEXT"),
+    # An SSL controller listener needs what any SSL listener needs.
+    ({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL", "ssl.keystore.type": "PEM"},
+     "SSL listener CONTROLLER has no key store"),
 ])
 def test_refused_at_start(values, message):
     assert message in refusal(values)
@@ -163,3 +178,28 @@ def test_passwords_are_not_shown_by_describe_configs(certificates):
     entries = {e["name"]: e for e in describe_broker(config, "1", {"ssl.key.password", "ssl.client.auth"}, SimpleNamespace())}
     assert (entries["ssl.key.password"]["value"], entries["ssl.key.password"]["is_sensitive"]) == (None, True)
     assert (entries["ssl.client.auth"]["value"], entries["ssl.client.auth"]["is_sensitive"]) == ("none", False)
+
+
+def test_nodes_connect_to_each_other_as_clients_that_check_the_other_and_present_their_own_certificate(certificates):
+    config = BrokerConfig({
+        "listeners": "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093",
+        "listener.security.protocol.map": "SSL:SSL,CONTROLLER:SSL", "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(certificates.server()), "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(certificates.ca_path), "listener.name.controller.ssl.enabled.protocols": "TLSv1.3",
+    })
+    inter_broker, quorum = inter_broker_client_tls(config), quorum_tls(config)
+
+    assert inter_broker is not None and quorum is not None and quorum.listener is not None
+    for context in (inter_broker, quorum.client):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    # Each from its own listener's settings.
+    assert quorum.client.minimum_version == ssl.TLSVersion.TLSv1_3
+    assert inter_broker.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert quorum.listener.context.verify_mode == ssl.CERT_NONE  # ssl.client.auth=none, Kafka's default
+
+
+def test_plaintext_between_nodes_needs_no_tls():
+    config = BrokerConfig({"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+                           "controller.quorum.voters": "1@127.0.0.1:9093"})
+
+    assert inter_broker_client_tls(config) is None and quorum_tls(config) is None

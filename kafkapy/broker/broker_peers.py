@@ -4,12 +4,13 @@ verification), or where this node's peer routes say that broker is reached."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 from ..metadata.image import MetadataImage
 from ..metadata.manager import MetadataManager
-from .node_connection import UNREACHABLE, NodeConnection
+from .node_connection import UNREACHABLE, Login, NodeConnection
 
 PeerRoutes = Mapping[int, tuple[str, int]]
 """Per broker id, the address this node reaches it at instead of the endpoint it
@@ -30,9 +31,12 @@ class PeerUnavailable(Exception):
 
 
 class BrokerPeers:
-    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, routes: PeerRoutes | None = None) -> None:
+    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, routes: PeerRoutes | None = None,
+                 tls: ssl.SSLContext | None = None, login: Login | None = None) -> None:
         self.metadata = metadata
         self.routes = routes or {}
+        self.tls = tls  # the inter-broker listener's client context, when it speaks TLS
+        self.login = login  # this broker's SASL login, when the inter-broker listener wants one
         self.timeout_s = request_timeout_ms / 1000
         self._connections: dict[int, NodeConnection] = {}
 
@@ -46,7 +50,7 @@ class BrokerPeers:
             # A broker that registered again may listen elsewhere.
             if connection is not None:
                 await connection.close()
-            connection = self._connections[node_id] = NodeConnection(address)
+            connection = self._connections[node_id] = NodeConnection(address, self.tls, self.login)
         try:
             return await connection.request(entity, self.timeout_s)
         except UNREACHABLE as e:

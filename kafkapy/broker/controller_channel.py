@@ -14,6 +14,7 @@ heartbeats, producer id blocks, the creation of a topic on first use) are typed.
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -49,8 +50,9 @@ class ControllerRouter:
     def __init__(
         self, node_id: int, local: ControllerService, controllers: Mapping[int, tuple[str, int]],
         leader_id: Callable[[], int], clock: Clock, request_timeout_ms: int, cluster_id: str,
-        retry_window_ms: int,
+        retry_window_ms: int, tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls = tls  # the controller listener's client context, when it speaks TLS
         self.node_id = node_id
         self.local = local
         self.controllers = controllers
@@ -168,7 +170,7 @@ class ControllerRouter:
                 except NotController:
                     pass
             elif leader in self.controllers and leader != self.node_id:
-                connection = self._connections.setdefault(leader, NodeConnection(self.controllers[leader]))
+                connection = self._connections.setdefault(leader, NodeConnection(self.controllers[leader], self.tls))
                 try:
                     response = await connection.request(request.typed(), self.timeout_s)
                 except UNREACHABLE as e:

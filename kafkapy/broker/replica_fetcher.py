@@ -9,6 +9,7 @@ in a worker thread, per the flush policy, as the leader's)."""
 from __future__ import annotations
 
 import logging
+import ssl
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +26,7 @@ from ..replication.fetcher import out_of_range, truncation_offset, whole_batches
 from ..wire.build import build
 from ..wire.protocol import request_type
 from .broker_peers import PeerRoutes, peer_address
-from .node_connection import UNREACHABLE, NodeConnection
+from .node_connection import UNREACHABLE, Login, NodeConnection
 from .replica_manager import ReplicaManager
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,13 @@ SESSION_ERRORS = (ErrorCode.fetch_session_id_not_found, ErrorCode.invalid_fetch_
 class ReplicaFetcherManager:
     def __init__(
         self, replicas: ReplicaManager, config: BrokerConfig, image: Callable[[], MetadataImage],
-        broker_epoch: Callable[[], int], routes: PeerRoutes | None = None,
+        broker_epoch: Callable[[], int], routes: PeerRoutes | None = None, tls: ssl.SSLContext | None = None,
+        login: Login | None = None,
     ) -> None:
         self.replicas = replicas
         self.routes = routes or {}
+        self.tls = tls  # the inter-broker listener's client context, when it speaks TLS
+        self.login = login  # this broker's SASL login, when the inter-broker listener wants one
         self.config = config
         self.image = image
         self.broker_epoch = broker_epoch
@@ -108,7 +112,7 @@ class ReplicaFetcher:
         if address is None:
             return None
         if self._connection is None or self._connection.address != address:
-            self._connection = NodeConnection(address)
+            self._connection = NodeConnection(address, self.manager.tls, self.manager.login)
             self._session.reset()
         return self._connection
 

@@ -1,7 +1,7 @@
 """Client sessions in child processes of their own, which a scenario can kill with SIGKILL
 as a crash would: group members and consume-transform-produce workers.
 
-    python -m kafkapy.compat.child MODULE:PROGRAM CLIENT BOOTSTRAP SPEC_JSON
+    python -m kafkapy.compat.child MODULE:PROGRAM CLIENT BOOTSTRAP SPEC_JSON [SECURITY_FILE]
 
 runs PROGRAM(client, spec, channel) with CLIENT's adapter. Over the child's stdout it
 sends JSON lines: events ({"records": ...}, {"rebalances": ...}, ...), answers to the
@@ -27,6 +27,7 @@ from typing import IO, Any, Self
 
 from .adapters import ADAPTERS, Client, Unsupported
 from .adapters.base import TIMEOUT_S, BrokerError, Record
+from .security import PLAINTEXT, ClientSecurity
 
 
 def _error_message(error: BaseException) -> dict[str, Any]:
@@ -58,14 +59,16 @@ def record_from(message: list[Any]) -> Record:
 class Child:
     """The parent's side: the child's events as they come, commands with their replies, kill."""
 
-    def __init__(self, program: str, client: str, bootstrap: str, spec: dict[str, Any], name: str) -> None:
+    def __init__(self, program: str, client: str, bootstrap: str, spec: dict[str, Any], name: str,
+                 security: ClientSecurity = PLAINTEXT) -> None:
         self.name = name
         self.events: list[dict[str, Any]] = []
         self.failure: Exception | None = None
         self._changed = threading.Condition()
         self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, program, client, bootstrap, json.dumps(spec)],
+            [sys.executable, "-m", __name__, program, client, bootstrap, json.dumps(spec),
+             *([security.source] if security.source else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
@@ -176,11 +179,12 @@ class Channel:
 
 
 def main(argv: list[str]) -> int:
-    program, client_name, bootstrap, spec = argv
+    program, client_name, bootstrap, spec, *security_file = argv
     module, function = program.split(":")
     channel = Channel(os.fdopen(os.dup(1), "w"))
     os.dup2(2, 1)
-    client: Client = ADAPTERS[client_name].load()(bootstrap)
+    security = ClientSecurity.read(security_file[0]) if security_file else PLAINTEXT
+    client: Client = ADAPTERS[client_name].load()(bootstrap, security)
     run = getattr(importlib.import_module(module), function)
     try:
         run(client, json.loads(spec), channel)

@@ -16,6 +16,7 @@ from .progress import Progress
 from .reports import Report, write
 from .runner import BrokerUnavailable, EmbeddedBroker, ExternalBroker, Target, run_matrix
 from .scenarios import load
+from .security import PLAINTEXT, ClientSecurity, SecurityFileError
 
 DEFAULT_JOBS = 3
 
@@ -28,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="the broker to test; without it, kafkapy brokers are started on 127.0.0.1")
+    parser.add_argument("--security", metavar="FILE",
+                        help="the clients' settings for a secured --bootstrap: a properties file of librdkafka's keys "
+                             "(security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, "
+                             "ssl.certificate.location, ssl.key.location, ssl.key.password)")
     parser.add_argument("--client", action="append", choices=sorted(ADAPTERS), help="only this client (repeatable)")
     parser.add_argument("--scenario", action="append", metavar="PATTERN",
                         help="only scenarios whose name matches this glob, e.g. 'produce.*' (repeatable)")
@@ -55,6 +60,12 @@ def main(argv: list[str]) -> int:
         parser.error("--jobs must be at least 1")
     if args.bootstrap and args.override:
         parser.error("--override configures the kafkapy that compat starts; it cannot apply to --bootstrap")
+    if args.security and not args.bootstrap:
+        parser.error("--security configures the clients of a --bootstrap broker; the kafkapy compat starts is plaintext")
+    try:
+        security = ClientSecurity.read(args.security) if args.security else PLAINTEXT
+    except SecurityFileError as e:
+        parser.error(str(e))
     overrides = dict(o.split("=", 1) for o in args.override if "=" in o)
     if len(overrides) != len(args.override):
         parser.error("--override takes KEY=VALUE")
@@ -62,7 +73,7 @@ def main(argv: list[str]) -> int:
 
     console = Console()
     started, began = datetime.now(UTC), time.monotonic()
-    target: Target = ExternalBroker(args.bootstrap) if args.bootstrap else EmbeddedBroker(overrides)
+    target: Target = ExternalBroker(args.bootstrap, security) if args.bootstrap else EmbeddedBroker(overrides)
     try:
         with target, Progress([s.name for s in scenarios], clients, f"kafkapy compat: {target.description}", console) as progress:
             outcomes = run_matrix(target, [(s, c) for s in scenarios for c in clients], args.jobs, progress.update, args.deadline)

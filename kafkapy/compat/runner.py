@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from ..security.scram_client import ScramClientError
 from ..testing.process import BrokerProcess
 from .adapters import ADAPTERS
-from .adapters.base import TIMEOUT_S
+from .adapters.base import BrokerError
 from .outcome import Outcome, Status
+from .raw import RawConnection
 from .registry import Scenario
+from .security import PLAINTEXT, ClientSecurity
 
 # A worker gets this long to exit once it has reported (it closes its clients meanwhile).
 EXIT_GRACE_S = 10.0
@@ -47,19 +49,25 @@ class NotRun(Exception):
 
 
 class ExternalBroker:
-    """A broker the suite did not start: no scenario may act on it."""
+    """A broker the suite did not start: no scenario may act on it. The clients connect
+with the security settings given."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
-        self.description = f"external broker at {bootstrap}"
+        self.security = security
+        self.description = f"external broker at {bootstrap}" + (f" over {security.protocol}" if security is not PLAINTEXT else "")
 
     def __enter__(self) -> ExternalBroker:
-        """Fails at once if nothing listens there, rather than in every run."""
+        """Fails at once if nothing listens there, or if the security settings do not get
+        a connection through its TLS handshake and SASL authentication, rather than in
+        every run (where clients retry until their deadline)."""
         host, _, port = self.bootstrap.rpartition(":")
         try:
-            socket.create_connection((host, int(port)), timeout=TIMEOUT_S).close()
+            RawConnection(int(port), host, self.security).sock.close()
         except (OSError, ValueError) as e:
             raise BrokerUnavailable(f"cannot connect to {self.bootstrap}: {e}") from e
+        except (BrokerError, ScramClientError) as e:
+            raise BrokerUnavailable(f"cannot authenticate to {self.bootstrap} as {self.security.username}: {e}") from e
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -102,6 +110,8 @@ class EmbeddedBroker:
     run as a super user), each started when first needed, and a fresh one for each run of a
     scenario that acts on its broker. They run with SUITE_OVERRIDES, then the overrides
     given (which the description names)."""
+
+    security = PLAINTEXT
 
     def __init__(self, overrides: Mapping[str, object] | None = None) -> None:
         self.overrides = {**SUITE_OVERRIDES, **(overrides or {})}
@@ -176,16 +186,19 @@ def run_one(target: Target, scenario: Scenario, client: str, deadline: float | N
     started = time.monotonic()
     try:
         with target.broker_for(scenario) as (bootstrap, control):
-            outcome = _run_worker(scenario, client, bootstrap, control, deadline or scenario.deadline)
+            outcome = _run_worker(scenario, client, bootstrap, control, deadline or scenario.deadline, target.security)
     except NotRun as e:
         return Outcome(scenario.name, client, e.status, str(e))
     return replace(outcome, seconds=round(time.monotonic() - started, 2))
 
 
-def _run_worker(scenario: Scenario, client: str, bootstrap: str, control: BrokerProcess | None, deadline: float) -> Outcome:
+def _run_worker(scenario: Scenario, client: str, bootstrap: str, control: BrokerProcess | None, deadline: float,
+                security: ClientSecurity) -> Outcome:
     args = [sys.executable, "-m", "kafkapy.compat.worker", scenario.name, client, bootstrap]
     if control is not None:
         args.append("--broker-control")
+    if security.source is not None:
+        args += ["--security", security.source]
     with tempfile.TemporaryFile("w+") as stderr, \
             subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True) as worker:
         try:

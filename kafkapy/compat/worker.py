@@ -1,6 +1,6 @@
 """Runs one scenario with one client, in a process of its own, and reports the outcome.
 
-    python -m kafkapy.compat.worker SCENARIO CLIENT BOOTSTRAP [--broker-control]
+    python -m kafkapy.compat.worker SCENARIO CLIENT BOOTSTRAP [--broker-control] [--security FILE]
 
 The runner reads JSON lines from the worker's stdout: requests to act on the broker,
 {"control": "restart"}, each answered by a line on the worker's stdin (only with
@@ -24,6 +24,7 @@ from .adapters.base import BrokerError
 from .outcome import Status
 from .registry import Context, NotApplicable, Scenario
 from .scenarios import AREAS, load
+from .security import PLAINTEXT, ClientSecurity
 
 
 class ParentControl:
@@ -67,13 +68,13 @@ def outcome_of(ctx: Context, scenario: Scenario) -> dict[str, Any]:
 
 
 def run(scenario: Scenario, client_name: str, bootstrap: str, control: ParentControl | None,
-        report: Callable[[dict[str, Any]], None]) -> None:
+        report: Callable[[dict[str, Any]], None], security: ClientSecurity = PLAINTEXT) -> None:
     """Reports the outcome before closing the clients, whose closing cannot change it."""
-    clients: list[Client] = [ADAPTERS[client_name].load()(bootstrap)]
+    clients: list[Client] = [ADAPTERS[client_name].load()(bootstrap, security)]
 
     def make_others() -> list[Client]:
         others = [a for name, a in ADAPTERS.items() if name != client_name and a.installed()]
-        clients.extend(a.load()(bootstrap) for a in others)
+        clients.extend(a.load()(bootstrap, security) for a in others)
         return clients[1:]
 
     try:
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("client", choices=sorted(ADAPTERS))
     parser.add_argument("bootstrap")
     parser.add_argument("--broker-control", action="store_true")
+    parser.add_argument("--security", metavar="FILE", help="the clients' security settings (see kafkapy.compat.security)")
     args = parser.parse_args(argv)
     area = args.scenario.split(".", 1)[0]
     scenarios = load(area) if area in AREAS else {}
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     control = ParentControl(channel) if args.broker_control else None
-    run(scenarios[args.scenario], args.client, args.bootstrap, control, lambda outcome: _send(channel, outcome))
+    security = ClientSecurity.read(args.security) if args.security else PLAINTEXT
+    run(scenarios[args.scenario], args.client, args.bootstrap, control, lambda outcome: _send(channel, outcome), security)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -32,7 +33,7 @@ from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
-from ..listener_config import sasl_listener_names, ssl_listener_names
+from ..listener_config import inter_broker_login, sasl_listener_names, ssl_listener_names
 from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import Endpoint
@@ -81,6 +82,8 @@ class BrokerServer:
         self.broker: Broker | None = None
         self._sockets: list[socket.socket] = []
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
+        self._inter_broker_tls: ssl.SSLContext | None = None  # as the client of the other brokers, read at start
+        self._inter_broker_login = inter_broker_login(config)  # this broker's SASL login to the others, if it needs one
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
         self._sasl_listeners: dict[str, SaslListener] = {}  # by listener name
@@ -143,8 +146,10 @@ class BrokerServer:
         # gone, two election timeouts (randomised up to twice the setting), a request timeout.
         retry_window_ms = (config.int("controller.quorum.fetch.timeout.ms") + 2 * config.int("controller.quorum.election.timeout.ms")
                            + request_timeout_ms)
+        # The quorum server has read the controller listener's TLS as it started.
+        quorum_tls = self._quorum_server.tls if self._quorum_server is not None else None
         router = ControllerRouter(node_id, controller_service, controllers, lambda: metadata.quorum.leader_id, clock,
-                                  request_timeout_ms, cluster_id, retry_window_ms)
+                                  request_timeout_ms, cluster_id, retry_window_ms, quorum_tls.client if quorum_tls else None)
         advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
             node_id, Endpoint(advertised.name, advertised.host, advertised.port), config.string_or_none("broker.rack"), router,
@@ -157,7 +162,8 @@ class BrokerServer:
 
         groups = GroupRuntime(config, lambda: new_group_coordinator(config, clock, metadata.image), metadata, router, replicas)
         producer_ids = ProducerIdManager(reserve_producer_ids)
-        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes)
+        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes, self._inter_broker_tls,
+                            self._inter_broker_login)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
             TRANSACTION_STATE, config, lambda: new_transaction_coordinator(config, clock, metadata.image, producer_ids),
@@ -211,11 +217,13 @@ class BrokerServer:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
         if ssl_listener_names(self.config):
-            # Imported only for a TLS listener: a plaintext broker's start does without
-            # SSL contexts, certificate checks and X.500 names.
-            from .tls import listener_tls
+            # Imported only for a TLS listener (an SSL inter-broker listener is one): a
+            # plaintext broker's start does without SSL contexts, certificate checks and
+            # X.500 names.
+            from .tls import inter_broker_client_tls, listener_tls
 
             self._listener_tls = await anyio.to_thread.run_sync(listener_tls, self.config)
+            self._inter_broker_tls = await anyio.to_thread.run_sync(inter_broker_client_tls, self.config)
         self._quotas.per_ip_overrides = await anyio.to_thread.run_sync(_resolve_overrides, self.config.connections_per_ip_overrides)
         if sasl_listener_names(self.config):
             # Imported only for a SASL listener: a plaintext broker's start does without
@@ -480,7 +488,7 @@ class BrokerServer:
         assert self.broker is not None and self._lifecycle is not None
         replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
         fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch,
-                                         self.peer_routes)
+                                         self.peer_routes, self._inter_broker_tls, self._inter_broker_login)
         async def check_isr() -> None:
             while True:
                 await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)

@@ -18,15 +18,18 @@ from ..handlers import CONTROLLER_APIS, Node, respond
 from ..kraft_config import parse_listeners
 from ..log.config import LogConfig
 from ..log.manager import METADATA_PARTITION
+from ..metadata.acls import AclOperation
 from ..metadata.manager import MetadataManager
 from ..raft.core import Role
 from ..raft.describe import QuorumDescription, describe_leader
 from ..raft.local import Appended
 from ..raft.output import NO_LEADER, CommitListener, NotLeader, RaftConfig, SnapshotId
 from ..raft.retention import MetadataRetention
+from ..security.authorizer import Authorizer
 from .metadata_log import metadata_log_settings
 from .quorum import QuorumServer
 from .quorum_connections import OtherApis
+from .tls import quorum_tls
 
 _CATCH_UP_POLL_S = 0.01
 
@@ -131,6 +134,12 @@ def raft_metadata(config: BrokerConfig, clock: Clock, cluster_id: str) -> tuple[
     metadata = MetadataManager(quorum, settings.policy)
     # The quorum loads this node's newest snapshot as it starts, or the leader's later.
     server.on_snapshot = metadata.install_snapshot
+    authorizer = Authorizer.from_config(config)
+    if authorizer is not None:
+        # As Kafka's ControllerApis: Raft's requests need CLUSTER_ACTION on the cluster; until
+        # the ACLs are loaded, only super users (and, with allow.everyone.if.no.acl.found, anyone) have it.
+        server.raft_authorized = lambda principal, host: authorizer.authorize_cluster(
+            metadata.image.acls, principal, host, AclOperation.CLUSTER_ACTION)
     return server, quorum, metadata
 
 
@@ -144,14 +153,15 @@ def raft_quorum_server(config: BrokerConfig, clock: Clock, cluster_id: str, log_
     addresses = {v.node_id: (v.host, v.port) for v in voters}
     host, port = (listener.host or "0.0.0.0", listener.port) if listener is not None else ("127.0.0.1", 0)
     return QuorumServer(config.node_id, [v.node_id for v in voters], addresses, metadata_log_dir(config), raft_config(config),
-                        host=host, port=port, cluster_id=cluster_id, clock=clock, log_config=log_config)
+                        host=host, port=port, cluster_id=cluster_id, clock=clock, log_config=log_config,
+                        tls=lambda: quorum_tls(config))
 
 
 def controller_apis(node: Node) -> OtherApis:
     """What the controller listener answers besides Raft: Kafka's ControllerApis."""
     versions = {key: (a.min_version, a.max_version) for key, a in CONTROLLER_APIS.items()}
 
-    async def answer(frame: bytes | bytearray) -> tuple[int, Any]:
-        return await respond(node, frame, "", controller_listener=True)
+    async def answer(frame: bytes | bytearray, principal: str, host: str) -> tuple[int, Any]:
+        return await respond(node, frame, host, controller_listener=True, principal=principal)
 
     return OtherApis(versions, answer)

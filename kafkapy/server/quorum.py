@@ -14,10 +14,12 @@ import logging
 import random
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.to_thread
+from anyio.streams.tls import TLSAttribute, TLSListener
 
 from ..clock import Clock, SystemClock
 from ..log.config import LogConfig
@@ -37,8 +39,11 @@ from ..raft.retention import MetadataRetention
 from ..raft.snapshot import Snapshot as SnapshotFile
 from ..raft.snapshot import decode_snapshot, encode_snapshot
 from ..raft.wire import response_to_kafka
-from .quorum_connections import Inbound, OtherApis, Peer
+from ..security.principal import ANONYMOUS, NoMatchingRule
+from ..security.x500 import CertificateError
+from .quorum_connections import Inbound, OtherApis, Peer, RaftAuthorization
 from .quorum_storage import RaftStorage
+from .tls import QuorumTls
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,8 @@ class QuorumServer:
                  config: RaftConfig = _DEFAULT_TIMEOUTS, *, host: str = "127.0.0.1", port: int = 0,
                  cluster_id: str | None = None, clock: Clock | None = None,
                  on_commit: CommitListener | None = None,
-                 on_snapshot: Callable[[SnapshotFile], None] | None = None, log_config: LogConfig | None = None) -> None:
+                 on_snapshot: Callable[[SnapshotFile], None] | None = None, log_config: LogConfig | None = None,
+                 tls: Callable[[], QuorumTls | None] = lambda: None) -> None:
         self.node_id = node_id
         self.addresses = addresses
         self.voters = sorted(voters)
@@ -77,6 +83,11 @@ class QuorumServer:
         self.on_snapshot = on_snapshot
         self.log_config = log_config or LogConfig()
         """The metadata log's segments (metadata.log.segment.bytes, .ms); its retention is the snapshots'."""
+        self._load_tls = tls
+        self.tls: QuorumTls | None = None
+        """The controller listener's TLS and the voters' client context, read at start; None: plaintext."""
+        self.raft_authorized: RaftAuthorization = lambda principal, host: True
+        """Whether a principal may send Raft's requests; the authorizer's, when there is one."""
         self.snapshot: SnapshotFile | None = None
         """The snapshot the state machine last loaded (on start, or fetched from the leader)."""
         self.core: RaftCore | None = None
@@ -193,17 +204,23 @@ class QuorumServer:
             if snapshot is not None:
                 self._load_snapshot(await anyio.to_thread.run_sync(decode_snapshot, snapshot.snapshot_id, snapshot.data))
             self.core = RaftCore(self.node_id, self.voters, raft_log, state, self.config, random.Random(), snapshot)
+            self.tls = await anyio.to_thread.run_sync(self._load_tls)
             # An observer (a broker-only node) only fetches: nothing connects to it.
-            listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port) if self.is_voter else None
-            if listener is not None:
-                self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            tcp = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port) if self.is_voter else None
+            listener: anyio.abc.Listener[Any] | None = tcp
+            if tcp is not None:
+                self.port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+                if self.tls is not None and self.tls.listener is not None:
+                    listener = TLSListener(tcp, self.tls.listener.context, standard_compatible=False,
+                                           handshake_timeout=self.tls.listener.handshake_timeout_s)
             async with contextlib.AsyncExitStack() as stack, anyio.create_task_group() as tg:
                 if listener is not None:
                     await stack.enter_async_context(listener)
                 timeout_s = self.config.request_timeout_ms / 1000
                 for voter in self.voters:
                     if voter != self.node_id:
-                        peer = Peer(self.node_id, voter, self.addresses, self._receive, timeout_s, storage.leaders, self.cluster_id)
+                        peer = Peer(self.node_id, voter, self.addresses, self._receive, timeout_s, storage.leaders, self.cluster_id,
+                                    self.tls.client if self.tls is not None else None)
                         self._peers[voter] = peer
                         tg.start_soon(peer.run)
                 async with self._lock:
@@ -225,8 +242,17 @@ class QuorumServer:
             raise NotLeader(0, NO_LEADER)
         return self.core
 
-    async def _accept(self, stream: anyio.abc.SocketStream) -> None:
-        inbound = Inbound(stream, self.other_apis)
+    async def _accept(self, stream: anyio.abc.ByteStream) -> None:
+        host = str(stream.extra(anyio.abc.SocketAttribute.remote_address, ("",))[0])
+        principal = ANONYMOUS
+        if self.tls is not None and self.tls.listener is not None:
+            try:
+                principal = self.tls.listener.principal_of(stream.extra(TLSAttribute.peer_certificate_binary))
+            except (NoMatchingRule, CertificateError) as e:
+                log.info("closing controller connection from %s: %s", host, e)
+                await stream.aclose()
+                return
+        inbound = Inbound(stream, self.other_apis, principal, host, self.raft_authorized)
         try:
             await inbound.serve(self._receive_request)
         finally:

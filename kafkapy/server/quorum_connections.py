@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import ssl
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -28,6 +29,8 @@ from ..raft.messages import (
     VoteRequest,
 )
 from ..raft.wire import API_VERSIONS, api_key_of, request_from_kafka, request_to_kafka, response_from_kafka
+from ..security.principal import ANONYMOUS
+from ..wire.build import error_response
 from ..wire.framing import FrameReader
 from ..wire.protocol import (
     decode_request,
@@ -47,6 +50,8 @@ _API_VERSIONS_KEY = 18
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.02, 1.0
 _OTHER_IN_FLIGHT = 64
 _CONNECTION_LOST = (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+# Whether a principal at a host may send Raft's requests (Kafka: CLUSTER_ACTION on the cluster).
+RaftAuthorization = Callable[[str, str], bool]
 
 
 class Peer:
@@ -57,8 +62,9 @@ class Peer:
 
     def __init__(self, node_id: int, peer_id: int, addresses: MutableMapping[int, tuple[str, int]],
                  deliver: Callable[[int, Response], Awaitable[None]], request_timeout_s: float,
-                 leaders: MutableMapping[int, int], cluster_id: str | None) -> None:
+                 leaders: MutableMapping[int, int], cluster_id: str | None, tls: ssl.SSLContext | None = None) -> None:
         self.node_id, self.peer_id = node_id, peer_id
+        self.tls = tls  # the controller listener's client context, when it speaks TLS
         self.addresses = addresses
         self.deliver = deliver
         self.request_timeout_s = request_timeout_s
@@ -83,7 +89,10 @@ class Peer:
             try:
                 if address is None:
                     raise OSError("address not known yet")
-                async with await anyio.connect_tcp(*address) as stream:
+                # Kafka's framing says where each message ends: no need to wait for TLS close_notify.
+                connecting = anyio.connect_tcp(*address, ssl_context=self.tls, tls_hostname=address[0],
+                                               tls_standard_compatible=False) if self.tls else anyio.connect_tcp(*address)
+                async with await connecting as stream:
                     backoff = _BACKOFF_MIN_S
                     self.connected = True
                     async with anyio.create_task_group() as tg:
@@ -103,13 +112,13 @@ class Peer:
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
-    async def _write(self, stream: anyio.abc.SocketStream) -> None:
+    async def _write(self, stream: anyio.abc.ByteStream) -> None:
         async for request in self._outbox:
             entity = request_to_kafka(request, self.peer_id, cluster_id=self.cluster_id)
             self._pending[request.correlation] = (request, anyio.current_time() + self.request_timeout_s)
             await stream.send(encode_request(entity, request.correlation, f"raft-client-{self.node_id}"))
 
-    async def _read(self, stream: anyio.abc.SocketStream) -> None:
+    async def _read(self, stream: anyio.abc.ByteStream) -> None:
         reader = FrameReader(_MAX_FRAME)
         while True:
             oldest = min((deadline for _, deadline in self._pending.values()), default=None)
@@ -141,11 +150,15 @@ def source_of(request: Request) -> int:
 class Inbound:
     """One connection accepted on the controller listener. Responses are written in the
     order of the requests, as Kafka requires, though the core may answer a parked Fetch
-    after requests that came later."""
+    after requests that came later. A Raft request from a principal `raft_authorized`
+    refuses is answered CLUSTER_AUTHORIZATION_FAILED, and its core never sees it."""
 
-    def __init__(self, stream: anyio.abc.SocketStream, other: OtherApis | None = None) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, other: OtherApis | None = None, principal: str = ANONYMOUS,
+                 host: str = "", raft_authorized: RaftAuthorization = lambda principal, host: True) -> None:
         self.stream = stream
         self.other = other
+        self.principal, self.host = principal, host
+        self.raft_authorized = raft_authorized
         self._order: deque[int] = deque()
         self._ready: dict[int, bytes] = {}
         self._wake = anyio.Event()
@@ -175,19 +188,22 @@ class Inbound:
                 self._order.append(correlation)
                 if api_key == _API_VERSIONS_KEY and response_type(api_key, version) is not None:
                     self.answer(correlation, _api_versions(version, self.other))
+                elif API_VERSIONS.get(api_key) == version and not self.raft_authorized(self.principal, self.host):
+                    log.info("refusing %s's Raft request (api key %d) from %s: not authorized", self.principal, api_key, self.host)
+                    self.answer(correlation, error_response(response_type(api_key, version), ErrorCode.cluster_authorization_failed))
                 elif API_VERSIONS.get(api_key) == version:
                     _, body = decode_request(frame, api_key, version)
                     request = request_from_kafka(body, correlation)
                     await receive(source_of(request), request, self)
                 elif self.other is not None and api_key in self.other.versions:
                     await self._in_flight.acquire()
-                    tg.start_soon(self._answer_other, self.other, frame)
+                    tg.start_soon(self._answer_other, self.other, frame, self.principal, self.host)
                 else:
                     raise OSError(f"unsupported request: api key {api_key} version {version}")
 
-    async def _answer_other(self, other: OtherApis, frame: bytes | bytearray) -> None:
+    async def _answer_other(self, other: OtherApis, frame: bytes | bytearray, principal: str, host: str) -> None:
         try:
-            correlation, response = await other.respond(frame)
+            correlation, response = await other.respond(frame, principal, host)
             self.answer(correlation, response)
         finally:
             self._in_flight.release()
@@ -203,10 +219,11 @@ class Inbound:
 @dataclass(frozen=True)
 class OtherApis:
     """The controller's APIs besides Raft's (CreateTopics, BrokerRegistration, ...): the
-    versions of each, and what answers a request frame with (correlation id, response)."""
+    versions of each, and what answers a request frame, from a principal at a host, with
+    (correlation id, response)."""
 
     versions: Mapping[int, tuple[int, int]]
-    respond: Callable[[bytes | bytearray], Awaitable[tuple[int, Any]]]
+    respond: Callable[[bytes | bytearray, str, str], Awaitable[tuple[int, Any]]]
 
 
 def _api_versions(version: int, other: OtherApis | None) -> Any:

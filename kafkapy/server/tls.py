@@ -19,7 +19,15 @@ from typing import cast
 import anyio
 
 from ..config import BrokerConfig, ConfigError
-from ..listener_config import TLS_VERSIONS, listener_setting, ssl_listener_names
+from ..kraft_config import parse_listeners
+from ..listener_config import (
+    TLS_VERSIONS,
+    controller_listener_name,
+    inter_broker_listener_name,
+    listener_setting,
+    security_protocol_map,
+    ssl_listener_names,
+)
 from ..security.principal import ANONYMOUS, NoMatchingRule, SslPrincipalMapper, user_principal
 from ..security.x500 import CertificateError, subject_rfc2253
 from ..wire.protocol import Chunk, FileSlice
@@ -54,6 +62,13 @@ class ListenerTls:
     def session(self, sock: socket.socket, peer: str) -> TlsSession:
         return TlsSession(self, sock, peer)
 
+    def principal_of(self, certificate: bytes | None) -> str:
+        """The principal of a peer's certificate (DER), or ANONYMOUS without one. Raises
+        NoMatchingRule or CertificateError when its subject maps to no principal."""
+        if certificate is None:
+            return ANONYMOUS
+        return user_principal(self.principal_mapper.name(subject_rfc2253(certificate)))
+
 
 def listener_tls(config: BrokerConfig) -> dict[str, ListenerTls]:
     """Each SSL broker listener's TLS, by listener name. Reads key and trust stores: run it
@@ -69,15 +84,66 @@ def listener_tls(config: BrokerConfig) -> dict[str, ListenerTls]:
     return out
 
 
-def _context(listener: str, setting: Callable[[str], object]) -> ssl.SSLContext:
-    where = f"SSL listener {listener}"
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+@dataclass(frozen=True)
+class QuorumTls:
+    """The TLS of a node's part in the quorum, when the controller listener speaks it: the
+    controller listener's own (None on a node that has none) and the context it connects
+    to the controllers with."""
+
+    listener: ListenerTls | None
+    client: ssl.SSLContext
+
+
+def quorum_tls(config: BrokerConfig) -> QuorumTls | None:
+    """None when the controller listener is PLAINTEXT. Reads the stores: run it in a worker thread."""
+    client = controller_client_tls(config)
+    if client is None:
+        return None
+    name = controller_listener_name(config)
+    if name not in {lst.name for lst in parse_listeners(config.strings("listeners"))}:
+        return QuorumTls(None, client)
+
+    def setting(key: str) -> object:
+        return listener_setting(config, name, key)
+
+    mapper = SslPrincipalMapper(str(setting("ssl.principal.mapping.rules")))
+    listener = ListenerTls(name, _context(name, setting), mapper, config.int("kafkapy.ssl.handshake.timeout.ms") / 1000)
+    return QuorumTls(listener, client)
+
+
+def controller_client_tls(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS context of this node's connections to the controllers (Raft, the controller
+    channel) when their listener is SSL, from that listener's settings as for the brokers'.
+    Reads the stores: run it in a worker thread."""
+    name = controller_listener_name(config)
+    if security_protocol_map(config).get(name) != "SSL":
+        return None
+    return _context(name, lambda key: listener_setting(config, name, key), client=True)
+
+
+def inter_broker_client_tls(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS context of this broker's connections to the other brokers' inter-broker
+    listener, when that listener speaks TLS: the listener's own settings, as Kafka's
+    SslFactory in client mode takes them (its key store is the certificate this broker
+    presents, its trust store what it trusts, host names checked). Reads the stores: run
+    it in a worker thread."""
+    name = inter_broker_listener_name(config)
+    if name is None or name not in ssl_listener_names(config):
+        return None
+    return _context(name, lambda key: listener_setting(config, name, key), client=True)
+
+
+def _context(listener: str, setting: Callable[[str], object], client: bool = False) -> ssl.SSLContext:
+    where = f"SSL listener {listener}" + (" (as the client of the other brokers)" if client else "")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT if client else ssl.PROTOCOL_TLS_SERVER)
     # Renegotiation is a way to make a server do handshakes for nothing; Kafka's JVM refuses it.
     context.options |= ssl.OP_NO_RENEGOTIATION
     key_password = setting("ssl.key.password")
     try:
         location = setting("ssl.keystore.location")
-        if location is not None:
+        if client and location is None and setting("ssl.keystore.key") is None:
+            pass  # a client without a key store presents no certificate
+        elif location is not None:
             context.load_cert_chain(str(location), password=None if key_password is None else str(key_password))
         else:
             with tempfile.TemporaryDirectory(prefix="kafkapy-keystore-") as directory:
@@ -96,11 +162,14 @@ def _context(listener: str, setting: Callable[[str], object]) -> ssl.SSLContext:
             context.load_verify_locations(cafile=str(trust_location))
         elif trust_certificates is not None:
             context.load_verify_locations(cadata=_normal_pem(str(trust_certificates)))
+        elif client:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
         elif client_auth != "none":
             context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
     except (OSError, ssl.SSLError) as e:
         raise ConfigError(f"{where}: cannot load its trust store (ssl.truststore.*): {e}") from None
-    context.verify_mode = _VERIFY_MODE[client_auth]
+    if not client:  # a client context verifies the server and its host name, as Kafka's default ("https") does
+        context.verify_mode = _VERIFY_MODE[client_auth]
     enabled = sorted(setting("ssl.enabled.protocols"), key=TLS_VERSIONS.index)  # type: ignore[call-overload]
     newest = enabled[-1]
     protocol = str(setting("ssl.protocol"))
@@ -221,10 +290,7 @@ class TlsSession:
             raise ConnectionError(f"TLS handshake failed: {e}") from None
 
     def _principal(self) -> str:
-        der = self._ssl.getpeercert(binary_form=True)
-        if der is None:
-            return ANONYMOUS
-        return user_principal(self.tls.principal_mapper.name(subject_rfc2253(der)))
+        return self.tls.principal_of(self._ssl.getpeercert(binary_form=True))
 
     async def _receive(self) -> bool:
         """Ciphertext from the socket into the session; False at end of stream."""

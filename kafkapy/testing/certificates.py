@@ -53,12 +53,14 @@ class TestCertificates:
 
     def server(self) -> Path:
         """A key store for a broker on 127.0.0.1 (or localhost): one PEM file holding the
-        private key and the certificate chain, as ssl.keystore.location takes it."""
+        private key and the certificate chain, as ssl.keystore.location takes it. The
+        certificate also authenticates the broker as the client of other brokers (its
+        principal: User:CN=localhost,O=kafkapy test)."""
         x509, _, _, _, ExtendedKeyUsageOID, NameOID = _crypto()
         names = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
         key_pem, cert_pem = self._issue(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
                                                    x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]),
-                                        ExtendedKeyUsageOID.SERVER_AUTH, names)
+                                        [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], names)
         path = self.directory / "server.pem"
         path.write_bytes(key_pem + cert_pem)
         path.chmod(0o600)
@@ -72,13 +74,13 @@ class TestCertificates:
         if not cert_path.exists():
             key_pem, cert_pem = self._issue(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
                                                        x509.NameAttribute(NameOID.COMMON_NAME, user)]),
-                                            ExtendedKeyUsageOID.CLIENT_AUTH, None)
+                                            [ExtendedKeyUsageOID.CLIENT_AUTH], None)
             key_path.write_bytes(key_pem)
             key_path.chmod(0o600)
             cert_path.write_bytes(cert_pem)
         return cert_path, key_path
 
-    def _issue(self, subject: Any, usage: Any, alternative_names: Any) -> tuple[bytes, bytes]:
+    def _issue(self, subject: Any, usages: list[Any], alternative_names: Any) -> tuple[bytes, bytes]:
         x509, hashes, serialization, ec, _, _ = _crypto()
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
@@ -87,7 +89,7 @@ class TestCertificates:
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + _VALID_FOR)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         )
         if alternative_names is not None:
             builder = builder.add_extension(alternative_names, critical=False)

@@ -162,19 +162,22 @@ class ClusterNode:
 
 class Cluster:
     def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, *, controllers: int = 0, broker_only: int = 0,
-                 **overrides: object) -> None:
+                 broker_listener: str = "PLAINTEXT", **overrides: object) -> None:
         """With `controllers=0` (the default): `brokers` combined nodes, ids 1..brokers, are
         the quorum's voters, and `broker_only` more nodes follow it as observers
         (process.roles=broker). With `controllers=N`: N controller-only nodes
         (process.roles=controller, ids 1..N) are the voters, and `brokers` broker-only
         nodes (ids N+1..N+brokers) register with them and serve the clients; `broker_only`
-        must then be 0, every broker being one. `data_dir` holds node-N directories (a
+        must then be 0, every broker being one. Each broker serves clients and the other
+        brokers on one listener named `broker_listener` (SSL: give the ssl.* overrides it
+        needs). `data_dir` holds node-N directories (a
         temporary directory, removed on stop, when None); `overrides` are configs of every
-        node, with Kafka's key names (dots, or underscores). Unless overridden,
+        node, with Kafka's key names (dots, or underscores in a name without dots). Unless overridden,
         `offsets.topic.replication.factor` and `transaction.state.log.replication.factor`
         are the number of brokers, at most 3 (Kafka's default)."""
         if controllers and broker_only:
             raise ValueError("with controllers=N every broker is broker-only: give their number as brokers=")
+        self.broker_listener = broker_listener
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-cluster-")) if data_dir is None else Path(data_dir)
         if controllers:
@@ -190,7 +193,7 @@ class Cluster:
         internal_topics = {key: min(3, len(self.broker_ids))
                            for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor")}
         self.overrides = {**FAST_QUORUM, **internal_topics,
-                          **{(k if k in BROKER_CONFIGS else k.replace("_", ".")): v for k, v in overrides.items()}}
+                          **{(k if k in BROKER_CONFIGS or "." in k else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
         self._relays: list[tuple[tuple[int, int], _Relay]] = []  # ((source, target), relay), several per pair
         self._relay_portal_cm: AbstractContextManager[BlockingPortal] | None = None
@@ -216,7 +219,7 @@ class Cluster:
                 for v in self.voter_ids)
             listeners, roles = [], []
             if node_id in self.broker_ids:
-                listeners.append(f"PLAINTEXT://127.0.0.1:{client_ports[node_id]}")
+                listeners.append(f"{self.broker_listener}://127.0.0.1:{client_ports[node_id]}")
                 roles.append("broker")
             if node_id in self.voter_ids:
                 listeners.append(f"CONTROLLER://127.0.0.1:{controller_ports[node_id]}")
@@ -292,7 +295,11 @@ class Cluster:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # the relays and the nodes already started would outlive the failure
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..security import PLAINTEXT, ClientSecurity
+
 TIMEOUT_S = 30.0
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 # Producers are allowed requests this large so that the broker, not the client, decides
@@ -228,8 +230,9 @@ class Client:
 
     name: ClassVar[str]
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
+        self.security = security
 
     def close(self) -> None:
         """Releases whatever the adapter keeps open."""

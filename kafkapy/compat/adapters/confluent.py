@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from ..security import PLAINTEXT, ClientSecurity
 from .base import (
     ASSIGNED,
     CLIENT_MAX_REQUEST_BYTES,
@@ -95,20 +96,21 @@ def _result(future: Any) -> Any:
 class ConfluentKafka(Client):
     name = "confluent-kafka"
 
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap)
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
+        super().__init__(bootstrap, security)
         self._admin: AdminClient | None = None
+        self.connection: dict[str, Any] = {"bootstrap.servers": bootstrap, **security.confluent()}
 
     @property
     def admin(self) -> AdminClient:
         if self._admin is None:
             # Metadata asked by the admin client must not create the topics it names.
-            self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "allow.auto.create.topics": False})
+            self._admin = AdminClient({**self.connection, "allow.auto.create.topics": False})
         return self._admin
 
     def _consumer(self, isolation: str = READ_UNCOMMITTED) -> confluent_kafka.Consumer:
         return confluent_kafka.Consumer({
-            "bootstrap.servers": self.bootstrap, "group.id": "kafkapy-compat", "enable.auto.commit": False,
+            **self.connection, "group.id": "kafkapy-compat", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "isolation.level": isolation,
         })
 
@@ -140,7 +142,7 @@ class ConfluentKafka(Client):
 
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
         return _deliver(confluent_kafka.Producer({
-            "bootstrap.servers": self.bootstrap, "acks": "all", "compression.type": compression, "linger.ms": 5,
+            **self.connection, "acks": "all", "compression.type": compression, "linger.ms": 5,
             "message.max.bytes": CLIENT_MAX_REQUEST_BYTES, "message.timeout.ms": int(TIMEOUT_S * 1000),
         }), topic, records)
 
@@ -167,10 +169,10 @@ class ConfluentKafka(Client):
             consumer.close()
 
     def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
-        return _ProducerSession(self.bootstrap, transactional_id, transaction_timeout_ms)
+        return _ProducerSession(self.connection, transactional_id, transaction_timeout_ms)
 
     def group_consumer(self, membership: Membership) -> GroupConsumer:
-        return _GroupConsumer(self.bootstrap, membership)
+        return _GroupConsumer(self.connection, membership)
 
     def list_groups(self) -> dict[str, str]:
         found = _result(self.admin.list_consumer_groups(request_timeout=TIMEOUT_S))
@@ -284,8 +286,8 @@ def _deliver(producer: confluent_kafka.Producer, topic: str, records: Sequence[R
 
 
 class _ProducerSession(ProducerSession):
-    def __init__(self, bootstrap: str, transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
-        config: dict[str, Any] = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
+    def __init__(self, connection: Mapping[str, Any], transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
+        config: dict[str, Any] = {**connection, "enable.idempotence": True, "linger.ms": 5,
                                   "message.timeout.ms": int(TIMEOUT_S * 1000)}
         if transactional_id is not None:
             config["transactional.id"] = transactional_id
@@ -326,11 +328,11 @@ class _ProducerSession(ProducerSession):
 
 
 class _GroupConsumer(GroupConsumer):
-    def __init__(self, bootstrap: str, membership: Membership) -> None:
+    def __init__(self, connection: Mapping[str, Any], membership: Membership) -> None:
         super().__init__()
         self.topic = membership.topic
         config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap, "group.id": membership.group, "enable.auto.commit": False,
+            **connection, "group.id": membership.group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "isolation.level": membership.isolation,
         }
         if membership.protocol == CONSUMER:

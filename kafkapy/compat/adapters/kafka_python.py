@@ -28,6 +28,7 @@ from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssi
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.structs import OffsetAndMetadata
 
+from ..security import PLAINTEXT, ClientSecurity
 from .base import (
     ASSIGNED,
     CLASSIC,
@@ -93,9 +94,10 @@ def _named_error(text: str) -> BrokerError | None:
 class KafkaPython(Client):
     name = "kafka-python"
 
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap)
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
+        super().__init__(bootstrap, security)
         self._admin: KafkaAdminClient | None = None
+        self.connection: dict[str, Any] = {"bootstrap_servers": bootstrap, **security.kafka_python()}
 
     def close(self) -> None:
         if self._admin is not None:
@@ -105,12 +107,12 @@ class KafkaPython(Client):
     @property
     def admin(self) -> KafkaAdminClient:
         if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=_TIMEOUT_MS)
+            self._admin = KafkaAdminClient(**self.connection, request_timeout_ms=_TIMEOUT_MS)
         return self._admin
 
     def _consumer(self, isolation: str = READ_UNCOMMITTED) -> kafka.KafkaConsumer:
         return kafka.KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            **self.connection, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100, isolation_level=isolation,
         )
 
@@ -153,7 +155,7 @@ class KafkaPython(Client):
     @_broker_errors
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
         producer = kafka.KafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+            **self.connection, acks="all", linger_ms=5,
             compression_type=None if compression == "none" else compression,
             max_request_size=CLIENT_MAX_REQUEST_BYTES, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS,
         )
@@ -187,12 +189,12 @@ class KafkaPython(Client):
             consumer.close()
 
     def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
-        return _ProducerSession(self.bootstrap, transactional_id, transaction_timeout_ms)
+        return _ProducerSession(self.connection, transactional_id, transaction_timeout_ms)
 
     def group_consumer(self, membership: Membership) -> GroupConsumer:
         if membership.protocol != CLASSIC:
             raise self._lacks(f"{membership.protocol!r} group protocol (KIP-848), only the classic one")
-        return _GroupConsumer(self.bootstrap, membership)
+        return _GroupConsumer(self.connection, membership)
 
     @_broker_errors
     def list_groups(self) -> dict[str, str]:
@@ -319,10 +321,10 @@ def _deliver(producer: kafka.KafkaProducer, topic: str, records: Sequence[Record
 
 
 class _ProducerSession(ProducerSession):
-    def __init__(self, bootstrap: str, transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
+    def __init__(self, connection: Mapping[str, Any], transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
         options: dict[str, Any] = {} if transaction_timeout_ms is None else {"transaction_timeout_ms": transaction_timeout_ms}
         self.producer = kafka.KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, transactional_id=transactional_id,
+            **connection, acks="all", enable_idempotence=True, transactional_id=transactional_id,
             linger_ms=5, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS, **options,
         )
         if transactional_id is not None:
@@ -384,11 +386,11 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class _GroupConsumer(GroupConsumer):
-    def __init__(self, bootstrap: str, membership: Membership) -> None:
+    def __init__(self, connection: Mapping[str, Any], membership: Membership) -> None:
         super().__init__()
         self.topic = membership.topic
         self.consumer = kafka.KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=membership.group, group_instance_id=membership.instance_id,
+            **connection, group_id=membership.group, group_instance_id=membership.instance_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level=membership.isolation,
             partition_assignment_strategy=[_ASSIGNORS[membership.assignor]],
             session_timeout_ms=membership.session_timeout_ms, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,

@@ -73,7 +73,8 @@ class Member(Child):
     """A group member in a child process, as the parent sees it."""
 
     def __init__(self, ctx: Context, membership: Membership, name: str) -> None:
-        super().__init__(f"{__name__}:member", ctx.client.name, ctx.client.bootstrap, dataclasses.asdict(membership), name)
+        super().__init__(f"{__name__}:member", ctx.client.name, ctx.client.bootstrap, dataclasses.asdict(membership), name,
+                         ctx.client.security)
 
     @property
     def records(self) -> list[Record]:
@@ -306,7 +307,8 @@ def commit_refusals(ctx: Context) -> None:
         with refused_with("OFFSET_METADATA_TOO_LARGE"):
             m.commit({0: Committed(1, TOO_LARGE_METADATA)})
         with refused_with("ILLEGAL_GENERATION"):
-            commit_as_member(ctx.client.bootstrap, membership.group, m.member_id(), INT32_MAX, membership.topic, 0, 1)
+            commit_as_member(ctx.client.bootstrap, membership.group, m.member_id(), INT32_MAX, membership.topic, 0, 1,
+                             ctx.client.security)
         assert_equal(ctx.client.group_offsets(membership.group), {}, "the group's offsets after refused commits")
         m.commit({1: Committed(5, "valid")})
         assert_equal(ctx.client.group_offsets(membership.group), {(membership.topic, 1): Committed(5, "valid")},

@@ -26,7 +26,7 @@ def assert_in_order_once(ctx: Context, topic: str, acked: Sequence[Record]) -> N
     for p in range(PARTITIONS):
         sent = [r for r in acked if r.partition == p]
         assert_equal([r.offset for r in sent], list(range(len(sent))), f"offsets of the records sent to partition {p}")
-        batches = served_batches(ctx.client.bootstrap, topic, p)
+        batches = served_batches(ctx.client.bootstrap, topic, p, ctx.client.security)
         producers = {(b.producer_id, b.producer_epoch) for b in batches}
         assert len(producers) == 1 and min(producers)[0] >= 0, f"partition {p} has batches of producers (id, epoch) {producers}"
         sequences = [(b.base_sequence, b.records_count) for b in batches]

@@ -41,7 +41,7 @@ def keyed_round_trip(ctx: Context, compression: str) -> None:
             assert [r.offset for r in consumed if r.partition == partition] == offsets, \
                 f"{reader.name} did not fetch partition {partition} in offset order"
     for partition in range(PARTITIONS):
-        codecs = served_codecs(ctx.client.bootstrap, topic, partition)
+        codecs = served_codecs(ctx.client.bootstrap, topic, partition, ctx.client.security)
         # Producers send a batch uncompressed when compressing would not make it smaller.
         assert compression in codecs and codecs <= {"none", compression}, \
             f"partition {partition} serves batches compressed with {sorted(codecs)}, not {compression}"

@@ -102,7 +102,8 @@ def exactly_once_transform(ctx: Context) -> None:
     spec = {"group": source, "input": source, "output": sink, "transactional_id": source}
 
     def worker(name: str, **options: Any) -> Child:
-        return Child(f"{__name__}:transformer", ctx.client.name, ctx.client.bootstrap, {**spec, **options}, name)
+        return Child(f"{__name__}:transformer", ctx.client.name, ctx.client.bootstrap, {**spec, **options}, name,
+                     ctx.client.security)
 
     first = ctx.client.produce(source, records("first", 100))
     with worker("killed worker", stall_at=1) as killed:

@@ -1,0 +1,129 @@
+"""The client settings for a secured cluster, read from a properties file of librdkafka's
+keys and handed to each client library in its own words.
+
+    security.protocol=SASL_SSL
+    sasl.mechanism=SCRAM-SHA-256
+    sasl.username=alice
+    sasl.password=alice-secret
+    ssl.ca.location=ca.pem
+    # mutual TLS: the client's certificate and key
+    ssl.certificate.location=client.pem
+    ssl.key.location=client.key
+
+Workers and children are given the file's path, never the secrets on a command line.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import load_properties
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# librdkafka's key -> the field of ClientSecurity it sets (sasl.mechanisms is its older alias).
+_KEYS = {
+    "security.protocol": "protocol", "sasl.mechanism": "mechanism", "sasl.mechanisms": "mechanism",
+    "sasl.username": "username", "sasl.password": "password", "ssl.ca.location": "ca_location",
+    "ssl.certificate.location": "certificate_location", "ssl.key.location": "key_location",
+    "ssl.key.password": "key_password",
+}
+_FILES = {"ca_location": "ssl.ca.location", "certificate_location": "ssl.certificate.location",
+          "key_location": "ssl.key.location"}
+
+
+class SecurityFileError(ValueError):
+    """A security file kafkapy compat cannot use: the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class ClientSecurity:
+    protocol: str = "PLAINTEXT"
+    mechanism: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_location: str | None = None
+    certificate_location: str | None = None
+    key_location: str | None = None
+    key_password: str | None = None
+    # The file read, for the processes that run the clients to read again.
+    source: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @classmethod
+    def read(cls, path: str | Path) -> ClientSecurity:
+        """The settings of the file; SecurityFileError for a key it does not know, a
+        protocol or mechanism it does not know, SASL without a user, or a file named in
+        it that does not exist (relative names are read from the file's directory)."""
+        path = Path(path)
+        try:
+            properties = load_properties(path.read_text())
+        except OSError as e:
+            raise SecurityFileError(f"cannot read {path}: {e.strerror}") from e
+        fields: dict[str, Any] = {"source": str(path.resolve())}
+        for key, value in properties.items():
+            if key not in _KEYS:
+                raise SecurityFileError(f"{path}: unknown key {key!r}; known: {', '.join(sorted(_KEYS))}")
+            fields[_KEYS[key]] = value
+        for name, key in _FILES.items():
+            if fields.get(name):
+                located = path.parent / fields[name]
+                if not located.is_file():
+                    raise SecurityFileError(f"{path}: {key} {fields[name]} does not exist")
+                fields[name] = str(located.resolve())
+        security = cls(**{**fields, "protocol": fields.get("protocol", "PLAINTEXT").upper()})
+        security._check(path)
+        return security
+
+    def _check(self, path: Path) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise SecurityFileError(f"{path}: security.protocol {self.protocol} is not one of {', '.join(PROTOCOLS)}")
+        if self.sasl and (self.mechanism not in MECHANISMS or not self.username or self.password is None):
+            raise SecurityFileError(f"{path}: {self.protocol} needs sasl.mechanism (one of {', '.join(MECHANISMS)}), "
+                                    "sasl.username and sasl.password")
+        if bool(self.certificate_location) != bool(self.key_location):
+            raise SecurityFileError(f"{path}: a client certificate needs both ssl.certificate.location and ssl.key.location")
+
+    def confluent(self) -> dict[str, Any]:
+        """confluent-kafka's configuration entries."""
+        settings: dict[str, Any] = {"security.protocol": self.protocol}
+        if self.sasl:
+            settings.update({"sasl.mechanism": self.mechanism, "sasl.username": self.username, "sasl.password": self.password})
+        for key, value in (("ssl.ca.location", self.ca_location), ("ssl.certificate.location", self.certificate_location),
+                           ("ssl.key.location", self.key_location), ("ssl.key.password", self.key_password)):
+            if value is not None and self.tls:
+                settings[key] = value
+        return settings
+
+    def kafka_python(self) -> dict[str, Any]:
+        """kafka-python's keyword arguments."""
+        settings: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.sasl:
+            settings.update({"sasl_mechanism": self.mechanism, "sasl_plain_username": self.username,
+                             "sasl_plain_password": self.password})
+        for key, value in (("ssl_cafile", self.ca_location), ("ssl_certfile", self.certificate_location),
+                           ("ssl_keyfile", self.key_location), ("ssl_password", self.key_password)):
+            if value is not None and self.tls:
+                settings[key] = value
+        return settings
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client's TLS context: the CA given (the system's without one), the client's
+        certificate if given, host names checked as Kafka's clients check them."""
+        context = ssl.create_default_context(cafile=self.ca_location)
+        if self.certificate_location:
+            context.load_cert_chain(self.certificate_location, self.key_location, self.key_password)
+        return context
+
+
+PLAINTEXT = ClientSecurity()
