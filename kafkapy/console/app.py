@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Client, ClientError, KafkaError
+from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Client, ClientError, ClientSecurity, KafkaError
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
@@ -62,13 +62,13 @@ class Refused(Exception):
 
 class Console:
     def __init__(self, bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
-                 sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> None:
+                 sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S, security: ClientSecurity | None = None) -> None:
         self.bootstrap = bootstrap
         self.read_only = read_only
         self.compat_report = compat_report
         self.sample_interval_s = sample_interval_s
         self.history = History()
-        self.pool = ClientPool(bootstrap)
+        self.pool = ClientPool(bootstrap, security)
         self.templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
         self.templates.env.filters["timestamp"] = format_timestamp
 
@@ -355,8 +355,8 @@ def _redirect(path: str, notice: str) -> Response:
 
 
 def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
-               sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> Starlette:
-    console = Console(bootstrap, read_only, compat_report, sample_interval_s)
+               sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S, security: ClientSecurity | None = None) -> Starlette:
+    console = Console(bootstrap, read_only, compat_report, sample_interval_s, security)
     routes = [
         Route("/", console.cluster),
         Route("/topics", console.topics),
