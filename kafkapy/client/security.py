@@ -121,10 +121,10 @@ def _tls_context(properties: dict[str, str], directory: Path) -> ssl.SSLContext:
     against the trust store given (the system's without one), its host name checked unless
     ssl.endpoint.identification.algorithm is empty, and the key store's certificate
     presented to a broker that asks for one."""
-    for key in ("ssl.truststore.type", "ssl.keystore.type"):
-        if properties.get(key, "PEM").upper() != "PEM":
-            raise ConfigError(f"{key} {properties[key]}: kafkapy's client reads PEM files only (set {key}=PEM "
-                              "and convert the store, e.g. with keytool -exportcert -rfc or openssl pkcs12)")
+    for store_type in ("ssl.truststore.type", "ssl.keystore.type"):
+        if properties.get(store_type, "PEM").upper() != "PEM":
+            raise ConfigError(f"{store_type} {properties[store_type]}: kafkapy's client reads PEM files only (set "
+                              f"{store_type}=PEM and convert the store, e.g. with keytool -exportcert -rfc or openssl pkcs12)")
 
     def located(key: str) -> str | None:
         value = properties.get(key)
