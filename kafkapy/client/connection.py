@@ -124,6 +124,13 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
+def _tls_reason(error: ssl.SSLError) -> str:
+    if error.reason in ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE"):
+        return (f"{error.reason} (a broker that requires a client certificate, ssl.client.auth=required, was given none "
+                "it trusts: ssl.keystore.location, or ssl.certificate.location and ssl.key.location)")
+    return error.reason or str(error)
+
+
 class Connection:
     """One socket to one broker, with the API versions negotiated on it: wrapped in TLS and
     logged in with SASL first when the security settings say so, as Kafka's clients do
@@ -175,7 +182,7 @@ class Connection:
                                        f"{e.verify_message or e.reason} (is ssl.truststore.location the cluster's CA, "
                                        "and the address one its certificate names?)") from None
         except ssl.SSLError as e:
-            raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {e.reason or e}") from None
+            raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_tls_reason(e)}") from None
         except OSError as e:
             # A broker that speaks no TLS on this port often just hangs up on a ClientHello.
             raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_reason(e)} "
@@ -227,6 +234,10 @@ class Connection:
                 self._sock.settimeout(timeout or self.timeout)
                 self._sock.sendall(encode_request(entity, correlation_id, self._client_id))
                 frame = recv_frame(self._sock)
+            except ssl.SSLError as e:
+                # TLS 1.3 tells a client the broker wanted its certificate only at its first read.
+                self.close()
+                raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_tls_reason(e)}") from None
             except OSError as e:
                 self.close()
                 raise BrokerUnreachable(f"lost the connection to the broker at {self.address}: {_reason(e)}") from None
