@@ -27,7 +27,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Client, ClientError, ClientSecurity, KafkaError
+from ..client import (
+    RESETTABLE_STATES,
+    TOPIC_RESOURCE,
+    BrokerUnreachable,
+    Client,
+    ClientError,
+    ClientSecurity,
+    KafkaError,
+    SslAuthenticationFailed,
+)
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
@@ -85,7 +94,8 @@ class Console:
         elif isinstance(error, KafkaError):
             status = 404 if code in NOT_FOUND_CODES else 400
         else:
-            status = 502 if isinstance(error, BrokerUnreachable) else 500
+            # The cluster cannot be reached, or not over TLS with these settings: a bad gateway.
+            status = 502 if isinstance(error, BrokerUnreachable | SslAuthenticationFailed) else 500
         return self.page(request, "error.html", status, message=str(error), code=code, code_name=code_name)
 
     async def form(self, request: Request) -> dict[str, str]:
