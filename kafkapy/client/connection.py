@@ -202,7 +202,7 @@ class Connection:
             answer = self.request("sasl_authenticate", {"auth_bytes": token})
             if answer.error_code != ErrorCode.none:
                 raise KafkaError(answer.error_code, context, answer.error_message)
-            lifetime_ms = ms(getattr(answer, "session_lifetime_ms", 0))
+            lifetime_ms = ms(getattr(answer, "session_lifetime", None))
             if lifetime_ms > 0:
                 # Kafka's clients re-authenticate at 85-95% of the lifetime; the client reconnects at 85%.
                 self._session_end = started + lifetime_ms * 0.85 / 1000
