@@ -20,8 +20,6 @@ from kio.schema.errors import ErrorCode
 from kio.schema.index import api_key_map
 
 from .. import __version__
-from ..security.client_login import ClientLogin
-from ..security.scram_client import ScramClientError
 from ..wire.build import build, ms
 from ..wire.framing import recv_frame
 from ..wire.protocol import decode_response, encode_request, kio_versions, request_type
@@ -189,6 +187,10 @@ class Connection:
                                        "(does it listen with SSL or SASL_SSL there?)") from None
 
     def _sasl_login(self, login: Login) -> None:
+        # Here, not at the top: a tool that logs in with no SASL does not load the mechanisms.
+        from ..security.client_login import ClientLogin
+        from ..security.scram_client import ScramClientError
+
         context = f"SASL authentication with the broker at {self.address}"
         if self.versions.get(API_KEYS["sasl_handshake"], 0) < 1:
             raise ClientError(f"{context}: the broker does not serve SaslHandshake v1 (is its listener SASL_PLAINTEXT or SASL_SSL?)")

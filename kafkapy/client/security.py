@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError, load_properties
-from ..security.client_login import MECHANISMS
 from ..security.jaas import parse_jaas_config
 from .connection import ClientError
 
@@ -97,6 +96,8 @@ PLAINTEXT = ClientSecurity()
 
 
 def _login(properties: dict[str, str]) -> Login:
+    from ..security.client_login import MECHANISMS  # the mechanisms' code only when SASL is asked for
+
     # Kafka's default mechanism is GSSAPI, which kafkapy's client does not speak: say so.
     mechanism = properties.get("sasl.mechanism", "GSSAPI").upper()
     if mechanism not in MECHANISMS:
