@@ -118,3 +118,13 @@ def test_properties_continue_lines_ending_in_an_odd_number_of_backslashes_as_jav
     text = "a = one \\\n    two\nb=ends in a backslash\\\\\nc=3\n# a comment ending in \\\nd=4\ne: last\\"
 
     assert load_properties(text) == {"a": "one two", "b": "ends in a backslash\\\\", "c": "3", "d": "4", "e": "last"}
+
+
+def test_every_tool_that_takes_command_config_connects_with_it() -> None:
+    # A tool given --command-config (add_bootstrap_option adds it) and connecting with
+    # Client(args.bootstrap) would ignore it: the secured cluster would see a plaintext client.
+    tools = Path(__file__).resolve().parent.parent / "kafkapy" / "tools"
+    ignoring = [path.name for path in sorted(tools.glob("*.py"))
+                if "add_bootstrap_option" in (source := path.read_text()) and "Client(args.bootstrap" in source]
+
+    assert ignoring == []
