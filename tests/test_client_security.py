@@ -125,6 +125,6 @@ def test_every_tool_that_takes_command_config_connects_with_it() -> None:
     # Client(args.bootstrap) would ignore it: the secured cluster would see a plaintext client.
     tools = Path(__file__).resolve().parent.parent / "kafkapy" / "tools"
     ignoring = [path.name for path in sorted(tools.glob("*.py"))
-                if "add_bootstrap_option" in (source := path.read_text()) and "Client(args.bootstrap" in source]
+                if "add_bootstrap_option" in (source := path.read_text()) and "Client(args.bootstrap)" in source]
 
     assert ignoring == []
