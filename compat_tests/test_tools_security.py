@@ -166,4 +166,4 @@ def test_mutual_tls_presents_the_users_certificate(tmp_path: Path, topic: str) -
         refused = run(broker, no_certificate, "topics", "list")
         assert refused.returncode == 1
         assert refused.stderr.startswith(f"kafkapy topics list: error: SSL handshake with the broker at {broker.bootstrap_servers} "
-                                         "failed: TLSV13_ALERT_CERTIFICATE_REQUIRED (a broker that requires a client certificate")
+                                         "failed: TLSV13_ALERT_CERTIFICATE_REQUIRED (the broker requires a client certificate it trusts")

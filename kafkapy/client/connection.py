@@ -122,10 +122,14 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
+# The alerts of a broker that requires a client certificate (ssl.client.auth=required) it trusts.
+_CLIENT_CERTIFICATE_ALERTS = ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE")
+
+
 def _tls_reason(error: ssl.SSLError) -> str:
-    if error.reason in ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE"):
-        return (f"{error.reason} (a broker that requires a client certificate, ssl.client.auth=required, was given none "
-                "it trusts: ssl.keystore.location, or ssl.certificate.location and ssl.key.location)")
+    if error.reason in _CLIENT_CERTIFICATE_ALERTS:
+        return (f"{error.reason} (the broker requires a client certificate it trusts: ssl.keystore.location, "
+                "or ssl.certificate.location and ssl.key.location)")
     return error.reason or str(error)
 
 
@@ -148,19 +152,20 @@ class Connection:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
             raise BrokerUnreachable(f"cannot connect to {description} at {self.address}: {_reason(e)}") from None
+        tls, login = (security.tls, security.login) if security is not None else (None, None)
         try:
-            if security is not None and security.tls is not None:
-                self._sock = self._tls_handshake(security.tls, host)
+            if tls is not None:
+                self._sock = self._tls_handshake(tls, host)
             try:
                 versions = self._negotiate_versions()
             except BrokerUnreachable as e:
-                if security is not None and security.tls is not None:
+                if tls is not None:
                     raise
                 # What a TLS listener does with a plaintext request: it hangs up.
                 raise BrokerUnreachable(f"{e} (does it listen with SSL there? then security.protocol=SSL or SASL_SSL)") from None
             self.versions = {key: high for key, (_, high) in versions.items()}
-            if security is not None and security.login is not None:
-                self._sasl_login(security.login)
+            if login is not None:
+                self._sasl_login(login)
         except BaseException:
             self.close()
             raise
@@ -177,14 +182,14 @@ class Connection:
             return context.wrap_socket(self._sock, server_hostname=host)
         except ssl.SSLCertVerificationError as e:
             raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: "
-                                       f"{e.verify_message or e.reason} (is ssl.truststore.location the cluster's CA, "
-                                       "and the address one its certificate names?)") from None
+                                          f"{e.verify_message or e.reason} (is ssl.truststore.location the cluster's CA, "
+                                          "and the address one its certificate names?)") from None
         except ssl.SSLError as e:
             raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_tls_reason(e)}") from None
         except OSError as e:
             # A broker that speaks no TLS on this port often just hangs up on a ClientHello.
             raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_reason(e)} "
-                                       "(does it listen with SSL or SASL_SSL there?)") from None
+                                          "(does it listen with SSL or SASL_SSL there?)") from None
 
     def _sasl_login(self, login: Login) -> None:
         # Here, not at the top: a tool that logs in with no SASL does not load the mechanisms.
@@ -237,8 +242,10 @@ class Connection:
                 self._sock.sendall(encode_request(entity, correlation_id, self._client_id))
                 frame = recv_frame(self._sock)
             except ssl.SSLError as e:
-                # TLS 1.3 tells a client the broker wanted its certificate only at its first read.
                 self.close()
+                if e.reason not in _CLIENT_CERTIFICATE_ALERTS:
+                    raise BrokerUnreachable(f"lost the connection to the broker at {self.address}: {_tls_reason(e)}") from None
+                # TLS 1.3 tells a client the broker wanted its certificate only at its first read.
                 raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_tls_reason(e)}") from None
             except OSError as e:
                 self.close()
