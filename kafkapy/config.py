@@ -436,16 +436,29 @@ def _definition(key: str) -> ConfigDef | None:
 
 
 def load_properties(text: str) -> dict[str, str]:
-    """Parses a server.properties-style file: key=value or key: value, # and ! comments."""
+    """Parses a server.properties-style file: key=value or key: value, # and ! comments, and
+    as in Java's Properties a line ending in a backslash continued on the next (a JAAS
+    configuration is often written over several)."""
     props: dict[str, str] = {}
+    pending = ""
     for raw in text.splitlines():
-        line = raw.strip()
+        line = pending + raw.lstrip()
+        pending = ""
         if not line or line[0] in "#!":
             continue
-        parts = re.split(r"\s*[=:]\s*|\s+", line, maxsplit=1)
-        key, value = parts[0], parts[1] if len(parts) > 1 else ""
-        props[key] = value
+        continued = len(line) - len(line.rstrip("\\"))
+        if continued % 2:
+            pending = line[:-1]
+            continue
+        _put_property(props, line)
+    if pending:
+        _put_property(props, pending)
     return props
+
+
+def _put_property(props: dict[str, str], line: str) -> None:
+    parts = re.split(r"\s*[=:]\s*|\s+", line.strip(), maxsplit=1)
+    props[parts[0]] = parts[1] if len(parts) > 1 else ""
 
 
 class BrokerConfig:

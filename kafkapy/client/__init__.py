@@ -4,7 +4,8 @@ It speaks the Kafka protocol to any broker: blocking sockets, one connection per
 one request at a time on each (a lock lets a group member's heartbeat thread share its
 coordinator's). Requests are written once, as dicts naming the fields of every version
 they may be sent at (`kafkapy.wire.build` keeps those of the version in use), and each
-connection uses, per API, the highest version both the broker and kio know. It is not a
+connection uses, per API, the highest version both the broker and kio know. TLS and SASL (PLAIN,
+SCRAM) come from a file of Kafka's client properties (`security`). It is not a
 general-purpose client: no pipelining, no idempotence or transactions, v2 record batches
 only, and retries only where a console tool would otherwise fail needlessly.
 
@@ -18,7 +19,17 @@ from __future__ import annotations
 from ..wire.records import Record
 from .admin import BROKER_RESOURCE, TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, AdminClient, ConfigEntry, QuorumInfo, QuorumReplica
 from .cluster import ClusterInfo, PartitionInfo, TopicInfo
-from .connection import API_KEYS, BrokerUnreachable, ClientError, Connection, KafkaError, check, error_explanation, parse_address
+from .connection import (
+    API_KEYS,
+    BrokerUnreachable,
+    ClientError,
+    Connection,
+    KafkaError,
+    SslAuthenticationFailed,
+    check,
+    error_explanation,
+    parse_address,
+)
 from .groups import (
     HEARTBEAT_INTERVAL_S,
     REBALANCE_TIMEOUT_MS,
@@ -36,13 +47,14 @@ from .groups import (
     range_assign,
 )
 from .records import EARLIEST, LATEST, FetchedPartition, RecordsClient, murmur2, partition_for_key
+from .security import PLAINTEXT, ClientSecurity, SecurityConfigError
 from .transactions import ProducerInfo, TransactionInfo, TransactionListing, TransactionsClient
 
 __all__ = [
-    "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "RESETTABLE_STATES", "SESSION_TIMEOUT_MS",
-    "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClusterInfo", "ConfigEntry",
+    "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "PLAINTEXT", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "RESETTABLE_STATES", "SESSION_TIMEOUT_MS",
+    "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClientSecurity", "ClusterInfo", "ConfigEntry",
     "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError",
-    "PartitionInfo", "ProducerInfo", "QuorumInfo", "QuorumReplica", "Record", "RecordsClient", "TopicInfo", "TransactionInfo", "TransactionListing", "TransactionsClient", "check", "decode_assignment", "decode_subscription",
+    "PartitionInfo", "ProducerInfo", "QuorumInfo", "QuorumReplica", "Record", "RecordsClient", "SecurityConfigError", "SslAuthenticationFailed", "TopicInfo", "TransactionInfo", "TransactionListing", "TransactionsClient", "check", "decode_assignment", "decode_subscription",
     "encode_assignment", "encode_subscription", "error_explanation", "murmur2", "parse_address", "partition_for_key",
     "range_assign",
 ]

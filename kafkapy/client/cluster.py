@@ -12,6 +12,7 @@ from typing import Any, Self, TypeVar
 from kio.schema.errors import ErrorCode
 
 from .connection import BrokerUnreachable, ClientError, Connection, KafkaError, check, parse_address
+from .security import ClientSecurity
 
 RETRY_BACKOFF_S = 0.1
 # FindCoordinator's key types.
@@ -52,10 +53,12 @@ class ClusterClient:
     """Connections to a cluster's brokers, found from a bootstrap address; the admin,
     records and groups clients build on it."""
 
-    def __init__(self, bootstrap: str, client_id: str = "kafkapy", timeout: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, client_id: str = "kafkapy", timeout: float = 30.0,
+                 security: ClientSecurity | None = None) -> None:
         self.bootstrap = [parse_address(address) for address in bootstrap.split(",")]
         self.client_id = client_id
         self.timeout = timeout
+        self.security = security
         self._connections: dict[tuple[str, int], Connection] = {}
         self._brokers: dict[int, tuple[str, int]] = {}
         self._topic_names: dict[uuid.UUID, str] = {}
@@ -76,8 +79,10 @@ class ClusterClient:
 
     def _connect(self, address: tuple[str, int], description: str) -> Connection:
         connection = self._connections.get(address)
-        if connection is None or connection.closed:
-            connection = Connection(*address, description, self.client_id, self.timeout)
+        if connection is None or not connection.usable:
+            if connection is not None:
+                connection.close()
+            connection = Connection(*address, description, self.client_id, self.timeout, self.security)
             self._connections[address] = connection
         return connection
 

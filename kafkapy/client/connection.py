@@ -1,5 +1,6 @@
 """One connection to one broker (blocking socket, one request at a time, the API versions
-negotiated on it), and the errors the client reports."""
+negotiated on it, over TLS and authenticated with SASL when the cluster wants it), and
+the errors the client reports."""
 
 from __future__ import annotations
 
@@ -7,19 +8,24 @@ import ast
 import inspect
 import itertools
 import socket
+import ssl
 import struct
 import threading
+import time
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 from kio.schema.index import api_key_map
 
 from .. import __version__
-from ..wire.build import build
+from ..wire.build import build, ms
 from ..wire.framing import recv_frame
 from ..wire.protocol import decode_response, encode_request, kio_versions, request_type
+
+if TYPE_CHECKING:
+    from .security import ClientSecurity, Login
 
 API_KEYS = {name: key for key, name in api_key_map.items()}
 # Oldest versions whose features the client's requests rely on: null topics meaning "all"
@@ -44,6 +50,11 @@ class ClientError(Exception):
 
 class BrokerUnreachable(ClientError):
     """No connection to a broker's address, or a connection that broke."""
+
+
+class SslAuthenticationFailed(ClientError):
+    """The TLS handshake with a broker failed (Kafka's SslAuthenticationException): an
+    untrusted certificate, a host name it does not name, or no TLS spoken there."""
 
 
 class KafkaError(ClientError):
@@ -111,21 +122,101 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-class Connection:
-    """One socket to one broker, with the API versions negotiated on it."""
+# The alerts of a broker that requires a client certificate (ssl.client.auth=required) it trusts.
+_CLIENT_CERTIFICATE_ALERTS = ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE")
 
-    def __init__(self, host: str, port: int, description: str, client_id: str, timeout: float) -> None:
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    if error.reason in _CLIENT_CERTIFICATE_ALERTS:
+        return (f"{error.reason} (the broker requires a client certificate it trusts: ssl.keystore.location, "
+                "or ssl.certificate.location and ssl.key.location)")
+    return error.reason or str(error)
+
+
+class Connection:
+    """One socket to one broker, with the API versions negotiated on it: wrapped in TLS and
+    logged in with SASL first when the security settings say so, as Kafka's clients do
+    (ApiVersions, then SaslHandshake and SaslAuthenticate)."""
+
+    def __init__(self, host: str, port: int, description: str, client_id: str, timeout: float,
+                 security: ClientSecurity | None = None) -> None:
         self.address = f"{host}:{port}"
         self.timeout = timeout
         self.closed = False
         self._client_id = client_id
         self._lock = threading.Lock()
         self._correlation_ids = itertools.count(1)
+        # When the broker ends the SASL session (KIP-368), as time.monotonic(); None: never.
+        self._session_end: float | None = None
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
             raise BrokerUnreachable(f"cannot connect to {description} at {self.address}: {_reason(e)}") from None
-        self.versions = {key: high for key, (_, high) in self._negotiate_versions().items()}
+        tls, login = (security.tls, security.login) if security is not None else (None, None)
+        try:
+            if tls is not None:
+                self._sock = self._tls_handshake(tls, host)
+            try:
+                versions = self._negotiate_versions()
+            except BrokerUnreachable as e:
+                if tls is not None:
+                    raise
+                # What a TLS listener does with a plaintext request: it hangs up.
+                raise BrokerUnreachable(f"{e} (does it listen with SSL there? then security.protocol=SSL or SASL_SSL)") from None
+            self.versions = {key: high for key, (_, high) in versions.items()}
+            if login is not None:
+                self._sasl_login(login)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def usable(self) -> bool:
+        """Open, and within its SASL session: a connection past it would be closed by the
+        broker at its next request, so the client opens a new one (re-authentication
+        without a new connection is not implemented)."""
+        return not self.closed and (self._session_end is None or time.monotonic() < self._session_end)
+
+    def _tls_handshake(self, context: ssl.SSLContext, host: str) -> ssl.SSLSocket:
+        try:
+            return context.wrap_socket(self._sock, server_hostname=host)
+        except ssl.SSLCertVerificationError as e:
+            raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: "
+                                          f"{e.verify_message or e.reason} (is ssl.truststore.location the cluster's CA, "
+                                          "and the address one its certificate names?)") from None
+        except ssl.SSLError as e:
+            raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_tls_reason(e)}") from None
+        except OSError as e:
+            # A broker that speaks no TLS on this port often just hangs up on a ClientHello.
+            raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_reason(e)} "
+                                          "(does it listen with SSL or SASL_SSL there?)") from None
+
+    def _sasl_login(self, login: Login) -> None:
+        # Here, not at the top: a tool that logs in with no SASL does not load the mechanisms.
+        from ..security.client_login import ClientLogin
+        from ..security.scram_client import ScramClientError
+
+        context = f"SASL authentication with the broker at {self.address}"
+        if self.versions.get(API_KEYS["sasl_handshake"], 0) < 1:
+            raise ClientError(f"{context}: the broker does not serve SaslHandshake v1 (is its listener SASL_PLAINTEXT or SASL_SSL?)")
+        handshake = self.request("sasl_handshake", {"mechanism": login.mechanism})
+        if handshake.error_code != ErrorCode.none:
+            raise KafkaError(handshake.error_code, context, f"the broker enables {', '.join(handshake.mechanisms) or 'none'}")
+        exchange = ClientLogin(login.mechanism, login.username, login.password)
+        token: bytes | None = exchange.first_token()
+        started = time.monotonic()
+        while token is not None:
+            answer = self.request("sasl_authenticate", {"auth_bytes": token})
+            if answer.error_code != ErrorCode.none:
+                raise KafkaError(answer.error_code, context, answer.error_message)
+            lifetime_ms = ms(getattr(answer, "session_lifetime", None))
+            if lifetime_ms > 0:
+                # Kafka's clients re-authenticate at 85-95% of the lifetime; the client reconnects at 85%.
+                self._session_end = started + lifetime_ms * 0.85 / 1000
+            try:
+                token = exchange.next_token(bytes(answer.auth_bytes))
+            except ScramClientError as e:
+                raise KafkaError(ErrorCode.sasl_authentication_failed, context, str(e)) from None
 
     def close(self) -> None:
         self.closed = True
@@ -150,6 +241,12 @@ class Connection:
                 self._sock.settimeout(timeout or self.timeout)
                 self._sock.sendall(encode_request(entity, correlation_id, self._client_id))
                 frame = recv_frame(self._sock)
+            except ssl.SSLError as e:
+                self.close()
+                if e.reason not in _CLIENT_CERTIFICATE_ALERTS:
+                    raise BrokerUnreachable(f"lost the connection to the broker at {self.address}: {_tls_reason(e)}") from None
+                # TLS 1.3 tells a client the broker wanted its certificate only at its first read.
+                raise SslAuthenticationFailed(f"SSL handshake with the broker at {self.address} failed: {_tls_reason(e)}") from None
             except OSError as e:
                 self.close()
                 raise BrokerUnreachable(f"lost the connection to the broker at {self.address}: {_reason(e)}") from None

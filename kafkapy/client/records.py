@@ -14,6 +14,7 @@ from ..wire.compression import Codec, CompressionError
 from ..wire.records import InvalidRecords, Record, decode_records, encode_batch, iter_headers
 from .cluster import ClusterClient, TopicInfo
 from .connection import ClientError, KafkaError, check
+from .security import ClientSecurity
 
 # ListOffsets' timestamps that ask for the log start and the log end offset.
 EARLIEST, LATEST = -2, -1
@@ -29,8 +30,9 @@ class FetchedPartition:
 class RecordsClient(ClusterClient):
     """Records, from and to the leaders of their partitions."""
 
-    def __init__(self, bootstrap: str, client_id: str = "kafkapy", timeout: float = 30.0) -> None:
-        super().__init__(bootstrap, client_id, timeout)
+    def __init__(self, bootstrap: str, client_id: str = "kafkapy", timeout: float = 30.0,
+                 security: ClientSecurity | None = None) -> None:
+        super().__init__(bootstrap, client_id, timeout, security)
         self._round_robin: dict[str, Iterator[int]] = {}
 
     def _by_leader(self, info: TopicInfo, partitions: Iterable[int]) -> dict[int, list[int]]:

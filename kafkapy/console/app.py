@@ -27,7 +27,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import RESETTABLE_STATES, TOPIC_RESOURCE, BrokerUnreachable, Client, ClientError, KafkaError
+from ..client import (
+    RESETTABLE_STATES,
+    TOPIC_RESOURCE,
+    BrokerUnreachable,
+    Client,
+    ClientError,
+    ClientSecurity,
+    KafkaError,
+    SslAuthenticationFailed,
+)
 from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
@@ -62,13 +71,13 @@ class Refused(Exception):
 
 class Console:
     def __init__(self, bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
-                 sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> None:
+                 sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S, security: ClientSecurity | None = None) -> None:
         self.bootstrap = bootstrap
         self.read_only = read_only
         self.compat_report = compat_report
         self.sample_interval_s = sample_interval_s
         self.history = History()
-        self.pool = ClientPool(bootstrap)
+        self.pool = ClientPool(bootstrap, security)
         self.templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
         self.templates.env.filters["timestamp"] = format_timestamp
 
@@ -85,7 +94,8 @@ class Console:
         elif isinstance(error, KafkaError):
             status = 404 if code in NOT_FOUND_CODES else 400
         else:
-            status = 502 if isinstance(error, BrokerUnreachable) else 500
+            # The cluster cannot be reached, or not over TLS with these settings: a bad gateway.
+            status = 502 if isinstance(error, BrokerUnreachable | SslAuthenticationFailed) else 500
         return self.page(request, "error.html", status, message=str(error), code=code, code_name=code_name)
 
     async def form(self, request: Request) -> dict[str, str]:
@@ -355,8 +365,8 @@ def _redirect(path: str, notice: str) -> Response:
 
 
 def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | None = None,
-               sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> Starlette:
-    console = Console(bootstrap, read_only, compat_report, sample_interval_s)
+               sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S, security: ClientSecurity | None = None) -> Starlette:
+    console = Console(bootstrap, read_only, compat_report, sample_interval_s, security)
     routes = [
         Route("/", console.cluster),
         Route("/topics", console.topics),

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from ..client import BrokerUnreachable, Client
+from ..client import BrokerUnreachable, Client, ClientSecurity
 
 T = TypeVar("T")
 # Idle clients kept for the next page; more run at once when pages are asked at once.
@@ -18,14 +18,15 @@ IDLE_CLIENTS = 4
 
 
 class ClientPool:
-    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, security: ClientSecurity | None = None, timeout: float = 10.0) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.timeout = timeout
         self._idle: list[Client] = []
         self._lock = threading.Lock()
 
     def new_client(self) -> Client:
-        return Client(self.bootstrap, client_id="kafkapy-console", timeout=self.timeout)
+        return Client(self.bootstrap, client_id="kafkapy-console", timeout=self.timeout, security=self.security)
 
     async def run(self, work: Callable[[Client], T]) -> T:
         """work(client) in a worker thread, with a client of the pool."""

@@ -10,7 +10,8 @@ from pathlib import Path
 import anyio
 import uvicorn
 
-from ..tools.common import add_bootstrap_option
+from ..client import ClientSecurity, SecurityConfigError
+from ..tools.common import add_bootstrap_option, client_security
 from .app import create_app
 from .metrics import DEFAULT_SAMPLE_INTERVAL_S
 from .serving import GRACEFUL_SHUTDOWN_S, bind_local
@@ -18,9 +19,10 @@ from .serving import GRACEFUL_SHUTDOWN_S, bind_local
 DEFAULT_PORT = 8080
 
 
-async def serve(bootstrap: str, port: int, read_only: bool, compat_report: Path | None, sample_interval_s: float) -> None:
+async def serve(bootstrap: str, port: int, read_only: bool, compat_report: Path | None, sample_interval_s: float,
+                security: ClientSecurity | None) -> None:
     listener, url = bind_local(port)
-    config = uvicorn.Config(create_app(bootstrap, read_only, compat_report, sample_interval_s), log_level="warning",
+    config = uvicorn.Config(create_app(bootstrap, read_only, compat_report, sample_interval_s, security), log_level="warning",
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     server = uvicorn.Server(config)
     print(f"kafkapy console: serving {url}/ for the cluster at {bootstrap}"
@@ -47,7 +49,12 @@ def main(argv: list[str]) -> int:
     if args.sample_interval <= 0:
         parser.error("--sample-interval: a number of seconds above 0")
     try:
-        anyio.run(serve, args.bootstrap, args.port, args.read_only, args.compat_report, args.sample_interval,
+        security = client_security(args.command_config)
+    except SecurityConfigError as e:
+        print(f"kafkapy console: {e}", file=sys.stderr)
+        return 1
+    try:
+        anyio.run(serve, args.bootstrap, args.port, args.read_only, args.compat_report, args.sample_interval, security,
                   backend="asyncio")
     except OSError as e:
         print(f"kafkapy console: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)

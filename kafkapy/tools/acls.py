@@ -9,7 +9,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from ..client import Client, ClientError
+from ..client import ClientError
 from ..metadata.acls import (
     CLUSTER_NAME,
     WILDCARD,
@@ -21,7 +21,7 @@ from ..metadata.acls import (
     ResourceType,
 )
 from ..security.authorizer import CLUSTER_ACL_OPERATIONS, GROUP_ACL_OPERATIONS, TOPIC_ACL_OPERATIONS
-from .common import add_bootstrap_option, add_format_option, print_json, print_table, run_tool, say
+from .common import add_bootstrap_option, add_format_option, connect, print_json, print_table, run_tool, say
 
 # What kafka-acls.sh accepts on each resource type, ALL besides.
 _VALID_OPERATIONS = {
@@ -112,7 +112,7 @@ def list_acls(args: argparse.Namespace) -> int:
     resources: list[tuple[ResourceType, str | None]] = list(_resources(args)) or [(ResourceType.ANY, None)]
     pattern = args.resource_pattern_type if resources[0][1] is not None else PatternType.ANY
     principals: list[str | None] = list(args.principal) or [None]
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         found: dict[Acl, None] = {}
         for (resource_type, name), principal in itertools.product(resources, principals):
             acl_filter = AclFilter(resource_type, name, pattern, principal, None, AclOperation.ANY, AclPermission.ANY)
@@ -135,7 +135,7 @@ def add_acls(args: argparse.Namespace) -> int:
     acls = [Acl(resource_type, name, args.resource_pattern_type, principal, host, operation, permission)
             for (resource_type, name), (principal, host, permission), operation
             in itertools.product(resources, entries, operations)]
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         client.create_acls(acls)
     _show(acls, args.format)
     say(f"Added {len(acls)} ACL(s)")
@@ -157,7 +157,7 @@ def remove_acls(args: argparse.Namespace) -> int:
     filters = [AclFilter(resource_type, name, args.resource_pattern_type, principal, host, operation, permission)
                for (resource_type, name), (principal, host, permission), operation
                in itertools.product(resources, entries, operations)]
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         removed = client.delete_acls(filters)
     _show(removed, args.format)
     say(f"Removed {len(removed)} ACL(s)")

@@ -1,5 +1,6 @@
-"""What the console tools share: the --bootstrap and --format options, output through
-rich (tables, JSON, progress on stderr), and client errors turned into one-line messages."""
+"""What the console tools share: the --bootstrap, --command-config and --format options,
+output through rich (tables, JSON, progress on stderr), and client errors turned into
+one-line messages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -17,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from ..client import ClientError
+from ..client import Client, ClientError, ClientSecurity
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -32,6 +34,24 @@ def text(value: bytes | None) -> str:
 def add_bootstrap_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, metavar="HOST:PORT",
                         help=f"a broker of the cluster, or several separated by commas (default {DEFAULT_BOOTSTRAP})")
+    add_command_config_option(parser)
+
+
+def add_command_config_option(parser: argparse.ArgumentParser, default: object = None) -> None:
+    parser.add_argument("--command-config", type=Path, default=default, metavar="FILE",
+                        help="Kafka client properties for a secured cluster, as Kafka's tools take them: "
+                             "security.protocol, sasl.mechanism, sasl.jaas.config (or sasl.username and sasl.password), "
+                             "ssl.truststore.location (PEM), ssl.keystore.location (PEM, for mutual TLS)...")
+
+
+def client_security(command_config: Path | None) -> ClientSecurity | None:
+    """The security settings of --command-config; SecurityConfigError (a ClientError) when unusable."""
+    return None if command_config is None else ClientSecurity.read(command_config)
+
+
+def connect(args: argparse.Namespace) -> Client:
+    """A client of the cluster at --bootstrap, secured as --command-config says."""
+    return Client(args.bootstrap, security=client_security(args.command_config))
 
 
 def add_format_option(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from kio.schema.errors import ErrorCode
 
 from ..client import EARLIEST, LATEST, Client, GroupMember, KafkaError, TopicInfo
 from ..wire.records import Record
-from .common import add_bootstrap_option, progress, run_tool, say, text
+from .common import add_bootstrap_option, connect, progress, run_tool, say, text
 
 _COMMIT_INTERVAL_S = 1.0
 # Commit refusals that mean this member's generation is over: its offsets are not taken,
@@ -75,7 +75,7 @@ def _commit(member: GroupMember, topic: str, positions: Mapping[int, int], commi
 def consume(args: argparse.Namespace, out: TextIO) -> int:
     reset = EARLIEST if args.from_beginning else LATEST
     consumed = 0
-    with Client(args.bootstrap) as client, progress("messages", enabled=not out.isatty()) as bar:
+    with connect(args) as client, progress("messages", enabled=not out.isatty()) as bar:
         task = bar.add_task(f"Consuming from {args.topic}")
         info = client.topic(args.topic)
         member = GroupMember(client, args.group, [args.topic]) if args.group else None

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..client import EARLIEST, LATEST, RESETTABLE_STATES, Client, ClientError
-from .common import add_bootstrap_option, add_format_option, print_heading, print_json, print_table, run_tool, say
+from ..client import EARLIEST, LATEST, RESETTABLE_STATES, ClientError
+from .common import add_bootstrap_option, add_format_option, connect, print_heading, print_json, print_table, run_tool, say
 
 
 def list_groups(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         groups = client.list_groups()
     if args.format == "json":
         print_json([{"group_id": g.group_id, "state": g.state, "protocol_type": g.protocol_type} for g in groups])
@@ -22,7 +22,7 @@ def list_groups(args: argparse.Namespace) -> int:
 
 
 def describe_group(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         group = client.describe_group(args.group)
         committed = client.committed_offsets(args.group)
         if group.state == "Dead" and not committed:
@@ -61,7 +61,7 @@ def describe_group(args: argparse.Namespace) -> int:
 
 
 def reset_offsets(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         group = client.describe_group(args.group)
         if group.state not in RESETTABLE_STATES:
             raise ClientError(

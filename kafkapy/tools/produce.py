@@ -10,9 +10,9 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 
-from ..client import Client, ClientError
+from ..client import ClientError
 from ..wire.compression import Codec
-from .common import add_bootstrap_option, progress, run_tool, say
+from .common import add_bootstrap_option, connect, progress, run_tool, say
 
 _READ_SIZE = 256 * 1024
 _MAX_REQUEST_RECORDS = 10_000
@@ -35,7 +35,7 @@ def produce(args: argparse.Namespace) -> int:
     codec = Codec.from_name(args.compression)
     counts: Counter[int] = Counter()
     line_number = 0
-    with Client(args.bootstrap) as client, progress("records", enabled=not sys.stdin.isatty()) as bar:
+    with connect(args) as client, progress("records", enabled=not sys.stdin.isatty()) as bar:
         client.topic(args.topic)  # an unknown topic is reported before any input is read
         task = bar.add_task(f"Producing to {args.topic}")
         for lines in line_batches(sys.stdin.fileno()):

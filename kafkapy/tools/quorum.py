@@ -9,9 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..client import Client, QuorumInfo, QuorumReplica
+from ..client import QuorumInfo, QuorumReplica
 from ..log.manager import kafka_uuid
-from .common import DEFAULT_BOOTSTRAP, run_tool
+from .common import DEFAULT_BOOTSTRAP, add_command_config_option, connect, run_tool
 
 
 class UsageError(Exception):
@@ -29,6 +29,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_bootstrap(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--bootstrap-server", "--bootstrap", dest="bootstrap", default=default, metavar="HOST:PORT",
                         help=f"a broker of the cluster, or several separated by commas (default {DEFAULT_BOOTSTRAP})")
+    add_command_config_option(parser, argparse.SUPPRESS if default == argparse.SUPPRESS else None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +116,7 @@ def describe(args: argparse.Namespace) -> int:
         raise UsageError("One of --status or --replication must be specified with describe sub-command")
     if args.status and args.human_readable:
         raise UsageError("The option --human-readable is only supported along with --replication")
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         quorum = client.describe_quorum()
         lines = (status_lines(client.metadata([]).cluster_id, quorum) if args.status
                  else replication_lines(quorum, args.human_readable))

@@ -9,7 +9,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..client import EARLIEST, LATEST, TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, Client, KafkaError, TopicInfo
-from .common import add_bootstrap_option, add_format_option, print_json, print_table, progress, run_tool
+from .common import add_bootstrap_option, add_format_option, connect, print_json, print_table, progress, run_tool
 
 
 def _config_pair(text: str) -> tuple[str, str]:
@@ -29,7 +29,7 @@ def _replica_assignment(text: str) -> list[list[int]]:
 
 
 def list_topics(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         topics = sorted(client.metadata().topics.values(), key=lambda t: t.name)
     topics = [t for t in topics if not (args.exclude_internal and t.internal)]
     if args.format == "json":
@@ -41,7 +41,7 @@ def list_topics(args: argparse.Namespace) -> int:
 
 
 def create_topic(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         try:
             partitions = client.create_topic(args.topic, args.partitions, args.replication_factor, dict(args.config),
                                              args.replica_assignment or ())
@@ -73,7 +73,7 @@ def _describe(client: Client, info: TopicInfo) -> dict[str, Any]:
 
 
 def describe_topics(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client, progress("topics") as bar:
+    with connect(args) as client, progress("topics") as bar:
         if args.topics:
             infos = [client.topic(name) for name in args.topics]
         else:
@@ -100,7 +100,7 @@ def describe_topics(args: argparse.Namespace) -> int:
 
 def alter_topic(args: argparse.Namespace) -> int:
     changes = []
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         if args.partitions is not None:
             client.create_partitions(args.topic, args.partitions)
             changes.append(f"{args.partitions} partitions")
@@ -112,7 +112,7 @@ def alter_topic(args: argparse.Namespace) -> int:
 
 
 def delete_topics(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         for name in args.topics:
             try:
                 client.delete_topic(name)
