@@ -10,14 +10,14 @@ import getpass
 import secrets
 from typing import Any
 
-from ..client import Client, ClientError
+from ..client import ClientError
 from ..metadata.scram import MECHANISM_CODES, MIN_ITERATIONS
 from ..security.scram import salted_password
-from .common import add_bootstrap_option, add_format_option, print_json, print_table, run_tool, say
+from .common import add_bootstrap_option, add_format_option, connect, print_json, print_table, run_tool, say
 
 
 def list_users(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         users = client.describe_scram_users(args.user or None)
     rows = [{"user": user, "mechanism": mechanism, "iterations": iterations}
             for user, credentials in users.items() for mechanism, iterations in sorted(credentials)]
@@ -32,7 +32,7 @@ def set_user(args: argparse.Namespace) -> int:
     password = args.password if args.password is not None else getpass.getpass(f"Password of {args.user}: ")
     if not password:
         raise ClientError("the password is empty")
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         # One request per mechanism: Kafka refuses a user named twice in one request.
         for mechanism in args.mechanism or ["SCRAM-SHA-256"]:
             salt = secrets.token_bytes(32)
@@ -43,7 +43,7 @@ def set_user(args: argparse.Namespace) -> int:
 
 
 def delete_user(args: argparse.Namespace) -> int:
-    with Client(args.bootstrap) as client:
+    with connect(args) as client:
         mechanisms = args.mechanism or [mechanism for mechanism, _ in client.describe_scram_users([args.user])[args.user]]
         for mechanism in mechanisms:
             client.alter_scram_users([], [(args.user, MECHANISM_CODES[mechanism])])
