@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
     module, function = program.split(":")
     channel = Channel(os.fdopen(os.dup(1), "w"))
     os.dup2(2, 1)
-    client: Client = ADAPTERS[client_name].load()(bootstrap)
+    client: Client = ADAPTERS[client_name].connect(bootstrap)
     run = getattr(importlib.import_module(module), function)
     try:
         run(client, json.loads(spec), channel)

@@ -69,11 +69,11 @@ def outcome_of(ctx: Context, scenario: Scenario) -> dict[str, Any]:
 def run(scenario: Scenario, client_name: str, bootstrap: str, control: ParentControl | None,
         report: Callable[[dict[str, Any]], None]) -> None:
     """Reports the outcome before closing the clients, whose closing cannot change it."""
-    clients: list[Client] = [ADAPTERS[client_name].load()(bootstrap)]
+    clients: list[Client] = [ADAPTERS[client_name].connect(bootstrap)]
 
     def make_others() -> list[Client]:
-        others = [a for name, a in ADAPTERS.items() if name != client_name and a.installed()]
-        clients.extend(a.load()(bootstrap) for a in others)
+        others = [a for name, a in ADAPTERS.items() if name != client_name and not a.pinned and a.installed()]
+        clients.extend(a.connect(bootstrap) for a in others)
         return clients[1:]
 
     try:

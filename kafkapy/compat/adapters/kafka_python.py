@@ -67,12 +67,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _broker_errors(method: F) -> F:
-    """Raises kafka-python's errors for broker error codes as BrokerError."""
+    """Raises kafka-python's errors for broker error codes as BrokerError. A request that
+    the pinned api_version of a profile has no version of is Unsupported (unpinned, the
+    broker's ApiVersions said it has none: a failure)."""
 
     @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            return method(self, *args, **kwargs)
+        except kafka.errors.IncompatibleBrokerVersion as e:
+            if self.api_version is None:
+                raise BrokerError(e.errno, str(e)) from e
+            raise Unsupported(f"kafka-python at api_version={self.api_version}: {e}") from e
         except kafka.errors.BrokerResponseError as e:
             raise BrokerError(e.errno, str(e)) from e
 
@@ -93,8 +99,11 @@ def _named_error(text: str) -> BrokerError | None:
 class KafkaPython(Client):
     name = "kafka-python"
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, api_version: tuple[int, ...] | None = None) -> None:
+        """api_version pins the protocol level (a profile): the client then sends the
+        versions of that Kafka release without asking ApiVersions."""
         super().__init__(bootstrap)
+        self.api_version = api_version
         self._admin: KafkaAdminClient | None = None
 
     def close(self) -> None:
@@ -105,24 +114,33 @@ class KafkaPython(Client):
     @property
     def admin(self) -> KafkaAdminClient:
         if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=_TIMEOUT_MS)
+            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=_TIMEOUT_MS,
+                                           **_pinned(self.api_version))
         return self._admin
 
     def _consumer(self, isolation: str = READ_UNCOMMITTED) -> kafka.KafkaConsumer:
         return kafka.KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100, isolation_level=isolation,
+            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100, isolation_level=isolation, **_pinned(self.api_version),
         )
 
     @_broker_errors
     def api_versions(self) -> dict[int, tuple[int, int]]:
+        if self.api_version is not None:
+            raise Unsupported(f"kafka-python at api_version={self.api_version} does not ask the broker's ApiVersions")
         return {int(key): versions for key, versions in self.admin.api_versions().items()}
 
     @_broker_errors
     def cluster(self) -> Cluster:
+        if self._older_than((0, 10, 1)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} sends Metadata v1, which has no cluster id")
         found = self.admin.describe_cluster()
         return Cluster(found["cluster_id"], found["controller_id"],
                        {b["broker_id"]: (b["host"], b["port"]) for b in found["brokers"]})
+
+    @_broker_errors
+    def brokers(self) -> dict[int, tuple[str, int]]:
+        return {b["broker_id"]: (b["host"], b["port"]) for b in self.admin.describe_cluster()["brokers"]}
 
     @_broker_errors
     def topic_names(self) -> set[str]:
@@ -152,10 +170,15 @@ class KafkaPython(Client):
 
     @_broker_errors
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
+        if self._older_than((0, 11)) and any(r.headers for r in records):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} sends message format v1, which has no headers")
+        if compression == "zstd" and self._older_than((2, 1)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no zstd (Kafka 2.1)")
         producer = kafka.KafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
             compression_type=None if compression == "none" else compression,
             max_request_size=CLIENT_MAX_REQUEST_BYTES, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS,
+            **_pinned(self.api_version),
         )
         try:
             return _deliver(producer, topic, records)
@@ -186,16 +209,25 @@ class KafkaPython(Client):
         finally:
             consumer.close()
 
+    def _older_than(self, release: tuple[int, ...]) -> bool:
+        return self.api_version is not None and self.api_version < release
+
     def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
-        return _ProducerSession(self.bootstrap, transactional_id, transaction_timeout_ms)
+        if self._older_than((0, 11)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no idempotent producer (Kafka 0.11)")
+        return _ProducerSession(self.bootstrap, transactional_id, transaction_timeout_ms, self.api_version)
 
     def group_consumer(self, membership: Membership) -> GroupConsumer:
         if membership.protocol != CLASSIC:
             raise self._lacks(f"{membership.protocol!r} group protocol (KIP-848), only the classic one")
-        return _GroupConsumer(self.bootstrap, membership)
+        if membership.instance_id is not None and self._older_than((2, 3)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no static membership (Kafka 2.3)")
+        return _GroupConsumer(self.bootstrap, membership, self.api_version)
 
     @_broker_errors
     def list_groups(self) -> dict[str, str]:
+        if self._older_than((2, 6)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} sends ListGroups without group states (Kafka 2.6)")
         return {g["group_id"]: g["group_state"] for g in self.admin.list_groups()}
 
     @_broker_errors
@@ -204,7 +236,7 @@ class KafkaPython(Client):
         if found["error"]:
             raise _named_error(found["error"]) or RuntimeError(f"DescribeGroups of {group}: {found['error']}")
         members = tuple(
-            GroupMember(m["member_id"], m["group_instance_id"],
+            GroupMember(m["member_id"], m.get("group_instance_id"),
                         frozenset((t["topic"], p) for t in (m["member_assignment"] or {}).get("assigned_partitions", ())
                                   for p in t["partitions"]))
             for m in found["members"]
@@ -299,6 +331,11 @@ class KafkaPython(Client):
             _check_code(error.errno, getattr(error, "message", None))
 
 
+def _pinned(api_version: tuple[int, ...] | None) -> dict[str, Any]:
+    """The option of kafka-python's clients that pins their protocol level, if any."""
+    return {} if api_version is None else {"api_version": api_version}
+
+
 def _record(m: Any) -> Record:
     return Record(m.key, m.value, tuple(m.headers), m.timestamp, m.partition, m.offset)
 
@@ -319,11 +356,13 @@ def _deliver(producer: kafka.KafkaProducer, topic: str, records: Sequence[Record
 
 
 class _ProducerSession(ProducerSession):
-    def __init__(self, bootstrap: str, transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
+    def __init__(self, bootstrap: str, transactional_id: str | None, transaction_timeout_ms: int | None,
+                 api_version: tuple[int, ...] | None) -> None:
+        self.api_version = api_version
         options: dict[str, Any] = {} if transaction_timeout_ms is None else {"transaction_timeout_ms": transaction_timeout_ms}
         self.producer = kafka.KafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, transactional_id=transactional_id,
-            linger_ms=5, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS, **options,
+            linger_ms=5, request_timeout_ms=_TIMEOUT_MS, max_block_ms=_TIMEOUT_MS, **options, **_pinned(api_version),
         )
         if transactional_id is not None:
             self.init_transactions()
@@ -384,15 +423,16 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class _GroupConsumer(GroupConsumer):
-    def __init__(self, bootstrap: str, membership: Membership) -> None:
+    def __init__(self, bootstrap: str, membership: Membership, api_version: tuple[int, ...] | None) -> None:
         super().__init__()
+        self.api_version = api_version
         self.topic = membership.topic
         self.consumer = kafka.KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=membership.group, group_instance_id=membership.instance_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level=membership.isolation,
             partition_assignment_strategy=[_ASSIGNORS[membership.assignor]],
             session_timeout_ms=membership.session_timeout_ms, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100,
+            request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100, **_pinned(api_version),
         )
         self.consumer.subscribe([membership.topic], listener=_Listener(self.rebalances))
         # kafka-python 3.0.12 can lose an assignment: a leader whose first JoinGroup comes
