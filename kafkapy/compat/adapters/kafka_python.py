@@ -311,8 +311,15 @@ class KafkaPython(Client):
         _check_code(answer["error_code"])
         return answer["low_watermark"]
 
+    def _patterns_expressible(self, acls: Sequence[AclEntry]) -> None:
+        """Below Kafka 2.0 the ACL requests have no pattern type: kafka-python would send a
+        PREFIXED ACL as a LITERAL one."""
+        if self._older_than((2, 0)) and any(a.pattern_type != "LITERAL" for a in acls):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no ACL pattern types (Kafka 2.0)")
+
     @_broker_errors
     def create_acls(self, acls: Sequence[AclEntry]) -> None:
+        self._patterns_expressible(acls)
         result = self.admin.create_acls([
             ACL(a.principal, a.host, ACLOperation[a.operation], ACLPermissionType[a.permission],
                 ResourcePattern(ResourceType[a.resource_type], a.resource_name, ACLResourcePatternType[a.pattern_type]))
@@ -322,6 +329,7 @@ class KafkaPython(Client):
 
     @_broker_errors
     def delete_acls(self, acls: Sequence[AclEntry]) -> None:
+        self._patterns_expressible(acls)
         filters = [
             ACLFilter(a.principal, a.host, ACLOperation[a.operation], ACLPermissionType[a.permission],
                       ResourcePatternFilter(ResourceType[a.resource_type], a.resource_name,
