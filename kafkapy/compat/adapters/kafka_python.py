@@ -127,7 +127,7 @@ class KafkaPython(Client):
     @_broker_errors
     def api_versions(self) -> dict[int, tuple[int, int]]:
         if self.api_version is not None:
-            raise Unsupported(f"kafka-python at api_version={self.api_version} does not ask the broker's ApiVersions")
+            raise Unsupported(f"kafka-python at api_version={self.api_version} reports its release's API versions, not the broker's")
         return {int(key): versions for key, versions in self.admin.api_versions().items()}
 
     @_broker_errors
