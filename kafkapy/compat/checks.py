@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from .adapters.base import TIMEOUT_S, BrokerError, Record
+from .adapters.base import TIMEOUT_S, BrokerError, Record, Unsupported
 
 T = TypeVar("T")
 
@@ -78,11 +78,14 @@ def refused_with(*errors: str) -> Iterator[None]:
 
 def once_it_works(call: Callable[[], T], what: str, timeout: float = TIMEOUT_S) -> T:
     """call's result, retried while it raises, as an application retries a client whose
-    connection is being re-established; fails with the last error after timeout."""
+    connection is being re-established; fails with the last error after timeout. A call
+    the client lacks (Unsupported) is not retried: no reconnection brings it."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return call()
+        except Unsupported:
+            raise
         except Exception as e:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what} still failing after {timeout:g}s: {type(e).__name__}: {e}") from e

@@ -184,7 +184,7 @@ def main(argv: list[str]) -> int:
     channel = Channel(os.fdopen(os.dup(1), "w"))
     os.dup2(2, 1)
     security = ClientSecurity.read(security_file[0]) if security_file else PLAINTEXT
-    client: Client = ADAPTERS[client_name].load()(bootstrap, security)
+    client: Client = ADAPTERS[client_name].connect(bootstrap, security)
     run = getattr(importlib.import_module(module), function)
     try:
         run(client, json.loads(spec), channel)

@@ -17,11 +17,11 @@ own broker, whose super.users it sets.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .adapters.base import Client
+from .adapters.base import Client, Unsupported
 
 DEFAULT_DEADLINE_S = 90.0
 
@@ -40,8 +40,8 @@ class Context:
     scenario: str
     client: Client
     broker: BrokerControl | None = None
-    # The other installed clients, made on first use: records produced by the client under
-    # test must read the same through each of them.
+    # The other installed clients (at their newest protocol level), made on first use:
+    # records produced by the client under test must read the same through each of them.
     make_others: Callable[[], list[Client]] = list
     _others: list[Client] | None = field(default=None, init=False)
 
@@ -55,6 +55,22 @@ class Context:
         """A topic name of this run's own ('-' only: Kafka refuses names that differ from
         an existing one only by '.' against '_')."""
         return f"compat-{self.scenario.replace('.', '-').replace('_', '-')}-{uuid.uuid4().hex[:10]}"
+
+    def create_topic(self, topic: str, partitions: int, configs: Mapping[str, str] | None = None) -> None:
+        """Creates a topic that the scenario needs but does not test: with the client under
+        test, or, when its protocol level has no CreateTopics (before Kafka 0.10.1, topics
+        were made with the administrator's tools), with another client."""
+        try:
+            self.client.create_topic(topic, partitions, configs)
+            return
+        except Unsupported as lacking:
+            for other in self.others:
+                try:
+                    other.create_topic(topic, partitions, configs)
+                    return
+                except Unsupported:
+                    continue
+            raise lacking
 
 
 @dataclass(frozen=True)

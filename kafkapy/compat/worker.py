@@ -70,11 +70,11 @@ def outcome_of(ctx: Context, scenario: Scenario) -> dict[str, Any]:
 def run(scenario: Scenario, client_name: str, bootstrap: str, control: ParentControl | None,
         report: Callable[[dict[str, Any]], None], security: ClientSecurity = PLAINTEXT) -> None:
     """Reports the outcome before closing the clients, whose closing cannot change it."""
-    clients: list[Client] = [ADAPTERS[client_name].load()(bootstrap, security)]
+    clients: list[Client] = [ADAPTERS[client_name].connect(bootstrap, security)]
 
     def make_others() -> list[Client]:
-        others = [a for name, a in ADAPTERS.items() if name != client_name and a.installed()]
-        clients.extend(a.load()(bootstrap, security) for a in others)
+        others = [a for name, a in ADAPTERS.items() if name != client_name and not a.pinned and a.installed()]
+        clients.extend(a.connect(bootstrap, security) for a in others)
         return clients[1:]
 
     try:

@@ -147,14 +147,15 @@ def fetch_session(
     sessions = broker.fetch_sessions
     if replica is None or version < 13:
         return ErrorCode.fetch_session_id_not_found if epoch > FULL_EPOCH else None
+    now_ms = broker.clock.monotonic_ms()
     if epoch > FULL_EPOCH:
-        session = sessions.incremental(session_id, epoch)
+        session = sessions.incremental(session_id, epoch, now_ms)
         if isinstance(session, FetchSession):
             session.update(requested, forgotten_partitions(request, True))
         return session
     if session_id != SESSIONLESS_ID:
         sessions.close(session_id)
-    return sessions.create(requested) if epoch == FULL_EPOCH else None
+    return sessions.create(requested, now_ms) if epoch == FULL_EPOCH else None
 
 
 @handles(1)

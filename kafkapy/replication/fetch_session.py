@@ -9,7 +9,7 @@ partitions with records, an error, or a high watermark, last stable offset or lo
 offset the fetcher has not been told yet.
 
 `FetchSessionCache` is the leader's side (at most `max.incremental.fetch.session.cache.slots`
-sessions, the least recently used evicted for a new one); `FetchSessionHandler` is the
+sessions, evicted for a new one as Kafka evicts them); `FetchSessionHandler` is the
 fetcher's side. Time comes in as arguments.
 """
 
@@ -27,6 +27,9 @@ SESSIONLESS_ID = 0
 FULL_EPOCH = 0  # a full fetch that asks for (or keeps asking for) a new session
 FINAL_EPOCH = -1  # a full fetch without a session (or closing one)
 _MAX_EPOCH = 2**31 - 1
+# Kafka's MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS: a session unused this long is stale, and
+# one in use for longer may be evicted for a new session of more partitions.
+EVICTION_MS = 120_000
 
 PartitionKey = tuple[Hashable, int]  # (topic id, or name before Fetch v13; partition)
 SentState = tuple[int, int, int]  # high watermark, last stable offset, log start offset
@@ -45,6 +48,8 @@ class FetchSession:
     epoch: int  # the epoch of the next incremental request
     partitions: dict[PartitionKey, Any] = field(default_factory=dict)
     sent: dict[PartitionKey, SentState] = field(default_factory=dict)
+    created_ms: int = 0
+    last_used_ms: int = 0
 
     def update(self, changed: Mapping[PartitionKey, Any], forgotten: Iterable[PartitionKey]) -> None:
         for key in forgotten:
@@ -61,6 +66,11 @@ class FetchSession:
 
 
 class FetchSessionCache:
+    """Sessions are kept for followers only, which Kafka calls privileged: each may evict
+    another follower's session, but only a stale one or one of fewer partitions in use for
+    longer than EVICTION_MS, so that more followers than slots do not evict each other's
+    sessions at every fetch; the follower left without one fetches sessionless."""
+
     def __init__(self, slots: int, rng: random.Random | None = None) -> None:
         self.slots = slots
         self._rng = rng or random.Random()
@@ -69,22 +79,39 @@ class FetchSessionCache:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, partitions: Mapping[PartitionKey, Any]) -> FetchSession | None:
-        """A new session for a full fetch of `partitions`; None when sessions are disabled."""
-        if self.slots <= 0:
+    def create(self, partitions: Mapping[PartitionKey, Any], now_ms: int) -> FetchSession | None:
+        """A new session for a full fetch of `partitions`; None when sessions are disabled
+        or every slot holds a session Kafka would not evict for it."""
+        if self.slots <= 0 or (len(self._sessions) >= self.slots and not self._evict_for(len(partitions), now_ms)):
             return None
-        while len(self._sessions) >= self.slots:
-            self._sessions.popitem(last=False)
         session_id = self._rng.randint(1, _MAX_EPOCH)
         while session_id in self._sessions:
             session_id = self._rng.randint(1, _MAX_EPOCH)
-        session = self._sessions[session_id] = FetchSession(session_id, 1, dict(partitions))
+        session = self._sessions[session_id] = FetchSession(session_id, 1, dict(partitions), created_ms=now_ms,
+                                                            last_used_ms=now_ms)
         return session
+
+    def _evict_for(self, size: int, now_ms: int) -> bool:
+        """Evicts, as Kafka's FetchSessionCache.tryEvict does, the least recently used
+        session if it is stale, else the smallest of those in use for over EVICTION_MS (at
+        their last use) if it has fewer partitions than the new one."""
+        least_recent = next(iter(self._sessions.values()))
+        if now_ms - least_recent.last_used_ms > EVICTION_MS:
+            del self._sessions[least_recent.session_id]
+            return True
+        evictable = [s for s in self._sessions.values() if s.last_used_ms - s.created_ms > EVICTION_MS]
+        if not evictable:
+            return False
+        victim = min(evictable, key=lambda s: (len(s.partitions), s.session_id))
+        if size <= len(victim.partitions):
+            return False
+        del self._sessions[victim.session_id]
+        return True
 
     def close(self, session_id: int) -> None:
         self._sessions.pop(session_id, None)
 
-    def incremental(self, session_id: int, epoch: int) -> FetchSession | ErrorCode:
+    def incremental(self, session_id: int, epoch: int, now_ms: int) -> FetchSession | ErrorCode:
         """The session an incremental fetch continues, its epoch moved on; or the error."""
         session = self._sessions.get(session_id)
         if session is None:
@@ -92,6 +119,7 @@ class FetchSessionCache:
         if session.epoch != epoch:
             return ErrorCode.invalid_fetch_session_epoch
         session.epoch = next_epoch(epoch)
+        session.last_used_ms = now_ms
         self._sessions.move_to_end(session_id)
         return session
 

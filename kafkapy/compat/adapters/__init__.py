@@ -3,6 +3,13 @@
 An adapter is imported only by the worker process that runs it, so the runner needs none
 of the client libraries and one that is not installed is reported, not fatal. Adding a
 client is one module with a `Client` subclass and one entry here.
+
+A profile is the same library pinned to an older protocol level (its adapter given the
+options that pin it): a client of the matrix of its own, named `library@level`, so that
+the versions Kafka 3.9 accepted and 4.x removed are proven end to end. The versions each
+profile sends are those its library sends to a broker of that release without asking
+ApiVersions. librdkafka sends ApiVersions whenever broker.version.fallback is 0.10 or
+later, api.version.request=false or not, so its only profile that pins is 0.9.0.
 """
 
 from __future__ import annotations
@@ -10,7 +17,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from typing import Any
 
+from ..security import PLAINTEXT, ClientSecurity
 from .base import Client, Unsupported
 
 __all__ = ["ADAPTERS", "Adapter", "Client", "Unsupported"]
@@ -22,6 +31,12 @@ class Adapter:
     module: str  # the adapter module, relative to this package
     class_name: str
     library: str  # the import name of the client library it drives
+    # Keyword arguments of the Client that pin its protocol level (a profile); none: the newest.
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.options)
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.library) is not None
@@ -29,11 +44,21 @@ class Adapter:
     def load(self) -> type[Client]:
         return getattr(importlib.import_module(self.module, __name__), self.class_name)
 
+    def connect(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> Client:
+        client = self.load()(bootstrap, security, **dict(self.options))
+        client.name = self.name
+        return client
+
 
 ADAPTERS = {
     adapter.name: adapter
     for adapter in (
         Adapter("confluent-kafka", ".confluent", "ConfluentKafka", "confluent_kafka"),
         Adapter("kafka-python", ".kafka_python", "KafkaPython", "kafka"),
+        Adapter("kafka-python@2.0", ".kafka_python", "KafkaPython", "kafka", (("api_version", (2, 0)),)),
+        Adapter("kafka-python@1.0", ".kafka_python", "KafkaPython", "kafka", (("api_version", (1, 0)),)),
+        Adapter("kafka-python@0.10", ".kafka_python", "KafkaPython", "kafka", (("api_version", (0, 10, 0)),)),
+        Adapter("confluent-kafka@0.9", ".confluent", "ConfluentKafka", "confluent_kafka",
+                (("broker_version_fallback", "0.9.0"),)),
     )
 }

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 from ..security import PLAINTEXT, ClientSecurity
 
@@ -228,7 +227,8 @@ class Client:
     `consume` last one call, so that each starts from the broker's current metadata; the
     sessions of `producer` and `group_consumer` last until the scenario closes them."""
 
-    name: ClassVar[str]
+    # The library's name; a profile's client is named as the profile (see Adapter.connect).
+    name: str
 
     def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
@@ -248,6 +248,11 @@ class Client:
 
     def cluster(self) -> Cluster:
         raise self._lacks("call that describes the cluster")
+
+    def brokers(self) -> Mapping[int, tuple[str, int]]:
+        """The brokers' addresses by node id, which every Metadata version carries (unlike the
+        cluster id and controller of cluster())."""
+        return self.cluster().brokers
 
     def topic_names(self) -> set[str]:
         raise self._lacks("call that lists topics")

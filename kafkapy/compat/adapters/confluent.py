@@ -49,6 +49,7 @@ from .base import (
     ProducerSession,
     Rebalance,
     Record,
+    Unsupported,
 )
 
 PRODUCER_FENCED = 90
@@ -96,10 +97,22 @@ def _result(future: Any) -> Any:
 class ConfluentKafka(Client):
     name = "confluent-kafka"
 
-    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT, broker_version_fallback: str | None = None) -> None:
+        """broker_version_fallback pins the protocol level (a profile), with
+        api.version.request=false; librdkafka heeds it only below 0.10."""
         super().__init__(bootstrap, security)
+        self.fallback = broker_version_fallback
+        pinned: dict[str, Any] = {} if broker_version_fallback is None else {
+            "api.version.request": False, "broker.version.fallback": broker_version_fallback}
         self._admin: AdminClient | None = None
-        self.connection: dict[str, Any] = {"bootstrap.servers": bootstrap, **security.confluent()}
+        self.connection: dict[str, Any] = {"bootstrap.servers": bootstrap, **security.confluent(), **pinned}
+
+    def _needs(self, release: tuple[int, ...], what: str) -> None:
+        """Unsupported when the pinned level predates the Kafka release that brought what:
+        librdkafka would wait out its timeout, or drop what the old format lacks."""
+        if self.fallback is not None and tuple(map(int, self.fallback.split("."))) < release:
+            raise Unsupported(f"librdkafka at broker.version.fallback={self.fallback} has no {what} "
+                              f"(Kafka {'.'.join(map(str, release))})")
 
     @property
     def admin(self) -> AdminClient:
@@ -115,9 +128,13 @@ class ConfluentKafka(Client):
         })
 
     def cluster(self) -> Cluster:
+        self._needs((0, 10), "cluster id and controller in Metadata (v1)")
         metadata = self.admin.list_topics(timeout=TIMEOUT_S)
         return Cluster(metadata.cluster_id, metadata.controller_id,
                        {b.id: (cast(str, b.host), b.port) for b in metadata.brokers.values()})  # confluent-kafka types host as None
+
+    def brokers(self) -> dict[int, tuple[str, int]]:
+        return {b.id: (cast(str, b.host), b.port) for b in self.admin.list_topics(timeout=TIMEOUT_S).brokers.values()}
 
     def topic_names(self) -> set[str]:
         return set(self.admin.list_topics(timeout=TIMEOUT_S).topics)
@@ -130,17 +147,24 @@ class ConfluentKafka(Client):
                 for p in sorted(found.partitions.values(), key=lambda p: p.id)]
 
     def create_topic(self, topic: str, partitions: int, configs: Mapping[str, str] | None = None) -> None:
+        self._needs((0, 10, 1), "CreateTopics")
         futures = self.admin.create_topics([NewTopic(topic, partitions, 1, config=dict(configs or {}))],
                                            request_timeout=TIMEOUT_S)
         _result(futures[topic])
 
     def delete_topic(self, topic: str) -> None:
+        self._needs((0, 10, 1), "DeleteTopics")
         _result(self.admin.delete_topics([topic], request_timeout=TIMEOUT_S)[topic])
 
     def create_partitions(self, topic: str, total: int) -> None:
+        self._needs((1, 0), "CreatePartitions")
         _result(self.admin.create_partitions([NewPartitions(topic, total)], request_timeout=TIMEOUT_S)[topic])
 
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
+        if any(r.headers for r in records):
+            self._needs((0, 11), "headers (message format v2)")
+        if compression == "zstd":
+            self._needs((2, 1), "zstd compression")
         return _deliver(confluent_kafka.Producer({
             **self.connection, "acks": "all", "compression.type": compression, "linger.ms": 5,
             "message.max.bytes": CLIENT_MAX_REQUEST_BYTES, "message.timeout.ms": int(TIMEOUT_S * 1000),
@@ -169,12 +193,18 @@ class ConfluentKafka(Client):
             consumer.close()
 
     def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
+        self._needs((0, 11), "idempotent producer")
         return _ProducerSession(self.connection, transactional_id, transaction_timeout_ms)
 
     def group_consumer(self, membership: Membership) -> GroupConsumer:
+        if membership.protocol == CONSUMER:
+            self._needs((4, 0), "consumer group protocol (KIP-848)")
+        if membership.instance_id is not None:
+            self._needs((2, 3), "static membership")
         return _GroupConsumer(self.connection, membership)
 
     def list_groups(self) -> dict[str, str]:
+        self._needs((2, 6), "group states in ListGroups")
         found = _result(self.admin.list_consumer_groups(request_timeout=TIMEOUT_S))
         assert not found.errors, f"ListGroups failed on some brokers: {found.errors}"
         return {g.group_id: _GROUP_STATES.get(g.state.name, g.state.name) for g in found.valid}
@@ -189,6 +219,7 @@ class ConfluentKafka(Client):
         return Group(_GROUP_STATES.get(found.state.name, found.state.name), found.partition_assignor, members)
 
     def group_offsets(self, group: str) -> dict[tuple[str, int], Committed]:
+        self._needs((0, 10, 2), "OffsetFetch of all of a group's offsets (v2)")
         [future] = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
                                                           request_timeout=TIMEOUT_S).values()
         partitions = _result(future).topic_partitions
@@ -202,6 +233,7 @@ class ConfluentKafka(Client):
         _check(_result(future).topic_partitions)
 
     def delete_group(self, group: str) -> None:
+        self._needs((1, 1), "DeleteGroups")
         _result(self.admin.delete_consumer_groups([group], request_timeout=TIMEOUT_S)[group])
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
@@ -212,6 +244,7 @@ class ConfluentKafka(Client):
             consumer.close()
 
     def offset_for_time(self, topic: str, partition: int, timestamp: int) -> int | None:
+        self._needs((0, 10, 1), "ListOffsets by timestamp (v1)")
         consumer = self._consumer()
         try:
             [found] = consumer.offsets_for_times([TopicPartition(topic, partition, timestamp)], timeout=TIMEOUT_S)
@@ -222,32 +255,38 @@ class ConfluentKafka(Client):
         return None if found.offset == confluent_kafka.OFFSET_END else found.offset
 
     def describe_configs(self, resource: tuple[str, str]) -> dict[str, ConfigValue]:
+        self._needs((0, 11), "DescribeConfigs")
         [future] = self.admin.describe_configs([ConfigResource(*resource)], request_timeout=TIMEOUT_S).values()
         return {name: ConfigValue(e.value, ConfigSource(e.source).name, e.is_read_only)
                 for name, e in _result(future).items()}
 
     def incremental_alter_configs(self, resource: tuple[str, str], ops: Sequence[tuple[str, str, str | None]]) -> None:
+        self._needs((2, 3), "IncrementalAlterConfigs")
         entries = [ConfigEntry(name, value, incremental_operation=AlterConfigOpType[op]) for name, op, value in ops]
         [future] = self.admin.incremental_alter_configs([ConfigResource(*resource, incremental_configs=entries)],
                                                         request_timeout=TIMEOUT_S).values()
         _result(future)
 
     def alter_configs(self, resource: tuple[str, str], configs: Mapping[str, str]) -> None:
+        self._needs((0, 11), "AlterConfigs")
         [future] = self.admin.alter_configs([ConfigResource(*resource, set_config=dict(configs))],
                                             request_timeout=TIMEOUT_S).values()
         _result(future)
 
     def delete_records(self, topic: str, partition: int, before: int) -> int:
+        self._needs((0, 11), "DeleteRecords")
         [future] = self.admin.delete_records([TopicPartition(topic, partition, before)],
                                              request_timeout=TIMEOUT_S).values()
         return _result(future).low_watermark
 
     def create_acls(self, acls: Sequence[AclEntry]) -> None:
+        self._needs((0, 11), "CreateAcls")
         for future in self.admin.create_acls([AclBinding(*_binding_args(a)) for a in acls],
                                              request_timeout=TIMEOUT_S).values():
             _result(future)
 
     def delete_acls(self, acls: Sequence[AclEntry]) -> None:
+        self._needs((0, 11), "DeleteAcls")
         for future in self.admin.delete_acls([AclBindingFilter(*_binding_args(a)) for a in acls],
                                              request_timeout=TIMEOUT_S).values():
             _result(future)

@@ -68,12 +68,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _broker_errors(method: F) -> F:
-    """Raises kafka-python's errors for broker error codes as BrokerError."""
+    """Raises kafka-python's errors for broker error codes as BrokerError. A request that
+    the pinned api_version of a profile has no version of is Unsupported (unpinned, the
+    broker's ApiVersions said it has none: a failure)."""
 
     @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            return method(self, *args, **kwargs)
+        except kafka.errors.IncompatibleBrokerVersion as e:
+            if self.api_version is None:
+                raise BrokerError(e.errno, str(e)) from e
+            raise Unsupported(f"kafka-python at api_version={self.api_version}: {e}") from e
         except kafka.errors.BrokerResponseError as e:
             raise BrokerError(e.errno, str(e)) from e
 
@@ -94,10 +100,13 @@ def _named_error(text: str) -> BrokerError | None:
 class KafkaPython(Client):
     name = "kafka-python"
 
-    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT) -> None:
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT, api_version: tuple[int, ...] | None = None) -> None:
+        """api_version pins the protocol level (a profile): the client then sends the
+        versions of that Kafka release without asking ApiVersions."""
         super().__init__(bootstrap, security)
+        self.api_version = api_version
         self._admin: KafkaAdminClient | None = None
-        self.connection: dict[str, Any] = {"bootstrap_servers": bootstrap, **security.kafka_python()}
+        self.connection: dict[str, Any] = {"bootstrap_servers": bootstrap, **security.kafka_python(), **_pinned(api_version)}
 
     def close(self) -> None:
         if self._admin is not None:
@@ -118,13 +127,21 @@ class KafkaPython(Client):
 
     @_broker_errors
     def api_versions(self) -> dict[int, tuple[int, int]]:
+        if self.api_version is not None:
+            raise Unsupported(f"kafka-python at api_version={self.api_version} reports its release's API versions, not the broker's")
         return {int(key): versions for key, versions in self.admin.api_versions().items()}
 
     @_broker_errors
     def cluster(self) -> Cluster:
+        if self._older_than((0, 10, 1)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} sends Metadata v1, which has no cluster id")
         found = self.admin.describe_cluster()
         return Cluster(found["cluster_id"], found["controller_id"],
                        {b["broker_id"]: (b["host"], b["port"]) for b in found["brokers"]})
+
+    @_broker_errors
+    def brokers(self) -> dict[int, tuple[str, int]]:
+        return {b["broker_id"]: (b["host"], b["port"]) for b in self.admin.describe_cluster()["brokers"]}
 
     @_broker_errors
     def topic_names(self) -> set[str]:
@@ -154,6 +171,10 @@ class KafkaPython(Client):
 
     @_broker_errors
     def produce(self, topic: str, records: Sequence[Record], compression: str = "none") -> list[Record]:
+        if self._older_than((0, 11)) and any(r.headers for r in records):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} sends message format v1, which has no headers")
+        if compression == "zstd" and self._older_than((2, 1)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no zstd (Kafka 2.1)")
         producer = kafka.KafkaProducer(
             **self.connection, acks="all", linger_ms=5,
             compression_type=None if compression == "none" else compression,
@@ -188,16 +209,25 @@ class KafkaPython(Client):
         finally:
             consumer.close()
 
+    def _older_than(self, release: tuple[int, ...]) -> bool:
+        return self.api_version is not None and self.api_version < release
+
     def producer(self, transactional_id: str | None = None, transaction_timeout_ms: int | None = None) -> ProducerSession:
-        return _ProducerSession(self.connection, transactional_id, transaction_timeout_ms)
+        if self._older_than((0, 11)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no idempotent producer (Kafka 0.11)")
+        return _ProducerSession(self.connection, transactional_id, transaction_timeout_ms, self.api_version)
 
     def group_consumer(self, membership: Membership) -> GroupConsumer:
         if membership.protocol != CLASSIC:
             raise self._lacks(f"{membership.protocol!r} group protocol (KIP-848), only the classic one")
-        return _GroupConsumer(self.connection, membership)
+        if membership.instance_id is not None and self._older_than((2, 3)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no static membership (Kafka 2.3)")
+        return _GroupConsumer(self.connection, membership, self.api_version)
 
     @_broker_errors
     def list_groups(self) -> dict[str, str]:
+        if self._older_than((2, 6)):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} sends ListGroups without group states (Kafka 2.6)")
         return {g["group_id"]: g["group_state"] for g in self.admin.list_groups()}
 
     @_broker_errors
@@ -206,7 +236,7 @@ class KafkaPython(Client):
         if found["error"]:
             raise _named_error(found["error"]) or RuntimeError(f"DescribeGroups of {group}: {found['error']}")
         members = tuple(
-            GroupMember(m["member_id"], m["group_instance_id"],
+            GroupMember(m["member_id"], m.get("group_instance_id"),
                         frozenset((t["topic"], p) for t in (m["member_assignment"] or {}).get("assigned_partitions", ())
                                   for p in t["partitions"]))
             for m in found["members"]
@@ -281,8 +311,15 @@ class KafkaPython(Client):
         _check_code(answer["error_code"])
         return answer["low_watermark"]
 
+    def _patterns_expressible(self, acls: Sequence[AclEntry]) -> None:
+        """Below Kafka 2.0 the ACL requests have no pattern type: kafka-python would send a
+        PREFIXED ACL as a LITERAL one."""
+        if self._older_than((2, 0)) and any(a.pattern_type != "LITERAL" for a in acls):
+            raise Unsupported(f"kafka-python at api_version={self.api_version} has no ACL pattern types (Kafka 2.0)")
+
     @_broker_errors
     def create_acls(self, acls: Sequence[AclEntry]) -> None:
+        self._patterns_expressible(acls)
         result = self.admin.create_acls([
             ACL(a.principal, a.host, ACLOperation[a.operation], ACLPermissionType[a.permission],
                 ResourcePattern(ResourceType[a.resource_type], a.resource_name, ACLResourcePatternType[a.pattern_type]))
@@ -292,6 +329,7 @@ class KafkaPython(Client):
 
     @_broker_errors
     def delete_acls(self, acls: Sequence[AclEntry]) -> None:
+        self._patterns_expressible(acls)
         filters = [
             ACLFilter(a.principal, a.host, ACLOperation[a.operation], ACLPermissionType[a.permission],
                       ResourcePatternFilter(ResourceType[a.resource_type], a.resource_name,
@@ -299,6 +337,11 @@ class KafkaPython(Client):
             for a in acls]
         for _, _, error in self.admin.delete_acls(filters):
             _check_code(error.errno, getattr(error, "message", None))
+
+
+def _pinned(api_version: tuple[int, ...] | None) -> dict[str, Any]:
+    """The option of kafka-python's clients that pins their protocol level, if any."""
+    return {} if api_version is None else {"api_version": api_version}
 
 
 def _record(m: Any) -> Record:
@@ -321,7 +364,9 @@ def _deliver(producer: kafka.KafkaProducer, topic: str, records: Sequence[Record
 
 
 class _ProducerSession(ProducerSession):
-    def __init__(self, connection: Mapping[str, Any], transactional_id: str | None, transaction_timeout_ms: int | None) -> None:
+    def __init__(self, connection: Mapping[str, Any], transactional_id: str | None, transaction_timeout_ms: int | None,
+                 api_version: tuple[int, ...] | None) -> None:
+        self.api_version = api_version
         options: dict[str, Any] = {} if transaction_timeout_ms is None else {"transaction_timeout_ms": transaction_timeout_ms}
         self.producer = kafka.KafkaProducer(
             **connection, acks="all", enable_idempotence=True, transactional_id=transactional_id,
@@ -386,8 +431,9 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class _GroupConsumer(GroupConsumer):
-    def __init__(self, connection: Mapping[str, Any], membership: Membership) -> None:
+    def __init__(self, connection: Mapping[str, Any], membership: Membership, api_version: tuple[int, ...] | None) -> None:
         super().__init__()
+        self.api_version = api_version
         self.topic = membership.topic
         self.consumer = kafka.KafkaConsumer(
             **connection, group_id=membership.group, group_instance_id=membership.instance_id,

@@ -68,7 +68,7 @@ def producer_without_write(ctx: Context) -> None:
     """A topic whose ACLs allow READ but not WRITE: the producer's records are refused with
     TOPIC_AUTHORIZATION_FAILED, and nothing is written."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     with acls_in_force(ctx, acl(TOPIC, topic, "READ")):
         refused(lambda: ctx.client.produce(topic, RECORDS), "TOPIC_AUTHORIZATION_FAILED", "producing without WRITE")
         assert_equal(ctx.client.watermarks(topic, 0), (0, 0), "(earliest, latest) offsets of the refused topic")
@@ -80,7 +80,7 @@ def consumer_without_group_read(ctx: Context) -> None:
     refused with GROUP_AUTHORIZATION_FAILED."""
     topic = ctx.topic()
     group = f"{topic}-group"
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     with acls_in_force(ctx, acl(TOPIC, topic, "READ"), acl(GROUP, group, "DESCRIBE")):
         def join() -> None:
             consumer = ctx.client.group_consumer(Membership(group, topic))
@@ -99,7 +99,7 @@ def topic_visibility(ctx: Context) -> None:
     naming the hidden one is refused with TOPIC_AUTHORIZATION_FAILED."""
     shown, hidden = ctx.topic(), ctx.topic()
     for topic in (shown, hidden):
-        ctx.client.create_topic(topic, 1)
+        ctx.create_topic(topic, 1)
     with acls_in_force(ctx, acl(TOPIC, shown, "DESCRIBE"), acl(TOPIC, hidden, "DESCRIBE", DENY)):
         def hidden_from_listing() -> None:
             names = ctx.client.topic_names()
@@ -118,7 +118,7 @@ def prefixed(ctx: Context) -> None:
     base = ctx.topic()
     covered, outside = f"{base}-in-1", f"{base}-inx"
     for topic in (covered, outside):
-        ctx.client.create_topic(topic, 1)
+        ctx.create_topic(topic, 1)
     with acls_in_force(ctx, acl(TOPIC, f"{base}-in-", "WRITE", pattern=PREFIXED), acl(TOPIC, outside, "READ")):
         written = once_it_works(lambda: ctx.client.produce(covered, RECORDS), "producing under the prefix")
         assert_equal([r.offset for r in written], list(range(len(RECORDS))), "offsets written under the prefix")
@@ -131,7 +131,7 @@ def deny_overrides_allow(ctx: Context) -> None:
     """ALLOW of ALL and DENY of WRITE on one topic: writes are refused, while what ALL
     allows besides (describing it, listing its offsets) still works."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     with acls_in_force(ctx, acl(TOPIC, topic, "ALL"), acl(TOPIC, topic, "WRITE", DENY)):
         refused(lambda: ctx.client.produce(topic, RECORDS), "TOPIC_AUTHORIZATION_FAILED", "producing despite the DENY")
         assert_equal(ctx.client.watermarks(topic, 0), (0, 0), "(earliest, latest) offsets, which ALL allows listing")
@@ -142,7 +142,7 @@ def super_user(ctx: Context) -> None:
     """A DENY of ALL to every principal does not stop a super user: it produces to the
     topic and reads the records back."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     with acls_in_force(ctx, acl(TOPIC, topic, "ALL", DENY)):
         written = ctx.client.produce(topic, RECORDS)
         assert_same_records(ctx.client.consume(topic, end_offsets(written)), written)

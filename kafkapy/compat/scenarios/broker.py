@@ -17,7 +17,7 @@ def restart(ctx: Context) -> None:
     acknowledged and new ones follow at the next offsets."""
     assert ctx.broker is not None
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS, {"retention.ms": "3600000"})
+    ctx.create_topic(topic, PARTITIONS, {"retention.ms": "3600000"})
     ctx.client.incremental_alter_configs((TOPIC, topic), [("segment.ms", SET, "600000")])
     before = ctx.client.produce(topic, keyed_records(3_000), "gzip")
     ends = end_offsets(before)

@@ -59,7 +59,7 @@ def latest_values(ctx: Context) -> None:
     small segments: once cleaned, a consumer reads exactly the latest version of each live
     key, and no deleted key once delete.retention.ms has passed."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1, COMPACTED)
+    ctx.create_topic(topic, 1, COMPACTED)
     for v in range(VERSIONS):
         ctx.client.produce(topic, [Record(key(k), version(k, v), partition=0) for k in range(KEYS)])
     ctx.client.produce(topic, [Record(key(k), None, partition=0) for k in sorted(DELETED)])
@@ -79,7 +79,7 @@ def keyless_refused(ctx: Context) -> None:
     """A record without a key is refused by a compacted topic with INVALID_RECORD and not
     stored; a keyed record then is, at offset 0."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1, {"cleanup.policy": "compact"})
+    ctx.create_topic(topic, 1, {"cleanup.policy": "compact"})
 
     with refused_with("INVALID_RECORD"):
         ctx.client.produce(topic, [Record(None, b"without a key", partition=0)])

@@ -21,7 +21,7 @@ def describe_topic(ctx: Context) -> None:
     """A topic's configs list every key; those set at creation have their value and the
     source DYNAMIC_TOPIC_CONFIG, the others another source."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1, {"retention.ms": "123456789", "cleanup.policy": "compact"})
+    ctx.create_topic(topic, 1, {"retention.ms": "123456789", "cleanup.policy": "compact"})
 
     configs = ctx.client.describe_configs((TOPIC, topic))
 
@@ -37,9 +37,9 @@ def describe_topic(ctx: Context) -> None:
 def describe_broker(ctx: Context) -> None:
     """A broker's configs include the size and topic defaults, and a new topic's defaults
     are those of the broker."""
-    broker_id = min(ctx.client.cluster().brokers)
+    broker_id = min(ctx.client.brokers())
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
 
     broker = ctx.client.describe_configs((BROKER, str(broker_id)))
     topic_configs = ctx.client.describe_configs((TOPIC, topic))
@@ -56,7 +56,7 @@ def incremental_alter(ctx: Context) -> None:
     """SET, DELETE, APPEND and SUBTRACT each change exactly what they name; an invalid value
     is refused with INVALID_CONFIG and changes nothing of its request."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1, {"retention.ms": "3600000"})
+    ctx.create_topic(topic, 1, {"retention.ms": "3600000"})
     default_segment_ms = topic_values(ctx, topic, "segment.ms")["segment.ms"]
 
     ctx.client.incremental_alter_configs((TOPIC, topic), [("segment.ms", SET, "7200000"), ("retention.ms", DELETE, None)])
@@ -84,7 +84,7 @@ def alter_legacy(ctx: Context) -> None:
     """The legacy AlterConfigs sets the named configs of a topic; an invalid value is refused
     with INVALID_CONFIG."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
 
     ctx.client.alter_configs((TOPIC, topic), {"retention.ms": "86400000", "segment.ms": "3600000"})
 

@@ -16,7 +16,7 @@ def truncate(ctx: Context) -> None:
     consumers below it restart from it; deleting past the end is refused with
     OFFSET_OUT_OF_RANGE, and deleting before -1 empties the partition."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 2)
+    ctx.create_topic(topic, 2)
     acked = ctx.client.produce(topic, [Record(b"k", b"%d" % i, partition=i % 2) for i in range(2 * RECORDS)])
 
     assert_equal(ctx.client.delete_records(topic, 0, DELETE_BEFORE), DELETE_BEFORE, "log start after deleting")

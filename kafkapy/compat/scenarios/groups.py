@@ -167,7 +167,7 @@ def share_and_failover(ctx: Context) -> None:
     partitions at once; when one of them is killed (SIGKILL), the last takes them all within
     the session timeout. Each record is consumed exactly once (offsets committed before each change)."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     membership = Membership(group=topic, topic=topic)
     with Member(ctx, membership, "leaving member") as leaving, Member(ctx, membership, "killed member") as killed, \
             Member(ctx, membership, "surviving member") as survivor:
@@ -191,7 +191,7 @@ def share_and_failover(ctx: Context) -> None:
 def new_group(ctx: Context, partitions: int = PARTITIONS, **options: Any) -> Membership:
     """A new topic, and the membership of a group of its own (named after the topic) in it."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, partitions)
+    ctx.create_topic(topic, partitions)
     return Membership(group=topic, topic=topic, **options)
 
 

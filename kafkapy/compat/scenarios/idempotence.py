@@ -40,7 +40,7 @@ def no_duplicates(ctx: Context) -> None:
     """An idempotent producer sends 6000 records over three partitions, many requests in
     flight: each is stored once, in the order sent, with sequence numbers without a gap."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     producer = ctx.client.producer()
     try:
         acked = producer.produce(topic, numbered(0, RECORDS))
@@ -56,7 +56,7 @@ def broker_restart(ctx: Context) -> None:
     once each and in order, from the same producer."""
     assert ctx.broker is not None
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     producer = ctx.client.producer()
     try:
         before = producer.produce(topic, numbered(0, RECORDS // 2))

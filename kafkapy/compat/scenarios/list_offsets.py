@@ -31,7 +31,7 @@ def by_time(ctx: Context) -> None:
     """Offsets by time over three batches with out-of-order timestamps (exact hits, ties,
     gaps, past the end), and the earliest and latest offsets."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     offset = 0
     for timestamps in BATCHES:
         acked = ctx.client.produce(topic, [Record(b"k", b"%d" % ts, timestamp=ts, partition=0) for ts in timestamps])
@@ -49,7 +49,7 @@ def by_time(ctx: Context) -> None:
 def empty_partition(ctx: Context) -> None:
     """An empty partition's earliest and latest offsets are 0, and no offset is found by time."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
 
     assert_equal(ctx.client.watermarks(topic, 0), (0, 0), "(earliest, latest) offsets")
     assert_equal(ctx.client.offset_for_time(topic, 0, 0), None, "offset at or after timestamp 0")

@@ -41,10 +41,10 @@ def topic_partitions(ctx: Context) -> None:
     """A new topic's partitions each have a leader among the brokers, which is also its only
     replica and in sync."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 3)
+    ctx.create_topic(topic, 3)
 
     partitions = ctx.client.partitions(topic)
-    brokers = ctx.client.cluster().brokers
+    brokers = ctx.client.brokers()
 
     assert_equal([p.index for p in partitions], [0, 1, 2], "partition indexes")
     for p in partitions:

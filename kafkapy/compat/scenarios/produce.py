@@ -18,7 +18,7 @@ CODEC_RECORDS = 10_000
 
 def keyed_round_trip(ctx: Context, compression: str) -> None:
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
 
     acked = ctx.client.produce(topic, keyed_records(CODEC_RECORDS), compression)
 
@@ -58,7 +58,7 @@ for _codec in COMPRESSIONS:
 def null_key_and_value(ctx: Context) -> None:
     """Null and empty keys and values survive the round trip, distinct from each other."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     sent = [
         Record(key=None, value=b"value without key", partition=0),
         Record(key=b"key without value", value=None, partition=0),
@@ -79,7 +79,7 @@ def headers(ctx: Context) -> None:
     """Headers keep their order, duplicates, UTF-8 names, empty and binary values; records
     without headers have none."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     sent = [
         Record(b"k", b"no headers", (), partition=0),
         Record(b"k", b"one", (("name", b"value"),), partition=0),
@@ -99,7 +99,7 @@ def headers(ctx: Context) -> None:
 def null_header_value(ctx: Context) -> None:
     """A header whose value is null reads back as null, not as empty."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     sent = [Record(b"k", b"v", (("null", None), ("empty", b"")), partition=0)]
 
     acked = ctx.client.produce(topic, sent)
@@ -119,9 +119,9 @@ def large_message(ctx: Context) -> None:
     """A record just under the topic's max.message.bytes is stored and read back byte for
     byte; one just over it is refused with MESSAGE_TOO_LARGE."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, 1)
+    ctx.create_topic(topic, 1)
     limit = int(ctx.client.describe_configs((TOPIC, topic))["max.message.bytes"].value or 0)
-    broker_id = min(ctx.client.cluster().brokers)
+    broker_id = min(ctx.client.brokers())
     broker_limit = ctx.client.describe_configs((BROKER, str(broker_id)))["message.max.bytes"].value
     assert_equal(str(limit), broker_limit, "the topic's max.message.bytes (the broker's message.max.bytes by default)")
     # Random bytes, so that no codec could shrink them below the limit.

@@ -32,7 +32,7 @@ def commit_and_abort(ctx: Context) -> None:
     read_committed consumers see the records of the committed ones only; read_uncommitted
     consumers see all three."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     producer = ctx.client.producer(transactional_id=topic)
     sent: dict[str, list[Record]] = {}
     try:
@@ -98,7 +98,7 @@ def exactly_once_transform(ctx: Context) -> None:
     for read_committed consumers, while read_uncommitted ones also see the killed transaction's."""
     source, sink = ctx.topic(), ctx.topic()
     for topic in (source, sink):
-        ctx.client.create_topic(topic, PARTITIONS)
+        ctx.create_topic(topic, PARTITIONS)
     spec = {"group": source, "input": source, "output": sink, "transactional_id": source}
 
     def worker(name: str, **options: Any) -> Child:
@@ -133,7 +133,7 @@ def fencing(ctx: Context) -> None:
     transaction is aborted and its commit refused (PRODUCER_FENCED or INVALID_PRODUCER_EPOCH),
     while the second's commits."""
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     zombie = ctx.client.producer(transactional_id=topic)
     try:
         zombie.begin()
@@ -158,7 +158,7 @@ def abort_after_restart(ctx: Context) -> None:
     invisible to read_committed consumers, and the producer's next transaction commits."""
     assert ctx.broker is not None
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     producer = ctx.client.producer(transactional_id=topic)
     try:
         producer.begin()
@@ -180,7 +180,7 @@ def timeout_after_restart(ctx: Context) -> None:
     only the records written after it."""
     assert ctx.broker is not None
     topic = ctx.topic()
-    ctx.client.create_topic(topic, PARTITIONS)
+    ctx.create_topic(topic, PARTITIONS)
     abandoned = ctx.client.producer(transactional_id=topic, transaction_timeout_ms=ABANDONED_TRANSACTION_TIMEOUT_MS)
     try:
         abandoned.begin()
@@ -197,7 +197,7 @@ def invalid_timeout(ctx: Context) -> None:
     """A transactional producer asking for a transaction timeout over the broker's
     transaction.max.timeout.ms is refused with INVALID_TRANSACTION_TIMEOUT; one asking for
     exactly that much is not."""
-    broker_id = min(ctx.client.cluster().brokers)
+    broker_id = min(ctx.client.brokers())
     configs = ctx.client.describe_configs((BROKER, str(broker_id)))
     assert "transaction.max.timeout.ms" in configs, f"DescribeConfigs of broker {broker_id} lacks transaction.max.timeout.ms"
     limit = int(configs["transaction.max.timeout.ms"].value or 0)
