@@ -22,6 +22,10 @@ USERS = {"alice": "alice-secret"}
 # reading the served batches), a group whose members run in child processes, plus a bare
 # OffsetCommit to its coordinator.
 SCENARIOS = ["metadata.cluster", "produce.codec_gzip", "groups.commit_refusals"]
+# The libraries at their own protocol level: the profiles pinned to older levels are the
+# matrix's proof of old versions, over plaintext.
+CLIENTS = [name for name, adapter in ADAPTERS.items() if not adapter.pinned]
+CHOSEN = [a for c in CLIENTS for a in ("--client", c)]
 
 
 def write_security_file(path: Path, settings: dict[str, object]) -> Path:
@@ -34,11 +38,11 @@ def test_the_matrix_passes_against_a_sasl_ssl_scram_broker(tmp_path):
                         group_initial_rebalance_delay_ms=0) as broker:
         security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
         status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
-                       "--out", str(tmp_path / "reports"), *(a for s in SCENARIOS for a in ("--scenario", s))])
+                       "--out", str(tmp_path / "reports"), *CHOSEN, *(a for s in SCENARIOS for a in ("--scenario", s))])
 
     report = json.loads((tmp_path / "reports" / "compat.json").read_text())
     outcomes = {(o["scenario"], o["client"]): (o["status"], o["reason"]) for o in report["outcomes"]}
-    assert set(outcomes) == {(s, c) for s in SCENARIOS for c in ADAPTERS}
+    assert set(outcomes) == {(s, c) for s in SCENARIOS for c in CLIENTS}
     assert {status for status, _ in outcomes.values()} == {"pass"}, outcomes
     assert status == 0
     assert report["target"].endswith("over SASL_SSL")
@@ -49,11 +53,11 @@ def test_the_clients_present_their_certificate_to_a_broker_that_requires_one(tmp
     with kafkapy.Broker(security="mtls") as broker:
         security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
         status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
-                       "--out", str(tmp_path / "reports"), *(a for s in scenarios for a in ("--scenario", s))])
+                       "--out", str(tmp_path / "reports"), *CHOSEN, *(a for s in scenarios for a in ("--scenario", s))])
 
     report = json.loads((tmp_path / "reports" / "compat.json").read_text())
     assert {(o["scenario"], o["client"], o["status"]) for o in report["outcomes"]} == {
-        (s, c, "pass") for s in scenarios for c in ADAPTERS}
+        (s, c, "pass") for s in scenarios for c in CLIENTS}
     assert status == 0  # the broker refuses a TLS handshake without a client certificate
 
 
