@@ -82,6 +82,11 @@ def validate_listener_security(config: BrokerConfig) -> None:
         if protocol.startswith("SASL_"):
             raise ConfigError(f"Controller listener {name} is {protocol}: kafkapy's nodes do not authenticate "
                               "to the controllers with SASL yet; map it to PLAINTEXT or SSL")
+    # A broker registers its advertised listeners: each must be one it listens on.
+    if not {lst.name for lst in advertised} <= names:
+        raise ConfigError("advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. "
+                          f"Found {','.join(lst.name for lst in advertised)}. The valid options based on the current "
+                          f"configuration are {','.join(lst.name for lst in listeners)}")
     validate_inter_broker_listener(config)
     inter_broker_login(config)  # refuses a SASL inter-broker listener without what the brokers log in with
     for listener in listeners:

@@ -287,6 +287,11 @@ def test_the_inter_broker_listener_is_the_one_kafka_picks(keys: dict[str, str], 
      "currently configured listeners are PLAINTEXT,INTERNAL"),
     ({"security.inter.broker.protocol": "PLAINTEXT", "inter.broker.listener.name": "INTERNAL"},
      "Only one of inter.broker.listener.name and security.inter.broker.protocol should be set."),
+    # What a broker registers is what it listens on.
+    ({"advertised.listeners": "PLAINTEXT://kafka-1.example:9092,EXTERNAL://kafka-1.example:9096",
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"},
+     "advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. Found "
+     "PLAINTEXT,EXTERNAL. The valid options based on the current configuration are PLAINTEXT,INTERNAL,CONTROLLER"),
 ])
 def test_an_inter_broker_listener_that_is_not_a_broker_listener_is_refused(keys: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as refused:
