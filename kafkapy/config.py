@@ -224,7 +224,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _table(
         ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"], "Addresses to listen on, as NAME://host:port.", None, read_only=True),
         ConfigDef("advertised.listeners", LST, None, "Addresses given to clients; defaults to listeners.", None, read_only=True),
         ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"], "Security protocol of each listener name, as NAME:PROTOCOL; unless it is set, a controller listener is PLAINTEXT. kafkapy's controller listeners are PLAINTEXT.", None, read_only=True),
-        ConfigDef("inter.broker.listener.name", S, None, "Listener used between brokers.", None, read_only=True),
+        ConfigDef("inter.broker.listener.name", S, None, "Listener used between brokers (replica fetchers, transaction markers); unless set, the one named after security.inter.broker.protocol.", None, read_only=True),
+        ConfigDef("security.inter.broker.protocol", S, "PLAINTEXT", "Security protocol between brokers, naming their listener when inter.broker.listener.name is not set; only one of the two may be set.", None, read_only=True),
         # TLS listeners; each key may be set for one listener as listener.name.<listener>.<key>.
         ConfigDef("ssl.keystore.type", S, "JKS", "Format of the key store; kafkapy reads PEM only.", None, read_only=True),
         ConfigDef("ssl.keystore.location", S, None, "A PEM file holding the listener's private key and certificate chain.", None, read_only=True),

@@ -147,12 +147,6 @@ def validate_roles_and_quorum(config: BrokerConfig) -> None:
         raise ConfigError(f"Cannot set metadata.log.segment.bytes below {segment_min_bytes}: {segment_bytes}")
 
     # What Kafka would run but kafkapy cannot yet.
-    inter_broker = config.get("inter.broker.listener.name")
-    broker_listeners = [name for name in listener_names if name not in controller_names]
-    if is_broker and inter_broker is not None and broker_listeners and inter_broker != broker_listeners[0]:
-        raise ConfigError(f"kafkapy registers a broker, and brokers reach each other, on its first broker listener "
-                          f"({broker_listeners[0]}): inter.broker.listener.name={inter_broker} would not be honoured; "
-                          "remove it, or list that listener first")
     if bootstrap:
         raise ConfigError("kafkapy does not run a dynamic quorum (controller.quorum.bootstrap.servers, KIP-853) yet: "
                           f"remove it, and leave {_VOTERS} unset or name only this node in it")

@@ -16,6 +16,7 @@ from .kraft_config import Listener, parse_listeners
 if TYPE_CHECKING:
     from .config import BrokerConfig
 
+# In the order of Kafka's SecurityProtocol ids, which broker registrations carry.
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 JWKS_URL_SCHEMES = ("https", "http", "file")
@@ -81,6 +82,12 @@ def validate_listener_security(config: BrokerConfig) -> None:
         if protocol.startswith("SASL_"):
             raise ConfigError(f"Controller listener {name} is {protocol}: kafkapy's nodes do not authenticate "
                               "to the controllers with SASL yet; map it to PLAINTEXT or SSL")
+    # A broker registers its advertised listeners: each must be one it listens on.
+    if not {lst.name for lst in advertised} <= names:
+        raise ConfigError("advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. "
+                          f"Found {','.join(lst.name for lst in advertised)}. The valid options based on the current "
+                          f"configuration are {','.join(lst.name for lst in listeners)}")
+    validate_inter_broker_listener(config)
     inter_broker_login(config)  # refuses a SASL inter-broker listener without what the brokers log in with
     for listener in listeners:
         protocol = listener_protocol(config, listener)
@@ -113,12 +120,54 @@ def controller_listener_name(config: BrokerConfig) -> str:
     return config.strings("controller.listener.names")[0]
 
 
-def inter_broker_listener_name(config: BrokerConfig) -> str | None:
-    """The listener brokers reach each other on: the first broker listener, which kafkapy
-    registers (inter.broker.listener.name may only name it); None on a controller-only node."""
+def security_protocol_id(config: BrokerConfig, listener: Listener) -> int:
+    """The listener's security protocol as Kafka's SecurityProtocol id."""
+    return SECURITY_PROTOCOLS.index(listener_protocol(config, listener))
+
+
+def broker_listener_names(config: BrokerConfig, key: str = "listeners") -> list[str]:
+    """The names of the listeners in `key` (listeners or advertised.listeners) that are not the controllers'."""
     controller_names = config.strings("controller.listener.names")
-    names = [lst.name for lst in parse_listeners(config.strings("listeners")) if lst.name not in controller_names]
-    return names[0] if names else None
+    return [lst.name for lst in parse_listeners(config.strings(key)) if lst.name not in controller_names]
+
+
+def inter_broker_listener_name(config: BrokerConfig) -> str | None:
+    """The listener brokers reach each other on, as Kafka picks it: inter.broker.listener.name,
+    else the listener named after security.inter.broker.protocol (PLAINTEXT by default).
+    Where neither is set and no broker listener is named PLAINTEXT, Kafka refuses to start;
+    kafkapy takes the first broker listener, so that a node with one SSL or SASL listener
+    runs as it is. None on a controller-only node."""
+    names = broker_listener_names(config)
+    if not names:
+        return None
+    explicit = config.string_or_none("inter.broker.listener.name")
+    if explicit is not None:
+        return explicit
+    protocol = config.lookup("security.inter.broker.protocol")
+    if protocol is not None:
+        return str(protocol[0]).upper()
+    return "PLAINTEXT" if "PLAINTEXT" in names else names[0]
+
+
+def validate_inter_broker_listener(config: BrokerConfig) -> None:
+    """Kafka's checks of inter.broker.listener.name and security.inter.broker.protocol."""
+    names = broker_listener_names(config, "advertised.listeners")
+    if not names:
+        return  # a controller-only node: kraft_config checks its listeners
+    explicit = config.lookup("inter.broker.listener.name")
+    protocol = config.lookup("security.inter.broker.protocol")
+    if explicit is not None and protocol is not None:
+        raise ConfigError("Only one of inter.broker.listener.name and security.inter.broker.protocol should be set.")
+    if protocol is not None and str(protocol[0]).upper() not in SECURITY_PROTOCOLS:
+        raise ConfigError(f"Invalid value {protocol[0]} for configuration security.inter.broker.protocol: "
+                          f"expected one of {', '.join(SECURITY_PROTOCOLS)}")
+    name = inter_broker_listener_name(config)
+    if explicit is not None and name not in security_protocol_map(config):
+        raise ConfigError(f"Listener with name {name} defined in inter.broker.listener.name not found in "
+                          "listener.security.protocol.map.")
+    if name not in names:
+        raise ConfigError("inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid "
+                          f"options based on currently configured listeners are {','.join(names)}")
 
 
 def inter_broker_login(config: BrokerConfig) -> tuple[str, str, str] | None:

@@ -35,7 +35,7 @@ class Controller:
     def register(self, broker_id: int, now: int = 0, incarnation: uuid.UUID | None = None):
         answer, records = self.lifecycle.register(
             self.image, now, self.image.offset + 1, broker_id, incarnation or uuid.uuid4(),
-            Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id), None,
+            (Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id),), None,
         )
         self.commit(records)
         return answer

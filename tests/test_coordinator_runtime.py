@@ -23,7 +23,7 @@ from kafkapy.config import BrokerConfig
 from kafkapy.coordinator.group_coordinator import GroupCoordinator
 from kafkapy.log.manager import LogManager, TopicPartition
 from kafkapy.log.partition import LogError
-from kafkapy.metadata.image import BrokerImage, MetadataImage, PartitionImage, TopicImage
+from kafkapy.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage
 from kafkapy.wire.build import build
 from kafkapy.wire.protocol import request_type
 
@@ -37,7 +37,7 @@ OFFSET_COMMIT, OFFSET_FETCH, JOIN_GROUP = 8, 9, 11
 
 
 def image(*, leader: int = NODE, leader_epoch: int = 1, isr: tuple[int, ...] = (NODE,)) -> MetadataImage:
-    brokers = {n: BrokerImage(n, "127.0.0.1", 9090 + n, None, False, 1) for n in (1, 2)}
+    brokers = {n: BrokerImage(n, (Endpoint("PLAINTEXT", "127.0.0.1", 9090 + n),), None, False, 1) for n in (1, 2)}
     partition = PartitionImage(0, (1, 2), isr, leader, leader_epoch, leader_epoch)
     return MetadataImage(offset=leader_epoch, brokers=brokers, topics={OFFSETS: TopicImage(OFFSETS, OFFSETS_ID, {0: partition})},
                          topic_names={OFFSETS_ID: OFFSETS})

@@ -22,7 +22,7 @@ from kafkapy.log.config import LogConfig
 from kafkapy.log.files import StorageError
 from kafkapy.log.manager import RECOVERY_POINTS, LogManager, TopicPartition
 from kafkapy.log.partition import LogError, PartitionLog
-from kafkapy.metadata.image import BrokerImage, MetadataImage, PartitionImage, TopicImage
+from kafkapy.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage
 from kafkapy.wire.records import Record, encode_batch
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +73,7 @@ def two_directories(tmp_path: Path, **configs: object) -> tuple[ReplicaManager, 
         topic_id = uuid.uuid4()
         topics[tp.topic] = TopicImage(tp.topic, topic_id, {0: PartitionImage(0, (NODE,), (NODE,), NODE, 1, 1)})
         names[topic_id] = tp.topic
-    image = MetadataImage(offset=1, brokers={NODE: BrokerImage(NODE, "127.0.0.1", 9092, None, False, 1)},
+    image = MetadataImage(offset=1, brokers={NODE: BrokerImage(NODE, (Endpoint("PLAINTEXT", "127.0.0.1", 9092),), None, False, 1)},
                           topics=topics, topic_names=names)
     logs = LogManager(dirs)
     logs.startup()

@@ -7,7 +7,7 @@ from kio.schema.errors import ErrorCode
 
 from kafkapy.config import BrokerConfig
 from kafkapy.metadata.controller import Controller, NewTopic
-from kafkapy.metadata.image import BrokerImage, MetadataImage, PartitionImage
+from kafkapy.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage
 from kafkapy.metadata.records import (
     RECORD_TYPES,
     RESOURCE_BROKER,
@@ -65,9 +65,9 @@ def with_topics(image: MetadataImage, *names: str) -> MetadataImage:
 
 def test_register_broker_and_register_again():
     image = MetadataImage().apply([register(1, fenced=True, rack="r1")], 0)
-    assert image.brokers[1] == BrokerImage(1, "host1", 9091, "r1", True, 0, "PLAINTEXT", 0, uuid.UUID(int=1))
+    assert image.brokers[1] == BrokerImage(1, (Endpoint("PLAINTEXT", "host1", 9091),), "r1", True, 0, uuid.UUID(int=1))
     image = image.apply([register(1, epoch=1, port=9999)], 1)
-    assert image.brokers[1] == BrokerImage(1, "host1", 9999, None, False, 1, "PLAINTEXT", 0, uuid.UUID(int=1))
+    assert image.brokers[1] == BrokerImage(1, (Endpoint("PLAINTEXT", "host1", 9999),), None, False, 1, uuid.UUID(int=1))
     assert image.offset == 1
 
 

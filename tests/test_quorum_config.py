@@ -16,6 +16,7 @@ import pytest
 from kafkapy.client import Client
 from kafkapy.config import BrokerConfig, ConfigError
 from kafkapy.kraft_config import QuorumVoter, parse_quorum_voters
+from kafkapy.listener_config import inter_broker_listener_name
 from kafkapy.testing.embedded import Broker
 
 # A combined node whose controller listener is in `listeners`, as Kafka's own
@@ -256,14 +257,43 @@ def test_a_metadata_log_segment_below_the_minimum_is_refused_as_kafka_does() -> 
     assert config.int("metadata.log.segment.bytes") == 1000
 
 
-def test_an_inter_broker_listener_other_than_the_first_broker_listener_is_refused() -> None:
-    listeners = {"controller.quorum.voters": THREE_VOTERS,
-                 "listeners": "PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093",
-                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"}
-    # The first broker listener is what the broker registers, and what other brokers use.
-    assert BrokerConfig({**listeners, "inter.broker.listener.name": "PLAINTEXT"}).get("inter.broker.listener.name") == "PLAINTEXT"
+TWO_BROKER_LISTENERS = {
+    "controller.quorum.voters": THREE_VOTERS,
+    "listeners": "PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093",
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+    "listener.name.internal.ssl.keystore.type": "PEM", "listener.name.internal.ssl.keystore.location": "/k.pem",
+}
+
+
+@pytest.mark.parametrize(("keys", "listener"), [
+    ({}, "PLAINTEXT"),  # Kafka's default: security.inter.broker.protocol=PLAINTEXT names its listener
+    ({"inter.broker.listener.name": "INTERNAL"}, "INTERNAL"),  # not the first broker listener
+    ({"listeners": "INTERNAL://127.0.0.1:9094,PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}, "PLAINTEXT"),
+    ({"security.inter.broker.protocol": "PLAINTEXT"}, "PLAINTEXT"),
+])
+def test_the_inter_broker_listener_is_the_one_kafka_picks(keys: dict[str, str], listener: str) -> None:
+    assert inter_broker_listener_name(BrokerConfig({**TWO_BROKER_LISTENERS, **keys})) == listener
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"inter.broker.listener.name": "CONTROLLER"},
+     "inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options based on "
+     "currently configured listeners are PLAINTEXT,INTERNAL"),
+    ({"inter.broker.listener.name": "EXTERNAL"},
+     "Listener with name EXTERNAL defined in inter.broker.listener.name not found in listener.security.protocol.map."),
+    # SSL names a listener called SSL, which this node does not have (INTERNAL is its SSL listener).
+    ({"security.inter.broker.protocol": "SSL"},
+     "inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options based on "
+     "currently configured listeners are PLAINTEXT,INTERNAL"),
+    ({"security.inter.broker.protocol": "PLAINTEXT", "inter.broker.listener.name": "INTERNAL"},
+     "Only one of inter.broker.listener.name and security.inter.broker.protocol should be set."),
+    # What a broker registers is what it listens on.
+    ({"advertised.listeners": "PLAINTEXT://kafka-1.example:9092,EXTERNAL://kafka-1.example:9096",
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"},
+     "advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. Found "
+     "PLAINTEXT,EXTERNAL. The valid options based on the current configuration are PLAINTEXT,INTERNAL,CONTROLLER"),
+])
+def test_an_inter_broker_listener_that_is_not_a_broker_listener_is_refused(keys: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as refused:
-        BrokerConfig({**listeners, "inter.broker.listener.name": "INTERNAL"})
-    assert str(refused.value) == (
-        "kafkapy registers a broker, and brokers reach each other, on its first broker listener (PLAINTEXT): "
-        "inter.broker.listener.name=INTERNAL would not be honoured; remove it, or list that listener first")
+        BrokerConfig({**TWO_BROKER_LISTENERS, **keys})
+    assert str(refused.value) == message

@@ -14,7 +14,7 @@ from kafkapy.broker.replica_manager import ReplicaManager
 from kafkapy.clock import FakeClock
 from kafkapy.config import BrokerConfig
 from kafkapy.log.manager import LogManager, TopicPartition
-from kafkapy.metadata.image import BrokerImage, MetadataImage, PartitionImage, TopicImage
+from kafkapy.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage
 from kafkapy.wire.records import Record, encode_batch
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +25,7 @@ TP = TopicPartition(TOPIC, 0)
 
 
 def led_here(tmp_path: Path, clock: FakeClock | None = None) -> ReplicaManager:
-    brokers = {n: BrokerImage(n, "127.0.0.1", 9090 + n, None, False, 1) for n in (LEADER, FOLLOWER)}
+    brokers = {n: BrokerImage(n, (Endpoint("PLAINTEXT", "127.0.0.1", 9090 + n),), None, False, 1) for n in (LEADER, FOLLOWER)}
     partition = PartitionImage(0, (LEADER, FOLLOWER), (LEADER, FOLLOWER), LEADER, 1, 1)
     image = MetadataImage(offset=1, brokers=brokers, topics={TOPIC: TopicImage(TOPIC, TOPIC_ID, {0: partition})},
                           topic_names={TOPIC_ID: TOPIC})

@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 
-from kafkapy.metadata.image import BrokerImage
+from kafkapy.metadata.image import BrokerImage, Endpoint
 from kafkapy.metadata.placement import place_replicas, rack_alternated
 
 
 def brokers(racks: dict[int, str | None]) -> list[BrokerImage]:
-    return [BrokerImage(b, "127.0.0.1", 9090 + b, rack, False, 0) for b, rack in racks.items()]
+    return [BrokerImage(b, (Endpoint("PLAINTEXT", "127.0.0.1", 9090 + b),), rack, False, 0) for b, rack in racks.items()]
 
 
 def test_the_ring_alternates_racks() -> None:

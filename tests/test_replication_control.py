@@ -38,7 +38,7 @@ class Cluster:
         self.commit([TopicRecord(name="t", topic_id=self.topic_id)])
         for b in brokers:
             _, records = self.lifecycle.register(self.image, 0, self.image.offset + 1, b, uuid.uuid4(),
-                                                 Endpoint("PLAINTEXT", "127.0.0.1", 9090 + b), None)
+                                                 (Endpoint("PLAINTEXT", "127.0.0.1", 9090 + b),), None)
             self.commit(records)
         for b in brokers:
             self.heartbeat(b, 0)

@@ -1,5 +1,5 @@
 """Typed requests from this broker to another, at the endpoint the other registered in
-the metadata image (the inter-broker channel of transaction markers and transaction
+the metadata image for the inter-broker listener (the inter-broker channel of transaction markers and transaction
 verification), or where this node's peer routes say that broker is reached."""
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ registered: how the in-process test kit routes each link between two nodes throu
 relay of its own, which it can cut (see testing/cluster.py). Empty in a real deployment."""
 
 
-def peer_address(image: MetadataImage, node_id: int, routes: PeerRoutes) -> tuple[str, int] | None:
-    """Where this node reaches broker `node_id`; None when that broker is not registered."""
+def peer_address(image: MetadataImage, node_id: int, listener: str, routes: PeerRoutes) -> tuple[str, int] | None:
+    """Where this node reaches broker `node_id` on the inter-broker `listener`; None when
+    that broker is not registered, or registered without that listener."""
     broker = image.brokers.get(node_id)
-    if broker is None:
+    endpoint = broker.endpoint(listener) if broker is not None else None
+    if endpoint is None:
         return None
-    return routes.get(node_id, (broker.host, broker.port))
+    return routes.get(node_id, (endpoint.host, endpoint.port))
 
 
 class PeerUnavailable(Exception):
@@ -31,9 +33,10 @@ class PeerUnavailable(Exception):
 
 
 class BrokerPeers:
-    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, routes: PeerRoutes | None = None,
+    def __init__(self, metadata: MetadataManager, request_timeout_ms: int, listener: str, routes: PeerRoutes | None = None,
                  tls: ssl.SSLContext | None = None, login: Login | None = None) -> None:
         self.metadata = metadata
+        self.listener = listener  # the inter-broker listener's name
         self.routes = routes or {}
         self.tls = tls  # the inter-broker listener's client context, when it speaks TLS
         self.login = login  # this broker's SASL login, when the inter-broker listener wants one
@@ -42,9 +45,9 @@ class BrokerPeers:
 
     async def request(self, node_id: int, entity: Any) -> Any:
         """The response of broker `node_id` to the kio request `entity`."""
-        address = peer_address(self.metadata.image, node_id, self.routes)
+        address = peer_address(self.metadata.image, node_id, self.listener, self.routes)
         if address is None:
-            raise PeerUnavailable(f"broker {node_id} is not registered")
+            raise PeerUnavailable(f"broker {node_id} is not registered with listener {self.listener}")
         connection = self._connections.get(node_id)
         if connection is None or connection.address != address:
             # A broker that registered again may listen elsewhere.

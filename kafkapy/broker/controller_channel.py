@@ -65,16 +65,18 @@ class ControllerRouter:
 
     # -- the broker's own requests -------------------------------------------------
 
-    async def register_broker(self, broker_id: int, incarnation_id: uuid.UUID, endpoint: Endpoint, rack: str | None) -> Registered:
+    async def register_broker(
+        self, broker_id: int, incarnation_id: uuid.UUID, endpoints: tuple[Endpoint, ...], rack: str | None,
+    ) -> Registered:
         request = Request(_REGISTRATION, {
             "broker_id": broker_id, "cluster_id": self.cluster_id, "incarnation_id": incarnation_id,
-            "listeners": [{"name": endpoint.listener, "host": endpoint.host, "port": endpoint.port,
-                           "security_protocol": endpoint.security_protocol}],
+            "listeners": [{"name": e.listener, "host": e.host, "port": e.port, "security_protocol": e.security_protocol}
+                          for e in endpoints],
             "features": [{"name": "metadata.version", "min_supported_version": 1, "max_supported_version": 21}],
             "rack": rack, "is_migrating_zk_broker": False, "log_dirs": [], "previous_broker_epoch": -1,
         })
         return await self._call(
-            lambda: self.local.register_broker(broker_id, incarnation_id, endpoint, rack), request,
+            lambda: self.local.register_broker(broker_id, incarnation_id, endpoints, rack), request,
             lambda r: Registered(r.error_code, r.broker_epoch))
 
     async def broker_heartbeat(

@@ -98,11 +98,13 @@ class ControllerService:
     async def create_topics(self, topics: list[NewTopic]) -> list[TopicResult]:
         return await self.write(lambda image: self.controller.create_topics(image, topics))
 
-    async def register_broker(self, broker_id: int, incarnation_id: uuid.UUID, endpoint: Endpoint, rack: str | None) -> Registered:
+    async def register_broker(
+        self, broker_id: int, incarnation_id: uuid.UUID, endpoints: tuple[Endpoint, ...], rack: str | None,
+    ) -> Registered:
         now = self.clock.monotonic_ms()
         # The broker epoch is the offset of its registration record: where the next write starts.
         registered = await self.write(lambda image: self.lifecycle.register(
-            image, now, self.metadata.quorum.end_offset, broker_id, incarnation_id, endpoint, rack))
+            image, now, self.metadata.quorum.end_offset, broker_id, incarnation_id, endpoints, rack))
         self._deadline_changed.set()
         return registered
 

@@ -25,7 +25,9 @@ _RETRY_S = 0.05
 class ControllerClient(Protocol):
     """What a broker asks of the active controller: the local one, or one over the network."""
 
-    async def register_broker(self, broker_id: int, incarnation_id: uuid.UUID, endpoint: Endpoint, rack: str | None) -> Registered: ...
+    async def register_broker(
+        self, broker_id: int, incarnation_id: uuid.UUID, endpoints: tuple[Endpoint, ...], rack: str | None,
+    ) -> Registered: ...
 
     async def broker_heartbeat(
         self, broker_id: int, broker_epoch: int, metadata_offset: int, want_fence: bool, want_shut_down: bool,
@@ -34,11 +36,11 @@ class ControllerClient(Protocol):
 
 class BrokerLifecycleManager:
     def __init__(
-        self, broker_id: int, endpoint: Endpoint, rack: str | None, controller: ControllerClient,
+        self, broker_id: int, endpoints: tuple[Endpoint, ...], rack: str | None, controller: ControllerClient,
         metadata_offset: Callable[[], int], heartbeat_interval_ms: int,
     ) -> None:
         self.broker_id = broker_id
-        self.endpoint = endpoint
+        self.endpoints = endpoints
         self.rack = rack
         self.controller = controller
         self.metadata_offset = metadata_offset
@@ -77,7 +79,7 @@ class BrokerLifecycleManager:
     async def _register(self) -> None:
         while True:
             try:
-                registered = await self.controller.register_broker(self.broker_id, self.incarnation_id, self.endpoint, self.rack)
+                registered = await self.controller.register_broker(self.broker_id, self.incarnation_id, self.endpoints, self.rack)
             except ControllerUnavailable as e:
                 log.warning("Cannot register broker %d yet: %s", self.broker_id, e)
                 continue

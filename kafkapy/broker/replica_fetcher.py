@@ -42,10 +42,11 @@ SESSION_ERRORS = (ErrorCode.fetch_session_id_not_found, ErrorCode.invalid_fetch_
 class ReplicaFetcherManager:
     def __init__(
         self, replicas: ReplicaManager, config: BrokerConfig, image: Callable[[], MetadataImage],
-        broker_epoch: Callable[[], int], routes: PeerRoutes | None = None, tls: ssl.SSLContext | None = None,
+        broker_epoch: Callable[[], int], listener: str, routes: PeerRoutes | None = None, tls: ssl.SSLContext | None = None,
         login: Login | None = None,
     ) -> None:
         self.replicas = replicas
+        self.listener = listener  # the inter-broker listener, which followers fetch from the leaders on
         self.routes = routes or {}
         self.tls = tls  # the inter-broker listener's client context, when it speaks TLS
         self.login = login  # this broker's SASL login, when the inter-broker listener wants one
@@ -108,7 +109,7 @@ class ReplicaFetcher:
                 await self._connection.close()
 
     def _connect(self) -> NodeConnection | None:
-        address = peer_address(self.manager.image(), self.key[0], self.manager.routes)
+        address = peer_address(self.manager.image(), self.key[0], self.manager.listener, self.manager.routes)
         if address is None:
             return None
         if self._connection is None or self._connection.address != address:

@@ -24,17 +24,17 @@ log = logging.getLogger(__name__)
 
 
 async def dispatch(broker: Broker, frame: bytes | bytearray, client_host: str,
-                   principal: str = ANONYMOUS) -> tuple[list[Chunk], int] | None:
+                   principal: str = ANONYMOUS, listener: str = "PLAINTEXT") -> tuple[list[Chunk], int] | None:
     """The response to one request on a broker listener (None when the request wants none),
     from the connection's authenticated principal.
 
     Raises InvalidRequest or CloseConnection when the connection must be closed."""
-    correlation_id, response = await respond(broker, frame, client_host, principal=principal)
+    correlation_id, response = await respond(broker, frame, client_host, principal=principal, listener=listener)
     return None if response is None else encode_response(correlation_id, response)
 
 
 async def respond(node: Node, frame: bytes | bytearray, client_host: str, *, controller_listener: bool = False,
-                  principal: str = ANONYMOUS) -> tuple[int, Any]:
+                  principal: str = ANONYMOUS, listener: str = "PLAINTEXT") -> tuple[int, Any]:
     """(correlation id, response entity or None) for one request, on a broker listener or
     on the controller listener, each with its own table of APIs. Only a broker has broker
     listeners; the controller listener's handlers need no more than what every node has."""
@@ -47,7 +47,8 @@ async def respond(node: Node, frame: bytes | bytearray, client_host: str, *, con
             return correlation_id, build(response_type(api_key, 0), api_versions.unsupported_version_response())
         raise InvalidRequest(f"{api_name(api_key)} version {version} is not supported")
     header, request = decode_request(frame, api_key, version)
-    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host, frame, controller_listener, principal)
+    ctx = RequestContext(api_key, version, correlation_id, header.client_id, client_host, frame, controller_listener, principal,
+                         listener)
     faults = node.faults
     if delay := faults.latency_ms(api_key):
         await anyio.sleep(delay / 1000)

@@ -28,10 +28,11 @@ async def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: 
             "cluster_authorized_operations": OPERATIONS_NOT_ASKED,
         }
     include_fenced = getattr(request, "include_fenced_brokers", False)
+    # Each broker at its endpoint for the listener the request came on; one without it is left out.
     brokers = [
-        {"broker_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack, "is_fenced": b.fenced}
+        {"broker_id": b.node_id, "host": endpoint.host, "port": endpoint.port, "rack": b.rack, "is_fenced": b.fenced}
         for b in sorted(broker.image.brokers.values(), key=lambda b: b.node_id)
-        if include_fenced or not b.fenced
+        if (include_fenced or not b.fenced) and (endpoint := b.endpoint(ctx.listener)) is not None
     ]
     return {
         "throttle_time": 0,

@@ -105,3 +105,5 @@ class RequestContext:
     via_controller_listener: bool = False
     principal: str = ANONYMOUS
     """Who sent the request, as Kafka's KafkaPrincipal in its Type:name form."""
+    listener: str = "PLAINTEXT"
+    """The name of the listener the request came on: the brokers' endpoints a response gives are that listener's."""

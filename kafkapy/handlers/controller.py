@@ -114,10 +114,9 @@ async def handle_broker_registration(node: Node, ctx: RequestContext, request: A
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "broker_epoch": -1}
     if request.cluster_id != node.cluster_id:
         return {"throttle_time": 0, "error_code": ErrorCode.inconsistent_cluster_id, "broker_epoch": -1}
-    listener = request.listeners[0]
-    endpoint = Endpoint(listener.name, listener.host, listener.port, listener.security_protocol)
+    endpoints = tuple(Endpoint(e.name, e.host, e.port, e.security_protocol) for e in request.listeners)
     try:
-        registered = await node.controller_service.register_broker(request.broker_id, request.incarnation_id, endpoint, request.rack)
+        registered = await node.controller_service.register_broker(request.broker_id, request.incarnation_id, endpoints, request.rack)
     except NotController:
         return {"throttle_time": 0, "error_code": ErrorCode.not_controller, "broker_epoch": -1}
     return {"throttle_time": 0, "error_code": registered.error, "broker_epoch": registered.broker_epoch}

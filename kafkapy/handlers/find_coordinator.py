@@ -8,6 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from ..metadata.acls import AclOperation, ResourceType
 from .context import Broker, RequestContext
+from .metadata import alive_endpoint
 from .registry import handles
 
 GROUP = 0
@@ -30,10 +31,11 @@ async def find(broker: Broker, ctx: RequestContext, key_type: int, key: str) -> 
     if not broker.authorized(ctx, AclOperation.DESCRIBE, resource_type, key):
         return _not_found(key, refused)
     node_id = await runtime.coordinator_of(key)
-    coordinator = broker.image.brokers.get(node_id) if node_id is not None else None
-    if coordinator is None or coordinator.fenced:
+    # At its endpoint for the listener the request came on, as Kafka; none there is no coordinator for this client.
+    endpoint = alive_endpoint(broker.image, node_id, ctx.listener) if node_id is not None else None
+    if node_id is None or endpoint is None:
         return _not_found(key, ErrorCode.coordinator_not_available)
-    return {"key": key, "node_id": coordinator.node_id, "host": coordinator.host, "port": coordinator.port,
+    return {"key": key, "node_id": node_id, "host": endpoint.host, "port": endpoint.port,
             "error_code": ErrorCode.none, "error_message": None}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -9,7 +10,7 @@ from kio.schema.errors import ErrorCode
 from ..broker.controller_channel import ControllerUnavailable
 from ..metadata.acls import CLUSTER_NAME, AclOperation, ResourceType
 from ..metadata.controller import INTERNAL_TOPICS, NewTopic, topic_name_error
-from ..metadata.image import MetadataImage, PartitionImage, TopicImage
+from ..metadata.image import Endpoint, MetadataImage, PartitionImage, TopicImage
 from ..security.authorizer import CLUSTER_ACL_OPERATIONS, TOPIC_ACL_OPERATIONS, operations_bitfield
 from ..wire.protocol import InvalidRequest
 from .context import Broker, RequestContext
@@ -22,12 +23,37 @@ CLUSTER_OPERATIONS = operations_bitfield(CLUSTER_ACL_OPERATIONS)
 OPERATIONS_NOT_ASKED = -(2**31)
 
 
-def brokers(image: MetadataImage) -> list[dict[str, Any]]:
+def alive_endpoint(image: MetadataImage, node_id: int, listener: str) -> Endpoint | None:
+    """Where clients of `listener` reach a broker that serves; None when it is fenced, not
+    registered, or has no such listener (as Kafka's metadata cache answers)."""
+    broker = image.brokers.get(node_id)
+    return broker.endpoint(listener) if broker is not None and not broker.fenced else None
+
+
+def brokers(image: MetadataImage, listener: str) -> list[dict[str, Any]]:
+    """The brokers that serve, at their endpoints for the listener the request came on;
+    those without that listener are left out."""
     return [
-        {"node_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack}
+        {"node_id": b.node_id, "host": endpoint.host, "port": endpoint.port, "rack": b.rack}
         for b in sorted(image.brokers.values(), key=lambda b: b.node_id)
-        if not b.fenced
+        if (endpoint := alive_endpoint(image, b.node_id, listener)) is not None
     ]
+
+
+LeaderError = Callable[[int], ErrorCode]
+
+
+def listener_leader_error(image: MetadataImage, listener: str, version: int) -> LeaderError:
+    """A partition leader's error for the listener the request came on: none, or, when the
+    leader is registered without that listener, what Kafka answers (LISTENER_NOT_FOUND from
+    Metadata v6, LEADER_NOT_AVAILABLE before), so that a client never gets a leader it
+    cannot reach."""
+    missing = ErrorCode.listener_not_found if version >= 6 else ErrorCode.leader_not_available
+
+    def error(leader: int) -> ErrorCode:
+        broker = image.brokers.get(leader)
+        return missing if broker is not None and broker.endpoint(listener) is None else ErrorCode.none
+    return error
 
 
 def controller_id(broker: Broker) -> int:
@@ -35,12 +61,12 @@ def controller_id(broker: Broker) -> int:
     return broker.node_id
 
 
-def partition_entry(topic: str, p: PartitionImage, faults: Faults) -> dict[str, Any]:
-    leaderless = faults.leaderless(topic, p.partition_id)
+def partition_entry(topic: str, p: PartitionImage, faults: Faults, leader_error: LeaderError) -> dict[str, Any]:
+    error = ErrorCode.leader_not_available if faults.leaderless(topic, p.partition_id) else leader_error(p.leader)
     return {
-        "error_code": ErrorCode.leader_not_available if leaderless else ErrorCode.none,
+        "error_code": error,
         "partition_index": p.partition_id,
-        "leader_id": -1 if leaderless else p.leader,
+        "leader_id": p.leader if error == ErrorCode.none else -1,
         "leader_epoch": p.leader_epoch,
         "replica_nodes": p.replicas,
         "isr_nodes": p.isr,
@@ -48,14 +74,14 @@ def partition_entry(topic: str, p: PartitionImage, faults: Faults) -> dict[str, 
     }
 
 
-def topic_entry(topic: TopicImage, operations: int, faults: Faults) -> dict[str, Any]:
+def topic_entry(topic: TopicImage, operations: int, faults: Faults, leader_error: LeaderError) -> dict[str, Any]:
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.topic_id,
         "is_internal": topic.name in INTERNAL_TOPICS,
         "partitions": [
-            partition_entry(topic.name, p, faults) for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id)
+            partition_entry(topic.name, p, faults, leader_error) for p in sorted(topic.partitions.values(), key=lambda p: p.partition_id)
         ],
         "topic_authorized_operations": operations,
     }
@@ -112,6 +138,7 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
     allow_create = getattr(request, "allow_auto_topic_creation", True) and broker.config.bool("auto.create.topics.enable")
     image = broker.image
     authorizer = broker.authorizer
+    leader_error = listener_leader_error(image, ctx.listener, version)
 
     def operations(topic: str) -> int:
         if not include_ops:
@@ -124,7 +151,7 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
     if request.topics is None or (version == 0 and not request.topics):
         # As Kafka: all topics means all those the principal may describe.
         describable = broker.authorized_names(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, image.topics)
-        topics = [topic_entry(t, operations(t.name), broker.faults) for t in image.topics.values() if t.name in describable]
+        topics = [topic_entry(t, operations(t.name), broker.faults, leader_error) for t in image.topics.values() if t.name in describable]
     else:
         wanted: list[tuple[str | None, Any]] = [(t.name, getattr(t, "topic_id", None)) for t in request.topics]
         if version < 12 and any(name is None for name, _ in wanted):
@@ -151,20 +178,20 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> 
                 elif topic.name not in describable:
                     topics.append(error_entry(None, ErrorCode.topic_authorization_failed, topic_id))
                 else:
-                    topics.append(topic_entry(topic, operations(topic.name), broker.faults))
+                    topics.append(topic_entry(topic, operations(topic.name), broker.faults, leader_error))
             elif topic_name_error(name):
                 topics.append(error_entry(name, ErrorCode.invalid_topic_exception))
             elif name not in describable:
                 # Whether it exists or not: the answer reveals nothing.
                 topics.append(error_entry(name, ErrorCode.topic_authorization_failed))
             elif name in image.topics:
-                topics.append(topic_entry(image.topics[name], operations(name), broker.faults))
+                topics.append(topic_entry(image.topics[name], operations(name), broker.faults, leader_error))
             else:
                 topics.append(error_entry(name, failures.get(name, ErrorCode.unknown_topic_or_partition)))
     return {
         "throttle_time": 0,
         "error_code": ErrorCode.none,
-        "brokers": brokers(image),
+        "brokers": brokers(image, ctx.listener),
         "cluster_id": broker.cluster_id,
         "controller_id": controller_id(broker),
         "topics": topics,

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
-from kio.static.primitive import i8, i16, i32, i64, u16
+from kio.static.primitive import i8, i16, i32, i64
 
 from ..config import BrokerConfig
-from .image import MetadataImage
+from .image import Endpoint, MetadataImage, endpoint_records
 from .partitions import NO_LEADER, ReplicationControl
 from .records import (
-    BrokerEndpoint,
     BrokerRegistrationChangeRecord,
     FeatureLevelRecord,
     RegisterBrokerRecord,
@@ -39,14 +38,6 @@ from .records import (
 __all__ = ["NO_LEADER", "BrokerLifecycle", "Endpoint", "HeartbeatAnswer", "Registered"]
 # The metadata.version a new cluster is written at (Kafka 3.9's level).
 METADATA_VERSION = 21
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    listener: str
-    host: str
-    port: int
-    security_protocol: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,7 @@ class BrokerLifecycle:
 
     def register(
         self, image: MetadataImage, now: int, next_offset: int, broker_id: int, incarnation_id: uuid.UUID,
-        endpoint: Endpoint, rack: str | None,
+        endpoints: tuple[Endpoint, ...], rack: str | None,
     ) -> tuple[Registered, list[Any]]:
         """A BrokerRegistration. The broker epoch is the offset of the registration record,
         as in Kafka: `next_offset` is where the records returned will be appended."""
@@ -92,8 +83,7 @@ class BrokerLifecycle:
         epoch = next_offset + len(records)
         records.append(RegisterBrokerRecord(
             broker_id=i32(broker_id), incarnation_id=incarnation_id, broker_epoch=i64(epoch),
-            end_points=(BrokerEndpoint(name=endpoint.listener, host=endpoint.host, port=u16(endpoint.port),
-                                       security_protocol=i16(endpoint.security_protocol)),),
+            end_points=endpoint_records(endpoints),
             features=(), rack=rack, fenced=True,
         ))
         # Partitions it led are still led by nobody while it is fenced: a new incarnation

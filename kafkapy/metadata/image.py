@@ -41,18 +41,33 @@ _ZERO_UUID = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True)
-class BrokerImage:
-    node_id: int
+class Endpoint:
+    """Where a broker serves one of its listeners, as it registered it (advertised)."""
+    listener: str
     host: str
     port: int
+    security_protocol: int = 0
+
+
+@dataclass(frozen=True)
+class BrokerImage:
+    node_id: int
+    endpoints: tuple[Endpoint, ...]
     rack: str | None
     fenced: bool
     epoch: int
-    # Kept so that a snapshot registers the broker exactly as its record did.
-    listener: str = "PLAINTEXT"
-    security_protocol: int = 0
     incarnation_id: uuid.UUID = _ZERO_UUID
     in_controlled_shutdown: bool = False
+
+    def endpoint(self, listener: str) -> Endpoint | None:
+        """The broker's endpoint for a listener name; None when it has no such listener."""
+        return next((e for e in self.endpoints if e.listener == listener), None)
+
+
+def endpoint_records(endpoints: Iterable[Endpoint]) -> tuple[BrokerEndpoint, ...]:
+    """A RegisterBrokerRecord's end_points."""
+    return tuple(BrokerEndpoint(name=e.listener, host=e.host, port=u16(e.port), security_protocol=i16(e.security_protocol))
+                 for e in endpoints)
 
 
 @dataclass(frozen=True)
@@ -133,10 +148,7 @@ class MetadataImage:
         for broker in sorted(self.brokers.values(), key=lambda b: b.node_id):
             records.append(RegisterBrokerRecord(
                 broker_id=i32(broker.node_id), incarnation_id=broker.incarnation_id, broker_epoch=i64(broker.epoch),
-                end_points=(BrokerEndpoint(
-                    name=broker.listener, host=broker.host, port=u16(broker.port),
-                    security_protocol=i16(broker.security_protocol),
-                ),),
+                end_points=endpoint_records(broker.endpoints),
                 features=(), rack=broker.rack, fenced=broker.fenced, in_controlled_shutdown=broker.in_controlled_shutdown,
             ))
         for topic in sorted(self.topics.values(), key=lambda t: t.name):
@@ -176,10 +188,10 @@ class MetadataImage:
         for record in records:
             match record:
                 case RegisterBrokerRecord():
-                    endpoint = record.end_points[0]
+                    endpoints = tuple(Endpoint(e.name, e.host, e.port, e.security_protocol) for e in record.end_points)
                     brokers[record.broker_id] = BrokerImage(
-                        record.broker_id, endpoint.host, endpoint.port, record.rack, record.fenced, record.broker_epoch,
-                        endpoint.name, endpoint.security_protocol, record.incarnation_id, record.in_controlled_shutdown,
+                        record.broker_id, endpoints, record.rack, record.fenced, record.broker_epoch,
+                        record.incarnation_id, record.in_controlled_shutdown,
                     )
                 case BrokerRegistrationChangeRecord():
                     old_broker = brokers[record.broker_id]

@@ -33,7 +33,13 @@ from ..handlers import Broker, Node
 from ..handlers.faults import Faults
 from ..handlers.write_txn_markers import write_markers
 from ..kraft_config import Listener, parse_listeners
-from ..listener_config import inter_broker_login, sasl_listener_names, ssl_listener_names
+from ..listener_config import (
+    inter_broker_listener_name,
+    inter_broker_login,
+    sasl_listener_names,
+    security_protocol_id,
+    ssl_listener_names,
+)
 from ..log.files import StorageError
 from ..log.manager import METADATA_PARTITION, LogManager, TopicPartition, write_checkpoint
 from ..metadata.brokers import Endpoint
@@ -84,6 +90,9 @@ class BrokerServer:
         self._listener_tls: dict[str, ListenerTls] = {}  # SSL listeners' TLS, by listener name, read at start
         self._inter_broker_tls: ssl.SSLContext | None = None  # as the client of the other brokers, read at start
         self._inter_broker_login = inter_broker_login(config)  # this broker's SASL login to the others, if it needs one
+        inter_broker_listener = inter_broker_listener_name(config)
+        assert inter_broker_listener is not None, "the configuration refuses a broker without a broker listener"
+        self._inter_broker_listener = inter_broker_listener
         self._tls: dict[socket.socket, ListenerTls] = {}  # the same, by listening socket
         self._sasl: dict[socket.socket, SaslListener] = {}  # SASL listeners' settings, by listening socket
         self._sasl_listeners: dict[str, SaslListener] = {}  # by listener name
@@ -150,9 +159,8 @@ class BrokerServer:
         quorum_tls = self._quorum_server.tls if self._quorum_server is not None else None
         router = ControllerRouter(node_id, controller_service, controllers, lambda: metadata.quorum.leader_id, clock,
                                   request_timeout_ms, cluster_id, retry_window_ms, quorum_tls.client if quorum_tls else None)
-        advertised = self._advertised_endpoint()
         self._lifecycle = BrokerLifecycleManager(
-            node_id, Endpoint(advertised.name, advertised.host, advertised.port), config.string_or_none("broker.rack"), router,
+            node_id, self._advertised_endpoints(), config.string_or_none("broker.rack"), router,
             lambda: metadata.image.offset, config.int("broker.heartbeat.interval.ms"),
         )
 
@@ -162,7 +170,8 @@ class BrokerServer:
 
         groups = GroupRuntime(config, lambda: new_group_coordinator(config, clock, metadata.image), metadata, router, replicas)
         producer_ids = ProducerIdManager(reserve_producer_ids)
-        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self.peer_routes, self._inter_broker_tls,
+        peers = BrokerPeers(metadata, config.int("request.timeout.ms"), self._inter_broker_listener, self.peer_routes,
+                            self._inter_broker_tls,
                             self._inter_broker_login)
         markers = TxnMarkerChannel(node_id, metadata, peers, lambda entries: write_markers(replicas, metadata, groups, entries))
         transactions = TransactionRuntime(
@@ -206,13 +215,17 @@ class BrokerServer:
         assert self.broker is not None, "clients authenticate once the broker serves"
         return image_credential(self.broker.image.scram_credentials, user, mechanism)
 
-    def _advertised_endpoint(self) -> Listener:
-        bound = self.bound[0]
+    def _advertised_endpoints(self) -> tuple[Endpoint, ...]:
+        """What the broker registers, as Kafka: each advertised broker listener, at the port
+        it is bound to when it advertises none."""
+        bound = {b.name: b for b in self.bound}
+        endpoints = []
         for a in self.advertised:
-            if a.name == bound.name:
-                host = a.host if a.host not in ("", "0.0.0.0", "::") else socket.gethostname()
-                return Listener(a.name, host, a.port or bound.port)
-        return bound
+            if a.name not in bound:
+                continue  # a controller listener
+            host = a.host if a.host not in ("", "0.0.0.0", "::") else socket.gethostname()
+            endpoints.append(Endpoint(a.name, host, a.port or bound[a.name].port, security_protocol_id(self.config, a)))
+        return tuple(endpoints)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until `stop()` is called (or the task is cancelled), then stops gracefully."""
@@ -313,6 +326,10 @@ class BrokerServer:
         """The principal of each client connection open now."""
         return [connection.principal for connection in self._connections]
 
+    def connection_listeners(self) -> list[str]:
+        """The listener of each connection open now, from clients and other brokers alike."""
+        return [connection.listener for connection in self._connections]
+
     def reauthentications(self) -> int:
         """The SASL re-authentications completed on the client connections open now."""
         return sum(c.authenticator.reauthentications for c in self._connections if c.authenticator is not None)
@@ -381,14 +398,15 @@ class BrokerServer:
         try:
             with scope:
                 async with anyio.create_task_group() as accepting:
-                    for i, sock in enumerate(self._sockets):
-                        # As Kafka, the inter-broker listener (the first) is exempt from
-                        # max.connections when clients have listeners of their own.
-                        accepting.start_soon(self._accept, sock, tg, i == 0 and len(self._sockets) > 1)
+                    for sock, bound in zip(self._sockets, self.bound, strict=True):
+                        # As Kafka, the inter-broker listener is exempt from max.connections
+                        # when clients have listeners of their own.
+                        protected = bound.name == self._inter_broker_listener and len(self._sockets) > 1
+                        accepting.start_soon(self._accept, sock, bound.name, tg, protected)
         finally:
             stopped.set()
 
-    async def _accept(self, listener: socket.socket, tg: anyio.abc.TaskGroup, protected: bool) -> None:
+    async def _accept(self, listener: socket.socket, listener_name: str, tg: anyio.abc.TaskGroup, protected: bool) -> None:
         max_request = self.config.int("socket.request.max.bytes")
         failing = False
         while True:
@@ -425,7 +443,7 @@ class BrokerServer:
             assert self.broker is not None
             tls = self._tls.get(listener)
             connection = Connection(self.broker, sock, max_request, self._request_memory, peer, tls.session(sock, peer) if tls else None,
-                                    self._sasl.get(listener))
+                                    self._sasl.get(listener), listener_name)
             self._connections.add(connection)
             tg.start_soon(self._serve, connection)
 
@@ -488,7 +506,8 @@ class BrokerServer:
         assert self.broker is not None and self._lifecycle is not None
         replicas, lifecycle, metadata = self.broker.replicas, self._lifecycle, self.broker.metadata
         fetchers = ReplicaFetcherManager(replicas, self.config, lambda: metadata.image, lambda: lifecycle.broker_epoch,
-                                         self.peer_routes, self._inter_broker_tls, self._inter_broker_login)
+                                         self._inter_broker_listener, self.peer_routes, self._inter_broker_tls,
+                                         self._inter_broker_login)
         async def check_isr() -> None:
             while True:
                 await anyio.sleep(replicas.lag_time_max_ms / 2 / 1000)

@@ -47,8 +47,10 @@ class MemoryPool:
 
 class Connection:
     def __init__(self, broker: Broker, sock: socket.socket, max_request_size: int, pool: MemoryPool | None = None,
-                 peer: str | None = None, tls: TlsSession | None = None, sasl: SaslListener | None = None) -> None:
+                 peer: str | None = None, tls: TlsSession | None = None, sasl: SaslListener | None = None,
+                 listener: str = "PLAINTEXT") -> None:
         self.broker = broker
+        self.listener = listener
         self.sock = sock
         self.max_request_size = max_request_size
         # Until a SASL client has authenticated, it may send small frames only (as Kafka's
@@ -109,13 +111,13 @@ class Connection:
                 self.busy = True
                 authenticator = self.authenticator
                 if authenticator is None:
-                    response = await dispatch(self.broker, frame, self.peer, self.principal)
+                    response = await dispatch(self.broker, frame, self.peer, self.principal, self.listener)
                 elif not authenticator.complete:
                     response = await self._sasl_step(authenticator.received(frame, self.broker.clock.wall_ms()), frame)
                 elif (step := authenticator.after_authentication(frame, self.broker.clock.wall_ms())) is not None:
                     response = await self._sasl_step(step, frame)
                 else:
-                    response = await dispatch(self.broker, frame, self.peer, self.principal)
+                    response = await dispatch(self.broker, frame, self.peer, self.principal, self.listener)
                 self.busy = False
                 self.last_active = time.monotonic()
                 if self.pool is not None:
@@ -141,7 +143,7 @@ class Connection:
             self.principal = step.principal
             self.reader.max_frame_size = self.max_request_size
         if step.dispatch:
-            return await dispatch(self.broker, frame, self.peer, self.principal)
+            return await dispatch(self.broker, frame, self.peer, self.principal, self.listener)
         return None if step.send is None else (step.send, 0)
 
     async def _next_frames(self) -> list[bytes | bytearray] | None:

@@ -162,7 +162,7 @@ class ClusterNode:
 
 class Cluster:
     def __init__(self, brokers: int = 3, data_dir: str | Path | None = None, *, controllers: int = 0, broker_only: int = 0,
-                 broker_listener: str = "PLAINTEXT", **overrides: object) -> None:
+                 broker_listener: str = "PLAINTEXT", internal_listener: str | None = None, **overrides: object) -> None:
         """With `controllers=0` (the default): `brokers` combined nodes, ids 1..brokers, are
         the quorum's voters, and `broker_only` more nodes follow it as observers
         (process.roles=broker). With `controllers=N`: N controller-only nodes
@@ -170,7 +170,9 @@ class Cluster:
         nodes (ids N+1..N+brokers) register with them and serve the clients; `broker_only`
         must then be 0, every broker being one. Each broker serves clients and the other
         brokers on one listener named `broker_listener` (SSL: give the ssl.* overrides it
-        needs). `data_dir` holds node-N directories (a
+        needs). With an `internal_listener` name, each broker serves a second, PLAINTEXT
+        listener of that name, which the brokers reach each other on
+        (inter.broker.listener.name), the first staying the clients'. `data_dir` holds node-N directories (a
         temporary directory, removed on stop, when None); `overrides` are configs of every
         node, with Kafka's key names (dots, or underscores in a name without dots). Unless overridden,
         `offsets.topic.replication.factor` and `transaction.state.log.replication.factor`
@@ -178,6 +180,7 @@ class Cluster:
         if controllers and broker_only:
             raise ValueError("with controllers=N every broker is broker-only: give their number as brokers=")
         self.broker_listener = broker_listener
+        self.internal_listener = internal_listener
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="kafkapy-cluster-")) if data_dir is None else Path(data_dir)
         if controllers:
@@ -192,7 +195,11 @@ class Cluster:
         # Kafka's default of 3, so that a cluster of fewer brokers still has its coordinators.
         internal_topics = {key: min(3, len(self.broker_ids))
                            for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor")}
-        self.overrides = {**FAST_QUORUM, **internal_topics,
+        inter_broker = {} if internal_listener is None else {
+            "inter.broker.listener.name": internal_listener,
+            "listener.security.protocol.map": f"{broker_listener}:{broker_listener},{internal_listener}:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        }
+        self.overrides = {**FAST_QUORUM, **internal_topics, **inter_broker,
                           **{(k if k in BROKER_CONFIGS or "." in k else k.replace("_", ".")): v for k, v in overrides.items()}}
         self.nodes: dict[int, ClusterNode] = {}
         self._relays: list[tuple[tuple[int, int], _Relay]] = []  # ((source, target), relay), several per pair
@@ -206,11 +213,12 @@ class Cluster:
 
     def start(self) -> Cluster:
         client_ports = {i: _free_port() for i in self.broker_ids}
+        internal_ports = {i: _free_port() for i in self.broker_ids} if self.internal_listener is not None else client_ports
         controller_ports = {i: _free_port() for i in self.voter_ids}
         self._relay_portal_cm = start_blocking_portal(backend="asyncio")
         self._relay_portal = self._relay_portal_cm.__enter__()
         controller_relays = {(s, t): self._relay(controller_ports[t]) for s in self.node_ids for t in self.voter_ids if s != t}
-        broker_relays = {(s, t): self._relay(client_ports[t]) for s in self.broker_ids for t in self.broker_ids if s != t}
+        broker_relays = {(s, t): self._relay(internal_ports[t]) for s in self.broker_ids for t in self.broker_ids if s != t}
         self._relays = [*controller_relays.items(), *broker_relays.items()]
         for node_id in self.node_ids:
             # Each node reaches the others through its own relays, so that links can be cut one by one.
@@ -220,6 +228,8 @@ class Cluster:
             listeners, roles = [], []
             if node_id in self.broker_ids:
                 listeners.append(f"{self.broker_listener}://127.0.0.1:{client_ports[node_id]}")
+                if self.internal_listener is not None:
+                    listeners.append(f"{self.internal_listener}://127.0.0.1:{internal_ports[node_id]}")
                 roles.append("broker")
             if node_id in self.voter_ids:
                 listeners.append(f"CONTROLLER://127.0.0.1:{controller_ports[node_id]}")

@@ -209,6 +209,13 @@ class _Base:
         return self.supervisor.port
 
     @property
+    def listener_ports(self) -> dict[str, int]:
+        """Each broker listener's port, by listener name: where a client of that listener bootstraps."""
+        assert self.supervisor is not None, "the broker is not running"
+        server = self.supervisor.server
+        return {bound.name: bound.port for bound in server.bound} if isinstance(server, BrokerServer) else {}
+
+    @property
     def faults(self) -> Faults:
         """Faults to inject: `broker.faults.add("error", api_key=0, error="NOT_LEADER_OR_FOLLOWER", count=2)`."""
         assert self.supervisor is not None, "the broker is not running"
