@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run cluster cluster-stop lint test clean browser
+.PHONY: run cluster cluster-stop lint test clean browser compat-clients
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kafkapy needs Python 3.11 or newer")'
@@ -80,6 +80,22 @@ browser:
 		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
 		|| echo "chromium is not installed: the browser test of the compatibility report will skip"; }
 
+# The compatibility suite's clients of other languages: Node.js from Debian's packages (where
+# apt can install it, as for the browser) and kafkajs from npm at the version its lock file
+# pins, beside the helper that drives it. Where they cannot be had, the suite reports
+# kafkajs as not available rather than failing.
+KAFKAJS_HELPER := kafkapy/compat/adapters/helpers/kafkajs
+compat-clients:
+	@command -v npm >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 \
+		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1; }; } \
+		|| echo "npm is not installed: the compatibility suite will skip kafkajs"; }
+	@if command -v npm >/dev/null 2>&1 && [ ! -f $(KAFKAJS_HELPER)/node_modules/.package-lock.json -o \
+			$(KAFKAJS_HELPER)/package-lock.json -nt $(KAFKAJS_HELPER)/node_modules/.package-lock.json ]; then \
+		npm ci --prefix $(KAFKAJS_HELPER) --no-audit --no-fund --loglevel=error >/dev/null \
+			|| echo "npm could not install kafkajs: the compatibility suite will skip it"; \
+	fi
+
 # Static checks, run by `make test` before the tests (configured in pyproject.toml;
 # mypy checks the files it lists there, the package).
 # Given checkouts of Apache Kafka (KAFKA_CHECKOUT: the internal records; KAFKA_3_9_CHECKOUT:
@@ -92,7 +108,7 @@ lint: $(VENV)/.installed-test
 		$(BIN)/python -m codegen --check $(KAFKA_CHECKOUT) $(if $(KAFKA_3_9_CHECKOUT),--legacy-messages $(KAFKA_3_9_CHECKOUT)); \
 	fi
 
-test: lint browser
+test: lint browser compat-clients
 	$(BIN)/python -m pytest
 
 clean:

@@ -72,7 +72,7 @@ def run(scenario: Scenario, client_name: str, bootstrap: str, control: ParentCon
     clients: list[Client] = [ADAPTERS[client_name].load()(bootstrap)]
 
     def make_others() -> list[Client]:
-        others = [a for name, a in ADAPTERS.items() if name != client_name and a.installed()]
+        others = [a for name, a in ADAPTERS.items() if name != client_name and a.reads_everything and a.installed()]
         clients.extend(a.load()(bootstrap) for a in others)
         return clients[1:]
 

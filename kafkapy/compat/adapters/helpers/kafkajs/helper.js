@@ -1,0 +1,324 @@
+// The helper that drives kafkajs for kafkapy's compatibility suite: one call a JSON line on
+// stdin, one answer a JSON line on stdout (the protocol is described in adapters/bridge.py).
+//
+//     node helper.js BOOTSTRAP
+
+'use strict'
+
+const readline = require('readline')
+const { Kafka, logLevel, CompressionTypes, Partitioners, ConfigResourceTypes } = require('kafkajs')
+
+const TIMEOUT_MS = 30000
+const bootstrap = process.argv[2]
+const kafka = new Kafka({
+  clientId: 'kafkapy-compat',
+  brokers: [bootstrap],
+  connectionTimeout: TIMEOUT_MS,
+  requestTimeout: TIMEOUT_MS,
+  retry: { retries: 3 },
+  // Whatever kafkajs logs goes to stderr, which is the worker's: stdout is the channel.
+  logLevel: logLevel.ERROR,
+  logCreator: () => ({ namespace, log }) => process.stderr.write(`kafkajs ${namespace}: ${log.message}\n`),
+})
+
+class Unsupported extends Error {}
+// Kafka's error codes that the helper reports itself, where kafkajs answers without one.
+const TOPIC_ALREADY_EXISTS = 36
+
+class BrokerError extends Error {
+  constructor(code, message) {
+    super(message)
+    this.code = code
+  }
+}
+
+const COMPRESSIONS = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }
+const CONFIG_SOURCES = ['UNKNOWN', 'DYNAMIC_TOPIC_CONFIG', 'DYNAMIC_BROKER_CONFIG', 'DYNAMIC_DEFAULT_BROKER_CONFIG',
+  'STATIC_BROKER_CONFIG', 'DEFAULT_CONFIG', 'DYNAMIC_BROKER_LOGGER_CONFIG']
+const RESOURCE_TYPES = { topic: ConfigResourceTypes.TOPIC, broker: ConfigResourceTypes.BROKER }
+
+const hex = buffer => (buffer === null || buffer === undefined ? null : Buffer.from(buffer).toString('hex'))
+const bytes = text => (text === null ? null : Buffer.from(text, 'hex'))
+
+function deadline(promise, what) {
+  let timer
+  const expiry = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${TIMEOUT_MS} ms`)), TIMEOUT_MS)
+  })
+  return Promise.race([promise, expiry]).finally(() => clearTimeout(timer))
+}
+
+// The broker's error code that an error of kafkajs carries, if it carries one: protocol
+// errors have it, aggregate errors hold them in `errors`, retried ones in `originalError`.
+function brokerCode(error, depth = 0) {
+  if (!error || depth > 5) return null
+  if (typeof error.code === 'number' && typeof error.type === 'string') return error.code
+  const partitionErrors = (error.partitions || []).map(p => p.error)
+  for (const inner of [...(error.errors || []), ...partitionErrors, error.originalError, error.cause]) {
+    const code = brokerCode(inner, depth + 1)
+    if (code !== null) return code
+  }
+  return null
+}
+
+let admin = null
+async function theAdmin() {
+  if (admin === null) {
+    admin = kafka.admin()
+    await admin.connect()
+  }
+  return admin
+}
+
+async function metadataOf(topic) {
+  const found = await (await theAdmin()).fetchTopicMetadata({ topics: [topic] })
+  return found.topics[0].partitions
+}
+
+// Headers as kafkajs takes them: a name repeated is an array of its values, in order.
+// kafkajs keeps only the relative order of one name's values, so records whose headers
+// interleave names would come back reordered: those it cannot send as they are.
+function kafkajsHeaders(headers) {
+  const out = {}
+  let previous = null
+  for (const [name, value] of headers) {
+    if (value === null) throw new Unsupported('way to send a header with a null value (it sends an empty one)')
+    if (name in out && name !== previous) throw new Unsupported('way to send headers whose names interleave (it groups them by name)')
+    out[name] = name in out ? [].concat(out[name], bytes(value)) : bytes(value)
+    previous = name
+  }
+  return out
+}
+
+function recordOf(message, topic, partition) {
+  const headers = []
+  for (const [name, value] of Object.entries(message.headers || {})) {
+    for (const one of Array.isArray(value) ? value : [value]) headers.push([name, hex(one)])
+  }
+  return { key: hex(message.key), value: hex(message.value), headers, timestamp: Number(message.timestamp),
+    partition, offset: Number(message.offset) }
+}
+
+// kafkajs answers a send with each partition's base offset only: this partitioner, kafkajs's
+// own, writes down on each message the partition it picks, so that offsets can be counted
+// from the base in send order.
+function recordingPartitioner() {
+  const inner = Partitioners.DefaultPartitioner()
+  return args => {
+    args.message.partition = inner(args)
+    return args.message.partition
+  }
+}
+
+// Sends the records (acks=all) and returns them as acknowledged.
+async function send(producer, topic, records, compression) {
+  if (!(compression in COMPRESSIONS)) throw new Unsupported(`${compression} codec (kafkajs ships gzip only)`)
+  const now = Date.now()
+  const messages = records.map(r => ({ key: bytes(r.key), value: bytes(r.value), headers: kafkajsHeaders(r.headers),
+    timestamp: String(r.timestamp === null ? now : r.timestamp), partition: r.partition ?? undefined }))
+  const answers = await deadline(producer.send({ topic, messages, acks: -1, compression: COMPRESSIONS[compression],
+    timeout: TIMEOUT_MS }), 'produce')
+  const next = {}
+  for (const a of answers) next[a.partition] = Number(a.baseOffset)
+  return records.map((r, i) => ({ ...r, timestamp: Number(messages[i].timestamp), partition: messages[i].partition,
+    offset: next[messages[i].partition]++ }))
+}
+
+// Reads partitions from given offsets up to given ends. kafkajs consumes only as a group
+// member, so this joins a group of its own and seeks once assigned.
+async function consume({ topic, ends, starts, isolation }) {
+  const wanted = Object.entries(ends).filter(([, end]) => end > 0).map(([p, end]) => [Number(p), end])
+  if (wanted.length === 0) return []
+  const consumer = kafka.consumer({ groupId: `kafkapy-compat-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 100,
+    readUncommitted: isolation !== 'read_committed', allowAutoTopicCreation: false })
+  const got = []
+  const positions = Object.fromEntries(wanted.map(([p]) => [p, starts[p] || 0]))
+  let finished
+  const done = new Promise(resolve => { finished = resolve })
+  const check = () => { if (wanted.every(([p, end]) => positions[p] >= end)) finished() }
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.topic === topic && payload.partition in positions && payload.lastOffset !== null) {
+      positions[payload.partition] = Math.max(positions[payload.partition], Number(payload.lastOffset) + 1)
+      check()
+    }
+  })
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (!(batch.partition in positions)) return
+        for (const m of batch.messages) got.push(recordOf(m, topic, batch.partition))
+      },
+    })
+    for (const [partition] of wanted) consumer.seek({ topic, partition, offset: String(starts[partition] || 0) })
+    await deadline(done, `consuming up to ${JSON.stringify(ends)}`)
+    return got
+  } finally {
+    await consumer.disconnect()
+  }
+}
+
+const producers = new Map()
+let nextHandle = 1
+
+const calls = {
+  async cluster() {
+    const found = await (await theAdmin()).describeCluster()
+    return { cluster_id: found.clusterId, controller_id: found.controller,
+      brokers: found.brokers.map(b => [b.nodeId, b.host, b.port]) }
+  },
+  async topic_names() {
+    return (await theAdmin()).listTopics()
+  },
+  async partitions({ topic }) {
+    return (await metadataOf(topic)).sort((a, b) => a.partitionId - b.partitionId)
+      .map(p => [p.partitionId, p.leader, p.replicas, p.isr])
+  },
+  async create_topic({ topic, partitions, configs }) {
+    const created = await (await theAdmin()).createTopics({
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1,
+        configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+      timeout: TIMEOUT_MS,
+    })
+    // kafkajs answers false, not an error, when the topic exists.
+    if (!created) throw new BrokerError(TOPIC_ALREADY_EXISTS, `topic ${topic} already exists`)
+  },
+  async delete_topic({ topic }) {
+    await (await theAdmin()).deleteTopics({ topics: [topic], timeout: TIMEOUT_MS })
+  },
+  async create_partitions({ topic, total }) {
+    await (await theAdmin()).createPartitions({ topicPartitions: [{ topic, count: total }], timeout: TIMEOUT_MS })
+  },
+  async produce({ topic, records, compression }) {
+    const producer = kafka.producer({ createPartitioner: recordingPartitioner })
+    await producer.connect()
+    try {
+      return await send(producer, topic, records, compression)
+    } finally {
+      await producer.disconnect()
+    }
+  },
+  consume,
+  async watermarks({ topic, partition }) {
+    const found = (await (await theAdmin()).fetchTopicOffsets(topic)).find(o => o.partition === partition)
+    return [Number(found.low), Number(found.high)]
+  },
+  async offset_for_time({ topic, partition, timestamp }) {
+    const found = (await (await theAdmin()).fetchTopicOffsetsByTimestamp(topic, timestamp))
+      .find(o => o.partition === partition)
+    // kafkajs answers the high watermark where Kafka finds no record at or after the time.
+    const [, high] = await calls.watermarks({ topic, partition })
+    return Number(found.offset) === -1 || Number(found.offset) === high ? null : Number(found.offset)
+  },
+  async describe_configs({ resource: [type, name] }) {
+    const found = await (await theAdmin()).describeConfigs({
+      resources: [{ type: RESOURCE_TYPES[type], name }], includeSynonyms: false })
+    const [described] = found.resources
+    if (described.errorCode) throw new BrokerError(described.errorCode, described.errorMessage)
+    return Object.fromEntries(described.configEntries.map(e => [e.configName,
+      [e.configValue, CONFIG_SOURCES[e.configSource] || 'UNKNOWN', e.readOnly]]))
+  },
+  async alter_configs({ resource: [type, name], configs }) {
+    const found = await (await theAdmin()).alterConfigs({ validateOnly: false, resources: [{ type: RESOURCE_TYPES[type],
+      name, configEntries: Object.entries(configs).map(([n, value]) => ({ name: n, value })) }] })
+    for (const r of found.resources) if (r.errorCode) throw new BrokerError(r.errorCode, r.errorMessage)
+  },
+  async delete_records({ topic, partition, before }) {
+    // Its admin finds the partition's leader only in metadata it has already loaded.
+    await metadataOf(topic)
+    await (await theAdmin()).deleteTopicRecords({ topic, partitions: [{ partition, offset: String(before) }] })
+    return (await calls.watermarks({ topic, partition }))[0]
+  },
+  async list_groups() {
+    const { groups } = await (await theAdmin()).listGroups()
+    const described = await (await theAdmin()).describeGroups(groups.map(g => g.groupId))
+    return Object.fromEntries(described.groups.map(g => [g.groupId, g.state]))
+  },
+  async group_offsets({ group }) {
+    const found = await (await theAdmin()).fetchOffsets({ groupId: group })
+    return found.flatMap(t => t.partitions.filter(p => Number(p.offset) >= 0)
+      .map(p => [t.topic, p.partition, Number(p.offset), p.metadata || '']))
+  },
+  async delete_group({ group }) {
+    await (await theAdmin()).deleteGroups([group])
+  },
+  async producer_open({ transactional_id: transactionalId, transaction_timeout_ms: transactionTimeout }) {
+    const options = { idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false,
+      createPartitioner: recordingPartitioner }
+    if (transactionalId !== null) options.transactionalId = transactionalId
+    if (transactionTimeout !== null) options.transactionTimeout = transactionTimeout
+    const producer = kafka.producer(options)
+    await producer.connect()
+    if (transactionalId !== null) {
+      // kafkajs initializes transactions with the first one: an empty one, begun and
+      // aborted, initializes them now, as the other clients do when asked.
+      await (await producer.transaction()).abort()
+    }
+    const handle = nextHandle++
+    producers.set(handle, { producer, transactional: transactionalId !== null, transaction: null })
+    return handle
+  },
+  async producer_produce({ handle, topic, records }) {
+    const session = producers.get(handle)
+    return send(session.transaction || session.producer, topic, records, 'none')
+  },
+  async producer_begin({ handle }) {
+    const session = producers.get(handle)
+    session.transaction = await session.producer.transaction()
+  },
+  async producer_commit({ handle }) {
+    const session = producers.get(handle)
+    await session.transaction.commit()
+    session.transaction = null
+  },
+  async producer_abort({ handle }) {
+    const session = producers.get(handle)
+    await session.transaction.abort()
+    session.transaction = null
+  },
+  async producer_close({ handle }) {
+    await producers.get(handle).producer.disconnect()
+    producers.delete(handle)
+  },
+}
+
+const WHAT_IS_MISSING = {
+  api_versions: "call that returns the broker's ApiVersions",
+  incremental_alter_configs: 'IncrementalAlterConfigs call',
+  describe_group: 'DescribeGroups answer with the assignor a group chose in its protocol metadata',
+  alter_group_offsets: 'call that alters a group\'s offsets with metadata',
+  create_acls: 'CreateAcls call that this helper drives yet',
+  delete_acls: 'DeleteAcls call that this helper drives yet',
+  group_open: 'rebalance listener (its consumer reports no revocation per partition)',
+  producer_send_offsets: 'group consumer the helper drives yet, whose offsets a transaction would send',
+}
+
+async function answer(line) {
+  const { op, args } = JSON.parse(line)
+  try {
+    if (!(op in calls)) throw new Unsupported(WHAT_IS_MISSING[op] || `${op} call`)
+    return { result: (await calls[op](args)) ?? null }
+  } catch (error) {
+    if (error instanceof Unsupported) return { unsupported: error.message }
+    const code = error instanceof BrokerError ? error.code : brokerCode(error)
+    if (code !== null) return { error: { code, message: `${error.name}: ${error.message}` } }
+    process.stderr.write(`${error.stack}\n`)
+    return { failure: `${error.name}: ${error.message}` }
+  }
+}
+
+async function main() {
+  const lines = readline.createInterface({ input: process.stdin, terminal: false })
+  for await (const line of lines) {
+    process.stdout.write(JSON.stringify(await answer(line)) + '\n')
+  }
+  for (const { producer } of producers.values()) await producer.disconnect()
+  if (admin !== null) await admin.disconnect()
+}
+
+main().then(() => process.exit(0), error => {
+  process.stderr.write(`${error.stack}\n`)
+  process.exit(1)
+})
