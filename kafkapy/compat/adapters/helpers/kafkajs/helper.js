@@ -15,7 +15,8 @@ const kafka = new Kafka({
   brokers: [bootstrap],
   connectionTimeout: TIMEOUT_MS,
   requestTimeout: TIMEOUT_MS,
-  retry: { retries: 3 },
+  // Enough retries to ride out a restarting broker's coordinators loading, as the Java client would.
+  retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 },
   // Whatever kafkajs logs goes to stderr, which is the worker's: stdout is the channel.
   logLevel: logLevel.ERROR,
   logCreator: () => ({ namespace, log }) => process.stderr.write(`kafkajs ${namespace}: ${log.message}\n`),
