@@ -80,16 +80,19 @@ browser:
 		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
 		|| echo "chromium is not installed: the browser test of the compatibility report will skip"; }
 
-# The compatibility suite's clients of other languages: Node.js from Debian's packages (where
-# apt can install it, as for the browser) and kafkajs from npm at the version its lock file
-# pins, beside the helper that drives it. Where they cannot be had, the suite reports
-# kafkajs as not available rather than failing.
+# The compatibility suite's clients of other languages: Node.js and Go with segmentio's
+# kafka-go from Debian's packages (where apt can install them, as for the browser), and
+# kafkajs from npm at the version its lock file pins, beside the helper that drives it.
+# The kafka-go helper is built on first use, into the user's cache directory. Where a
+# client cannot be had, the suite reports it as not available rather than failing.
 KAFKAJS_HELPER := kafkapy/compat/adapters/helpers/kafkajs
+COMPAT_DEBIAN_PACKAGES := nodejs npm golang-go golang-github-segmentio-kafka-go-dev
 compat-clients:
-	@command -v npm >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 \
-		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1; }; } \
-		|| echo "npm is not installed: the compatibility suite will skip kafkajs"; }
+	@{ command -v npm >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/segmentio/kafka-go ]; } \
+		|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq --no-install-recommends $(COMPAT_DEBIAN_PACKAGES) >/dev/null 2>&1 \
+		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $(COMPAT_DEBIAN_PACKAGES) >/dev/null 2>&1; }; } \
+		|| echo "Node.js or Go's kafka-go is not installed: the compatibility suite will skip kafkajs or kafka-go"; }
 	@if command -v npm >/dev/null 2>&1 && [ ! -f $(KAFKAJS_HELPER)/node_modules/.package-lock.json -o \
 			$(KAFKAJS_HELPER)/package-lock.json -nt $(KAFKAJS_HELPER)/node_modules/.package-lock.json ]; then \
 		npm ci --prefix $(KAFKAJS_HELPER) --no-audit --no-fund --loglevel=error >/dev/null \

@@ -50,5 +50,7 @@ ADAPTERS = {
         Adapter("aiokafka", ".aiokafka", "AioKafka", "aiokafka"),
         # kafkajs groups a record's headers by name, so it reads interleaved names reordered.
         Adapter("kafkajs", ".kafkajs", "KafkaJs", None, reads_everything=False),
+        # kafka-go 0.2 speaks message format v1, which has no headers.
+        Adapter("kafka-go", ".kafka_go", "KafkaGo", None, reads_everything=False),
     )
 }

@@ -161,6 +161,25 @@ async function consume({ topic, ends, starts, isolation }) {
   }
 }
 
+// Kafka's answers to EndTxn that a client retries: the transaction coordinator is loading
+// (after a restart) or has moved.
+const COORDINATOR_MOVING = [14, 15, 16]
+
+// kafkajs sends EndTxn once: a coordinator still loading makes the transaction fail, and
+// kafkajs allows no second commit or abort of it.
+async function endTransaction(session, how) {
+  try {
+    await session.transaction[how]()
+  } catch (error) {
+    if (COORDINATOR_MOVING.includes(brokerCode(error))) {
+      throw new Unsupported(`retry of EndTxn while the transaction coordinator loads or moves (${error.message})`)
+    }
+    throw error
+  } finally {
+    session.transaction = null
+  }
+}
+
 const producers = new Map()
 let nextHandle = 1
 
@@ -270,14 +289,10 @@ const calls = {
     session.transaction = await session.producer.transaction()
   },
   async producer_commit({ handle }) {
-    const session = producers.get(handle)
-    await session.transaction.commit()
-    session.transaction = null
+    await endTransaction(producers.get(handle), 'commit')
   },
   async producer_abort({ handle }) {
-    const session = producers.get(handle)
-    await session.transaction.abort()
-    session.transaction = null
+    await endTransaction(producers.get(handle), 'abort')
   },
   async producer_close({ handle }) {
     await producers.get(handle).producer.disconnect()
