@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from .adapters.base import TIMEOUT_S, BrokerError, Record
+from .adapters.base import TIMEOUT_S, BrokerError, Record, Unsupported
 
 T = TypeVar("T")
 
@@ -83,6 +83,8 @@ def once_it_works(call: Callable[[], T], what: str, timeout: float = TIMEOUT_S) 
     while True:
         try:
             return call()
+        except Unsupported:
+            raise  # what the client lacks, no retry gives it
         except Exception as e:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what} still failing after {timeout:g}s: {type(e).__name__}: {e}") from e

@@ -6,7 +6,10 @@
 'use strict'
 
 const readline = require('readline')
-const { Kafka, logLevel, CompressionTypes, Partitioners, ConfigResourceTypes } = require('kafkajs')
+const {
+  Kafka, logLevel, CompressionTypes, Partitioners, ConfigResourceTypes, AssignerProtocol,
+  AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes,
+} = require('kafkajs')
 
 const TIMEOUT_MS = 30000
 const bootstrap = process.argv[2]
@@ -180,6 +183,13 @@ async function endTransaction(session, how) {
   }
 }
 
+// An ACL as kafkajs takes it, from its parts as Kafka names them.
+const aclOf = acl => ({
+  resourceType: AclResourceTypes[acl.resource_type], resourceName: acl.resource_name,
+  resourcePatternType: ResourcePatternTypes[acl.pattern_type], principal: acl.principal, host: acl.host,
+  operation: AclOperationTypes[acl.operation], permissionType: AclPermissionTypes[acl.permission],
+})
+
 const producers = new Map()
 let nextHandle = 1
 
@@ -256,6 +266,25 @@ const calls = {
     const described = await (await theAdmin()).describeGroups(groups.map(g => g.groupId))
     return Object.fromEntries(described.groups.map(g => [g.groupId, g.state]))
   },
+  async describe_group({ group }) {
+    const [found] = (await (await theAdmin()).describeGroups([group])).groups
+    if (found.errorCode) throw new BrokerError(found.errorCode, `DescribeGroups of ${group}`)
+    const members = found.members.map(m => {
+      const decoded = m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null
+      const assignment = Object.entries(decoded ? decoded.assignment : {})
+        .flatMap(([topic, partitions]) => partitions.map(p => [topic, p]))
+      // kafkajs's DescribeGroups version predates static members (group.instance.id).
+      return [m.memberId, null, assignment]
+    })
+    return { state: found.state, assignor: found.protocol, members }
+  },
+  async create_acls({ acls }) {
+    await (await theAdmin()).createAcls({ acl: acls.map(aclOf) })
+  },
+  async delete_acls({ acls }) {
+    const { filterResponses } = await (await theAdmin()).deleteAcls({ filters: acls.map(aclOf) })
+    for (const r of filterResponses) if (r.errorCode) throw new BrokerError(r.errorCode, r.errorMessage)
+  },
   async group_offsets({ group }) {
     const found = await (await theAdmin()).fetchOffsets({ groupId: group })
     return found.flatMap(t => t.partitions.filter(p => Number(p.offset) >= 0)
@@ -303,12 +332,8 @@ const calls = {
 const WHAT_IS_MISSING = {
   api_versions: "call that returns the broker's ApiVersions",
   incremental_alter_configs: 'IncrementalAlterConfigs call',
-  describe_group: 'DescribeGroups answer with the assignor a group chose in its protocol metadata',
   alter_group_offsets: 'call that alters a group\'s offsets with metadata',
-  create_acls: 'CreateAcls call that this helper drives yet',
-  delete_acls: 'DeleteAcls call that this helper drives yet',
-  group_open: 'rebalance listener (its consumer reports no revocation per partition)',
-  producer_send_offsets: 'group consumer the helper drives yet, whose offsets a transaction would send',
+  group_open: 'rebalance listener (its consumer tells each new assignment, never what it revokes)',
 }
 
 async function answer(line) {
