@@ -62,7 +62,7 @@ def topic_name() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=[a for a in ADAPTERS.values() if a.installed()], ids=lambda adapter: adapter.name)
+@pytest.fixture(params=[a for a in ADAPTERS.values() if a.reads_everything and a.installed()], ids=lambda adapter: adapter.name)
 def client_class(request: pytest.FixtureRequest) -> type[Client]:
-    """Each installed client library in turn."""
+    """Each installed client library that reads records back whole (headers included), in turn."""
     return request.param.load()
