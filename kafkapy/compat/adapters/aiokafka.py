@@ -201,8 +201,10 @@ class AioKafka(Client):
         raise self._lacks("group states in its ListGroups answer (it asks an old version, without them)")
 
     def describe_group(self, group: str) -> Group:
-        raise Unsupported("aiokafka's DescribeGroups answer comes undecoded (members' assignments as bytes), "
-                          "which this adapter does not decode yet")
+        # A member it describes could not be told static or not: a described group must name its
+        # static members' instance ids, as Kafka's describe does.
+        raise Unsupported("aiokafka has no DescribeGroups answer with static members' instance ids "
+                          "(it asks DescribeGroups v3 at most, which predates them)")
 
     def group_offsets(self, group: str) -> dict[tuple[str, int], Committed]:
         found = self.loop.run(self.admin.list_consumer_group_offsets(group))
