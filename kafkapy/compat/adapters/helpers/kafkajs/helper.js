@@ -53,12 +53,13 @@ function deadline(promise, what) {
 }
 
 // The broker's error code that an error of kafkajs carries, if it carries one: protocol
-// errors have it, aggregate errors hold them in `errors`, retried ones in `originalError`.
+// errors have it, aggregate errors hold them in `errors` (or by partition or group), retried
+// ones in `originalError`.
 function brokerCode(error, depth = 0) {
   if (!error || depth > 5) return null
   if (typeof error.code === 'number' && typeof error.type === 'string') return error.code
-  const partitionErrors = (error.partitions || []).map(p => p.error)
-  for (const inner of [...(error.errors || []), ...partitionErrors, error.originalError, error.cause]) {
+  const partsErrors = [...(error.partitions || []), ...(error.groups || [])].map(part => part.error)
+  for (const inner of [...(error.errors || []), ...partsErrors, error.originalError, error.cause]) {
     const code = brokerCode(inner, depth + 1)
     if (code !== null) return code
   }
@@ -192,8 +193,94 @@ const aclOf = acl => ({
   operation: AclOperationTypes[acl.operation], permissionType: AclPermissionTypes[acl.permission],
 })
 
+// Kafka's range assignor, which kafkajs lacks (it ships round robin only): each member
+// (in member id order) takes a contiguous run of each topic's partitions, the first ones one
+// more when they do not divide evenly.
+const rangeAssigner = ({ cluster }) => ({
+  name: 'range',
+  version: 0,
+  async assign({ members, topics }) {
+    const ids = members.map(m => m.memberId).sort()
+    const assignment = Object.fromEntries(ids.map(id => [id, {}]))
+    for (const topic of topics) {
+      const partitions = cluster.findTopicPartitionMetadata(topic).map(m => m.partitionId).sort((a, b) => a - b)
+      const each = Math.floor(partitions.length / ids.length)
+      const extra = partitions.length % ids.length
+      let next = 0
+      ids.forEach((id, i) => {
+        const count = each + (i < extra ? 1 : 0)
+        assignment[id][topic] = partitions.slice(next, next + count)
+        next += count
+      })
+    }
+    return ids.map(memberId => ({ memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: this.version, assignment: assignment[memberId] }) }))
+  },
+  protocol({ topics }) {
+    return { name: this.name, metadata: AssignerProtocol.MemberMetadata.encode({ version: this.version, topics }) }
+  },
+})
+
 const producers = new Map()
+const members = new Map()
 let nextHandle = 1
+
+// A group member that consumes without pause into a buffer, which group_poll empties.
+// kafkajs has no rebalance listener: its GROUP_JOIN event tells each new assignment. Its
+// protocol is eager, so every join has revoked all the member held before, which the
+// helper reports then, ahead of the new assignment.
+async function openMember(m) {
+  if (m.protocol !== 'classic') throw new Unsupported(`'${m.protocol}' group protocol (KIP-848), only the classic one`)
+  if (m.instance_id !== null) throw new Unsupported('static membership (group.instance.id)')
+  if (m.assignor !== 'range') throw new Unsupported(`${m.assignor} assignor (its rebalances are eager only)`)
+  const consumer = kafka.consumer({ groupId: m.group, sessionTimeout: m.session_timeout_ms, heartbeatInterval: 500,
+    maxWaitTimeInMs: 100, readUncommitted: m.isolation !== 'read_committed', allowAutoTopicCreation: false,
+    partitionAssigners: [rangeAssigner] })
+  const member = { consumer, group: m.group, topic: m.topic, records: [], rebalances: [], held: [], memberId: null,
+    failure: null, changed: () => {} }
+  const changed = () => member.changed()
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    if (member.held.length > 0) member.rebalances.push(['revoked', member.held])
+    member.held = payload.memberAssignment[m.topic] || []
+    member.rebalances.push(['assigned', member.held])
+    member.memberId = payload.memberId
+    changed()
+  })
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    member.failure = payload.error
+    changed()
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [m.topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      for (const message of batch.messages) member.records.push(recordOf(message, batch.topic, batch.partition))
+      changed()
+    },
+  })
+  const handle = nextHandle++
+  members.set(handle, member)
+  return handle
+}
+
+// What the member consumed and how its assignment changed since the last poll, waiting up
+// to timeout_ms for something.
+async function pollMember({ handle, timeout_ms: timeoutMs }) {
+  const member = members.get(handle)
+  if (member.records.length === 0 && member.rebalances.length === 0 && member.failure === null) {
+    await new Promise(resolve => {
+      const timer = setTimeout(resolve, timeoutMs)
+      member.changed = () => { clearTimeout(timer); resolve() }
+    })
+    member.changed = () => {}
+  }
+  if (member.failure !== null) throw member.failure
+  const polled = { records: member.records, rebalances: member.rebalances }
+  member.records = []
+  member.rebalances = []
+  return polled
+}
 
 const calls = {
   async cluster() {
@@ -292,6 +379,24 @@ const calls = {
     return found.flatMap(t => t.partitions.filter(p => Number(p.offset) >= 0)
       .map(p => [t.topic, p.partition, Number(p.offset), p.metadata || '']))
   },
+  async alter_group_offsets({ group, offsets }) {
+    if (offsets.some(([, , , metadata]) => metadata)) throw new Unsupported('way to alter a group\'s offsets with metadata')
+    const byTopic = {}
+    for (const [topic, partition, offset] of offsets) {
+      (byTopic[topic] = byTopic[topic] || []).push({ partition, offset: String(offset) })
+    }
+    for (const [topic, partitions] of Object.entries(byTopic)) {
+      try {
+        await (await theAdmin()).setOffsets({ groupId: group, topic, partitions })
+      } catch (error) {
+        // kafkajs checks the group's state itself first, and sends nothing for a group with members.
+        if (/must have no running instances/.test(error.message)) {
+          throw new Unsupported(`way to send OffsetCommit for a group with members, as an administrator (${error.message})`)
+        }
+        throw error
+      }
+    }
+  },
   async delete_group({ group }) {
     await (await theAdmin()).deleteGroups([group])
   },
@@ -325,6 +430,26 @@ const calls = {
   async producer_abort({ handle }) {
     await endTransaction(producers.get(handle), 'abort')
   },
+  async producer_send_offsets({ handle, consumer, offsets }) {
+    const member = members.get(consumer)
+    await producers.get(handle).transaction.sendOffsets({ consumerGroupId: member.group, topics: [{ topic: member.topic,
+      partitions: Object.entries(offsets).map(([partition, offset]) => ({ partition: Number(partition),
+        offset: String(offset) })) }] })
+  },
+  group_open: ({ membership }) => openMember(membership),
+  group_poll: pollMember,
+  async group_commit({ handle, offsets }) {
+    const member = members.get(handle)
+    await member.consumer.commitOffsets(Object.entries(offsets).map(([partition, [offset, metadata]]) => ({
+      topic: member.topic, partition: Number(partition), offset: String(offset), metadata })))
+  },
+  async group_member_id({ handle }) {
+    return members.get(handle).memberId
+  },
+  async group_close({ handle }) {
+    await members.get(handle).consumer.disconnect()
+    members.delete(handle)
+  },
   async producer_close({ handle }) {
     await producers.get(handle).producer.disconnect()
     producers.delete(handle)
@@ -334,8 +459,6 @@ const calls = {
 const WHAT_IS_MISSING = {
   api_versions: "call that returns the broker's ApiVersions",
   incremental_alter_configs: 'IncrementalAlterConfigs call',
-  alter_group_offsets: 'call that alters a group\'s offsets with metadata',
-  group_open: 'rebalance listener (its consumer tells each new assignment, never what it revokes)',
 }
 
 async function answer(line) {
@@ -358,6 +481,7 @@ async function main() {
     process.stdout.write(JSON.stringify(await answer(line)) + '\n')
   }
   for (const { producer } of producers.values()) await producer.disconnect()
+  for (const { consumer } of members.values()) await consumer.disconnect()
   if (admin !== null) await admin.disconnect()
 }
 
