@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run cluster cluster-stop lint test clean browser compat-clients
+.PHONY: run cluster cluster-stop lint test clean browser compat-clients compat
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kafkapy needs Python 3.11 or newer")'
@@ -98,6 +98,12 @@ compat-clients:
 		npm ci --prefix $(KAFKAJS_HELPER) --no-audit --no-fund --loglevel=error >/dev/null \
 			|| echo "npm could not install kafkajs: the compatibility suite will skip it"; \
 	fi
+
+# Every compatibility scenario with every client against a kafkapy of its own (`make test`
+# runs every scenario with two clients and a representative one of each area with the
+# others); the matrix goes to reports/.
+compat: $(VENV)/.installed-test compat-clients
+	$(BIN)/kafkapy compat
 
 # Static checks, run by `make test` before the tests (configured in pyproject.toml;
 # mypy checks the files it lists there, the package).
