@@ -379,17 +379,23 @@ func call(op string, raw json.RawMessage) (interface{}, error) {
 
 // What kafka-go 0.2 lacks, by call; a call not named here is answered by its name.
 var whatIsMissing = map[string]string{
-	"api_versions":     "call that returns the broker's ApiVersions",
-	"topic_names":      "call that lists topics (its Metadata v1 request without topics asks for none)",
-	"cluster":          "call that describes the cluster (no cluster id or controller in its Metadata)",
-	"producer_open":    "idempotent or transactional producer",
-	"group_open":       "rebalance listener (its group reader hides assignments)",
-	"describe_configs": "DescribeConfigs call",
-	"alter_configs":    "AlterConfigs call",
-	"delete_records":   "DeleteRecords call",
-	"list_groups":      "public ListGroups call",
-	"group_offsets":    "public OffsetFetch call",
-	"create_acls":      "CreateAcls call",
+	"api_versions":              "call that returns the broker's ApiVersions",
+	"topic_names":               "call that lists topics (its Metadata v1 request without topics asks for none)",
+	"cluster":                   "call that describes the cluster (it shows no cluster id or controller)",
+	"producer_open":             "idempotent or transactional producer",
+	"group_open":                "rebalance listener (its group reader hides assignments)",
+	"describe_configs":          "DescribeConfigs call",
+	"alter_configs":             "AlterConfigs call",
+	"delete_records":            "DeleteRecords call",
+	"list_groups":               "public ListGroups call",
+	"group_offsets":             "public OffsetFetch call",
+	"create_acls":               "CreateAcls call",
+	"delete_acls":               "DeleteAcls call",
+	"create_partitions":         "CreatePartitions call",
+	"incremental_alter_configs": "IncrementalAlterConfigs call",
+	"describe_group":            "public DescribeGroups call",
+	"alter_group_offsets":       "call that alters a group's offsets",
+	"delete_group":              "DeleteGroups call",
 }
 
 func answer(line []byte) map[string]interface{} {

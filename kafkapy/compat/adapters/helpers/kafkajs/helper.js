@@ -475,14 +475,14 @@ async function answer(line) {
   }
 }
 
+// The helper ends with its input: the adapter has closed its sessions by then, and if its
+// process was killed, the helper's going with it, connections dropped, is the crash the
+// scenario made (a member leaving its group here would be a graceful exit instead).
 async function main() {
   const lines = readline.createInterface({ input: process.stdin, terminal: false })
   for await (const line of lines) {
     process.stdout.write(JSON.stringify(await answer(line)) + '\n')
   }
-  for (const { producer } of producers.values()) await producer.disconnect()
-  for (const { consumer } of members.values()) await consumer.disconnect()
-  if (admin !== null) await admin.disconnect()
 }
 
 main().then(() => process.exit(0), error => {
