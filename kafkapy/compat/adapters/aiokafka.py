@@ -201,8 +201,7 @@ class AioKafka(Client):
         raise self._lacks("group states in its ListGroups answer (it asks an old version, without them)")
 
     def describe_group(self, group: str) -> Group:
-        # A member it describes could not be told static or not: a described group must name its
-        # static members' instance ids, as Kafka's describe does.
+        # Its answer could not tell a static member from a dynamic one, which `Group` must.
         raise Unsupported("aiokafka has no DescribeGroups answer with static members' instance ids "
                           "(it asks DescribeGroups v3 at most, which predates them)")
 
