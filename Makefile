@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run cluster cluster-stop lint test clean browser
+.PHONY: run cluster cluster-stop lint test clean browser compat-clients compat
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kafkapy needs Python 3.11 or newer")'
@@ -80,6 +80,31 @@ browser:
 		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
 		|| echo "chromium is not installed: the browser test of the compatibility report will skip"; }
 
+# The compatibility suite's clients of other languages: Node.js and Go with segmentio's
+# kafka-go from Debian's packages (where apt can install them, as for the browser), and
+# kafkajs from npm at the version its lock file pins, beside the helper that drives it.
+# The kafka-go helper is built on first use, into the user's cache directory. Where a
+# client cannot be had, the suite reports it as not available rather than failing.
+KAFKAJS_HELPER := kafkapy/compat/adapters/helpers/kafkajs
+COMPAT_DEBIAN_PACKAGES := nodejs npm golang-go golang-github-segmentio-kafka-go-dev
+compat-clients:
+	@{ command -v npm >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/segmentio/kafka-go ]; } \
+		|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq --no-install-recommends $(COMPAT_DEBIAN_PACKAGES) >/dev/null 2>&1 \
+		     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $(COMPAT_DEBIAN_PACKAGES) >/dev/null 2>&1; }; } \
+		|| echo "Node.js or Go's kafka-go is not installed: the compatibility suite will skip kafkajs or kafka-go"; }
+	@if command -v npm >/dev/null 2>&1 && [ ! -f $(KAFKAJS_HELPER)/node_modules/.package-lock.json -o \
+			$(KAFKAJS_HELPER)/package-lock.json -nt $(KAFKAJS_HELPER)/node_modules/.package-lock.json ]; then \
+		npm ci --prefix $(KAFKAJS_HELPER) --no-audit --no-fund --loglevel=error >/dev/null \
+			|| echo "npm could not install kafkajs: the compatibility suite will skip it"; \
+	fi
+
+# Every compatibility scenario with every client against a kafkapy of its own (`make test`
+# runs every scenario with two clients and a representative one of each area with the
+# others); the matrix goes to reports/.
+compat: $(VENV)/.installed-test compat-clients
+	$(BIN)/kafkapy compat
+
 # Static checks, run by `make test` before the tests (configured in pyproject.toml;
 # mypy checks the files it lists there, the package).
 # Given checkouts of Apache Kafka (KAFKA_CHECKOUT: the internal records; KAFKA_3_9_CHECKOUT:
@@ -92,7 +117,7 @@ lint: $(VENV)/.installed-test
 		$(BIN)/python -m codegen --check $(KAFKA_CHECKOUT) $(if $(KAFKA_3_9_CHECKOUT),--legacy-messages $(KAFKA_3_9_CHECKOUT)); \
 	fi
 
-test: lint browser
+test: lint browser compat-clients
 	$(BIN)/python -m pytest
 
 clean:

@@ -85,7 +85,7 @@ def once_it_works(call: Callable[[], T], what: str, timeout: float = TIMEOUT_S) 
         try:
             return call()
         except Unsupported:
-            raise
+            raise  # what the client lacks, no retry gives it
         except Exception as e:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what} still failing after {timeout:g}s: {type(e).__name__}: {e}") from e

@@ -180,9 +180,9 @@ Target = ExternalBroker | EmbeddedBroker
 
 
 def run_one(target: Target, scenario: Scenario, client: str, deadline: float | None = None) -> Outcome:
-    adapter = ADAPTERS[client]
-    if not adapter.installed():
-        return Outcome(scenario.name, client, Status.SKIPPED, f"{client} is not installed (import {adapter.library})")
+    unavailable = ADAPTERS[client].unavailable(target.security)
+    if unavailable is not None:
+        return Outcome(scenario.name, client, Status.SKIPPED, unavailable)
     started = time.monotonic()
     try:
         with target.broker_for(scenario) as (bootstrap, control):

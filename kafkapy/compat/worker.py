@@ -73,7 +73,8 @@ def run(scenario: Scenario, client_name: str, bootstrap: str, control: ParentCon
     clients: list[Client] = [ADAPTERS[client_name].connect(bootstrap, security)]
 
     def make_others() -> list[Client]:
-        others = [a for name, a in ADAPTERS.items() if name != client_name and not a.pinned and a.installed()]
+        others = [a for name, a in ADAPTERS.items()
+                  if name != client_name and not a.pinned and a.reads_everything and a.unavailable(security) is None]
         clients.extend(a.connect(bootstrap, security) for a in others)
         return clients[1:]
 

@@ -234,6 +234,12 @@ class Client:
         self.bootstrap = bootstrap
         self.security = security
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why the client cannot run on this machine (its helper program cannot be had),
+        or None; a Python library's absence the registry finds by itself."""
+        return None
+
     def close(self) -> None:
         """Releases whatever the adapter keeps open."""
 
