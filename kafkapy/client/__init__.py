@@ -17,7 +17,18 @@ each kind, which `Client` brings together; `groups` also has a classic group's m
 from __future__ import annotations
 
 from ..wire.records import Record
-from .admin import BROKER_RESOURCE, TOPIC_CONFIG_SOURCE, TOPIC_RESOURCE, AdminClient, ConfigEntry, QuorumInfo, QuorumReplica
+from .admin import (
+    BROKER_RESOURCE,
+    TOPIC_CONFIG_SOURCE,
+    TOPIC_RESOURCE,
+    AdminClient,
+    ApiVersionRange,
+    BrokerVersions,
+    ConfigEntry,
+    LogDirInfo,
+    QuorumInfo,
+    QuorumReplica,
+)
 from .cluster import ClusterInfo, PartitionInfo, TopicInfo
 from .connection import (
     API_KEYS,
@@ -52,8 +63,8 @@ from .transactions import ProducerInfo, TransactionInfo, TransactionListing, Tra
 
 __all__ = [
     "API_KEYS", "BROKER_RESOURCE", "EARLIEST", "PLAINTEXT", "HEARTBEAT_INTERVAL_S", "LATEST", "REBALANCE_TIMEOUT_MS", "RESETTABLE_STATES", "SESSION_TIMEOUT_MS",
-    "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "BrokerUnreachable", "Client", "ClientError", "ClientSecurity", "ClusterInfo", "ConfigEntry",
-    "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError",
+    "TOPIC_CONFIG_SOURCE", "TOPIC_RESOURCE", "ApiVersionRange", "BrokerUnreachable", "BrokerVersions", "Client", "ClientError", "ClientSecurity", "ClusterInfo", "ConfigEntry",
+    "Connection", "FetchedPartition", "GroupInfo", "GroupListing", "GroupMember", "GroupMemberInfo", "KafkaError", "LogDirInfo",
     "PartitionInfo", "ProducerInfo", "QuorumInfo", "QuorumReplica", "Record", "RecordsClient", "SecurityConfigError", "SslAuthenticationFailed", "TopicInfo", "TransactionInfo", "TransactionListing", "TransactionsClient", "check", "decode_assignment", "decode_subscription",
     "encode_assignment", "encode_subscription", "error_explanation", "murmur2", "parse_address", "partition_for_key",
     "range_assign",

@@ -12,7 +12,9 @@ from ..config import ConfigSource
 from ..metadata.acls import Acl, AclFilter
 from ..metadata.scram import SCRAM_MECHANISMS
 from .cluster import ClusterClient
-from .connection import KafkaError, check
+from .connection import API_KEYS, KafkaError, check
+
+_API_NAMES = {key: name for name, key in API_KEYS.items()}
 
 # Kafka's ConfigResource types of a topic and a broker, and the ConfigSource of a topic's own setting.
 TOPIC_RESOURCE = 2
@@ -82,6 +84,41 @@ class QuorumInfo:
     observers: list[QuorumReplica]
     endpoints: Mapping[int, list[str]]
     """Each voter's controller endpoints, as NAME://host:port."""
+
+
+@dataclass(frozen=True)
+class ApiVersionRange:
+    api_key: int
+    name: str
+    """kio's name of the API (produce, fetch, ...); "api_<key>" for one this client does not know."""
+    min_version: int
+    max_version: int
+
+
+@dataclass(frozen=True)
+class BrokerVersions:
+    """What one broker answers to ApiVersions: the APIs and features it supports, and the
+    features finalized in the cluster (name: (min, max) version levels)."""
+
+    apis: list[ApiVersionRange]
+    supported_features: dict[str, tuple[int, int]]
+    finalized_features: dict[str, tuple[int, int]]
+    finalized_features_epoch: int
+
+
+@dataclass(frozen=True)
+class LogDirInfo:
+    """One log directory of a broker, as DescribeLogDirs tells it (-1: a size not known)."""
+
+    path: str
+    error_code: int
+    total_bytes: int
+    usable_bytes: int
+    partition_sizes: dict[tuple[str, int], int]
+
+    @property
+    def size(self) -> int:
+        return sum(self.partition_sizes.values())
 
 
 @dataclass(frozen=True)
@@ -211,6 +248,28 @@ class AdminClient(ClusterClient):
                               replicas(partition.current_voters), replicas(partition.observers), endpoints)
 
         return self._retrying(describe)
+
+    def broker_versions(self, node_id: int) -> BrokerVersions:
+        """The broker's answer to ApiVersions, asked anew on its connection."""
+        response = self.broker(node_id).request("api_versions", {
+            "client_software_name": "kafkapy", "client_software_version": "console",
+        })
+        check(response.error_code, f"ApiVersions with broker {node_id}")
+        return BrokerVersions(
+            [ApiVersionRange(a.api_key, _API_NAMES.get(a.api_key, f"api_{a.api_key}"), a.min_version, a.max_version)
+             for a in sorted(response.api_keys, key=lambda a: a.api_key)],
+            {f.name: (f.min_version, f.max_version) for f in getattr(response, "supported_features", ())},
+            {f.name: (f.min_version_level, f.max_version_level) for f in getattr(response, "finalized_features", ())},
+            getattr(response, "finalized_features_epoch", -1))
+
+    def describe_log_dirs(self, node_id: int) -> list[LogDirInfo]:
+        """Every log directory of the broker, with the size of each partition it holds."""
+        response = self.broker(node_id).request("describe_log_dirs", {"topics": None})
+        check(getattr(response, "error_code", 0), f"describing the log dirs of broker {node_id}")
+        return [LogDirInfo(d.log_dir, d.error_code, getattr(d, "total_bytes", -1), getattr(d, "usable_bytes", -1),
+                           {(t.name, p.partition_index): p.partition_size
+                            for t in d.topics for p in t.partitions if not p.is_future_key})
+                for d in response.results]
 
     def create_acls(self, acls: Sequence[Acl]) -> None:
         """Creates ACLs (an existing one is left as it is); the first refusal is raised."""

@@ -149,6 +149,23 @@ class GroupsClient(ClusterClient):
 
         self._retrying(delete)
 
+    def delete_group_offsets(self, group: str, topic: str, partitions: Sequence[int]) -> None:
+        """Deletes a group's committed offsets of these partitions of a topic (OffsetDelete);
+        Kafka refuses it for a topic the group's members are subscribed to."""
+
+        def delete() -> None:
+            response = self.coordinator(group).request("offset_delete", {
+                "group_id": group,
+                "topics": [{"name": topic, "partitions": [{"partition_index": p} for p in partitions]}],
+            })
+            check(response.error_code, f"deleting the offsets of group {group!r}")
+            for answered in response.topics:
+                for partition in answered.partitions:
+                    check(partition.error_code,
+                          f"deleting the offset of group {group!r} for {answered.name}-{partition.partition_index}")
+
+        self._retrying(delete)
+
 
 class GroupMember:
     """A member of a classic consumer group, as Kafka's consumer is one: it joins with the
