@@ -41,14 +41,17 @@ from . import reads
 from .browse import MAX_LIMIT, SEEKS, BrowseQuery, Tail, browse, shown_record
 from .clients import ClientPool
 from .compat import CompatReportError, read_matrix
+from .export import record_line
 from .forms import (
     FormError,
     config_changes,
     config_lines,
+    format_size,
     format_timestamp,
     header_lines,
     integer,
     optional_integer,
+    partition_list,
     timestamp_ms,
 )
 from .metrics import DEFAULT_SAMPLE_INTERVAL_S, HEIGHT, MAX_SAMPLES, WIDTH, History, chart
@@ -80,6 +83,7 @@ class Console:
         self.pool = ClientPool(bootstrap, security)
         self.templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
         self.templates.env.filters["timestamp"] = format_timestamp
+        self.templates.env.filters["size"] = format_size
 
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
         context |= {"read_only": self.read_only, "bootstrap": self.bootstrap, "notice": request.query_params.get("done")}
@@ -203,9 +207,23 @@ class Console:
         if result.next_offset is not None:
             next_page = urlencode(params | {"seek": "offset", "offset": result.next_offset,
                                             "order": "newest" if query.backward else "oldest"})
+        shown = urlencode({k: v for k, v in params.items() if k != "done"})
         return self.page(request, "messages.html", topic=detail, query=query, result=result, params=params,
-                         next_page=next_page, tail_query=urlencode({k: params.get(k, "") for k in ("partition", "q", "field", "format")}),
+                         next_page=next_page, download_query=shown, tail_query=urlencode({k: params.get(k, "") for k in ("partition", "q", "field", "format")}),
                          seeks=SEEKS, formats=FORMATS, fields=FILTER_FIELDS, section="topics")
+
+    async def download(self, request: Request) -> Response:
+        """The records the messages page shows for the same query, as JSON lines."""
+        name = request.path_params["name"]
+        query = self.browse_query(request)
+        result = await self.pool.run(lambda c: browse(c, name, query))
+
+        async def lines() -> AsyncIterator[str]:
+            for partition, record in result.read:
+                yield record_line(partition, record, query.value_format)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson", headers={
+            "Content-Disposition": f'attachment; filename="{name}.jsonl"', "Cache-Control": "no-store"})
 
     async def produce(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -358,6 +376,25 @@ class Console:
         return _redirect("/groups", f"Deleted group {group}")
 
 
+    async def delete_group_offsets(self, request: Request) -> Response:
+        group = request.path_params["group"]
+        fields = await self.form(request)
+        topic = fields.get("topic", "").strip()
+        if not topic:
+            raise FormError("Topic: name the topic whose offsets to delete")
+        named = partition_list(fields.get("partitions", ""), "Partitions")
+
+        def delete(client: Client) -> list[int]:
+            # As Kafka's tool does, a topic alone means each of its partitions.
+            partitions = named or sorted(client.topic(topic).partitions)
+            client.delete_group_offsets(group, topic, partitions)
+            return partitions
+
+        deleted = await self.pool.run(delete)
+        return _redirect(f"/groups/{group}", f"Deleted the offsets of group {group} for {topic} "
+                                             f"partition(s) {', '.join(map(str, deleted))}")
+
+
 def _redirect(path: str, notice: str) -> Response:
     """After a change, the page that shows it (303: the browser asks for it with GET)."""
     separator = "&" if "?" in path else "?"
@@ -378,6 +415,7 @@ def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | No
         Route("/topics/{name}/records/delete", console.delete_records, methods=["POST"]),
         Route("/topics/{name}/messages", console.messages),
         Route("/topics/{name}/messages", console.produce, methods=["POST"]),
+        Route("/topics/{name}/messages.jsonl", console.download),
         Route("/topics/{name}/tail", console.tail),
         Route("/transactions", console.transactions),
         Route("/transactions/{transactional_id}", console.transaction),
@@ -388,6 +426,7 @@ def create_app(bootstrap: str, read_only: bool = False, compat_report: Path | No
         Route("/groups/{group}", console.group),
         Route("/groups/{group}/reset", console.reset_offsets, methods=["POST"]),
         Route("/groups/{group}/delete", console.delete_group, methods=["POST"]),
+        Route("/groups/{group}/offsets/delete", console.delete_group_offsets, methods=["POST"]),
         Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
     ]
     handlers: Any = dict.fromkeys((ClientError, FormError, ResetPlanError, Refused), console.failure)

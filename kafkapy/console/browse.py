@@ -55,6 +55,8 @@ class BrowseResult:
     """The page stopped at MAX_SCANNED records read, before finding `limit` that match."""
     next_offset: int | None = None
     """For one partition: where the next page starts (None when there is nothing further)."""
+    read: list[tuple[int, Record]] = field(default_factory=list)
+    """The records shown, as read (partition, record): what a download carries whole."""
 
 
 def shown_record(partition: int, record: Record, value_format: str) -> ShownRecord:
@@ -137,6 +139,7 @@ def browse(client: Client, topic: str, query: BrowseQuery) -> BrowseResult:
     picked.sort(key=lambda pr: (pr[1].timestamp, pr[0], pr[1].offset), reverse=query.backward)
     picked = picked[:query.limit]
     picked.sort(key=lambda pr: (pr[1].timestamp, pr[0], pr[1].offset), reverse=query.newest_first)
+    result.read = picked
     result.records = [shown_record(p, r, query.value_format) for p, r in picked]
     return result
 

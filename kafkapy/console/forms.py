@@ -30,6 +30,19 @@ def optional_integer(fields: Mapping[str, str], name: str, label: str) -> int | 
     return integer(fields, name, label) if fields.get(name, "").strip() else None
 
 
+def partition_list(text: str, label: str) -> list[int]:
+    """Partitions written as "0, 2, 5" (empty: none named)."""
+    partitions = []
+    for part in text.replace(",", " ").split():
+        try:
+            partitions.append(int(part))
+        except ValueError:
+            raise FormError(f"{label}: {part!r} is not a partition number") from None
+        if partitions[-1] < 0:
+            raise FormError(f"{label}: {part} is not a partition number")
+    return partitions
+
+
 def config_lines(text: str) -> dict[str, str]:
     """KEY=VALUE lines (blank lines ignored) as configs."""
     configs = {}
@@ -89,3 +102,15 @@ def format_timestamp(ms: int) -> str:
     if ms < 0:
         return "-"
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def format_size(size: int) -> str:
+    """A size in bytes as people read it: 1023 B, 1.5 KiB, 12.0 MiB."""
+    if size < 1024:
+        return f"{size} B"
+    amount = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if amount < 1024:
+            return f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TiB"

@@ -3,6 +3,8 @@ blocking client (each function runs in a worker thread, see clients.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,13 +19,17 @@ from ..client import (
     TOPIC_CONFIG_SOURCE,
     TOPIC_RESOURCE,
     BrokerUnreachable,
+    BrokerVersions,
     Client,
     ClientError,
     ConfigEntry,
     GroupInfo,
     GroupListing,
     KafkaError,
+    LogDirInfo,
     ProducerInfo,
+    QuorumInfo,
+    QuorumReplica,
     TopicInfo,
 )
 from ..metadata.acls import Acl, AclFilter, AclOperation, AclPermission, PatternType, ResourceType
@@ -42,6 +48,36 @@ class BrokerRow:
     is_controller: bool
     listeners: str | None
     """Its listeners config (what it binds), when the broker describes it."""
+    versions: BrokerVersions | None
+    """Its answer to ApiVersions (None: it did not answer)."""
+    log_dirs: list[LogDirInfo]
+
+    @property
+    def log_dir_bytes(self) -> int:
+        return sum(d.size for d in self.log_dirs)
+
+
+@dataclass(frozen=True)
+class QuorumRow:
+    replica: QuorumReplica
+    lag: int
+    """How far its log ends behind the leader's."""
+
+
+@dataclass(frozen=True)
+class QuorumView:
+    info: QuorumInfo
+    voters: list[QuorumRow]
+    observers: list[QuorumRow]
+
+
+def quorum_view(info: QuorumInfo) -> QuorumView:
+    leader_end = next((r.log_end_offset for r in info.voters if r.replica_id == info.leader_id), info.high_watermark)
+
+    def rows(replicas: list[QuorumReplica]) -> list[QuorumRow]:
+        return [QuorumRow(r, max(leader_end - r.log_end_offset, 0)) for r in replicas]
+
+    return QuorumView(info, rows(info.voters), rows(info.observers))
 
 
 @dataclass(frozen=True)
@@ -54,6 +90,13 @@ class ClusterOverview:
     partitions: int
     under_replicated: int
     offline: int
+    quorum: QuorumView | None
+    quorum_unavailable: ClientError | None
+    """Why there is no quorum to show: a cluster without KRaft, an older broker."""
+
+    @property
+    def log_dir_bytes(self) -> int:
+        return sum(b.log_dir_bytes for b in self.brokers)
 
 
 def cluster_overview(client: Client) -> ClusterOverview:
@@ -64,13 +107,17 @@ def cluster_overview(client: Client) -> ClusterOverview:
             configs = {c.name: c.value for c in client.describe_configs(BROKER_RESOURCE, str(node))}
         except ClientError:
             configs = {}  # a broker that does not describe itself still is one of the cluster
+        versions, _ = _unless_refused(functools.partial(client.broker_versions, node))
+        log_dirs, _ = _unless_refused(functools.partial(client.describe_log_dirs, node))
         brokers.append(BrokerRow(node, host, port, cluster.racks.get(node), node == cluster.controller,
-                                 configs.get("listeners")))
+                                 configs.get("listeners"), versions, log_dirs or []))
     partitions = [p for topic in cluster.topics.values() for p in topic.partitions.values()]
+    quorum, quorum_unavailable = _unless_refused(client.describe_quorum)
     return ClusterOverview(
         cluster.cluster_id, cluster.controller, brokers, len(cluster.topics),
         sum(t.internal for t in cluster.topics.values()), len(partitions),
         sum(len(p.isr) < len(p.replicas) for p in partitions), sum(p.leader < 0 for p in partitions),
+        quorum_view(quorum) if quorum is not None else None, quorum_unavailable,
     )
 
 
@@ -95,6 +142,8 @@ class TopicSummary:
     name: str
     internal: bool
     partitions: list[PartitionRow]
+    size_bytes: int | None = None
+    """On disk, every replica of every partition (DescribeLogDirs); None: not asked or not told."""
 
     @property
     def replication_factor(self) -> int:
@@ -125,7 +174,14 @@ def _summary(client: Client, info: TopicInfo) -> TopicSummary:
 
 
 def topic_summaries(client: Client) -> list[TopicSummary]:
-    return [_summary(client, info) for info in sorted(client.metadata().topics.values(), key=lambda t: t.name)]
+    cluster = client.metadata()
+    sizes: dict[str, int] = {}
+    for node in cluster.brokers:
+        log_dirs, _ = _unless_refused(functools.partial(client.describe_log_dirs, node))
+        for (topic, _partition), size in ((tp, n) for d in log_dirs or [] for tp, n in d.partition_sizes.items()):
+            sizes[topic] = sizes.get(topic, 0) + size
+    return [dataclasses.replace(_summary(client, info), size_bytes=sizes.get(info.name))
+            for info in sorted(cluster.topics.values(), key=lambda t: t.name)]
 
 
 @dataclass(frozen=True)
