@@ -7,7 +7,19 @@ import json
 
 import pytest
 
-from kafkapy.console.forms import FormError, config_changes, config_lines, format_timestamp, header_lines, integer, timestamp_ms
+from kafkapy.client import Record
+from kafkapy.console.export import exported_value, record_line
+from kafkapy.console.forms import (
+    FormError,
+    config_changes,
+    config_lines,
+    format_size,
+    format_timestamp,
+    header_lines,
+    integer,
+    partition_list,
+    timestamp_ms,
+)
 from kafkapy.console.metrics import HEIGHT, WIDTH, History, Sample, chart
 from kafkapy.console.offsets import PartitionPosition, ResetPlanError, ResetStrategy, plan_reset
 from kafkapy.console.values import SHOWN_BYTES, detect_format, hex_dump, record_matches, show_value
@@ -180,3 +192,38 @@ def test_chart_scales_time_across_and_values_up_to_the_peak():
     assert drawn.points == f"0.0,{HEIGHT}.0 {WIDTH / 2:.1f},{HEIGHT / 2:.1f} {WIDTH}.0,0.0"
     assert (drawn.peak, drawn.latest, drawn.span_s, drawn.values) == (100.0, 100.0, 2.0, [0.0, 50.0, 100.0])
     assert chart([]).latest is None and chart([(5, 0.0)]).points == f"{WIDTH}.0,{HEIGHT}.0"
+
+
+@pytest.mark.parametrize(("data", "chosen", "expected"), [
+    (None, "auto", (None, "null")),
+    (b'{"a": [1, 2]}', "auto", ({"a": [1, 2]}, "json")),
+    (b'{"a": [1, 2]}', "json", ({"a": [1, 2]}, "json")),
+    (b'{"a": [1, 2]}', "text", ('{"a": [1, 2]}', "text")),
+    (b'{"a": [1, 2]}', "hex", ("eyJhIjogWzEsIDJdfQ==", "base64")),
+    ("h\u00e9llo".encode(), "auto", ("h\u00e9llo", "text")),
+    (b"not json", "json", ("not json", "text")),
+    (b"\xff\x00", "text", ("/wA=", "base64")),  # bytes that are not text are never shown lossily
+])
+def test_exported_value_as_the_page_shows_it_or_base64(data, chosen, expected):
+    assert exported_value(data, chosen) == expected
+
+
+def test_record_line_is_one_whole_json_object():
+    value = b"x" * (SHOWN_BYTES + 10)  # the page cuts it; the download does not
+    record = Record(offset=7, timestamp=1_700_000_000_123, key=b"k", value=value, headers=(("h", None), ("i", b"\x80")))
+    line = record_line(2, record, "auto")
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert json.loads(line) == {
+        "partition": 2, "offset": 7, "timestamp": 1_700_000_000_123, "timestamp_utc": "2023-11-14T22:13:20.123Z",
+        "key": "k", "key_encoding": "text", "value": value.decode(), "value_encoding": "text",
+        "headers": [{"name": "h", "value": None, "encoding": "null"}, {"name": "i", "value": "gA==", "encoding": "base64"}]}
+
+
+def test_partition_list_and_sizes():
+    assert partition_list(" 0, 2 5", "Partitions") == [0, 2, 5]
+    assert partition_list("", "Partitions") == []
+    for bad in ("one", "-1"):
+        with pytest.raises(FormError, match="Partitions"):
+            partition_list(bad, "Partitions")
+    assert [format_size(n) for n in (0, 1023, 1536, 12 * 1024 ** 2, 3 * 1024 ** 4)] == [
+        "0 B", "1023 B", "1.5 KiB", "12.0 MiB", "3.0 TiB"]
