@@ -1,5 +1,5 @@
-"""Topics, their configs, the metadata quorum, ACLs and SCRAM users (the console tools'
-admin requests)."""
+"""Topics, their configs, the metadata quorum, a broker's API versions and log dirs, ACLs
+and SCRAM users (the console tools' admin requests)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import __version__
 from ..config import ConfigSource
 from ..metadata.acls import Acl, AclFilter
 from ..metadata.scram import SCRAM_MECHANISMS
@@ -252,7 +253,7 @@ class AdminClient(ClusterClient):
     def broker_versions(self, node_id: int) -> BrokerVersions:
         """The broker's answer to ApiVersions, asked anew on its connection."""
         response = self.broker(node_id).request("api_versions", {
-            "client_software_name": "kafkapy", "client_software_version": "console",
+            "client_software_name": "kafkapy", "client_software_version": __version__,
         })
         check(response.error_code, f"ApiVersions with broker {node_id}")
         return BrokerVersions(
