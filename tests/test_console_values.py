@@ -1,13 +1,15 @@
-"""The console's pure parts: how a value is shown (format detection, JSON, hex, cutting),
-the filter applied while reading, and the planning of an offset reset."""
+"""The console's pure parts: how a value is shown (format detection, JSON, hex, cutting)
+and downloaded (JSON lines), the filter applied while reading, the planning of an offset
+reset, and a quorum replica's lag."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
-from kafkapy.client import Record
+from kafkapy.client import QuorumInfo, QuorumReplica, Record
 from kafkapy.console.export import exported_value, record_line
 from kafkapy.console.forms import (
     FormError,
@@ -22,6 +24,7 @@ from kafkapy.console.forms import (
 )
 from kafkapy.console.metrics import HEIGHT, WIDTH, History, Sample, chart
 from kafkapy.console.offsets import PartitionPosition, ResetPlanError, ResetStrategy, plan_reset
+from kafkapy.console.reads import quorum_view
 from kafkapy.console.values import SHOWN_BYTES, detect_format, hex_dump, record_matches, show_value
 
 
@@ -227,3 +230,14 @@ def test_partition_list_and_sizes():
             partition_list(bad, "Partitions")
     assert [format_size(n) for n in (0, 1023, 1536, 12 * 1024 ** 2, 3 * 1024 ** 4)] == [
         "0 B", "1023 B", "1.5 KiB", "12.0 MiB", "3.0 TiB"]
+
+
+def test_quorum_lag_is_behind_the_leaders_log_end():
+    def replica(replica_id, log_end_offset):
+        return QuorumReplica(replica_id, uuid.UUID(int=0), log_end_offset, -1, -1)
+
+    info = QuorumInfo(leader_id=2, leader_epoch=5, high_watermark=90, voters=[replica(1, 80), replica(2, 100), replica(3, 100)],
+                      observers=[replica(7, 40)], endpoints={})
+    view = quorum_view(info)
+    assert [(r.replica.replica_id, r.lag) for r in view.voters] == [(1, 20), (2, 0), (3, 0)]
+    assert [(r.replica.replica_id, r.lag) for r in view.observers] == [(7, 60)]
