@@ -7,8 +7,9 @@
 
 Runs the workload of kafkapy.testing.crash.workload once on an in-process broker
 (flush.messages=1, idempotent and acks=1 producers, a group committing offsets, a
-transaction committed and one aborted, topics created and deleted, segment rolls and a
-retention deletion) while recording its file operations; then builds each crash state
+transaction committed and one aborted, topics created and deleted, segment rolls, a
+retention deletion, and a compacted topic overwritten and tombstoned while the cleaner
+swaps cleaned segments in) while recording its file operations; then builds each crash state
 (kafkapy.testing.crash.states gives the rules), starts the broker's recovery on it and
 checks the invariants (kafkapy.testing.crash.check). Prints how many states were checked
 and how many failed, and for the first failures the crash state (which unsynced
@@ -42,7 +43,8 @@ def main() -> int:
         started = time.monotonic()
         workload = run_workload(Path(scratch) / "workload", records_per_producer=args.records)
         print(f"workload: {len(workload.ops)} file operations, {len(workload.acked)} records acknowledged, "
-              f"{len(workload.commits)} offset commits, {len(workload.transactions)} transactions "
+              f"{len(workload.commits)} offset commits, {len(workload.transactions)} transactions, "
+              f"{len(workload.cleaned)} cleans "
               f"({time.monotonic() - started:.1f} s)")
         states = (sample_states(workload.ops, args.sample, rng) if args.sample
                   else every_state_kind(workload.ops, rng, args.random))
