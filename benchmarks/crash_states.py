@@ -4,11 +4,13 @@
     python benchmarks/crash_states.py --random 3      # ... and three random states at each
     python benchmarks/crash_states.py --sample 2000   # a random sample of 2000 states instead
     python benchmarks/crash_states.py --records 40 --seed 7
+    python benchmarks/crash_states.py --swaps --random 10  # only the crash points inside the cleaner's swaps
 
 Runs the workload of kafkapy.testing.crash.workload once on an in-process broker
 (flush.messages=1, idempotent and acks=1 producers, a group committing offsets, a
-transaction committed and one aborted, topics created and deleted, segment rolls and a
-retention deletion) while recording its file operations; then builds each crash state
+transaction committed and one aborted, topics created and deleted, segment rolls, a
+retention deletion, and a compacted topic overwritten and tombstoned while the cleaner
+swaps cleaned segments in) while recording its file operations; then builds each crash state
 (kafkapy.testing.crash.states gives the rules), starts the broker's recovery on it and
 checks the invariants (kafkapy.testing.crash.check). Prints how many states were checked
 and how many failed, and for the first failures the crash state (which unsynced
@@ -25,8 +27,8 @@ import time
 from pathlib import Path
 
 from kafkapy.testing.crash.check import check_states
-from kafkapy.testing.crash.states import every_state_kind, sample_states
-from kafkapy.testing.crash.workload import run_workload
+from kafkapy.testing.crash.states import every_state_kind, least_and_most, random_state, sample_states
+from kafkapy.testing.crash.workload import clean_points, run_workload
 
 
 def main() -> int:
@@ -35,6 +37,7 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=0, help="check this many random states instead of every crash point")
     parser.add_argument("--random", type=int, default=1, help="random states per crash point besides least and most (default 1)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--swaps", action="store_true", help="only the crash points inside the log cleaner's swaps")
     parser.add_argument("--show", type=int, default=5, help="failures to print in full (default 5)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -42,10 +45,17 @@ def main() -> int:
         started = time.monotonic()
         workload = run_workload(Path(scratch) / "workload", records_per_producer=args.records)
         print(f"workload: {len(workload.ops)} file operations, {len(workload.acked)} records acknowledged, "
-              f"{len(workload.commits)} offset commits, {len(workload.transactions)} transactions "
+              f"{len(workload.commits)} offset commits, {len(workload.transactions)} transactions, "
+              f"{len(workload.cleaned)} cleans "
               f"({time.monotonic() - started:.1f} s)")
-        states = (sample_states(workload.ops, args.sample, rng) if args.sample
-                  else every_state_kind(workload.ops, rng, args.random))
+        points = clean_points(workload.ops) if args.swaps else None
+        if args.sample:
+            states = sample_states(workload.ops, args.sample, rng, points)
+        elif points is not None:
+            states = (state for point in points for state in (
+                *least_and_most(workload.ops, point), *(random_state(workload.ops, point, rng) for _ in range(args.random))))
+        else:
+            states = every_state_kind(workload.ops, rng, args.random)
         checked = failed = 0
         started = time.monotonic()
         for outcome in check_states(workload, states, Path(scratch)):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import socket
 import struct
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kio.schema.errors import ErrorCode
@@ -230,6 +232,67 @@ def test_the_metadata_log_directory_filling_up_halts_the_broker(tmp_path):
                     _, records = fetch_raw(connection, "full", max(served) + 1)
                     served.update(records)
             assert {o: served.get(o) for o in acknowledged} == acknowledged
+        finally:
+            if broker.process is not None:
+                broker.kill()
+
+
+def test_a_metadata_log_that_cannot_be_written_halts_the_broker_before_it_acknowledges(tmp_path):
+    """The disk of the metadata log fills up under something else: the next metadata
+    record (a topic config change) cannot be written, so the broker halts, naming the file
+    and the error, without answering it; with space again it starts with every change it
+    acknowledged."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    def set_retention(admin: Any, ms: int) -> None:
+        resource = ConfigResource(ConfigResource.Type.TOPIC, "kept", incremental_configs=[
+            ConfigEntry("retention.ms", str(ms), incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([resource], request_timeout=10)[resource].result(timeout=15)
+
+    other = tmp_path / "other"
+    with small_tmpfs(tmp_path / "small", "1m") as small:
+        # No checkpoint is due while the disk is full: the metadata log is the first to fail.
+        quiet = {key: 3_600_000 for key in ("replica.high.watermark.checkpoint.interval.ms",
+                                            "log.flush.offset.checkpoint.interval.ms",
+                                            "log.flush.start.offset.checkpoint.interval.ms")}
+        broker = BrokerProcess(small, {"log.dirs": f"{small},{other}", **quiet})
+        try:
+            broker.start()
+            client = ConfluentKafka(broker.bootstrap)
+            client.create_topic("kept", 1)
+            filler = small / "filler"
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            try:
+                with pytest.raises(OSError, match="No space left"):
+                    while True:
+                        os.write(fd, b"\0" * 4096)
+            finally:
+                os.close(fd)
+            acknowledged = None
+            for ms in range(100_000, 100_500):  # the metadata log's last page fills up within these
+                try:
+                    set_retention(client.admin, ms)
+                except Exception:  # noqa: BLE001 - whatever the client says, it is not a success
+                    break
+                acknowledged = ms
+            else:
+                raise AssertionError("every config change was acknowledged on a full disk")
+            client.close()
+            assert broker.process is not None
+            assert broker.process.wait(30) != 0
+            metadata_log = small / "__cluster_metadata-0" / segment_name(0, ".log")
+            assert f"Halting: log directory {small} holds the metadata log" in broker.output
+            assert f"{metadata_log}: [Errno 28] No space left on device" in broker.output
+
+            filler.unlink()
+            broker.start()
+            client = ConfluentKafka(broker.bootstrap)
+            try:
+                resource = ConfigResource(ConfigResource.Type.TOPIC, "kept")
+                config = client.admin.describe_configs([resource], request_timeout=10)[resource].result(timeout=15)
+                assert config["retention.ms"].value == str(acknowledged)
+            finally:
+                client.close()
         finally:
             if broker.process is not None:
                 broker.kill()

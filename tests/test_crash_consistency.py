@@ -1,6 +1,7 @@
 """The crash-consistency checker: its model of what a power failure leaves (on small
 traces whose answer is known), the log's durability under it, and a bounded run of the
-whole checker (workload, crash states, recovery, invariants); benchmarks/crash_states.py
+whole checker (workload, crash states, recovery, invariants; the log cleaner's swaps
+among them); benchmarks/crash_states.py
 runs many more states."""
 
 import os
@@ -109,14 +110,19 @@ def test_bounded_crash_states_of_the_workload_all_recover_whole(tmp_path):
     pytest.importorskip("confluent_kafka")
     from kafkapy.testing.crash.check import check_states
     from kafkapy.testing.crash.states import sample_states
-    from kafkapy.testing.crash.workload import run_workload
+    from kafkapy.testing.crash.workload import clean_points, run_workload
 
     workload = run_workload(tmp_path / "data", records_per_producer=6)
     assert workload.acked and workload.commits and len(workload.transactions) == 2
-    states = list(sample_states(workload.ops, 45, random.Random(20240601)))
+    swapping = clean_points(workload.ops)
+    assert len(workload.cleaned) == 2 and swapping, "the cleaner swapped cleaned segments in, round after round"
+    rng = random.Random(20240601)
+    states = list(sample_states(workload.ops, 45, rng))
+    # And where a crash leaves a clean's swap half done.
+    states += sample_states(workload.ops, 24, rng, swapping)
     states.append(least_and_most(workload.ops, len(workload.ops))[0])
     outcomes = list(check_states(workload, states, tmp_path))
-    assert len(outcomes) == 46
+    assert len(outcomes) == 70
     failed = [f"{o.state.describe(workload.ops)}\n" + "\n".join(o.problems) for o in outcomes if o.problems]
     assert not failed, "\n\n".join(failed[:3])
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import anyio.to_thread
 
 from ..clock import Clock
+from ..log.files import StorageError
 from ..log.partition import PartitionLog
 from ..wire.records import Record, decode_records, encode_batch
 from .output import CommitListener
@@ -55,6 +57,28 @@ class SnapshotUnusable(RuntimeError):
     """The log starts past offset 0 and no valid snapshot covers what it lacks."""
 
 
+class MetadataLogFailure(StorageError):
+    """The metadata log, a snapshot of it or the quorum state could not be written or
+    fsynced. As Kafka, the node halts: one that cannot persist the metadata must not go on
+    voting or acknowledging, and retrying an fsync that failed may report pages that are
+    gone as durable."""
+
+    def __init__(self, during: str, error: OSError) -> None:
+        super().__init__(f"{during} failed ({error}): the node halts; fix or replace the disk and start again")
+        self.during = during
+        self.error = error
+
+
+@contextmanager
+def persisting(during: str) -> Iterator[None]:
+    """Turns an I/O error of what runs within into MetadataLogFailure, saying what failed
+    (`during` names the file)."""
+    try:
+        yield
+    except OSError as e:
+        raise MetadataLogFailure(during, e) from e
+
+
 class LocalQuorum:
     def __init__(self, log: PartitionLog, clock: Clock, *, node_id: int = -1,
                  retention: MetadataRetention | None = None) -> None:
@@ -64,6 +88,10 @@ class LocalQuorum:
         self.clock = clock
         self.directory = log.directory
         self.retention = retention or MetadataRetention()
+        self.failure: MetadataLogFailure | None = None
+        """The failure that made this quorum refuse every write since (see on_failure)."""
+        self.on_failure: Callable[[MetadataLogFailure], None] | None = None
+        """Told once, of the first write or fsync that failed: the node must halt."""
 
     leader_epoch = 0
 
@@ -85,11 +113,20 @@ class LocalQuorum:
     async def append(self, values: list[bytes]) -> Appended:
         """Appends records as one batch; returns once they are durable, which for a quorum
         of one is when they are committed. The fsync runs in a worker thread."""
+        if self.failure is not None:
+            # A later fsync could cover the batch that failed: nothing is written any more.
+            raise self.failure
         now = self.clock.wall_ms()
         base = self.log.next_offset
         batch = encode_batch([Record(base + i, now, None, v) for i, v in enumerate(values)])
-        result = self.log.append(batch, now, from_client=False)
-        await anyio.to_thread.run_sync(self.log.flush, now)
+        try:
+            with persisting(f"writing the metadata log {self.log.active.log_path}"):
+                result = self.log.append(batch, now, from_client=False)
+            with persisting(f"fsyncing the metadata log {self.log.active.log_path}"):
+                await anyio.to_thread.run_sync(self.log.flush, now)
+        except MetadataLogFailure as failure:
+            self._failed(failure)
+            raise
         self.log.high_watermark = max(self.log.high_watermark, result.last_offset + 1)
         if self.on_commit is not None:
             self.on_commit([(base + i, v) for i, v in enumerate(values)], now, len(batch))
@@ -149,11 +186,25 @@ class LocalQuorum:
                             last_contained_log_timestamp: int) -> bool:
         """Writes a snapshot file in a worker thread (values are made there too), while the
         event loop keeps appending: it only creates a new file."""
-        await anyio.to_thread.run_sync(lambda: write_snapshot(
-            self.directory, snapshot_id, values(),
-            last_contained_log_timestamp=last_contained_log_timestamp, now_ms=self.clock.wall_ms(),
-        ))
+        if self.failure is not None:
+            return False
+        try:
+            with persisting(f"writing the metadata snapshot {snapshot_path(self.directory, snapshot_id)}"):
+                await anyio.to_thread.run_sync(lambda: write_snapshot(
+                    self.directory, snapshot_id, values(),
+                    last_contained_log_timestamp=last_contained_log_timestamp, now_ms=self.clock.wall_ms(),
+                ))
+        except MetadataLogFailure as failure:
+            self._failed(failure)
+            raise
         return True
+
+    def _failed(self, failure: MetadataLogFailure) -> None:
+        if self.failure is not None:
+            return
+        self.failure = failure
+        if self.on_failure is not None:
+            self.on_failure(failure)
 
     # Retention
 

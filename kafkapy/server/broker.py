@@ -136,7 +136,10 @@ class BrokerServer:
         refuse_partitions_without_metadata_log(logs)
         settings = metadata_log_settings(config)
         metadata_log = logs.open(TopicPartition(*METADATA_PARTITION), settings.log_config, clock.wall_ms())
-        metadata = MetadataManager(LocalQuorum(metadata_log, clock, node_id=node_id, retention=settings.retention), settings.policy)
+        quorum = LocalQuorum(metadata_log, clock, node_id=node_id, retention=settings.retention)
+        # The metadata log's directory fails as a whole, which halts the node (see _on_log_dir_failure).
+        quorum.on_failure = lambda failure: logs.fail_dir(metadata_log.directory.parent, failure.error, failure.during)
+        metadata = MetadataManager(quorum, settings.policy)
         metadata.load()
         return cluster_id, logs, metadata
 

@@ -13,6 +13,7 @@ from ..clock import Clock
 from ..config import BrokerConfig
 from ..log.config import LogConfig
 from ..metadata.manager import MetadataManager, SnapshotPolicy
+from ..raft.local import MetadataLogFailure
 from ..raft.retention import MetadataRetention
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ async def snapshot_if_due(metadata: MetadataManager, clock: Clock) -> None:
         # Shielded: a stop waits for the file rather than leaving a partial one.
         with anyio.CancelScope(shield=True):
             written = await metadata.write_snapshot(job)
+    except MetadataLogFailure:
+        return  # the node halts; the failure was logged where it happened
     except Exception:
         log.exception("Writing metadata snapshot %s failed", job.snapshot_id)
         return

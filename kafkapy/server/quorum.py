@@ -24,6 +24,7 @@ from anyio.streams.tls import TLSAttribute, TLSListener
 from ..clock import Clock, SystemClock
 from ..log.config import LogConfig
 from ..raft.core import RaftCore, Role
+from ..raft.local import MetadataLogFailure
 from ..raft.messages import (
     BeginQuorumEpochResponse,
     EndQuorumEpochResponse,
@@ -101,6 +102,9 @@ class QuorumServer:
         self.handed_on_high_watermark: int | None = None
         """The high watermark as of the last records handed to on_commit: the state machine
         holds everything committed below it."""
+        self.failure: MetadataLogFailure | None = None
+        """Why this voter halted: what it could not persist. run() raises it."""
+        self._failed = anyio.Event()
 
     # -- what callers use -----------------------------------------------------------
 
@@ -228,17 +232,25 @@ class QuorumServer:
                 tg.start_soon(self._timer)
                 if listener is not None:
                     tg.start_soon(listener.serve, self._accept, tg)
+                tg.start_soon(self._halt_on_failure)
                 task_status.started()
         finally:
             self._fail_appends(NotLeader(self.core.epoch if self.core else 0, NO_LEADER))
             self.core = None
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(storage.close)
+                # After a failed write or fsync nothing is flushed again: its pages may be gone.
+                await anyio.to_thread.run_sync(storage.close if self.failure is None else storage.abandon)
+
+    async def _halt_on_failure(self) -> None:
+        """Ends run() with the failure, whichever task met it."""
+        await self._failed.wait()
+        assert self.failure is not None
+        raise self.failure
 
     # -- inputs ---------------------------------------------------------------------
 
     def _running_core(self) -> RaftCore:
-        if self.core is None:
+        if self.core is None or self.failure is not None:
             raise NotLeader(0, NO_LEADER)
         return self.core
 
@@ -292,7 +304,13 @@ class QuorumServer:
             # The LeaderChangeMessage of a new epoch names its leader: the core's Entry does not.
             storage.leaders[core.epoch] = core.leader_id
         if output.state is not None or output.log:
-            installed = await anyio.to_thread.run_sync(storage.persist, output.state, output.log, self.clock.wall_ms())
+            try:
+                installed = await anyio.to_thread.run_sync(storage.persist, output.state, output.log, self.clock.wall_ms())
+            except MetadataLogFailure as failure:
+                # As Kafka: nothing of this Output is sent or handed on, no vote granted and no
+                # offset acknowledged, and nothing more is persisted; the node halts.
+                self._halt(failure)
+                raise
             for snapshot in installed:
                 self._load_snapshot(snapshot)
         for destination, message in output.send:
@@ -312,6 +330,12 @@ class QuorumServer:
         if core.leader_id not in (NO_LEADER, self.node_id):
             self._other_leader.set()
         self._deadline_changed.set()
+
+    def _halt(self, failure: MetadataLogFailure) -> None:
+        if self.failure is None:
+            log.critical("Halting: %s", failure)
+            self.failure = failure
+            self._failed.set()
 
     def _load_snapshot(self, snapshot: SnapshotFile) -> None:
         self.snapshot = snapshot

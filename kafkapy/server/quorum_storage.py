@@ -15,7 +15,7 @@ from pathlib import Path
 from ..log.config import LogConfig
 from ..log.files import replace_file
 from ..log.partition import PartitionLog
-from ..raft.local import SnapshotUnusable
+from ..raft.local import SnapshotUnusable, persisting
 from ..raft.log import BatchBoundaryError, RaftLog
 from ..raft.messages import Entry
 from ..raft.output import Append, DeleteBefore, InstallSnapshot, LogOp, QuorumState, SaveSnapshot, Snapshot, Truncate
@@ -128,24 +128,33 @@ class RaftStorage:
 
     def persist(self, state: QuorumState | None, ops: Sequence[LogOp], now_ms: int) -> list[SnapshotFile]:
         """Makes an Output's state and log operations durable, in that order. Returns the
-        snapshots installed from the leader, read back for the state machine to load."""
+        snapshots installed from the leader, read back for the state machine to load.
+        Raises MetadataLogFailure, naming the file, on an I/O error: nothing here may be
+        tried again (the caller halts)."""
         if state is not None:
-            self.state_file.write(state)
+            with persisting(f"writing the quorum state {self.state_file.path}"):
+                self.state_file.write(state)
         installed: list[SnapshotFile] = []
         for op in ops:
             match op:
                 case Truncate():
-                    self._truncate(op.offset)
+                    with persisting(f"truncating the metadata log {self.log.active.log_path}"):
+                        self._truncate(op.offset)
                 case Append():
-                    self._append(op, now_ms)
+                    with persisting(f"writing the metadata log {self.log.active.log_path}"):
+                        self._append(op, now_ms)
                 case SaveSnapshot():
-                    write_snapshot_file(self.directory, op.snapshot.snapshot_id, [op.snapshot.data])
+                    with persisting(f"writing the metadata snapshot {snapshot_path(self.directory, op.snapshot.snapshot_id)}"):
+                        write_snapshot_file(self.directory, op.snapshot.snapshot_id, [op.snapshot.data])
                 case DeleteBefore():
-                    self._delete_before(op.offset, now_ms)
+                    with persisting(f"deleting the metadata log below offset {op.offset} in {self.directory}"):
+                        self._delete_before(op.offset, now_ms)
                 case InstallSnapshot():
-                    installed.append(self._install(op.snapshot, now_ms))
+                    with persisting(f"installing the metadata snapshot {snapshot_path(self.directory, op.snapshot.snapshot_id)}"):
+                        installed.append(self._install(op.snapshot, now_ms))
         if ops:
-            self.log.flush(now_ms)
+            with persisting(f"fsyncing the metadata log {self.log.active.log_path}"):
+                self.log.flush(now_ms)
         return installed
 
     def _install(self, snapshot: Snapshot, now_ms: int) -> SnapshotFile:
@@ -191,3 +200,7 @@ class RaftStorage:
 
     def close(self) -> None:
         self.log.close()
+
+    def abandon(self) -> None:
+        """Closes the files as they are, after a failure: nothing more written or fsynced."""
+        self.log.abandon()

@@ -23,15 +23,19 @@ import anyio
 from ...config import BrokerConfig
 from ...coordinator.transaction_metadata import TransactionState
 from ...log.files import StorageError
+from ...log.swaps import CLEANED_SUFFIX, SWAP_SUFFIX
 from ...server import BrokerServer
 from ...wire.records import CONTROL_COMMIT, control_type, decode_records
 from .states import CrashState, materialise
-from .workload import BROKER_SETTINGS, DOOMED, GROUP, PLAIN, RETAINED, Workload
+from .workload import BROKER_SETTINGS, COMPACTED, DOOMED, GROUP, PLAIN, RETAINED, Acked, Workload
 
 _RECOVERY_TIMEOUT_S = 30.0
 _SETTLED_POLL_S = 0.01
 _UNFINISHED = (TransactionState.PREPARE_COMMIT, TransactionState.PREPARE_ABORT)
-_DATA_TOPICS = (PLAIN, RETAINED, DOOMED)
+_DATA_TOPICS = (PLAIN, RETAINED, DOOMED, COMPACTED)
+# What a clean leaves midway (Kafka's CleanedFileSuffix and SwapFileSuffix): recovery
+# finishes or drops each, so none may be left once a log is open.
+_HALF_SWAPPED = (CLEANED_SUFFIX, SWAP_SUFFIX)
 
 
 @dataclass
@@ -44,6 +48,10 @@ class PartitionData:
     """(offset, producer id, commit) of each transaction marker."""
     aborted_index: list[tuple[int, int, int]] = field(default_factory=list)
     """(producer id, first offset, last offset) of each aborted transaction read_committed fetches are told of."""
+    keys: dict[int, bytes | None] = field(default_factory=dict)
+    """The key of each data record, by offset."""
+    files: list[str] = field(default_factory=list)
+    """The names in the partition's directory once its log was open."""
 
     def fates(self) -> dict[bytes | None, str]:
         """Each value's fate as a read_committed consumer sees it: "plain", "committed",
@@ -67,7 +75,9 @@ class Recovered:
 
 
 def _config(data_dir: Path) -> BrokerConfig:
-    return BrokerConfig({**BROKER_SETTINGS, "listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir)})
+    # No cleaner: what recovery left in the partition directories stays as it left it.
+    return BrokerConfig({**BROKER_SETTINGS, "listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(data_dir),
+                         "log.cleaner.enable": False})
 
 
 async def _recover(data_dir: Path) -> Recovered:
@@ -86,13 +96,14 @@ async def _recover(data_dir: Path) -> Recovered:
         for tp, log in broker.replicas.logs.logs.items():
             if tp.topic not in _DATA_TOPICS:
                 continue
-            data = PartitionData(log.log_start_offset, log.next_offset)
+            data = PartitionData(log.log_start_offset, log.next_offset, files=sorted(p.name for p in log.directory.iterdir()))
             for header, batch in log.iter_batches(log.log_start_offset):
                 for record in decode_records(batch, header):
                     if header.is_control:
                         data.markers.append((record.offset, header.producer_id, control_type(record) == CONTROL_COMMIT))
                     else:
                         data.records.append((record.offset, record.value, header.producer_id, header.is_transactional))
+                        data.keys[record.offset] = record.key
             data.aborted_index = [(t.producer_id, t.first_offset, t.last_offset)
                                   for t in log.aborted_transactions(log.log_start_offset, log.next_offset)]
             partitions[(tp.topic, tp.partition)] = data
@@ -129,15 +140,24 @@ def violations(workload: Workload, state: CrashState, recovered: Recovered) -> l
             continue
         if acked.offset < data.log_start:
             continue  # deleted by retention
+        if acked.topic == COMPACTED:
+            found += _compacted_violation(acked, data)
+            continue
         value = next((v for o, v, _, _ in data.records if o == acked.offset), None)
         if value != acked.value:
             found.append(f"{acked.topic}-{acked.partition} offset {acked.offset} (acknowledged at {acked.mark}): "
                          f"{acked.value!r} expected, found {value!r}")
     for (topic, partition), data in recovered.partitions.items():
-        values = [v for _, v, _, _ in data.records]
+        values = [v for _, v, _, _ in data.records if v is not None]  # tombstones all look alike
         twice = {v for v in values if values.count(v) > 1}
         if twice:
             found.append(f"{topic}-{partition} holds these twice: {sorted(map(repr, twice))}")
+        offsets = [o for o, _, _, _ in data.records]
+        if any(later <= earlier for earlier, later in zip(offsets, offsets[1:], strict=False)):
+            found.append(f"{topic}-{partition} has offsets out of order or twice: {offsets}")
+        half_swapped = [name for name in data.files if name.endswith(_HALF_SWAPPED)]
+        if half_swapped:
+            found.append(f"{topic}-{partition} keeps half-swapped segment files after recovery: {half_swapped}")
     latest: dict[tuple[str, int], int] = {}
     for mark, topic, partition, offset in workload.commits:
         if mark <= point:
@@ -151,6 +171,18 @@ def violations(workload: Workload, state: CrashState, recovered: Recovered) -> l
             found.append(f"group offset of {tp} is {offset}, past the end of its data ({data.end})")
     found += _transaction_violations(workload, point, recovered)
     return found
+
+
+def _compacted_violation(acked: Acked, data: PartitionData) -> list[str]:
+    """An acknowledged record of a compacted topic may be cleaned away only for a later
+    record of its key; otherwise it, value or tombstone, is there as acknowledged."""
+    if any(key == acked.key and offset > acked.offset for offset, key in data.keys.items()):
+        return []
+    value = next((v for o, v, _, _ in data.records if o == acked.offset), b"<missing>")
+    if acked.offset in data.keys and data.keys[acked.offset] == acked.key and value == acked.value:
+        return []
+    return [f"{acked.topic}-{acked.partition} key {acked.key!r}: its latest acknowledged record, offset "
+            f"{acked.offset} (at {acked.mark}), {acked.value!r} expected, found {value!r} and no later record of the key"]
 
 
 def _transaction_violations(workload: Workload, point: int, recovered: Recovered) -> list[str]:
