@@ -57,6 +57,8 @@ class Connection:
         # sasl.server.max.receive.size), so that strangers cannot make the broker hold much.
         self.reader = FrameReader(max_request_size if sasl is None else min(max_request_size, MAX_RECEIVE_SIZE))
         self.peer = peer if peer is not None else _peer(sock)
+        # The client's host and port, for the log: several connections come from one host.
+        self.origin = f"{self.peer}:{_peer_port(sock)}"
         self.pool = pool
         self._reserved = 0  # request bytes taken from the pool and not yet released
         self._declared_seen = 0
@@ -88,13 +90,13 @@ class Connection:
                     self.principal = await self.tls.handshake(self._sendall)
                 await self._serve_requests()
             if self.expired:
-                log.info("Closing connection from %s: idle for longer than connections.max.idle.ms", self.peer)
+                log.info("Closing connection from %s: idle for longer than connections.max.idle.ms", self.origin)
         except (InvalidRequest, FrameError, CloseConnection) as e:
-            log.info("Closing connection from %s: %s", self.peer, e)
+            log.info("Closing connection from %s: %s", self.origin, e)
         except (ConnectionError, TimeoutError):
             pass
         except OSError as e:
-            log.info("Connection from %s failed: %s", self.peer, e)
+            log.info("Connection from %s failed: %s", self.origin, e)
         except Exception:
             log.exception("Unexpected error serving %s; closing its connection", self.peer)
         finally:
@@ -251,6 +253,13 @@ class Connection:
             self.last_active = time.monotonic()
             offset += n
             remaining -= n
+
+
+def _peer_port(sock: socket.socket) -> int | str:
+    try:
+        return int(sock.getpeername()[1])
+    except OSError:
+        return "?"
 
 
 def _peer(sock: socket.socket) -> str:
