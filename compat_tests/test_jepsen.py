@@ -34,7 +34,7 @@ def create_topic(bootstrap: str) -> None:
 def test_acks_all_records_survive_leader_kills_and_network_cuts_once_and_in_order() -> None:
     with Cluster(brokers=3) as cluster:
         create_topic(cluster.bootstrap_servers)
-        outcome = run(InProcessTarget(cluster), TOPIC, PARTITIONS, duration_s=36, period_s=3, down_s=2.5, seed=7,
+        outcome = run(InProcessTarget(cluster), TOPIC, PARTITIONS, duration_s=24, period_s=3, down_s=2.5, seed=7,
                       rate_per_s=200)
     assert_fair_and_ok(outcome)
     assert any(what.startswith("cut ") for _, what in outcome.nemesis.events), outcome.nemesis.events
@@ -45,7 +45,7 @@ def test_acks_all_records_survive_kill_9_of_broker_processes_once_and_in_order(t
     start_all(processes)
     try:
         create_topic(",".join(p.bootstrap for p in processes))
-        outcome = run(ProcessTarget(processes), TOPIC, PARTITIONS, duration_s=30, period_s=3, down_s=2.5, seed=3,
+        outcome = run(ProcessTarget(processes), TOPIC, PARTITIONS, duration_s=21, period_s=3, down_s=2.5, seed=3,
                       rate_per_s=200)
     finally:
         for process in processes:
