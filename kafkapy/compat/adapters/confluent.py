@@ -33,6 +33,7 @@ from .base import (
     HEARTBEAT_INTERVAL_MS,
     LOST,
     READ_UNCOMMITTED,
+    REFUSAL_WAIT_S,
     REVOKED,
     TIMEOUT_S,
     AclEntry,
@@ -126,6 +127,24 @@ class ConfluentKafka(Client):
             **self.connection, "group.id": "kafkapy-compat", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "isolation.level": isolation,
         })
+
+    def connection_errors(self, within_s: float = REFUSAL_WAIT_S) -> list[str]:
+        errors: list[str] = []
+
+        def shown(error: KafkaError) -> None:
+            if error.str() not in errors:
+                errors.append(error.str())
+
+        producer = confluent_kafka.Producer({**self.connection, "error_cb": shown})
+        deadline = time.monotonic() + within_s
+        while not errors and time.monotonic() < deadline:
+            producer.poll(0.1)  # serves error_cb (and oauth_cb)
+            try:
+                producer.list_topics(timeout=0.5)
+                return []
+            except KafkaException:
+                pass
+        return errors
 
     def cluster(self) -> Cluster:
         self._needs((0, 10), "cluster id and controller in Metadata (v1)")
