@@ -7,6 +7,7 @@ whole matrix over SASL_SSL is test_compat_security's)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 import kafkapy
 from kafkapy.cli import main
 from kafkapy.compat.adapters import ADAPTERS
+from kafkapy.compat.security import ClientSecurity, SecurityFileError
+from kafkapy.security.oauthbearer import decode_segment
 from test_compat_security import write_security_file
 
 pytestmark = pytest.mark.kafkapy_internals
@@ -77,3 +80,52 @@ def test_refusals_over_ssl(tmp_path):
         outcomes = compat_outcomes(broker, tmp_path, REFUSALS)
     assert_outcomes(outcomes, passed=["security.untrusted_certificate"],
                     skipped={s: f"SSL, {NO_SASL}" for s in REFUSALS if s != "security.untrusted_certificate"})
+
+
+def test_an_expired_token_the_broker_accepts_fails_the_scenario(tmp_path):
+    """The scenario can fail: a broker that allows an hour of clock skew takes a token that
+    expired a minute ago, and each client connects where Kafka refuses it."""
+    jaas = ('org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required '
+            'unsecuredValidatorAllowableClockSkewMs="3600000";')
+    with kafkapy.Broker(security="sasl_plaintext", mechanism="OAUTHBEARER",
+                        **{"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": jaas}) as broker:
+        security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
+        status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
+                       "--out", str(tmp_path / "reports"), "--scenario", "security.expired_token"])
+    report = json.loads((tmp_path / "reports" / "compat.json").read_text())
+    assert {(o["client"], o["status"]) for o in report["outcomes"]} == {(c, "fail") for c in ADAPTERS}
+    assert all("connected, or showed no error" in o["reason"] for o in report["outcomes"]), report["outcomes"]
+    assert status == 1
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("sasl.oauthbearer.config=principal=alice\n", "needs enable.sasl.oauthbearer.unsecure.jwt=true"),
+    ("enable.sasl.oauthbearer.unsecure.jwt=true\n", "and sasl.oauthbearer.config=principal=<name>"),
+    ("enable.sasl.oauthbearer.unsecure.jwt=true\nsasl.oauthbearer.config=scope=kafka\n", "needs principal=<name>"),
+    ("enable.sasl.oauthbearer.unsecure.jwt=true\nsasl.oauthbearer.config=principal=alice extension_a=1\n",
+     "'extension_a=1' is not one of principal=..."),
+    ("enable.sasl.oauthbearer.unsecure.jwt=true\nsasl.oauthbearer.config=principal=alice lifeSeconds=soon\n",
+     "invalid literal for int"),
+])
+def test_an_oauthbearer_file_kafkapy_cannot_use_is_refused_with_what_is_wrong(tmp_path, text, error):
+    path = tmp_path / "client.properties"
+    path.write_text(f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\n{text}")
+    with pytest.raises(SecurityFileError, match=re.escape(error)):
+        ClientSecurity.read(path)
+
+
+def test_an_unsecured_token_as_librdkafka_makes_it_from_its_config(tmp_path):
+    path = tmp_path / "client.properties"
+    path.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\nenable.sasl.oauthbearer.unsecure.jwt=true\n"
+                    "sasl.oauthbearer.config=principal=svc principalClaimName=client_id scope=a,b lifeSeconds=600\n")
+    security = ClientSecurity.read(path)
+
+    header, claims, signature = security.unsecured_token().split(".")
+    assert (decode_segment(header), signature) == ({"alg": "none"}, "")
+    payload = decode_segment(claims)
+    assert (payload["client_id"], payload["scope"], payload["exp"] - payload["iat"]) == ("svc", ["a", "b"], 600)
+    assert security.confluent() == {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER",
+                                    "enable.sasl.oauthbearer.unsecure.jwt": True,
+                                    "sasl.oauthbearer.config": "principal=svc principalClaimName=client_id scope=a,b lifeSeconds=600"}
+    provider = security.kafka_python()["sasl_oauth_token_provider"]
+    assert decode_segment(provider.token().split(".")[1])["client_id"] == "svc"

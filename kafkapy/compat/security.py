@@ -36,6 +36,8 @@ PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 # The attributes of librdkafka's sasl.oauthbearer.config that make an unsecured token.
 _TOKEN_ATTRIBUTES = ("principal", "principalClaimName", "scope", "scopeClaimName", "lifeSeconds")
+# librdkafka's lifeSeconds when the config names none.
+DEFAULT_TOKEN_LIFETIME_S = "3600"
 TokenSource = Callable[[], str]
 # librdkafka's key -> the field of ClientSecurity it sets (sasl.mechanisms is its older alias).
 _KEYS = {
@@ -65,6 +67,9 @@ class ClientSecurity:
     key_password: str | None = None
     oauthbearer_config: str | None = None
     unsecured_jwt: str | None = None
+    # Tokens are made as if the time were this much later: a client whose clock is behind
+    # presents tokens that expired already (not a setting of the file).
+    token_clock_offset_s: float = 0.0
     # The file read, for the processes that run the clients to read again.
     source: str | None = None
 
@@ -127,9 +132,9 @@ class ClientSecurity:
     def unsecured_token(self) -> str:
         """An unsecured token issued now, as librdkafka makes one from sasl.oauthbearer.config."""
         attributes = token_attributes(self.oauthbearer_config or "")
-        now = int(time.time())
+        now = int(time.time() + self.token_clock_offset_s)
         claims: dict[str, object] = {attributes.get("principalClaimName", "sub"): attributes["principal"], "iat": now,
-                                     "exp": now + int(attributes.get("lifeSeconds", "3600"))}
+                                     "exp": now + int(attributes.get("lifeSeconds", DEFAULT_TOKEN_LIFETIME_S))}
         if "scope" in attributes:
             claims[attributes.get("scopeClaimName", "scope")] = attributes["scope"].split(",")
         return unsecured_token(claims)
@@ -163,10 +168,10 @@ class ClientSecurity:
         return settings
 
     def _confluent_oauthbearer(self) -> dict[str, Any]:
-        if int(token_attributes(self.oauthbearer_config or "").get("lifeSeconds", "3600")) > 0:
+        if not self.token_clock_offset_s:
             return {"sasl.mechanism": "OAUTHBEARER", "enable.sasl.oauthbearer.unsecure.jwt": True,
                     "sasl.oauthbearer.config": self.oauthbearer_config}
-        # librdkafka makes no token that has expired already: it is handed one.
+        # librdkafka makes its tokens by its own clock: it is handed them.
         return confluent_token_settings(self.unsecured_token)
 
     def ssl_context(self) -> ssl.SSLContext:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -54,6 +55,8 @@ from .base import (
 )
 
 PRODUCER_FENCED = 90
+# What librdkafka appends to a connection's error: when and in which state it failed.
+_WHEN_FAILED = re.compile(r" \(after \d+ms in state \w+\)$")
 # librdkafka's names of group states -> Kafka's.
 _GROUP_STATES = {"STABLE": "Stable", "EMPTY": "Empty", "DEAD": "Dead", "PREPARING_REBALANCING": "PreparingRebalance",
                  "COMPLETING_REBALANCING": "CompletingRebalance"}
@@ -132,18 +135,22 @@ class ConfluentKafka(Client):
         errors: list[str] = []
 
         def shown(error: KafkaError) -> None:
-            if error.str() not in errors:
-                errors.append(error.str())
+            # "n/n brokers are down" sums up the errors shown, and comes when a connected
+            # client drops its bootstrap connection too.
+            text = _WHEN_FAILED.sub("", error.str())
+            if error.code() != KafkaError._ALL_BROKERS_DOWN and text not in errors:
+                errors.append(text)
 
         producer = confluent_kafka.Producer({**self.connection, "error_cb": shown})
         deadline = time.monotonic() + within_s
-        while not errors and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             producer.poll(0.1)  # serves error_cb (and oauth_cb)
             try:
                 producer.list_topics(timeout=0.5)
                 return []
             except KafkaException:
-                pass
+                if errors:
+                    return errors
         return errors
 
     def cluster(self) -> Cluster:

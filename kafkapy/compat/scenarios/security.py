@@ -19,7 +19,7 @@ from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
 from ..adapters.base import BrokerError, Client
 from ..raw import RawConnection
 from ..registry import Context, NotApplicable, scenario
-from ..security import MECHANISMS, ClientSecurity
+from ..security import DEFAULT_TOKEN_LIFETIME_S, MECHANISMS, ClientSecurity, token_attributes
 
 # Kafka's messages for refused credentials start so, whatever the mechanism.
 AUTHENTICATION_FAILED = "Authentication failed"
@@ -127,12 +127,12 @@ def unsupported_mechanism(ctx: Context) -> None:
 
 @scenario("security.expired_token")
 def expired_token(ctx: Context) -> None:
-    """An OAUTHBEARER token that expired a minute ago is refused with
-    {"status":"invalid_token"} (RFC 7628's error, as Kafka spells it), and the connection
-    closed."""
+    """An OAUTHBEARER token that expired a minute ago (its client's clock is behind by its
+    lifetime and a minute) is refused with {"status":"invalid_token"} (RFC 7628's error, as
+    Kafka spells it), and the connection closed."""
     security = _security(ctx, "token")
-    config = " ".join(a for a in (security.oauthbearer_config or "").split() if not a.startswith("lifeSeconds="))
-    expired = replace(security, oauthbearer_config=f"{config} lifeSeconds=-60")
+    lifetime_s = int(token_attributes(security.oauthbearer_config or "").get("lifeSeconds", DEFAULT_TOKEN_LIFETIME_S))
+    expired = replace(security, token_clock_offset_s=-(lifetime_s + 60))
     _assert_shown(_errors_shown(ctx, expired), INVALID_TOKEN)
     _refused_on_the_wire(ctx, expired, "SASL_AUTHENTICATION_FAILED", INVALID_TOKEN)
 
