@@ -65,10 +65,11 @@ _ASSIGNORS = {RANGE: RangePartitionAssignor, COOPERATIVE_STICKY: CooperativeStic
 # and some other broker errors in the message of a plain KafkaError, e.g. "... [Error 50] InvalidTransactionTimeoutError".
 _ERROR_TEXT = re.compile(r"\[Error (-?\d+)\] \w+: ?(.*)", re.DOTALL)
 _ERROR_CODE = re.compile(r"\[Error (-?\d+)\]")
-# How kafka-python logs a failed bootstrap connection, and the error it gives a connection
-# closed before it read an answer.
+# How kafka-python logs a failed bootstrap connection, and the errors that say nothing of
+# the broker's answer: a connection closed before the answer was read, a request that
+# outlived the attempt (kafka-python's own timeout, under load).
 _BOOTSTRAP_FAILURE = re.compile(r"Bootstrap connection to \S+ failed: (?P<error>.*?)(?: \(backoff [^)]*\))?$", re.DOTALL)
-_CLOSED_UNANSWERED = "KafkaConnectionError: socket disconnected"
+_UNANSWERED = ("KafkaConnectionError: socket disconnected", "RequestTimedOutError: Request timed out after")
 # Short bootstrap attempts, where kafka-python's default takes 30 s.
 _REFUSAL_ATTEMPT_MS = 1_500
 
@@ -150,7 +151,8 @@ class KafkaPython(Client):
         """kafka-python drops a response that arrives together with the connection's close
         (its transport aborts on end of stream before handing over the bytes read with it),
         so an attempt sees the broker's refusal only when the two arrive apart; Kafka, too,
-        answers and then closes. Short attempts are repeated until one sees the answer."""
+        answers and then closes. Short attempts are repeated until one sees the answer, and
+        only errors that carry an answer are shown, unless none came within within_s."""
         failures = _BootstrapFailures()
         logger = logging.getLogger("kafka.net.manager")
         logger.addHandler(failures)
@@ -162,7 +164,7 @@ class KafkaPython(Client):
                     return []
                 except kafka.errors.KafkaError:
                     pass
-                answered = [error for error in failures.errors if error != _CLOSED_UNANSWERED]
+                answered = [error for error in failures.errors if not any(u in error for u in _UNANSWERED)]
                 if answered:
                     return answered
             return failures.errors

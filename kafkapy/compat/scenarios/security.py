@@ -48,6 +48,11 @@ def _security(ctx: Context, needs: str) -> ClientSecurity:
     return security
 
 
+def _without_sasl(security: ClientSecurity) -> ClientSecurity:
+    """The settings of a bare connection that authenticates by itself: TLS if the run's has it."""
+    return replace(security, protocol="SSL" if security.tls else "PLAINTEXT")
+
+
 def _errors_shown(ctx: Context, security: ClientSecurity) -> list[str]:
     client: Client = type(ctx.client)(ctx.client.bootstrap, replace(security, source=None))
     try:
@@ -67,7 +72,7 @@ def _refused_on_the_wire(ctx: Context, security: ClientSecurity, error: str, mes
     """A bare connection with the settings: the broker answers with error, its message
     containing message, and then closes the connection."""
     host, port = _address(ctx)
-    with RawConnection(port, host, replace(security, protocol="SSL" if security.tls else "PLAINTEXT")) as connection:
+    with RawConnection(port, host, _without_sasl(security)) as connection:
         try:
             connection.authenticate(security)
         except BrokerError as refusal:
@@ -104,8 +109,9 @@ def unsupported_mechanism(ctx: Context) -> None:
     UNSUPPORTED_SASL_MECHANISM naming the enabled ones, and the connection closed; the
     client shows the refusal."""
     security = _security(ctx, "sasl")
+    assert security.mechanism is not None  # a SASL run's settings name one
     host, port = _address(ctx)
-    transport = replace(security, protocol="SSL" if security.tls else "PLAINTEXT")
+    transport = _without_sasl(security)
     with RawConnection(port, host, transport) as connection:
         enabled = list(connection.request(SaslHandshakeRequest(mechanism=security.mechanism)).mechanisms)
     others = [m for m in MECHANISMS if m not in enabled and m != "OAUTHBEARER"]
@@ -153,7 +159,7 @@ def untrusted_certificate(ctx: Context) -> None:
         _assert_shown(_errors_shown(ctx, stranger), CERTIFICATE_NOT_TRUSTED)
         host, port = _address(ctx)
         try:
-            RawConnection(port, host, replace(stranger, protocol="SSL")).sock.close()
+            RawConnection(port, host, _without_sasl(stranger)).sock.close()
         except ssl.SSLCertVerificationError:
             return
         raise AssertionError("a bare TLS connection trusting another CA completed its handshake")
