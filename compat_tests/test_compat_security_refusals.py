@@ -106,6 +106,8 @@ def test_an_expired_token_the_broker_accepts_fails_the_scenario(tmp_path):
      "'extension_a=1' is not one of principal=..."),
     ("enable.sasl.oauthbearer.unsecure.jwt=true\nsasl.oauthbearer.config=principal=alice lifeSeconds=soon\n",
      "invalid literal for int"),
+    ("enable.sasl.oauthbearer.unsecure.jwt=true\nsasl.oauthbearer.config=principal=alice lifeSeconds=0\n",
+     "lifeSeconds must be positive"),
 ])
 def test_an_oauthbearer_file_kafkapy_cannot_use_is_refused_with_what_is_wrong(tmp_path, text, error):
     path = tmp_path / "client.properties"
@@ -129,3 +131,17 @@ def test_an_unsecured_token_as_librdkafka_makes_it_from_its_config(tmp_path):
                                     "sasl.oauthbearer.config": "principal=svc principalClaimName=client_id scope=a,b lifeSeconds=600"}
     provider = security.kafka_python()["sasl_oauth_token_provider"]
     assert decode_segment(provider.token().split(".")[1])["client_id"] == "svc"
+
+
+def test_a_token_the_broker_refuses_is_reported_at_once(tmp_path, capsys):
+    jaas = ('org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required '
+            'unsecuredValidatorRequiredScope="kafka";')
+    with kafkapy.Broker(security="sasl_plaintext", mechanism="OAUTHBEARER",
+                        **{"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": jaas}) as broker:
+        security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
+        status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
+                       "--out", str(tmp_path / "reports"), "--scenario", "metadata.cluster"])
+
+    error = capsys.readouterr().err
+    assert status == 2
+    assert 'as alice: SASL_AUTHENTICATION_FAILED: {"status":"insufficient_scope", "scope":"[kafka]"}' in error, error

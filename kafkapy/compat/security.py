@@ -81,6 +81,13 @@ class ClientSecurity:
     def sasl(self) -> bool:
         return self.protocol.startswith("SASL_")
 
+    @property
+    def user(self) -> str | None:
+        """Who the settings authenticate as: sasl.username, or the principal of the tokens."""
+        if self.mechanism == "OAUTHBEARER":
+            return token_attributes(self.oauthbearer_config or "").get("principal")
+        return self.username
+
     @classmethod
     def read(cls, path: str | Path) -> ClientSecurity:
         """The settings of the file; SecurityFileError for a key it does not know, a
@@ -123,7 +130,8 @@ class ClientSecurity:
                                     "enable.sasl.oauthbearer.unsecure.jwt=true and sasl.oauthbearer.config=principal=<name>")
         try:
             attributes = token_attributes(self.oauthbearer_config)
-            int(attributes.get("lifeSeconds", "0"))
+            if int(attributes.get("lifeSeconds", DEFAULT_TOKEN_LIFETIME_S)) <= 0:
+                raise ValueError("lifeSeconds must be positive")
         except ValueError as e:
             raise SecurityFileError(f"{path}: sasl.oauthbearer.config: {e}") from e
         if "principal" not in attributes:
