@@ -1,6 +1,6 @@
 """The `security.*` scenarios through `kafkapy compat --bootstrap --security FILE`, against
 kafkapy secured four ways: SASL_SSL with SCRAM, SASL_PLAINTEXT with PLAIN, OAUTHBEARER and
-SSL. Each refusal the run's settings can express passes with both clients; each it cannot
+SSL (and mutual TLS, where the client keeps its certificate). Each refusal the run's settings can express passes with both clients; each it cannot
 is skipped with the reason. A scenario or two of the ordinary matrix runs beside them (the
 whole matrix over SASL_SSL is test_compat_security's)."""
 
@@ -75,8 +75,9 @@ def test_the_matrix_and_refusals_with_oauthbearer(tmp_path):
                              "security.untrusted_certificate": "is SASL_PLAINTEXT, without TLS"})
 
 
-def test_refusals_over_ssl(tmp_path):
-    with kafkapy.Broker(security="ssl") as broker:
+@pytest.mark.parametrize("security", ["ssl", "mtls"])
+def test_refusals_over_ssl(tmp_path, security):
+    with kafkapy.Broker(security=security) as broker:
         outcomes = compat_outcomes(broker, tmp_path, REFUSALS)
     assert_outcomes(outcomes, passed=["security.untrusted_certificate"],
                     skipped={s: f"SSL, {NO_SASL}" for s in REFUSALS if s != "security.untrusted_certificate"})
