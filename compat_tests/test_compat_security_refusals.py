@@ -2,7 +2,8 @@
 kafkapy secured four ways: SASL_SSL with SCRAM, SASL_PLAINTEXT with PLAIN, OAUTHBEARER and
 SSL (and mutual TLS, where the client keeps its certificate). Each refusal the run's settings can express passes with both clients; each it cannot
 is skipped with the reason. A scenario or two of the ordinary matrix runs beside them (the
-whole matrix over SASL_SSL is test_compat_security's)."""
+whole matrix over SASL_SSL is test_compat_security's); the libraries run at their own
+protocol level, as there."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import pytest
 
 import kafkapy
 from kafkapy.cli import main
-from kafkapy.compat.adapters import ADAPTERS
 from kafkapy.compat.security import ClientSecurity, SecurityFileError
 from kafkapy.security.oauthbearer import decode_segment
-from test_compat_security import write_security_file
+from test_compat_security import CHOSEN, CLIENTS, write_security_file
 
 pytestmark = pytest.mark.kafkapy_internals
 
@@ -31,10 +31,10 @@ def compat_outcomes(broker: kafkapy.Broker, tmp_path: Path, scenarios: list[str]
     """(scenario, client) -> (status, reason) of a compat run against the broker as alice."""
     security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
     status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
-                   "--out", str(tmp_path / "reports"), *(a for s in scenarios for a in ("--scenario", s))])
+                   "--out", str(tmp_path / "reports"), *CHOSEN, *(a for s in scenarios for a in ("--scenario", s))])
     report = json.loads((tmp_path / "reports" / "compat.json").read_text())
     outcomes = {(o["scenario"], o["client"]): (o["status"], o["reason"]) for o in report["outcomes"]}
-    assert set(outcomes) == {(s, c) for s in scenarios for c in ADAPTERS}
+    assert set(outcomes) == {(s, c) for s in scenarios for c in CLIENTS}
     assert status == 0, outcomes
     return outcomes
 
@@ -92,9 +92,9 @@ def test_an_expired_token_the_broker_accepts_fails_the_scenario(tmp_path):
                         **{"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": jaas}) as broker:
         security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
         status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
-                       "--out", str(tmp_path / "reports"), "--scenario", "security.expired_token"])
+                       "--out", str(tmp_path / "reports"), *CHOSEN, "--scenario", "security.expired_token"])
     report = json.loads((tmp_path / "reports" / "compat.json").read_text())
-    assert {(o["client"], o["status"]) for o in report["outcomes"]} == {(c, "fail") for c in ADAPTERS}
+    assert {(o["client"], o["status"]) for o in report["outcomes"]} == {(c, "fail") for c in CLIENTS}
     assert all("connected, or showed no error" in o["reason"] for o in report["outcomes"]), report["outcomes"]
     assert status == 1
 
@@ -141,7 +141,7 @@ def test_a_token_the_broker_refuses_is_reported_at_once(tmp_path, capsys):
                         **{"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": jaas}) as broker:
         security = write_security_file(tmp_path / "client.properties", broker.client_config(user="alice"))
         status = main(["compat", "--bootstrap", broker.bootstrap_servers, "--security", str(security),
-                       "--out", str(tmp_path / "reports"), "--scenario", "metadata.cluster"])
+                       "--out", str(tmp_path / "reports"), *CHOSEN, "--scenario", "metadata.cluster"])
 
     error = capsys.readouterr().err
     assert status == 2

@@ -16,6 +16,7 @@ from dataclasses import replace
 from kio.schema.errors import ErrorCode
 from kio.schema.sasl_handshake.v1.request import SaslHandshakeRequest
 
+from ..adapters import ADAPTERS
 from ..adapters.base import BrokerError, Client
 from ..raw import RawConnection
 from ..registry import Context, NotApplicable, scenario
@@ -54,7 +55,8 @@ def _without_sasl(security: ClientSecurity) -> ClientSecurity:
 
 
 def _errors_shown(ctx: Context, security: ClientSecurity) -> list[str]:
-    client: Client = type(ctx.client)(ctx.client.bootstrap, replace(security, source=None))
+    # The run's adapter, at the run's protocol level, with the settings changed.
+    client: Client = ADAPTERS[ctx.client.name].connect(ctx.client.bootstrap, replace(security, source=None))
     try:
         errors = client.connection_errors()
     finally:
