@@ -157,17 +157,18 @@ class KafkaPython(Client):
         logger = logging.getLogger("kafka.net.manager")
         logger.addHandler(failures)
         deadline = time.monotonic() + within_s
+        gave_up: list[str] = []  # what the application is told when no connection is logged failing
         try:
             while time.monotonic() < deadline:
                 try:
                     kafka.KafkaProducer(**self.connection, bootstrap_timeout_ms=_REFUSAL_ATTEMPT_MS).close()
                     return []
-                except kafka.errors.KafkaError:
-                    pass
+                except kafka.errors.KafkaError as e:
+                    gave_up = [f"{type(e).__name__}: {e}"]
                 answered = [error for error in failures.errors if not any(u in error for u in _UNANSWERED)]
                 if answered:
                     return answered
-            return failures.errors
+            return failures.errors or gave_up
         finally:
             logger.removeHandler(failures)
 
