@@ -22,9 +22,9 @@ USERS = {"alice": "alice-secret"}
 # reading the served batches), a group whose members run in child processes, plus a bare
 # OffsetCommit to its coordinator.
 SCENARIOS = ["metadata.cluster", "produce.codec_gzip", "groups.commit_refusals"]
-# The libraries at their own protocol level: the profiles pinned to older levels are the
-# matrix's proof of old versions, over plaintext.
-CLIENTS = [name for name, adapter in ADAPTERS.items() if not adapter.pinned]
+# The libraries that carry security settings, at their own protocol level: the profiles
+# pinned to older levels are the matrix's proof of old versions, over plaintext.
+CLIENTS = [name for name, adapter in ADAPTERS.items() if adapter.speaks_security and not adapter.pinned]
 CHOSEN = [a for c in CLIENTS for a in ("--client", c)]
 
 

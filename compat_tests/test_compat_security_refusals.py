@@ -1,9 +1,9 @@
 """The `security.*` scenarios through `kafkapy compat --bootstrap --security FILE`, against
 kafkapy secured four ways: SASL_SSL with SCRAM, SASL_PLAINTEXT with PLAIN, OAUTHBEARER and
-SSL (and mutual TLS, where the client keeps its certificate). Each refusal the run's settings can express passes with both clients; each it cannot
+SSL (and mutual TLS, where the client keeps its certificate). Each refusal the run's
+settings can express passes with the clients that carry security settings; each it cannot
 is skipped with the reason. A scenario or two of the ordinary matrix runs beside them (the
-whole matrix over SASL_SSL is test_compat_security's); the libraries run at their own
-protocol level, as there."""
+whole matrix over SASL_SSL is test_compat_security's, and so is the choice of clients)."""
 
 from __future__ import annotations
 
