@@ -1,6 +1,7 @@
 """A bare Kafka protocol connection, for what no client library shows: requests are kio
 entities or raw bytes, responses are kio entities. It speaks TLS and authenticates with
-SASL (PLAIN, SCRAM) when the security settings say so, as a client library would."""
+SASL (PLAIN, SCRAM, OAUTHBEARER with an unsecured token) when the security settings say so,
+as a client library would."""
 
 from __future__ import annotations
 
@@ -37,16 +38,26 @@ class RawConnection:
             if security.tls:
                 self.sock = security.ssl_context().wrap_socket(self.sock, server_hostname=host)
             if security.sasl:
-                self._authenticate(security)
+                self.authenticate(security)
         except BaseException:
             self.sock.close()
             raise
 
-    def _authenticate(self, security: ClientSecurity) -> None:
-        assert security.mechanism is not None and security.username is not None and security.password is not None
+    def authenticate(self, security: ClientSecurity) -> None:
+        """SASL authentication with the settings' mechanism and credentials; BrokerError
+        with the broker's error and message if it refuses them."""
+        assert security.mechanism is not None
         handshake = self.request(SaslHandshakeRequest(mechanism=security.mechanism))
         if handshake.error_code != ErrorCode.none:
-            raise BrokerError(handshake.error_code, f"SaslHandshake for {security.mechanism}")
+            raise BrokerError(handshake.error_code, f"SaslHandshake for {security.mechanism}; "
+                                                    f"enabled: {', '.join(handshake.mechanisms)}")
+        if security.mechanism == "OAUTHBEARER":
+            # RFC 7628: a refused token is answered with an error challenge, which the client
+            # acknowledges with 0x01 to be told the failure.
+            if self._sasl_token(f"n,,\x01auth=Bearer {security.unsecured_token()}\x01\x01".encode()):
+                self._sasl_token(b"\x01")
+            return
+        assert security.username is not None and security.password is not None
         login = ClientLogin(security.mechanism, security.username, security.password)
         token: bytes | None = login.first_token()
         while token is not None:

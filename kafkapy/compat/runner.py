@@ -67,7 +67,7 @@ with the security settings given."""
         except (OSError, ValueError) as e:
             raise BrokerUnavailable(f"cannot connect to {self.bootstrap}: {e}") from e
         except (BrokerError, ScramClientError) as e:
-            raise BrokerUnavailable(f"cannot authenticate to {self.bootstrap} as {self.security.username}: {e}") from e
+            raise BrokerUnavailable(f"cannot authenticate to {self.bootstrap} as {self.security.user}: {e}") from e
         return self
 
     def __exit__(self, *exc: object) -> None:

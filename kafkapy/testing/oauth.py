@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from ..security.oauthbearer import decode_segment, unsecured_token
+from ..compat.security import TokenSource, confluent_token_settings, kafka_python_token_provider
+from ..security.oauthbearer import unsecured_token
 
-TokenSource = Callable[[], str]
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 # Each ES algorithm's curve, its JWK name, and the byte length of its coordinates.
 _CURVES: dict[str, tuple[Callable[[], ec.EllipticCurve], str, int]] = {
@@ -87,23 +87,4 @@ def write_jwks(path: Path, keys: list[SigningKey]) -> str:
     return path.resolve().as_uri()
 
 
-def confluent_token_settings(token: TokenSource) -> dict[str, object]:
-    """confluent-kafka's settings for a client that presents the tokens `token` makes."""
-    def refresh(_config: str) -> tuple[str, float]:
-        value = token()
-        expiry = float(decode_segment(value.split(".")[1]).get("exp", 0))  # type: ignore[arg-type]
-        # librdkafka takes no token it thinks expired; telling it a later expiry lets a test
-        # show what the broker answers to one.
-        return value, max(expiry, time.time() + 60)
-    return {"sasl.mechanism": "OAUTHBEARER", "oauth_cb": refresh}
-
-
-def kafka_python_token_provider(token: TokenSource) -> object:
-    """kafka-python's token provider for the tokens `token` makes."""
-    from kafka.net.sasl.oauth import AbstractTokenProvider
-
-    class Provider(AbstractTokenProvider):
-        def token(self) -> str:
-            return token()
-
-    return Provider()
+__all__ = ["SigningKey", "TokenSource", "confluent_token_settings", "kafka_python_token_provider", "user_token", "write_jwks"]

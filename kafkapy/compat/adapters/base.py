@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from ..security import PLAINTEXT, ClientSecurity
 
 TIMEOUT_S = 30.0
+# How long a client is watched for the error it shows when the broker refuses its connection.
+REFUSAL_WAIT_S = 20.0
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 # Producers are allowed requests this large so that the broker, not the client, decides
 # what is too large (Kafka's default socket.request.max.bytes).
@@ -245,6 +247,14 @@ class Client:
 
     def _lacks(self, feature: str) -> Unsupported:
         return Unsupported(f"{self.name} has no {feature}")
+
+    # Connecting
+
+    def connection_errors(self, within_s: float = REFUSAL_WAIT_S) -> list[str]:
+        """The errors the client shows an application while it fails to connect with its
+        settings (TLS handshake, SASL authentication), each once, in the order shown; []
+        if it connects, or shows nothing within within_s."""
+        raise self._lacks("way to show why it cannot connect")
 
     # Metadata
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -33,6 +34,7 @@ from .base import (
     HEARTBEAT_INTERVAL_MS,
     LOST,
     READ_UNCOMMITTED,
+    REFUSAL_WAIT_S,
     REVOKED,
     TIMEOUT_S,
     AclEntry,
@@ -53,6 +55,8 @@ from .base import (
 )
 
 PRODUCER_FENCED = 90
+# What librdkafka appends to a connection's error: when and in which state it failed.
+_WHEN_FAILED = re.compile(r" \(after \d+ms in state \w+\)$")
 # librdkafka's names of group states -> Kafka's.
 _GROUP_STATES = {"STABLE": "Stable", "EMPTY": "Empty", "DEAD": "Dead", "PREPARING_REBALANCING": "PreparingRebalance",
                  "COMPLETING_REBALANCING": "CompletingRebalance"}
@@ -126,6 +130,28 @@ class ConfluentKafka(Client):
             **self.connection, "group.id": "kafkapy-compat", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100, "isolation.level": isolation,
         })
+
+    def connection_errors(self, within_s: float = REFUSAL_WAIT_S) -> list[str]:
+        errors: list[str] = []
+
+        def shown(error: KafkaError) -> None:
+            # "n/n brokers are down" sums up the errors shown, and comes when a connected
+            # client drops its bootstrap connection too.
+            text = _WHEN_FAILED.sub("", error.str())
+            if error.code() != KafkaError._ALL_BROKERS_DOWN and text not in errors:
+                errors.append(text)
+
+        producer = confluent_kafka.Producer({**self.connection, "error_cb": shown})
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            producer.poll(0.1)  # serves error_cb (and oauth_cb)
+            try:
+                producer.list_topics(timeout=0.5)
+                return []
+            except KafkaException:
+                if errors:
+                    return errors
+        return errors
 
     def cluster(self) -> Cluster:
         self._needs((0, 10), "cluster id and controller in Metadata (v1)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ from .base import (
     LOST,
     RANGE,
     READ_UNCOMMITTED,
+    REFUSAL_WAIT_S,
     REVOKED,
     TIMEOUT_S,
     AclEntry,
@@ -63,6 +65,13 @@ _ASSIGNORS = {RANGE: RangePartitionAssignor, COOPERATIVE_STICKY: CooperativeStic
 # and some other broker errors in the message of a plain KafkaError, e.g. "... [Error 50] InvalidTransactionTimeoutError".
 _ERROR_TEXT = re.compile(r"\[Error (-?\d+)\] \w+: ?(.*)", re.DOTALL)
 _ERROR_CODE = re.compile(r"\[Error (-?\d+)\]")
+# How kafka-python logs a failed bootstrap connection, and the errors that say nothing of
+# the broker's answer: a connection closed before the answer was read, a request that
+# outlived the attempt (kafka-python's own timeout, under load).
+_BOOTSTRAP_FAILURE = re.compile(r"Bootstrap connection to \S+ failed: (?P<error>.*?)(?: \(backoff [^)]*\))?$", re.DOTALL)
+_UNANSWERED = ("KafkaConnectionError: socket disconnected", "RequestTimedOutError: Request timed out after")
+# Short bootstrap attempts, where kafka-python's default takes 30 s.
+_REFUSAL_ATTEMPT_MS = 1_500
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,6 +106,19 @@ def _named_error(text: str) -> BrokerError | None:
     return None if found is None else BrokerError(int(found.group(1)), text)
 
 
+class _BootstrapFailures(logging.Handler):
+    """The errors of failed bootstrap connections, as kafka-python logs them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = _BOOTSTRAP_FAILURE.match(record.getMessage())
+        if found and found["error"] not in self.errors:
+            self.errors.append(found["error"])
+
+
 class KafkaPython(Client):
     name = "kafka-python"
 
@@ -124,6 +146,31 @@ class KafkaPython(Client):
             **self.connection, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             request_timeout_ms=_TIMEOUT_MS, fetch_max_wait_ms=100, isolation_level=isolation,
         )
+
+    def connection_errors(self, within_s: float = REFUSAL_WAIT_S) -> list[str]:
+        """kafka-python drops a response that arrives together with the connection's close
+        (its transport aborts on end of stream before handing over the bytes read with it),
+        so an attempt sees the broker's refusal only when the two arrive apart; Kafka, too,
+        answers and then closes. Short attempts are repeated until one sees the answer, and
+        only errors that carry an answer are shown, unless none came within within_s."""
+        failures = _BootstrapFailures()
+        logger = logging.getLogger("kafka.net.manager")
+        logger.addHandler(failures)
+        deadline = time.monotonic() + within_s
+        gave_up: list[str] = []  # what the application is told when no connection is logged failing
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    kafka.KafkaProducer(**self.connection, bootstrap_timeout_ms=_REFUSAL_ATTEMPT_MS).close()
+                    return []
+                except kafka.errors.KafkaError as e:
+                    gave_up = [f"{type(e).__name__}: {e}"]
+                answered = [error for error in failures.errors if not any(u in error for u in _UNANSWERED)]
+                if answered:
+                    return answered
+            return failures.errors or gave_up
+        finally:
+            logger.removeHandler(failures)
 
     @_broker_errors
     def api_versions(self) -> dict[int, tuple[int, int]]:

@@ -11,7 +11,7 @@ from ..registry import SCENARIOS, Scenario
 __all__ = ["AREAS", "Scenario", "load"]
 
 AREAS = ("metadata", "topics", "produce", "list_offsets", "configs", "delete_records", "groups", "idempotence",
-         "transactions", "compaction", "acls", "broker")
+         "transactions", "compaction", "acls", "security", "broker")
 
 
 def load(*areas: str) -> dict[str, Scenario]:
