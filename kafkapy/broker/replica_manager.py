@@ -396,6 +396,7 @@ class ReplicaManager:
     async def flush_due(self) -> None:
         """Time-based flushes (flush.ms), off the event loop as the append path's are;
         called periodically by the server."""
+        await self.write_leader_epochs()
         now = self.clock.wall_ms()
         for tp, log in list(self.logs.logs.items()):
             if log.needs_flush(now) and self.logs.get(tp) is log:
@@ -403,6 +404,18 @@ class ReplicaManager:
                     await self.flush(tp, log, log.next_offset)
                 except LogError:
                     pass  # its directory went offline, which the log manager reported
+
+    async def write_leader_epochs(self) -> None:
+        """Writes the leader epoch checkpoints changed since the last call (a start makes a
+        new epoch in every partition it leads) in one worker-thread job, as Kafka's
+        scheduler writes its truncated caches: soon, and never on the event loop."""
+        pending = [(tp, log) for tp, log in self.logs.logs.items() if log.epochs.pending]
+        if not pending:
+            return
+        failed = await anyio.to_thread.run_sync(_write_leader_epochs, pending)
+        for tp, partition_log, error in failed:
+            if self.logs.get(tp) is partition_log:  # not a log deleted meanwhile
+                self.storage_failed(tp, partition_log, error, "writing the leader epoch checkpoint of")
 
     # Log directory failures
 
@@ -478,3 +491,14 @@ def _wake(registry: dict[TopicPartition, set[anyio.Event]], tp: TopicPartition) 
     if waiters:
         for event in waiters:
             event.set()
+
+
+def _write_leader_epochs(logs: list[tuple[TopicPartition, PartitionLog]]) -> list[tuple[TopicPartition, PartitionLog, OSError]]:
+    failed = []
+    for tp, partition_log in logs:
+        try:
+            partition_log.epochs.write_pending()
+        except OSError as e:
+            failed.append((tp, partition_log, e))
+    return failed
+
