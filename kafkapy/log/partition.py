@@ -27,7 +27,7 @@ from ..wire.records import (
     stamped_header,
 )
 from .config import LogConfig
-from .files import CheckpointError, fsync_directory
+from .files import CheckpointError, fsync_directory, names_ending
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import OpenSegmentFiles, Segment
@@ -93,10 +93,10 @@ class PartitionLog:
         except CheckpointError as e:
             _logger.warning("Ignoring an unreadable leader epoch checkpoint, %s; rebuilding it from the log", e)
             epochs_unreadable = True
-        for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
-            stale.unlink()
+        for stale in names_ending(directory, ".tmp", ".deleted"):
+            (directory / stale).unlink()
         finish_interrupted_swaps(directory, now_ms)
-        bases = sorted(int(p.name[:-4]) for p in directory.glob("*.log") if p.name[:-4].isdigit())
+        bases = sorted(int(name[:-4]) for name in names_ending(directory, ".log") if name[:-4].isdigit())
         if not bases:
             log._add_segment(Segment.create(directory, log_start_offset, now_ms))
         previous_next = 0
