@@ -343,22 +343,33 @@ class ReplicaManager:
     async def wait_for_replication(self, tp: TopicPartition, required_offset: int, timeout_s: float, min_insync_replicas: int) -> ErrorCode:
         """Waits until the high watermark reaches required_offset (acks=all), as Kafka's
         DelayedProduce: NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
-        min.insync.replicas meanwhile, REQUEST_TIMED_OUT at the timeout."""
+        min.insync.replicas meanwhile, REQUEST_TIMED_OUT at the timeout. An append already
+        committed (always, on one node) is answered without a timer or a wait: acks=all
+        then costs what acks=1 does."""
+        outcome = self._replication_outcome(tp, required_offset, min_insync_replicas)
+        if outcome is not None:
+            return outcome
         with anyio.move_on_after(timeout_s):
-            while True:
-                if tp in self.logs.offline_partitions:
-                    return ErrorCode.kafka_storage_error
-                partition = self.partitions.get(tp)
-                if partition is None or not partition.is_leader:
-                    return ErrorCode.not_leader_or_follower
-                if partition.high_watermark >= required_offset:
-                    if partition.under_min_isr(min_insync_replicas):
-                        return ErrorCode.not_enough_replicas_after_append
-                    return ErrorCode.none
+            while outcome is None:
                 event = anyio.Event()
                 self._produce_waiters[tp].append((required_offset, event))
                 await event.wait()
+                outcome = self._replication_outcome(tp, required_offset, min_insync_replicas)
+            return outcome
         return ErrorCode.request_timed_out
+
+    def _replication_outcome(self, tp: TopicPartition, required_offset: int, min_insync_replicas: int) -> ErrorCode | None:
+        """An acks=all append's answer as things stand, or None while it must wait."""
+        if tp in self.logs.offline_partitions:
+            return ErrorCode.kafka_storage_error
+        partition = self.partitions.get(tp)
+        if partition is None or not partition.is_leader:
+            return ErrorCode.not_leader_or_follower
+        if partition.high_watermark < required_offset:
+            return None
+        if partition.under_min_isr(min_insync_replicas):
+            return ErrorCode.not_enough_replicas_after_append
+        return ErrorCode.none
 
     def _wake_produces(self, tp: TopicPartition, everyone: bool = False) -> None:
         waiters = self._produce_waiters.get(tp)
