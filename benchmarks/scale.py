@@ -4,8 +4,8 @@
     python benchmarks/scale.py [--partitions 1000,10000] [--connections 1000,5000]
         [--records 100000] [--samples 100] [--out benchmarks/results]
 
-Partitions, for each N (topics of up to 1,000 partitions, all created by one CreateTopics):
-- create: CreateTopics sent to every partition having a leader in Metadata;
+Partitions, for each N (topics of up to 1,000 partitions, one CreateTopics each):
+- create: the first CreateTopics sent to every partition having a leader in Metadata;
 - Metadata p99 of all topics (N partitions in each answer);
 - produce: --records records of 100 bytes, acks=1, keyed over the first topic's 1,000
   partitions (confluent-kafka, as benchmarks/workloads.py produces);
@@ -61,12 +61,11 @@ def create_partitions(bootstrap: str, partitions: int, deadline: Deadline) -> tu
     every partition having a leader."""
     sizes = [TOPIC_PARTITIONS] * (partitions // TOPIC_PARTITIONS) + ([partitions % TOPIC_PARTITIONS] if partitions % TOPIC_PARTITIONS else [])
     topics = [f"scale-{i}" for i in range(len(sizes))]
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # librdkafka gives up on a request after socket.timeout.ms (60 s by default).
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(deadline.left() * 1000)})
     started = time.perf_counter()
-    futures = admin.create_topics([NewTopic(t, n, 1) for t, n in zip(topics, sizes, strict=True)],
-                                  operation_timeout=deadline.left(), request_timeout=deadline.left())
-    for future in futures.values():
-        future.result(deadline.left())
+    for topic, size in zip(topics, sizes, strict=True):  # one CreateTopics each, as a tool creating many would
+        admin.create_topics([NewTopic(topic, size, 1)], request_timeout=deadline.left())[topic].result(deadline.left())
     while True:
         described = admin.list_topics(timeout=max(deadline.left(), 0.1)).topics
         led = sum(1 for t in topics if t in described for p in described[t].partitions.values() if p.leader >= 0)
