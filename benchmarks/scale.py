@@ -62,7 +62,7 @@ def create_partitions(bootstrap: str, partitions: int, deadline: Deadline) -> tu
     sizes = [TOPIC_PARTITIONS] * (partitions // TOPIC_PARTITIONS) + ([partitions % TOPIC_PARTITIONS] if partitions % TOPIC_PARTITIONS else [])
     topics = [f"scale-{i}" for i in range(len(sizes))]
     # librdkafka gives up on a request after socket.timeout.ms (60 s by default).
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(deadline.left() * 1000)})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": min(300_000, int(deadline.left() * 1000))})
     started = time.perf_counter()
     for topic, size in zip(topics, sizes, strict=True):  # one CreateTopics each, as a tool creating many would
         admin.create_topics([NewTopic(topic, size, 1)], request_timeout=deadline.left())[topic].result(deadline.left())
