@@ -231,8 +231,9 @@ def main() -> None:
     args = parser.parse_args()
     partition_sizes = [int(n) for n in args.partitions.split(",") if n]
     connection_counts = [int(n) for n in args.connections.split(",") if n]
-    # Each idle connection is a socket here and one in the broker; a partition, a few files.
-    raise_fd_limit(max([0, *connection_counts]) + 4 * max([0, *partition_sizes]) + 1024)
+    # Each idle connection is a socket here and one in the broker; each partition its
+    # active segment's file in the broker (the others it bounds with log.fds settings).
+    raise_fd_limit(max([0, *connection_counts, *partition_sizes]) + 1024)
     results: dict[str, Any] = {"partitions": [], "connections": []}
     for n in partition_sizes:
         point = partitions_point(n, args.records, args.samples, args.deadline)
