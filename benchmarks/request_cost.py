@@ -2,10 +2,11 @@
 
 A client library sizes its batches by how fast the broker answers, so a broker's CPU per
 gigabyte under a real producer moves with its own speed. This sends the same requests
-to every broker: Produce requests of one fixed batch each (acks=1, a window of requests
-in flight), then Fetch requests reading the partition back from offset 0, over a bare
-connection, and reports the broker process's CPU per request and per GB, in
-interleaved rounds, medians.
+to every broker: Produce requests of one fixed batch for each of --partitions partitions
+(acks=1, a window of requests in flight), then Fetch requests reading partition 0 back
+from offset 0, over a bare connection, and reports the broker process's CPU per request
+and per GB, in interleaved rounds, medians. With --acks 1,-1 each broker is measured at
+each acks in turn, in every round (on one node, acks=all should cost what acks=1 does).
 
     python benchmarks/request_cost.py --broker kafkapy
     python benchmarks/request_cost.py --broker "after=sh -c 'cd A && exec python -m kafkapy ...'" \\
@@ -71,12 +72,14 @@ class BareConnection:
         self.sock.close()
 
 
-def produce_frames(requests: int, records: int, size: int, compression: str = "none") -> list[bytes]:
+def produce_frames(requests: int, records: int, size: int, compression: str = "none", acks: int = 1,
+                   partitions: int = 1) -> list[bytes]:
     batch = encode_batch([Record(i, 1_000_000 + i, None, bytes([i % 256]) * size) for i in range(records)],
                          codec=Codec.from_name(compression))
     body = ProduceRequest(
-        transactional_id=None, acks=i8(1), timeout=datetime.timedelta(seconds=30),
-        topic_data=(TopicProduceData(name=TOPIC, partition_data=(PartitionProduceData(index=i32(0), records=batch),)),),
+        transactional_id=None, acks=i8(acks), timeout=datetime.timedelta(seconds=30),
+        topic_data=(TopicProduceData(name=TOPIC, partition_data=tuple(
+            PartitionProduceData(index=i32(p), records=batch) for p in range(partitions))),),
     )
     return [encode_request(body, correlation_id=n) for n in range(requests)]
 
@@ -105,9 +108,9 @@ def run_produce(connection: BareConnection, frames: list[bytes], in_flight: int,
 
 def check_produce(frame: bytes, expected_id: int) -> None:
     correlation_id, response = decode_response(frame, PRODUCE_KEY, PRODUCE_VERSION)
-    error = response.responses[0].partition_responses[0].error_code
-    if correlation_id != expected_id or error != ErrorCode.none:
-        raise RuntimeError(f"produce {expected_id}: answered {correlation_id} with {error!r}")
+    errors = {p.error_code for p in response.responses[0].partition_responses}
+    if correlation_id != expected_id or errors != {ErrorCode.none}:
+        raise RuntimeError(f"produce {expected_id}: answered {correlation_id} with {errors!r}")
 
 
 def run_fetch(connection: BareConnection, end_offset: int, max_bytes: int) -> tuple[int, int]:
@@ -128,7 +131,7 @@ def run_fetch(connection: BareConnection, end_offset: int, max_bytes: int) -> tu
 
 def measure(broker: RunningBroker, frames: list[bytes], args: argparse.Namespace) -> dict[str, float]:
     with AdminClient(broker.bootstrap) as admin:
-        admin.create_topic(TOPIC, partitions=1, replication_factor=1)
+        admin.create_topic(TOPIC, partitions=args.partitions, replication_factor=1)
     connection = BareConnection(broker.port)
     try:
         warm_up = args.in_flight * 4
@@ -162,19 +165,25 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="bytes per record value")
     parser.add_argument("--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"], default="none",
                         help="codec of the produced batches (the broker opens compressed ones to validate them)")
+    parser.add_argument("--partitions", type=int, default=1, help="partitions each request writes a batch to")
+    parser.add_argument("--acks", default="1", help="comma-separated: 1, -1 (all), or both")
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--fetch-max-bytes", type=int, default=256 * 1024)
     args = parser.parse_args()
     specs = [parse_broker(b) for b in args.broker]
-    frames = produce_frames(args.requests, args.records, args.size, args.compression)
-    results: dict[str, list[dict[str, float]]] = {spec.name: [] for spec in specs}
+    acks_values = [int(a) for a in args.acks.split(",")]
+    frames = {acks: produce_frames(args.requests, args.records, args.size, args.compression, acks, args.partitions)
+              for acks in acks_values}
+    runs = [(spec, acks, spec.name if len(acks_values) == 1 else f"{spec.name} acks={acks}") for spec in specs for acks in acks_values]
+    results: dict[str, list[dict[str, float]]] = {name: [] for _, _, name in runs}
     for round_number in range(args.rounds):
-        for spec in specs:
+        for spec, acks, name in runs if round_number % 2 == 0 else reversed(runs):
             with tempfile.TemporaryDirectory() as data, RunningBroker(spec, Path(data) / "broker") as broker:
-                result = measure(broker, frames, args)
-            results[spec.name].append(result)
-            print(f"round {round_number + 1} {spec.name}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()), flush=True)
-    print(f"\n{args.requests} Produce requests of {args.records} x {args.size} B, {args.compression} (acks=1, {args.in_flight} in flight), "
+                result = measure(broker, frames[acks], args)
+            results[name].append(result)
+            print(f"round {round_number + 1} {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()), flush=True)
+    print(f"\n{args.requests} Produce requests of {args.records} x {args.size} B to each of {args.partitions} partition(s), "
+          f"{args.compression} (acks={args.acks}, {args.in_flight} in flight), "
           f"then Fetch of {args.fetch_max_bytes} B each; medians of {args.rounds} rounds")
     keys = list(next(iter(results.values()))[0])
     print("| broker | " + " | ".join(keys) + " |")

@@ -208,33 +208,46 @@ def e2e_produce(bootstrap: str, topic: str, rate: int, seconds: float, warmup_se
     return {"sent": measured, "sent_over_1ms_late": late}
 
 
-def metadata_latency(bootstrap: str, idle_connections: int, requests: int, deadline_s: float) -> dict[str, Any]:
-    """Round trips of Metadata (all topics) on one connection, first alone, then with
-    `idle_connections` more open, each after an ApiVersions exchange as a client makes."""
-    deadline = Deadline(deadline_s)
-    host, port = bootstrap.rsplit(":", 1)
+def metadata_round_trips(host: str, port: int, requests: int, deadline: Deadline) -> dict[str, float]:
+    """Latency of `requests` Metadata (all topics) round trips on one new connection."""
+    with wire.connect(host, port, deadline.left()) as sock:
+        timings = []
+        for i in range(requests + 10):  # the first 10 warm the connection up
+            request = wire.metadata_request(i)
+            sent = time.perf_counter_ns()
+            wire.round_trip(sock, request, i)
+            timings.append((time.perf_counter_ns() - sent) / 1e6)
+    return latency_summary(timings[10:])
 
-    def measure() -> dict[str, float]:
-        with wire.connect(host, int(port), deadline.left()) as sock:
-            timings = []
-            for i in range(requests + 10):  # the first 10 warm the connection up
-                request = wire.metadata_request(i)
-                sent = time.perf_counter_ns()
-                wire.round_trip(sock, request, i)
-                timings.append((time.perf_counter_ns() - sent) / 1e6)
-        return latency_summary(timings[10:])
 
-    alone = measure()
+def open_idle_connections(host: str, port: int, count: int, deadline: Deadline) -> list[socket.socket]:
+    """`count` connections, each after an ApiVersions exchange as a client makes; the
+    caller closes them."""
     idle: list[socket.socket] = []
-    opened = time.perf_counter()
     try:
-        for i in range(idle_connections):
+        for i in range(count):
             deadline.check(f"opening idle connections ({i} so far)")
-            sock = wire.connect(host, int(port), deadline.left())
+            sock = wire.connect(host, port, deadline.left())
             idle.append(sock)
             wire.round_trip(sock, wire.api_versions_request(i), i)
+    except BaseException:
+        for sock in idle:
+            sock.close()
+        raise
+    return idle
+
+
+def metadata_latency(bootstrap: str, idle_connections: int, requests: int, deadline_s: float) -> dict[str, Any]:
+    """Round trips of Metadata (all topics) on one connection, first alone, then with
+    `idle_connections` more open."""
+    deadline = Deadline(deadline_s)
+    host, port = bootstrap.rsplit(":", 1)
+    alone = metadata_round_trips(host, int(port), requests, deadline)
+    opened = time.perf_counter()
+    idle = open_idle_connections(host, int(port), idle_connections, deadline)
+    try:
         open_seconds = time.perf_counter() - opened
-        crowded = measure()
+        crowded = metadata_round_trips(host, int(port), requests, deadline)
     finally:
         for sock in idle:
             sock.close()

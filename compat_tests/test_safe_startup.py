@@ -14,9 +14,11 @@ from kio.schema.errors import ErrorCode
 
 from kafkapy.compat.adapters.base import BrokerError, Record
 from kafkapy.compat.adapters.confluent import ConfluentKafka
+from kafkapy.log.files import CheckpointError
+from kafkapy.log.leader_epochs import LeaderEpochCache
 from kafkapy.log.manager import METADATA_PARTITION
 from kafkapy.server.meta_properties import read_meta_properties
-from kafkapy.testing.process import BrokerProcess
+from kafkapy.testing.process import BrokerProcess, wait_until
 
 pytestmark = pytest.mark.kafkapy_internals
 
@@ -197,10 +199,24 @@ def test_an_unreadable_leader_epoch_checkpoint_is_rebuilt_from_the_log(own_broke
     own_broker.start()
 
     assert f"{checkpoint}, line 3: truncated: the line has no end; rebuilding it from the log" in own_broker.output
-    assert checkpoint.read_text() == written
+    # Written off the event loop soon after the start, with the epoch the start began
+    # after the rebuilt one.
+    rebuilt = wait_until(lambda: len(epoch_entries(checkpoint)) == 2 and epoch_entries(checkpoint), 10,
+                         message="the rebuilt leader epoch checkpoint written")
+    assert rebuilt[0] == written.splitlines()[2]
+    assert rebuilt[1].endswith(" 1")  # the new epoch, from the log end
     client = ConfluentKafka(own_broker.bootstrap)
     assert client.watermarks(topic_name, 0) == (0, 1)
     client.close()
+
+
+def epoch_entries(checkpoint: Path) -> list[str]:
+    """The entries of a leader epoch checkpoint, none while it cannot be read."""
+    try:
+        cache = LeaderEpochCache.load(checkpoint.parent)
+    except CheckpointError:
+        return []
+    return [f"{e} {o}" for e, o in zip(cache.epochs, cache.start_offsets, strict=True)]
 
 
 def test_unreadable_high_watermarks_refuse_to_start(own_broker, topic_name):

@@ -100,6 +100,17 @@ def test_partitions_spread_over_the_least_loaded_directory(dirs):
     stop_uncleanly(manager)
 
 
+def test_a_deleted_partition_leaves_room_in_its_directory(dirs):
+    manager = started(dirs)
+    for p in range(4):
+        manager.open(TopicPartition("t", p), CONFIG, 0)
+    manager.delete(TopicPartition("t", 0), 0, 0)
+    manager.delete(TopicPartition("t", 2), 0, 0)
+    logs = [manager.open(TopicPartition("u", p), CONFIG, 0) for p in range(3)]
+    assert [log.directory.parent for log in logs] == [dirs[0], dirs[0], dirs[0]]
+    stop_uncleanly(manager)
+
+
 def test_delete_renames_at_once_and_removes_after_the_delay(dirs):
     manager = started(dirs)
     log = manager.open(TP, CONFIG, 0)

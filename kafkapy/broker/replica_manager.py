@@ -343,22 +343,33 @@ class ReplicaManager:
     async def wait_for_replication(self, tp: TopicPartition, required_offset: int, timeout_s: float, min_insync_replicas: int) -> ErrorCode:
         """Waits until the high watermark reaches required_offset (acks=all), as Kafka's
         DelayedProduce: NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
-        min.insync.replicas meanwhile, REQUEST_TIMED_OUT at the timeout."""
+        min.insync.replicas meanwhile, REQUEST_TIMED_OUT at the timeout. An append already
+        committed (always, on one node) is answered without a timer or a wait: acks=all
+        then costs what acks=1 does."""
+        outcome = self._replication_outcome(tp, required_offset, min_insync_replicas)
+        if outcome is not None:
+            return outcome
         with anyio.move_on_after(timeout_s):
-            while True:
-                if tp in self.logs.offline_partitions:
-                    return ErrorCode.kafka_storage_error
-                partition = self.partitions.get(tp)
-                if partition is None or not partition.is_leader:
-                    return ErrorCode.not_leader_or_follower
-                if partition.high_watermark >= required_offset:
-                    if partition.under_min_isr(min_insync_replicas):
-                        return ErrorCode.not_enough_replicas_after_append
-                    return ErrorCode.none
+            while outcome is None:
                 event = anyio.Event()
                 self._produce_waiters[tp].append((required_offset, event))
                 await event.wait()
+                outcome = self._replication_outcome(tp, required_offset, min_insync_replicas)
+            return outcome
         return ErrorCode.request_timed_out
+
+    def _replication_outcome(self, tp: TopicPartition, required_offset: int, min_insync_replicas: int) -> ErrorCode | None:
+        """An acks=all append's answer as things stand, or None while it must wait."""
+        if tp in self.logs.offline_partitions:
+            return ErrorCode.kafka_storage_error
+        partition = self.partitions.get(tp)
+        if partition is None or not partition.is_leader:
+            return ErrorCode.not_leader_or_follower
+        if partition.high_watermark < required_offset:
+            return None
+        if partition.under_min_isr(min_insync_replicas):
+            return ErrorCode.not_enough_replicas_after_append
+        return ErrorCode.none
 
     def _wake_produces(self, tp: TopicPartition, everyone: bool = False) -> None:
         waiters = self._produce_waiters.get(tp)
@@ -396,6 +407,7 @@ class ReplicaManager:
     async def flush_due(self) -> None:
         """Time-based flushes (flush.ms), off the event loop as the append path's are;
         called periodically by the server."""
+        await self.write_leader_epochs()
         now = self.clock.wall_ms()
         for tp, log in list(self.logs.logs.items()):
             if log.needs_flush(now) and self.logs.get(tp) is log:
@@ -403,6 +415,18 @@ class ReplicaManager:
                     await self.flush(tp, log, log.next_offset)
                 except LogError:
                     pass  # its directory went offline, which the log manager reported
+
+    async def write_leader_epochs(self) -> None:
+        """Writes the leader epoch checkpoints changed since the last call (a start makes a
+        new epoch in every partition it leads) in one worker-thread job, as Kafka's
+        scheduler writes its truncated caches: soon, and never on the event loop."""
+        pending = [(tp, log) for tp, log in self.logs.logs.items() if log.epochs.pending]
+        if not pending:
+            return
+        failed = await anyio.to_thread.run_sync(_write_leader_epochs, pending)
+        for tp, partition_log, error in failed:
+            if self.logs.get(tp) is partition_log:  # not a log deleted meanwhile
+                self.storage_failed(tp, partition_log, error, "writing the leader epoch checkpoint of")
 
     # Log directory failures
 
@@ -478,3 +502,14 @@ def _wake(registry: dict[TopicPartition, set[anyio.Event]], tp: TopicPartition) 
     if waiters:
         for event in waiters:
             event.set()
+
+
+def _write_leader_epochs(logs: list[tuple[TopicPartition, PartitionLog]]) -> list[tuple[TopicPartition, PartitionLog, OSError]]:
+    failed = []
+    for tp, partition_log in logs:
+        try:
+            partition_log.epochs.write_pending()
+        except OSError as e:
+            failed.append((tp, partition_log, e))
+    return failed
+

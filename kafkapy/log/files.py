@@ -58,6 +58,12 @@ def read_checkpoint_file(path: Path, parse: Callable[[list[str]], T]) -> list[T]
     return entries
 
 
+def names_ending(directory: Path, *suffixes: str) -> list[str]:
+    """The names of the files in `directory` that end with one of `suffixes`: one listing,
+    several times cheaper than pathlib's glob, which a start pays for every partition."""
+    return [name for name in os.listdir(directory) if name.endswith(suffixes)]
+
+
 def text_line(data: bytes, position: int) -> int:
     return data.count(b"\n", 0, position) + 1
 

@@ -2,6 +2,14 @@
 
 Answers OffsetForLeaderEpoch: where an epoch's log ended, so a client (or a follower)
 can tell whether its position still lies on the leader's log.
+
+Every change is made in memory at once and written later, off the event loop, by
+write_pending (Kafka's KAFKA-15046 and KAFKA-16541 write the truncations from a
+scheduler thread; here the new epochs too). What a crash may lose stays what Kafka
+allows: the partition log writes the file before its recovery point passes a batch of
+a new epoch (PartitionLog.flush), and the batches past the recovery point teach their
+epochs again when recovery reads them (Kafka's LogSegment.recover); an epoch lost
+with no batch is one the controller moves past at the next start anyway.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from pathlib import Path
+from threading import Lock
 
 from .files import read_checkpoint_file, replace_file
 
@@ -21,6 +30,10 @@ class LeaderEpochCache:
         self.path = directory / FILE_NAME
         self.epochs: list[int] = []
         self.start_offsets: list[int] = []
+        # The file's content not yet durable; replaced whole by each change, so that a
+        # writer in a worker thread takes a consistent copy while the loop goes on.
+        self._unwritten: bytes | None = None
+        self._writing = Lock()
 
     @classmethod
     def load(cls, directory: Path) -> LeaderEpochCache:
@@ -33,13 +46,17 @@ class LeaderEpochCache:
 
     def rebuild(self, batches: Iterable[tuple[int, int]]) -> None:
         """Learns every epoch again from the (leader epoch, base offset) of each batch of
-        the log in order, as Kafka's recovery assigns them, and writes the file once."""
+        the log in order, as Kafka's recovery assigns them."""
         self.epochs, self.start_offsets = [], []
         for epoch, offset in batches:
-            if epoch >= 0 and (not self.epochs or epoch > self.epochs[-1]):
-                self.epochs.append(epoch)
-                self.start_offsets.append(offset)
-        self._write()
+            self.learn(epoch, offset)
+        self._changed()
+
+    def learn(self, epoch: int, base_offset: int) -> None:
+        """What a batch read by recovery teaches: as Kafka's LogSegment.recover, only an
+        epoch above the latest known one is assigned."""
+        if epoch >= 0 and (not self.epochs or epoch > self.epochs[-1]):
+            self.assign(epoch, base_offset)
 
     @property
     def latest_epoch(self) -> int:
@@ -58,7 +75,7 @@ class LeaderEpochCache:
             self.start_offsets.pop()
         self.epochs.append(epoch)
         self.start_offsets.append(start_offset)
-        self._write()
+        self._changed()
 
     def end_offset_for(self, requested: int, log_end_offset: int) -> tuple[int, int]:
         """(epoch, end offset) as Kafka answers OffsetForLeaderEpoch: the largest epoch at
@@ -80,7 +97,7 @@ class LeaderEpochCache:
         keep = bisect_left(self.start_offsets, offset)
         if keep < len(self.epochs):
             del self.epochs[keep:], self.start_offsets[keep:]
-            self._write()
+            self._changed()
 
     def truncate_from_start(self, offset: int) -> None:
         """The log now starts at offset: the epochs that began at or below it are
@@ -91,11 +108,28 @@ class LeaderEpochCache:
         epoch = self.epochs[below - 1]
         self.epochs[:below] = [epoch]
         self.start_offsets[:below] = [offset]
-        self._write()
+        self._changed()
 
-    def _write(self) -> None:
+    @property
+    def pending(self) -> bool:
+        """Whether a change is not in the file yet."""
+        return self._unwritten is not None
+
+    def write_pending(self) -> None:
+        """Makes the latest change durable, if one is not yet. Blocking (an fsync): called
+        from a worker thread, or at shutdown; safe beside the event loop changing the
+        cache, and beside another writer (the later content always wins)."""
+        with self._writing:
+            content = self._unwritten
+            if content is None:
+                return
+            replace_file(self.path, content)
+            if self._unwritten is content:
+                self._unwritten = None
+
+    def _changed(self) -> None:
         lines = ["0", str(len(self.epochs))] + [f"{e} {o}" for e, o in zip(self.epochs, self.start_offsets, strict=True)]
-        replace_file(self.path, ("\n".join(lines) + "\n").encode())
+        self._unwritten = ("\n".join(lines) + "\n").encode()
 
 
 def _entry(fields: list[str]) -> tuple[int, int]:

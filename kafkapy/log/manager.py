@@ -13,6 +13,7 @@ import base64
 import logging
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -108,6 +109,9 @@ class LogManager:
         self.dir_failure_listeners: list[Callable[[Path, list[TopicPartition]], None]] = []
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
+        # How many partitions each directory holds, kept with _dir_of: a new partition goes
+        # to the least loaded one without counting them all again (10,000 partitions).
+        self._partitions_in: Counter[Path] = Counter()
         self._pending_deletes: list[tuple[int, Path, PartitionLog]] = []
         self.clean_shutdown = True
         self._recovery_points: dict[TopicPartition, int] = {}
@@ -187,7 +191,7 @@ class LogManager:
                       "until a restart; the other log directories are still served", directory, during, error, len(lost))
         for tp in lost:
             self._found.pop(tp, None)
-            self._dir_of.pop(tp, None)
+            self._forget_dir_of(tp)
             self._uncleanable.discard(tp)
             log = self.logs.pop(tp, None)
             if log is not None:
@@ -233,8 +237,15 @@ class LogManager:
             if not meta.exists():
                 replace_file(meta, f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n".encode())
         self.logs[tp] = log
+        self._forget_dir_of(tp)
         self._dir_of[tp] = directory.parent
+        self._partitions_in[directory.parent] += 1
         return log
+
+    def _forget_dir_of(self, tp: TopicPartition) -> None:
+        directory = self._dir_of.pop(tp, None)
+        if directory is not None:
+            self._partitions_in[directory] -= 1
 
     def dir_of(self, tp: TopicPartition) -> Path | None:
         return self._dir_of.get(tp)
@@ -243,11 +254,7 @@ class LogManager:
         online = self.online_dirs
         if not online:
             raise StorageError(f"every log directory is offline: {', '.join(map(str, self.dirs))}")
-        counts = {d: 0 for d in online}
-        for d in self._dir_of.values():
-            if d in counts:
-                counts[d] += 1
-        return min(online, key=lambda d: counts[d])
+        return min(online, key=lambda d: self._partitions_in[d])
 
     def topic_id_on_disk(self, tp: TopicPartition) -> str | None:
         """The topic id in the partition.metadata of a partition not yet opened, as Kafka
@@ -283,7 +290,7 @@ class LogManager:
     def delete(self, tp: TopicPartition, now_ms: int, delay_ms: int) -> None:
         """Renames the partition away at once and removes its files after delay_ms."""
         log = self.logs.pop(tp, None)
-        self._dir_of.pop(tp, None)
+        self._forget_dir_of(tp)
         self._uncleanable.discard(tp)
         directory = log.directory if log else self._found.pop(tp, None)
         if directory is None:

@@ -27,7 +27,7 @@ from ..wire.records import (
     stamped_header,
 )
 from .config import LogConfig
-from .files import CheckpointError, fsync_directory
+from .files import CheckpointError, fsync_directory, names_ending
 from .leader_epochs import LeaderEpochCache
 from .producer_state import ProducerStateError, ProducerStateManager
 from .segment import OpenSegmentFiles, Segment
@@ -93,10 +93,10 @@ class PartitionLog:
         except CheckpointError as e:
             _logger.warning("Ignoring an unreadable leader epoch checkpoint, %s; rebuilding it from the log", e)
             epochs_unreadable = True
-        for stale in [*directory.glob("*.tmp"), *directory.glob("*.deleted")]:
-            stale.unlink()
+        for stale in names_ending(directory, ".tmp", ".deleted"):
+            (directory / stale).unlink()
         finish_interrupted_swaps(directory, now_ms)
-        bases = sorted(int(p.name[:-4]) for p in directory.glob("*.log") if p.name[:-4].isdigit())
+        bases = sorted(int(name[:-4]) for name in names_ending(directory, ".log") if name[:-4].isdigit())
         if not bases:
             log._add_segment(Segment.create(directory, log_start_offset, now_ms))
         previous_next = 0
@@ -107,7 +107,7 @@ class PartitionLog:
                 log._add_segment(segment)
                 previous_next = segment.next_offset
                 continue
-            truncated = segment.recover(config.index_interval_bytes, previous_next)
+            truncated = segment.recover(config.index_interval_bytes, previous_next, log.epochs)
             log._add_segment(segment)
             previous_next = segment.next_offset
             if truncated:
@@ -291,6 +291,7 @@ class PartitionLog:
         """Starts a new active segment; the old one is flushed with its indexes."""
         previous = self.active
         previous.flush()
+        self.epochs.write_pending()  # as flush(): before the recovery point passes its batches
         self.recovery_point = max(self.recovery_point, previous.next_offset)
         segment = Segment.create(self.directory, previous.next_offset, now_ms)
         self._add_segment(segment)
@@ -309,6 +310,9 @@ class PartitionLog:
         worker thread while the event loop appends."""
         target = self.next_offset
         self.unflushed_messages = 0
+        # Before the recovery point passes a batch of a new epoch: recovery would not
+        # read that batch again to learn its epoch.
+        self.epochs.write_pending()
         flushed = self.segments[self._segment_index(self.recovery_point) :]
         for segment in flushed:
             segment.fsync()
@@ -356,6 +360,7 @@ class PartitionLog:
         fsync_directory(self.directory)
         self.log_start_offset = self.recovery_point = self.high_watermark = offset
         self.epochs.truncate_from(0)
+        self.epochs.write_pending()  # as Kafka's clearAndFlush: at once, the old epochs gone with the log
         self.producers.truncate()
         self.producers.delete_snapshots(below=offset, above=offset)
 
@@ -580,6 +585,7 @@ class PartitionLog:
     def close(self) -> None:
         """Flushes what is not durable yet, snapshots producer state, and closes the files."""
         self.remove_retired(0, force=True)
+        self.epochs.write_pending()
         if self.next_offset > self.log_start_offset:
             self.producers.take_snapshot()
         for segment in self.segments[self._segment_index(self.recovery_point) :]:

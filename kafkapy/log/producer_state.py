@@ -25,7 +25,7 @@ from kio.static.constants import EntityType
 from kio.static.primitive import i16, i32, i64, u32
 
 from ..wire.records import BatchHeader
-from .files import replace_file
+from .files import names_ending, replace_file
 
 BATCHES_TO_RETAIN = 5
 NO_SEQUENCE = -1
@@ -278,7 +278,7 @@ class ProducerStateManager:
         return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
     def snapshot_offsets(self) -> list[int]:
-        return sorted(int(p.name[: -len(SNAPSHOT_SUFFIX)]) for p in self.directory.glob(f"*{SNAPSHOT_SUFFIX}"))
+        return sorted(int(name[: -len(SNAPSHOT_SUFFIX)]) for name in names_ending(self.directory, SNAPSHOT_SUFFIX))
 
     def take_snapshot(self) -> None:
         """Writes the state as of last_map_offset (atomically, synced), if not written yet."""

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from ..wire.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, crc_ok, read_header
 from .index import OffsetIndex, TimeIndex
+from .leader_epochs import LeaderEpochCache
 from .transaction_index import TransactionIndex
 
 T = TypeVar("T")
@@ -286,9 +287,10 @@ class Segment:
         self.bytes_since_index_entry = self.size - (self.index.positions[-1] if len(self.index) else 0)
         return True
 
-    def recover(self, index_interval: int, min_offset: int) -> int:
+    def recover(self, index_interval: int, min_offset: int, epochs: LeaderEpochCache | None = None) -> int:
         """Rebuilds the indexes from the batches, verifying each one, and cuts the file
-        after the last valid batch. Returns how many bytes were cut."""
+        after the last valid batch; `epochs` learns the leader epochs of the valid ones.
+        Returns how many bytes were cut."""
         self.index.clear()
         self.time_index.clear()
         self.next_offset = self.base_offset
@@ -305,6 +307,8 @@ class Segment:
             if not crc_ok(self.read(position, header.size), 0, header):
                 break
             self._track(position, header, index_interval)
+            if epochs is not None:
+                epochs.learn(header.partition_leader_epoch, header.base_offset)
             expected = header.next_offset
             valid = position + header.size
         truncated = file_size - valid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .files import names_ending
 from .segment import Segment
 
 # The stages of a cleaned segment's files before they take a live segment's name.
@@ -25,12 +26,12 @@ def finish_interrupted_swaps(directory: Path, now_ms: int) -> None:
     file takes its live name. Kafka deletes over one span from the lowest swap to the
     highest; each swap's own span is used here, which never takes a segment that lies
     between two swaps."""
-    cleaned = list(directory.glob("*" + CLEANED_SUFFIX))
+    cleaned = [directory / name for name in names_ending(directory, CLEANED_SUFFIX)]
     lowest_cleaned = min((o for p in cleaned if (o := _offset_of(p)) is not None), default=None)
     for path in cleaned:
         path.unlink()
     swaps = []
-    for path in directory.glob("*" + SWAP_SUFFIX):
+    for path in [directory / name for name in names_ending(directory, SWAP_SUFFIX)]:
         offset = _offset_of(path)
         if offset is None or (lowest_cleaned is not None and offset >= lowest_cleaned):
             path.unlink()
