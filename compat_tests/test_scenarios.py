@@ -1,8 +1,8 @@
 """The compatibility scenarios with the clients, through the runner that `kafkapy compat`
 uses: each run in a worker process with a deadline. confluent-kafka and kafka-python run
 every scenario; the other clients run a representative scenario of each area they
-express, and the clients pinned to old protocol levels (profiles) a few of produce and
-consume, groups and admin, which keeps `make test` short on 2 cores; `make compat` runs
+express, and the clients pinned to old protocol levels (profiles) a few of produce,
+consume and groups, which keeps `make test` short on 2 cores; `make compat` runs
 every scenario with every client.
 
 The runs selected for the session are made on first use, several at a time (as
@@ -24,12 +24,9 @@ SCENARIOS = load()
 JOBS = 3
 EVERY_SCENARIO_CLIENTS = ("confluent-kafka", "kafka-python")
 # A scenario of each area that the other clients express (none expresses broker.restart).
-REPRESENTATIVE = ("metadata.cluster", "topics.refusals", "produce.codec_gzip", "produce.large_message",
-                  "list_offsets.by_time", "configs.describe_topic", "delete_records.truncate", "groups.committed_offsets",
-                  "idempotence.no_duplicates", "transactions.commit_and_abort", "compaction.latest_values",
-                  "acls.topic_visibility")
-PROFILE_SCENARIOS = ("topics.create_and_delete", "produce.codec_gzip", "produce.null_key_and_value", "groups.eager_range",
-                     "groups.committed_offsets")
+REPRESENTATIVE = ("metadata.cluster", "produce.codec_gzip", "list_offsets.by_time", "configs.describe_topic",
+                  "groups.committed_offsets", "transactions.commit_and_abort", "compaction.latest_values")
+PROFILE_SCENARIOS = ("produce.codec_gzip", "groups.eager_range", "groups.committed_offsets")
 PAIRS = [(scenario, client) for scenario in SCENARIOS for client, adapter in ADAPTERS.items()
          if client in EVERY_SCENARIO_CLIENTS or scenario in (PROFILE_SCENARIOS if adapter.pinned else REPRESENTATIVE)]
 
