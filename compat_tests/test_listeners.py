@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.metadata.v12.request import MetadataRequest
 
 import kafkapy
 from kafkapy.compat.raw import RawConnection
 from kafkapy.testing.cluster import Cluster
-from waiting import until
+from test_tls import confluent_round_trip
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.kafkapy_internals]
 
@@ -37,28 +37,6 @@ def client_settings(broker: kafkapy.Broker, listener: str) -> dict[str, object]:
     return {**security, "bootstrap.servers": f"127.0.0.1:{broker.listener_ports[listener]}"}
 
 
-def round_trip(settings: dict[str, object], group: str) -> list[bytes]:
-    """What a consumer in `group` reads back of RECORDS produced to a new topic."""
-    producer = Producer(settings)
-    for value in RECORDS:
-        producer.produce(group, value)
-    assert producer.flush(20) == 0
-    consumer = Consumer({**settings, "group.id": group, "auto.offset.reset": "earliest"})
-    consumer.subscribe([group])
-    consumed: list[bytes] = []
-    try:
-        def all_consumed() -> bool:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                consumed.append(message.value())
-            return len(consumed) >= len(RECORDS)
-
-        until(all_consumed, 30, "every record consumed", lambda: f"{len(consumed)} consumed")
-    finally:
-        consumer.close()
-    return consumed
-
-
 @pytest.mark.parametrize("listener", ["PLAINTEXT", "SASL_PLAINTEXT"])
 def test_a_client_sees_and_uses_the_endpoints_of_the_listener_it_came_on(broker: kafkapy.Broker, listener: str) -> None:
     settings = client_settings(broker, listener)
@@ -66,7 +44,7 @@ def test_a_client_sees_and_uses_the_endpoints_of_the_listener_it_came_on(broker:
     admin = AdminClient(settings)
     assert [(b.host, b.port) for b in admin.list_topics(timeout=10).brokers.values()] == [("127.0.0.1", port)]
     group = f"{listener.lower()}-{uuid.uuid4().hex[:8]}"
-    assert round_trip(settings, group) == RECORDS
+    assert confluent_round_trip(settings, RECORDS, topic=group) == RECORDS
     [description] = [f.result(10) for f in admin.describe_consumer_groups([group], request_timeout=10).values()]
     assert (description.coordinator.host, description.coordinator.port) == ("127.0.0.1", port)
 

@@ -41,8 +41,9 @@ def mtls_broker():
         yield broker
 
 
-def confluent_round_trip(settings: dict[str, object], records: list[bytes] = RECORDS) -> list[bytes]:
-    topic = f"tls-{uuid.uuid4().hex[:8]}"
+def confluent_round_trip(settings: dict[str, object], records: list[bytes] = RECORDS, topic: str | None = None) -> list[bytes]:
+    """What a consumer reads back of records produced to a new topic (also its group's name)."""
+    topic = topic or f"tls-{uuid.uuid4().hex[:8]}"
     producer = Producer(settings)
     for value in records:
         producer.produce(topic, value)
