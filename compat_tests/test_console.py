@@ -13,6 +13,7 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,35 @@ def cells(page: Any, selector: str) -> list[str]:
     return [text.strip() for text in page.locator(selector).all_inner_texts()]
 
 
+@contextmanager
+def group_caught_up(page: Any, base: str, settings: dict[str, Any], group: str, topic: str, count: int) -> Iterator[None]:
+    """A consumer of `group` reads the topic's `count` records and commits, and the group's
+    page, open in `page`, shows its lag fall to zero; the consumer stays a member until
+    the block ends."""
+    consumer = Consumer({**settings, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        consumer.subscribe([topic])
+        consumed: list[bytes] = []
+
+        def consume_all() -> bool:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                consumed.append(message.value())
+            return len(consumed) == count
+
+        until(consume_all, 60, f"the consumer has all {count} records", lambda: consumed)
+        consumer.commit(asynchronous=False)
+
+        def lag_shown() -> str:
+            page.goto(f"{base}/groups/{group}")
+            return page.locator("#total-lag").inner_text()
+
+        until(lambda: lag_shown() == "0", 30, "the group's lag is zero on its page", lag_shown)
+        yield
+    finally:
+        consumer.close()
+
+
 def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
     topic, group = f"console-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
     console = ConsoleProcess(broker.bootstrap)
@@ -244,26 +274,7 @@ def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
         page.click("#tail-toggle")
 
         # A consumer group consumes the four records and commits: its lag falls to zero.
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                             "enable.auto.commit": False})
-        try:
-            consumer.subscribe([topic])
-            consumed: list[bytes] = []
-
-            def consume_all() -> bool:
-                message = consumer.poll(0.5)
-                if message is not None and message.error() is None:
-                    consumed.append(message.value())
-                return len(consumed) == 4
-
-            until(consume_all, 60, "the consumer has all four records", lambda: consumed)
-            consumer.commit(asynchronous=False)
-
-            def lag_shown() -> str:
-                page.goto(f"{base}/groups/{group}")
-                return page.locator("#total-lag").inner_text()
-
-            until(lambda: lag_shown() == "0", 30, "the group's lag is zero on its page", lag_shown)
+        with group_caught_up(page, base, {"bootstrap.servers": broker.bootstrap}, group, topic, 4):
             assert page.locator("#group-state").inner_text() == "Stable"
             assert cells(page, f'#lag tr[data-topic="{topic}"] td') [2:5] == ["4", "4", "0"]
             assert "rdkafka" in page.locator("#members").inner_text()
@@ -271,8 +282,6 @@ def test_console_end_to_end(broker: BrokerProcess, browser: Any) -> None:
             page.goto(base + "/groups")
             assert page.locator(f'#groups tr[data-group="{group}"] td').nth(1).inner_text() == "Stable"
             checked(page, "groups")
-        finally:
-            consumer.close()
 
         # Without members, its offsets are reset: a preview first, which commits nothing.
         until(lambda: page.goto(f"{base}/groups/{group}") and page.locator("#group-state").inner_text() == "Empty",

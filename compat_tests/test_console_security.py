@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
 import test_console
 from kafkapy.testing.certificates import TestCertificates
 from kafkapy.testing.embedded import Broker
-from test_console import ConsoleProcess, cells, checked, open_page
+from test_console import ConsoleProcess, cells, checked, group_caught_up, open_page
 from test_tools_security import SCRAM, USERS, scram_properties
-from waiting import until
 
 pytestmark = [pytest.mark.kafkapy_internals, pytest.mark.timeout(180)]
 
@@ -61,30 +59,9 @@ def test_console_against_sasl_ssl_with_scram(sasl_ssl: Broker, browser: Any, tmp
             "pres => pres.map(p => p.dataset.format)") == ["json", "text"]
         checked(page, "secured-messages")
 
-        consumer = Consumer({**sasl_ssl.client_config(user="bob"), "group.id": group, "auto.offset.reset": "earliest",
-                             "enable.auto.commit": False})
-        try:
-            consumer.subscribe([topic])
-            consumed: list[bytes] = []
-
-            def consume_all() -> bool:
-                message = consumer.poll(0.5)
-                if message is not None and message.error() is None:
-                    consumed.append(message.value())
-                return len(consumed) == 2
-
-            until(consume_all, 60, "the consumer has both records", lambda: consumed)
-            consumer.commit(asynchronous=False)
-
-            def lag_shown() -> str:
-                page.goto(f"{base}/groups/{group}")
-                return page.locator("#total-lag").inner_text()
-
-            until(lambda: lag_shown() == "0", 30, "the group's lag is zero on its page", lag_shown)
+        with group_caught_up(page, base, sasl_ssl.client_config(user="bob"), group, topic, 2):
             assert cells(page, f'#lag tr[data-topic="{topic}"] td')[2:5] == ["2", "2", "0"]
             checked(page, "secured-group")
-        finally:
-            consumer.close()
     finally:
         console.stop()
 
